@@ -1,0 +1,10 @@
+//! Query surfaces over the map.
+//!
+//! # Layout
+//! - [`grpc`]: `MapService` (list, get, summary).
+//! - [`render`]: stores and summaries as table, JSON and CSV, shared by the CLI and exports.
+//! - [`status`]: the one mapping from store errors to gRPC statuses.
+
+pub mod grpc;
+pub mod render;
+pub mod status;

@@ -1,0 +1,207 @@
+//! Stores and summaries for people (table) and programs (JSON, CSV).
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use landmeter_proto::json;
+use landmeter_proto::v1::{GetStoreResponse, StoreView, SummaryResponse};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+const STORE_COLUMNS: [&str; 13] = [
+    "id",
+    "region",
+    "country",
+    "eu",
+    "custody",
+    "key_owner_account",
+    "replicated_outside_eu",
+    "replication",
+    "jurisdiction",
+    "classification",
+    "process",
+    "bytes",
+    "custody_reason",
+];
+
+fn store_cells(v: &StoreView) -> [String; 13] {
+    let replication: Vec<String> = v
+        .replication
+        .iter()
+        .map(|t| {
+            format!(
+                "{}@{}({})",
+                t.bucket,
+                if t.region.is_empty() { "?" } else { &t.region },
+                if t.country.is_empty() {
+                    "?"
+                } else {
+                    &t.country
+                }
+            )
+        })
+        .collect();
+    [
+        v.id.clone(),
+        v.region.clone(),
+        if v.location_unverified {
+            format!("{} (unverified)", v.country)
+        } else {
+            v.country.clone()
+        },
+        if v.eu { "yes".into() } else { "no".into() },
+        if v.custody_modifiers.is_empty() {
+            v.custody().label().to_owned()
+        } else {
+            format!(
+                "{} [{}]",
+                v.custody().label(),
+                v.custody_modifiers.join("; ")
+            )
+        },
+        v.key_owner_account.clone(),
+        if v.replicated_outside_eu {
+            "yes".into()
+        } else {
+            "no".into()
+        },
+        replication.join(" "),
+        v.jurisdiction.clone(),
+        v.classification.clone(),
+        v.process.clone(),
+        v.bytes.map_or_else(|| "unknown".into(), |b| b.to_string()),
+        v.custody_reason.clone(),
+    ]
+}
+
+pub fn stores(stores: &[StoreView], format: Format) -> String {
+    match format {
+        Format::Json => {
+            let all: Vec<_> = stores.iter().map(json::store_view).collect();
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(STORE_COLUMNS);
+            for v in stores {
+                let _ = w.write_record(store_cells(v));
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(&STORE_COLUMNS[..12]);
+            for v in stores {
+                let cells = store_cells(v);
+                t.add_row(&cells[..12]);
+            }
+            format!("{t}\n{} stores", stores.len())
+        }
+    }
+}
+
+pub fn summary(s: &SummaryResponse, format: Format) -> String {
+    let mut header: Vec<String> = s.group_by.clone();
+    header.extend([
+        "stores".into(),
+        "bytes".into(),
+        "stores_without_size".into(),
+    ]);
+    let rows: Vec<Vec<String>> = s
+        .rows
+        .iter()
+        .map(|r| {
+            let mut cells = r.keys.clone();
+            cells.extend([
+                r.stores.to_string(),
+                r.bytes.to_string(),
+                r.stores_without_size.to_string(),
+            ]);
+            cells
+        })
+        .collect();
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|cells| {
+                    let mut obj = serde_json::Map::new();
+                    for (h, c) in header.iter().zip(cells) {
+                        let v = c
+                            .parse::<i64>()
+                            .ok()
+                            .filter(|_| !s.group_by.contains(h))
+                            .map_or_else(|| serde_json::json!(c), |n| serde_json::json!(n));
+                        obj.insert(h.clone(), v);
+                    }
+                    serde_json::Value::Object(obj)
+                })
+                .collect();
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(&header);
+            for r in &rows {
+                let _ = w.write_record(r);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(header);
+            for r in rows {
+                t.add_row(r);
+            }
+            t.to_string()
+        }
+    }
+}
+
+/// One store with every fact and where it came from.
+pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
+    let facts: Vec<serde_json::Value> = r
+        .facts
+        .iter()
+        .map(|p| {
+            let mut f = p.fact.as_ref().map(json::fact).unwrap_or_default();
+            f["scan_id"] = serde_json::json!(p.scan_id);
+            f["agent"] = serde_json::json!(p.agent);
+            f
+        })
+        .collect();
+    let view = r.store.as_ref().map(json::store_view).unwrap_or_default();
+    match format {
+        Format::Json | Format::Csv => {
+            serde_json::to_string_pretty(&serde_json::json!({"store": view, "facts": facts}))
+                .unwrap_or_default()
+        }
+        Format::Table => {
+            let mut out = String::new();
+            if let serde_json::Value::Object(m) = &view {
+                for (k, v) in m {
+                    out.push_str(&format!("{k:>22}: {v}\n"));
+                }
+            }
+            out.push_str("\nfacts (call, observed at, scan, agent):\n");
+            for f in &facts {
+                out.push_str(&format!(
+                    "- {} {} [{}] observed {} scan {} agent {}\n    {}\n",
+                    f["kind"].as_str().unwrap_or(""),
+                    f["subject"].as_str().unwrap_or(""),
+                    f["api_call"].as_str().unwrap_or(""),
+                    f["observed_at_ms"],
+                    f["scan_id"].as_str().unwrap_or(""),
+                    f["agent"].as_str().unwrap_or(""),
+                    f["body"]
+                ));
+            }
+            out
+        }
+    }
+}

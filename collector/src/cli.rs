@@ -1,0 +1,319 @@
+//! The operator command line. Queries go through `MapService`, like every other client.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use landmeter_proto::Custody;
+use landmeter_proto::v1::map_service_client::MapServiceClient;
+use landmeter_proto::v1::{GetStoreRequest, ListStoresRequest, StoreFilter, SummaryRequest};
+
+use crate::api::render::{self, Format};
+use crate::config::CollectorConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "landmeter",
+    version,
+    about = "Where is our data, under which jurisdiction, who holds its keys."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector: gRPC ingest for agents, map queries for operators.
+    Serve(ServeArgs),
+    /// Load and validate a collector configuration, print the effective settings.
+    CheckConfig {
+        #[arg(long, env = "LANDMETER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List stores, filtered.
+    Stores {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Store counts and bytes grouped by fields.
+    Summary {
+        #[command(flatten)]
+        conn: Connection,
+        /// Comma-separated: tenant, provider, account, region, country, eu, jurisdiction,
+        /// cloud_act, custody, classification, process.
+        #[arg(long, value_delimiter = ',', default_value = "country,custody")]
+        by: Vec<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One store with every fact and where it came from (API call, time, scan).
+    Store {
+        #[command(flatten)]
+        conn: Connection,
+        /// Store id as listed (`provider:account:name`).
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "LANDMETER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to bind (overrides the file and LANDMETER_LISTEN). Port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// SQLite database file (overrides the file and LANDMETER_DATABASE).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Tenant for plaintext agent connections.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Collector address.
+    #[arg(
+        long,
+        env = "LANDMETER_SERVER",
+        default_value = "http://127.0.0.1:7400"
+    )]
+    pub server: String,
+}
+
+/// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    #[arg(long, value_delimiter = ',')]
+    pub provider: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub account: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<String>,
+    /// ISO 3166 alpha-2 country codes.
+    #[arg(long, value_delimiter = ',')]
+    pub country: Vec<String>,
+    /// Only stores in (true) or outside (false) the EU/EEA.
+    #[arg(long)]
+    pub eu: Option<bool>,
+    /// Custody at least this level: unknown, none, provider, customer-managed, byok, dedicated-hsm, hyok.
+    #[arg(long, value_parser = parse_custody)]
+    pub custody_at_least: Option<Custody>,
+    /// Custody at most this level (e.g. `provider` finds stores whose keys the provider holds).
+    #[arg(long, value_parser = parse_custody)]
+    pub custody_at_most: Option<Custody>,
+    #[arg(long, value_delimiter = ',')]
+    pub classification: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub process: Vec<String>,
+    /// Only stores that replicate (true) or do not replicate (false) outside the EU/EEA.
+    #[arg(long)]
+    pub replicated_outside_eu: Option<bool>,
+    /// Only stores whose provider's parent is (true) or is not (false) subject to the US CLOUD Act.
+    #[arg(long)]
+    pub cloud_act: Option<bool>,
+    /// Include stores no longer seen by a complete scan.
+    #[arg(long)]
+    pub include_gone: bool,
+}
+
+/// Parses a custody level label, with the list of valid ones in the error.
+pub fn parse_custody(s: &str) -> Result<Custody, String> {
+    Custody::from_label(s.trim()).ok_or_else(|| {
+        let labels: Vec<&str> = Custody::LADDER.iter().map(|c| c.label()).collect();
+        format!(
+            "unknown custody level {s:?}; expected one of {}",
+            labels.join(", ")
+        )
+    })
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> StoreFilter {
+        StoreFilter {
+            providers: self.provider.clone(),
+            accounts: self.account.clone(),
+            regions: self.region.clone(),
+            countries: self
+                .country
+                .iter()
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+            eu: self.eu,
+            custody_at_least: self.custody_at_least.unwrap_or(Custody::Unspecified) as i32,
+            custody_at_most: self.custody_at_most.unwrap_or(Custody::Unspecified) as i32,
+            classifications: self.classification.clone(),
+            processes: self.process.clone(),
+            replicated_outside_eu: self.replicated_outside_eu,
+            include_gone: self.include_gone,
+            cloud_act: self.cloud_act,
+        }
+    }
+}
+
+async fn client(conn: &Connection) -> anyhow::Result<MapServiceClient<tonic::transport::Channel>> {
+    MapServiceClient::connect(conn.server.clone())
+        .await
+        .with_context(|| format!("connecting to the collector at {}", conn.server))
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<CollectorConfig> {
+    Ok(CollectorConfig::load(path, std::env::vars())?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::CheckConfig { config } => {
+            let cfg = load_config(config.as_deref())?;
+            crate::server::build_interpreter(&cfg)?;
+            println!("{cfg:#?}");
+            Ok(())
+        }
+        Command::Stores {
+            conn,
+            filter,
+            format,
+        } => {
+            let mut c = client(&conn).await?;
+            let mut all = Vec::new();
+            let mut token = String::new();
+            loop {
+                let page = c
+                    .list_stores(ListStoresRequest {
+                        filter: Some(filter.to_filter()),
+                        page_size: 0,
+                        page_token: token,
+                    })
+                    .await?
+                    .into_inner();
+                all.extend(page.stores);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            println!("{}", render::stores(&all, format));
+            Ok(())
+        }
+        Command::Summary {
+            conn,
+            by,
+            filter,
+            format,
+        } => {
+            let mut c = client(&conn).await?;
+            let s = c
+                .summary(SummaryRequest {
+                    filter: Some(filter.to_filter()),
+                    group_by: by,
+                })
+                .await?
+                .into_inner();
+            println!("{}", render::summary(&s, format));
+            Ok(())
+        }
+        Command::Store { conn, id, format } => {
+            let mut c = client(&conn).await?;
+            let r = c.get_store(GetStoreRequest { id }).await?.into_inner();
+            println!("{}", render::store_detail(&r, format));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = load_config(args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(db) = args.db {
+        cfg.database = db;
+    }
+    if let Some(t) = args.tenant {
+        cfg.default_tenant = t;
+    }
+    let (interpreter, fingerprint) = crate::server::build_interpreter(&cfg)?;
+    let store = crate::server::open_store(&cfg, &interpreter, &fingerprint)?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // First stdout line, for scripts and tests that asked for port 0.
+    println!("listening on {addr}");
+    tracing::info!(%addr, database = %cfg.database.display(), tenant = %cfg.default_tenant, "collector serving gRPC (plaintext)");
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async move {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+    };
+    crate::server::run(listener, store, Arc::new(interpreter), &cfg, shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custody_labels_parse_with_a_helpful_error() {
+        assert_eq!(parse_custody("byok"), Ok(Custody::Byok));
+        let err = parse_custody("kms").unwrap_err();
+        assert!(err.contains("expected one of unknown, none, provider, customer-managed, byok, dedicated-hsm, hyok"), "{err}");
+    }
+
+    #[test]
+    fn filter_flags_map_to_the_wire_filter() {
+        let cli = Cli::try_parse_from([
+            "landmeter",
+            "stores",
+            "--country",
+            "de,nl",
+            "--eu",
+            "false",
+            "--custody-at-most",
+            "provider",
+            "--replicated-outside-eu",
+            "true",
+            "--classification",
+            "BBN2",
+        ])
+        .expect("parses");
+        let Command::Stores { filter, .. } = cli.command else {
+            panic!("stores")
+        };
+        let f = filter.to_filter();
+        assert_eq!(f.countries, ["DE", "NL"]);
+        assert_eq!(f.eu, Some(false));
+        assert_eq!(f.custody_at_most(), Custody::Provider);
+        assert_eq!(f.custody_at_least(), Custody::Unspecified);
+        assert_eq!(f.replicated_outside_eu, Some(true));
+        assert_eq!(f.classifications, ["BBN2"]);
+    }
+}

@@ -1,0 +1,327 @@
+//! `IngestService.Stream`: agents' facts in, acknowledgements out.
+//!
+//! A batch is acknowledged only after its transaction committed. A resent batch is
+//! acknowledged again (`duplicate = true`) and not stored twice. Bad input gets a specific
+//! `Reject` and changes nothing.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use landmeter_proto::v1::{
+    Ack, AgentMessage, CollectorMessage, FactsBatch, Reject, RejectCode, agent_message,
+    collector_message, ingest_service_server::IngestService,
+};
+use landmeter_proto::{MAX_FACTS_PER_BATCH, v1::ScanEnd};
+
+use crate::map::Interpreter;
+use crate::store::{BatchOutcome, MapStore, StoreError};
+
+/// Who is on the other end of a connection. Until mutual TLS lands the tenant is the
+/// collector's configured default; it is never taken from a message.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub tenant: String,
+}
+
+pub struct Ingest {
+    store: Arc<dyn MapStore>,
+    interpreter: Arc<Interpreter>,
+    default_tenant: String,
+}
+
+impl Ingest {
+    pub fn new(
+        store: Arc<dyn MapStore>,
+        interpreter: Arc<Interpreter>,
+        default_tenant: String,
+    ) -> Self {
+        Self {
+            store,
+            interpreter,
+            default_tenant,
+        }
+    }
+}
+
+/// Per-stream protocol state.
+struct Session {
+    peer: Peer,
+    agent: Option<String>,
+    store: Arc<dyn MapStore>,
+    interpreter: Arc<Interpreter>,
+}
+
+fn reject(
+    code: RejectCode,
+    reason: impl Into<String>,
+    scan_id: &str,
+    seq: u64,
+) -> CollectorMessage {
+    CollectorMessage {
+        msg: Some(collector_message::Msg::Reject(Reject {
+            code: code as i32,
+            reason: reason.into(),
+            scan_id: scan_id.to_owned(),
+            seq,
+        })),
+    }
+}
+
+fn ack(scan_id: &str, seq: u64, duplicate: bool) -> CollectorMessage {
+    CollectorMessage {
+        msg: Some(collector_message::Msg::Ack(Ack {
+            scan_id: scan_id.to_owned(),
+            seq,
+            duplicate,
+        })),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Session {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn MapStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// Handles one message; returns the answer, if any.
+    async fn handle(&mut self, msg: AgentMessage) -> Option<CollectorMessage> {
+        let Some(msg) = msg.msg else {
+            return Some(reject(RejectCode::Protocol, "empty agent message", "", 0));
+        };
+        match msg {
+            agent_message::Msg::Hello(hello) => {
+                if hello.agent_name.trim().is_empty() {
+                    return Some(reject(
+                        RejectCode::Protocol,
+                        "hello without an agent name",
+                        "",
+                        0,
+                    ));
+                }
+                tracing::info!(tenant = %self.peer.tenant, agent = %hello.agent_name, version = %hello.agent_version, "agent connected");
+                self.agent = Some(hello.agent_name);
+                None
+            }
+            agent_message::Msg::ScanBegin(begin) => {
+                let Some(agent) = self.agent.clone() else {
+                    return Some(reject(
+                        RejectCode::Protocol,
+                        "scan begun before hello",
+                        &begin.scan_id,
+                        0,
+                    ));
+                };
+                if begin.scan_id.is_empty() {
+                    return Some(reject(RejectCode::Protocol, "scan without an id", "", 0));
+                }
+                let tenant = self.peer.tenant.clone();
+                let scan_id = begin.scan_id.clone();
+                match self
+                    .blocking(move |s| s.begin_scan(&tenant, &agent, &begin))
+                    .await
+                {
+                    Ok(()) => None,
+                    Err(e) => Some(store_reject(e, &scan_id, 0)),
+                }
+            }
+            agent_message::Msg::FactsBatch(batch) => Some(self.batch(batch).await),
+            agent_message::Msg::ScanEnd(end) => Some(self.end(end).await),
+        }
+    }
+
+    async fn batch(&mut self, batch: FactsBatch) -> CollectorMessage {
+        let (scan_id, seq) = (batch.scan_id.clone(), batch.seq);
+        let Some(agent) = self.agent.clone() else {
+            return reject(RejectCode::Protocol, "batch before hello", &scan_id, seq);
+        };
+        if batch.facts.len() > MAX_FACTS_PER_BATCH {
+            return reject(
+                RejectCode::BatchTooLarge,
+                format!(
+                    "batch of {} facts exceeds the limit of {MAX_FACTS_PER_BATCH}",
+                    batch.facts.len()
+                ),
+                &scan_id,
+                seq,
+            );
+        }
+        if seq == 0 {
+            return reject(
+                RejectCode::Sequence,
+                "sequence numbers start at 1",
+                &scan_id,
+                seq,
+            );
+        }
+        if let Some((i, why)) = batch
+            .facts
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| invalid_fact(f).map(|w| (i, w)))
+        {
+            return reject(
+                RejectCode::InvalidFact,
+                format!("fact {i}: {why}"),
+                &scan_id,
+                seq,
+            );
+        }
+        let tenant = self.peer.tenant.clone();
+        let result = self
+            .blocking(move |s| {
+                let last = s.last_seq(&tenant, &batch.scan_id)?;
+                if batch.seq > last + 1 {
+                    return Ok(Err(last));
+                }
+                s.commit_batch(&tenant, &agent, &batch).map(Ok)
+            })
+            .await;
+        match result {
+            Ok(Ok(BatchOutcome::Committed)) => ack(&scan_id, seq, false),
+            Ok(Ok(BatchOutcome::Duplicate)) => ack(&scan_id, seq, true),
+            Ok(Err(last)) => reject(
+                RejectCode::Sequence,
+                format!("batch {seq} skips ahead: last committed is {last}"),
+                &scan_id,
+                seq,
+            ),
+            Err(e) => store_reject(e, &scan_id, seq),
+        }
+    }
+
+    async fn end(&mut self, end: ScanEnd) -> CollectorMessage {
+        let scan_id = end.scan_id.clone();
+        if self.agent.is_none() {
+            return reject(RejectCode::Protocol, "scan end before hello", &scan_id, 0);
+        }
+        let tenant = self.peer.tenant.clone();
+        let interpreter = Arc::clone(&self.interpreter);
+        let started = std::time::Instant::now();
+        match self
+            .blocking(move |s| s.finish_scan(&tenant, &end, &interpreter, now_ms()))
+            .await
+        {
+            Ok(outcome) => {
+                tracing::info!(
+                    tenant = %self.peer.tenant,
+                    scan = %scan_id,
+                    stores = outcome.stores_interpreted,
+                    gone = outcome.stores_gone,
+                    already_finished = outcome.already_finished,
+                    ms = started.elapsed().as_millis() as u64,
+                    "scan finished"
+                );
+                ack(&scan_id, 0, outcome.already_finished)
+            }
+            Err(e) => store_reject(e, &scan_id, 0),
+        }
+    }
+}
+
+/// Why a fact cannot be stored, if it cannot.
+fn invalid_fact(f: &landmeter_proto::v1::Fact) -> Option<&'static str> {
+    if f.account.is_empty() {
+        return Some("no account");
+    }
+    if f.subject.is_empty() {
+        return Some("no subject");
+    }
+    if f.body.is_none() {
+        return Some("no body (unknown fact kind)");
+    }
+    None
+}
+
+fn store_reject(e: StoreError, scan_id: &str, seq: u64) -> CollectorMessage {
+    let code = match &e {
+        StoreError::UnknownScan(_) => RejectCode::UnknownScan,
+        StoreError::ScanOwnedElsewhere { .. } => RejectCode::Protocol,
+        StoreError::MissingBatches { .. } => RejectCode::IncompleteScan,
+        _ => {
+            tracing::error!(error = %e, scan = scan_id, seq, "ingest failed");
+            RejectCode::Internal
+        }
+    };
+    reject(code, e.to_string(), scan_id, seq)
+}
+
+type OutStream = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngestService for Ingest {
+    type StreamStream = OutStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request
+            .extensions()
+            .get::<Peer>()
+            .cloned()
+            .unwrap_or_else(|| Peer {
+                tenant: self.default_tenant.clone(),
+            });
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let mut session = Session {
+            peer,
+            agent: None,
+            store: Arc::clone(&self.store),
+            interpreter: Arc::clone(&self.interpreter),
+        };
+        // One task per stream, ending with the stream: messages are handled in order.
+        tokio::spawn(async move {
+            while let Some(item) = inbound.next().await {
+                let reply = match item {
+                    Ok(msg) => session.handle(msg).await.map(Ok),
+                    Err(status) => {
+                        tracing::warn!(code = ?status.code(), message = status.message(), "agent stream failed");
+                        let garbage = matches!(
+                            status.code(),
+                            tonic::Code::Internal
+                                | tonic::Code::InvalidArgument
+                                | tonic::Code::OutOfRange
+                                | tonic::Code::ResourceExhausted
+                        );
+                        if garbage {
+                            let _ = tx
+                                .send(Ok(reject(
+                                    RejectCode::Protocol,
+                                    format!("undecodable message: {}", status.message()),
+                                    "",
+                                    0,
+                                )))
+                                .await;
+                        }
+                        break;
+                    }
+                };
+                if let Some(reply) = reply
+                    && tx.send(reply).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

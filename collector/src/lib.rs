@@ -1,0 +1,19 @@
+//! The landmeter collector: receives facts from agents, keeps them, interprets them into
+//! a sovereignty map and answers operators.
+//!
+//! # Layout
+//! - [`config`]: `landmeter serve` configuration (defaults < file < env < flags).
+//! - [`server`]: wires store, interpreter and gRPC services (ingest, map, health, reflection).
+//! - [`ingest`]: the agent stream protocol: batches committed before they are acknowledged.
+//! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
+//! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
+//! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
+//! - [`cli`]: the operator command line (`serve`, `stores`, `summary`, `store`).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod map;
+pub mod server;
+pub mod store;

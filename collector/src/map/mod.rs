@@ -1,0 +1,425 @@
+//! Interpretation: facts and reference tables in, the sovereignty map out. No IO.
+//!
+//! # Layout
+//! - [`reference`]: region -> country -> EU/EEA, provider -> legal parent -> CLOUD Act.
+//! - [`custody`]: the custody ladder and its modifiers.
+//! - this module: joins one account's facts per store and derives location, jurisdiction
+//!   exposure, replication, classification, process and size.
+
+pub mod custody;
+pub mod reference;
+
+use std::collections::{BTreeSet, HashMap};
+
+use landmeter_proto::v1::{
+    Encryption, Fact, Gap, Key, KeyStore, ReplicationTarget, Size, StoreView, Tag, fact::Body,
+};
+
+use custody::{CustodyInput, KeyEvidence};
+use reference::ReferenceTables;
+
+/// Tag conventions, configurable per collector (DESIGN.md: `classification=BBN2`).
+#[derive(Debug, Clone)]
+pub struct TagConventions {
+    pub classification_keys: Vec<String>,
+    pub process_keys: Vec<String>,
+    /// Tag keys whose value `true` declares client-side encryption.
+    pub client_side_keys: Vec<String>,
+}
+
+impl Default for TagConventions {
+    fn default() -> Self {
+        Self {
+            classification_keys: vec!["classification".into()],
+            process_keys: vec!["process".into()],
+            client_side_keys: vec!["sovereignty:cse".into()],
+        }
+    }
+}
+
+pub const UNCLASSIFIED: &str = "unclassified";
+pub const NO_PROCESS: &str = "unassigned";
+/// Jurisdiction label for a store whose provider's parent is subject to the US CLOUD Act.
+pub const CLOUD_ACT: &str = "US-CLOUD-ACT";
+
+/// The map's rules and tables, built once and shared.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    pub tables: ReferenceTables,
+    pub tags: TagConventions,
+}
+
+/// Every fact about one account, indexed for the joins interpretation needs.
+#[derive(Default)]
+struct AccountFacts<'a> {
+    stores: Vec<(&'a Fact, &'a landmeter_proto::v1::Store)>,
+    encryption: HashMap<&'a str, &'a Encryption>,
+    tags: HashMap<&'a str, &'a [Tag]>,
+    replication: HashMap<&'a str, &'a landmeter_proto::v1::Replication>,
+    size: HashMap<&'a str, &'a Size>,
+    keys_by_arn: HashMap<&'a str, &'a Key>,
+    keys_by_ref: HashMap<&'a str, &'a Key>,
+    key_stores: HashMap<&'a str, &'a KeyStore>,
+    gaps: HashMap<(&'a str, &'a str), &'a Gap>,
+}
+
+impl<'a> AccountFacts<'a> {
+    fn index(facts: &'a [Fact]) -> Self {
+        let mut a = AccountFacts::default();
+        for f in facts {
+            let subject = f.subject.as_str();
+            match &f.body {
+                Some(Body::Store(s)) => a.stores.push((f, s)),
+                Some(Body::Encryption(e)) => {
+                    a.encryption.insert(subject, e);
+                }
+                Some(Body::Tags(t)) => {
+                    a.tags.insert(subject, &t.tags);
+                }
+                Some(Body::Replication(r)) => {
+                    a.replication.insert(subject, r);
+                }
+                Some(Body::Size(s)) => {
+                    a.size.insert(subject, s);
+                }
+                Some(Body::Key(k)) => {
+                    a.keys_by_arn.insert(k.arn.as_str(), k);
+                    for r in &k.requested_refs {
+                        a.keys_by_ref.insert(r.as_str(), k);
+                    }
+                }
+                Some(Body::KeyStore(ks)) => {
+                    a.key_stores.insert(ks.id.as_str(), ks);
+                }
+                Some(Body::Gap(g)) => {
+                    a.gaps.insert((subject, g.call.as_str()), g);
+                }
+                None => {}
+            }
+        }
+        a.stores.sort_by(|x, y| x.1.name.cmp(&y.1.name));
+        a
+    }
+
+    fn key_evidence(&self, enc: &Encryption) -> KeyEvidence<'a> {
+        let candidates = [enc.resolved_key_arn.as_str(), enc.key_ref.as_str()];
+        for c in candidates.into_iter().filter(|c| !c.is_empty()) {
+            if let Some(k) = self.keys_by_arn.get(c).or_else(|| self.keys_by_ref.get(c)) {
+                return KeyEvidence::Described(k);
+            }
+        }
+        for c in candidates.into_iter().filter(|c| !c.is_empty()) {
+            if let Some(g) = self.gaps.get(&(c, "kms:DescribeKey")) {
+                return KeyEvidence::Failed(g);
+            }
+        }
+        KeyEvidence::NotObserved
+    }
+}
+
+/// The id of a store in the map: `provider:account:name`.
+pub fn store_id(provider: &str, account: &str, name: &str) -> String {
+    format!("{provider}:{account}:{name}")
+}
+
+impl Interpreter {
+    pub fn new(tables: ReferenceTables, tags: TagConventions) -> Self {
+        Self { tables, tags }
+    }
+
+    /// Interprets every store among one account's facts.
+    ///
+    /// `known_region` answers the region of a bucket by name from elsewhere in the tenant's
+    /// map, for replication destinations the agent could not resolve itself.
+    pub fn interpret_account(
+        &self,
+        tenant: &str,
+        account: &str,
+        facts: &[Fact],
+        known_region: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<StoreView> {
+        let a = AccountFacts::index(facts);
+        a.stores
+            .iter()
+            .map(|(fact, store)| {
+                self.interpret_store(tenant, account, fact, store, &a, known_region)
+            })
+            .collect()
+    }
+
+    fn interpret_store(
+        &self,
+        tenant: &str,
+        account: &str,
+        fact: &Fact,
+        store: &landmeter_proto::v1::Store,
+        a: &AccountFacts<'_>,
+        known_region: &dyn Fn(&str) -> Option<String>,
+    ) -> StoreView {
+        let subject = fact.subject.as_str();
+        let provider = store.provider.as_str();
+        let mut v = StoreView {
+            id: store_id(provider, account, &store.name),
+            tenant: tenant.to_owned(),
+            provider: provider.to_owned(),
+            account: account.to_owned(),
+            name: store.name.clone(),
+            region: store.region.clone(),
+            ..StoreView::default()
+        };
+
+        // Location.
+        let mut jurisdictions = BTreeSet::new();
+        let mut all_eu = true;
+        let mut location_known = true;
+        match self.tables.region(provider, &store.region) {
+            Some(r) => {
+                v.country = r.country.clone();
+                v.eu = r.eu;
+                v.location_unverified = r.unverified();
+                jurisdictions.insert(r.country.clone());
+                all_eu &= r.eu;
+            }
+            None => {
+                v.country = String::new();
+                location_known = false;
+            }
+        }
+
+        // Provider's legal parent.
+        match self.tables.provider(provider) {
+            Some(p) => {
+                v.provider_parent = p.legal_parent.clone();
+                v.cloud_act = p.cloud_act.clone();
+            }
+            None => v.cloud_act = "unknown".into(),
+        }
+        match v.cloud_act.as_str() {
+            "yes" => {
+                jurisdictions.insert(CLOUD_ACT.to_owned());
+            }
+            "unclear" => {
+                jurisdictions.insert(format!("{CLOUD_ACT}?"));
+            }
+            _ => {}
+        }
+
+        // Tags: classification, process, client-side declaration.
+        let tags: &[Tag] = a.tags.get(subject).copied().unwrap_or(&[]);
+        v.classification = tag_value(tags, &self.tags.classification_keys)
+            .unwrap_or(UNCLASSIFIED)
+            .to_owned();
+        v.process = tag_value(tags, &self.tags.process_keys)
+            .unwrap_or(NO_PROCESS)
+            .to_owned();
+        let client_side_declared = tag_value(tags, &self.tags.client_side_keys)
+            .is_some_and(|val| val.eq_ignore_ascii_case("true"));
+
+        // Custody.
+        let encryption = a.encryption.get(subject).copied();
+        let key = encryption.map_or(KeyEvidence::NotObserved, |e| a.key_evidence(e));
+        let key_store = match key {
+            KeyEvidence::Described(k) if !k.custom_key_store_id.is_empty() => {
+                a.key_stores.get(k.custom_key_store_id.as_str()).copied()
+            }
+            _ => None,
+        };
+        let decision = custody::decide(&CustodyInput {
+            provider,
+            store_account: account,
+            store_region: &store.region,
+            encryption,
+            encryption_gap: a.gaps.get(&(subject, "s3:GetBucketEncryption")).copied(),
+            key,
+            key_store,
+            client_side_declared,
+        });
+        v.custody = decision.level as i32;
+        v.custody_reason = decision.reason;
+        v.custody_modifiers = decision.modifiers;
+        v.key_arn = decision.key_arn;
+        v.key_owner_account = decision.key_owner_account;
+        v.key_region = decision.key_region;
+        v.client_key_mode = decision.client_key_mode;
+        if !v.key_region.is_empty()
+            && let Some(r) = self.tables.region(provider, &v.key_region)
+        {
+            jurisdictions.insert(r.country.clone());
+            all_eu &= r.eu;
+        }
+
+        // Replication.
+        if let Some(repl) = a.replication.get(subject) {
+            for rule in repl.rules.iter().filter(|r| r.status != "Disabled") {
+                let region = if rule.destination_region.is_empty() {
+                    known_region(&rule.destination_bucket).unwrap_or_default()
+                } else {
+                    rule.destination_region.clone()
+                };
+                let mut t = ReplicationTarget {
+                    bucket: rule.destination_bucket.clone(),
+                    account: if rule.destination_account.is_empty() {
+                        account.to_owned()
+                    } else {
+                        rule.destination_account.clone()
+                    },
+                    region,
+                    ..ReplicationTarget::default()
+                };
+                t.cross_account = t.account != account;
+                match self.tables.region(provider, &t.region) {
+                    Some(r) => {
+                        t.country = r.country.clone();
+                        t.eu = r.eu;
+                        jurisdictions.insert(r.country.clone());
+                        all_eu &= r.eu;
+                        if !r.eu {
+                            v.replicated_outside_eu = true;
+                        }
+                    }
+                    None => location_known = false,
+                }
+                v.replication.push(t);
+            }
+        }
+
+        // Size: known only when the metric had a datapoint.
+        if let Some(size) = a.size.get(subject).filter(|s| s.known) {
+            v.bytes = Some(size.bytes_by_storage_type.values().sum());
+            v.objects = Some(size.objects);
+        }
+
+        v.jurisdiction = jurisdiction_label(location_known, all_eu, &v.cloud_act);
+        v.jurisdictions = jurisdictions.into_iter().collect();
+        v
+    }
+}
+
+/// One label per store for grouping: where its data and keys are (EU or not) and whether
+/// the provider's parent is within the CLOUD Act's reach.
+fn jurisdiction_label(location_known: bool, all_eu: bool, cloud_act: &str) -> String {
+    let place = match (location_known, all_eu) {
+        (false, _) => "unknown",
+        (true, true) => "EU",
+        (true, false) => "non-EU",
+    };
+    match cloud_act {
+        "yes" => format!("{place}+{CLOUD_ACT}"),
+        "unclear" => format!("{place}+{CLOUD_ACT}?"),
+        _ => place.to_owned(),
+    }
+}
+
+fn tag_value<'t>(tags: &'t [Tag], keys: &[String]) -> Option<&'t str> {
+    keys.iter().find_map(|k| {
+        tags.iter()
+            .find(|t| t.key.eq_ignore_ascii_case(k) && !t.value.trim().is_empty())
+            .map(|t| t.value.trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landmeter_proto::Custody;
+    use landmeter_proto::v1::{EncryptionState, Replication, ReplicationRule, Store, Tags};
+
+    fn fact(subject: &str, body: Body) -> Fact {
+        Fact {
+            account: "111122223333".into(),
+            subject: subject.into(),
+            observed_at_ms: 1,
+            api_call: "test".into(),
+            body: Some(body),
+        }
+    }
+
+    fn bucket(name: &str, region: &str) -> Fact {
+        fact(
+            name,
+            Body::Store(Store {
+                provider: "aws".into(),
+                service: "s3".into(),
+                name: name.into(),
+                region: region.into(),
+                ..Store::default()
+            }),
+        )
+    }
+
+    fn interpreter() -> Interpreter {
+        Interpreter::new(
+            ReferenceTables::builtin().expect("tables"),
+            TagConventions::default(),
+        )
+    }
+
+    #[test]
+    fn eu_bucket_replicating_to_us_is_exposed_and_classified() {
+        let facts = vec![
+            bucket("b1", "eu-west-1"),
+            fact(
+                "b1",
+                Body::Encryption(Encryption {
+                    state: EncryptionState::Configured as i32,
+                    algorithm: "AES256".into(),
+                    ..Encryption::default()
+                }),
+            ),
+            fact(
+                "b1",
+                Body::Tags(Tags {
+                    tags: vec![
+                        Tag {
+                            key: "Classification".into(),
+                            value: "BBN2".into(),
+                        },
+                        Tag {
+                            key: "process".into(),
+                            value: "burgerzaken".into(),
+                        },
+                    ],
+                }),
+            ),
+            fact(
+                "b1",
+                Body::Replication(Replication {
+                    rules: vec![ReplicationRule {
+                        status: "Enabled".into(),
+                        destination_bucket: "dst".into(),
+                        ..ReplicationRule::default()
+                    }],
+                }),
+            ),
+        ];
+        let known = |name: &str| (name == "dst").then(|| "us-east-2".to_owned());
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &known);
+        assert_eq!(views.len(), 1);
+        let v = &views[0];
+        assert_eq!(v.id, "aws:111122223333:b1");
+        assert_eq!((v.country.as_str(), v.eu), ("IE", true));
+        assert_eq!(v.custody(), Custody::Provider);
+        assert_eq!(
+            (v.classification.as_str(), v.process.as_str()),
+            ("BBN2", "burgerzaken")
+        );
+        assert!(v.replicated_outside_eu);
+        assert_eq!(v.replication[0].region, "us-east-2");
+        assert_eq!(v.replication[0].country, "US");
+        assert_eq!(v.jurisdictions, ["IE", "US", "US-CLOUD-ACT"]);
+        assert_eq!(v.jurisdiction, "non-EU+US-CLOUD-ACT");
+        assert_eq!(v.bytes, None, "no size fact: unknown, not zero");
+    }
+
+    #[test]
+    fn untagged_store_in_unknown_region_is_unclassified_and_unknown() {
+        let facts = vec![bucket("b2", "xx-nowhere-1")];
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let v = &views[0];
+        assert_eq!(v.classification, UNCLASSIFIED);
+        assert_eq!(v.process, NO_PROCESS);
+        assert_eq!(v.country, "");
+        assert_eq!(v.jurisdiction, "unknown+US-CLOUD-ACT");
+        assert_eq!(v.custody(), Custody::Unknown);
+    }
+}

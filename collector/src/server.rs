@@ -1,0 +1,137 @@
+//! Wires the collector: store, interpreter, gRPC services, health, reflection, shutdown.
+
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use landmeter_proto::v1::ingest_service_server::IngestServiceServer;
+use landmeter_proto::v1::map_service_server::MapServiceServer;
+use landmeter_proto::{FILE_DESCRIPTOR_SET, MAX_MESSAGE_BYTES};
+
+use crate::api::grpc::MapApi;
+use crate::config::CollectorConfig;
+use crate::ingest::Ingest;
+use crate::map::Interpreter;
+use crate::map::reference::ReferenceTables;
+use crate::store::MapStore;
+use crate::store::sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reading reference table {path}: {source}")]
+    Table {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Reference(#[from] crate::map::reference::ReferenceError),
+    #[error("opening database {path}: {source}")]
+    Store {
+        path: std::path::PathBuf,
+        source: crate::store::StoreError,
+    },
+    #[error(transparent)]
+    Reinterpret(crate::store::StoreError),
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The interpreter as configured: shipped or edited tables, tag conventions; and a
+/// fingerprint that changes whenever any of them does.
+pub fn build_interpreter(cfg: &CollectorConfig) -> Result<(Interpreter, String), ServeError> {
+    let read = |p: &Option<std::path::PathBuf>, builtin: &str| -> Result<String, ServeError> {
+        match p {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ServeError::Table {
+                path: path.clone(),
+                source,
+            }),
+            None => Ok(builtin.to_owned()),
+        }
+    };
+    let regions = read(&cfg.regions_table, crate::map::reference::REGIONS_CSV)?;
+    let providers = read(&cfg.providers_table, crate::map::reference::PROVIDERS_CSV)?;
+    let tables = ReferenceTables::parse(&regions, &providers)?;
+    let tags = cfg.tag_conventions();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        env!("CARGO_PKG_VERSION"),
+        &regions,
+        &providers,
+        &tags.classification_keys,
+        &tags.process_keys,
+        &tags.client_side_keys,
+    )
+        .hash(&mut h);
+    Ok((
+        Interpreter::new(tables, tags),
+        format!("{:016x}", h.finish()),
+    ))
+}
+
+/// Opens the store and brings its interpretation up to date with the current rules.
+pub fn open_store(
+    cfg: &CollectorConfig,
+    interpreter: &Interpreter,
+    fingerprint: &str,
+) -> Result<Arc<dyn MapStore>, ServeError> {
+    let store = SqliteStore::open(&cfg.database).map_err(|source| ServeError::Store {
+        path: cfg.database.clone(),
+        source,
+    })?;
+    if store
+        .interpretation_fingerprint()
+        .map_err(ServeError::Reinterpret)?
+        .as_deref()
+        != Some(fingerprint)
+    {
+        let n = store
+            .reinterpret_all(interpreter)
+            .map_err(ServeError::Reinterpret)?;
+        store
+            .set_interpretation_fingerprint(fingerprint)
+            .map_err(ServeError::Reinterpret)?;
+        tracing::info!(
+            stores = n,
+            "re-interpreted the map with changed rules or tables"
+        );
+    }
+    Ok(Arc::new(store))
+}
+
+/// Serves gRPC on a bound listener until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    store: Arc<dyn MapStore>,
+    interpreter: Arc<Interpreter>,
+    cfg: &CollectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IngestServiceServer<Ingest>>().await;
+    health.set_serving::<MapServiceServer<MapApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ingest = IngestServiceServer::new(Ingest::new(
+        Arc::clone(&store),
+        interpreter,
+        cfg.default_tenant.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let map =
+        MapServiceServer::new(MapApi::new(store)).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ingest)
+        .add_service(map)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Persistence of facts, scans and the interpreted map. The only module that knows SQL.
+//!
+//! # Layout
+//! - this module: the [`MapStore`] trait every backend implements, its errors and the
+//!   query types (scope, filters, grouping) shared by all backends.
+//! - [`sqlite`]: the embedded default.
+//!
+//! Invariants every backend keeps:
+//! - a batch is committed atomically with its (tenant, scan, seq) marker, so a resend is
+//!   recognised and never stored twice;
+//! - a scan ends only when every batch from 1 to its count has been committed;
+//! - after a complete scan of an account, the account's stores it did not see are marked
+//!   gone (kept, with `gone_at`), never deleted.
+
+pub mod sqlite;
+
+use landmeter_proto::v1::{
+    FactsBatch, GetStoreResponse, ScanBegin, ScanEnd, StoreFilter, StoreView, SummaryRow,
+};
+
+use crate::map::Interpreter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("scan {0} was never begun")]
+    UnknownScan(String),
+    #[error("scan {scan_id} belongs to another agent")]
+    ScanOwnedElsewhere { scan_id: String },
+    #[error("scan {scan_id} ends after {declared} batches but {committed} were committed")]
+    MissingBatches {
+        scan_id: String,
+        declared: u64,
+        committed: u64,
+    },
+    #[error("stored fact cannot be decoded: {0}")]
+    Corrupt(#[from] prost::DecodeError),
+    #[error("unknown group-by field {0:?}")]
+    UnknownField(String),
+    #[error("invalid page token")]
+    BadPageToken,
+    #[error("database lock poisoned")]
+    Poisoned,
+}
+
+/// What committing a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Committed,
+    /// The same (tenant, scan, seq) had been committed before: nothing was written.
+    Duplicate,
+}
+
+/// What finishing a scan did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanOutcome {
+    pub stores_interpreted: usize,
+    pub stores_gone: usize,
+    /// The scan had been finished before (a resent ScanEnd).
+    pub already_finished: bool,
+}
+
+/// Which tenants a query may see. Until operator authentication lands every query sees all.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    AllTenants,
+    Tenant(String),
+}
+
+/// Fields a summary can be grouped by, each a column of the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupField {
+    Tenant,
+    Provider,
+    Account,
+    Region,
+    Country,
+    Eu,
+    Jurisdiction,
+    CloudAct,
+    Custody,
+    Classification,
+    Process,
+}
+
+impl GroupField {
+    pub const ALL: [GroupField; 11] = [
+        GroupField::Tenant,
+        GroupField::Provider,
+        GroupField::Account,
+        GroupField::Region,
+        GroupField::Country,
+        GroupField::Eu,
+        GroupField::Jurisdiction,
+        GroupField::CloudAct,
+        GroupField::Custody,
+        GroupField::Classification,
+        GroupField::Process,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupField::Tenant => "tenant",
+            GroupField::Provider => "provider",
+            GroupField::Account => "account",
+            GroupField::Region => "region",
+            GroupField::Country => "country",
+            GroupField::Eu => "eu",
+            GroupField::Jurisdiction => "jurisdiction",
+            GroupField::CloudAct => "cloud_act",
+            GroupField::Custody => "custody",
+            GroupField::Classification => "classification",
+            GroupField::Process => "process",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s.trim())
+            .ok_or_else(|| StoreError::UnknownField(s.to_owned()))
+    }
+}
+
+/// The store behind the collector. Methods block; async callers use `spawn_blocking`.
+pub trait MapStore: Send + Sync + 'static {
+    /// Records a scan's start. Beginning the same scan again (after a reconnect) is allowed.
+    fn begin_scan(&self, tenant: &str, agent: &str, begin: &ScanBegin) -> Result<(), StoreError>;
+
+    /// Highest sequence number committed for a scan, 0 when none.
+    fn last_seq(&self, tenant: &str, scan_id: &str) -> Result<u64, StoreError>;
+
+    /// Commits a batch of facts atomically, or recognises it as already committed.
+    fn commit_batch(
+        &self,
+        tenant: &str,
+        agent: &str,
+        batch: &FactsBatch,
+    ) -> Result<BatchOutcome, StoreError>;
+
+    /// Ends a scan: drops facts its observations supersede, re-interprets the scanned
+    /// accounts and marks what a complete scan did not see as gone. One transaction.
+    fn finish_scan(
+        &self,
+        tenant: &str,
+        end: &ScanEnd,
+        interpreter: &Interpreter,
+        now_ms: i64,
+    ) -> Result<ScanOutcome, StoreError>;
+
+    /// Re-interprets every account from its stored facts (after a reference table or a tag
+    /// convention changed). Keeps first/last seen and gone marks.
+    fn reinterpret_all(&self, interpreter: &Interpreter) -> Result<usize, StoreError>;
+
+    fn list_stores(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<(Vec<StoreView>, String), StoreError>;
+
+    fn get_store(&self, scope: &Scope, id: &str) -> Result<Option<GetStoreResponse>, StoreError>;
+
+    fn summary(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        group_by: &[GroupField],
+    ) -> Result<Vec<SummaryRow>, StoreError>;
+
+    /// A fingerprint of the interpretation the map was last built with.
+    fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError>;
+    fn set_interpretation_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,739 @@
+//! The embedded SQLite store: one file, WAL mode, a writer and a reader connection.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use landmeter_proto::Custody;
+use landmeter_proto::v1::{
+    Fact, FactsBatch, GetStoreResponse, Provenance, ScanBegin, ScanEnd, StoreFilter, StoreView,
+    SummaryRow, fact::Body,
+};
+
+use super::{BatchOutcome, GroupField, MapStore, ScanOutcome, Scope, StoreError};
+use crate::map::Interpreter;
+
+/// Schema migrations, applied in order at open; `meta.schema_version` says how far.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrate(&writer)?;
+        let reader = Connection::open(path)?;
+        configure(&reader)?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
+        f(&conn)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: an acknowledged batch survives a power cut, not only a process crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
+    let version: usize = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        conn.execute_batch(&format!("BEGIN; {sql}; COMMIT;"))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(i + 1).to_string()],
+        )?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// The key under which a fact replaces its predecessor: one answer per subject and call.
+fn fact_kind(fact: &Fact) -> String {
+    match &fact.body {
+        Some(Body::Store(_)) => "store".into(),
+        Some(Body::Encryption(_)) => "encryption".into(),
+        Some(Body::Tags(_)) => "tags".into(),
+        Some(Body::Replication(_)) => "replication".into(),
+        Some(Body::Size(_)) => "size".into(),
+        Some(Body::Key(_)) => "key".into(),
+        Some(Body::KeyStore(_)) => "key_store".into(),
+        Some(Body::Gap(g)) => format!("gap:{}", g.call),
+        None => "empty".into(),
+    }
+}
+
+/// Columns of `stores` holding the interpretation, in the order `write_view` binds them.
+const VIEW_COLUMNS: &str = "provider, account, name, region, country, eu, custody, custody_rank,
+    classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects, view";
+
+fn load_account_facts(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    account: &str,
+) -> Result<Vec<(Fact, String)>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT body, scan_id FROM facts WHERE tenant = ?1 AND account = ?2")?;
+    let rows = stmt.query_map(params![tenant, account], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (body, scan) = row?;
+        out.push((Fact::decode(body.as_slice())?, scan));
+    }
+    Ok(out)
+}
+
+fn interpret(
+    tx: &Transaction<'_>,
+    interpreter: &Interpreter,
+    tenant: &str,
+    account: &str,
+    facts: &[Fact],
+) -> Vec<StoreView> {
+    let known_region = |bucket: &str| -> Option<String> {
+        tx.prepare_cached(
+            "SELECT region FROM stores WHERE tenant = ?1 AND name = ?2 AND region <> ''
+             ORDER BY gone_at_ms IS NOT NULL, last_seen_ms DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![tenant, bucket], |r| r.get(0))
+                .optional()
+        })
+        .ok()
+        .flatten()
+    };
+    interpreter.interpret_account(tenant, account, facts, &known_region)
+}
+
+fn write_view(
+    tx: &Transaction<'_>,
+    view: &StoreView,
+    scan_id: &str,
+    seen_now: Option<i64>,
+) -> Result<(), StoreError> {
+    let custody = view.custody();
+    let view_bytes = view.encode_to_vec();
+    let interpretation: [&dyn rusqlite::ToSql; 18] = [
+        &view.tenant,
+        &view.id,
+        &view.provider,
+        &view.account,
+        &view.name,
+        &view.region,
+        &view.country,
+        &view.eu,
+        &custody.label(),
+        &custody.rank(),
+        &view.classification,
+        &view.process,
+        &view.jurisdiction,
+        &view.cloud_act,
+        &view.replicated_outside_eu,
+        &view.bytes,
+        &view.objects,
+        &view_bytes,
+    ];
+    match seen_now {
+        // Seen in this scan: insert or refresh, clearing any gone mark.
+        Some(now) => {
+            let mut values: Vec<&dyn rusqlite::ToSql> = interpretation.to_vec();
+            values.push(&now);
+            values.push(&scan_id);
+            tx.prepare_cached(&format!(
+                "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, NULL, ?20)
+                 ON CONFLICT(tenant, id) DO UPDATE SET
+                   provider = excluded.provider, account = excluded.account, name = excluded.name,
+                   region = excluded.region, country = excluded.country, eu = excluded.eu,
+                   custody = excluded.custody, custody_rank = excluded.custody_rank,
+                   classification = excluded.classification, process = excluded.process,
+                   jurisdiction = excluded.jurisdiction, cloud_act = excluded.cloud_act,
+                   replicated_outside_eu = excluded.replicated_outside_eu,
+                   bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
+                   last_seen_ms = excluded.last_seen_ms, gone_at_ms = NULL,
+                   last_scan_id = excluded.last_scan_id"
+            ))?
+            .execute(values.as_slice())?;
+        }
+        // Re-interpretation only: keep seen/gone bookkeeping.
+        None => {
+            tx.prepare_cached(
+                "UPDATE stores SET provider = ?3, account = ?4, name = ?5, region = ?6, country = ?7,
+                   eu = ?8, custody = ?9, custody_rank = ?10, classification = ?11, process = ?12,
+                   jurisdiction = ?13, cloud_act = ?14, replicated_outside_eu = ?15, bytes = ?16,
+                   objects = ?17, view = ?18
+                 WHERE tenant = ?1 AND id = ?2",
+            )?
+            .execute(&interpretation[..])?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the bookkeeping fields of a view from its row.
+fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoreView, StoreError>> {
+    let body: Vec<u8> = r.get("view")?;
+    let first: i64 = r.get("first_seen_ms")?;
+    let last: i64 = r.get("last_seen_ms")?;
+    let gone: Option<i64> = r.get("gone_at_ms")?;
+    let scan: String = r.get("last_scan_id")?;
+    Ok(StoreView::decode(body.as_slice())
+        .map(|mut v| {
+            v.first_seen_ms = first;
+            v.last_seen_ms = last;
+            v.gone_at_ms = gone;
+            v.last_scan_id = scan;
+            v
+        })
+        .map_err(StoreError::from))
+}
+
+/// A WHERE clause and its parameters for a scope and a filter.
+struct Where {
+    sql: String,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    fn new(scope: &Scope, filter: &StoreFilter) -> Self {
+        use rusqlite::types::Value;
+        let mut w = Where {
+            sql: "1 = 1".into(),
+            params: Vec::new(),
+        };
+        if let Scope::Tenant(t) = scope {
+            w.eq("tenant", Value::Text(t.clone()));
+        }
+        w.any_of("provider", &filter.providers);
+        w.any_of("account", &filter.accounts);
+        w.any_of("region", &filter.regions);
+        w.any_of("country", &filter.countries);
+        w.any_of("classification", &filter.classifications);
+        w.any_of("process", &filter.processes);
+        if let Some(eu) = filter.eu {
+            w.eq("eu", Value::Integer(eu.into()));
+        }
+        if let Some(r) = filter.replicated_outside_eu {
+            w.eq("replicated_outside_eu", Value::Integer(r.into()));
+        }
+        if let Some(ca) = filter.cloud_act {
+            w.sql.push_str(if ca {
+                " AND cloud_act = 'yes'"
+            } else {
+                " AND cloud_act <> 'yes'"
+            });
+        }
+        let at_least = filter.custody_at_least();
+        if at_least != Custody::Unspecified {
+            w.params.push(Value::Integer(at_least.rank().into()));
+            w.sql
+                .push_str(&format!(" AND custody_rank >= ?{}", w.params.len()));
+        }
+        let at_most = filter.custody_at_most();
+        if at_most != Custody::Unspecified {
+            w.params.push(Value::Integer(at_most.rank().into()));
+            w.sql
+                .push_str(&format!(" AND custody_rank <= ?{}", w.params.len()));
+        }
+        if !filter.include_gone {
+            w.sql.push_str(" AND gone_at_ms IS NULL");
+        }
+        w
+    }
+
+    fn eq(&mut self, column: &str, value: rusqlite::types::Value) {
+        self.params.push(value);
+        self.sql
+            .push_str(&format!(" AND {column} = ?{}", self.params.len()));
+    }
+
+    fn any_of(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut marks = Vec::with_capacity(values.len());
+        for v in values {
+            self.params.push(rusqlite::types::Value::Text(v.clone()));
+            marks.push(format!("?{}", self.params.len()));
+        }
+        self.sql
+            .push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+    }
+}
+
+impl MapStore for SqliteStore {
+    fn begin_scan(&self, tenant: &str, agent: &str, begin: &ScanBegin) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2",
+                    params![tenant, begin.scan_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match owner {
+                Some(a) if a == agent => Ok(()),
+                Some(_) => Err(StoreError::ScanOwnedElsewhere {
+                    scan_id: begin.scan_id.clone(),
+                }),
+                None => {
+                    tx.execute(
+                        "INSERT INTO scans (tenant, scan_id, agent, provider, accounts, started_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            tenant,
+                            begin.scan_id,
+                            agent,
+                            begin.provider,
+                            begin.accounts.join(","),
+                            begin.started_at_ms
+                        ],
+                    )?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn last_seq(&self, tenant: &str, scan_id: &str) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let seq: Option<i64> = c.query_row(
+                "SELECT MAX(seq) FROM batches WHERE tenant = ?1 AND scan_id = ?2",
+                params![tenant, scan_id],
+                |r| r.get(0),
+            )?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+    }
+
+    fn commit_batch(
+        &self,
+        tenant: &str,
+        agent: &str,
+        batch: &FactsBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.write(|tx| {
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2",
+                    params![tenant, batch.scan_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match owner {
+                None => return Err(StoreError::UnknownScan(batch.scan_id.clone())),
+                Some(a) if a != agent => {
+                    return Err(StoreError::ScanOwnedElsewhere {
+                        scan_id: batch.scan_id.clone(),
+                    });
+                }
+                Some(_) => {}
+            }
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO batches (tenant, scan_id, seq, facts) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, batch.scan_id, batch.seq as i64, batch.facts.len() as i64],
+            )?;
+            if inserted == 0 {
+                return Ok(BatchOutcome::Duplicate);
+            }
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO facts (tenant, account, subject, kind, scan_id, agent, api_call, observed_at_ms, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(tenant, account, subject, kind) DO UPDATE SET
+                   scan_id = excluded.scan_id, agent = excluded.agent, api_call = excluded.api_call,
+                   observed_at_ms = excluded.observed_at_ms, body = excluded.body",
+            )?;
+            for fact in &batch.facts {
+                stmt.execute(params![
+                    tenant,
+                    fact.account,
+                    fact.subject,
+                    fact_kind(fact),
+                    batch.scan_id,
+                    agent,
+                    fact.api_call,
+                    fact.observed_at_ms,
+                    fact.encode_to_vec(),
+                ])?;
+            }
+            Ok(BatchOutcome::Committed)
+        })
+    }
+
+    fn finish_scan(
+        &self,
+        tenant: &str,
+        end: &ScanEnd,
+        interpreter: &Interpreter,
+        now_ms: i64,
+    ) -> Result<ScanOutcome, StoreError> {
+        self.write(|tx| {
+            let scan: Option<(String, Option<i64>)> = tx
+                .query_row(
+                    "SELECT accounts, ended_at_ms FROM scans WHERE tenant = ?1 AND scan_id = ?2",
+                    params![tenant, end.scan_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((accounts, ended)) = scan else {
+                return Err(StoreError::UnknownScan(end.scan_id.clone()));
+            };
+            if ended.is_some() {
+                return Ok(ScanOutcome {
+                    already_finished: true,
+                    ..ScanOutcome::default()
+                });
+            }
+            let (count, max): (i64, Option<i64>) = tx.query_row(
+                "SELECT COUNT(*), MAX(seq) FROM batches WHERE tenant = ?1 AND scan_id = ?2",
+                params![tenant, end.scan_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if count as u64 != end.batches || max.unwrap_or(0) as u64 != end.batches {
+                return Err(StoreError::MissingBatches {
+                    scan_id: end.scan_id.clone(),
+                    declared: end.batches,
+                    committed: count as u64,
+                });
+            }
+
+            let mut accounts: Vec<String> = accounts
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect();
+            for c in &end.coverage {
+                if !accounts.contains(&c.account) {
+                    accounts.push(c.account.clone());
+                }
+            }
+            let mut outcome = ScanOutcome::default();
+            for account in &accounts {
+                // A subject observed in this scan: its answers from older scans are superseded
+                // (an old AccessDenied gap must not outlive today's successful answer).
+                tx.execute(
+                    "DELETE FROM facts WHERE tenant = ?1 AND account = ?2 AND scan_id <> ?3
+                       AND subject IN (SELECT subject FROM facts
+                                       WHERE tenant = ?1 AND account = ?2 AND scan_id = ?3)",
+                    params![tenant, account, end.scan_id],
+                )?;
+                let stored = load_account_facts(tx, tenant, account)?;
+                let seen: HashSet<&str> = stored
+                    .iter()
+                    .filter(|(f, scan)| {
+                        scan == &end.scan_id && matches!(f.body, Some(Body::Store(_)))
+                    })
+                    .map(|(f, _)| f.subject.as_str())
+                    .collect();
+                let facts: Vec<Fact> = stored.iter().map(|(f, _)| f.clone()).collect();
+                for view in interpret(tx, interpreter, tenant, account, &facts) {
+                    let seen_now = seen.contains(view.name.as_str()).then_some(now_ms);
+                    if seen_now.is_some() {
+                        outcome.stores_interpreted += 1;
+                        write_view(tx, &view, &end.scan_id, seen_now)?;
+                    }
+                }
+                let complete = end
+                    .coverage
+                    .iter()
+                    .any(|c| &c.account == account && c.complete);
+                if complete {
+                    outcome.stores_gone += tx.execute(
+                        "UPDATE stores SET gone_at_ms = ?4
+                         WHERE tenant = ?1 AND account = ?2 AND last_scan_id <> ?3 AND gone_at_ms IS NULL",
+                        params![tenant, account, end.scan_id, now_ms],
+                    )?;
+                }
+            }
+            let coverage: Vec<String> = end
+                .coverage
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}:{}:{}:{}:{}",
+                        c.account,
+                        if c.complete { "complete" } else { "incomplete" },
+                        c.stores_seen,
+                        c.gaps,
+                        c.reason
+                    )
+                })
+                .collect();
+            tx.execute(
+                "UPDATE scans SET ended_at_ms = ?3, batches = ?4, coverage = ?5
+                 WHERE tenant = ?1 AND scan_id = ?2",
+                params![
+                    tenant,
+                    end.scan_id,
+                    end.ended_at_ms,
+                    end.batches as i64,
+                    coverage.join("\n")
+                ],
+            )?;
+            Ok(outcome)
+        })
+    }
+
+    fn reinterpret_all(&self, interpreter: &Interpreter) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let pairs: Vec<(String, String)> = {
+                let mut stmt = tx.prepare("SELECT DISTINCT tenant, account FROM facts")?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            let mut n = 0;
+            for (tenant, account) in pairs {
+                let facts: Vec<Fact> = load_account_facts(tx, &tenant, &account)?
+                    .into_iter()
+                    .map(|(f, _)| f)
+                    .collect();
+                for view in interpret(tx, interpreter, &tenant, &account, &facts) {
+                    write_view(tx, &view, "", None)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    fn list_stores(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<(Vec<StoreView>, String), StoreError> {
+        let mut w = Where::new(scope, filter);
+        // Keyset pagination on (tenant, id): stable under concurrent writes, no OFFSET scans.
+        if !page_token.is_empty() {
+            let (t, id) = page_token
+                .split_once('\u{1f}')
+                .ok_or(StoreError::BadPageToken)?;
+            w.params.push(rusqlite::types::Value::Text(t.to_owned()));
+            w.params.push(rusqlite::types::Value::Text(id.to_owned()));
+            let n = w.params.len();
+            w.sql
+                .push_str(&format!(" AND (tenant, id) > (?{}, ?{n})", n - 1));
+        }
+        let sql = format!(
+            "SELECT tenant, id, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
+             FROM stores WHERE {} ORDER BY tenant, id LIMIT {}",
+            w.sql,
+            page_size + 1
+        );
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query_map(params_from_iter(w.params.iter()), view_from_row)?;
+            let mut out = Vec::new();
+            for row in rows.by_ref() {
+                out.push(row??);
+            }
+            let next = if out.len() > page_size {
+                out.truncate(page_size);
+                out.last()
+                    .map(|v| format!("{}\u{1f}{}", v.tenant, v.id))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok((out, next))
+        })
+    }
+
+    fn get_store(&self, scope: &Scope, id: &str) -> Result<Option<GetStoreResponse>, StoreError> {
+        let filter = StoreFilter {
+            include_gone: true,
+            ..StoreFilter::default()
+        };
+        let mut w = Where::new(scope, &filter);
+        w.eq("id", rusqlite::types::Value::Text(id.to_owned()));
+        let sql = format!(
+            "SELECT tenant, id, account, name, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
+             FROM stores WHERE {} ORDER BY tenant LIMIT 1",
+            w.sql
+        );
+        self.read(|c| {
+            let found = c
+                .query_row(&sql, params_from_iter(w.params.iter()), |r| {
+                    Ok((
+                        r.get::<_, String>("tenant")?,
+                        r.get::<_, String>("account")?,
+                        r.get::<_, String>("name")?,
+                        view_from_row(r)?,
+                    ))
+                })
+                .optional()?;
+            let Some((tenant, account, name, view)) = found else {
+                return Ok(None);
+            };
+            let view = view?;
+            // The facts the interpretation rests on: the store's own, and its keys' and key stores'.
+            let mut subjects = vec![name];
+            let mut stmt = c.prepare_cached(
+                "SELECT body, scan_id, agent FROM facts
+                 WHERE tenant = ?1 AND account = ?2 AND subject = ?3 ORDER BY kind",
+            )?;
+            let mut facts = Vec::new();
+            let mut i = 0;
+            while i < subjects.len() {
+                let rows = stmt.query_map(params![tenant, account, subjects[i]], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (body, scan_id, agent) = row?;
+                    let fact = Fact::decode(body.as_slice())?;
+                    // Follow the references: encryption -> key (or its failed lookup) -> key store.
+                    let refs: Vec<&String> = match &fact.body {
+                        Some(Body::Encryption(e)) => vec![&e.key_ref, &e.resolved_key_arn],
+                        Some(Body::Key(k)) => vec![&k.custom_key_store_id],
+                        _ => vec![],
+                    };
+                    for r in refs {
+                        if !r.is_empty() && !subjects.contains(r) {
+                            subjects.push(r.clone());
+                        }
+                    }
+                    facts.push(Provenance {
+                        fact: Some(fact),
+                        scan_id,
+                        agent,
+                    });
+                }
+                i += 1;
+            }
+            Ok(Some(GetStoreResponse {
+                store: Some(view),
+                facts,
+            }))
+        })
+    }
+
+    fn summary(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        group_by: &[GroupField],
+    ) -> Result<Vec<SummaryRow>, StoreError> {
+        let w = Where::new(scope, filter);
+        let columns: Vec<&str> = group_by
+            .iter()
+            .map(|g| match g {
+                GroupField::Eu => "CASE eu WHEN 1 THEN 'EU' ELSE 'non-EU' END",
+                other => other.name(),
+            })
+            .collect();
+        let select_keys = if columns.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", columns.join(", "))
+        };
+        let group = if columns.is_empty() {
+            String::new()
+        } else {
+            let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
+            format!("GROUP BY {0} ORDER BY {0}", positions.join(", "))
+        };
+        let sql = format!(
+            "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0), SUM(bytes IS NULL)
+             FROM stores WHERE {} {group}",
+            w.sql
+        );
+        let n = columns.len();
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| {
+                let mut keys = Vec::with_capacity(n);
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    keys.push(match v {
+                        rusqlite::types::Value::Text(s) => s,
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Null => String::new(),
+                        other => format!("{other:?}"),
+                    });
+                }
+                Ok(SummaryRow {
+                    keys,
+                    stores: r.get::<_, i64>(n)? as u64,
+                    bytes: r.get(n + 1)?,
+                    stores_without_size: r.get::<_, Option<i64>>(n + 2)?.unwrap_or(0) as u64,
+                })
+            })?;
+            let rows: Vec<SummaryRow> = rows.collect::<Result<_, _>>()?;
+            // An empty map summarised without grouping still has one row of zeros; keep it.
+            Ok(rows)
+        })
+    }
+
+    fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT value FROM meta WHERE key = 'interpretation'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn set_interpretation_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('interpretation', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [fingerprint],
+            )?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! Generates the landmeter.v1 types and services, plus a descriptor set for gRPC reflection.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A vendored protoc keeps the build offline and reproducible unless the user chose one.
+    if std::env::var_os("PROTOC").is_none() {
+        // SAFETY-free: build scripts are single-threaded at this point.
+        unsafe_set_protoc(protoc_bin_vendored::protoc_bin_path()?);
+    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let protos = [
+        "landmeter/v1/facts.proto",
+        "landmeter/v1/ingest.proto",
+        "landmeter/v1/map.proto",
+    ];
+    for p in &protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("landmeter_v1_descriptor.bin"))
+        .compile_protos(&protos, &["."])?;
+    Ok(())
+}
+
+fn unsafe_set_protoc(path: std::path::PathBuf) {
+    // The PROTOC variable is read by prost-build in this same process.
+    // Edition 2024 marks set_var unsafe; nothing else runs concurrently in a build script.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("PROTOC", path);
+    }
+}

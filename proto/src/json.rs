@@ -1,0 +1,131 @@
+//! JSON renderings of the wire types, for people and scripts (CLI `--output json`, exports).
+//!
+//! Hand-written rather than derived so that field names stay stable and enums print as
+//! their ladder labels, whatever prost generates.
+
+use serde_json::{Value, json};
+
+use crate::v1::{Fact, GapKind, StoreView, fact::Body};
+
+fn ms(v: i64) -> Value {
+    if v == 0 { Value::Null } else { json!(v) }
+}
+
+/// One fact with its provenance fields and a `kind` naming its body.
+pub fn fact(f: &Fact) -> Value {
+    let (kind, body) = match &f.body {
+        Some(Body::Store(s)) => (
+            "store",
+            json!({"provider": s.provider, "service": s.service, "name": s.name, "region": s.region,
+                   "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint}),
+        ),
+        Some(Body::Encryption(e)) => (
+            "encryption",
+            json!({"state": e.state().as_str_name(), "algorithm": e.algorithm, "key_ref": e.key_ref,
+                   "resolved_key_arn": e.resolved_key_arn, "bucket_key_enabled": e.bucket_key_enabled,
+                   "blocked_encryption_types": e.blocked_encryption_types, "not_configured_code": e.not_configured_code}),
+        ),
+        Some(Body::Tags(t)) => (
+            "tags",
+            Value::Object(
+                t.tags
+                    .iter()
+                    .map(|t| (t.key.clone(), json!(t.value)))
+                    .collect(),
+            ),
+        ),
+        Some(Body::Replication(r)) => (
+            "replication",
+            json!({"rules": r.rules.iter().map(|r| json!({"id": r.id, "status": r.status,
+                "destination_bucket": r.destination_bucket, "destination_account": r.destination_account,
+                "destination_region": r.destination_region, "replica_key_ref": r.replica_key_ref,
+                "destination_storage_class": r.destination_storage_class})).collect::<Vec<_>>()}),
+        ),
+        Some(Body::Size(s)) => (
+            "size",
+            json!({"known": s.known, "bytes_by_storage_type": s.bytes_by_storage_type, "objects": s.objects,
+                   "datapoint_at_ms": ms(s.datapoint_at_ms)}),
+        ),
+        Some(Body::Key(k)) => (
+            "key",
+            json!({"arn": k.arn, "key_account": k.key_account, "region": k.region, "key_manager": k.key_manager,
+                   "origin": k.origin, "custom_key_store_id": k.custom_key_store_id, "key_state": k.key_state,
+                   "multi_region": k.multi_region, "multi_region_key_type": k.multi_region_key_type,
+                   "primary_region": k.primary_region, "replica_regions": k.replica_regions, "aliases": k.aliases,
+                   "cloud_hsm_cluster_id": k.cloud_hsm_cluster_id, "xks_key_id": k.xks_key_id,
+                   "key_spec": k.key_spec, "requested_refs": k.requested_refs}),
+        ),
+        Some(Body::KeyStore(s)) => (
+            "key_store",
+            json!({"id": s.id, "name": s.name, "store_type": s.store_type, "connection_state": s.connection_state,
+                   "cloud_hsm_cluster_id": s.cloud_hsm_cluster_id, "xks_uri_endpoint": s.xks_uri_endpoint,
+                   "xks_uri_path": s.xks_uri_path, "xks_connectivity": s.xks_connectivity,
+                   "xks_vpc_endpoint_service_owner": s.xks_vpc_endpoint_service_owner, "region": s.region}),
+        ),
+        Some(Body::Gap(g)) => (
+            "gap",
+            json!({"kind": GapKind::try_from(g.kind).map_or("GAP_KIND_UNSPECIFIED", |k| k.as_str_name()),
+                   "code": g.code, "message": g.message, "call": g.call}),
+        ),
+        None => ("unknown", Value::Null),
+    };
+    json!({"account": f.account, "subject": f.subject, "api_call": f.api_call,
+           "observed_at_ms": f.observed_at_ms, "kind": kind, "body": body})
+}
+
+/// One interpreted store.
+pub fn store_view(v: &StoreView) -> Value {
+    json!({
+        "id": v.id, "tenant": v.tenant, "provider": v.provider, "provider_parent": v.provider_parent,
+        "cloud_act": v.cloud_act, "account": v.account, "name": v.name, "region": v.region,
+        "country": v.country, "eu": v.eu, "location_unverified": v.location_unverified,
+        "custody": v.custody().label(), "custody_reason": v.custody_reason,
+        "custody_modifiers": v.custody_modifiers, "key_arn": v.key_arn,
+        "key_owner_account": v.key_owner_account, "key_region": v.key_region,
+        "client_key_mode": v.client_key_mode,
+        "replication": v.replication.iter().map(|t| json!({"bucket": t.bucket, "account": t.account,
+            "region": t.region, "country": t.country, "eu": t.eu, "cross_account": t.cross_account})).collect::<Vec<_>>(),
+        "replicated_outside_eu": v.replicated_outside_eu, "jurisdictions": v.jurisdictions,
+        "jurisdiction": v.jurisdiction, "classification": v.classification, "process": v.process,
+        "bytes": v.bytes, "objects": v.objects, "first_seen_ms": v.first_seen_ms,
+        "last_seen_ms": v.last_seen_ms, "gone_at_ms": v.gone_at_ms, "last_scan_id": v.last_scan_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::{Gap, Tag, Tags};
+
+    #[test]
+    fn facts_render_with_kind_and_labels() {
+        let f = Fact {
+            account: "1".into(),
+            subject: "b".into(),
+            observed_at_ms: 5,
+            api_call: "s3:GetBucketTagging".into(),
+            body: Some(Body::Tags(Tags {
+                tags: vec![Tag {
+                    key: "process".into(),
+                    value: "wmo".into(),
+                }],
+            })),
+        };
+        assert_eq!(fact(&f)["kind"], "tags");
+        assert_eq!(fact(&f)["body"]["process"], "wmo");
+        let g = Fact {
+            body: Some(Body::Gap(Gap {
+                kind: GapKind::AccessDenied as i32,
+                code: "AccessDenied".into(),
+                ..Gap::default()
+            })),
+            ..f
+        };
+        assert_eq!(fact(&g)["body"]["kind"], "GAP_KIND_ACCESS_DENIED");
+        let v = StoreView {
+            custody: crate::Custody::Hyok as i32,
+            ..StoreView::default()
+        };
+        assert_eq!(store_view(&v)["custody"], "hyok");
+    }
+}
