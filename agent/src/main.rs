@@ -1,1 +1,129 @@
-fn main() {}
+//! `landmeter-agent`: tracing, command line, configuration; the work is in the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use landmeter_agent::config::{Config, ENV_CONFIG_FILE, Overrides};
+
+/// Read-only survey of cloud storage and key custody; streams facts to a landmeter collector.
+#[derive(Debug, Parser)]
+#[command(name = "landmeter-agent", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan the configured accounts and stream the facts to the collector (or print them).
+    Scan(ScanArgs),
+    /// Load and validate the configuration, then print the effective configuration.
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(long, env = ENV_CONFIG_FILE)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ScanArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = ENV_CONFIG_FILE)]
+    config: Option<PathBuf>,
+    /// Collector URL (overrides collector.url).
+    #[arg(long, value_name = "URL", conflicts_with = "output")]
+    collector: Option<String>,
+    /// Print the facts to stdout instead of streaming them to a collector.
+    #[arg(long, value_enum)]
+    output: Option<Output>,
+    /// Endpoint for every AWS API (emulators, S3-compatible clouds); S3 goes path-style.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The provider the endpoint stands for (aws, ovhcloud, scaleway, ...).
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    /// Agent name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Scan the account behind this role (repeatable; replaces [[aws.accounts]]).
+    #[arg(long = "role-arn", value_name = "ARN")]
+    role_arns: Vec<String>,
+    /// Do not scan the credential chain's own account.
+    #[arg(long)]
+    no_caller_account: bool,
+    /// Buckets examined concurrently per account.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    /// One JSON document: {"scan_id", "facts", "coverage"}.
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let config = Config::load(config.as_deref(), std::env::vars(), &Overrides::default())
+                .context("configuration is invalid")?;
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Scan(args) => scan(args),
+    }
+}
+
+fn scan(args: ScanArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        name: args.name,
+        collector_url: args.collector,
+        provider: args.provider,
+        endpoint_url: args.endpoint_url,
+        concurrency: args.concurrency,
+        role_arns: args.role_arns,
+        no_caller_account: args.no_caller_account,
+    };
+    let config = Config::load(args.config.as_deref(), std::env::vars(), &overrides)
+        .context("configuration is invalid")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = runtime.block_on(async {
+        match args.output {
+            Some(Output::Json) => {
+                let (document, summary) = landmeter_agent::scan_to_json(&config).await?;
+                let mut stdout = std::io::stdout().lock();
+                serde_json::to_writer(&mut stdout, &document).context("cannot write json")?;
+                writeln!(stdout).context("cannot write json")?;
+                Ok::<_, anyhow::Error>(summary)
+            }
+            None => Ok(landmeter_agent::scan_to_collector(&config).await?),
+        }
+    })?;
+    tracing::info!(
+        scan_id = %summary.scan_id,
+        accounts = summary.accounts,
+        complete_accounts = summary.complete_accounts,
+        buckets = summary.buckets,
+        facts = summary.facts,
+        gaps = summary.gaps,
+        seconds = format_args!("{:.1}", summary.seconds),
+        "scan finished"
+    );
+    for c in summary.coverage.iter().filter(|c| !c.complete) {
+        tracing::warn!(account = %c.account, reason = %c.reason, "account incomplete");
+    }
+    Ok(())
+}

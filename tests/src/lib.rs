@@ -1,1 +1,586 @@
+//! End-to-end harness: moto, the collector and the agent as real processes, a
+//! fault-injecting proxy, and a seeded AWS estate with its expected map.
+//!
+//! # Layout
+//! - this module: the sandbox. [`Moto`] (an emulator on a free port), [`Collector`]
+//!   (`landmeter serve` on a temporary database), [`run_agent`] (`landmeter-agent scan`),
+//!   [`MapClient`] (typed `MapService` queries), [`TempDir`]. Every process is killed on drop.
+//! - [`fault_proxy`]: an HTTP proxy in front of moto that injects AWS's real errors and
+//!   rewrites answers into today's AWS behaviour; it counts requests per operation.
+//! - [`estate`]: an estate as a table (one row per bucket: what to seed, what the map must
+//!   say), seeded through the Rust AWS SDK.
+//!
+//! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
+//! disabled, empty AWS config files.
 
+pub mod estate;
+pub mod fault_proxy;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use landmeter_proto::v1::map_service_client::MapServiceClient;
+use landmeter_proto::v1::{
+    GetStoreRequest, GetStoreResponse, ListStoresRequest, StoreFilter, StoreView, SummaryRequest,
+    SummaryResponse,
+};
+
+/// The workspace root (`tests/..`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where cargo put this process's binary's siblings (`target/debug`).
+///
+/// Integration tests run from `target/<profile>/deps`, binaries of this crate from
+/// `target/<profile>`; `CARGO_TARGET_DIR` and the workspace `target/debug` are fallbacks.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let dir = if dir.ends_with("deps") {
+            dir.parent().unwrap_or(dir)
+        } else {
+            dir
+        };
+        return dir.to_path_buf();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug")
+}
+
+/// A workspace binary (`landmeter`, `landmeter-agent`), fresh.
+///
+/// `cargo test` builds only this crate's binaries, so the first call per process runs
+/// `cargo build --workspace --bins` (a no-op when up to date; cargo holds no lock while tests
+/// run). Set `LANDMETER_E2E_NO_BUILD=1` to use the binaries as they are.
+pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let dir = bin_dir();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let skip = std::env::var_os("LANDMETER_E2E_NO_BUILD").is_some() && path.exists();
+    if !skip {
+        let built = BUILT.get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(&cargo);
+            cmd.args(["build", "--workspace", "--bins"])
+                .current_dir(workspace_root());
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            match cmd.status() {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!("`cargo build --workspace --bins` failed: {s}")),
+                Err(e) => Err(format!("cannot run {cargo}: {e}")),
+            }
+        });
+        if let Err(e) = built {
+            bail!("{e}");
+        }
+    }
+    if !path.exists() {
+        bail!(
+            "{} does not exist even after `cargo build --workspace --bins`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A directory under the system temp dir, removed on drop (kept when `LANDMETER_KEEP_TMP` is set).
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> anyhow::Result<TempDir> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("create {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("LANDMETER_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A free 127.0.0.1 port, as the OS picked it.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed (and reaped) on drop.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Child,
+}
+
+impl Process {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails when the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            Some(status) => bail!("{} exited: {status}", self.name),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How to find moto: `LANDMETER_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`, else
+/// `moto_server` on `PATH`.
+pub fn moto_server_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("LANDMETER_MOTO_SERVER") {
+        let p = PathBuf::from(p);
+        if p.exists() {
+            return Ok(p);
+        }
+        bail!(
+            "LANDMETER_MOTO_SERVER={} does not exist; run scripts/setup.sh (or .ci/run) to install moto",
+            p.display()
+        );
+    }
+    let venv = workspace_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return Ok(venv);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("moto_server");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!(
+        "moto_server not found (looked at $LANDMETER_MOTO_SERVER, {}, $PATH). These end-to-end \
+         tests need moto: run `scripts/setup.sh` (creates .venv with moto[server]) or `.ci/run`",
+        venv.display()
+    )
+}
+
+/// A moto server on its own port, killed on drop.
+pub struct Moto {
+    addr: SocketAddr,
+    _process: Process,
+    _log: TempDir,
+}
+
+impl Moto {
+    /// Starts `moto_server -H 127.0.0.1 -p PORT` and waits until it answers.
+    pub fn start() -> anyhow::Result<Moto> {
+        Self::start_on(None)
+    }
+
+    /// As [`Moto::start`], on `port` when given.
+    pub fn start_on(port: Option<u16>) -> anyhow::Result<Moto> {
+        let bin = moto_server_binary()?;
+        let mut last_err = None;
+        // A port picked free can be taken before moto binds it: retry with another.
+        for _ in 0..3 {
+            let port_now = match port {
+                Some(p) => p,
+                None => free_port()?,
+            };
+            let log = TempDir::new("landmeter-moto")?;
+            let log_file = std::fs::File::create(log.path().join("moto.log"))?;
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port_now.to_string()])
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone()?)
+                .stderr(log_file)
+                .spawn()
+                .with_context(|| format!("start {}", bin.display()))?;
+            let mut process = Process {
+                name: format!("moto_server on {port_now}"),
+                child,
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], port_now));
+            match wait_for_http(&mut process, addr, Duration::from_secs(30)) {
+                Ok(()) => {
+                    return Ok(Moto {
+                        addr,
+                        _process: process,
+                        _log: log,
+                    });
+                }
+                Err(e) => {
+                    let tail =
+                        std::fs::read_to_string(log.path().join("moto.log")).unwrap_or_default();
+                    last_err = Some(e.context(format!("moto log:\n{}", tail_lines(&tail, 20))));
+                    if port.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("moto did not start")))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Waits until `addr` answers an HTTP request (any status).
+fn wait_for_http(process: &mut Process, addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        process.check_running()?;
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let req = format!(
+                "GET /moto-api/data.json HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut first = String::new();
+                if BufReader::new(&mut s).read_line(&mut first).is_ok()
+                    && first.starts_with("HTTP/1.")
+                {
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not answer on {addr} within {timeout:?}",
+                process.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `landmeter serve` on a temporary database, killed on drop.
+pub struct Collector {
+    addr: SocketAddr,
+    dir: TempDir,
+    process: Process,
+}
+
+impl Collector {
+    /// Starts `landmeter serve --db <tmp>/map.db --listen 127.0.0.1:0` and reads the bound
+    /// address from its first stdout line (`listening on 127.0.0.1:PORT`).
+    pub fn start() -> anyhow::Result<Collector> {
+        let dir = TempDir::new("landmeter-collector")?;
+        let db = dir.path().join("map.db");
+        Self::start_with(dir, &db, "127.0.0.1:0", &[])
+    }
+
+    /// Starts a collector on `db` and `listen`, with extra arguments; `dir` holds its log.
+    pub fn start_with(
+        dir: TempDir,
+        db: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Collector> {
+        let bin = workspace_bin("landmeter")?;
+        let log_path = dir.path().join("collector.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("serve")
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", listen])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone()?);
+        scrub_env(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("collector stdout")?;
+        let mut process = Process {
+            name: "landmeter serve".into(),
+            child,
+        };
+        // Read the first line on a thread (a blocking read cannot time out), then keep
+        // draining stdout into the log so the collector never blocks on a full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            let mut log = log;
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                let _ = log.write_all(line.as_bytes());
+                line.clear();
+            }
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+        let Some(addr) = addr else {
+            let _ = process.check_running();
+            std::thread::sleep(Duration::from_millis(200));
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!(
+                "collector's first stdout line was {first:?}, expected `listening on 127.0.0.1:PORT`; log:\n{}",
+                tail_lines(&log, 30)
+            );
+        };
+        Ok(Collector { addr, dir, process })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The collector's log (stderr and stdout after the first line).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        self.process.check_running()
+    }
+
+    /// A typed MapService client.
+    pub async fn map(&self) -> anyhow::Result<MapClient> {
+        MapClient::connect(&self.url()).await
+    }
+
+    /// Runs the collector's CLI (`landmeter <args> --server URL`) and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        run_cli(&self.url(), args)
+    }
+}
+
+/// Runs `landmeter <args> --server <server>` and returns stdout; fails on a non-zero exit.
+pub fn run_cli(server: &str, args: &[&str]) -> anyhow::Result<String> {
+    let bin = workspace_bin("landmeter")?;
+    let mut cmd = Command::new(&bin);
+    cmd.args(args).args(["--server", server]);
+    scrub_env(&mut cmd);
+    let out = cmd
+        .output()
+        .with_context(|| format!("run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`landmeter {}` failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Removes every `AWS_*` variable, so no profile, role or region leaks in from the host.
+fn scrub_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+/// One agent run.
+#[derive(Debug)]
+pub struct AgentRun {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl AgentRun {
+    /// Fails with the agent's output unless it exited 0.
+    pub fn success(self) -> anyhow::Result<AgentRun> {
+        if !self.status.success() {
+            bail!(
+                "landmeter-agent exited {}\n--- stdout\n{}\n--- stderr\n{}",
+                self.status,
+                tail_lines(&self.stdout, 40),
+                tail_lines(&self.stderr, 80)
+            );
+        }
+        Ok(self)
+    }
+}
+
+/// The role the agent assumes into the second account.
+pub const AGENT_ROLE_ARN: &str = "arn:aws:iam::222222222222:role/landmeter-read";
+
+/// Runs `landmeter-agent scan` once against `endpoint` (moto or a proxy), reporting to
+/// `collector`, with static test credentials and no AWS config files; `extra` is appended.
+pub async fn run_agent(
+    collector: &str,
+    endpoint: &str,
+    extra: &[&str],
+) -> anyhow::Result<AgentRun> {
+    let bin = workspace_bin("landmeter-agent")?;
+    let home = TempDir::new("landmeter-agent")?;
+    let config = home.path().join("aws-config");
+    let credentials = home.path().join("aws-credentials");
+    std::fs::write(&config, "")?;
+    std::fs::write(&credentials, "")?;
+    let mut cmd = Command::new(&bin);
+    cmd.args([
+        "scan",
+        "--collector",
+        collector,
+        "--endpoint-url",
+        endpoint,
+        "--provider",
+        "aws",
+        "--name",
+        "e2e",
+        "--role-arn",
+        AGENT_ROLE_ARN,
+    ])
+    .args(extra);
+    scrub_env(&mut cmd);
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("HOME", home.path())
+        .stdin(Stdio::null());
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .context("landmeter-agent scan did not finish within 180 s")?
+        .with_context(|| format!("run {}", bin.display()))?;
+    Ok(AgentRun {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Typed `MapService` queries.
+#[derive(Clone)]
+pub struct MapClient {
+    inner: MapServiceClient<tonic::transport::Channel>,
+}
+
+impl MapClient {
+    pub async fn connect(url: &str) -> anyhow::Result<MapClient> {
+        let inner = MapServiceClient::connect(url.to_owned())
+            .await
+            .with_context(|| format!("connect MapService at {url}"))?;
+        Ok(MapClient { inner })
+    }
+
+    /// Every store the filter selects, across pages.
+    pub async fn list_stores(&mut self, filter: StoreFilter) -> anyhow::Result<Vec<StoreView>> {
+        let mut stores = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let resp = self
+                .inner
+                .list_stores(ListStoresRequest {
+                    filter: Some(filter.clone()),
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                })
+                .await
+                .context("MapService.ListStores")?
+                .into_inner();
+            stores.extend(resp.stores);
+            if resp.next_page_token.is_empty() {
+                return Ok(stores);
+            }
+            if resp.next_page_token == page_token {
+                bail!("ListStores returned the same page token twice: {page_token:?}");
+            }
+            page_token = resp.next_page_token;
+        }
+    }
+
+    /// Every present store.
+    pub async fn all_stores(&mut self) -> anyhow::Result<Vec<StoreView>> {
+        self.list_stores(StoreFilter::default()).await
+    }
+
+    pub async fn get_store(&mut self, id: &str) -> anyhow::Result<GetStoreResponse> {
+        Ok(self
+            .inner
+            .get_store(GetStoreRequest { id: id.to_owned() })
+            .await
+            .with_context(|| format!("MapService.GetStore {id}"))?
+            .into_inner())
+    }
+
+    pub async fn summary(
+        &mut self,
+        filter: StoreFilter,
+        group_by: &[&str],
+    ) -> anyhow::Result<SummaryResponse> {
+        Ok(self
+            .inner
+            .summary(SummaryRequest {
+                filter: Some(filter),
+                group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
+            })
+            .await
+            .context("MapService.Summary")?
+            .into_inner())
+    }
+}

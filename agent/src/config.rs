@@ -1,0 +1,579 @@
+//! Agent configuration: TOML file, environment and command-line flags, layered in one place.
+//!
+//! Precedence, lowest first: built-in defaults < the TOML file < `LANDMETER_AGENT_*`
+//! environment variables < command-line flags ([`Overrides`]). [`Config::load`] is the only
+//! function that reads any of these; the rest of the agent receives a validated [`Config`].
+//!
+//! The configuration holds no secrets: cloud credentials come from the provider's own chain
+//! (for AWS: environment, profile, web identity, instance or container role).
+//!
+//! Environment variables (each overrides the key of the same name):
+//!
+//! | Variable | Key |
+//! |---|---|
+//! | `LANDMETER_AGENT_NAME` | `name` |
+//! | `LANDMETER_AGENT_COLLECTOR_URL` | `collector.url` |
+//! | `LANDMETER_AGENT_COLLECTOR_ACK_TIMEOUT_SECS` | `collector.ack_timeout_secs` |
+//! | `LANDMETER_AGENT_PROVIDER` | `aws.provider` |
+//! | `LANDMETER_AGENT_ENDPOINT_URL` | `aws.endpoint_url` (empty string clears it) |
+//! | `LANDMETER_AGENT_HOME_REGION` | `aws.home_region` |
+//! | `LANDMETER_AGENT_CONCURRENCY` | `aws.concurrency` |
+//! | `LANDMETER_AGENT_INCLUDE_CALLER_ACCOUNT` | `aws.include_caller_account` (`true`/`false`) |
+//! | `LANDMETER_AGENT_ORGANIZATION` | `aws.organization` (`true`/`false`) |
+//! | `LANDMETER_AGENT_ORGANIZATION_ROLE_NAME` | `aws.organization_role_name` |
+//!
+//! `LANDMETER_AGENT_CONFIG` names the file (read by the command line, not here). Any other
+//! `LANDMETER_AGENT_*` variable is an error, like an unknown key in the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable the agent reads.
+pub const ENV_PREFIX: &str = "LANDMETER_AGENT_";
+
+/// The environment variable naming the configuration file (handled by the command line).
+pub const ENV_CONFIG_FILE: &str = "LANDMETER_AGENT_CONFIG";
+
+/// Most buckets in flight the configuration accepts.
+pub const MAX_CONCURRENCY: usize = 256;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The agent's configuration file (`agent.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Agent name, sent to the collector in `Hello` and used in scan ids.
+    /// Letters, digits, `-`, `_` and `.`; default `agent`.
+    pub name: String,
+    /// Where facts are streamed to.
+    pub collector: CollectorConfig,
+    /// The AWS (or S3-compatible) estate to survey.
+    pub aws: AwsConfig,
+}
+
+/// The collector the agent streams to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// gRPC URL of the collector's ingest service, `http://` or `https://`.
+    /// Default `http://127.0.0.1:7400`.
+    pub url: String,
+    /// Seconds to wait for the collector's answer (an ack) before the scan fails. Default 60.
+    pub ack_timeout_secs: u64,
+}
+
+/// What to scan with the AWS SDK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Which provider the endpoint stands for, as the collector's provider table names it:
+    /// `aws`, `aws-european-sovereign-cloud`, `ovhcloud`, `scaleway`, `ionos`, `stackit`,
+    /// `exoscale`, `open-telekom-cloud`, `hetzner`, ... The same API answer means different
+    /// things per provider, so this is recorded on every store. Default `aws`.
+    pub provider: String,
+    /// Endpoint for every AWS API client (S3, KMS, STS, CloudWatch, Organizations), for
+    /// emulators and S3-compatible clouds. When set, S3 is addressed path-style.
+    /// Default: none (the SDK's regional endpoints).
+    pub endpoint_url: Option<String>,
+    /// Region for global calls (ListBuckets, STS, Organizations) when the credential chain
+    /// names none (`AWS_REGION`, profile). Default `us-east-1`.
+    pub home_region: String,
+    /// Buckets examined concurrently per account (1 to 256). Default 16.
+    pub concurrency: usize,
+    /// Scan the account of the credential chain itself. Default true.
+    pub include_caller_account: bool,
+    /// Also scan every active account of the AWS Organization (`organizations:ListAccounts`,
+    /// from the management or a delegated administrator account), assuming
+    /// `organization_role_name` in each. Default false.
+    pub organization: bool,
+    /// Role assumed in each organization account. Default `OrganizationAccountAccessRole`.
+    pub organization_role_name: String,
+    /// Further accounts, each reached by assuming a role.
+    pub accounts: Vec<AwsAccount>,
+}
+
+/// One account reached through a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    /// ARN of the role to assume, e.g. `arn:aws:iam::222222222222:role/landmeter-read`.
+    pub role_arn: String,
+    /// External id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// Command-line flags that override the configuration. `None` leaves a key as layered below.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub name: Option<String>,
+    pub collector_url: Option<String>,
+    pub provider: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub concurrency: Option<usize>,
+    /// When non-empty, replaces `[[aws.accounts]]` (roles without external id).
+    pub role_arns: Vec<String>,
+    /// `--no-caller-account`.
+    pub no_caller_account: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "agent".to_owned(),
+            collector: CollectorConfig::default(),
+            aws: AwsConfig::default(),
+        }
+    }
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            url: "http://127.0.0.1:7400".to_owned(),
+            ack_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            provider: "aws".to_owned(),
+            endpoint_url: None,
+            home_region: "us-east-1".to_owned(),
+            concurrency: 16,
+            include_caller_account: true,
+            organization: false,
+            organization_role_name: "OrganizationAccountAccessRole".to_owned(),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds the effective configuration: defaults, then `file` (if any), then the
+    /// `LANDMETER_AGENT_*` entries of `env`, then `overrides`; then validates it.
+    ///
+    /// `env` is injected (pass `std::env::vars()` in the binary) so tests never touch the
+    /// process environment.
+    pub fn load<I>(
+        file: Option<&Path>,
+        env: I,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.apply_overrides(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; missing keys take their defaults. Does not validate.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses TOML text; missing keys take their defaults. Does not validate.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The effective configuration as TOML (it holds no secrets).
+    pub fn to_toml(&self) -> String {
+        // Serialising plain strings, numbers and tables cannot fail; fall back to Debug anyway.
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|err| format!("# cannot render: {err}\n{self:#?}"))
+    }
+
+    fn apply_env<I>(&mut self, env: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        for (var, value) in env {
+            let Some(key) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let invalid = |reason: &str| ConfigError::Env {
+                var: var.clone(),
+                reason: reason.to_owned(),
+            };
+            match key {
+                "CONFIG" => {}
+                "NAME" => self.name = value,
+                "COLLECTOR_URL" => self.collector.url = value,
+                "COLLECTOR_ACK_TIMEOUT_SECS" => {
+                    self.collector.ack_timeout_secs = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("expected a number of seconds"))?
+                }
+                "PROVIDER" => self.aws.provider = value,
+                "ENDPOINT_URL" => {
+                    self.aws.endpoint_url = if value.is_empty() { None } else { Some(value) }
+                }
+                "HOME_REGION" => self.aws.home_region = value,
+                "CONCURRENCY" => {
+                    self.aws.concurrency = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("expected a positive integer"))?
+                }
+                "INCLUDE_CALLER_ACCOUNT" => {
+                    self.aws.include_caller_account =
+                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
+                }
+                "ORGANIZATION" => {
+                    self.aws.organization =
+                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
+                }
+                "ORGANIZATION_ROLE_NAME" => self.aws.organization_role_name = value,
+                _ => return Err(invalid("unknown variable")),
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, o: &Overrides) {
+        if let Some(name) = &o.name {
+            self.name.clone_from(name);
+        }
+        if let Some(url) = &o.collector_url {
+            self.collector.url.clone_from(url);
+        }
+        if let Some(provider) = &o.provider {
+            self.aws.provider.clone_from(provider);
+        }
+        if let Some(url) = &o.endpoint_url {
+            self.aws.endpoint_url = Some(url.clone());
+        }
+        if let Some(n) = o.concurrency {
+            self.aws.concurrency = n;
+        }
+        if !o.role_arns.is_empty() {
+            self.aws.accounts = o
+                .role_arns
+                .iter()
+                .map(|arn| AwsAccount {
+                    role_arn: arn.clone(),
+                    external_id: None,
+                })
+                .collect();
+        }
+        if o.no_caller_account {
+            self.aws.include_caller_account = false;
+        }
+    }
+
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return bad(format!(
+                "name {:?} must be non-empty letters, digits, '-', '_' or '.'",
+                self.name
+            ));
+        }
+        if let Err(reason) = check_url(&self.collector.url) {
+            return bad(format!("collector.url {:?}: {reason}", self.collector.url));
+        }
+        if self.collector.ack_timeout_secs == 0 {
+            return bad("collector.ack_timeout_secs must be at least 1".to_owned());
+        }
+        let aws = &self.aws;
+        if aws.provider.is_empty()
+            || !aws
+                .provider
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad(format!(
+                "aws.provider {:?} must be a lowercase provider id such as \"aws\" or \"ovhcloud\"",
+                aws.provider
+            ));
+        }
+        if let Some(url) = &aws.endpoint_url
+            && let Err(reason) = check_url(url)
+        {
+            return bad(format!("aws.endpoint_url {url:?}: {reason}"));
+        }
+        if aws.home_region.is_empty() || aws.home_region.contains(char::is_whitespace) {
+            return bad(format!(
+                "aws.home_region {:?} is not a region",
+                aws.home_region
+            ));
+        }
+        if aws.concurrency == 0 || aws.concurrency > MAX_CONCURRENCY {
+            return bad(format!(
+                "aws.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
+                aws.concurrency
+            ));
+        }
+        if aws.organization
+            && (aws.organization_role_name.is_empty()
+                || aws.organization_role_name.contains(['/', ':', ' ']))
+        {
+            return bad(format!(
+                "aws.organization_role_name {:?} must be a role name, not a path or ARN",
+                aws.organization_role_name
+            ));
+        }
+        for account in &aws.accounts {
+            if crate::arn::Arn::parse(&account.role_arn)
+                .filter(|arn| arn.service == "iam" && arn.resource.starts_with("role/"))
+                .filter(|arn| {
+                    arn.account.len() == 12 && arn.account.bytes().all(|b| b.is_ascii_digit())
+                })
+                .is_none()
+            {
+                return bad(format!(
+                    "aws.accounts role_arn {:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+                    account.role_arn
+                ));
+            }
+            if account.external_id.as_deref() == Some("") {
+                return bad(format!(
+                    "aws.accounts external_id of {} is empty: remove it or give a value",
+                    account.role_arn
+                ));
+            }
+        }
+        if !aws.include_caller_account && !aws.organization && aws.accounts.is_empty() {
+            return bad(
+                "nothing to scan: include_caller_account is false, organization is false and no [[aws.accounts]] is given"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains(char::is_whitespace) {
+        return Err("has no host".to_owned());
+    }
+    url.parse::<tonic::transport::Uri>()
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn example_config_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+        let config = Config::load(Some(&path), env(&[]), &Overrides::default())
+            .expect("example config is valid");
+        assert_eq!(config.name, "agent-1");
+        assert_eq!(config.aws.accounts.len(), 1);
+        assert_eq!(
+            config.aws.accounts[0].external_id.as_deref(),
+            Some("landmeter-example")
+        );
+        // Round trip: the rendered effective config parses back to the same value.
+        assert_eq!(
+            Config::from_toml(&config.to_toml()).expect("renders valid toml"),
+            config
+        );
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let config = Config::load(None, env(&[]), &Overrides::default()).expect("defaults valid");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.aws.concurrency, 16);
+        assert!(config.aws.include_caller_account);
+    }
+
+    #[test]
+    fn layers_apply_defaults_then_file_then_env_then_flags() {
+        let dir =
+            std::env::temp_dir().join(format!("landmeter-agent-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("agent.toml");
+        std::fs::write(
+            &path,
+            "name = \"from-file\"\n[collector]\nurl = \"http://file:1\"\n[aws]\nconcurrency = 4\nhome_region = \"eu-west-1\"\n",
+        )
+        .expect("write config");
+
+        let vars = env(&[
+            ("LANDMETER_AGENT_COLLECTOR_URL", "http://env:2"),
+            ("LANDMETER_AGENT_CONCURRENCY", "8"),
+            ("LANDMETER_AGENT_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("LANDMETER_AGENT_CONFIG", "ignored-here"),
+            ("HOME", "/root"),
+        ]);
+        let flags = Overrides {
+            concurrency: Some(32),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&path), vars, &flags).expect("valid");
+        std::fs::remove_dir_all(&dir).ok();
+
+        assert_eq!(config.name, "from-file"); // file over default
+        assert_eq!(config.aws.home_region, "eu-west-1"); // file over default
+        assert_eq!(config.collector.url, "http://env:2"); // env over file
+        assert_eq!(
+            config.aws.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        ); // env over default
+        assert_eq!(config.aws.concurrency, 32); // flag over env over file
+        assert_eq!(config.aws.provider, "aws"); // default
+    }
+
+    #[test]
+    fn flags_replace_accounts_and_drop_the_caller_account() {
+        let base = Config::from_toml(
+            "[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nexternal_id = \"x\"\n",
+        )
+        .expect("parses");
+        let mut config = base.clone();
+        config.apply_overrides(&Overrides {
+            role_arns: vec!["arn:aws:iam::333333333333:role/b".to_owned()],
+            no_caller_account: true,
+            ..Overrides::default()
+        });
+        assert_eq!(
+            config.aws.accounts,
+            vec![AwsAccount {
+                role_arn: "arn:aws:iam::333333333333:role/b".to_owned(),
+                external_id: None
+            }]
+        );
+        assert!(!config.aws.include_caller_account);
+        config.validate().expect("still valid");
+    }
+
+    #[test]
+    fn unknown_keys_and_variables_are_rejected() {
+        assert!(Config::from_toml("nmae = \"typo\"").is_err());
+        assert!(Config::from_toml("[aws]\nendpoint = \"http://x\"").is_err());
+        let err = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_COLECTOR_URL", "x")]),
+            &Overrides::default(),
+        )
+        .expect_err("typo in variable");
+        assert!(
+            err.to_string().contains("LANDMETER_AGENT_COLECTOR_URL"),
+            "{err}"
+        );
+    }
+
+    /// (file text, environment, text the error must contain)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+    #[test]
+    fn invalid_values_are_named() {
+        let cases: &[Case] = &[
+            (
+                "",
+                &[("LANDMETER_AGENT_CONCURRENCY", "0")],
+                "aws.concurrency",
+            ),
+            (
+                "",
+                &[("LANDMETER_AGENT_CONCURRENCY", "many")],
+                "LANDMETER_AGENT_CONCURRENCY",
+            ),
+            (
+                "",
+                &[("LANDMETER_AGENT_COLLECTOR_URL", "127.0.0.1:7400")],
+                "collector.url",
+            ),
+            (
+                "",
+                &[("LANDMETER_AGENT_ENDPOINT_URL", "ftp://x")],
+                "aws.endpoint_url",
+            ),
+            ("", &[("LANDMETER_AGENT_PROVIDER", "AWS")], "aws.provider"),
+            ("", &[("LANDMETER_AGENT_NAME", "a b")], "name"),
+            (
+                "",
+                &[("LANDMETER_AGENT_ORGANIZATION", "maybe")],
+                "LANDMETER_AGENT_ORGANIZATION",
+            ),
+            (
+                "[[aws.accounts]]\nrole_arn = \"222222222222\"\n",
+                &[],
+                "role_arn",
+            ),
+            (
+                "[[aws.accounts]]\nrole_arn = \"arn:aws:iam::2222:role/x\"\n",
+                &[],
+                "role_arn",
+            ),
+            (
+                "[aws]\ninclude_caller_account = false\n",
+                &[],
+                "nothing to scan",
+            ),
+        ];
+        for (toml_text, vars, expected) in cases {
+            let mut config = Config::from_toml(toml_text).expect("parses");
+            let result = config.apply_env(env(vars)).and_then(|()| config.validate());
+            let err = result.expect_err(&format!("{toml_text:?} {vars:?} must fail"));
+            assert!(err.to_string().contains(expected), "{vars:?}: {err}");
+        }
+    }
+}

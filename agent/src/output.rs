@@ -1,0 +1,128 @@
+//! `--output json`: facts and coverage as one JSON document, without a collector.
+//!
+//! ```json
+//! {"scan_id": "...",
+//!  "facts": [{"account": "111111111111", "subject": "bucket", "api_call": "s3:ListBuckets",
+//!             "observed_at_ms": 1, "kind": "store", "body": {"provider": "aws", ...}}],
+//!  "coverage": [{"account": "...", "complete": true, "stores_seen": 3, "gaps": 0, "reason": ""}]}
+//! ```
+//!
+//! Facts use the workspace's one rendering, [`landmeter_proto::json::fact`] (the collector's
+//! exports print the same shape): `kind` names the `body` variant (`store`, `encryption`,
+//! `tags`, `replication`, `size`, `key`, `key_store`, `gap`).
+
+use landmeter_proto::v1::{AccountCoverage, Fact};
+use serde_json::{Value, json};
+
+/// The whole document.
+pub fn scan_document(scan_id: &str, facts: &[Fact], coverage: &[AccountCoverage]) -> Value {
+    json!({
+        "scan_id": scan_id,
+        "facts": facts.iter().map(landmeter_proto::json::fact).collect::<Vec<_>>(),
+        "coverage": coverage.iter().map(coverage_to_json).collect::<Vec<_>>(),
+    })
+}
+
+pub fn coverage_to_json(c: &AccountCoverage) -> Value {
+    json!({
+        "account": c.account,
+        "complete": c.complete,
+        "stores_seen": c.stores_seen,
+        "gaps": c.gaps,
+        "reason": c.reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landmeter_proto::v1::{Encryption, EncryptionState, Gap, GapKind, Store, fact};
+
+    fn fact(subject: &str, api_call: &str, body: fact::Body) -> Fact {
+        Fact {
+            account: "111111111111".to_owned(),
+            subject: subject.to_owned(),
+            observed_at_ms: 42,
+            api_call: api_call.to_owned(),
+            body: Some(body),
+        }
+    }
+
+    #[test]
+    fn document_has_scan_id_facts_and_coverage() {
+        let facts = [
+            fact(
+                "b",
+                "s3:ListBuckets",
+                fact::Body::Store(Store {
+                    provider: "aws".into(),
+                    service: "s3".into(),
+                    name: "b".into(),
+                    region: "eu-west-1".into(),
+                    region_source: "HeadBucket".into(),
+                    created_at_ms: 7,
+                    endpoint: String::new(),
+                }),
+            ),
+            fact(
+                "b",
+                "s3:GetBucketEncryption",
+                fact::Body::Encryption(Encryption {
+                    state: EncryptionState::NotConfigured as i32,
+                    not_configured_code: "ServerSideEncryptionConfigurationNotFoundError".into(),
+                    ..Encryption::default()
+                }),
+            ),
+            fact(
+                "b",
+                "s3:GetBucketTagging",
+                fact::Body::Gap(Gap {
+                    kind: GapKind::AccessDenied as i32,
+                    code: "AccessDenied".into(),
+                    message: "Access Denied".into(),
+                    call: "s3:GetBucketTagging".into(),
+                }),
+            ),
+        ];
+        let coverage = [AccountCoverage {
+            account: "111111111111".into(),
+            complete: false,
+            stores_seen: 1,
+            gaps: 1,
+            reason: "s3:ListBuckets failed".into(),
+        }];
+        let doc = scan_document("scan-1", &facts, &coverage);
+        assert_eq!(doc["scan_id"], "scan-1");
+        let rows: Vec<(&str, &str, &str)> = doc["facts"]
+            .as_array()
+            .expect("facts array")
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap_or_default(),
+                    f["api_call"].as_str().unwrap_or_default(),
+                    f["account"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("store", "s3:ListBuckets", "111111111111"),
+                ("encryption", "s3:GetBucketEncryption", "111111111111"),
+                ("gap", "s3:GetBucketTagging", "111111111111"),
+            ]
+        );
+        assert_eq!(doc["facts"][0]["body"]["region_source"], "HeadBucket");
+        assert_eq!(
+            doc["facts"][1]["body"]["state"],
+            "ENCRYPTION_STATE_NOT_CONFIGURED"
+        );
+        assert_eq!(doc["facts"][2]["body"]["kind"], "GAP_KIND_ACCESS_DENIED");
+        assert_eq!(
+            doc["coverage"][0],
+            json!({"account": "111111111111", "complete": false, "stores_seen": 1, "gaps": 1,
+                   "reason": "s3:ListBuckets failed"})
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Collector integration tests: a real gRPC server on a loopback socket over a real SQLite file.
+
+mod harness;
+mod ingest;
+mod queries;

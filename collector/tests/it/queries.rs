@@ -1,0 +1,233 @@
+//! MapService queries and the CLI over a small map.
+
+use landmeter_proto::Custody;
+use landmeter_proto::v1::{
+    GetStoreRequest, ListStoresRequest, StoreFilter, SummaryRequest, collector_message::Msg,
+};
+
+use crate::harness::{ACCOUNT, Collector, bucket};
+
+async fn seeded(name: &str) -> Collector {
+    let c = Collector::start(name).await;
+    let mut a = c.agent("agent-q").await;
+    a.begin("q1").await;
+    let mut facts = Vec::new();
+    for (i, (region, class)) in [
+        ("eu-central-1", "BBN2"),
+        ("eu-west-1", "BBN1"),
+        ("us-east-1", "BBN2"),
+        ("ap-southeast-2", ""),
+        ("eu-north-1", ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tags: Vec<(&str, &str)> = if class.is_empty() {
+            vec![]
+        } else {
+            vec![("classification", class)]
+        };
+        facts.extend(bucket(&format!("b{i}"), region, &tags));
+    }
+    a.batch("q1", 1, facts).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    a.end("q1", 1, true).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    c
+}
+
+#[tokio::test]
+async fn filters_pagination_and_grouping() {
+    let c = seeded("filters").await;
+    let mut map = c.map().await;
+    let list = |filter: StoreFilter| {
+        let mut map = map.clone();
+        async move {
+            map.list_stores(ListStoresRequest {
+                filter: Some(filter),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .stores
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(StoreFilter {
+            eu: Some(false),
+            ..Default::default()
+        })
+        .await,
+        ["b2", "b3"]
+    );
+    assert_eq!(
+        list(StoreFilter {
+            countries: vec!["DE".into(), "SE".into()],
+            ..Default::default()
+        })
+        .await,
+        ["b0", "b4"]
+    );
+    assert_eq!(
+        list(StoreFilter {
+            classifications: vec!["unclassified".into()],
+            ..Default::default()
+        })
+        .await,
+        ["b3", "b4"]
+    );
+    assert_eq!(
+        list(StoreFilter {
+            custody_at_least: Custody::CustomerManaged as i32,
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(StoreFilter {
+            custody_at_most: Custody::Provider as i32,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        5
+    );
+
+    // Pages of two walk all five stores exactly once.
+    let mut token = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let page = map
+            .list_stores(ListStoresRequest {
+                filter: None,
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        assert!(page.stores.len() <= 2);
+        seen.extend(page.stores.into_iter().map(|s| s.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ["b0", "b1", "b2", "b3", "b4"]);
+
+    let s = map
+        .summary(SummaryRequest {
+            filter: None,
+            group_by: vec!["eu".into(), "classification".into()],
+        })
+        .await
+        .expect("summary")
+        .into_inner();
+    let rows: Vec<(Vec<String>, u64)> = s.rows.into_iter().map(|r| (r.keys, r.stores)).collect();
+    let k = |a: &str, b: &str| vec![a.to_owned(), b.to_owned()];
+    assert_eq!(
+        rows,
+        [
+            (k("EU", "BBN1"), 1),
+            (k("EU", "BBN2"), 1),
+            (k("EU", "unclassified"), 1),
+            (k("non-EU", "BBN2"), 1),
+            (k("non-EU", "unclassified"), 1),
+        ]
+    );
+    let err = map
+        .summary(SummaryRequest {
+            filter: None,
+            group_by: vec!["colour".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert_eq!(err.message(), "unknown group-by field \"colour\"");
+
+    let store = map
+        .get_store(GetStoreRequest {
+            id: format!("aws:{ACCOUNT}:b0"),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let calls: Vec<String> = store
+        .facts
+        .iter()
+        .map(|p| p.fact.as_ref().expect("fact").api_call.clone())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "s3:GetBucketEncryption",
+            "s3:ListBuckets",
+            "s3:GetBucketTagging"
+        ]
+    );
+    assert!(
+        store
+            .facts
+            .iter()
+            .all(|p| p.scan_id == "q1" && p.agent == "agent-q")
+    );
+    let missing = map
+        .get_store(GetStoreRequest {
+            id: "aws:0:nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    c.stop().await;
+}
+
+// Multi-threaded: the CLI runs as a blocking child process while this runtime serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_stores_and_summaries() {
+    let c = seeded("cli").await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+            .args(args)
+            .args(["--server", &c.url])
+            .output()
+            .expect("run landmeter");
+        assert!(
+            out.status.success(),
+            "landmeter {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["stores", "--eu", "false", "--format", "json"])).expect("json");
+    let names: Vec<&str> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["b2", "b3"]);
+    assert_eq!(json[0]["country"], "US");
+    assert_eq!(json[0]["custody"], "provider");
+    let csv = run(&["summary", "--by", "country", "--format", "csv"]);
+    assert_eq!(
+        csv,
+        "country,stores,bytes,stores_without_size\nAU,1,0,1\nDE,1,0,1\nIE,1,0,1\nSE,1,0,1\nUS,1,0,1\n\n"
+    );
+    let detail = run(&["store", &format!("aws:{ACCOUNT}:b1"), "--format", "json"]);
+    let detail: serde_json::Value = serde_json::from_str(&detail).expect("json");
+    assert_eq!(detail["store"]["classification"], "BBN1");
+    assert_eq!(detail["facts"].as_array().expect("facts").len(), 3);
+    let table = run(&["stores", "--country", "se"]);
+    assert!(
+        table.contains("aws:123456789012:b4") && table.ends_with("1 stores\n"),
+        "{table}"
+    );
+    c.stop().await;
+}

@@ -1,0 +1,91 @@
+//! The demo: moto with a seeded municipal estate, a collector, one agent scan, the map.
+//!
+//! `scripts/demo.sh` runs it after installing moto and building the workspace. It prints
+//! `landmeter summary --by country,custody` and `landmeter stores`, then keeps the collector
+//! (and moto) serving until Ctrl-C, so the CLI can be tried against it; `--exit` stops after
+//! printing (CI).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use landmeter_e2e::estate::{self, Aws};
+use landmeter_e2e::{Collector, Moto, TempDir, run_agent, run_cli, workspace_root};
+
+#[derive(Debug, Parser)]
+#[command(about = "landmeter demo: a seeded moto estate, a collector and one agent scan")]
+struct Args {
+    /// Address the collector listens on.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    listen: String,
+    /// The collector's SQLite database (recreated on every run).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Port for moto (default: a free one).
+    #[arg(long)]
+    moto_port: Option<u16>,
+    /// Stop after printing the map instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let db = args
+        .db
+        .unwrap_or_else(|| workspace_root().join(".demo").join("map.db"));
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+
+    let moto = Moto::start_on(args.moto_port)?;
+    eprintln!("moto on {}", moto.endpoint());
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    let truth = estate::seed(&aws, estate::DEMO).await?;
+    eprintln!(
+        "seeded {} buckets in accounts {} and {}",
+        truth.len(),
+        estate::MAIN_ACCOUNT,
+        estate::SECOND_ACCOUNT
+    );
+
+    let collector = Collector::start_with(TempDir::new("landmeter-demo")?, &db, &args.listen, &[])?;
+    eprintln!(
+        "collector on {} (database {})",
+        collector.url(),
+        db.display()
+    );
+    let run = run_agent(&collector.url(), &moto.endpoint(), &[])
+        .await?
+        .success()?;
+    eprintln!(
+        "agent scan done\n{}",
+        run.stderr.lines().last().unwrap_or_default()
+    );
+
+    let server = collector.url();
+    println!("$ landmeter summary --server {server} --by country,custody");
+    print!(
+        "{}",
+        run_cli(&server, &["summary", "--by", "country,custody"])?
+    );
+    println!("\n$ landmeter stores --server {server}");
+    print!("{}", run_cli(&server, &["stores"])?);
+
+    if args.exit {
+        return Ok(());
+    }
+    println!(
+        "\nserving: try `target/debug/landmeter stores --server {server} --custody-at-least byok`; Ctrl-C to stop"
+    );
+    tokio::signal::ctrl_c().await?;
+    drop(collector);
+    drop(moto);
+    Ok(())
+}
