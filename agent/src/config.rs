@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn example_config_loads_and_validates() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
         let config = Config::load(Some(&path), env(&[]), &Overrides::default())
             .expect("example config is valid");
         assert_eq!(config.name, "agent-1");

@@ -1563,3 +1563,64 @@ mod tests {
         assert_eq!(key.requested_refs.len(), 3);
     }
 }
+
+#[cfg(test)]
+mod policy_tests {
+    //! The shipped IAM policy grants exactly what the agent's call registry needs, and
+    //! nothing that reads data or uses a key.
+    use super::AWS_IAM_ACTIONS;
+    use std::collections::BTreeSet;
+
+    /// Actions that read object contents, use keys or read logs: never in the agent's policy.
+    const DATA_ACTIONS: &[&str] = &[
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectAttributes",
+        "s3:ListBucketVersions",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+        "cloudtrail:LookupEvents",
+    ];
+
+    #[test]
+    fn shipped_policy_matches_the_call_registry() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/policies/aws-agent-policy.json"
+        );
+        let text = std::fs::read_to_string(path).expect("policy file");
+        let policy: serde_json::Value = serde_json::from_str(&text).expect("policy is JSON");
+        let mut granted = BTreeSet::new();
+        for st in policy["Statement"].as_array().expect("statements") {
+            assert_eq!(st["Effect"], "Allow");
+            match &st["Action"] {
+                serde_json::Value::String(a) => {
+                    granted.insert(a.clone());
+                }
+                serde_json::Value::Array(a) => {
+                    granted.extend(a.iter().map(|v| v.as_str().expect("action").to_owned()))
+                }
+                other => panic!("unexpected Action {other}"),
+            }
+        }
+        // GetCallerIdentity needs no permission.
+        let needed: BTreeSet<String> = AWS_IAM_ACTIONS
+            .iter()
+            .map(|(_, action)| (*action).to_owned())
+            .filter(|a| a != "sts:GetCallerIdentity")
+            .collect();
+        assert_eq!(granted, needed, "policy and call registry differ");
+        for a in &granted {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                !DATA_ACTIONS.contains(&a.as_str()),
+                "policy grants data access: {a}"
+            );
+        }
+    }
+}

@@ -37,6 +37,8 @@ pub struct CustodyDecision {
     pub key_arn: String,
     pub key_owner_account: String,
     pub key_region: String,
+    /// Regions holding copies of the key material (multi-region keys), besides `key_region`.
+    pub key_replica_regions: Vec<String>,
     pub client_key_mode: String,
 }
 
@@ -172,6 +174,7 @@ fn decide_kms(
         }
         regions.sort_unstable();
         regions.dedup();
+        d.key_replica_regions = regions.iter().map(|r| (*r).to_owned()).collect();
         d.modifiers.push(format!(
             "multi-region key ({}), copies in: {}",
             key.multi_region_key_type.to_ascii_lowercase(),

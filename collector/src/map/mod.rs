@@ -241,11 +241,12 @@ impl Interpreter {
         v.key_owner_account = decision.key_owner_account;
         v.key_region = decision.key_region;
         v.client_key_mode = decision.client_key_mode;
-        if !v.key_region.is_empty()
-            && let Some(r) = self.tables.region(provider, &v.key_region)
-        {
-            jurisdictions.insert(r.country.clone());
-            all_eu &= r.eu;
+        // The key's material lives where the key and its multi-region copies are.
+        for key_region in std::iter::once(&v.key_region).chain(&decision.key_replica_regions) {
+            if let Some(r) = self.tables.region(provider, key_region) {
+                jurisdictions.insert(r.country.clone());
+                all_eu &= r.eu;
+            }
         }
 
         // Replication.
@@ -409,6 +410,46 @@ mod tests {
         assert_eq!(v.jurisdictions, ["IE", "US", "US-CLOUD-ACT"]);
         assert_eq!(v.jurisdiction, "non-EU+US-CLOUD-ACT");
         assert_eq!(v.bytes, None, "no size fact: unknown, not zero");
+    }
+
+    #[test]
+    fn a_multi_region_key_copy_outside_the_eu_is_a_jurisdiction() {
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1";
+        let facts = vec![
+            bucket("gis", "eu-west-1"),
+            fact(
+                "gis",
+                Body::Encryption(Encryption {
+                    state: EncryptionState::Configured as i32,
+                    algorithm: "aws:kms".into(),
+                    key_ref: arn.into(),
+                    resolved_key_arn: arn.into(),
+                    ..Encryption::default()
+                }),
+            ),
+            fact(
+                arn,
+                Body::Key(Key {
+                    arn: arn.into(),
+                    key_account: "111122223333".into(),
+                    region: "eu-west-1".into(),
+                    key_manager: "CUSTOMER".into(),
+                    origin: "AWS_KMS".into(),
+                    multi_region: true,
+                    multi_region_key_type: "PRIMARY".into(),
+                    replica_regions: vec!["us-east-1".into()],
+                    ..Key::default()
+                }),
+            ),
+        ];
+        let v = &interpreter().interpret_account("t1", "111122223333", &facts, &|_| None)[0];
+        assert_eq!(v.custody(), Custody::CustomerManaged);
+        assert!(
+            !v.replicated_outside_eu,
+            "the data does not replicate; the key does"
+        );
+        assert_eq!(v.jurisdictions, ["IE", "US", "US-CLOUD-ACT"]);
+        assert_eq!(v.jurisdiction, "non-EU+US-CLOUD-ACT");
     }
 
     #[test]

@@ -231,3 +231,36 @@ async fn the_cli_prints_stores_and_summaries() {
     );
     c.stop().await;
 }
+
+#[tokio::test]
+async fn health_reports_both_services_serving() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let c = Collector::start("health").await;
+    let channel = tonic::transport::Endpoint::from_shared(c.url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(channel);
+    for service in ["landmeter.v1.IngestService", "landmeter.v1.MapService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("check")
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{service}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    c.stop().await;
+}
