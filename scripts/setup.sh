@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the demo need beside Rust: moto (the AWS emulator)
-# in <repo>/.venv. Idempotent: does nothing when moto[server] 5.x is already there.
+# in <repo>/.venv, and Azurite (the Azure Storage emulator, Node 20) in <repo>/.tools.
+# Idempotent: does nothing for a tool whose pinned version is already there.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,3 +29,19 @@ fi
 
 test -x "$venv/bin/moto_server" || { echo "error: $venv/bin/moto_server missing after install" >&2; exit 1; }
 echo "moto_server: $venv/bin/moto_server (the tests find it there, or set LANDMETER_MOTO_SERVER)"
+
+# Azurite: the Blob data-plane emulator for the Azure tests (ARM is played by a test server).
+azurite_version="3.35.0"
+tools="$root/.tools"
+azurite_bin="$tools/node_modules/.bin/azurite-blob"
+installed="$(cd "$tools" 2>/dev/null && node -p 'require("azurite/package.json").version' 2>/dev/null || true)"
+if [ "$installed" = "$azurite_version" ] && [ -x "$azurite_bin" ]; then
+    echo "azurite $installed already in $tools"
+else
+    command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install azurite" >&2; exit 1; }
+    echo "installing azurite@$azurite_version into $tools"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "azurite@$azurite_version"
+fi
+test -x "$azurite_bin" || { echo "error: $azurite_bin missing after install" >&2; exit 1; }
+echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZURITE)"

@@ -14,6 +14,9 @@
 //! | `LANDMETER_AGENT_NAME` | `name` |
 //! | `LANDMETER_AGENT_COLLECTOR_URL` | `collector.url` |
 //! | `LANDMETER_AGENT_COLLECTOR_ACK_TIMEOUT_SECS` | `collector.ack_timeout_secs` |
+//! | `LANDMETER_AGENT_COLLECTOR_CA_FILE` | `collector.ca_file` |
+//! | `LANDMETER_AGENT_COLLECTOR_CERT_FILE` | `collector.cert_file` |
+//! | `LANDMETER_AGENT_COLLECTOR_KEY_FILE` | `collector.key_file` |
 //! | `LANDMETER_AGENT_PROVIDER` | `aws.provider` |
 //! | `LANDMETER_AGENT_ENDPOINT_URL` | `aws.endpoint_url` (empty string clears it) |
 //! | `LANDMETER_AGENT_HOME_REGION` | `aws.home_region` |
@@ -21,6 +24,11 @@
 //! | `LANDMETER_AGENT_INCLUDE_CALLER_ACCOUNT` | `aws.include_caller_account` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION` | `aws.organization` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION_ROLE_NAME` | `aws.organization_role_name` |
+//!
+//! | `LANDMETER_AGENT_AZURE_ENABLED` | `azure.enabled` (`true`/`false`) |
+//! | `LANDMETER_AGENT_AZURE_ARM_ENDPOINT` | `azure.arm_endpoint` |
+//! | `LANDMETER_AGENT_AZURE_BLOB_ENDPOINT` | `azure.blob_endpoint` (empty string clears it) |
+//! | `LANDMETER_AGENT_AZURE_CA_FILE` | `azure.ca_file` (empty string clears it) |
 //!
 //! `LANDMETER_AGENT_CONFIG` names the file (read by the command line, not here). Any other
 //! `LANDMETER_AGENT_*` variable is an error, like an unknown key in the file.
@@ -68,6 +76,86 @@ pub struct Config {
     pub collector: CollectorConfig,
     /// The AWS (or S3-compatible) estate to survey.
     pub aws: AwsConfig,
+    /// The Azure estate to survey. When `azure.enabled` is true a scan covers Azure instead of
+    /// AWS: one agent process (and configuration) per cloud.
+    pub azure: AzureConfig,
+}
+
+/// What to scan in Azure: Resource Manager (subscriptions, storage accounts, keys, metrics)
+/// and the Blob data plane (containers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureConfig {
+    /// Scan Azure (instead of AWS). Default false.
+    pub enabled: bool,
+    /// The provider as the collector's provider table names it. Default `microsoft-azure`.
+    pub provider: String,
+    /// Azure Resource Manager base URL (sovereign clouds, test servers).
+    /// Default `https://management.azure.com`.
+    pub arm_endpoint: String,
+    /// Audience of ARM tokens; the scope asked is `<audience>/.default`.
+    /// Default `https://management.azure.com`.
+    pub arm_audience: String,
+    /// Entra ID authority for the client-secret and workload-identity credentials
+    /// (sovereign clouds, test servers). Default: Azure public cloud.
+    pub authority_host: Option<String>,
+    /// Blob endpoint template, `{account}` replaced by the storage account name, e.g.
+    /// `http://127.0.0.1:10000/{account}` (Azurite) or `https://{account}.blob.core.chinacloudapi.cn`.
+    /// Default: the account's `primaryEndpoints.blob` from ARM.
+    pub blob_endpoint: Option<String>,
+    /// Extra CA certificates (PEM bundle) trusted for every Azure endpoint.
+    pub ca_file: Option<PathBuf>,
+    /// Entra tenant of the client-secret credential.
+    pub tenant_id: Option<String>,
+    /// Application (client) id of the client-secret credential.
+    pub client_id: Option<String>,
+    /// File holding the client secret. With `tenant_id` and `client_id` it selects the
+    /// client-secret credential; otherwise the chain is workload identity, managed identity,
+    /// Azure CLI.
+    pub client_secret_file: Option<PathBuf>,
+    /// Subscriptions to scan. Default: every subscription the identity can read.
+    pub subscriptions: Vec<String>,
+    /// Storage accounts examined concurrently per subscription (1 to 256). Default 8.
+    pub concurrency: usize,
+    /// Read `UsedCapacity` from Azure Monitor for sizes. Default true.
+    pub metrics: bool,
+    /// Data-plane access by account key or SAS instead of Entra ID, per storage account.
+    pub account_keys: Vec<AzureAccountKey>,
+}
+
+/// Data-plane credential for one storage account (a secret in a file, never in the config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureAccountKey {
+    /// Storage account name.
+    pub account: String,
+    /// File holding the base64 account key (Shared Key signing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// File holding an account SAS token (appended to each URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sas_file: Option<PathBuf>,
+}
+
+impl Default for AzureConfig {
+    fn default() -> Self {
+        AzureConfig {
+            enabled: false,
+            provider: "microsoft-azure".to_owned(),
+            arm_endpoint: "https://management.azure.com".to_owned(),
+            arm_audience: "https://management.azure.com".to_owned(),
+            authority_host: None,
+            blob_endpoint: None,
+            ca_file: None,
+            tenant_id: None,
+            client_id: None,
+            client_secret_file: None,
+            subscriptions: Vec::new(),
+            concurrency: 8,
+            metrics: true,
+            account_keys: Vec::new(),
+        }
+    }
 }
 
 /// The collector the agent streams to.
@@ -79,6 +167,13 @@ pub struct CollectorConfig {
     pub url: String,
     /// Seconds to wait for the collector's answer (an ack) before the scan fails. Default 60.
     pub ack_timeout_secs: u64,
+    /// The collector's CA certificate (PEM, `ca.pem` from `landmeter agent enroll`);
+    /// required for an `https://` url.
+    pub ca_file: Option<String>,
+    /// This agent's certificate (PEM) from `landmeter agent enroll`: it binds the tenant.
+    pub cert_file: Option<String>,
+    /// This agent's private key (PEM); never leaves the agent's host.
+    pub key_file: Option<String>,
 }
 
 /// What to scan with the AWS SDK.
@@ -142,6 +237,7 @@ impl Default for Config {
             name: "agent".to_owned(),
             collector: CollectorConfig::default(),
             aws: AwsConfig::default(),
+            azure: AzureConfig::default(),
         }
     }
 }
@@ -151,6 +247,9 @@ impl Default for CollectorConfig {
         CollectorConfig {
             url: "http://127.0.0.1:7400".to_owned(),
             ack_timeout_secs: 60,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -234,6 +333,15 @@ impl Config {
                 "CONFIG" => {}
                 "NAME" => self.name = value,
                 "COLLECTOR_URL" => self.collector.url = value,
+                "COLLECTOR_CA_FILE" => {
+                    self.collector.ca_file = Some(value).filter(|v| !v.is_empty())
+                }
+                "COLLECTOR_CERT_FILE" => {
+                    self.collector.cert_file = Some(value).filter(|v| !v.is_empty())
+                }
+                "COLLECTOR_KEY_FILE" => {
+                    self.collector.key_file = Some(value).filter(|v| !v.is_empty())
+                }
                 "COLLECTOR_ACK_TIMEOUT_SECS" => {
                     self.collector.ack_timeout_secs = value
                         .trim()
@@ -260,6 +368,21 @@ impl Config {
                         parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
                 }
                 "ORGANIZATION_ROLE_NAME" => self.aws.organization_role_name = value,
+                "AZURE_ENABLED" => {
+                    self.azure.enabled =
+                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
+                }
+                "AZURE_ARM_ENDPOINT" => self.azure.arm_endpoint = value,
+                "AZURE_BLOB_ENDPOINT" => {
+                    self.azure.blob_endpoint = if value.is_empty() { None } else { Some(value) }
+                }
+                "AZURE_CA_FILE" => {
+                    self.azure.ca_file = if value.is_empty() {
+                        None
+                    } else {
+                        Some(PathBuf::from(value))
+                    }
+                }
                 _ => return Err(invalid("unknown variable")),
             }
         }
@@ -313,6 +436,15 @@ impl Config {
         }
         if let Err(reason) = check_url(&self.collector.url) {
             return bad(format!("collector.url {:?}: {reason}", self.collector.url));
+        }
+        let c = &self.collector;
+        if c.cert_file.is_some() != c.key_file.is_some() {
+            return bad("collector.cert_file and collector.key_file go together".to_owned());
+        }
+        if c.url.starts_with("https://") && c.ca_file.is_none() {
+            return bad(
+                "an https:// collector url needs collector.ca_file (the collector's CA)".to_owned(),
+            );
         }
         if self.collector.ack_timeout_secs == 0 {
             return bad("collector.ack_timeout_secs must be at least 1".to_owned());
@@ -375,11 +507,83 @@ impl Config {
                 ));
             }
         }
+        if self.azure.enabled {
+            return self.validate_azure();
+        }
         if !aws.include_caller_account && !aws.organization && aws.accounts.is_empty() {
             return bad(
                 "nothing to scan: include_caller_account is false, organization is false and no [[aws.accounts]] is given"
                     .to_owned(),
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_azure(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        let az = &self.azure;
+        if az.provider.is_empty()
+            || !az
+                .provider
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad(format!(
+                "azure.provider {:?} must be a lowercase provider id such as \"microsoft-azure\"",
+                az.provider
+            ));
+        }
+        for (key, url) in [
+            ("azure.arm_endpoint", Some(&az.arm_endpoint)),
+            ("azure.arm_audience", Some(&az.arm_audience)),
+            ("azure.authority_host", az.authority_host.as_ref()),
+        ] {
+            if let Some(url) = url
+                && let Err(reason) = check_url(url)
+            {
+                return bad(format!("{key} {url:?}: {reason}"));
+            }
+        }
+        if let Some(t) = &az.blob_endpoint
+            && (!t.contains("{account}") || check_url(&t.replace("{account}", "a")).is_err())
+        {
+            return bad(format!(
+                "azure.blob_endpoint {t:?} must be an http(s) URL template containing {{account}}"
+            ));
+        }
+        if az.concurrency == 0 || az.concurrency > MAX_CONCURRENCY {
+            return bad(format!(
+                "azure.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
+                az.concurrency
+            ));
+        }
+        let secret_parts = [
+            az.tenant_id.is_some(),
+            az.client_id.is_some(),
+            az.client_secret_file.is_some(),
+        ];
+        if secret_parts.iter().any(|p| *p) && !secret_parts.iter().all(|p| *p) {
+            return bad(
+                "azure.tenant_id, azure.client_id and azure.client_secret_file go together"
+                    .to_owned(),
+            );
+        }
+        for s in &az.subscriptions {
+            if s.is_empty() || s.contains(['/', ' ']) {
+                return bad(format!(
+                    "azure.subscriptions entry {s:?} is not a subscription id"
+                ));
+            }
+        }
+        for k in &az.account_keys {
+            if k.key_file.is_some() == k.sas_file.is_some() {
+                return bad(format!(
+                    "azure.account_keys for {:?}: give exactly one of key_file and sas_file",
+                    k.account
+                ));
+            }
         }
         Ok(())
     }
@@ -518,6 +722,55 @@ mod tests {
             err.to_string().contains("LANDMETER_AGENT_COLECTOR_URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn azure_section_loads_and_validates() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_AZURE_ENABLED", "true"),
+                (
+                    "LANDMETER_AGENT_AZURE_BLOB_ENDPOINT",
+                    "http://127.0.0.1:10000/{account}",
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert!(config.azure.enabled);
+        assert_eq!(config.azure.provider, "microsoft-azure");
+        let text = "[azure]\nenabled = true\nca_file = \"/x/ca.pem\"\n[[azure.account_keys]]\naccount = \"devstoreaccount1\"\nkey_file = \"/x/key\"\n";
+        let config = Config::from_toml(text).expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(
+            Config::from_toml(&config.to_toml()).expect("round trip"),
+            config
+        );
+        for (text, expected) in [
+            (
+                "[azure]\nenabled = true\nblob_endpoint = \"http://x\"\n",
+                "azure.blob_endpoint",
+            ),
+            (
+                "[azure]\nenabled = true\ntenant_id = \"t\"\n",
+                "go together",
+            ),
+            (
+                "[azure]\nenabled = true\nconcurrency = 0\n",
+                "azure.concurrency",
+            ),
+            (
+                "[azure]\nenabled = true\n[[azure.account_keys]]\naccount = \"a\"\n",
+                "exactly one",
+            ),
+        ] {
+            let err = Config::from_toml(text)
+                .expect("parses")
+                .validate()
+                .expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
     }
 
     /// (file text, environment, text the error must contain)

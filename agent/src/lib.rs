@@ -48,6 +48,32 @@ pub enum AgentError {
     Scan(#[from] ScanError),
     #[error("uplink failed: {0}")]
     Uplink(#[from] UplinkError),
+    #[error("reading {path}: {source}")]
+    TlsFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Reads the TLS material the collector section names (none for plaintext).
+fn uplink_tls(c: &config::CollectorConfig) -> Result<Option<crate::uplink::UplinkTls>, AgentError> {
+    let read = |path: &String| {
+        std::fs::read(path).map_err(|source| AgentError::TlsFile {
+            path: path.clone(),
+            source,
+        })
+    };
+    let Some(ca) = &c.ca_file else {
+        return Ok(None);
+    };
+    let identity = match (&c.cert_file, &c.key_file) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    Ok(Some(crate::uplink::UplinkTls {
+        ca_pem: read(ca)?,
+        identity,
+    }))
 }
 
 /// What a finished scan did, for the closing log line.
@@ -109,6 +135,7 @@ pub async fn scan_to_collector(config: &Config) -> Result<ScanSummary, AgentErro
         agent_name: config.name.clone(),
         connect_timeout: Duration::from_secs(10),
         ack_timeout: Duration::from_secs(config.collector.ack_timeout_secs),
+        tls: uplink_tls(&config.collector)?,
     };
     let (sink, facts_rx) = FactSink::channel(SINK_CAPACITY);
     let progress = sink.progress();

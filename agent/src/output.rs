@@ -62,6 +62,7 @@ mod tests {
                     region_source: "HeadBucket".into(),
                     created_at_ms: 7,
                     endpoint: String::new(),
+                    ..Store::default()
                 }),
             ),
             fact(

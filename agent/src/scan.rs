@@ -11,6 +11,8 @@ use crate::sink::{FactSink, ProgressSnapshot, SinkClosed};
 
 #[cfg(feature = "aws")]
 use crate::providers::aws;
+#[cfg(feature = "azure")]
+use crate::providers::azure;
 
 /// Why a scan could not run.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +20,12 @@ pub enum ScanError {
     #[cfg(feature = "aws")]
     #[error(transparent)]
     Aws(#[from] aws::AwsError),
-    #[error("no cloud provider compiled in: build landmeter-agent with the `aws` feature")]
+    #[cfg(feature = "azure")]
+    #[error(transparent)]
+    Azure(#[from] azure::AzureError),
+    #[error(
+        "no cloud provider compiled in for this configuration: build landmeter-agent with the `aws` or `azure` feature"
+    )]
     NoProvider,
     #[error(transparent)]
     Sink(#[from] SinkClosed),
@@ -37,13 +44,31 @@ pub struct ScanPlan {
 #[derive(Debug)]
 enum ProviderPlan {
     #[cfg(feature = "aws")]
-    Aws(aws::AwsPlan),
+    // Boxed: the AWS plan (SDK clients, config) dwarfs the others.
+    Aws(Box<aws::AwsPlan>),
+    #[cfg(feature = "azure")]
+    Azure(azure::AzurePlan),
 }
 
 /// Resolves credentials and the accounts to scan.
 pub async fn plan(config: &Config) -> Result<ScanPlan, ScanError> {
     let started_at_ms = crate::now_ms();
     let scan_id = new_scan_id(&config.name, started_at_ms);
+    #[cfg(feature = "azure")]
+    if config.azure.enabled {
+        let plan = azure::plan(&config.azure).await?;
+        return Ok(ScanPlan {
+            scan_id,
+            started_at_ms,
+            provider: plan.provider().to_owned(),
+            accounts: plan.accounts(),
+            inner: ProviderPlan::Azure(plan),
+        });
+    }
+    #[cfg(not(feature = "azure"))]
+    if config.azure.enabled {
+        return Err(ScanError::NoProvider);
+    }
     plan_provider(config, scan_id, started_at_ms).await
 }
 
@@ -59,7 +84,7 @@ async fn plan_provider(
         started_at_ms,
         provider: plan.provider().to_owned(),
         accounts: plan.accounts(),
-        inner: ProviderPlan::Aws(plan),
+        inner: ProviderPlan::Aws(Box::new(plan)),
     })
 }
 
@@ -74,11 +99,13 @@ async fn plan_provider(
 
 /// Scans every planned account into `sink` (dropped at the end, which tells the consumer
 /// that no more facts come) and returns the coverage per account.
-#[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+#[cfg_attr(not(any(feature = "aws", feature = "azure")), allow(unused_variables))]
 pub async fn run(plan: ScanPlan, sink: FactSink) -> Result<Vec<AccountCoverage>, ScanError> {
     match plan.inner {
         #[cfg(feature = "aws")]
-        ProviderPlan::Aws(aws_plan) => Ok(aws::run(aws_plan, &sink).await?),
+        ProviderPlan::Aws(aws_plan) => Ok(aws::run(*aws_plan, &sink).await?),
+        #[cfg(feature = "azure")]
+        ProviderPlan::Azure(azure_plan) => Ok(azure::run(azure_plan, &sink).await?),
     }
 }
 

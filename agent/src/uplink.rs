@@ -41,6 +41,24 @@ pub struct UplinkConfig {
     pub connect_timeout: Duration,
     /// Longest wait for any answer while a batch or `ScanEnd` is unacknowledged.
     pub ack_timeout: Duration,
+    /// Mutual TLS to the collector (required for `https://`).
+    pub tls: Option<UplinkTls>,
+}
+
+/// PEM material for mutual TLS: the collector's CA, and this agent's certificate and key.
+#[derive(Clone)]
+pub struct UplinkTls {
+    pub ca_pem: Vec<u8>,
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for UplinkTls {
+    // Never print the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UplinkTls")
+            .field("client_certificate", &self.identity.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `ScanBegin` announces.
@@ -109,6 +127,22 @@ pub async fn stream_scan(
         })?
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true);
+    let endpoint = match &config.tls {
+        None => endpoint,
+        Some(tls) => {
+            let mut client_tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+            if let Some((cert, key)) = &tls.identity {
+                client_tls = client_tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            endpoint
+                .tls_config(client_tls)
+                .map_err(|source| UplinkError::Url {
+                    url: config.url.clone(),
+                    source,
+                })?
+        }
+    };
     let channel = endpoint
         .connect()
         .await
@@ -485,6 +519,7 @@ mod tests {
             agent_name: "test-agent".to_owned(),
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 

@@ -11,7 +11,9 @@ use landmeter_proto::v1::map_service_client::MapServiceClient;
 use landmeter_proto::v1::{GetStoreRequest, ListStoresRequest, StoreFilter, SummaryRequest};
 
 use crate::api::render::{self, Format};
+use crate::auth::Role;
 use crate::config::CollectorConfig;
+use crate::store::MapStore as _;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +66,92 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// The collector's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Agent identities: enroll (issue a certificate) and revoke.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Operator tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The newest entries of the query audit log (run on the collector host).
+    Audit {
+        #[arg(long, env = "LANDMETER_DATABASE")]
+        db: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the CA key and certificate (ca.key is written with mode 0600).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Organisation named in the CA's subject.
+        #[arg(long, default_value = "landmeter")]
+        org: String,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue the collector's server certificate.
+    ServerCert {
+        #[arg(long)]
+        dir: PathBuf,
+        /// DNS names and IP addresses agents and operators use to reach the collector.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Folder for server.pem and server.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Issue a short-lived agent certificate binding tenant and agent; renew by enrolling again.
+    Enroll {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Folder for <name>.pem and <name>.key.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Revoke an agent certificate; takes effect at once, also on open streams.
+    Revoke {
+        #[arg(long, env = "LANDMETER_DATABASE")]
+        db: PathBuf,
+        /// The agent's certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bearer token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, env = "LANDMETER_DATABASE")]
+        db: PathBuf,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The tenant a tenant-viewer or tenant-admin is bound to.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Who or what the token is for (shown in the audit log).
+        #[arg(long, default_value = "operator")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -76,20 +164,37 @@ pub struct ServeArgs {
     /// SQLite database file (overrides the file and LANDMETER_DATABASE).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Tenant for plaintext agent connections.
+    /// Tenant for plaintext agent connections (with --insecure-plaintext).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Serve plaintext without agent certificates: local demos on loopback only.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// Server certificate (PEM); with --tls-key and --client-ca enables mutual TLS.
+    #[arg(long, requires_all = ["tls_key", "client_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that issued the agents' certificates.
+    #[arg(long)]
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// Collector address.
+    /// Collector address (https:// under TLS).
     #[arg(
         long,
         env = "LANDMETER_SERVER",
         default_value = "http://127.0.0.1:7400"
     )]
     pub server: String,
+    /// Bearer token from `landmeter token create`.
+    #[arg(long, env = "LANDMETER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate that signed the collector's server certificate (https).
+    #[arg(long, env = "LANDMETER_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
@@ -162,10 +267,31 @@ impl FilterArgs {
     }
 }
 
-async fn client(conn: &Connection) -> anyhow::Result<MapServiceClient<tonic::transport::Channel>> {
-    MapServiceClient::connect(conn.server.clone())
+type AuthedChannel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    crate::auth::BearerToken,
+>;
+
+async fn client(conn: &Connection) -> anyhow::Result<MapServiceClient<AuthedChannel>> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(conn.server.clone())
+        .with_context(|| format!("invalid collector address {:?}", conn.server))?;
+    if let Some(ca) = &conn.ca_file {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        endpoint = endpoint.tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+        )?;
+    }
+    let channel = endpoint
+        .connect()
         .await
-        .with_context(|| format!("connecting to the collector at {}", conn.server))
+        .with_context(|| format!("connecting to the collector at {}", conn.server))?;
+    let token = crate::auth::BearerToken::new(conn.token.as_deref());
+    Ok(MapServiceClient::with_interceptor(channel, token))
+}
+
+fn open_store(db: &std::path::Path) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
+    crate::store::sqlite::SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<CollectorConfig> {
@@ -230,6 +356,111 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", render::store_detail(&r, format));
             Ok(())
         }
+        Command::Ca(CaCommand::Init { dir, org, days }) => {
+            let cert = crate::pki::init_ca(&dir, &org, days)?;
+            println!(
+                "CA certificate: {} (keep {} secret)",
+                cert.display(),
+                dir.join(crate::pki::CA_KEY).display()
+            );
+            Ok(())
+        }
+        Command::Ca(CaCommand::ServerCert {
+            dir,
+            hosts,
+            out,
+            days,
+        }) => {
+            let issued =
+                crate::pki::Ca::load(&dir)?.issue_server(&hosts, time::Duration::days(days))?;
+            let (cert, key) = crate::pki::write_issued(&out, "server", &issued)?;
+            println!(
+                "server certificate {} and key {} (serial {})",
+                cert.display(),
+                key.display(),
+                issued.serial
+            );
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Enroll {
+            ca_dir,
+            tenant,
+            name,
+            out,
+            days,
+        }) => {
+            let ca = crate::pki::Ca::load(&ca_dir)?;
+            let issued = ca.issue_agent(&tenant, &name, time::Duration::days(days))?;
+            let (cert, key) = crate::pki::write_issued(&out, &name, &issued)?;
+            std::fs::write(out.join("ca.pem"), &ca.cert_pem)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "agent {name} of tenant {tenant}: certificate {} key {} (serial {}, valid {days} days); the agent trusts {}",
+                cert.display(),
+                key.display(),
+                issued.serial,
+                out.join("ca.pem").display()
+            );
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Revoke { db, cert }) => {
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("reading {}", cert.display()))?;
+            let id = crate::pki::identity_from_pem(&pem)?;
+            open_store(&db)?.revoke_certificate(&id.serial, &id.tenant, &id.agent)?;
+            println!(
+                "revoked agent {} of tenant {} (serial {})",
+                id.agent, id.tenant, id.serial
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            db,
+            role,
+            tenant,
+            name,
+        }) => {
+            match (role.needs_tenant(), &tenant) {
+                (true, None) => anyhow::bail!("role {} needs --tenant", role.name()),
+                (false, Some(_)) => anyhow::bail!(
+                    "role {} is not bound to a tenant; drop --tenant",
+                    role.name()
+                ),
+                _ => {}
+            }
+            if let Some(t) = &tenant {
+                crate::pki::validate_name("tenant", t)?;
+            }
+            let token = crate::auth::new_token();
+            let id = open_store(&db)?.create_token(
+                &crate::auth::token_hash(&token),
+                role.name(),
+                tenant.as_deref(),
+                &name,
+            )?;
+            eprintln!(
+                "token {id} ({}{}) for {name}; shown once, stored hashed:",
+                role.name(),
+                tenant.map(|t| format!(" of {t}")).unwrap_or_default()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Command::Audit { db, limit } => {
+            for e in open_store(&db)?.audit_log(limit)? {
+                println!(
+                    "token={} role={} tenant={} method={} rows={} outcome={} request={}",
+                    e.token_id.map(|i| i.to_string()).unwrap_or_default(),
+                    e.role,
+                    e.tenant.unwrap_or_default(),
+                    e.method,
+                    e.rows,
+                    e.outcome,
+                    e.request
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -244,6 +475,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = args.tenant {
         cfg.default_tenant = t;
     }
+    if args.insecure_plaintext {
+        cfg.insecure_plaintext = true;
+    }
+    if let (Some(cert_file), Some(key_file), Some(client_ca_file)) =
+        (args.tls_cert, args.tls_key, args.client_ca)
+    {
+        cfg.tls = Some(crate::config::TlsConfig {
+            cert_file,
+            key_file,
+            client_ca_file,
+        });
+    }
+    cfg.validate()?;
     let (interpreter, fingerprint) = crate::server::build_interpreter(&cfg)?;
     let store = crate::server::open_store(&cfg, &interpreter, &fingerprint)?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -252,7 +496,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // First stdout line, for scripts and tests that asked for port 0.
     println!("listening on {addr}");
-    tracing::info!(%addr, database = %cfg.database.display(), tenant = %cfg.default_tenant, "collector serving gRPC (plaintext)");
+    if cfg.insecure_plaintext {
+        tracing::warn!(%addr, tenant = %cfg.default_tenant, "serving PLAINTEXT without agent certificates (--insecure-plaintext): local demo only");
+    }
+    tracing::info!(%addr, database = %cfg.database.display(), tls = cfg.tls.is_some(), "collector serving gRPC");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

@@ -21,6 +21,21 @@ pub enum ConfigError {
     },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// TLS for the collector's listener. Agents must present a certificate issued by
+/// `client_ca_file`; operators authenticate with bearer tokens over the same TLS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate (PEM), e.g. from `landmeter ca server-cert`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// The CA that issues agent certificates (`landmeter ca init` wrote `ca.pem`).
+    pub client_ca_file: PathBuf,
 }
 
 /// `landmeter serve` configuration. Every field has a default; a file may set any of them.
@@ -31,9 +46,18 @@ pub struct CollectorConfig {
     pub listen: SocketAddr,
     /// SQLite database file; created and migrated at start.
     pub database: PathBuf,
-    /// Tenant assigned to agents on plaintext connections (before mutual TLS binds a tenant
-    /// to each agent certificate).
+    /// Tenant assigned to agents on an `insecure_plaintext` listener. Under TLS the tenant
+    /// comes from each agent's certificate.
     pub default_tenant: String,
+    /// Mutual TLS (required unless `insecure_plaintext`).
+    pub tls: Option<TlsConfig>,
+    /// Serve plaintext gRPC without agent certificates. Only for a local demo: refused
+    /// unless `listen` is a loopback address.
+    pub insecure_plaintext: bool,
+    /// The pool role sees an aggregate only when at least this many tenants contribute.
+    pub pool_min_tenants: u32,
+    /// Sustained batches per second one agent stream may send.
+    pub max_batches_per_second: u32,
     /// Tag keys that carry a store's classification (first match wins).
     pub classification_tags: Vec<String>,
     /// Tag keys that carry the business process a store serves.
@@ -53,6 +77,10 @@ impl Default for CollectorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
             database: PathBuf::from("landmeter.db"),
             default_tenant: "default".into(),
+            tls: None,
+            insecure_plaintext: false,
+            pool_min_tenants: 5,
+            max_batches_per_second: 100,
             classification_tags: tags.classification_keys,
             process_tags: tags.process_keys,
             client_side_encryption_tags: tags.client_side_keys,
@@ -109,6 +137,26 @@ impl CollectorConfig {
         Ok(cfg)
     }
 
+    /// Checks the settings that only make sense together, without binding anything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls, self.insecure_plaintext) {
+            (Some(_), true) => Err(ConfigError::Invalid(
+                "tls and insecure_plaintext are both set: choose one".into(),
+            )),
+            (None, false) => Err(ConfigError::Invalid(
+                "no tls configured: set [tls] (see landmeter ca init) or, for a local demo only, insecure_plaintext on a loopback address".into(),
+            )),
+            (None, true) if !self.listen.ip().is_loopback() => Err(ConfigError::Invalid(format!(
+                "insecure_plaintext is refused on {}: only loopback addresses may serve plaintext",
+                self.listen
+            ))),
+            _ if self.pool_min_tenants < 2 => Err(ConfigError::Invalid(
+                "pool_min_tenants below 2 would let a pool aggregate identify one tenant".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn tag_conventions(&self) -> TagConventions {
         TagConventions {
             classification_keys: self.classification_tags.clone(),
@@ -163,9 +211,42 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_only_on_loopback_and_never_beside_tls() {
+        let mut cfg = CollectorConfig {
+            insecure_plaintext: true,
+            ..CollectorConfig::default()
+        };
+        assert!(cfg.validate().is_ok());
+        cfg.listen = "0.0.0.0:7400".parse().expect("addr");
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("only loopback addresses may serve plaintext")
+        );
+        cfg.insecure_plaintext = false;
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("no tls configured")
+        );
+        cfg.tls = Some(TlsConfig {
+            cert_file: "a".into(),
+            key_file: "b".into(),
+            client_ca_file: "c".into(),
+        });
+        assert!(cfg.validate().is_ok());
+        cfg.insecure_plaintext = true;
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
     fn example_config_in_deploy_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.example.toml");
         let cfg = CollectorConfig::load(Some(&path), []).expect("example config loads");
         assert_eq!(cfg.default_tenant, "gemeente-example");
+        assert!(cfg.tls.is_some());
+        cfg.validate().expect("the example is valid");
     }
 }

@@ -22,29 +22,108 @@ use landmeter_proto::{MAX_FACTS_PER_BATCH, v1::ScanEnd};
 use crate::map::Interpreter;
 use crate::store::{BatchOutcome, MapStore, StoreError};
 
-/// Who is on the other end of a connection. Until mutual TLS lands the tenant is the
-/// collector's configured default; it is never taken from a message.
+/// Who is on the other end of a connection: from the client certificate under mutual
+/// TLS, or the configured default tenant on an explicitly allowed plaintext listener.
+/// The tenant is never taken from a message.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub tenant: String,
+    /// The agent name the certificate binds (None on plaintext).
+    pub agent: Option<String>,
+    /// The certificate serial, for revocation (None on plaintext).
+    pub serial: Option<String>,
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Tenant for plaintext connections; None refuses connections without a certificate.
+    pub plaintext_tenant: Option<String>,
+    /// Sustained batches per second one stream may send (bursts up to twice that).
+    pub max_batches_per_second: u32,
 }
 
 pub struct Ingest {
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
-    default_tenant: String,
+    limits: IngestLimits,
 }
 
 impl Ingest {
     pub fn new(
         store: Arc<dyn MapStore>,
         interpreter: Arc<Interpreter>,
-        default_tenant: String,
+        limits: IngestLimits,
     ) -> Self {
         Self {
             store,
             interpreter,
-            default_tenant,
+            limits,
+        }
+    }
+
+    /// The peer of a stream, or why it is refused.
+    async fn peer<T>(&self, request: &Request<T>) -> Result<Peer, Status> {
+        let certs = request.peer_certs();
+        let Some(leaf) = certs.as_ref().and_then(|c| c.first()) else {
+            return match &self.limits.plaintext_tenant {
+                Some(tenant) => Ok(Peer {
+                    tenant: tenant.clone(),
+                    agent: None,
+                    serial: None,
+                }),
+                None => Err(Status::unauthenticated(
+                    "a client certificate issued by the collector's CA is required",
+                )),
+            };
+        };
+        let id = crate::pki::identity_from_der(leaf.as_ref())
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let serial = id.serial.clone();
+        let store = Arc::clone(&self.store);
+        let revoked = tokio::task::spawn_blocking(move || store.is_certificate_revoked(&serial))
+            .await
+            .map_err(|_| Status::internal("revocation check failed"))?
+            .map_err(crate::api::status::to_status)?;
+        if revoked {
+            tracing::warn!(tenant = %id.tenant, agent = %id.agent, serial = %id.serial, "revoked certificate refused");
+            return Err(Status::unauthenticated("certificate revoked"));
+        }
+        Ok(Peer {
+            tenant: id.tenant,
+            agent: Some(id.agent),
+            serial: Some(id.serial),
+        })
+    }
+}
+
+/// A token bucket per stream: `rate` batches per second, bursts up to `2 * rate`.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            rate,
+            tokens: 2.0 * rate,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(2.0 * self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -53,6 +132,7 @@ impl Ingest {
 struct Session {
     peer: Peer,
     agent: Option<String>,
+    rate: RateLimit,
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
 }
@@ -116,6 +196,19 @@ impl Session {
                         0,
                     ));
                 }
+                if let Some(cert_agent) = &self.peer.agent
+                    && cert_agent != &hello.agent_name
+                {
+                    return Some(reject(
+                        RejectCode::Unauthenticated,
+                        format!(
+                            "hello names agent {:?} but the certificate is for {cert_agent:?}",
+                            hello.agent_name
+                        ),
+                        "",
+                        0,
+                    ));
+                }
                 tracing::info!(tenant = %self.peer.tenant, agent = %hello.agent_name, version = %hello.agent_version, "agent connected");
                 self.agent = Some(hello.agent_name);
                 None
@@ -152,6 +245,32 @@ impl Session {
         let Some(agent) = self.agent.clone() else {
             return reject(RejectCode::Protocol, "batch before hello", &scan_id, seq);
         };
+        if !self.rate.take() {
+            return reject(
+                RejectCode::RateLimited,
+                "too many batches per second from this agent; resend after a pause",
+                &scan_id,
+                seq,
+            );
+        }
+        if let Some(serial) = self.peer.serial.clone() {
+            // Revocation takes effect at once, also on streams already open.
+            match self
+                .blocking(move |s| s.is_certificate_revoked(&serial))
+                .await
+            {
+                Ok(false) => {}
+                Ok(true) => {
+                    return reject(
+                        RejectCode::Unauthenticated,
+                        "certificate revoked",
+                        &scan_id,
+                        seq,
+                    );
+                }
+                Err(e) => return store_reject(e, &scan_id, seq),
+            }
+        }
         if batch.facts.len() > MAX_FACTS_PER_BATCH {
             return reject(
                 RejectCode::BatchTooLarge,
@@ -273,18 +392,13 @@ impl IngestService for Ingest {
         &self,
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let peer = request
-            .extensions()
-            .get::<Peer>()
-            .cloned()
-            .unwrap_or_else(|| Peer {
-                tenant: self.default_tenant.clone(),
-            });
+        let peer = self.peer(&request).await?;
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let mut session = Session {
             peer,
             agent: None,
+            rate: RateLimit::new(self.limits.max_batches_per_second),
             store: Arc::clone(&self.store),
             interpreter: Arc::clone(&self.interpreter),
         };

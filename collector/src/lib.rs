@@ -8,12 +8,16 @@
 //! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
 //! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
-//! - [`cli`]: the operator command line (`serve`, `stores`, `summary`, `store`).
+//! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
+//! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
+//! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod map;
+pub mod pki;
 pub mod server;
 pub mod store;

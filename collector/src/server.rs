@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use landmeter_proto::v1::ingest_service_server::IngestServiceServer;
 use landmeter_proto::v1::map_service_server::MapServiceServer;
@@ -13,7 +14,7 @@ use landmeter_proto::{FILE_DESCRIPTOR_SET, MAX_MESSAGE_BYTES};
 
 use crate::api::grpc::MapApi;
 use crate::config::CollectorConfig;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestLimits};
 use crate::map::Interpreter;
 use crate::map::reference::ReferenceTables;
 use crate::store::MapStore;
@@ -39,6 +40,29 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("reading TLS file {path}: {source}")]
+    TlsFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn tls_config(tls: &crate::config::TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| ServeError::TlsFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    Ok(ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            read(&tls.cert_file)?,
+            read(&tls.key_file)?,
+        ))
+        .client_ca_root(Certificate::from_pem(read(&tls.client_ca_file)?))
+        // Operators connect without a client certificate and authenticate with a token;
+        // the ingest service refuses any stream without one.
+        .client_auth_optional(true))
 }
 
 /// The interpreter as configured: shipped or edited tables, tag conventions; and a
@@ -118,15 +142,19 @@ pub async fn run(
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let ingest = IngestServiceServer::new(Ingest::new(
-        Arc::clone(&store),
-        interpreter,
-        cfg.default_tenant.clone(),
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let map =
-        MapServiceServer::new(MapApi::new(store)).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
+    let limits = IngestLimits {
+        plaintext_tenant: cfg.insecure_plaintext.then(|| cfg.default_tenant.clone()),
+        max_batches_per_second: cfg.max_batches_per_second,
+    };
+    let ingest = IngestServiceServer::new(Ingest::new(Arc::clone(&store), interpreter, limits))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ingest)

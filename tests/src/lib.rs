@@ -10,9 +10,15 @@
 //! - [`estate`]: an estate as a table (one row per bucket: what to seed, what the map must
 //!   say), seeded through the Rust AWS SDK.
 //!
+//! - [`arm_server`]: a local HTTPS server playing Azure Resource Manager and Entra ID, with
+//!   the Azure estate as a table ([`arm_server::AZURE_ESTATE`]).
+//! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
+//!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
 
+pub mod arm_server;
+pub mod azurite;
 pub mod estate;
 pub mod fault_proxy;
 
@@ -304,6 +310,10 @@ pub struct Collector {
     addr: SocketAddr,
     dir: TempDir,
     process: Process,
+    /// An admin bearer token created (hashed in the database) before the collector started.
+    token: String,
+    /// Serving mutual TLS (`--tls-cert` given): the URL is https.
+    tls: bool,
 }
 
 impl Collector {
@@ -316,6 +326,8 @@ impl Collector {
     }
 
     /// Starts a collector on `db` and `listen`, with extra arguments; `dir` holds its log.
+    /// Without TLS arguments it serves plaintext (`--insecure-plaintext`, loopback only).
+    /// An admin token is created first, for [`Collector::map`] and [`Collector::cli`].
     pub fn start_with(
         dir: TempDir,
         db: &Path,
@@ -323,6 +335,27 @@ impl Collector {
         extra: &[&str],
     ) -> anyhow::Result<Collector> {
         let bin = workspace_bin("landmeter")?;
+        let mut create = Command::new(&bin);
+        create
+            .args(["token", "create", "--role", "admin", "--name", "e2e"])
+            .arg("--db")
+            .arg(db);
+        scrub_env(&mut create);
+        let out = create
+            .output()
+            .with_context(|| format!("run {}", bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "`landmeter token create` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let plaintext: &[&str] = if extra.contains(&"--tls-cert") {
+            &[]
+        } else {
+            &["--insecure-plaintext"]
+        };
         let log_path = dir.path().join("collector.log");
         let log = std::fs::File::create(&log_path)?;
         let mut cmd = Command::new(&bin);
@@ -330,6 +363,7 @@ impl Collector {
             .arg("--db")
             .arg(db)
             .args(["--listen", listen])
+            .args(plaintext)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -372,16 +406,27 @@ impl Collector {
                 tail_lines(&log, 30)
             );
         };
-        Ok(Collector { addr, dir, process })
+        Ok(Collector {
+            addr,
+            dir,
+            process,
+            token,
+            tls: plaintext.is_empty(),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` under TLS (the name the
+    /// server certificate is issued for).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -397,22 +442,30 @@ impl Collector {
         self.process.check_running()
     }
 
-    /// A typed MapService client.
+    /// The admin bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A typed MapService client with the admin token.
     pub async fn map(&self) -> anyhow::Result<MapClient> {
-        MapClient::connect(&self.url()).await
+        MapClient::connect(&self.url(), Some(&self.token)).await
     }
 
     /// Runs the collector's CLI (`landmeter <args> --server URL`) and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        run_cli(&self.url(), args)
+        run_cli(&self.url(), &self.token, args)
     }
 }
 
-/// Runs `landmeter <args> --server <server>` and returns stdout; fails on a non-zero exit.
-pub fn run_cli(server: &str, args: &[&str]) -> anyhow::Result<String> {
+/// Runs `landmeter <args> --server <server>` with a bearer token and returns stdout; fails
+/// on a non-zero exit.
+pub fn run_cli(server: &str, token: &str, args: &[&str]) -> anyhow::Result<String> {
     let bin = workspace_bin("landmeter")?;
     let mut cmd = Command::new(&bin);
-    cmd.args(args).args(["--server", server]);
+    cmd.args(args)
+        .args(["--server", server])
+        .env("LANDMETER_TOKEN", token);
     scrub_env(&mut cmd);
     let out = cmd
         .output()
@@ -514,18 +567,65 @@ pub async fn run_agent(
     })
 }
 
+/// Runs `landmeter-agent scan --config <config>` (an Azure configuration, e.g. from
+/// [`arm_server::ArmServer::agent_config`]) reporting to `collector`, with no Azure or AWS
+/// variables from the host.
+pub async fn run_agent_azure(collector: &str, config: &Path) -> anyhow::Result<AgentRun> {
+    let bin = workspace_bin("landmeter-agent")?;
+    let home = TempDir::new("landmeter-agent-azure")?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("scan")
+        .arg("--config")
+        .arg(config)
+        .args(["--collector", collector]);
+    scrub_env(&mut cmd);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AZURE_") || k.to_string_lossy().starts_with("IDENTITY_")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home.path()).stdin(Stdio::null());
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .context("landmeter-agent scan (azure) did not finish within 180 s")?
+        .with_context(|| format!("run {}", bin.display()))?;
+    Ok(AgentRun {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 /// Typed `MapService` queries.
 #[derive(Clone)]
 pub struct MapClient {
     inner: MapServiceClient<tonic::transport::Channel>,
+    token: Option<String>,
 }
 
 impl MapClient {
-    pub async fn connect(url: &str) -> anyhow::Result<MapClient> {
+    pub async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<MapClient> {
         let inner = MapServiceClient::connect(url.to_owned())
             .await
             .with_context(|| format!("connect MapService at {url}"))?;
-        Ok(MapClient { inner })
+        Ok(MapClient {
+            inner,
+            token: token.map(str::to_owned),
+        })
+    }
+
+    /// A request carrying the bearer token.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        if let Some(t) = &self.token
+            && let Ok(v) = format!("Bearer {t}").parse()
+        {
+            req.metadata_mut().insert("authorization", v);
+        }
+        req
     }
 
     /// Every store the filter selects, across pages.
@@ -535,11 +635,11 @@ impl MapClient {
         loop {
             let resp = self
                 .inner
-                .list_stores(ListStoresRequest {
+                .list_stores(self.request(ListStoresRequest {
                     filter: Some(filter.clone()),
                     page_size: 500,
                     page_token: page_token.clone(),
-                })
+                }))
                 .await
                 .context("MapService.ListStores")?
                 .into_inner();
@@ -562,7 +662,7 @@ impl MapClient {
     pub async fn get_store(&mut self, id: &str) -> anyhow::Result<GetStoreResponse> {
         Ok(self
             .inner
-            .get_store(GetStoreRequest { id: id.to_owned() })
+            .get_store(self.request(GetStoreRequest { id: id.to_owned() }))
             .await
             .with_context(|| format!("MapService.GetStore {id}"))?
             .into_inner())
@@ -575,10 +675,10 @@ impl MapClient {
     ) -> anyhow::Result<SummaryResponse> {
         Ok(self
             .inner
-            .summary(SummaryRequest {
+            .summary(self.request(SummaryRequest {
                 filter: Some(filter),
                 group_by: group_by.iter().map(|s| (*s).to_owned()).collect(),
-            })
+            }))
             .await
             .context("MapService.Summary")?
             .into_inner())

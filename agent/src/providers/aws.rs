@@ -772,6 +772,7 @@ impl<'a> AccountScan<'a> {
             region_source: region_source.to_owned(),
             created_at_ms: listed.created_at_ms,
             endpoint: self.settings.endpoint.clone().unwrap_or_default(),
+            ..Store::default()
         };
         self.emit(&name, CALL_LIST_BUCKETS, fact::Body::Store(store))
             .await?;
@@ -1431,6 +1432,7 @@ fn key_fact(
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         requested_refs: requested_refs.into_iter().collect(),
+        ..Key::default()
     }
 }
 

@@ -8,6 +8,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "azure")]
+pub mod azure;
 
 use landmeter_proto::v1::{Fact, Gap, GapKind, fact};
 
@@ -86,7 +88,11 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "ExpiredToken"
         | "ExpiredTokenException"
         | "SignatureDoesNotMatch"
-        | "AWSOrganizationsNotInUseException" => GapKind::AccessDenied,
+        | "AWSOrganizationsNotInUseException"
+        | "AuthorizationFailed"
+        | "AuthenticationFailed"
+        | "InvalidAuthenticationToken"
+        | "CredentialUnavailable" => GapKind::AccessDenied,
         "SlowDown"
         | "Throttling"
         | "ThrottlingException"
@@ -100,7 +106,9 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "ServiceUnavailableException"
         | "TransactionInProgressException"
         | "BandwidthLimitExceeded"
-        | "EC2ThrottledException" => GapKind::Throttled,
+        | "EC2ThrottledException"
+        | "TooManyRequests"
+        | "ServerBusy" => GapKind::Throttled,
         "NotImplemented"
         | "UnsupportedOperation"
         | "UnsupportedOperationException"
@@ -111,9 +119,16 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "InternalServerError"
         | "KMSInternalException"
         | "ServiceException" => GapKind::ServerError,
-        "NotFound" | "NotFoundException" | "ResourceNotFoundException" | "NoSuchEntity" => {
-            GapKind::NotFound
-        }
+        "NotFound"
+        | "NotFoundException"
+        | "ResourceNotFoundException"
+        | "NoSuchEntity"
+        | "ResourceNotFound"
+        | "ResourceGroupNotFound"
+        | "SubscriptionNotFound"
+        | "VaultNotFound"
+        | "KeyNotFound"
+        | "ContainerNotFound" => GapKind::NotFound,
         _ if code.starts_with("NoSuch")
             || code.ends_with("NotFound")
             || code.ends_with("NotFoundException")
@@ -181,6 +196,9 @@ mod tests {
             (Some("SomethingNew"), None, false, Other),
             (None, None, false, Other),
             (None, Some(301), false, Other),
+            (Some("AuthorizationFailed"), Some(403), false, AccessDenied),
+            (Some("TooManyRequests"), Some(429), false, Throttled),
+            (Some("ResourceNotFound"), Some(404), false, NotFound),
         ];
         for (code, status, timeout, expected) in cases {
             assert_eq!(

@@ -1,4 +1,4 @@
-//! `MapService` over the store.
+//! `MapService` over the store: every call authenticated, scoped by role and audited.
 
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use landmeter_proto::v1::{
 };
 
 use super::status::to_status;
-use crate::store::{GroupField, MapStore, Scope, StoreError};
+use crate::auth::{Principal, Role, token_hash};
+use crate::store::{AuditEntry, GroupField, MapStore, StoreError};
 
 /// Default and largest page of `ListStores`.
 pub const DEFAULT_PAGE: usize = 500;
@@ -18,11 +19,15 @@ pub const MAX_PAGE: usize = 5_000;
 
 pub struct MapApi {
     store: Arc<dyn MapStore>,
+    pool_min_tenants: u32,
 }
 
 impl MapApi {
-    pub fn new(store: Arc<dyn MapStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn MapStore>, pool_min_tenants: u32) -> Self {
+        Self {
+            store,
+            pool_min_tenants,
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -35,11 +40,57 @@ impl MapApi {
             .map_err(|_| Status::internal("query task failed"))?
             .map_err(to_status)
     }
-}
 
-/// Until operator authentication lands, every caller sees every tenant.
-fn scope<T>(_req: &Request<T>) -> Scope {
-    Scope::AllTenants
+    /// The operator behind a request's `authorization: Bearer <token>` header.
+    async fn authenticate<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
+        let token = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Status::unauthenticated("a bearer token is required (landmeter token create)")
+            })?;
+        let hash = token_hash(token);
+        let record = self
+            .blocking(move |s| s.find_token(&hash))
+            .await?
+            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))?;
+        let role = Role::parse(&record.role)
+            .ok_or_else(|| Status::internal(format!("token {} has an unknown role", record.id)))?;
+        Ok(Principal {
+            token_id: record.id,
+            role,
+            tenant: record.tenant,
+        })
+    }
+
+    /// Writes who asked what, and how many rows they got (or why they got none).
+    async fn audit<T>(
+        &self,
+        who: &Principal,
+        method: &str,
+        request: String,
+        result: &Result<T, Status>,
+        rows: impl Fn(&T) -> u64,
+    ) -> Result<(), Status> {
+        let entry = AuditEntry {
+            token_id: Some(who.token_id),
+            role: who.role.name().to_owned(),
+            tenant: who.tenant.clone(),
+            method: method.to_owned(),
+            request,
+            rows: result.as_ref().map_or(0, rows),
+            outcome: match result {
+                Ok(_) => "ok".to_owned(),
+                Err(s) => format!("{:?}", s.code()),
+            },
+        };
+        tracing::info!(token = who.token_id, role = who.role.name(), method, rows = entry.rows, outcome = %entry.outcome, "query");
+        self.blocking(move |s| s.append_audit(&entry)).await
+    }
 }
 
 #[tonic::async_trait]
@@ -48,16 +99,23 @@ impl MapService for MapApi {
         &self,
         request: Request<ListStoresRequest>,
     ) -> Result<Response<ListStoresResponse>, Status> {
-        let scope = scope(&request);
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
         let req = request.into_inner();
+        let described = format!("{req:?}");
         let page = match req.page_size as usize {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
         let filter = req.filter.unwrap_or_default();
-        let (stores, next_page_token) = self
+        let result = self
             .blocking(move |s| s.list_stores(&scope, &filter, page, &req.page_token))
-            .await?;
+            .await;
+        self.audit(&who, "ListStores", described, &result, |(stores, _)| {
+            stores.len() as u64
+        })
+        .await?;
+        let (stores, next_page_token) = result?;
         Ok(Response::new(ListStoresResponse {
             stores,
             next_page_token,
@@ -68,38 +126,49 @@ impl MapService for MapApi {
         &self,
         request: Request<GetStoreRequest>,
     ) -> Result<Response<GetStoreResponse>, Status> {
-        let scope = scope(&request);
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
         let id = request.into_inner().id;
-        let found = self
+        let result = self
             .blocking({
                 let id = id.clone();
                 move |s| s.get_store(&scope, &id)
             })
+            .await
+            .and_then(|found| found.ok_or_else(|| Status::not_found(format!("no store {id:?}"))));
+        self.audit(&who, "GetStore", format!("id={id:?}"), &result, |_| 1)
             .await?;
-        found
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("no store {id:?}")))
+        result.map(Response::new)
     }
 
     async fn summary(
         &self,
         request: Request<SummaryRequest>,
     ) -> Result<Response<SummaryResponse>, Status> {
-        let scope = scope(&request);
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
         let req = request.into_inner();
-        let fields = req
+        let described = format!("{req:?}");
+        let result = match req
             .group_by
             .iter()
             .map(|f| GroupField::parse(f))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(to_status)?;
-        let filter = req.filter.unwrap_or_default();
-        let rows = self
-            .blocking(move |s| s.summary(&scope, &filter, &fields))
-            .await?;
+        {
+            Err(e) => Err(to_status(e)),
+            Ok(fields) => {
+                let filter = req.filter.unwrap_or_default();
+                self.blocking(move |s| s.summary(&scope, &filter, &fields))
+                    .await
+            }
+        };
+        self.audit(&who, "Summary", described, &result, |rows| {
+            rows.len() as u64
+        })
+        .await?;
         Ok(Response::new(SummaryResponse {
             group_by: req.group_by,
-            rows,
+            rows: result?,
         }))
     }
 }

@@ -12,6 +12,7 @@ pub fn to_status(e: StoreError) -> Status {
         StoreError::UnknownScan(_) => Status::not_found(e.to_string()),
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),
+        StoreError::Forbidden(_) => Status::permission_denied(e.to_string()),
         StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Poisoned => {
             tracing::error!(error = %e, "query failed");
             Status::internal("internal error")

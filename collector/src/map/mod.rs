@@ -3,9 +3,12 @@
 //! # Layout
 //! - [`reference`]: region -> country -> EU/EEA, provider -> legal parent -> CLOUD Act.
 //! - [`custody`]: the custody ladder and its modifiers.
+//! - [`azure`]: Azure storage accounts and containers (custody from key source and key
+//!   host, geo-redundant SKUs as replication, containers inheriting from their account).
 //! - this module: joins one account's facts per store and derives location, jurisdiction
 //!   exposure, replication, classification, process and size.
 
+pub mod azure;
 pub mod custody;
 pub mod reference;
 
@@ -53,6 +56,7 @@ pub struct Interpreter {
 #[derive(Default)]
 struct AccountFacts<'a> {
     stores: Vec<(&'a Fact, &'a landmeter_proto::v1::Store)>,
+    stores_by_subject: HashMap<&'a str, &'a landmeter_proto::v1::Store>,
     encryption: HashMap<&'a str, &'a Encryption>,
     tags: HashMap<&'a str, &'a [Tag]>,
     replication: HashMap<&'a str, &'a landmeter_proto::v1::Replication>,
@@ -69,7 +73,10 @@ impl<'a> AccountFacts<'a> {
         for f in facts {
             let subject = f.subject.as_str();
             match &f.body {
-                Some(Body::Store(s)) => a.stores.push((f, s)),
+                Some(Body::Store(s)) => {
+                    a.stores.push((f, s));
+                    a.stores_by_subject.insert(subject, s);
+                }
                 Some(Body::Encryption(e)) => {
                     a.encryption.insert(subject, e);
                 }
@@ -204,36 +211,56 @@ impl Interpreter {
             _ => {}
         }
 
-        // Tags: classification, process, client-side declaration.
+        // Tags: classification, process, client-side declaration. An Azure container's
+        // metadata first, then its storage account's tags.
         let tags: &[Tag] = a.tags.get(subject).copied().unwrap_or(&[]);
-        v.classification = tag_value(tags, &self.tags.classification_keys)
+        let parent_tags: &[Tag] = if azure::is_azure_store(store) {
+            let parent = azure::account_subject(store);
+            if parent == subject {
+                &[]
+            } else {
+                a.tags.get(parent).copied().unwrap_or(&[])
+            }
+        } else {
+            &[]
+        };
+        let tag = |keys: &[String]| tag_value(tags, keys).or_else(|| tag_value(parent_tags, keys));
+        v.classification = tag(&self.tags.classification_keys)
             .unwrap_or(UNCLASSIFIED)
             .to_owned();
-        v.process = tag_value(tags, &self.tags.process_keys)
+        v.process = tag(&self.tags.process_keys)
             .unwrap_or(NO_PROCESS)
             .to_owned();
-        let client_side_declared = tag_value(tags, &self.tags.client_side_keys)
-            .is_some_and(|val| val.eq_ignore_ascii_case("true"));
+        let client_side_declared =
+            tag(&self.tags.client_side_keys).is_some_and(|val| val.eq_ignore_ascii_case("true"));
 
         // Custody.
-        let encryption = a.encryption.get(subject).copied();
-        let key = encryption.map_or(KeyEvidence::NotObserved, |e| a.key_evidence(e));
-        let key_store = match key {
-            KeyEvidence::Described(k) if !k.custom_key_store_id.is_empty() => {
-                a.key_stores.get(k.custom_key_store_id.as_str()).copied()
+        let decision = if azure::is_azure_store(store) {
+            let mut d = azure::decide(a, account, store, subject);
+            if client_side_declared {
+                d.client_key_mode = "client-side".into();
             }
-            _ => None,
+            d
+        } else {
+            let encryption = a.encryption.get(subject).copied();
+            let key = encryption.map_or(KeyEvidence::NotObserved, |e| a.key_evidence(e));
+            let key_store = match key {
+                KeyEvidence::Described(k) if !k.custom_key_store_id.is_empty() => {
+                    a.key_stores.get(k.custom_key_store_id.as_str()).copied()
+                }
+                _ => None,
+            };
+            custody::decide(&CustodyInput {
+                provider,
+                store_account: account,
+                store_region: &store.region,
+                encryption,
+                encryption_gap: a.gaps.get(&(subject, "s3:GetBucketEncryption")).copied(),
+                key,
+                key_store,
+                client_side_declared,
+            })
         };
-        let decision = custody::decide(&CustodyInput {
-            provider,
-            store_account: account,
-            store_region: &store.region,
-            encryption,
-            encryption_gap: a.gaps.get(&(subject, "s3:GetBucketEncryption")).copied(),
-            key,
-            key_store,
-            client_side_declared,
-        });
         v.custody = decision.level as i32;
         v.custody_reason = decision.reason;
         v.custody_modifiers = decision.modifiers;
@@ -249,8 +276,36 @@ impl Interpreter {
             }
         }
 
-        // Replication.
-        if let Some(repl) = a.replication.get(subject) {
+        // Replication. Azure: a geo-redundant SKU keeps a copy of the account (and so of its
+        // containers) in the secondary region.
+        if azure::is_azure_store(store) {
+            let holder = a
+                .stores_by_subject
+                .get(azure::account_subject(store))
+                .copied()
+                .unwrap_or(store);
+            if azure::is_geo_redundant(&holder.sku) {
+                let mut t = ReplicationTarget {
+                    bucket: holder.name.clone(),
+                    account: account.to_owned(),
+                    region: holder.secondary_region.clone(),
+                    ..ReplicationTarget::default()
+                };
+                match self.tables.region(provider, &t.region) {
+                    Some(r) => {
+                        t.country = r.country.clone();
+                        t.eu = r.eu;
+                        jurisdictions.insert(r.country.clone());
+                        all_eu &= r.eu;
+                        if !r.eu {
+                            v.replicated_outside_eu = true;
+                        }
+                    }
+                    None => location_known = false,
+                }
+                v.replication.push(t);
+            }
+        } else if let Some(repl) = a.replication.get(subject) {
             for rule in repl.rules.iter().filter(|r| r.status != "Disabled") {
                 let region = if rule.destination_region.is_empty() {
                     known_region(&rule.destination_bucket).unwrap_or_default()

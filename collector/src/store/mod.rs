@@ -42,6 +42,29 @@ pub enum StoreError {
     BadPageToken,
     #[error("database lock poisoned")]
     Poisoned,
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// A stored operator token (its hash only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub name: String,
+}
+
+/// One audited operator query.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub token_id: Option<i64>,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub method: String,
+    pub request: String,
+    pub rows: u64,
+    pub outcome: String,
 }
 
 /// What committing a batch did.
@@ -61,11 +84,15 @@ pub struct ScanOutcome {
     pub already_finished: bool,
 }
 
-/// Which tenants a query may see. Until operator authentication lands every query sees all.
+/// Which tenants a query may see.
 #[derive(Debug, Clone)]
 pub enum Scope {
     AllTenants,
     Tenant(String),
+    /// Aggregates only, each row over at least this many tenants.
+    Pool {
+        min_tenants: u32,
+    },
 }
 
 /// Fields a summary can be grouped by, each a column of the map.
@@ -169,6 +196,25 @@ pub trait MapStore: Send + Sync + 'static {
         filter: &StoreFilter,
         group_by: &[GroupField],
     ) -> Result<Vec<SummaryRow>, StoreError>;
+
+    /// Stores a token's hash with its role; returns the token id.
+    fn create_token(
+        &self,
+        hash: &str,
+        role: &str,
+        tenant: Option<&str>,
+        name: &str,
+    ) -> Result<i64, StoreError>;
+    /// The live (not revoked) token with this hash.
+    fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    fn revoke_certificate(&self, serial: &str, tenant: &str, agent: &str)
+    -> Result<(), StoreError>;
+    fn is_certificate_revoked(&self, serial: &str) -> Result<bool, StoreError>;
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest audit entries, newest first.
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Tenants (other than the caller) that also reported these accounts.
+    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
 
     /// A fingerprint of the interpretation the map was last built with.
     fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError>;

@@ -13,11 +13,16 @@ use landmeter_proto::v1::{
     SummaryRow, fact::Body,
 };
 
-use super::{BatchOutcome, GroupField, MapStore, ScanOutcome, Scope, StoreError};
+use super::{
+    AuditEntry, BatchOutcome, GroupField, MapStore, ScanOutcome, Scope, StoreError, TokenRecord,
+};
 use crate::map::Interpreter;
 
 /// Schema migrations, applied in order at open; `meta.schema_version` says how far.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_trust.sql"),
+];
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
@@ -148,7 +153,24 @@ fn interpret(
         .ok()
         .flatten()
     };
-    interpreter.interpret_account(tenant, account, facts, &known_region)
+    let claimed_elsewhere = other_claimants(tx, tenant, account).is_ok_and(|o| !o.is_empty());
+    let mut views = interpreter.interpret_account(tenant, account, facts, &known_region);
+    for v in &mut views {
+        v.account_claimed_by_other_tenant = claimed_elsewhere;
+    }
+    views
+}
+
+fn other_claimants(
+    conn: &Connection,
+    tenant: &str,
+    account: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tenant FROM account_claims WHERE account = ?1 AND tenant <> ?2 ORDER BY tenant",
+    )?;
+    let rows = stmt.query_map(params![account, tenant], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn write_view(
@@ -382,6 +404,16 @@ impl MapStore for SqliteStore {
             if inserted == 0 {
                 return Ok(BatchOutcome::Duplicate);
             }
+            let mut accounts: Vec<&str> = batch.facts.iter().map(|f| f.account.as_str()).collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            for account in accounts {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO account_claims (account, tenant, first_seen_ms)
+                     VALUES (?1, ?2, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                )?
+                .execute(params![account, tenant])?;
+            }
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO facts (tenant, account, subject, kind, scan_id, agent, api_call, observed_at_ms, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -549,6 +581,11 @@ impl MapStore for SqliteStore {
         page_size: usize,
         page_token: &str,
     ) -> Result<(Vec<StoreView>, String), StoreError> {
+        if let Scope::Pool { .. } = scope {
+            return Err(StoreError::Forbidden(
+                "the pool role reads aggregates only".into(),
+            ));
+        }
         let mut w = Where::new(scope, filter);
         // Keyset pagination on (tenant, id): stable under concurrent writes, no OFFSET scans.
         if !page_token.is_empty() {
@@ -587,6 +624,11 @@ impl MapStore for SqliteStore {
     }
 
     fn get_store(&self, scope: &Scope, id: &str) -> Result<Option<GetStoreResponse>, StoreError> {
+        if let Scope::Pool { .. } = scope {
+            return Err(StoreError::Forbidden(
+                "the pool role reads aggregates only".into(),
+            ));
+        }
         let filter = StoreFilter {
             include_gone: true,
             ..StoreFilter::default()
@@ -664,6 +706,20 @@ impl MapStore for SqliteStore {
         filter: &StoreFilter,
         group_by: &[GroupField],
     ) -> Result<Vec<SummaryRow>, StoreError> {
+        let mut having = String::new();
+        if let Scope::Pool { min_tenants } = scope {
+            if group_by
+                .iter()
+                .any(|g| matches!(g, GroupField::Tenant | GroupField::Account))
+                || !filter.accounts.is_empty()
+            {
+                return Err(StoreError::Forbidden(
+                    "the pool role cannot group or filter by tenant or account".into(),
+                ));
+            }
+            // A row over fewer than k tenants could identify one: it is left out.
+            having = format!("HAVING COUNT(DISTINCT tenant) >= {min_tenants}");
+        }
         let w = Where::new(scope, filter);
         let columns: Vec<&str> = group_by
             .iter()
@@ -678,10 +734,10 @@ impl MapStore for SqliteStore {
             format!("{}, ", columns.join(", "))
         };
         let group = if columns.is_empty() {
-            String::new()
+            having
         } else {
             let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
-            format!("GROUP BY {0} ORDER BY {0}", positions.join(", "))
+            format!("GROUP BY {0} {having} ORDER BY {0}", positions.join(", "))
         };
         let sql = format!(
             "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0), SUM(bytes IS NULL)
@@ -713,6 +769,96 @@ impl MapStore for SqliteStore {
             // An empty map summarised without grouping still has one row of zeros; keep it.
             Ok(rows)
         })
+    }
+
+    fn create_token(
+        &self,
+        hash: &str,
+        role: &str,
+        tenant: Option<&str>,
+        name: &str,
+    ) -> Result<i64, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tokens (hash, role, tenant, name, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                params![hash, role, tenant, name],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, role, tenant, name FROM tokens WHERE hash = ?1 AND revoked_at_ms IS NULL",
+            )?
+            .query_row([hash], |r| {
+                Ok(TokenRecord { id: r.get(0)?, role: r.get(1)?, tenant: r.get(2)?, name: r.get(3)? })
+            })
+            .optional()?)
+        })
+    }
+
+    fn revoke_certificate(
+        &self,
+        serial: &str,
+        tenant: &str,
+        agent: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO revoked_certificates (serial, tenant, agent, revoked_at_ms)
+                 VALUES (?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                params![serial, tenant, agent],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn is_certificate_revoked(&self, serial: &str) -> Result<bool, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM revoked_certificates WHERE serial = ?1")?
+                    .exists([serial])?,
+            )
+        })
+    }
+
+    fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO audit_log (at_ms, token_id, role, tenant, method, request, rows, outcome)
+                 VALUES (CAST(strftime('%s','now') AS INTEGER) * 1000, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![e.token_id, e.role, e.tenant, e.method, e.request, e.rows as i64, e.outcome])?;
+            Ok(())
+        })
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT token_id, role, tenant, method, request, rows, outcome FROM audit_log
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(AuditEntry {
+                    token_id: r.get(0)?,
+                    role: r.get(1)?,
+                    tenant: r.get(2)?,
+                    method: r.get(3)?,
+                    request: r.get(4)?,
+                    rows: r.get::<_, i64>(5)? as u64,
+                    outcome: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|c| other_claimants(c, tenant, account))
     }
 
     fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError> {

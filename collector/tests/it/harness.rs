@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use landmeter_collector::auth::BearerToken;
 use landmeter_collector::config::CollectorConfig;
 use landmeter_collector::server;
 use landmeter_proto::v1::{
@@ -20,8 +21,16 @@ use landmeter_proto::v1::{
 
 pub const ACCOUNT: &str = "123456789012";
 
+pub type Map =
+    MapServiceClient<tonic::service::interceptor::InterceptedService<Channel, BearerToken>>;
+
 pub struct Collector {
     pub url: String,
+    /// An admin token, created before the server started.
+    pub admin_token: String,
+    pub store: std::sync::Arc<dyn landmeter_collector::store::MapStore>,
+    /// Under TLS: the CA folder (agents are enrolled from it) and the CA certificate.
+    pub ca_dir: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -40,21 +49,66 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 impl Collector {
+    /// A plaintext collector (`insecure_plaintext` on loopback), tenant "default".
     pub async fn start(name: &str) -> Self {
-        Self::start_in(temp_dir(name), CollectorConfig::default()).await
+        let cfg = CollectorConfig {
+            insecure_plaintext: true,
+            ..CollectorConfig::default()
+        };
+        Self::start_in(temp_dir(name), cfg).await
+    }
+
+    /// A collector with its own CA and mutual TLS; `tweak` adjusts the config.
+    pub async fn start_tls(name: &str, tweak: impl FnOnce(&mut CollectorConfig)) -> Self {
+        let dir = temp_dir(name);
+        let ca_dir = dir.join("ca");
+        landmeter_collector::pki::init_ca(&ca_dir, "test", 30).expect("ca");
+        let ca = landmeter_collector::pki::Ca::load(&ca_dir).expect("load ca");
+        let server = ca
+            .issue_server(
+                &["localhost".into(), "127.0.0.1".into()],
+                time::Duration::days(1),
+            )
+            .expect("server cert");
+        let (cert_file, key_file) =
+            landmeter_collector::pki::write_issued(&dir, "server", &server).expect("write");
+        let mut cfg = CollectorConfig {
+            tls: Some(landmeter_collector::config::TlsConfig {
+                cert_file,
+                key_file,
+                client_ca_file: ca_dir.join("ca.pem"),
+            }),
+            ..CollectorConfig::default()
+        };
+        tweak(&mut cfg);
+        cfg.validate().expect("valid config");
+        let mut c = Self::start_in(dir, cfg).await;
+        c.ca_dir = Some(ca_dir);
+        c
     }
 
     pub async fn start_in(dir: PathBuf, mut cfg: CollectorConfig) -> Self {
         cfg.database = dir.join("map.db");
         let (interpreter, fingerprint) = server::build_interpreter(&cfg).expect("interpreter");
         let store = server::open_store(&cfg, &interpreter, &fingerprint).expect("store");
+        let admin_token = landmeter_collector::auth::new_token();
+        store
+            .create_token(
+                &landmeter_collector::auth::token_hash(&admin_token),
+                "admin",
+                None,
+                "test admin",
+            )
+            .expect("token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().expect("addr"));
+        let served_store = Arc::clone(&store);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            server::run(listener, store, Arc::new(interpreter), &cfg, async {
+            server::run(listener, served_store, Arc::new(interpreter), &cfg, async {
                 let _ = stopped.await;
             })
             .await
@@ -62,6 +116,9 @@ impl Collector {
         });
         Collector {
             url,
+            admin_token,
+            store,
+            ca_dir: None,
             stop: Some(stop),
             task: Some(task),
         }
@@ -82,10 +139,71 @@ impl Collector {
         }
     }
 
-    pub async fn map(&self) -> MapServiceClient<Channel> {
-        MapServiceClient::connect(self.url.clone())
+    /// A MapService client with the admin token.
+    pub async fn map(&self) -> Map {
+        self.map_as(Some(&self.admin_token)).await
+    }
+
+    /// A MapService client with the given token (or none).
+    pub async fn map_as(&self, token: Option<&str>) -> Map {
+        let channel = self.endpoint(None).connect().await.expect("connect map");
+        MapServiceClient::with_interceptor(channel, BearerToken::new(token))
+    }
+
+    /// An endpoint to the collector; under TLS it trusts the CA and presents `identity`.
+    pub fn endpoint(&self, identity: Option<&landmeter_collector::pki::Issued>) -> Endpoint {
+        let endpoint = Endpoint::from_shared(self.url.clone()).expect("url");
+        let Some(ca_dir) = &self.ca_dir else {
+            return endpoint;
+        };
+        let ca = std::fs::read(ca_dir.join("ca.pem")).expect("ca");
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some(id) = identity {
+            tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
+        }
+        endpoint.tls_config(tls).expect("tls config")
+    }
+
+    /// Issues an agent certificate from this collector's CA.
+    pub fn enroll(
+        &self,
+        tenant: &str,
+        agent: &str,
+        valid: time::Duration,
+    ) -> landmeter_collector::pki::Issued {
+        let ca = landmeter_collector::pki::Ca::load(self.ca_dir.as_ref().expect("a TLS collector"))
+            .expect("ca");
+        ca.issue_agent(tenant, agent, valid).expect("issue")
+    }
+
+    /// Opens an ingest stream, presenting `identity` under TLS; the error when refused.
+    pub async fn try_agent(
+        &self,
+        name: &str,
+        identity: Option<&landmeter_collector::pki::Issued>,
+    ) -> Result<AgentStream, String> {
+        let (tx, rx) = mpsc::channel(64);
+        let channel = self
+            .endpoint(identity)
+            .connect()
             .await
-            .expect("connect map")
+            .map_err(|e| format!("connect: {e:?}"))?;
+        let mut client = IngestServiceClient::new(channel);
+        let responses = client
+            .stream(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let s = AgentStream { tx, responses };
+        s.send(agent_message::Msg::Hello(Hello {
+            agent_version: "test".into(),
+            agent_name: name.into(),
+            capabilities: vec![],
+        }))
+        .await;
+        Ok(s)
     }
 
     pub async fn agent(&self, name: &str) -> AgentStream {
@@ -151,10 +269,14 @@ impl AgentStream {
     }
 
     pub async fn begin(&self, scan_id: &str) {
+        self.begin_for(scan_id, ACCOUNT).await;
+    }
+
+    pub async fn begin_for(&self, scan_id: &str, account: &str) {
         self.send(agent_message::Msg::ScanBegin(ScanBegin {
             scan_id: scan_id.into(),
             started_at_ms: 1,
-            accounts: vec![ACCOUNT.into()],
+            accounts: vec![account.into()],
             provider: "aws".into(),
         }))
         .await;
@@ -170,12 +292,16 @@ impl AgentStream {
     }
 
     pub async fn end(&self, scan_id: &str, batches: u64, complete: bool) {
+        self.end_for(scan_id, batches, complete, ACCOUNT).await;
+    }
+
+    pub async fn end_for(&self, scan_id: &str, batches: u64, complete: bool, account: &str) {
         self.send(agent_message::Msg::ScanEnd(ScanEnd {
             scan_id: scan_id.into(),
             ended_at_ms: 2,
             batches,
             coverage: vec![AccountCoverage {
-                account: ACCOUNT.into(),
+                account: account.into(),
                 complete,
                 stores_seen: 0,
                 gaps: 0,
@@ -198,6 +324,19 @@ fn fact(subject: &str, call: &str, body: Body) -> Fact {
 
 /// The facts of one bucket: its listing, default encryption (AES256) and tags.
 pub fn bucket(name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
+    bucket_in(ACCOUNT, name, region, tags)
+}
+
+/// [`bucket`] in another account.
+pub fn bucket_in(account: &str, name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
+    let mut facts = bucket_facts(name, region, tags);
+    for f in &mut facts {
+        f.account = account.into();
+    }
+    facts
+}
+
+fn bucket_facts(name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
     vec![
         fact(
             name,

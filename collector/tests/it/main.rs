@@ -3,3 +3,4 @@
 mod harness;
 mod ingest;
 mod queries;
+mod trust;

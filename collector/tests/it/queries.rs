@@ -194,7 +194,7 @@ async fn the_cli_prints_stores_and_summaries() {
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
             .args(args)
-            .args(["--server", &c.url])
+            .args(["--server", &c.url, "--token", &c.admin_token])
             .output()
             .expect("run landmeter");
         assert!(

@@ -73,16 +73,21 @@ async fn main() -> anyhow::Result<()> {
     println!("$ landmeter summary --server {server} --by country,custody");
     print!(
         "{}",
-        run_cli(&server, &["summary", "--by", "country,custody"])?
+        run_cli(
+            &server,
+            collector.token(),
+            &["summary", "--by", "country,custody"]
+        )?
     );
     println!("\n$ landmeter stores --server {server}");
-    print!("{}", run_cli(&server, &["stores"])?);
+    print!("{}", run_cli(&server, collector.token(), &["stores"])?);
 
     if args.exit {
         return Ok(());
     }
     println!(
-        "\nserving: try `target/debug/landmeter stores --server {server} --custody-at-least byok`; Ctrl-C to stop"
+        "\nserving on {server} (plaintext, loopback only). An admin token for queries:\n  export LANDMETER_TOKEN={}\n  target/debug/landmeter stores --server {server} --custody-at-least byok\nCtrl-C to stop",
+        collector.token()
     );
     tokio::signal::ctrl_c().await?;
     drop(collector);

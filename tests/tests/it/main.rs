@@ -8,11 +8,15 @@
 //! - `proxy`: the fault proxy and the seeding against moto alone (no landmeter binaries).
 //! - `map`: agent -> collector -> MapService answers, on stock moto, on today's AWS
 //!   behaviour, under AccessDenied, and across repeated scans.
+//! - `tls`: the agent and the CLI over mutual TLS with certificates from `landmeter ca`.
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
+//! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
 
+mod azure;
 mod key_stores;
 mod map;
 mod proxy;
+mod tls;
 
 use landmeter_e2e::estate::Account::{Main as M, Second as S};
 use landmeter_e2e::estate::Encryption::*;

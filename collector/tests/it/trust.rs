@@ -1,0 +1,491 @@
+//! Tenants and trust over real mutual TLS: the tenant comes from the certificate, bad
+//! certificates are refused, operators see only what their role allows, and everything
+//! they ask is audited.
+
+use landmeter_collector::auth::{new_token, token_hash};
+use landmeter_proto::v1::{
+    GetStoreRequest, ListStoresRequest, RejectCode, StoreFilter, SummaryRequest,
+    collector_message::Msg,
+};
+use time::Duration;
+
+use crate::harness::{AgentStream, Collector, bucket_in};
+
+const A_ACCOUNT: &str = "111111111111";
+const B_ACCOUNT: &str = "222222222222";
+
+async fn ack(a: &mut AgentStream) {
+    match a.next().await {
+        Msg::Ack(_) => {}
+        other => panic!("expected an ack, got {other:?}"),
+    }
+}
+
+/// Streams one complete scan of `facts` for `account`.
+async fn scan(
+    a: &mut AgentStream,
+    scan_id: &str,
+    account: &str,
+    facts: Vec<landmeter_proto::v1::Fact>,
+) {
+    a.begin_for(scan_id, account).await;
+    a.batch(scan_id, 1, facts).await;
+    ack(a).await;
+    a.end_for(scan_id, 1, true, account).await;
+    ack(a).await;
+}
+
+fn token(c: &Collector, role: &str, tenant: Option<&str>) -> String {
+    let t = new_token();
+    c.store
+        .create_token(&token_hash(&t), role, tenant, "test")
+        .expect("token");
+    t
+}
+
+async fn names(c: &Collector, token: &str) -> Result<Vec<String>, tonic::Status> {
+    let stores = c
+        .map_as(Some(token))
+        .await
+        .list_stores(ListStoresRequest {
+            filter: Some(StoreFilter {
+                include_gone: true,
+                ..StoreFilter::default()
+            }),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .stores;
+    Ok(stores
+        .into_iter()
+        .map(|s| format!("{}/{}", s.tenant, s.name))
+        .collect())
+}
+
+/// Two tenants' agents, each with its own certificate, one also claiming A's account.
+async fn two_tenants(
+    name: &str,
+    tweak: impl FnOnce(&mut landmeter_collector::config::CollectorConfig),
+) -> Collector {
+    let c = Collector::start_tls(name, tweak).await;
+    let a_cert = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let b_cert = c.enroll("provincie-b", "agent-b", Duration::days(1));
+    let mut a = c
+        .try_agent("agent-a", Some(&a_cert))
+        .await
+        .expect("a connects");
+    scan(
+        &mut a,
+        "a-1",
+        A_ACCOUNT,
+        bucket_in(A_ACCOUNT, "a-data", "eu-central-1", &[]),
+    )
+    .await;
+    let mut b = c
+        .try_agent("agent-b", Some(&b_cert))
+        .await
+        .expect("b connects");
+    scan(
+        &mut b,
+        "b-1",
+        B_ACCOUNT,
+        bucket_in(B_ACCOUNT, "b-data", "us-east-1", &[]),
+    )
+    .await;
+    // B also reports A's account: kept in B's map, flagged, never merged into A's.
+    scan(
+        &mut b,
+        "b-2",
+        A_ACCOUNT,
+        bucket_in(A_ACCOUNT, "b-claims-a", "eu-west-1", &[]),
+    )
+    .await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_comes_from_the_certificate_and_tenants_are_isolated() {
+    let c = two_tenants("isolation", |_| {}).await;
+    assert_eq!(
+        names(&c, &c.admin_token).await.expect("admin"),
+        [
+            "gemeente-a/a-data",
+            "provincie-b/b-claims-a",
+            "provincie-b/b-data"
+        ]
+    );
+    let all = c
+        .map()
+        .await
+        .list_stores(ListStoresRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .stores;
+    let claimed = all
+        .iter()
+        .find(|s| s.name == "b-claims-a")
+        .expect("b's claim");
+    assert!(
+        claimed.account_claimed_by_other_tenant,
+        "a second tenant's claim is flagged"
+    );
+    assert!(
+        !all.iter()
+            .find(|s| s.name == "b-data")
+            .expect("b")
+            .account_claimed_by_other_tenant
+    );
+
+    // A tenant-viewer of A sees A's store only, through every call.
+    let viewer = token(&c, "tenant-viewer", Some("gemeente-a"));
+    assert_eq!(
+        names(&c, &viewer).await.expect("viewer"),
+        ["gemeente-a/a-data"]
+    );
+    let mut map = c.map_as(Some(&viewer)).await;
+    let b_store = format!("aws:{B_ACCOUNT}:b-data");
+    let err = map
+        .get_store(GetStoreRequest {
+            id: b_store.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        tonic::Code::NotFound,
+        "B's store does not exist for A"
+    );
+    let rows = map
+        .summary(SummaryRequest {
+            filter: None,
+            group_by: vec!["tenant".into(), "country".into()],
+        })
+        .await
+        .expect("summary")
+        .into_inner()
+        .rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].keys.clone(), rows[0].stores),
+        (vec!["gemeente-a".to_owned(), "DE".to_owned()], 1)
+    );
+
+    // The CLI with the same token shows the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args([
+            "stores",
+            "--format",
+            "json",
+            "--include-gone",
+            "--server",
+            &c.url,
+            "--token",
+            &viewer,
+        ])
+        .args([
+            "--ca-file",
+            c.ca_dir
+                .as_ref()
+                .expect("ca")
+                .join("ca.pem")
+                .to_str()
+                .expect("path"),
+        ])
+        .output()
+        .expect("cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cli_names: Vec<&str> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(cli_names, ["a-data"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(["store", &b_store, "--server", &c.url, "--token", &viewer])
+        .args([
+            "--ca-file",
+            c.ca_dir
+                .as_ref()
+                .expect("ca")
+                .join("ca.pem")
+                .to_str()
+                .expect("path"),
+        ])
+        .output()
+        .expect("cli");
+    assert!(
+        !out.status.success(),
+        "B's store through the CLI must fail for A's viewer"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_certificates_are_refused_and_change_nothing() {
+    let c = Collector::start_tls("refused", |_| {}).await;
+
+    // Expired.
+    let expired = c.enroll("gemeente-a", "agent-old", Duration::minutes(-1));
+    assert!(
+        c.try_agent("agent-old", Some(&expired)).await.is_err(),
+        "expired certificate accepted"
+    );
+
+    // Issued by another CA (and so also any self-signed certificate).
+    let other_dir = crate::harness::temp_dir("other-ca");
+    landmeter_collector::pki::init_ca(&other_dir, "intruder", 30).expect("other ca");
+    let intruder = landmeter_collector::pki::Ca::load(&other_dir)
+        .expect("load")
+        .issue_agent("gemeente-a", "agent-x", Duration::days(1))
+        .expect("issue");
+    assert!(
+        c.try_agent("agent-x", Some(&intruder)).await.is_err(),
+        "other CA accepted"
+    );
+    let self_signed = {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.subject_alt_names = vec![rcgen::SanType::URI(
+            "spiffe://landmeter/tenant/gemeente-a/agent/agent-s"
+                .try_into()
+                .expect("uri"),
+        )];
+        landmeter_collector::pki::Issued {
+            cert_pem: params.self_signed(&key).expect("self-signed").pem(),
+            key_pem: key.serialize_pem(),
+            serial: String::new(),
+        }
+    };
+    assert!(
+        c.try_agent("agent-s", Some(&self_signed)).await.is_err(),
+        "self-signed accepted"
+    );
+
+    // No certificate at all over TLS.
+    let err = c.try_agent("anonymous", None).await.err().expect("refused");
+    assert!(
+        err.contains("Unauthenticated") && err.contains("client certificate"),
+        "{err}"
+    );
+
+    // Revoked before connecting, and while a stream is open.
+    let good = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let mut a = c
+        .try_agent("agent-a", Some(&good))
+        .await
+        .expect("valid certificate");
+    a.begin_for("s1", A_ACCOUNT).await;
+    a.batch("s1", 1, bucket_in(A_ACCOUNT, "x", "eu-west-1", &[]))
+        .await;
+    ack(&mut a).await;
+    c.store
+        .revoke_certificate(&good.serial, "gemeente-a", "agent-a")
+        .expect("revoke");
+    a.batch("s1", 2, bucket_in(A_ACCOUNT, "y", "eu-west-1", &[]))
+        .await;
+    match a.next().await {
+        Msg::Reject(r) => assert_eq!(
+            (r.code(), r.reason.as_str()),
+            (RejectCode::Unauthenticated, "certificate revoked")
+        ),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+    let err = c
+        .try_agent("agent-a", Some(&good))
+        .await
+        .err()
+        .expect("revoked refused");
+    assert!(err.contains("certificate revoked"), "{err}");
+
+    // A certificate for one agent cannot speak as another.
+    let other = c.enroll("gemeente-a", "agent-b", Duration::days(1));
+    let mut liar = c
+        .try_agent("agent-c", Some(&other))
+        .await
+        .expect("connects");
+    liar.begin_for("s2", A_ACCOUNT).await;
+    match liar.next().await {
+        Msg::Reject(r) => assert_eq!(r.code(), RejectCode::Unauthenticated, "{}", r.reason),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+
+    assert_eq!(
+        names(&c, &c.admin_token).await.expect("admin"),
+        Vec::<String>::new(),
+        "nothing reached the map"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_is_refused_without_the_flag() {
+    let c = Collector::start_tls("plaintext", |_| {}).await;
+    // A plaintext client against the TLS listener gets nowhere.
+    let plain = c.url.replace("https://", "http://");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut client =
+            landmeter_proto::v1::ingest_service_client::IngestServiceClient::connect(plain).await?;
+        let (_tx, rx) = tokio::sync::mpsc::channel::<landmeter_proto::v1::AgentMessage>(1);
+        client
+            .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    })
+    .await;
+    assert!(
+        !matches!(result, Ok(Ok(()))),
+        "plaintext stream opened on a TLS listener"
+    );
+
+    // And the binary refuses to serve plaintext unless told, and then only on loopback.
+    let dir = crate::harness::temp_dir("plain-bin");
+    let db = dir.join("map.db");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+            .args(["serve", "--db", db.to_str().expect("path")])
+            .args(extra)
+            .output()
+            .expect("run landmeter")
+    };
+    let out = run(&["--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no tls configured"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["--listen", "0.0.0.0:0", "--insecure-plaintext"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("only loopback addresses may serve plaintext")
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_authenticate_pool_sees_aggregates_of_k_tenants_and_queries_are_audited() {
+    let c = two_tenants("pool", |cfg| cfg.pool_min_tenants = 2).await;
+    // No token, a wrong token.
+    let err = c
+        .map_as(None)
+        .await
+        .list_stores(ListStoresRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let err = c
+        .map_as(Some("lm_nope"))
+        .await
+        .summary(SummaryRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+
+    let pool = token(&c, "pool-viewer", None);
+    let mut map = c.map_as(Some(&pool)).await;
+    // Only aggregates, and only rows to which at least k = 2 tenants contribute.
+    assert_eq!(
+        map.list_stores(ListStoresRequest::default())
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    assert_eq!(
+        map.get_store(GetStoreRequest {
+            id: format!("aws:{A_ACCOUNT}:a-data")
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        tonic::Code::PermissionDenied
+    );
+    for forbidden in ["tenant", "account"] {
+        let err = map
+            .summary(SummaryRequest {
+                filter: None,
+                group_by: vec![forbidden.into()],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied, "{forbidden}");
+    }
+    let total = map
+        .summary(SummaryRequest::default())
+        .await
+        .expect("total")
+        .into_inner()
+        .rows;
+    assert_eq!(
+        total.iter().map(|r| r.stores).collect::<Vec<_>>(),
+        [3],
+        "three stores over two tenants"
+    );
+    let by_eu = map
+        .summary(SummaryRequest {
+            filter: None,
+            group_by: vec!["eu".into()],
+        })
+        .await
+        .expect("by eu")
+        .into_inner()
+        .rows;
+    // EU: a-data (A) and b-claims-a (B): two tenants, shown. non-EU: b-data (B only): withheld.
+    assert_eq!(
+        by_eu
+            .iter()
+            .map(|r| (r.keys[0].as_str(), r.stores))
+            .collect::<Vec<_>>(),
+        [("EU", 2)]
+    );
+
+    let log = c.store.audit_log(20).expect("audit");
+    let pool_entries: Vec<_> = log.iter().filter(|e| e.role == "pool-viewer").collect();
+    assert_eq!(pool_entries.len(), 6, "every pool query audited: {log:?}");
+    let ok_summary = pool_entries
+        .iter()
+        .find(|e| e.method == "Summary" && e.request.contains("\"eu\""))
+        .expect("summary audited");
+    assert_eq!((ok_summary.rows, ok_summary.outcome.as_str()), (1, "ok"));
+    assert!(
+        pool_entries
+            .iter()
+            .any(|e| e.method == "ListStores" && e.outcome == "PermissionDenied")
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_agent_is_rate_limited() {
+    let c = Collector::start_tls("rate", |cfg| cfg.max_batches_per_second = 1).await;
+    let cert = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let mut a = c.try_agent("agent-a", Some(&cert)).await.expect("connects");
+    a.begin_for("r1", A_ACCOUNT).await;
+    // The bucket holds two batches; the third within the same second is refused.
+    for seq in 1..=2 {
+        a.batch(
+            "r1",
+            seq,
+            bucket_in(A_ACCOUNT, &format!("b{seq}"), "eu-west-1", &[]),
+        )
+        .await;
+        ack(&mut a).await;
+    }
+    a.batch("r1", 3, bucket_in(A_ACCOUNT, "b3", "eu-west-1", &[]))
+        .await;
+    match a.next().await {
+        Msg::Reject(r) => assert_eq!(r.code(), RejectCode::RateLimited, "{}", r.reason),
+        other => panic!("expected a rate-limit reject, got {other:?}"),
+    }
+    c.stop().await;
+}
