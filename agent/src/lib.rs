@@ -6,15 +6,16 @@
 //! - [`config`]: the TOML configuration and its layering (defaults < file < env < flags).
 //! - [`scan`]: plans a scan (accounts, scan id) and runs it into a sink.
 //! - [`sink`]: [`sink::FactSink`], the providers' only output, plus progress counters.
-//! - [`providers`]: one module per cloud behind its Cargo feature (`aws`); shared failure
-//!   classification into gap kinds.
+//! - [`providers`]: one module per cloud behind its Cargo feature (`aws`, `azure`); shared
+//!   failure classification into gap kinds. `[azure] enabled = true` makes a scan cover Azure.
 //! - [`uplink`]: streams a scan to the collector (`IngestService.Stream`): batches, acks,
 //!   backpressure, timeouts. The only module that knows the network protocol.
 //! - [`output`]: `--output json`, a hand mapping of facts to JSON.
 //! - [`arn`]: sans-IO parsing of ARNs and KMS key references.
 //!
 //! Invariants: providers never import tonic and never print; a failed cloud call becomes a
-//! `Gap` fact, never an aborted scan; the agent makes read-only calls only (`AWS_CALLS`).
+//! `Gap` fact, never an aborted scan; the agent makes read-only calls only (`AWS_CALLS`,
+//! `AZURE_CALLS`).
 
 pub mod arn;
 pub mod config;

@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::map_service_client::MapServiceClient;
-use landmeter_proto::v1::{GetStoreRequest, ListStoresRequest, StoreFilter, SummaryRequest};
+use landmeter_proto::v1::{
+    GetStoreRequest, ListChangesRequest, ListStoresRequest, StoreFilter, SummaryRequest,
+};
 
 use crate::api::render::{self, Format};
 use crate::auth::Role;
@@ -63,6 +65,18 @@ pub enum Command {
         conn: Connection,
         /// Store id as listed (`provider:account:name`).
         id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Changes to the map (added, changed with before/after, gone), oldest first.
+    Changes {
+        #[command(flatten)]
+        conn: Connection,
+        /// From when: Unix milliseconds, an RFC 3339 time, or an age such as 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_since)]
+        since: i64,
+        #[command(flatten)]
+        filter: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -233,6 +247,30 @@ pub struct FilterArgs {
     pub include_gone: bool,
 }
 
+/// `--since`: Unix ms, RFC 3339, or an age (`90s`, `30m`, `24h`, `7d`) before now.
+pub fn parse_since(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = number.parse().map_err(|_| {
+        format!("cannot read {s:?} as a time: use Unix ms, RFC 3339 or an age like 24h")
+    })?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use s, m, h or d")),
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    Ok(now as i64 - n.saturating_mul(unit_ms))
+}
+
 /// Parses a custody level label, with the list of valid ones in the error.
 pub fn parse_custody(s: &str) -> Result<Custody, String> {
     Custody::from_label(s.trim()).ok_or_else(|| {
@@ -354,6 +392,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = client(&conn).await?;
             let r = c.get_store(GetStoreRequest { id }).await?.into_inner();
             println!("{}", render::store_detail(&r, format));
+            Ok(())
+        }
+        Command::Changes {
+            conn,
+            since,
+            filter,
+            format,
+        } => {
+            let mut c = client(&conn).await?;
+            let mut all = Vec::new();
+            let mut after_id = 0;
+            loop {
+                let page = c
+                    .list_changes(ListChangesRequest {
+                        since_ms: since,
+                        after_id,
+                        limit: 0,
+                        filter: Some(filter.to_filter()),
+                    })
+                    .await?
+                    .into_inner()
+                    .changes;
+                let Some(last) = page.last() else { break };
+                after_id = last.id;
+                all.extend(page);
+            }
+            println!("{}", render::changes(&all, format));
             Ok(())
         }
         Command::Ca(CaCommand::Init { dir, org, days }) => {

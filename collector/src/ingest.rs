@@ -19,6 +19,7 @@ use landmeter_proto::v1::{
 };
 use landmeter_proto::{MAX_FACTS_PER_BATCH, v1::ScanEnd};
 
+use crate::events::ChangeHub;
 use crate::map::Interpreter;
 use crate::store::{BatchOutcome, MapStore, StoreError};
 
@@ -47,6 +48,7 @@ pub struct Ingest {
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
     limits: IngestLimits,
+    hub: ChangeHub,
 }
 
 impl Ingest {
@@ -54,11 +56,13 @@ impl Ingest {
         store: Arc<dyn MapStore>,
         interpreter: Arc<Interpreter>,
         limits: IngestLimits,
+        hub: ChangeHub,
     ) -> Self {
         Self {
             store,
             interpreter,
             limits,
+            hub,
         }
     }
 
@@ -133,6 +137,7 @@ struct Session {
     peer: Peer,
     agent: Option<String>,
     rate: RateLimit,
+    hub: ChangeHub,
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
 }
@@ -345,9 +350,12 @@ impl Session {
                     stores = outcome.stores_interpreted,
                     gone = outcome.stores_gone,
                     already_finished = outcome.already_finished,
+                    changes = outcome.changes.len(),
                     ms = started.elapsed().as_millis() as u64,
                     "scan finished"
                 );
+                // Committed: now watchers may hear of it.
+                self.hub.publish(outcome.changes);
                 ack(&scan_id, 0, outcome.already_finished)
             }
             Err(e) => store_reject(e, &scan_id, 0),
@@ -356,7 +364,7 @@ impl Session {
 }
 
 /// Why a fact cannot be stored, if it cannot.
-fn invalid_fact(f: &landmeter_proto::v1::Fact) -> Option<&'static str> {
+pub fn invalid_fact(f: &landmeter_proto::v1::Fact) -> Option<&'static str> {
     if f.account.is_empty() {
         return Some("no account");
     }
@@ -399,6 +407,7 @@ impl IngestService for Ingest {
             peer,
             agent: None,
             rate: RateLimit::new(self.limits.max_batches_per_second),
+            hub: self.hub.clone(),
             store: Arc::clone(&self.store),
             interpreter: Arc::clone(&self.interpreter),
         };
@@ -409,22 +418,25 @@ impl IngestService for Ingest {
                     Ok(msg) => session.handle(msg).await.map(Ok),
                     Err(status) => {
                         tracing::warn!(code = ?status.code(), message = status.message(), "agent stream failed");
-                        let garbage = matches!(
-                            status.code(),
-                            tonic::Code::Internal
-                                | tonic::Code::InvalidArgument
-                                | tonic::Code::OutOfRange
-                                | tonic::Code::ResourceExhausted
-                        );
-                        if garbage {
-                            let _ = tx
-                                .send(Ok(reject(
-                                    RejectCode::Protocol,
-                                    format!("undecodable message: {}", status.message()),
-                                    "",
-                                    0,
-                                )))
-                                .await;
+                        // A message over the size limit, or bytes that are no message at all:
+                        // say which, then close the stream; nothing of it was stored.
+                        let answer = match status.code() {
+                            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => Some((
+                                RejectCode::BatchTooLarge,
+                                format!(
+                                    "message over {} bytes: {}",
+                                    landmeter_proto::MAX_MESSAGE_BYTES,
+                                    status.message()
+                                ),
+                            )),
+                            tonic::Code::Internal | tonic::Code::InvalidArgument => Some((
+                                RejectCode::Protocol,
+                                format!("undecodable message: {}", status.message()),
+                            )),
+                            _ => None,
+                        };
+                        if let Some((code, reason)) = answer {
+                            let _ = tx.send(Ok(reject(code, reason, "", 0))).await;
                         }
                         break;
                     }

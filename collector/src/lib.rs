@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: `landmeter serve` configuration (defaults < file < env < flags).
 //! - [`server`]: wires store, interpreter and gRPC services (ingest, map, health, reflection).
+//! - [`events`]: fan-out of committed change events to watchers.
 //! - [`ingest`]: the agent stream protocol: batches committed before they are acknowledged.
 //! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
 //! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod ingest;
 pub mod map;
 pub mod pki;

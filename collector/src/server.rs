@@ -14,6 +14,7 @@ use landmeter_proto::{FILE_DESCRIPTOR_SET, MAX_MESSAGE_BYTES};
 
 use crate::api::grpc::MapApi;
 use crate::config::CollectorConfig;
+use crate::events::ChangeHub;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::map::Interpreter;
 use crate::map::reference::ReferenceTables;
@@ -146,9 +147,15 @@ pub async fn run(
         plaintext_tenant: cfg.insecure_plaintext.then(|| cfg.default_tenant.clone()),
         max_batches_per_second: cfg.max_batches_per_second,
     };
-    let ingest = IngestServiceServer::new(Ingest::new(Arc::clone(&store), interpreter, limits))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants))
+    let hub = ChangeHub::default();
+    let ingest = IngestServiceServer::new(Ingest::new(
+        Arc::clone(&store),
+        interpreter,
+        limits,
+        hub.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &cfg.tls {

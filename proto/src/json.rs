@@ -17,13 +17,18 @@ pub fn fact(f: &Fact) -> Value {
         Some(Body::Store(s)) => (
             "store",
             json!({"provider": s.provider, "service": s.service, "name": s.name, "region": s.region,
-                   "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint}),
+                   "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint,
+                   "sku": s.sku, "secondary_region": s.secondary_region, "parent": s.parent}),
         ),
         Some(Body::Encryption(e)) => (
             "encryption",
             json!({"state": e.state().as_str_name(), "algorithm": e.algorithm, "key_ref": e.key_ref,
                    "resolved_key_arn": e.resolved_key_arn, "bucket_key_enabled": e.bucket_key_enabled,
-                   "blocked_encryption_types": e.blocked_encryption_types, "not_configured_code": e.not_configured_code}),
+                   "blocked_encryption_types": e.blocked_encryption_types, "not_configured_code": e.not_configured_code,
+                   "require_infrastructure_encryption": e.require_infrastructure_encryption,
+                   "federated_identity_client_id": e.federated_identity_client_id,
+                   "user_assigned_identity": e.user_assigned_identity, "encryption_scope": e.encryption_scope,
+                   "deny_encryption_scope_override": e.deny_encryption_scope_override, "scope_state": e.scope_state}),
         ),
         Some(Body::Tags(t)) => (
             "tags",
@@ -53,7 +58,8 @@ pub fn fact(f: &Fact) -> Value {
                    "multi_region": k.multi_region, "multi_region_key_type": k.multi_region_key_type,
                    "primary_region": k.primary_region, "replica_regions": k.replica_regions, "aliases": k.aliases,
                    "cloud_hsm_cluster_id": k.cloud_hsm_cluster_id, "xks_key_id": k.xks_key_id,
-                   "key_spec": k.key_spec, "requested_refs": k.requested_refs}),
+                   "key_spec": k.key_spec, "requested_refs": k.requested_refs, "hsm_backed": k.hsm_backed,
+                   "key_type": k.key_type, "key_service": k.key_service, "exportable": k.exportable}),
         ),
         Some(Body::KeyStore(s)) => (
             "key_store",
@@ -71,6 +77,21 @@ pub fn fact(f: &Fact) -> Value {
     };
     json!({"account": f.account, "subject": f.subject, "api_call": f.api_call,
            "observed_at_ms": f.observed_at_ms, "kind": kind, "body": body})
+}
+
+/// One change event, with the store as it is after it.
+pub fn change(e: &crate::v1::ChangeEvent) -> Value {
+    json!({
+        "id": e.id, "at_ms": e.at_ms, "tenant": e.tenant, "store_id": e.store_id, "scan_id": e.scan_id,
+        "kind": match e.kind() {
+            crate::v1::ChangeKind::Added => "added",
+            crate::v1::ChangeKind::Changed => "changed",
+            crate::v1::ChangeKind::Gone => "gone",
+            crate::v1::ChangeKind::Unspecified => "unknown",
+        },
+        "changes": e.changes.iter().map(|c| json!({"field": c.field, "before": c.before, "after": c.after})).collect::<Vec<_>>(),
+        "store": e.store.as_ref().map(store_view),
+    })
 }
 
 /// One interpreted store.

@@ -22,6 +22,17 @@ use landmeter_agent::providers::azure::auth::SharedKeyPolicy;
 use crate::arm_server::{AZURITE_ACCOUNT, AZURITE_KEY};
 use crate::{Process, TempDir, free_port, workspace_root};
 
+/// The demo's containers (name, metadata): a classified archive, a process's exports, and
+/// an unclassified scratch container.
+pub const DEMO_CONTAINERS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "archief",
+        &[("classification", "BBN2"), ("process", "archief")],
+    ),
+    ("exports", &[("process", "belastingen")]),
+    ("scratch", &[]),
+];
+
 /// How to find azurite-blob.
 pub fn azurite_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("LANDMETER_AZURITE") {

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use landmeter_proto::v1::{
-    GetStoreRequest, GetStoreResponse, ListStoresRequest, ListStoresResponse, SummaryRequest,
-    SummaryResponse, map_service_server::MapService,
+    ChangeEvent, GetStoreRequest, GetStoreResponse, ListChangesRequest, ListChangesResponse,
+    ListStoresRequest, ListStoresResponse, StoreFilter, SummaryRequest, SummaryResponse,
+    WatchRequest, map_service_server::MapService,
 };
 
 use super::status::to_status;
 use crate::auth::{Principal, Role, token_hash};
+use crate::events::ChangeHub;
+use crate::store::Scope;
 use crate::store::{AuditEntry, GroupField, MapStore, StoreError};
 
 /// Default and largest page of `ListStores`.
@@ -20,13 +23,18 @@ pub const MAX_PAGE: usize = 5_000;
 pub struct MapApi {
     store: Arc<dyn MapStore>,
     pool_min_tenants: u32,
+    hub: ChangeHub,
 }
 
+/// Most change events one `ListChanges` answer (or one replay step of `Watch`) carries.
+pub const MAX_CHANGES: usize = 5_000;
+
 impl MapApi {
-    pub fn new(store: Arc<dyn MapStore>, pool_min_tenants: u32) -> Self {
+    pub fn new(store: Arc<dyn MapStore>, pool_min_tenants: u32, hub: ChangeHub) -> Self {
         Self {
             store,
             pool_min_tenants,
+            hub,
         }
     }
 
@@ -170,5 +178,135 @@ impl MapService for MapApi {
             group_by: req.group_by,
             rows: result?,
         }))
+    }
+
+    async fn list_changes(
+        &self,
+        request: Request<ListChangesRequest>,
+    ) -> Result<Response<ListChangesResponse>, Status> {
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
+        let req = request.into_inner();
+        let described = format!(
+            "since_ms={} after_id={} limit={}",
+            req.since_ms, req.after_id, req.limit
+        );
+        let limit = match req.limit as usize {
+            0 => MAX_CHANGES,
+            n => n.min(MAX_CHANGES),
+        };
+        let filter = req.filter.unwrap_or_default();
+        let result = self
+            .blocking(move |s| s.list_changes(&scope, req.since_ms, req.after_id, limit, &filter))
+            .await;
+        self.audit(&who, "ListChanges", described, &result, |c| c.len() as u64)
+            .await?;
+        Ok(Response::new(ListChangesResponse { changes: result? }))
+    }
+
+    type WatchStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<ChangeEvent, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
+        let req = request.into_inner();
+        let allowed: Result<(), Status> = match scope {
+            Scope::Pool { .. } => Err(Status::permission_denied(
+                "the pool role reads aggregates only",
+            )),
+            _ => Ok(()),
+        };
+        self.audit(
+            &who,
+            "Watch",
+            format!("after_id={}", req.after_id),
+            &allowed,
+            |_| 0,
+        )
+        .await?;
+        allowed?;
+        // Subscribe before replaying, so nothing committed in between is missed.
+        let live = self.hub.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let store = Arc::clone(&self.store);
+        let filter = req.filter.unwrap_or_default();
+        tokio::spawn(forward_changes(
+            store,
+            scope,
+            filter,
+            req.after_id,
+            live,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// Replays recorded changes after `after_id`, then forwards live ones; after falling behind
+/// the live channel it catches up from the database. Ends when the watcher goes away.
+async fn forward_changes(
+    store: Arc<dyn MapStore>,
+    scope: Scope,
+    filter: StoreFilter,
+    after_id: i64,
+    mut live: tokio::sync::broadcast::Receiver<Arc<ChangeEvent>>,
+    tx: tokio::sync::mpsc::Sender<Result<ChangeEvent, Status>>,
+) {
+    let mut last = after_id;
+    let mut replay = after_id > 0;
+    loop {
+        if replay {
+            loop {
+                let (store, scope, filter) = (Arc::clone(&store), scope.clone(), filter.clone());
+                let page = tokio::task::spawn_blocking(move || {
+                    store.list_changes(&scope, 0, last, MAX_CHANGES, &filter)
+                })
+                .await;
+                let Ok(Ok(page)) = page else {
+                    let _ = tx.send(Err(Status::internal("change replay failed"))).await;
+                    return;
+                };
+                let done = page.len() < MAX_CHANGES;
+                for e in page {
+                    last = last.max(e.id);
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            replay = false;
+        }
+        match live.recv().await {
+            Ok(e) => {
+                let visible = match &scope {
+                    Scope::Tenant(t) => &e.tenant == t,
+                    _ => true,
+                };
+                if e.id > last
+                    && visible
+                    && e.store
+                        .as_ref()
+                        .is_some_and(|v| crate::map::changes::matches(&filter, v))
+                {
+                    last = e.id;
+                    if tx.send(Ok((*e).clone())).await.is_err() {
+                        return;
+                    }
+                } else {
+                    last = last.max(e.id);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => replay = true,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use landmeter_proto::json;
-use landmeter_proto::v1::{GetStoreResponse, StoreView, SummaryResponse};
+use landmeter_proto::v1::{ChangeEvent, ChangeKind, GetStoreResponse, StoreView, SummaryResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -159,6 +159,62 @@ pub fn summary(s: &SummaryResponse, format: Format) -> String {
                 t.add_row(r);
             }
             t.to_string()
+        }
+    }
+}
+
+/// Change events: one line (table/CSV) or object (JSON) per event.
+pub fn changes(events: &[ChangeEvent], format: Format) -> String {
+    let describe = |e: &ChangeEvent| -> String {
+        e.changes
+            .iter()
+            .map(|c| format!("{}: {} -> {}", c.field, c.before, c.after))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let kind = |e: &ChangeEvent| match e.kind() {
+        ChangeKind::Added => "added",
+        ChangeKind::Changed => "changed",
+        ChangeKind::Gone => "gone",
+        ChangeKind::Unspecified => "unknown",
+    };
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> = events.iter().map(json::change).collect();
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        }
+        Format::Csv | Format::Table => {
+            let header = ["id", "at_ms", "tenant", "store", "kind", "changes", "scan"];
+            let rows: Vec<[String; 7]> = events
+                .iter()
+                .map(|e| {
+                    [
+                        e.id.to_string(),
+                        e.at_ms.to_string(),
+                        e.tenant.clone(),
+                        e.store_id.clone(),
+                        kind(e).to_owned(),
+                        describe(e),
+                        e.scan_id.clone(),
+                    ]
+                })
+                .collect();
+            if format == Format::Csv {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let _ = w.write_record(header);
+                for r in &rows {
+                    let _ = w.write_record(r);
+                }
+                String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+            } else {
+                let mut t = Table::new();
+                t.load_preset(UTF8_BORDERS_ONLY);
+                t.set_header(header);
+                for r in rows {
+                    t.add_row(r);
+                }
+                format!("{t}\n{} changes", events.len())
+            }
         }
     }
 }

@@ -230,9 +230,7 @@ fn decide_encryption(
                     .push("key exportable (secure key release)".to_owned());
             }
         }
-        Err(Some(g)) => d
-            .modifiers
-            .push(format!("key not described: {}", gap_text(g))),
+        Err(Some(g)) => d.modifiers.push(format!("key not described: {}", g.code)),
         Err(None) => d.modifiers.push("key not described".to_owned()),
     }
     d

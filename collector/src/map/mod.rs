@@ -3,12 +3,14 @@
 //! # Layout
 //! - [`reference`]: region -> country -> EU/EEA, provider -> legal parent -> CLOUD Act.
 //! - [`custody`]: the custody ladder and its modifiers.
+//! - [`changes`]: what changed between two views of a store; in-memory watch filters.
 //! - [`azure`]: Azure storage accounts and containers (custody from key source and key
 //!   host, geo-redundant SKUs as replication, containers inheriting from their account).
 //! - this module: joins one account's facts per store and derives location, jurisdiction
 //!   exposure, replication, classification, process and size.
 
 pub mod azure;
+pub mod changes;
 pub mod custody;
 pub mod reference;
 

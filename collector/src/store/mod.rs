@@ -15,7 +15,8 @@
 pub mod sqlite;
 
 use landmeter_proto::v1::{
-    FactsBatch, GetStoreResponse, ScanBegin, ScanEnd, StoreFilter, StoreView, SummaryRow,
+    ChangeEvent, FactsBatch, GetStoreResponse, ScanBegin, ScanEnd, StoreFilter, StoreView,
+    SummaryRow,
 };
 
 use crate::map::Interpreter;
@@ -76,12 +77,14 @@ pub enum BatchOutcome {
 }
 
 /// What finishing a scan did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScanOutcome {
     pub stores_interpreted: usize,
     pub stores_gone: usize,
     /// The scan had been finished before (a resent ScanEnd).
     pub already_finished: bool,
+    /// The changes it recorded, committed with it, for watchers.
+    pub changes: Vec<ChangeEvent>,
 }
 
 /// Which tenants a query may see.
@@ -177,8 +180,18 @@ pub trait MapStore: Send + Sync + 'static {
     ) -> Result<ScanOutcome, StoreError>;
 
     /// Re-interprets every account from its stored facts (after a reference table or a tag
-    /// convention changed). Keeps first/last seen and gone marks.
+    /// convention changed). Keeps first/last seen and gone marks; records what changed.
     fn reinterpret_all(&self, interpreter: &Interpreter) -> Result<usize, StoreError>;
+
+    /// Recorded changes at or after `since_ms` with an id above `after_id`, oldest first.
+    fn list_changes(
+        &self,
+        scope: &Scope,
+        since_ms: i64,
+        after_id: i64,
+        limit: usize,
+        filter: &StoreFilter,
+    ) -> Result<Vec<ChangeEvent>, StoreError>;
 
     fn list_stores(
         &self,

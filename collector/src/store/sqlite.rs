@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
-    Fact, FactsBatch, GetStoreResponse, Provenance, ScanBegin, ScanEnd, StoreFilter, StoreView,
-    SummaryRow, fact::Body,
+    ChangeEvent, ChangeKind, Fact, FactsBatch, FieldChange, GetStoreResponse, Provenance,
+    ScanBegin, ScanEnd, StoreFilter, StoreView, SummaryRow, fact::Body,
 };
 
 use super::{
@@ -22,6 +22,7 @@ use crate::map::Interpreter;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_trust.sql"),
+    include_str!("../../migrations/0003_changes.sql"),
 ];
 
 pub struct SqliteStore {
@@ -236,6 +237,55 @@ fn write_view(
         }
     }
     Ok(())
+}
+
+/// The stored view of a store (with its bookkeeping), if any.
+fn current_view(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<StoreView>, StoreError> {
+    let found = tx
+        .prepare_cached(
+            "SELECT view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id FROM stores
+             WHERE tenant = ?1 AND id = ?2",
+        )?
+        .query_row(params![tenant, id], view_from_row)
+        .optional()?;
+    found.transpose()
+}
+
+/// Records one change event in the same transaction as the change itself.
+fn record_change(
+    tx: &Transaction<'_>,
+    scan_id: &str,
+    at_ms: i64,
+    kind: ChangeKind,
+    changes: Vec<FieldChange>,
+    store: StoreView,
+) -> Result<ChangeEvent, StoreError> {
+    let mut event = ChangeEvent {
+        id: 0,
+        tenant: store.tenant.clone(),
+        store_id: store.id.clone(),
+        at_ms,
+        scan_id: scan_id.to_owned(),
+        kind: kind as i32,
+        changes,
+        store: Some(store),
+    };
+    tx.prepare_cached(
+        "INSERT INTO changes (tenant, store_id, at_ms, scan_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        event.tenant,
+        event.store_id,
+        at_ms,
+        scan_id,
+        event.encode_to_vec()
+    ])?;
+    event.id = tx.last_insert_rowid();
+    Ok(event)
 }
 
 /// Fills the bookkeeping fields of a view from its row.
@@ -505,10 +555,18 @@ impl MapStore for SqliteStore {
                     .collect();
                 let facts: Vec<Fact> = stored.iter().map(|(f, _)| f.clone()).collect();
                 for view in interpret(tx, interpreter, tenant, account, &facts) {
-                    let seen_now = seen.contains(view.name.as_str()).then_some(now_ms);
-                    if seen_now.is_some() {
-                        outcome.stores_interpreted += 1;
-                        write_view(tx, &view, &end.scan_id, seen_now)?;
+                    if !seen.contains(view.name.as_str()) {
+                        continue;
+                    }
+                    outcome.stores_interpreted += 1;
+                    let before = current_view(tx, tenant, &view.id)?;
+                    write_view(tx, &view, &end.scan_id, Some(now_ms))?;
+                    if let Some((kind, changes)) = crate::map::changes::diff(before.as_ref(), &view) {
+                        let mut after = view;
+                        after.last_seen_ms = now_ms;
+                        after.first_seen_ms = before.map_or(now_ms, |b| b.first_seen_ms);
+                        after.last_scan_id = end.scan_id.clone();
+                        outcome.changes.push(record_change(tx, &end.scan_id, now_ms, kind, changes, after)?);
                     }
                 }
                 let complete = end
@@ -516,11 +574,23 @@ impl MapStore for SqliteStore {
                     .iter()
                     .any(|c| &c.account == account && c.complete);
                 if complete {
+                    let leaving: Vec<StoreView> = tx
+                        .prepare_cached(
+                            "SELECT view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id FROM stores
+                             WHERE tenant = ?1 AND account = ?2 AND last_scan_id <> ?3 AND gone_at_ms IS NULL",
+                        )?
+                        .query_map(params![tenant, account, end.scan_id], view_from_row)?
+                        .map(|r| r.map_err(StoreError::from).and_then(|v| v))
+                        .collect::<Result<_, _>>()?;
                     outcome.stores_gone += tx.execute(
                         "UPDATE stores SET gone_at_ms = ?4
                          WHERE tenant = ?1 AND account = ?2 AND last_scan_id <> ?3 AND gone_at_ms IS NULL",
                         params![tenant, account, end.scan_id, now_ms],
                     )?;
+                    for mut view in leaving {
+                        view.gone_at_ms = Some(now_ms);
+                        outcome.changes.push(record_change(tx, &end.scan_id, now_ms, ChangeKind::Gone, Vec::new(), view)?);
+                    }
                 }
             }
             let coverage: Vec<String> = end
@@ -566,11 +636,82 @@ impl MapStore for SqliteStore {
                     .map(|(f, _)| f)
                     .collect();
                 for view in interpret(tx, interpreter, &tenant, &account, &facts) {
+                    let Some(before) = current_view(tx, &tenant, &view.id)? else {
+                        continue;
+                    };
                     write_view(tx, &view, "", None)?;
                     n += 1;
+                    // Only present stores: a gone store's re-interpretation is not news.
+                    if before.gone_at_ms.is_none()
+                        && let Some((ChangeKind::Changed, changes)) =
+                            crate::map::changes::diff(Some(&before), &view)
+                    {
+                        let mut after = view;
+                        after.first_seen_ms = before.first_seen_ms;
+                        after.last_seen_ms = before.last_seen_ms;
+                        after.last_scan_id = before.last_scan_id.clone();
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        record_change(
+                            tx,
+                            "reinterpretation",
+                            now,
+                            ChangeKind::Changed,
+                            changes,
+                            after,
+                        )?;
+                    }
                 }
             }
             Ok(n)
+        })
+    }
+
+    fn list_changes(
+        &self,
+        scope: &Scope,
+        since_ms: i64,
+        after_id: i64,
+        limit: usize,
+        filter: &StoreFilter,
+    ) -> Result<Vec<ChangeEvent>, StoreError> {
+        let tenant = match scope {
+            Scope::AllTenants => None,
+            Scope::Tenant(t) => Some(t.clone()),
+            Scope::Pool { .. } => {
+                return Err(StoreError::Forbidden(
+                    "the pool role reads aggregates only".into(),
+                ));
+            }
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, event FROM changes
+                 WHERE at_ms >= ?1 AND id > ?2 AND (?3 IS NULL OR tenant = ?3)
+                 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![since_ms, after_id, tenant], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, body) = row?;
+                let mut event = ChangeEvent::decode(body.as_slice())?;
+                // The id is assigned by the insert, after the event was encoded.
+                event.id = id;
+                if event
+                    .store
+                    .as_ref()
+                    .is_some_and(|v| crate::map::changes::matches(filter, v))
+                {
+                    out.push(event);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -187,3 +187,173 @@ async fn a_complete_scan_marks_unseen_stores_gone_and_an_incomplete_one_does_not
     );
     c.stop().await;
 }
+
+/// Sends raw bytes as gRPC messages on the ingest stream, as a broken or hostile agent would.
+mod raw {
+    use bytes::{Buf, BufMut, Bytes};
+    use prost::Message;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    use landmeter_proto::v1::CollectorMessage;
+
+    #[derive(Default)]
+    pub struct RawCodec;
+    pub struct RawEncoder;
+    pub struct ReplyDecoder;
+
+    impl Encoder for RawEncoder {
+        type Item = Bytes;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            dst.put(item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for ReplyDecoder {
+        type Item = CollectorMessage;
+        type Error = tonic::Status;
+        fn decode(
+            &mut self,
+            src: &mut DecodeBuf<'_>,
+        ) -> Result<Option<CollectorMessage>, tonic::Status> {
+            let bytes = src.copy_to_bytes(src.remaining());
+            CollectorMessage::decode(bytes)
+                .map(Some)
+                .map_err(|e| tonic::Status::internal(e.to_string()))
+        }
+    }
+
+    impl Codec for RawCodec {
+        type Encode = Bytes;
+        type Decode = CollectorMessage;
+        type Encoder = RawEncoder;
+        type Decoder = ReplyDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> ReplyDecoder {
+            ReplyDecoder
+        }
+    }
+
+    /// Opens a stream, sends `frames`, returns the collector's first answer.
+    pub async fn send(url: &str, frames: Vec<Bytes>) -> CollectorMessage {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+        grpc.ready().await.expect("ready");
+        let path = http::uri::PathAndQuery::from_static("/landmeter.v1.IngestService/Stream");
+        let request = tonic::Request::new(tokio_stream::iter(frames));
+        let mut replies = grpc
+            .streaming(request, path, RawCodec)
+            .await
+            .expect("stream opens")
+            .into_inner();
+        tokio::time::timeout(std::time::Duration::from_secs(20), replies.message())
+            .await
+            .expect("answer in time")
+            .expect("a reply, not a status")
+            .expect("one message")
+    }
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_messages_get_specific_rejects_and_change_nothing() {
+    use prost::Message;
+    let c = Collector::start("garbage").await;
+    let mut a = c.agent("agent-1").await;
+    a.begin("scan-1").await;
+    a.batch("scan-1", 1, bucket("keep", "eu-west-1", &[])).await;
+    expect_ack(a.next().await, 1, false);
+    a.end("scan-1", 1, true).await;
+    expect_ack(a.next().await, 0, false);
+    let before = c.all_stores().await;
+
+    // Bytes that are no protobuf message (a truncated varint field).
+    let garbage = bytes::Bytes::from_static(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02]);
+    match raw::send(&c.url, vec![garbage]).await.msg {
+        Some(Msg::Reject(r)) => {
+            assert_eq!(r.code(), RejectCode::Protocol);
+            assert!(r.reason.starts_with("undecodable message"), "{}", r.reason);
+        }
+        other => panic!("expected a protocol reject, got {other:?}"),
+    }
+    // A message over the 4 MiB limit.
+    let huge = landmeter_proto::v1::AgentMessage {
+        msg: Some(landmeter_proto::v1::agent_message::Msg::Hello(
+            landmeter_proto::v1::Hello {
+                agent_version: "x".repeat(landmeter_proto::MAX_MESSAGE_BYTES + 1),
+                agent_name: "agent-1".into(),
+                capabilities: vec![],
+            },
+        )),
+    };
+    match raw::send(&c.url, vec![huge.encode_to_vec().into()])
+        .await
+        .msg
+    {
+        Some(Msg::Reject(r)) => assert_eq!(r.code(), RejectCode::BatchTooLarge, "{}", r.reason),
+        other => panic!("expected a size reject, got {other:?}"),
+    }
+    assert_eq!(
+        c.all_stores().await,
+        before,
+        "hostile input changed the map"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_enum_values_are_kept_as_unknown_not_a_panic() {
+    use landmeter_proto::v1::fact::Body;
+    let c = Collector::start("enums").await;
+    let mut a = c.agent("agent-1").await;
+    a.begin("scan-1").await;
+    let mut facts = bucket("future", "eu-west-1", &[]);
+    // A newer agent's encryption state and gap kind that this collector does not know.
+    if let Some(Body::Encryption(e)) = &mut facts[1].body {
+        e.state = 42;
+    }
+    facts.push(landmeter_proto::v1::Fact {
+        account: ACCOUNT.into(),
+        subject: "future".into(),
+        observed_at_ms: 1,
+        api_call: "s3:GetBucketTagging".into(),
+        body: Some(Body::Gap(landmeter_proto::v1::Gap {
+            kind: 99,
+            code: "NewThing".into(),
+            message: String::new(),
+            call: "s3:GetBucketTagging".into(),
+        })),
+    });
+    a.batch("scan-1", 1, facts).await;
+    expect_ack(a.next().await, 1, false);
+    a.end("scan-1", 1, true).await;
+    expect_ack(a.next().await, 0, false);
+    let store = c.all_stores().await.pop().expect("stored");
+    assert_eq!(store.custody(), landmeter_proto::Custody::Unknown);
+    assert_eq!(store.custody_reason, "encryption answer without a state");
+    let detail = c
+        .map()
+        .await
+        .get_store(landmeter_proto::v1::GetStoreRequest {
+            id: store.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let gap = detail
+        .facts
+        .iter()
+        .find_map(|p| match p.fact.as_ref().and_then(|f| f.body.as_ref()) {
+            Some(Body::Gap(g)) => Some(g.kind),
+            _ => None,
+        })
+        .expect("gap kept");
+    assert_eq!(gap, 99, "the raw value survives storage");
+    c.stop().await;
+}

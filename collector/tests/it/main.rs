@@ -1,5 +1,6 @@
 //! Collector integration tests: a real gRPC server on a loopback socket over a real SQLite file.
 
+mod changes;
 mod harness;
 mod ingest;
 mod queries;

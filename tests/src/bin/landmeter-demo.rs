@@ -1,7 +1,10 @@
-//! The demo: moto with a seeded municipal estate, a collector, one agent scan, the map.
+//! The demo: moto with a seeded municipal estate, an Azure estate (a local HTTPS server
+//! playing Azure Resource Manager, and Azurite for the Blob containers), a collector, one
+//! agent scan per cloud, the map.
 //!
-//! `scripts/demo.sh` runs it after installing moto and building the workspace. It prints
-//! `landmeter summary --by country,custody` and `landmeter stores`, then keeps the collector
+//! `scripts/demo.sh` runs it after installing moto and Azurite and building the workspace. It
+//! prints `landmeter summary --by provider,country,custody` and `landmeter stores`, then keeps
+//! the collector
 //! (and moto) serving until Ctrl-C, so the CLI can be tried against it; `--exit` stops after
 //! printing (CI).
 
@@ -9,8 +12,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use landmeter_e2e::arm_server::ArmServer;
+use landmeter_e2e::azurite::{self, Azurite};
 use landmeter_e2e::estate::{self, Aws};
-use landmeter_e2e::{Collector, Moto, TempDir, run_agent, run_cli, workspace_root};
+use landmeter_e2e::{
+    Collector, Moto, TempDir, run_agent, run_agent_azure, run_cli, workspace_root,
+};
 
 #[derive(Debug, Parser)]
 #[command(about = "landmeter demo: a seeded moto estate, a collector and one agent scan")]
@@ -69,14 +76,37 @@ async fn main() -> anyhow::Result<()> {
         run.stderr.lines().last().unwrap_or_default()
     );
 
+    // Azure: Azurite for the containers when installed, the ARM test server for the rest.
+    let azurite = match Azurite::start() {
+        Ok(a) => {
+            a.create_containers(azurite::DEMO_CONTAINERS).await?;
+            eprintln!("azurite on {}", a.blob_endpoint());
+            Some(a)
+        }
+        Err(e) => {
+            eprintln!("azurite unavailable, Azure containers skipped: {e:#}");
+            None
+        }
+    };
+    let arm = ArmServer::start(azurite.as_ref().map(Azurite::blob_endpoint)).await?;
+    eprintln!("Azure Resource Manager test server on {}", arm.endpoint());
+    let azure_config = arm.agent_config(&collector.url())?;
+    let run = run_agent_azure(&collector.url(), &azure_config)
+        .await?
+        .success()?;
+    eprintln!(
+        "azure agent scan done\n{}",
+        run.stderr.lines().last().unwrap_or_default()
+    );
+
     let server = collector.url();
-    println!("$ landmeter summary --server {server} --by country,custody");
+    println!("$ landmeter summary --server {server} --by provider,country,custody");
     print!(
         "{}",
         run_cli(
             &server,
             collector.token(),
-            &["summary", "--by", "country,custody"]
+            &["summary", "--by", "provider,country,custody"]
         )?
     );
     println!("\n$ landmeter stores --server {server}");
@@ -91,6 +121,8 @@ async fn main() -> anyhow::Result<()> {
     );
     tokio::signal::ctrl_c().await?;
     drop(collector);
+    drop(arm);
+    drop(azurite);
     drop(moto);
     Ok(())
 }

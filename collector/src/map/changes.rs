@@ -1,0 +1,160 @@
+//! What changed in a store's interpretation between two views, and which views a watch
+//! filter selects. Pure: views in, events out.
+
+use landmeter_proto::Custody;
+use landmeter_proto::v1::{ChangeKind, FieldChange, StoreFilter, StoreView};
+
+/// The interpreted fields whose changes are recorded, as text.
+fn fields(v: &StoreView) -> [(&'static str, String); 9] {
+    let mut replication: Vec<String> = v
+        .replication
+        .iter()
+        .map(|t| {
+            format!(
+                "{}@{}",
+                t.bucket,
+                if t.region.is_empty() { "?" } else { &t.region }
+            )
+        })
+        .collect();
+    replication.sort();
+    [
+        ("location", v.region.clone()),
+        ("country", v.country.clone()),
+        ("eu", v.eu.to_string()),
+        ("custody", v.custody().label().to_owned()),
+        ("replication", replication.join(" ")),
+        ("replicated_outside_eu", v.replicated_outside_eu.to_string()),
+        ("classification", v.classification.clone()),
+        ("process", v.process.clone()),
+        (
+            "bytes",
+            v.bytes
+                .map_or_else(|| "unknown".to_owned(), |b| b.to_string()),
+        ),
+    ]
+}
+
+/// The change from `before` (None: never seen, or gone) to `after`, if any.
+pub fn diff(
+    before: Option<&StoreView>,
+    after: &StoreView,
+) -> Option<(ChangeKind, Vec<FieldChange>)> {
+    let Some(before) = before.filter(|b| b.gone_at_ms.is_none()) else {
+        return Some((ChangeKind::Added, Vec::new()));
+    };
+    let changes: Vec<FieldChange> = fields(before)
+        .into_iter()
+        .zip(fields(after))
+        .filter(|((_, b), (_, a))| a != b)
+        .map(|((field, before), (_, after))| FieldChange {
+            field: field.to_owned(),
+            before,
+            after,
+        })
+        .collect();
+    (!changes.is_empty()).then_some((ChangeKind::Changed, changes))
+}
+
+/// Whether a view passes a filter: the same meaning as the store's SQL filter, in memory.
+pub fn matches(f: &StoreFilter, v: &StoreView) -> bool {
+    let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
+    let rank = v.custody().rank();
+    any(&f.providers, &v.provider)
+        && any(&f.accounts, &v.account)
+        && any(&f.regions, &v.region)
+        && any(&f.countries, &v.country)
+        && any(&f.classifications, &v.classification)
+        && any(&f.processes, &v.process)
+        && f.eu.is_none_or(|eu| eu == v.eu)
+        && f.replicated_outside_eu
+            .is_none_or(|r| r == v.replicated_outside_eu)
+        && f.cloud_act.is_none_or(|c| c == (v.cloud_act == "yes"))
+        && (f.custody_at_least() == Custody::Unspecified || rank >= f.custody_at_least().rank())
+        && (f.custody_at_most() == Custody::Unspecified || rank <= f.custody_at_most().rank())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landmeter_proto::v1::ReplicationTarget;
+
+    fn view() -> StoreView {
+        StoreView {
+            region: "eu-west-1".into(),
+            country: "IE".into(),
+            eu: true,
+            custody: Custody::CustomerManaged as i32,
+            classification: "BBN2".into(),
+            ..StoreView::default()
+        }
+    }
+
+    #[test]
+    fn new_changed_and_unchanged() {
+        let v = view();
+        assert_eq!(diff(None, &v), Some((ChangeKind::Added, vec![])));
+        assert_eq!(diff(Some(&v), &v), None);
+        let mut after = v.clone();
+        after.custody = Custody::Provider as i32;
+        after.replication.push(ReplicationTarget {
+            bucket: "dr".into(),
+            region: "us-east-1".into(),
+            ..ReplicationTarget::default()
+        });
+        after.replicated_outside_eu = true;
+        let (kind, changes) = diff(Some(&v), &after).expect("changed");
+        assert_eq!(kind, ChangeKind::Changed);
+        let got: Vec<(&str, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.before.as_str(), c.after.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("custody", "customer-managed", "provider"),
+                ("replication", "", "dr@us-east-1"),
+                ("replicated_outside_eu", "false", "true"),
+            ]
+        );
+        // A store that had gone and is seen again is added again.
+        let mut gone = v.clone();
+        gone.gone_at_ms = Some(5);
+        assert_eq!(diff(Some(&gone), &v).map(|d| d.0), Some(ChangeKind::Added));
+    }
+
+    #[test]
+    fn filters_match_in_memory() {
+        let v = view();
+        assert!(matches(&StoreFilter::default(), &v));
+        assert!(matches(
+            &StoreFilter {
+                countries: vec!["IE".into()],
+                eu: Some(true),
+                ..Default::default()
+            },
+            &v
+        ));
+        assert!(!matches(
+            &StoreFilter {
+                eu: Some(false),
+                ..Default::default()
+            },
+            &v
+        ));
+        assert!(!matches(
+            &StoreFilter {
+                custody_at_least: Custody::Byok as i32,
+                ..Default::default()
+            },
+            &v
+        ));
+        assert!(matches(
+            &StoreFilter {
+                custody_at_most: Custody::CustomerManaged as i32,
+                ..Default::default()
+            },
+            &v
+        ));
+    }
+}

@@ -1,0 +1,206 @@
+//! Change history and live watching: what a watcher subscribed before a scan receives.
+
+use landmeter_proto::v1::fact::Body;
+use landmeter_proto::v1::{
+    ChangeEvent, ChangeKind, Encryption, EncryptionState, Fact, Key, ListChangesRequest,
+    Replication, ReplicationRule, StoreFilter, WatchRequest, collector_message::Msg,
+};
+use tokio_stream::StreamExt;
+
+use crate::harness::{ACCOUNT, AgentStream, Collector, bucket};
+
+async fn scan(a: &mut AgentStream, scan_id: &str, facts: Vec<Fact>) {
+    a.begin(scan_id).await;
+    a.batch(scan_id, 1, facts).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    a.end(scan_id, 1, true).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+}
+
+fn fact(subject: &str, call: &str, body: Body) -> Fact {
+    Fact {
+        account: ACCOUNT.into(),
+        subject: subject.into(),
+        observed_at_ms: 1,
+        api_call: call.into(),
+        body: Some(body),
+    }
+}
+
+/// `b1` now replicates to a US bucket and uses a customer key in a CloudHSM store.
+fn b1_moved() -> Vec<Fact> {
+    let arn = format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1");
+    let mut facts = bucket("b1", "eu-west-1", &[]);
+    facts[1].body = Some(Body::Encryption(Encryption {
+        state: EncryptionState::Configured as i32,
+        algorithm: "aws:kms".into(),
+        key_ref: arn.clone(),
+        resolved_key_arn: arn.clone(),
+        ..Encryption::default()
+    }));
+    facts.push(fact(
+        &arn,
+        "kms:DescribeKey",
+        Body::Key(Key {
+            arn: arn.clone(),
+            key_account: ACCOUNT.into(),
+            region: "eu-west-1".into(),
+            key_manager: "CUSTOMER".into(),
+            origin: "AWS_CLOUDHSM".into(),
+            ..Key::default()
+        }),
+    ));
+    facts.push(fact(
+        "b1",
+        "s3:GetBucketReplication",
+        Body::Replication(Replication {
+            rules: vec![ReplicationRule {
+                status: "Enabled".into(),
+                destination_bucket: "dr".into(),
+                destination_region: "us-east-1".into(),
+                ..ReplicationRule::default()
+            }],
+        }),
+    ));
+    facts
+}
+
+fn summarize(e: &ChangeEvent) -> (String, ChangeKind, Vec<String>) {
+    let name = e.store_id.rsplit(':').next().unwrap_or_default().to_owned();
+    let fields = e
+        .changes
+        .iter()
+        .map(|c| format!("{}: {} -> {}", c.field, c.before, c.after))
+        .collect();
+    (name, e.kind(), fields)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
+    let c = Collector::start("watch").await;
+    let mut all = c
+        .map()
+        .await
+        .watch(WatchRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut leaving_eu = c
+        .map()
+        .await
+        .watch(WatchRequest {
+            filter: Some(StoreFilter {
+                replicated_outside_eu: Some(true),
+                ..StoreFilter::default()
+            }),
+            after_id: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+
+    let mut a = c.agent("agent-1").await;
+    let mut first = bucket("b1", "eu-west-1", &[]);
+    first.extend(bucket("b2", "eu-central-1", &[]));
+    scan(&mut a, "s1", first).await;
+    scan(&mut a, "s2", b1_moved()).await;
+
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), all.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("event");
+        got.push(summarize(&e));
+    }
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        got,
+        [
+            (s("b1"), ChangeKind::Added, vec![]),
+            (s("b2"), ChangeKind::Added, vec![]),
+            (
+                s("b1"),
+                ChangeKind::Changed,
+                vec![
+                    s("custody: provider -> dedicated-hsm"),
+                    s("replication:  -> dr@us-east-1"),
+                    s("replicated_outside_eu: false -> true"),
+                ]
+            ),
+            (s("b2"), ChangeKind::Gone, vec![]),
+        ]
+    );
+    // The filtered watcher hears only the store that now replicates outside the EU.
+    let e = tokio::time::timeout(std::time::Duration::from_secs(10), leaving_eu.next())
+        .await
+        .expect("event in time")
+        .expect("open")
+        .expect("event");
+    assert_eq!(summarize(&e).0, "b1");
+    assert_eq!(e.kind(), ChangeKind::Changed);
+
+    // The same history, recorded: listing and replay from an id.
+    let listed = c
+        .map()
+        .await
+        .list_changes(ListChangesRequest {
+            since_ms: 0,
+            after_id: 0,
+            limit: 0,
+            filter: None,
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .changes;
+    assert_eq!(listed.iter().map(summarize).collect::<Vec<_>>(), got);
+    let mut replay = c
+        .map()
+        .await
+        .watch(WatchRequest {
+            filter: None,
+            after_id: listed[1].id,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let e = tokio::time::timeout(std::time::Duration::from_secs(10), replay.next())
+        .await
+        .expect("replayed in time")
+        .expect("open")
+        .expect("replayed");
+    assert_eq!(e.id, listed[2].id, "replay resumes after the given id");
+
+    // The CLI lists them too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args([
+            "changes",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+            "--server",
+            &c.url,
+            "--token",
+            &c.admin_token,
+        ])
+        .output()
+        .expect("cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kinds: Vec<&str> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["added", "added", "changed", "gone"]);
+    drop(a);
+    c.stop().await;
+}
