@@ -192,6 +192,9 @@ pub struct ServeArgs {
     /// The CA that issued the agents' certificates.
     #[arg(long)]
     pub client_ca: Option<PathBuf>,
+    /// Loopback address for /live, /ready, /metrics and /v1/events (server-sent events).
+    #[arg(long)]
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -543,6 +546,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.insecure_plaintext {
         cfg.insecure_plaintext = true;
     }
+    if let Some(h) = args.http_listen {
+        cfg.http_listen = Some(h);
+    }
     if let (Some(cert_file), Some(key_file), Some(client_ca_file)) =
         (args.tls_cert, args.tls_key, args.client_ca)
     {
@@ -559,8 +565,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let http = match cfg.http_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding {a}"))?,
+        ),
+        None => None,
+    };
     // First stdout line, for scripts and tests that asked for port 0.
     println!("listening on {addr}");
+    if let Some(h) = &http {
+        println!("http on {}", h.local_addr()?);
+    }
     if cfg.insecure_plaintext {
         tracing::warn!(%addr, tenant = %cfg.default_tenant, "serving PLAINTEXT without agent certificates (--insecure-plaintext): local demo only");
     }
@@ -585,7 +602,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
-    crate::server::run(listener, store, Arc::new(interpreter), &cfg, shutdown).await?;
+    crate::server::run_with_http(listener, http, store, Arc::new(interpreter), &cfg, shutdown)
+        .await?;
     Ok(())
 }
 

@@ -58,6 +58,11 @@ pub struct CollectorConfig {
     pub pool_min_tenants: u32,
     /// Sustained batches per second one agent stream may send.
     pub max_batches_per_second: u32,
+    /// Plaintext HTTP for `/live`, `/ready`, `/metrics` and `/v1/events` (server-sent change
+    /// events, bearer token required). Loopback only: put a TLS proxy in front to publish it.
+    pub http_listen: Option<SocketAddr>,
+    /// Webhook alert rules on chosen changes.
+    pub alerts: Vec<crate::alerts::AlertRule>,
     /// Tag keys that carry a store's classification (first match wins).
     pub classification_tags: Vec<String>,
     /// Tag keys that carry the business process a store serves.
@@ -81,6 +86,8 @@ impl Default for CollectorConfig {
             insecure_plaintext: false,
             pool_min_tenants: 5,
             max_batches_per_second: 100,
+            http_listen: None,
+            alerts: Vec::new(),
             classification_tags: tags.classification_keys,
             process_tags: tags.process_keys,
             client_side_encryption_tags: tags.client_side_keys,
@@ -150,6 +157,9 @@ impl CollectorConfig {
                 "insecure_plaintext is refused on {}: only loopback addresses may serve plaintext",
                 self.listen
             ))),
+            _ if self.http_listen.is_some_and(|a| !a.ip().is_loopback()) => Err(ConfigError::Invalid(
+                "http_listen serves plaintext: bind it to a loopback address and publish it through a TLS proxy".into(),
+            )),
             _ if self.pool_min_tenants < 2 => Err(ConfigError::Invalid(
                 "pool_min_tenants below 2 would let a pool aggregate identify one tenant".into(),
             )),

@@ -21,6 +21,7 @@ use landmeter_proto::{MAX_FACTS_PER_BATCH, v1::ScanEnd};
 
 use crate::events::ChangeHub;
 use crate::map::Interpreter;
+use crate::metrics::Metrics;
 use crate::store::{BatchOutcome, MapStore, StoreError};
 
 /// Who is on the other end of a connection: from the client certificate under mutual
@@ -49,6 +50,7 @@ pub struct Ingest {
     interpreter: Arc<Interpreter>,
     limits: IngestLimits,
     hub: ChangeHub,
+    metrics: Arc<Metrics>,
 }
 
 impl Ingest {
@@ -57,12 +59,14 @@ impl Ingest {
         interpreter: Arc<Interpreter>,
         limits: IngestLimits,
         hub: ChangeHub,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             interpreter,
             limits,
             hub,
+            metrics,
         }
     }
 
@@ -138,6 +142,7 @@ struct Session {
     agent: Option<String>,
     rate: RateLimit,
     hub: ChangeHub,
+    metrics: Arc<Metrics>,
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
 }
@@ -240,7 +245,30 @@ impl Session {
                     Err(e) => Some(store_reject(e, &scan_id, 0)),
                 }
             }
-            agent_message::Msg::FactsBatch(batch) => Some(self.batch(batch).await),
+            agent_message::Msg::FactsBatch(batch) => {
+                let started = std::time::Instant::now();
+                let facts = batch.facts.len() as u64;
+                let gaps = batch
+                    .facts
+                    .iter()
+                    .filter(|f| matches!(f.body, Some(landmeter_proto::v1::fact::Body::Gap(_))))
+                    .count() as u64;
+                let reply = self.batch(batch).await;
+                let outcome = match &reply.msg {
+                    Some(collector_message::Msg::Ack(a)) if a.duplicate => "duplicate",
+                    Some(collector_message::Msg::Ack(_)) => {
+                        self.metrics.facts_committed.inc_by(facts);
+                        self.metrics.coverage_gaps.inc_by(gaps);
+                        "committed"
+                    }
+                    _ => "rejected",
+                };
+                self.metrics.outcome(&self.metrics.batches, outcome);
+                self.metrics
+                    .ingest_latency
+                    .observe(started.elapsed().as_secs_f64());
+                Some(reply)
+            }
             agent_message::Msg::ScanEnd(end) => Some(self.end(end).await),
         }
     }
@@ -354,6 +382,14 @@ impl Session {
                     ms = started.elapsed().as_millis() as u64,
                     "scan finished"
                 );
+                self.metrics.scans_finished.inc();
+                for e in &outcome.changes {
+                    let kind = format!("{:?}", e.kind()).to_ascii_lowercase();
+                    self.metrics
+                        .changes
+                        .get_or_create(&crate::metrics::KindLabel { kind })
+                        .inc();
+                }
                 // Committed: now watchers may hear of it.
                 self.hub.publish(outcome.changes);
                 ack(&scan_id, 0, outcome.already_finished)
@@ -408,6 +444,7 @@ impl IngestService for Ingest {
             agent: None,
             rate: RateLimit::new(self.limits.max_batches_per_second),
             hub: self.hub.clone(),
+            metrics: Arc::clone(&self.metrics),
             store: Arc::clone(&self.store),
             interpreter: Arc::clone(&self.interpreter),
         };

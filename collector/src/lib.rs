@@ -8,11 +8,14 @@
 //! - [`ingest`]: the agent stream protocol: batches committed before they are acknowledged.
 //! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
 //! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
+//! - [`alerts`]: webhook alert rules on chosen changes.
+//! - [`metrics`]: Prometheus metrics.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -20,6 +23,7 @@ pub mod config;
 pub mod events;
 pub mod ingest;
 pub mod map;
+pub mod metrics;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::events::ChangeHub;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::map::Interpreter;
 use crate::map::reference::ReferenceTables;
+use crate::metrics::Metrics;
 use crate::store::MapStore;
 use crate::store::sqlite::SqliteStore;
 
@@ -136,6 +137,39 @@ pub async fn run(
     cfg: &CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    run_with_http(listener, None, store, interpreter, cfg, shutdown).await
+}
+
+/// [`run`], plus the HTTP side on `http` when given.
+pub async fn run_with_http(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    store: Arc<dyn MapStore>,
+    interpreter: Arc<Interpreter>,
+    cfg: &CollectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::default());
+    let hub = ChangeHub::default();
+    // Background parts end with the process; they hold no state that needs draining.
+    tokio::spawn(crate::alerts::run(
+        cfg.alerts.clone(),
+        hub.clone(),
+        Arc::clone(&metrics),
+    ));
+    if let Some(http) = http {
+        let router = crate::api::http::router(crate::api::http::HttpState {
+            store: Arc::clone(&store),
+            hub: hub.clone(),
+            metrics: Arc::clone(&metrics),
+            pool_min_tenants: cfg.pool_min_tenants,
+        });
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(http, router).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     health.set_serving::<MapServiceServer<MapApi>>().await;
@@ -147,12 +181,12 @@ pub async fn run(
         plaintext_tenant: cfg.insecure_plaintext.then(|| cfg.default_tenant.clone()),
         max_batches_per_second: cfg.max_batches_per_second,
     };
-    let hub = ChangeHub::default();
     let ingest = IngestServiceServer::new(Ingest::new(
         Arc::clone(&store),
         interpreter,
         limits,
         hub.clone(),
+        Arc::clone(&metrics),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub))

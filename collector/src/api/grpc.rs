@@ -11,7 +11,7 @@ use landmeter_proto::v1::{
 };
 
 use super::status::to_status;
-use crate::auth::{Principal, Role, token_hash};
+use crate::auth::Principal;
 use crate::events::ChangeHub;
 use crate::store::Scope;
 use crate::store::{AuditEntry, GroupField, MapStore, StoreError};
@@ -61,18 +61,10 @@ impl MapApi {
             .ok_or_else(|| {
                 Status::unauthenticated("a bearer token is required (landmeter token create)")
             })?;
-        let hash = token_hash(token);
-        let record = self
-            .blocking(move |s| s.find_token(&hash))
+        let token = token.to_owned();
+        self.blocking(move |s| crate::auth::principal_for(s, &token))
             .await?
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))?;
-        let role = Role::parse(&record.role)
-            .ok_or_else(|| Status::internal(format!("token {} has an unknown role", record.id)))?;
-        Ok(Principal {
-            token_id: record.id,
-            role,
-            tenant: record.tenant,
-        })
+            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
     }
 
     /// Writes who asked what, and how many rows they got (or why they got none).
@@ -250,7 +242,7 @@ impl MapService for MapApi {
 
 /// Replays recorded changes after `after_id`, then forwards live ones; after falling behind
 /// the live channel it catches up from the database. Ends when the watcher goes away.
-async fn forward_changes(
+pub(crate) async fn forward_changes(
     store: Arc<dyn MapStore>,
     scope: Scope,
     filter: StoreFilter,

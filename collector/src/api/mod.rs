@@ -1,10 +1,12 @@
 //! Query surfaces over the map.
 //!
 //! # Layout
-//! - [`grpc`]: `MapService` (list, get, summary).
+//! - [`grpc`]: `MapService` (list, get, summary, changes, watch).
+//! - [`http`]: `/live`, `/ready`, `/metrics`, `/v1/events` (server-sent change events).
 //! - [`render`]: stores and summaries as table, JSON and CSV, shared by the CLI and exports.
 //! - [`status`]: the one mapping from store errors to gRPC statuses.
 
 pub mod grpc;
+pub mod http;
 pub mod render;
 pub mod status;

@@ -204,3 +204,176 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
     drop(a);
     c.stop().await;
 }
+
+/// A local receiver of webhook POSTs: every JSON body it gets goes into the channel.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_post_the_matching_changes() {
+    use landmeter_collector::alerts::{AlertRule, Condition};
+    let (url, mut posts) = webhook_receiver().await;
+    let c = Collector::start_http("alerts", |cfg| {
+        cfg.alerts = vec![
+            AlertRule {
+                name: "leaving-eu".into(),
+                url: url.clone(),
+                on: vec![Condition::ReplicatedOutsideEu, Condition::LeftEu],
+            },
+            AlertRule {
+                name: "weaker-keys".into(),
+                url: url.clone(),
+                on: vec![Condition::CustodyDown],
+            },
+            AlertRule {
+                name: "untagged".into(),
+                url: url.clone(),
+                on: vec![Condition::NewUnclassified],
+            },
+        ];
+    })
+    .await;
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await; // new, unclassified
+    scan(&mut a, "s2", b1_moved()).await; // replicates to the US; custody goes up
+    scan(
+        &mut a,
+        "s3",
+        bucket("b1", "eu-west-1", &[("classification", "BBN1")]),
+    )
+    .await; // custody back down
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let body = tokio::time::timeout(std::time::Duration::from_secs(10), posts.recv())
+            .await
+            .expect("post in time")
+            .expect("receiver open");
+        got.push((
+            body["alert"].as_str().unwrap_or_default().to_owned(),
+            body["condition"].as_str().unwrap_or_default().to_owned(),
+            body["event"]["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            body["event"]["store"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+    }
+    let row =
+        |a: &str, c: &str, k: &str| (a.to_owned(), c.to_owned(), k.to_owned(), "b1".to_owned());
+    assert_eq!(
+        got,
+        [
+            row("untagged", "new-unclassified", "added"),
+            row("leaving-eu", "replicated-outside-eu", "changed"),
+            row("weaker-keys", "custody-down", "changed"),
+        ]
+    );
+    // Nothing else was posted.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), posts.recv())
+            .await
+            .is_err()
+    );
+    drop(a);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sent_events_health_and_metrics_over_http() {
+    let c = Collector::start_http("sse", |_| {}).await;
+    let http = c.http_url.clone().expect("http side");
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{http}/live"))
+            .send()
+            .await
+            .expect("live")
+            .text()
+            .await
+            .expect("body"),
+        "ok"
+    );
+    assert_eq!(
+        client
+            .get(format!("{http}/ready"))
+            .send()
+            .await
+            .expect("ready")
+            .status(),
+        200
+    );
+    let unauthenticated = client
+        .get(format!("{http}/v1/events"))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(unauthenticated.status(), 401);
+
+    let mut events = client
+        .get(format!("{http}/v1/events"))
+        .bearer_auth(&c.admin_token)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), 200);
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), events.chunk())
+            .await
+            .expect("event in time")
+            .expect("stream")
+            .expect("chunk");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: added"), "{text}");
+    assert!(
+        text.contains("\"store_id\":\"aws:123456789012:b1\""),
+        "{text}"
+    );
+
+    let metrics = client
+        .get(format!("{http}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for line in [
+        "landmeter_ingest_facts_total 3",
+        "landmeter_scans_finished_total 1",
+        "landmeter_ingest_batches_total{outcome=\"committed\"} 1",
+        "landmeter_map_changes_total{kind=\"added\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    drop(a);
+    c.stop().await;
+}

@@ -31,6 +31,8 @@ pub struct Collector {
     pub store: std::sync::Arc<dyn landmeter_collector::store::MapStore>,
     /// Under TLS: the CA folder (agents are enrolled from it) and the CA certificate.
     pub ca_dir: Option<PathBuf>,
+    /// `http://127.0.0.1:PORT` of the HTTP side, when started with one.
+    pub http_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -87,7 +89,31 @@ impl Collector {
         c
     }
 
-    pub async fn start_in(dir: PathBuf, mut cfg: CollectorConfig) -> Self {
+    /// A plaintext collector with its HTTP side; `tweak` adjusts the config (e.g. alerts).
+    pub async fn start_http(name: &str, tweak: impl FnOnce(&mut CollectorConfig)) -> Self {
+        let mut cfg = CollectorConfig {
+            insecure_plaintext: true,
+            ..CollectorConfig::default()
+        };
+        tweak(&mut cfg);
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind http");
+        Self::start_full(temp_dir(name), cfg, Some(http)).await
+    }
+
+    pub async fn start_in(dir: PathBuf, cfg: CollectorConfig) -> Self {
+        Self::start_full(dir, cfg, None).await
+    }
+
+    async fn start_full(
+        dir: PathBuf,
+        mut cfg: CollectorConfig,
+        http: Option<tokio::net::TcpListener>,
+    ) -> Self {
+        let http_url = http
+            .as_ref()
+            .map(|h| format!("http://{}", h.local_addr().expect("addr")));
         cfg.database = dir.join("map.db");
         let (interpreter, fingerprint) = server::build_interpreter(&cfg).expect("interpreter");
         let store = server::open_store(&cfg, &interpreter, &fingerprint).expect("store");
@@ -108,9 +134,16 @@ impl Collector {
         let served_store = Arc::clone(&store);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            server::run(listener, served_store, Arc::new(interpreter), &cfg, async {
-                let _ = stopped.await;
-            })
+            server::run_with_http(
+                listener,
+                http,
+                served_store,
+                Arc::new(interpreter),
+                &cfg,
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
             .expect("server runs");
         });
@@ -119,6 +152,7 @@ impl Collector {
             admin_token,
             store,
             ca_dir: None,
+            http_url,
             stop: Some(stop),
             task: Some(task),
         }
