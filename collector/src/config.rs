@@ -73,6 +73,10 @@ pub struct CollectorConfig {
     pub regions_table: Option<PathBuf>,
     /// Replacement providers table (CSV, same columns as the shipped one).
     pub providers_table: Option<PathBuf>,
+    /// When a commit is on disk: `"full"` syncs every commit (an acknowledged batch survives
+    /// a power cut); `"normal"` syncs at WAL checkpoints (an acknowledged batch survives a
+    /// crash of the collector, a power cut may lose the last transactions whole).
+    pub durability: crate::store::Durability,
 }
 
 impl Default for CollectorConfig {
@@ -93,6 +97,7 @@ impl Default for CollectorConfig {
             client_side_encryption_tags: tags.client_side_keys,
             regions_table: None,
             providers_table: None,
+            durability: crate::store::Durability::default(),
         }
     }
 }

@@ -105,9 +105,11 @@ pub fn open_store(
     interpreter: &Interpreter,
     fingerprint: &str,
 ) -> Result<Arc<dyn MapStore>, ServeError> {
-    let store = SqliteStore::open(&cfg.database).map_err(|source| ServeError::Store {
-        path: cfg.database.clone(),
-        source,
+    let store = SqliteStore::open_with(&cfg.database, cfg.durability).map_err(|source| {
+        ServeError::Store {
+            path: cfg.database.clone(),
+            source,
+        }
     })?;
     if store
         .interpretation_fingerprint()
@@ -163,6 +165,11 @@ pub async fn run_with_http(
             hub: hub.clone(),
             metrics: Arc::clone(&metrics),
             pool_min_tenants: cfg.pool_min_tenants,
+            map: Arc::new(MapApi::new(
+                Arc::clone(&store),
+                cfg.pool_min_tenants,
+                hub.clone(),
+            )),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(http, router).await {

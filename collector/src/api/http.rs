@@ -26,6 +26,9 @@ pub struct HttpState {
     pub hub: ChangeHub,
     pub metrics: Arc<Metrics>,
     pub pool_min_tenants: u32,
+    /// The JSON API answers through the same `MapService` implementation as gRPC, so
+    /// authentication, scoping and the audit log are one code path.
+    pub map: Arc<crate::api::grpc::MapApi>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -34,6 +37,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/events", get(events))
+        .route("/v1/stores", get(list_stores))
+        .route("/v1/stores/{id}", get(get_store))
+        .route("/v1/summary", get(summary))
+        .route("/v1/changes", get(list_changes))
+        .route("/openapi.json", get(openapi))
         .with_state(state)
 }
 
@@ -121,4 +129,194 @@ async fn events(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The OpenAPI description of the JSON API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// A gRPC request carrying the caller's `Authorization` header.
+fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
+
+fn error(status: tonic::Status) -> Response {
+    let code = StatusCode::from_u16(crate::api::status::http_status(status.code()))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        code,
+        axum::Json(serde_json::json!({"error": status.message()})),
+    )
+        .into_response()
+}
+
+/// Query parameters as the CLI's filter flags (`?country=DE,NL&eu=false` is
+/// `--country DE,NL --eu false`): one parser, one set of error messages.
+fn filter_from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Status> {
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Query {
+        #[command(flatten)]
+        filter: crate::cli::FilterArgs,
+    }
+    const NOT_FILTERS: [&str; 5] = ["page_token", "page_size", "by", "since_ms", "after_id"];
+    let mut args = Vec::new();
+    for (k, v) in pairs
+        .iter()
+        .filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str()))
+    {
+        let flag = format!("--{}", k.replace('_', "-"));
+        if k == "include_gone" {
+            if v == "true" {
+                args.push(flag);
+            }
+        } else {
+            args.push(flag);
+            args.push(v.clone());
+        }
+    }
+    <Query as clap::Parser>::try_parse_from(args)
+        .map(|q| q.filter.to_filter())
+        .map_err(|e| {
+            tonic::Status::invalid_argument(
+                e.render()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+}
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn list_stores(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    use landmeter_proto::v1::map_service_server::MapService;
+    let filter = match filter_from_query(&pairs) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let request = landmeter_proto::v1::ListStoresRequest {
+        filter: Some(filter),
+        page_size: param(&pairs, "page_size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        page_token: param(&pairs, "page_token").unwrap_or_default().to_owned(),
+    };
+    match s.map.list_stores(authorized(&headers, request)).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            let stores: Vec<_> = r
+                .stores
+                .iter()
+                .map(landmeter_proto::json::store_view)
+                .collect();
+            axum::Json(serde_json::json!({"stores": stores, "next_page_token": r.next_page_token}))
+                .into_response()
+        }
+        Err(e) => error(e),
+    }
+}
+
+async fn get_store(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    use landmeter_proto::v1::map_service_server::MapService;
+    match s
+        .map
+        .get_store(authorized(
+            &headers,
+            landmeter_proto::v1::GetStoreRequest { id },
+        ))
+        .await
+    {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::api::render::store_detail(&r.into_inner(), crate::api::render::Format::Json),
+        )
+            .into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn summary(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    use landmeter_proto::v1::map_service_server::MapService;
+    let filter = match filter_from_query(&pairs) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let group_by = param(&pairs, "by")
+        .map(|b| {
+            b.split(',')
+                .map(|f| f.trim().to_owned())
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = landmeter_proto::v1::SummaryRequest {
+        filter: Some(filter),
+        group_by,
+    };
+    match s.map.summary(authorized(&headers, request)).await {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::api::render::summary(&r.into_inner(), crate::api::render::Format::Json),
+        )
+            .into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn list_changes(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    use landmeter_proto::v1::map_service_server::MapService;
+    let filter = match filter_from_query(&pairs) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let number = |key| param(&pairs, key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let request = landmeter_proto::v1::ListChangesRequest {
+        since_ms: number("since_ms"),
+        after_id: number("after_id"),
+        limit: 0,
+        filter: Some(filter),
+    };
+    match s.map.list_changes(authorized(&headers, request)).await {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::api::render::changes(&r.into_inner().changes, crate::api::render::Format::Json),
+        )
+            .into_response(),
+        Err(e) => error(e),
+    }
 }

@@ -1,6 +1,23 @@
 //! The one place where store errors become gRPC statuses.
 
-use tonic::Status;
+use tonic::{Code, Status};
+
+/// The HTTP status for a gRPC status code (the JSON API answers with the same errors).
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
+}
 
 use crate::store::StoreError;
 

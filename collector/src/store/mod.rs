@@ -47,6 +47,26 @@ pub enum StoreError {
     Forbidden(String),
 }
 
+/// When a committed transaction is on disk.
+///
+/// Both keep the ingest invariant for a crash of the collector process: a batch is
+/// acknowledged only after its transaction committed, and a committed transaction survives
+/// the process. They differ on a power cut or kernel crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is synced to disk before it is acknowledged: an acknowledged batch
+    /// survives a power cut.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints (SQLite WAL with `synchronous = NORMAL`). An
+    /// acknowledged batch survives a crash of the collector process; a power cut or kernel
+    /// crash may roll the database back to its last sync (the last transactions are lost
+    /// whole, the file is never corrupt): a scan whose batches were lost is refused at its
+    /// end, and a finished scan lost whole is restored by the next scan.
+    Normal,
+}
+
 /// A stored operator token (its hash only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

@@ -14,7 +14,8 @@ use landmeter_proto::v1::{
 };
 
 use super::{
-    AuditEntry, BatchOutcome, GroupField, MapStore, ScanOutcome, Scope, StoreError, TokenRecord,
+    AuditEntry, BatchOutcome, Durability, GroupField, MapStore, ScanOutcome, Scope, StoreError,
+    TokenRecord,
 };
 use crate::map::Interpreter;
 
@@ -31,13 +32,18 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and migrates it.
+    /// Opens (creating if needed) the database file and migrates it, syncing every commit.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// [`SqliteStore::open`] with the chosen durability of commits.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let writer = Connection::open(path)?;
-        configure(&writer)?;
+        configure(&writer, durability)?;
         migrate(&writer)?;
         let reader = Connection::open(path)?;
-        configure(&reader)?;
+        configure(&reader, durability)?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
@@ -64,10 +70,16 @@ impl SqliteStore {
     }
 }
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: an acknowledged batch survives a power cut, not only a process crash.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let synchronous = match durability {
+        // FULL: an acknowledged batch survives a power cut, not only a process crash.
+        Durability::Full => "FULL",
+        // NORMAL in WAL mode: a commit is in the WAL file (the OS holds it) before it is
+        // acknowledged, so it survives the process; the WAL is synced at checkpoints.
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())

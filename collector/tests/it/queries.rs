@@ -264,3 +264,106 @@ async fn health_reports_both_services_serving() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_answers_like_map_service() {
+    let c = Collector::start_http("json-api", |_| {}).await;
+    let mut a = c.agent("agent-q").await;
+    a.begin("q1").await;
+    let mut facts = bucket("b-de", "eu-central-1", &[("classification", "BBN2")]);
+    facts.extend(bucket("b-us", "us-east-1", &[]));
+    a.batch("q1", 1, facts).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    a.end("q1", 1, true).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+
+    let http = c.http_url.clone().expect("http");
+    let client = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = client.get(format!("{http}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let admin = Some(c.admin_token.as_str());
+    let r = get("/v1/stores?eu=false", admin).await.expect("stores");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    let names: Vec<&str> = body["stores"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["b-us"]);
+    assert_eq!(body["stores"][0]["custody"], "provider");
+
+    assert_eq!(
+        get("/v1/stores", None).await.expect("no token").status(),
+        401
+    );
+    let bad = get("/v1/stores?custody_at_most=kms", admin)
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), 400);
+    let msg: serde_json::Value = bad.json().await.expect("json");
+    assert!(
+        msg["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown custody level"),
+        "{msg}"
+    );
+
+    let summary: serde_json::Value = get("/v1/summary?by=country", admin)
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        summary,
+        serde_json::json!([
+            {"country": "DE", "stores": 1, "bytes": 0, "stores_without_size": 1},
+            {"country": "US", "stores": 1, "bytes": 0, "stores_without_size": 1},
+        ])
+    );
+    let detail: serde_json::Value = get(&format!("/v1/stores/aws:{ACCOUNT}:b-de"), admin)
+        .await
+        .expect("store")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(detail["store"]["classification"], "BBN2");
+    assert_eq!(detail["facts"].as_array().expect("facts").len(), 3);
+    assert_eq!(
+        get("/v1/stores/aws:0:nope", admin)
+            .await
+            .expect("404")
+            .status(),
+        404
+    );
+
+    let spec: serde_json::Value = get("/openapi.json", None)
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(spec["openapi"], "3.1.0");
+    for path in [
+        "/v1/stores",
+        "/v1/stores/{id}",
+        "/v1/summary",
+        "/v1/changes",
+        "/v1/events",
+    ] {
+        assert!(spec["paths"].get(path).is_some(), "{path} not documented");
+    }
+    // The JSON API is audited like gRPC.
+    let log = c.store.audit_log(10).expect("audit");
+    assert!(log.iter().any(|e| e.method == "ListStores" && e.rows == 1));
+    drop(a);
+    c.stop().await;
+}
