@@ -17,6 +17,13 @@
 //! | `LANDMETER_AGENT_COLLECTOR_CA_FILE` | `collector.ca_file` |
 //! | `LANDMETER_AGENT_COLLECTOR_CERT_FILE` | `collector.cert_file` |
 //! | `LANDMETER_AGENT_COLLECTOR_KEY_FILE` | `collector.key_file` |
+//! | `LANDMETER_AGENT_COLLECTOR_RECONNECT_MAX_SECS` | `collector.reconnect_max_secs` |
+//! | `LANDMETER_AGENT_SPOOL_DIR` | `spool.dir` (empty string clears it) |
+//! | `LANDMETER_AGENT_SPOOL_MAX_BYTES` | `spool.max_bytes` |
+//! | `LANDMETER_AGENT_METRICS_LISTEN` | `metrics.listen` (empty string clears it) |
+//! | `LANDMETER_AGENT_SCHEDULE_INTERVAL` | `schedule.interval` |
+//! | `LANDMETER_AGENT_SCHEDULE_CRON` | `schedule.cron` |
+//! | `LANDMETER_AGENT_SCHEDULE_JITTER` | `schedule.jitter` |
 //! | `LANDMETER_AGENT_PROVIDER` | `aws.provider` |
 //! | `LANDMETER_AGENT_ENDPOINT_URL` | `aws.endpoint_url` (empty string clears it) |
 //! | `LANDMETER_AGENT_HOME_REGION` | `aws.home_region` |
@@ -42,6 +49,9 @@ pub const ENV_PREFIX: &str = "LANDMETER_AGENT_";
 
 /// The environment variable naming the configuration file (handled by the command line).
 pub const ENV_CONFIG_FILE: &str = "LANDMETER_AGENT_CONFIG";
+
+/// Smallest `spool.max_bytes` accepted: a few batches.
+pub const MIN_SPOOL_BYTES: u64 = 1024 * 1024;
 
 /// Most buckets in flight the configuration accepts.
 pub const MAX_CONCURRENCY: usize = 256;
@@ -79,6 +89,97 @@ pub struct Config {
     /// The Azure estate to survey. When `azure.enabled` is true a scan covers Azure instead of
     /// AWS: one agent process (and configuration) per cloud.
     pub azure: AzureConfig,
+    /// When `landmeter-agent run` scans.
+    pub schedule: ScheduleConfig,
+    /// Where batches wait for the collector's acknowledgement.
+    pub spool: SpoolConfig,
+    /// The Prometheus `/metrics` endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// When the service (`landmeter-agent run`) scans. Besides these times it scans at once when
+/// the collector sends a `ScanRequest`; never two scans at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Scan every so long, the first at start: `"6h"`, `"30m"`, `"1d"`. Default `"24h"` when
+    /// no `cron` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Scan at the times of a cron expression, in UTC: `"0 3 * * *"` (five fields, or six
+    /// with seconds). Excludes `interval`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// Start each scan up to this long after its time, at random, so a fleet of agents does
+    /// not call the cloud APIs at once. Default `"0s"`.
+    pub jitter: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            interval: None,
+            cron: None,
+            jitter: "0s".to_owned(),
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// The schedule this section describes (validated by [`Config::validate`]).
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, String> {
+        use crate::schedule::{Schedule, Trigger, parse_cron, parse_duration};
+        let trigger = match (&self.interval, &self.cron) {
+            (Some(_), Some(_)) => {
+                return Err("schedule.interval and schedule.cron exclude each other".to_owned());
+            }
+            (None, Some(cron)) => Trigger::Cron(Box::new(
+                parse_cron(cron).map_err(|e| format!("schedule.cron {e}"))?,
+            )),
+            (interval, None) => {
+                let every = parse_duration(interval.as_deref().unwrap_or("24h"))
+                    .map_err(|e| format!("schedule.interval {e}"))?;
+                if every < std::time::Duration::from_secs(1) {
+                    return Err("schedule.interval must be at least 1s".to_owned());
+                }
+                Trigger::Interval(every)
+            }
+        };
+        let jitter = parse_duration(&self.jitter).map_err(|e| format!("schedule.jitter {e}"))?;
+        Ok(Schedule { trigger, jitter })
+    }
+}
+
+/// The durable spool of batches not yet acknowledged by the collector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Directory for the spool (one subdirectory per scan). Required by `run`; with it,
+    /// `scan` also spools, reconnects and resumes. Default: none (a one-shot `scan` keeps
+    /// its batches in memory and fails when the collector does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Most bytes of unacknowledged batches; when full the scan pauses until the collector
+    /// acknowledges. Default 268435456 (256 MiB).
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: None,
+            max_bytes: crate::spool::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address for `/metrics` (and `/live`), e.g. `"127.0.0.1:9464"`. Default: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 /// What to scan in Azure: Resource Manager (subscriptions, storage accounts, keys, metrics)
@@ -174,6 +275,8 @@ pub struct CollectorConfig {
     pub cert_file: Option<String>,
     /// This agent's private key (PEM); never leaves the agent's host.
     pub key_file: Option<String>,
+    /// Longest pause between reconnection attempts (with a spool), in seconds. Default 60.
+    pub reconnect_max_secs: u64,
 }
 
 /// What to scan with the AWS SDK.
@@ -238,6 +341,9 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             aws: AwsConfig::default(),
             azure: AzureConfig::default(),
+            schedule: ScheduleConfig::default(),
+            spool: SpoolConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -250,6 +356,7 @@ impl Default for CollectorConfig {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            reconnect_max_secs: 60,
         }
     }
 }
@@ -348,6 +455,27 @@ impl Config {
                         .parse()
                         .map_err(|_| invalid("expected a number of seconds"))?
                 }
+                "COLLECTOR_RECONNECT_MAX_SECS" => {
+                    self.collector.reconnect_max_secs = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("expected a number of seconds"))?
+                }
+                "SPOOL_DIR" => {
+                    self.spool.dir = Some(value).filter(|v| !v.is_empty()).map(PathBuf::from)
+                }
+                "SPOOL_MAX_BYTES" => {
+                    self.spool.max_bytes = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| invalid("expected a number of bytes"))?
+                }
+                "METRICS_LISTEN" => self.metrics.listen = Some(value).filter(|v| !v.is_empty()),
+                "SCHEDULE_INTERVAL" => {
+                    self.schedule.interval = Some(value).filter(|v| !v.is_empty())
+                }
+                "SCHEDULE_CRON" => self.schedule.cron = Some(value).filter(|v| !v.is_empty()),
+                "SCHEDULE_JITTER" => self.schedule.jitter = value,
                 "PROVIDER" => self.aws.provider = value,
                 "ENDPOINT_URL" => {
                     self.aws.endpoint_url = if value.is_empty() { None } else { Some(value) }
@@ -448,6 +576,33 @@ impl Config {
         }
         if self.collector.ack_timeout_secs == 0 {
             return bad("collector.ack_timeout_secs must be at least 1".to_owned());
+        }
+        if self.collector.reconnect_max_secs == 0 {
+            return bad("collector.reconnect_max_secs must be at least 1".to_owned());
+        }
+        if let Err(reason) = self.schedule.schedule() {
+            return bad(reason);
+        }
+        if self.spool.max_bytes < MIN_SPOOL_BYTES {
+            return bad(format!(
+                "spool.max_bytes {} must be at least {MIN_SPOOL_BYTES} (1 MiB)",
+                self.spool.max_bytes
+            ));
+        }
+        if self
+            .spool
+            .dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return bad("spool.dir is empty: remove it or give a directory".to_owned());
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad(format!(
+                "metrics.listen {listen:?} is not an address such as \"127.0.0.1:9464\""
+            ));
         }
         let aws = &self.aws;
         if aws.provider.is_empty()
@@ -633,11 +788,88 @@ mod tests {
             config.aws.accounts[0].external_id.as_deref(),
             Some("landmeter-example")
         );
+        assert_eq!(config.schedule.interval.as_deref(), Some("6h"));
+        assert_eq!(config.schedule.jitter, "10m");
+        assert_eq!(
+            config.spool.dir.as_deref(),
+            Some(Path::new("/var/lib/landmeter-agent/spool"))
+        );
+        assert_eq!(config.spool.max_bytes, crate::spool::DEFAULT_MAX_BYTES);
+        assert_eq!(config.metrics.listen.as_deref(), Some("127.0.0.1:9464"));
         // Round trip: the rendered effective config parses back to the same value.
         assert_eq!(
             Config::from_toml(&config.to_toml()).expect("renders valid toml"),
             config
         );
+    }
+
+    /// The `agent.toml` of every ConfigMap under deploy/kubernetes validates.
+    #[test]
+    fn kubernetes_example_configs_validate() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+        let mut checked = 0;
+        for file in ["agent-deployment.yaml", "agent-cronjob.yaml"] {
+            let text = std::fs::read_to_string(dir.join(file)).expect("example exists");
+            let mut lines = text
+                .lines()
+                .skip_while(|l| l.trim() != "agent.toml: |")
+                .skip(1);
+            let mut toml_text = String::new();
+            for line in lines.by_ref() {
+                if !line.is_empty() && !line.starts_with("    ") {
+                    break;
+                }
+                toml_text.push_str(line.strip_prefix("    ").unwrap_or(line));
+                toml_text.push('\n');
+            }
+            let config = Config::from_toml(&toml_text)
+                .unwrap_or_else(|e| panic!("{file}: {e}\n{toml_text}"));
+            // The TLS files exist only in the pod; the rest must validate as written.
+            config.validate().unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(config.spool.dir.is_some(), "{file}: no spool dir");
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
+    }
+
+    #[test]
+    fn schedule_spool_and_metrics_are_checked() {
+        for (text, expected) in [
+            (
+                "[schedule]\ninterval = \"6h\"\ncron = \"0 3 * * *\"\n",
+                "exclude each other",
+            ),
+            ("[schedule]\ninterval = \"6 hours\"\n", "schedule.interval"),
+            ("[schedule]\ncron = \"0 25 * * *\"\n", "schedule.cron"),
+            ("[schedule]\njitter = \"soon\"\n", "schedule.jitter"),
+            ("[spool]\nmax_bytes = 10\n", "spool.max_bytes"),
+            ("[metrics]\nlisten = \"localhost\"\n", "metrics.listen"),
+            (
+                "[collector]\nreconnect_max_secs = 0\n",
+                "reconnect_max_secs",
+            ),
+        ] {
+            let err = Config::from_toml(text)
+                .expect("parses")
+                .validate()
+                .expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_SPOOL_DIR", "/tmp/spool"),
+                ("LANDMETER_AGENT_SCHEDULE_CRON", "0 3 * * *"),
+                ("LANDMETER_AGENT_METRICS_LISTEN", "127.0.0.1:9464"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(config.spool.dir.as_deref(), Some(Path::new("/tmp/spool")));
+        assert!(matches!(
+            config.schedule.schedule().expect("valid").trigger,
+            crate::schedule::Trigger::Cron(_)
+        ));
     }
 
     #[test]

@@ -8,8 +8,13 @@
 //! - [`sink`]: [`sink::FactSink`], the providers' only output, plus progress counters.
 //! - [`providers`]: one module per cloud behind its Cargo feature (`aws`, `azure`); shared
 //!   failure classification into gap kinds. `[azure] enabled = true` makes a scan cover Azure.
-//! - [`uplink`]: streams a scan to the collector (`IngestService.Stream`): batches, acks,
-//!   backpressure, timeouts. The only module that knows the network protocol.
+//! - [`uplink`]: batches a scan into the spool and delivers the spool to the collector
+//!   (`IngestService.Stream`): acks, rejects, timeouts, reconnection with backoff, resends.
+//!   The only module that knows the network protocol.
+//! - [`spool`]: the durable spool (one file per unacknowledged batch), bounded by bytes.
+//! - [`schedule`]: when the service scans (interval or cron, jitter, `ScanRequest`s), one
+//!   scan at a time; pure next-time computation plus a loop on tokio's clock.
+//! - [`metrics`]: Prometheus counters and the `/metrics` endpoint.
 //! - [`output`]: `--output json`, a hand mapping of facts to JSON.
 //! - [`arn`]: sans-IO parsing of ARNs and KMS key references.
 //!
@@ -19,22 +24,28 @@
 
 pub mod arn;
 pub mod config;
+pub mod metrics;
 pub mod output;
 pub mod providers;
 pub mod scan;
+pub mod schedule;
 pub mod sink;
+pub mod spool;
 pub mod uplink;
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use landmeter_proto::v1::{AccountCoverage, Fact};
 use tokio::sync::oneshot;
 
 use crate::config::Config;
+use crate::metrics::METRICS;
 use crate::scan::{ScanError, ScanPlan};
 use crate::sink::{FactReceiver, FactSink, Progress};
-use crate::uplink::{ScanStart, UplinkConfig, UplinkError};
+use crate::spool::{Spool, SpoolError};
+use crate::uplink::{Reconnect, ScanStart, Until, UplinkConfig, UplinkError};
 
 /// This agent's version, sent in `Hello`.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,6 +65,42 @@ pub enum AgentError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("`run` needs a spool directory: set [spool] dir (or LANDMETER_AGENT_SPOOL_DIR)")]
+    NoSpoolDir,
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Opens the configured spool (or a memory spool) and closes the scans a previous run left
+/// unfinished, so they are delivered first.
+pub fn open_spool(config: &Config) -> Result<Arc<Spool>, AgentError> {
+    let spool = match &config.spool.dir {
+        Some(dir) => Spool::open(dir, config.spool.max_bytes)?,
+        None => Spool::memory(config.spool.max_bytes),
+    };
+    spool.close_abandoned("the agent stopped before the scan ended; a later scan covers it")?;
+    Ok(Arc::new(spool))
+}
+
+/// How the uplink reaches the collector; it reconnects when the spool is durable.
+pub fn uplink_config(config: &Config) -> Result<UplinkConfig, AgentError> {
+    Ok(UplinkConfig {
+        url: config.collector.url.clone(),
+        agent_name: config.name.clone(),
+        connect_timeout: Duration::from_secs(10),
+        ack_timeout: Duration::from_secs(config.collector.ack_timeout_secs),
+        tls: uplink_tls(&config.collector)?,
+        reconnect: config.spool.dir.is_some().then(|| Reconnect {
+            max_delay: Duration::from_secs(config.collector.reconnect_max_secs),
+        }),
+    })
 }
 
 /// Reads the TLS material the collector section names (none for plaintext).
@@ -119,10 +166,51 @@ pub async fn scan_to_json(config: &Config) -> Result<(serde_json::Value, ScanSum
     ))
 }
 
-/// Scans and streams the facts to the collector named in `config`.
+/// Scans and streams the facts to the collector named in `config`: delivers what a
+/// previous run left in the spool, then this scan, and returns when the collector has closed
+/// it. With `[spool] dir` a collector that is down or restarting only delays delivery.
 pub async fn scan_to_collector(config: &Config) -> Result<ScanSummary, AgentError> {
+    let spool = open_spool(config)?;
+    let uplink_config = uplink_config(config)?;
+    scan_into_spool(config, &spool, |scan_id| {
+        let spool = Arc::clone(&spool);
+        let uplink_config = uplink_config.clone();
+        async move {
+            let delivered =
+                uplink::deliver(&uplink_config, &spool, Until::Delivered(scan_id), None).await?;
+            tracing::debug!(
+                batches = delivered.batches,
+                duplicates = delivered.duplicates,
+                scans = delivered.scans,
+                "collector acknowledged the scan"
+            );
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs one scan into `spool`, concurrently with `deliver(scan_id)` (which may return at
+/// once, when delivery runs elsewhere). The scan's facts are all spooled, and delivered when
+/// `deliver` says so, before this returns.
+async fn scan_into_spool<D, Fut>(
+    config: &Config,
+    spool: &Spool,
+    deliver: D,
+) -> Result<ScanSummary, AgentError>
+where
+    D: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), UplinkError>>,
+{
     let started = Instant::now();
-    let plan: ScanPlan = scan::plan(config).await?;
+    METRICS.scans_started.add(1);
+    let plan: ScanPlan = match scan::plan(config).await {
+        Ok(plan) => plan,
+        Err(err) => {
+            METRICS.scans_failed.add(1);
+            return Err(err.into());
+        }
+    };
     let scan_id = plan.scan_id.clone();
     let accounts = plan.accounts.len();
     let start = ScanStart {
@@ -131,13 +219,7 @@ pub async fn scan_to_collector(config: &Config) -> Result<ScanSummary, AgentErro
         accounts: plan.accounts.clone(),
         provider: plan.provider.clone(),
     };
-    let uplink_config = UplinkConfig {
-        url: config.collector.url.clone(),
-        agent_name: config.name.clone(),
-        connect_timeout: Duration::from_secs(10),
-        ack_timeout: Duration::from_secs(config.collector.ack_timeout_secs),
-        tls: uplink_tls(&config.collector)?,
-    };
+    spool.begin(&start.begin())?;
     let (sink, facts_rx) = FactSink::channel(SINK_CAPACITY);
     let progress = sink.progress();
     let (coverage_tx, coverage_rx) = oneshot::channel();
@@ -145,28 +227,123 @@ pub async fn scan_to_collector(config: &Config) -> Result<ScanSummary, AgentErro
     let scan = async move {
         let result = scan::run(plan, sink).await;
         if let Ok(coverage) = &result {
-            // The uplink may have failed already; its error is reported then.
+            // The spooler may have failed already; its error is reported then.
             let _ = coverage_tx.send(coverage.clone());
         }
         result
     };
-    let (scan_result, uplink_result) = with_progress(&progress, async {
-        tokio::join!(
-            scan,
-            uplink::stream_scan(&uplink_config, start, facts_rx, coverage_rx)
+    let produce_and_deliver = async {
+        tokio::try_join!(
+            uplink::spool_scan(spool, &start, facts_rx, coverage_rx),
+            deliver(scan_id.clone()),
         )
-    })
-    .await;
+    };
+    let (scan_result, uplink_result) =
+        with_progress(&progress, async { tokio::join!(scan, produce_and_deliver) }).await;
     // An uplink failure closes the sink and so also fails the scan: report the cause.
-    let report = uplink_result?;
-    let coverage = scan_result?;
+    let (produced, ()) = uplink_result?;
+    let coverage = match scan_result {
+        Ok(coverage) => coverage,
+        Err(err) => {
+            METRICS.scans_failed.add(1);
+            return Err(err.into());
+        }
+    };
+    let summary = summary(scan_id, accounts, &progress, started, coverage);
+    METRICS.scans_finished.add(1);
+    METRICS.coverage_gaps.add(summary.gaps);
+    METRICS
+        .incomplete_accounts
+        .add((summary.accounts - summary.complete_accounts) as u64);
+    METRICS
+        .last_scan_duration_ms
+        .set(started.elapsed().as_millis() as u64);
+    METRICS
+        .last_scan_finished_s
+        .set(u64::try_from(now_ms() / 1000).unwrap_or_default());
     tracing::debug!(
-        batches = report.batches,
-        facts = report.facts,
-        duplicates = report.duplicates,
-        "collector acknowledged the scan"
+        batches = produced.batches,
+        facts = produced.facts,
+        "scan spooled"
     );
-    Ok(summary(scan_id, accounts, &progress, started, coverage))
+    Ok(summary)
+}
+
+/// The service (`landmeter-agent run`): delivers the spool for ever, scans on the schedule
+/// and on the collector's `ScanRequest`s (one at a time), serves `/metrics` when configured;
+/// returns when `shutdown` completes.
+pub async fn run_service(
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), AgentError> {
+    if config.spool.dir.is_none() {
+        return Err(AgentError::NoSpoolDir);
+    }
+    let schedule = config.schedule.schedule().map_err(AgentError::Config)?;
+    let spool = open_spool(config)?;
+    let uplink_config = uplink_config(config)?;
+    let metrics = match &config.metrics.listen {
+        Some(addr) => {
+            let parsed = addr
+                .parse()
+                .map_err(|_| AgentError::Config(format!("metrics.listen {addr:?}")))?;
+            let listener = metrics::bind(parsed)
+                .await
+                .map_err(|source| AgentError::Metrics {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            Some(metrics::serve(listener, Arc::clone(&spool)))
+        }
+        None => None,
+    };
+    let metrics = async {
+        match metrics {
+            Some(serve) => serve.await,
+            None => std::future::pending().await,
+        }
+    };
+    let (requests_tx, requests_rx) = tokio::sync::mpsc::channel(1);
+    let delivery = uplink::deliver(&uplink_config, &spool, Until::Forever, Some(requests_tx));
+    let scans = schedule::run(
+        &schedule,
+        schedule::Clock::system(),
+        schedule::Jitter::from_entropy(),
+        requests_rx,
+        || async {
+            match scan_into_spool(config, &spool, |_| async { Ok(()) }).await {
+                Ok(summary) => log_summary(&summary),
+                Err(err) => tracing::error!(error = %err, "scan failed"),
+            }
+        },
+    );
+    tokio::select! {
+        result = delivery => result.map(|_| ()).map_err(AgentError::from),
+        () = scans => Ok(()),
+        () = metrics => Ok(()),
+        () = shutdown => {
+            let (batches, bytes) = spool.depth();
+            tracing::info!(spool_batches = batches, spool_bytes = bytes, "shutting down; the spool keeps what is not delivered");
+            Ok(())
+        }
+    }
+}
+
+/// The closing log line of a scan.
+pub fn log_summary(summary: &ScanSummary) {
+    tracing::info!(
+        scan_id = %summary.scan_id,
+        accounts = summary.accounts,
+        complete_accounts = summary.complete_accounts,
+        buckets = summary.buckets,
+        facts = summary.facts,
+        gaps = summary.gaps,
+        seconds = format_args!("{:.1}", summary.seconds),
+        "scan finished"
+    );
+    for c in summary.coverage.iter().filter(|c| !c.complete) {
+        tracing::warn!(account = %c.account, reason = %c.reason, "account incomplete");
+    }
 }
 
 async fn collect(mut rx: FactReceiver) -> Vec<Fact> {

@@ -19,6 +19,13 @@ struct Cli {
 enum Command {
     /// Scan the configured accounts and stream the facts to the collector (or print them).
     Scan(ScanArgs),
+    /// Run as a service: scan on the schedule and when the collector asks, deliver through
+    /// the durable spool, serve /metrics; stop on SIGTERM or Ctrl-C.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long, env = ENV_CONFIG_FILE)]
+        config: Option<PathBuf>,
+    },
     /// Load and validate the configuration, then print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
@@ -81,7 +88,43 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scan(args) => scan(args),
+        Command::Run { config } => run(config),
     }
+}
+
+fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref(), std::env::vars(), &Overrides::default())
+        .context("configuration is invalid")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = tokio::signal::ctrl_c() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        tracing::info!(name = %config.name, collector = %config.collector.url, "agent service starting");
+        landmeter_agent::run_service(&config, shutdown).await
+    })?;
+    Ok(())
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<()> {
@@ -112,18 +155,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<()> {
             None => Ok(landmeter_agent::scan_to_collector(&config).await?),
         }
     })?;
-    tracing::info!(
-        scan_id = %summary.scan_id,
-        accounts = summary.accounts,
-        complete_accounts = summary.complete_accounts,
-        buckets = summary.buckets,
-        facts = summary.facts,
-        gaps = summary.gaps,
-        seconds = format_args!("{:.1}", summary.seconds),
-        "scan finished"
-    );
-    for c in summary.coverage.iter().filter(|c| !c.complete) {
-        tracing::warn!(account = %c.account, reason = %c.reason, "account incomplete");
-    }
+    landmeter_agent::log_summary(&summary);
     Ok(())
 }

@@ -1,37 +1,48 @@
-//! Streams one scan to the collector over `IngestService.Stream`.
+//! Delivers spooled scans to the collector over `IngestService.Stream`.
 //!
-//! Protocol, agent side: `Hello`, `ScanBegin`, then `FactsBatch` messages numbered 1, 2, 3, ...
-//! with at most [`FACTS_PER_BATCH`] facts each and at most [`MAX_UNACKED_BATCHES`] waiting
-//! for their `Ack`. When the scan has ended and every batch is acknowledged, `ScanEnd` carries
-//! the batch count and the coverage; the collector's `Ack` with seq 0 that follows closes the
-//! scan. A `Reject` ends it with an error. A batch is flushed when full, when the scan ends,
-//! or [`BATCH_LINGER`] after its first fact, so a slow scan still streams.
+//! Two halves meet at the [`Spool`]:
+//! - [`spool_scan`] turns a scan's facts into `FactsBatch`es numbered 1, 2, 3, ... of at most
+//!   [`FACTS_PER_BATCH`] facts (flushed when full, when the scan ends, or [`BATCH_LINGER`] after
+//!   their first fact) and spools each before anything is sent; then the `ScanEnd` with the
+//!   batch count and the coverage. A full spool makes it wait, and so pauses the scan.
+//! - [`deliver`] keeps a stream to the collector: `Hello`, then for each spooled scan in order
+//!   `ScanBegin`, its batches (at most [`MAX_UNACKED_BATCHES`] unacknowledged), and `ScanEnd`
+//!   once every batch is acknowledged. An `Ack` removes a batch from the spool; the `Ack` with
+//!   seq 0 after `ScanEnd` removes the scan. When the stream fails (collector down or
+//!   restarting, no answer within the ack timeout, `RATE_LIMITED`) it reconnects with capped
+//!   exponential backoff and resends what is still spooled, from `Hello` on: the collector
+//!   acknowledges a resent batch as a duplicate, so a resend is harmless. Any other `Reject` is
+//!   final for that scan: it is set aside in the spool and reported.
 //!
-//! The collector must answer within the configured ack timeout whenever the agent waits for
-//! it; otherwise the scan fails with [`UplinkError::Timeout`].
+//! A `ScanRequest` from the collector is passed to whoever asked for them (the scheduler).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use landmeter_proto::v1::ingest_service_client::IngestServiceClient;
 use landmeter_proto::v1::{
     AccountCoverage, AgentMessage, CollectorMessage, Fact, FactsBatch, Hello, RejectCode,
-    ScanBegin, ScanEnd, agent_message, collector_message,
+    ScanBegin, ScanEnd, ScanRequest, agent_message, collector_message,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::metrics::METRICS;
 use crate::sink::FactReceiver;
+use crate::spool::{Spool, SpoolError};
 
 /// Facts per `FactsBatch` (the collector accepts up to `landmeter_proto::MAX_FACTS_PER_BATCH`).
 pub const FACTS_PER_BATCH: usize = 500;
 /// Batches sent but not yet acknowledged, at most.
 pub const MAX_UNACKED_BATCHES: usize = 16;
-/// How long a partial batch waits for more facts before it is sent.
+/// How long a partial batch waits for more facts before it is spooled and sent.
 pub const BATCH_LINGER: Duration = Duration::from_secs(1);
 /// Capabilities announced in `Hello`.
-pub const CAPABILITIES: &[&str] = &["facts.v1", "provider.aws"];
+pub const CAPABILITIES: &[&str] = &["facts.v1", "provider.aws", "spool.v1"];
+/// First pause before reconnecting; doubled after each failure up to `Reconnect::max_delay`.
+pub const RECONNECT_INITIAL_DELAY: Duration = Duration::from_millis(200);
 
 /// Where and how to stream.
 #[derive(Debug, Clone)]
@@ -43,6 +54,14 @@ pub struct UplinkConfig {
     pub ack_timeout: Duration,
     /// Mutual TLS to the collector (required for `https://`).
     pub tls: Option<UplinkTls>,
+    /// Reconnect after a failure (with a durable spool); `None` returns the first failure.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// Reconnection policy: exponential backoff from [`RECONNECT_INITIAL_DELAY`], capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    pub max_delay: Duration,
 }
 
 /// PEM material for mutual TLS: the collector's CA, and this agent's certificate and key.
@@ -68,6 +87,17 @@ pub struct ScanStart {
     pub started_at_ms: i64,
     pub accounts: Vec<String>,
     pub provider: String,
+}
+
+impl ScanStart {
+    pub fn begin(&self) -> ScanBegin {
+        ScanBegin {
+            scan_id: self.scan_id.clone(),
+            started_at_ms: self.started_at_ms,
+            accounts: self.accounts.clone(),
+            provider: self.provider.clone(),
+        }
+    }
 }
 
 /// What was delivered.
@@ -110,16 +140,197 @@ pub enum UplinkError {
     Closed,
     #[error("the scan ended without coverage (it failed); the collector keeps it open")]
     ScanAborted,
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
-/// Streams `facts` as one scan; waits for `coverage` once the facts end, then sends
-/// `ScanEnd` and waits for its acknowledgement.
+impl UplinkError {
+    /// Worth another connection: the collector may be back, or less busy, later.
+    fn is_transient(&self) -> bool {
+        match self {
+            UplinkError::Connect { .. }
+            | UplinkError::Timeout { .. }
+            | UplinkError::Status(_)
+            | UplinkError::Closed => true,
+            UplinkError::Rejected { code, .. } => {
+                code == RejectCode::RateLimited.as_str_name()
+                    || code == RejectCode::Internal.as_str_name()
+            }
+            UplinkError::Url { .. } | UplinkError::ScanAborted | UplinkError::Spool(_) => false,
+        }
+    }
+}
+
+/// Streams `facts` as one scan through a memory spool, without reconnecting: waits for
+/// `coverage` once the facts end, then sends `ScanEnd` and waits for its acknowledgement.
 pub async fn stream_scan(
     config: &UplinkConfig,
     start: ScanStart,
     facts: FactReceiver,
     coverage: oneshot::Receiver<Vec<AccountCoverage>>,
 ) -> Result<UplinkReport, UplinkError> {
+    let spool = Arc::new(Spool::memory(crate::spool::DEFAULT_MAX_BYTES));
+    spool.begin(&start.begin())?;
+    let scan_id = start.scan_id.clone();
+    let config = UplinkConfig {
+        reconnect: None,
+        ..config.clone()
+    };
+    let (produced, delivered) = tokio::try_join!(
+        spool_scan(&spool, &start, facts, coverage),
+        deliver(&config, &spool, Until::Delivered(scan_id), None),
+    )?;
+    Ok(UplinkReport {
+        batches: produced.batches,
+        facts: produced.facts,
+        duplicates: delivered.duplicates,
+    })
+}
+
+/// What [`spool_scan`] spooled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub batches: u64,
+    pub facts: u64,
+    /// False when the scan failed (no coverage): it was ended as incomplete.
+    pub covered: bool,
+}
+
+/// Batches a scan's facts into the spool (its `ScanBegin` is spooled already), then its
+/// `ScanEnd`. A scan that fails (its coverage never comes) is ended as incomplete for every
+/// account, so what it observed is still delivered and the collector marks nothing gone.
+pub async fn spool_scan(
+    spool: &Spool,
+    start: &ScanStart,
+    mut facts: FactReceiver,
+    coverage: oneshot::Receiver<Vec<AccountCoverage>>,
+) -> Result<Produced, UplinkError> {
+    let mut buffer: Vec<Fact> = Vec::with_capacity(FACTS_PER_BATCH);
+    let mut next_seq = 1;
+    let mut total = 0u64;
+    let mut linger_until: Option<Instant> = None;
+    loop {
+        let flush = tokio::select! {
+            fact = facts.recv() => match fact {
+                Some(fact) => {
+                    if buffer.is_empty() {
+                        linger_until = Some(Instant::now() + BATCH_LINGER);
+                    }
+                    buffer.push(fact);
+                    buffer.len() >= FACTS_PER_BATCH
+                }
+                None => break,
+            },
+            () = sleep_until_opt(linger_until) => true,
+        };
+        if flush && !buffer.is_empty() {
+            total += buffer.len() as u64;
+            push(spool, &start.scan_id, next_seq, std::mem::take(&mut buffer)).await?;
+            next_seq += 1;
+            linger_until = None;
+        }
+    }
+    if !buffer.is_empty() {
+        total += buffer.len() as u64;
+        push(spool, &start.scan_id, next_seq, buffer).await?;
+        next_seq += 1;
+    }
+    let batches = next_seq - 1;
+    let (coverage, covered) = match coverage.await {
+        Ok(coverage) => (coverage, true),
+        Err(_) => (
+            crate::spool::incomplete_coverage(&start.accounts, "the scan failed before it ended"),
+            false,
+        ),
+    };
+    spool.end(&ScanEnd {
+        scan_id: start.scan_id.clone(),
+        ended_at_ms: crate::now_ms(),
+        batches,
+        coverage,
+    })?;
+    tracing::debug!(scan_id = %start.scan_id, batches, "scan spooled to its end");
+    Ok(Produced {
+        batches,
+        facts: total,
+        covered,
+    })
+}
+
+async fn push(spool: &Spool, scan_id: &str, seq: u64, facts: Vec<Fact>) -> Result<(), UplinkError> {
+    let n = facts.len() as u64;
+    spool
+        .push_batch(&FactsBatch {
+            scan_id: scan_id.to_owned(),
+            seq,
+            facts,
+        })
+        .await?;
+    METRICS.facts_spooled.add(n);
+    Ok(())
+}
+
+/// How long [`deliver`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// Until this scan (and every scan spooled before it) is closed at the collector.
+    Delivered(String),
+    /// For ever (the service): the stream stays open between scans for `ScanRequest`s.
+    Forever,
+}
+
+/// What [`deliver`] saw acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub batches: u64,
+    pub duplicates: u64,
+    pub scans: u64,
+}
+
+/// Delivers the spool to the collector (see the module docs), reconnecting when
+/// `config.reconnect` says so. `requests` receives the collector's `ScanRequest`s.
+pub async fn deliver(
+    config: &UplinkConfig,
+    spool: &Spool,
+    until: Until,
+    requests: Option<mpsc::Sender<ScanRequest>>,
+) -> Result<Delivered, UplinkError> {
+    let mut report = Delivered::default();
+    let mut delay = RECONNECT_INITIAL_DELAY;
+    loop {
+        let before = report;
+        match session(config, spool, &until, requests.as_ref(), &mut report).await {
+            Ok(()) => return Ok(report),
+            Err(err) => {
+                if let UplinkError::Rejected { scan_id, .. } = &err
+                    && !err.is_transient()
+                {
+                    tracing::error!(error = %err, %scan_id, "collector refused the scan for good; it is set aside in the spool");
+                    spool.reject(scan_id)?;
+                    if until == Until::Delivered(scan_id.clone()) || config.reconnect.is_none() {
+                        return Err(err);
+                    }
+                    continue;
+                }
+                let Some(reconnect) = config.reconnect.filter(|_| err.is_transient()) else {
+                    return Err(err);
+                };
+                if report != before {
+                    delay = RECONNECT_INITIAL_DELAY;
+                }
+                METRICS.reconnects.add(1);
+                let (batches, bytes) = spool.depth();
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, spool_batches = batches, spool_bytes = bytes, "collector unavailable; the spool keeps everything, reconnecting");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(reconnect.max_delay.max(RECONNECT_INITIAL_DELAY));
+            }
+        }
+    }
+}
+
+async fn connect(
+    config: &UplinkConfig,
+) -> Result<IngestServiceClient<tonic::transport::Channel>, UplinkError> {
     let endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
         .map_err(|source| UplinkError::Url {
             url: config.url.clone(),
@@ -150,76 +361,21 @@ pub async fn stream_scan(
             url: config.url.clone(),
             source,
         })?;
-    let mut client = IngestServiceClient::new(channel)
+    Ok(IngestServiceClient::new(channel)
         .max_decoding_message_size(landmeter_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(landmeter_proto::MAX_MESSAGE_BYTES);
-
-    let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(MAX_UNACKED_BATCHES + 4);
-    let hello = agent_message::Msg::Hello(Hello {
-        agent_version: crate::AGENT_VERSION.to_owned(),
-        agent_name: config.agent_name.clone(),
-        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
-    });
-    let begin = agent_message::Msg::ScanBegin(ScanBegin {
-        scan_id: start.scan_id.clone(),
-        started_at_ms: start.started_at_ms,
-        accounts: start.accounts.clone(),
-        provider: start.provider.clone(),
-    });
-    for msg in [hello, begin] {
-        // The channel has room for both; the receiver lives in `out_rx` until the call below.
-        out_tx
-            .send(AgentMessage { msg: Some(msg) })
-            .await
-            .map_err(|_| UplinkError::Closed)?;
-    }
-    let timeout = |waiting| UplinkError::Timeout {
-        url: config.url.clone(),
-        seconds: config.ack_timeout.as_secs(),
-        waiting,
-    };
-    let response = tokio::time::timeout(
-        config.ack_timeout,
-        client.stream(ReceiverStream::new(out_rx)),
-    )
-    .await
-    .map_err(|_| timeout("opening the stream"))??;
-    tracing::info!(url = %config.url, scan_id = %start.scan_id, accounts = start.accounts.len(), "streaming scan to collector");
-
-    let mut session = Session {
-        scan_id: start.scan_id,
-        out: out_tx,
-        next_seq: 1,
-        unacked: BTreeSet::new(),
-        buffer: Vec::with_capacity(FACTS_PER_BATCH),
-        facts_sent: 0,
-        duplicates: 0,
-    };
-    let mut inbound = response.into_inner();
-    let report = session
-        .run(&mut inbound, facts, coverage, config.ack_timeout, &timeout)
-        .await?;
-    // Close our half of the stream, then let the collector close its half, so neither side
-    // sees a reset. Anything it still sends is of no consequence now.
-    drop(session);
-    let drain = async { while let Ok(Some(_)) = inbound.message().await {} };
-    if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
-        tracing::debug!("collector kept the stream open after the scan end; closing it");
-    }
-    Ok(report)
+        .max_encoding_message_size(landmeter_proto::MAX_MESSAGE_BYTES))
 }
 
 /// How long the collector may take to close the stream after acknowledging the scan end.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-struct Session {
+/// The scan being delivered on the current stream.
+struct Current {
     scan_id: String,
-    out: mpsc::Sender<AgentMessage>,
+    /// Batches below this were sent on this stream.
     next_seq: u64,
     unacked: BTreeSet<u64>,
-    buffer: Vec<Fact>,
-    facts_sent: u64,
-    duplicates: u64,
+    end_sent: bool,
 }
 
 /// What the main loop is waiting for from the collector, for the timeout message.
@@ -231,159 +387,200 @@ fn waiting_for(end_sent: bool) -> &'static str {
     }
 }
 
-impl Session {
-    async fn run(
-        &mut self,
-        inbound: &mut tonic::Streaming<CollectorMessage>,
-        mut facts: FactReceiver,
-        coverage: oneshot::Receiver<Vec<AccountCoverage>>,
-        ack_timeout: Duration,
-        timeout: &dyn Fn(&'static str) -> UplinkError,
-    ) -> Result<UplinkReport, UplinkError> {
-        let mut coverage = Some(coverage);
-        let mut facts_done = false;
-        let mut end_sent = false;
-        // Deadline for the collector's next answer while we wait on it.
-        let mut answer_by = Instant::now() + ack_timeout;
-        // When the current partial batch must go out.
-        let mut linger_until: Option<Instant> = None;
+/// One stream: `Ok` when `until` is reached, `Err` when the stream failed.
+async fn session(
+    config: &UplinkConfig,
+    spool: &Spool,
+    until: &Until,
+    requests: Option<&mpsc::Sender<ScanRequest>>,
+    report: &mut Delivered,
+) -> Result<(), UplinkError> {
+    let done = |spool: &Spool| matches!(until, Until::Delivered(id) if !spool.contains(id));
+    if done(spool) {
+        return Ok(());
+    }
+    let mut client = connect(config).await?;
+    let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(MAX_UNACKED_BATCHES + 4);
+    let send = |msg: agent_message::Msg| {
+        let out_tx = out_tx.clone();
+        async move {
+            out_tx
+                .send(AgentMessage { msg: Some(msg) })
+                .await
+                .map_err(|_| UplinkError::Closed)
+        }
+    };
+    send(agent_message::Msg::Hello(Hello {
+        agent_version: crate::AGENT_VERSION.to_owned(),
+        agent_name: config.agent_name.clone(),
+        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+    }))
+    .await?;
+    let timeout = |waiting| UplinkError::Timeout {
+        url: config.url.clone(),
+        seconds: config.ack_timeout.as_secs(),
+        waiting,
+    };
+    let response = tokio::time::timeout(
+        config.ack_timeout,
+        client.stream(ReceiverStream::new(out_rx)),
+    )
+    .await
+    .map_err(|_| timeout("opening the stream"))??;
+    let mut inbound = response.into_inner();
+    tracing::debug!(url = %config.url, "stream to collector open");
 
-        loop {
-            // Send whatever may go out now.
-            while self.unacked.len() < MAX_UNACKED_BATCHES
-                && !self.buffer.is_empty()
-                && (self.buffer.len() >= FACTS_PER_BATCH
-                    || facts_done
-                    || linger_until.is_some_and(|t| t <= Instant::now()))
+    let mut version = spool.watch();
+    let mut current: Option<Current> = None;
+    let mut answer_by = Instant::now() + config.ack_timeout;
+    loop {
+        version.borrow_and_update();
+        if done(spool) {
+            break;
+        }
+        if current.is_none()
+            && let Some(first) = spool.first()
+        {
+            tracing::info!(url = %config.url, scan_id = %first.begin.scan_id, accounts = first.begin.accounts.len(), pending_batches = first.pending.len(), "streaming scan to collector");
+            current = Some(Current {
+                scan_id: first.begin.scan_id.clone(),
+                next_seq: 1,
+                unacked: BTreeSet::new(),
+                end_sent: false,
+            });
+            send(agent_message::Msg::ScanBegin(first.begin)).await?;
+        }
+        if let Some(cur) = &mut current
+            && let Some(view) = spool.view(&cur.scan_id)
+        {
+            let first_unsent = cur.next_seq;
+            for seq in view.pending.iter().copied().filter(|s| *s >= first_unsent) {
+                if cur.unacked.len() >= MAX_UNACKED_BATCHES {
+                    break;
+                }
+                if cur.unacked.is_empty() {
+                    answer_by = Instant::now() + config.ack_timeout;
+                }
+                let batch = spool.read_batch(&cur.scan_id, seq)?;
+                tracing::trace!(seq, facts = batch.facts.len(), "sending batch");
+                cur.unacked.insert(seq);
+                cur.next_seq = seq + 1;
+                send(agent_message::Msg::FactsBatch(batch)).await?;
+            }
+            if let Some(end) = view.end
+                && !cur.end_sent
+                && cur.unacked.is_empty()
+                && view.pending.is_empty()
             {
-                if self.unacked.is_empty() {
-                    answer_by = Instant::now() + ack_timeout;
-                }
-                self.send_batch().await?;
-                linger_until = (!self.buffer.is_empty()).then(|| Instant::now() + BATCH_LINGER);
+                let batches = end.batches;
+                send(agent_message::Msg::ScanEnd(end)).await?;
+                cur.end_sent = true;
+                answer_by = Instant::now() + config.ack_timeout;
+                tracing::debug!(scan_id = %cur.scan_id, batches, "scan end sent");
             }
-            if facts_done && self.buffer.is_empty() && self.unacked.is_empty() && !end_sent {
-                let Some(coverage_rx) = coverage.take() else {
-                    return Err(UplinkError::ScanAborted);
+        }
+        let (awaiting_answer, end_sent) = match &current {
+            Some(cur) => (cur.end_sent || !cur.unacked.is_empty(), cur.end_sent),
+            None => (false, false),
+        };
+        tokio::select! {
+            biased;
+            message = inbound.message() => {
+                answer_by = Instant::now() + config.ack_timeout;
+                let Some(message) = message? else {
+                    return Err(UplinkError::Closed);
                 };
-                let coverage = coverage_rx.await.map_err(|_| UplinkError::ScanAborted)?;
-                self.send(agent_message::Msg::ScanEnd(ScanEnd {
-                    scan_id: self.scan_id.clone(),
-                    ended_at_ms: crate::now_ms(),
-                    batches: self.next_seq - 1,
-                    coverage,
-                }))
-                .await?;
-                end_sent = true;
-                answer_by = Instant::now() + ack_timeout;
-                tracing::debug!(scan_id = %self.scan_id, batches = self.next_seq - 1, "scan end sent");
+                handle(message, spool, &mut current, requests, report)?;
             }
-            let awaiting_answer = end_sent || !self.unacked.is_empty();
-            let can_take_facts = !facts_done && self.buffer.len() < FACTS_PER_BATCH;
-            let can_flush_on_linger =
-                !self.buffer.is_empty() && self.unacked.len() < MAX_UNACKED_BATCHES;
-
-            tokio::select! {
-                biased;
-                message = inbound.message() => {
-                    answer_by = Instant::now() + ack_timeout;
-                    match message? {
-                        Some(message) => {
-                            if self.handle(message, end_sent)? {
-                                return Ok(UplinkReport {
-                                    batches: self.next_seq - 1,
-                                    facts: self.facts_sent,
-                                    duplicates: self.duplicates,
-                                });
-                            }
-                        }
-                        None => return Err(UplinkError::Closed),
-                    }
-                }
-                fact = facts.recv(), if can_take_facts => match fact {
-                    Some(fact) => {
-                        if self.buffer.is_empty() {
-                            linger_until = Some(Instant::now() + BATCH_LINGER);
-                        }
-                        self.buffer.push(fact);
-                    }
-                    None => facts_done = true,
-                },
-                () = sleep_until_opt(linger_until), if can_flush_on_linger => {
-                    // The send loop at the top flushes the lingering batch.
-                }
-                () = tokio::time::sleep_until(answer_by), if awaiting_answer => {
-                    return Err(timeout(waiting_for(end_sent)));
-                }
+            _ = version.changed() => {}
+            () = tokio::time::sleep_until(answer_by), if awaiting_answer => {
+                return Err(timeout(waiting_for(end_sent)));
             }
         }
     }
+    // Close our half of the stream, then let the collector close its half, so neither side
+    // sees a reset. Anything it still sends is of no consequence now.
+    drop(out_tx);
+    let drain = async { while let Ok(Some(_)) = inbound.message().await {} };
+    if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
+        tracing::debug!("collector kept the stream open after the scan end; closing it");
+    }
+    Ok(())
+}
 
-    /// Handles one collector message; `Ok(true)` when the scan is closed.
-    fn handle(&mut self, message: CollectorMessage, end_sent: bool) -> Result<bool, UplinkError> {
-        match message.msg {
-            Some(collector_message::Msg::Ack(ack)) => {
-                if ack.duplicate {
-                    self.duplicates += 1;
-                    tracing::debug!(seq = ack.seq, "collector had this batch already");
-                }
-                if ack.seq == 0 {
-                    if end_sent {
-                        tracing::debug!(scan_id = %self.scan_id, "scan end acknowledged");
-                        return Ok(true);
-                    }
-                    // Acks of Hello or ScanBegin, if the collector sends them.
-                    return Ok(false);
-                }
-                if !self.unacked.remove(&ack.seq) {
-                    tracing::warn!(seq = ack.seq, "ack for a batch that is not outstanding");
-                }
-                Ok(false)
+/// Handles one collector message.
+fn handle(
+    message: CollectorMessage,
+    spool: &Spool,
+    current: &mut Option<Current>,
+    requests: Option<&mpsc::Sender<ScanRequest>>,
+    report: &mut Delivered,
+) -> Result<(), UplinkError> {
+    match message.msg {
+        Some(collector_message::Msg::Ack(ack)) => {
+            if ack.duplicate {
+                report.duplicates += 1;
+                tracing::debug!(seq = ack.seq, "collector had this already");
             }
-            Some(collector_message::Msg::Reject(reject)) => Err(UplinkError::Rejected {
-                scan_id: if reject.scan_id.is_empty() {
-                    self.scan_id.clone()
-                } else {
-                    reject.scan_id
-                },
-                seq: reject.seq,
-                code: RejectCode::try_from(reject.code)
-                    .map(|c| c.as_str_name().to_owned())
-                    .unwrap_or_else(|_| format!("code {}", reject.code)),
-                reason: reject.reason,
-            }),
-            Some(collector_message::Msg::ScanRequest(request)) => {
-                tracing::info!(reason = %request.reason, "collector requested a scan; one is running");
-                Ok(false)
+            let Some(cur) = current
+                .as_mut()
+                .filter(|c| c.scan_id == ack.scan_id || ack.scan_id.is_empty())
+            else {
+                tracing::warn!(scan_id = %ack.scan_id, seq = ack.seq, "ack for a scan not being delivered");
+                return Ok(());
+            };
+            if ack.seq == 0 {
+                if cur.end_sent {
+                    tracing::info!(scan_id = %cur.scan_id, "collector closed the scan");
+                    spool.finish(&cur.scan_id)?;
+                    report.scans += 1;
+                    *current = None;
+                }
+                // Otherwise an ack of Hello or ScanBegin, if the collector sends them.
+                return Ok(());
             }
-            None => {
-                tracing::warn!("empty message from collector");
-                Ok(false)
+            if !cur.unacked.remove(&ack.seq) {
+                tracing::warn!(seq = ack.seq, "ack for a batch that is not outstanding");
             }
+            if let Some(facts) = spool.ack_batch(&cur.scan_id, ack.seq)? {
+                report.batches += 1;
+                METRICS.facts_acked.add(facts);
+                METRICS.batches_acked.add(1);
+            }
+            Ok(())
         }
-    }
-
-    async fn send_batch(&mut self) -> Result<(), UplinkError> {
-        let take = self.buffer.len().min(FACTS_PER_BATCH);
-        let facts: Vec<Fact> = self.buffer.drain(..take).collect();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.facts_sent += facts.len() as u64;
-        self.unacked.insert(seq);
-        tracing::trace!(seq, facts = facts.len(), "sending batch");
-        self.send(agent_message::Msg::FactsBatch(FactsBatch {
-            scan_id: self.scan_id.clone(),
-            seq,
-            facts,
-        }))
-        .await
-    }
-
-    async fn send(&self, msg: agent_message::Msg) -> Result<(), UplinkError> {
-        self.out
-            .send(AgentMessage { msg: Some(msg) })
-            .await
-            .map_err(|_| UplinkError::Closed)
+        Some(collector_message::Msg::Reject(reject)) => Err(UplinkError::Rejected {
+            scan_id: if reject.scan_id.is_empty() {
+                current
+                    .as_ref()
+                    .map(|c| c.scan_id.clone())
+                    .unwrap_or_default()
+            } else {
+                reject.scan_id
+            },
+            seq: reject.seq,
+            code: RejectCode::try_from(reject.code)
+                .map(|c| c.as_str_name().to_owned())
+                .unwrap_or_else(|_| format!("code {}", reject.code)),
+            reason: reject.reason,
+        }),
+        Some(collector_message::Msg::ScanRequest(request)) => {
+            tracing::info!(reason = %request.reason, "collector requested a scan");
+            match requests {
+                // Full: a request is pending already; one is enough.
+                Some(tx) => {
+                    let _ = tx.try_send(request);
+                }
+                None => {
+                    tracing::info!("this agent scans once and exits; the request is not queued")
+                }
+            }
+            Ok(())
+        }
+        None => {
+            tracing::warn!("empty message from collector");
+            Ok(())
+        }
     }
 }
 
@@ -411,6 +608,9 @@ mod tests {
         Reject,
         /// Never answers.
         Silent,
+        /// Acks like `Ack`, but the first stream ends (as a killed collector's would) on
+        /// receiving batch 2, before acknowledging it.
+        DropOnce,
     }
 
     /// A collector speaking the real gRPC API, recording what it saw.
@@ -418,6 +618,7 @@ mod tests {
     struct FakeCollector {
         seen: mpsc::UnboundedSender<AgentMessage>,
         mode: Mode,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
     }
 
     type Out = Pin<Box<dyn Stream<Item = Result<CollectorMessage, tonic::Status>> + Send>>;
@@ -433,9 +634,20 @@ mod tests {
             let mut inbound = request.into_inner();
             let seen = self.seen.clone();
             let mode = self.mode;
+            let dropped = Arc::clone(&self.dropped);
             let (tx, rx) = mpsc::channel(64);
             tokio::spawn(async move {
                 while let Some(Ok(message)) = inbound.next().await {
+                    if mode == Mode::DropOnce
+                        && matches!(&message.msg, Some(agent_message::Msg::FactsBatch(b)) if b.seq == 2)
+                        && !dropped.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        let _ = seen.send(message);
+                        let _ = tx
+                            .send(Err(tonic::Status::unavailable("collector killed")))
+                            .await;
+                        return;
+                    }
                     let reply = match &message.msg {
                         _ if mode == Mode::Silent => {
                             let _ = seen.send(message);
@@ -504,6 +716,7 @@ mod tests {
         let service = IngestServiceServer::new(FakeCollector {
             seen: seen_tx,
             mode,
+            dropped: Arc::default(),
         });
         tokio::spawn(
             tonic::transport::Server::builder()
@@ -520,6 +733,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(10),
             tls: None,
+            reconnect: None,
         }
     }
 
@@ -592,6 +806,63 @@ mod tests {
                 "batch 3 201",
                 "end 3 1"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_stream_reconnects_and_resends_what_was_not_acked() {
+        let (url, mut seen) = serve(Mode::DropOnce).await;
+        let spool = Spool::memory(crate::spool::DEFAULT_MAX_BYTES);
+        spool.begin(&start().begin()).expect("begin");
+        for seq in 1..=3 {
+            spool
+                .push_batch(&FactsBatch {
+                    scan_id: "scan-1".to_owned(),
+                    seq,
+                    facts: vec![Fact::default(); 10],
+                })
+                .await
+                .expect("spooled");
+        }
+        spool
+            .end(&ScanEnd {
+                scan_id: "scan-1".to_owned(),
+                batches: 3,
+                ..ScanEnd::default()
+            })
+            .expect("ended");
+        let cfg = UplinkConfig {
+            reconnect: Some(Reconnect {
+                max_delay: Duration::from_millis(500),
+            }),
+            ..config(url)
+        };
+        let delivered = deliver(&cfg, &spool, Until::Delivered("scan-1".to_owned()), None)
+            .await
+            .expect("delivered after a reconnect");
+        assert_eq!(delivered.scans, 1);
+        assert!(!spool.contains("scan-1"));
+        let mut kinds = Vec::new();
+        while let Ok(message) = seen.try_recv() {
+            kinds.push(match message.msg {
+                Some(agent_message::Msg::Hello(_)) => "hello".to_owned(),
+                Some(agent_message::Msg::ScanBegin(_)) => "begin".to_owned(),
+                Some(agent_message::Msg::FactsBatch(b)) => format!("batch {}", b.seq),
+                Some(agent_message::Msg::ScanEnd(_)) => "end".to_owned(),
+                None => "none".to_owned(),
+            });
+        }
+        // Batch 1 was acked before the stream broke; 2 and 3 are resent after a new Hello.
+        let second_hello = kinds.iter().rposition(|k| k == "hello").expect("hellos");
+        assert!(second_hello > 0, "{kinds:?}");
+        assert_eq!(
+            &kinds[second_hello..],
+            ["hello", "begin", "batch 2", "batch 3", "end"],
+            "{kinds:?}"
+        );
+        assert!(
+            kinds[..second_hello].contains(&"batch 2".to_owned()),
+            "{kinds:?}"
         );
     }
 

@@ -297,6 +297,10 @@ pub struct Rule {
     body_contains: Option<String>,
     /// Apply to at most this many matching requests; then let them through.
     times: Option<u64>,
+    /// The SigV4 service (`s3`, `kms`).
+    service: Option<String>,
+    /// Apply to each matching request with this probability (a seeded draw).
+    probability: Option<(f64, Arc<Mutex<u64>>)>,
     applied: Arc<AtomicU64>,
     action: Action,
 }
@@ -312,6 +316,8 @@ impl fmt::Debug for Rule {
             .field("target", &self.target)
             .field("body_contains", &self.body_contains)
             .field("times", &self.times)
+            .field("service", &self.service)
+            .field("probability", &self.probability.as_ref().map(|(p, _)| *p))
             .finish_non_exhaustive()
     }
 }
@@ -328,6 +334,8 @@ impl Rule {
             target: None,
             body_contains: None,
             times: None,
+            service: None,
+            probability: None,
             applied: Arc::new(AtomicU64::new(0)),
             // Replaced by respond() or rewrite(); a bare rule passes answers through.
             action: Action::Rewrite(Arc::new(|_, a| a)),
@@ -337,6 +345,29 @@ impl Rule {
     /// An S3 operation by name (`GetBucketEncryption`, `ListBuckets`, `HeadBucket`).
     pub fn s3(operation: &str) -> Self {
         Self::any().operation(&format!("s3:{operation}"))
+    }
+
+    /// Every S3 request.
+    pub fn s3_any() -> Self {
+        Self::any().service("s3")
+    }
+
+    /// Every KMS request.
+    pub fn kms_any() -> Self {
+        Self::any().service("kms")
+    }
+
+    /// The SigV4 service of the request, as [`RequestInfo::service`] names it.
+    pub fn service(mut self, service: &str) -> Self {
+        self.service = Some(service.to_owned());
+        self
+    }
+
+    /// Apply to each matching request with probability `p`, drawn from a xorshift seeded
+    /// with `seed` (the same seed gives the same sequence of draws).
+    pub fn probability(mut self, p: f64, seed: u64) -> Self {
+        self.probability = Some((p, Arc::new(Mutex::new(seed | 1))));
+        self
     }
 
     /// A KMS operation by name: matches `X-Amz-Target: TrentService.<operation>`.
@@ -412,7 +443,8 @@ impl Rule {
     }
 
     fn matches(&self, req: &RequestInfo, operation: &str) -> bool {
-        self.method.as_ref().is_none_or(|m| *m == req.method)
+        self.service.as_deref().is_none_or(|s| s == req.service())
+            && self.method.as_ref().is_none_or(|m| *m == req.method)
             && self.operation.as_deref().is_none_or(|o| o == operation)
             && self
                 .bucket
@@ -432,6 +464,16 @@ impl Rule {
 
     /// Counts the use and says whether the rule still applies.
     fn take(&self) -> bool {
+        if let Some((p, state)) = &self.probability {
+            let mut x = state.lock().expect("fault proxy rng poisoned");
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            let draw = (*x >> 11) as f64 / (1u64 << 53) as f64;
+            if draw >= *p {
+                return false;
+            }
+        }
         let n = self.applied.fetch_add(1, Ordering::Relaxed);
         match self.times {
             Some(limit) if n >= limit => {

@@ -309,6 +309,8 @@ fn wait_for_http(process: &mut Process, addr: SocketAddr, timeout: Duration) -> 
 pub struct Collector {
     addr: SocketAddr,
     dir: TempDir,
+    db: PathBuf,
+    extra: Vec<String>,
     process: Process,
     /// An admin bearer token created (hashed in the database) before the collector started.
     token: String,
@@ -334,6 +336,25 @@ impl Collector {
         listen: &str,
         extra: &[&str],
     ) -> anyhow::Result<Collector> {
+        let (addr, process, token, tls) = Self::launch(dir.path(), db, listen, extra)?;
+        Ok(Collector {
+            addr,
+            dir,
+            db: db.to_owned(),
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+            process,
+            token,
+            tls,
+        })
+    }
+
+    /// Creates a token, starts `landmeter serve`, reads its address: (addr, process, token, tls).
+    fn launch(
+        dir: &Path,
+        db: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<(SocketAddr, Process, String, bool)> {
         let bin = workspace_bin("landmeter")?;
         let mut create = Command::new(&bin);
         create
@@ -356,8 +377,12 @@ impl Collector {
         } else {
             &["--insecure-plaintext"]
         };
-        let log_path = dir.path().join("collector.log");
-        let log = std::fs::File::create(&log_path)?;
+        let log_path = dir.join("collector.log");
+        // Appended: a restarted collector keeps its predecessor's log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
             .arg("--db")
@@ -406,17 +431,41 @@ impl Collector {
                 tail_lines(&log, 30)
             );
         };
-        Ok(Collector {
-            addr,
-            dir,
-            process,
-            token,
-            tls: plaintext.is_empty(),
-        })
+        Ok((addr, process, token, plaintext.is_empty()))
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Kills the collector (SIGKILL, no graceful shutdown) and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+    }
+
+    /// Kills the collector (if it still runs) and starts it again on the same database, port
+    /// and arguments; retries the bind for a few seconds while the port is still held.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match Self::launch(self.dir.path(), &self.db, &self.addr.to_string(), &extra) {
+                Ok((addr, process, token, tls)) => {
+                    self.addr = addr;
+                    self.process = process;
+                    self.token = token;
+                    self.tls = tls;
+                    return Ok(());
+                }
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "collector restart failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.context("collector did not restart on its port")),
+            }
+        }
     }
 
     /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` under TLS (the name the
@@ -523,14 +572,90 @@ pub async fn run_agent(
     endpoint: &str,
     extra: &[&str],
 ) -> anyhow::Result<AgentRun> {
-    let bin = workspace_bin("landmeter-agent")?;
-    let home = TempDir::new("landmeter-agent")?;
-    let config = home.path().join("aws-config");
-    let credentials = home.path().join("aws-credentials");
-    std::fs::write(&config, "")?;
-    std::fs::write(&credentials, "")?;
-    let mut cmd = Command::new(&bin);
-    cmd.args([
+    let (mut cmd, _home) = agent_command(collector, endpoint, extra)?;
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
+        .await
+        .context("landmeter-agent scan did not finish within 180 s")?
+        .context("run landmeter-agent")?;
+    Ok(AgentRun {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// A `landmeter-agent scan` running in the background (killed on drop), its stderr in a file.
+pub struct AgentProcess {
+    pub child: tokio::process::Child,
+    home: TempDir,
+}
+
+impl AgentProcess {
+    /// Starts `landmeter-agent scan` as [`run_agent`] does, without waiting for it.
+    pub fn spawn(collector: &str, endpoint: &str, extra: &[&str]) -> anyhow::Result<AgentProcess> {
+        let (mut cmd, home) = agent_command(collector, endpoint, extra)?;
+        let log = std::fs::File::create(home.path().join("agent.log"))?;
+        cmd.stdout(Stdio::null()).stderr(log).kill_on_drop(true);
+        let child = cmd.spawn().context("start landmeter-agent")?;
+        Ok(AgentProcess { child, home })
+    }
+
+    /// Starts `landmeter-agent run --config <config>` (the service) against `endpoint`,
+    /// reporting to `collector` as agent `e2e`.
+    pub fn spawn_service(
+        collector: &str,
+        endpoint: &str,
+        config: &Path,
+    ) -> anyhow::Result<AgentProcess> {
+        let config = config.display().to_string();
+        let (mut cmd, home) = agent_with_args(
+            &["run", "--config", &config],
+            &[
+                ("LANDMETER_AGENT_COLLECTOR_URL", collector),
+                ("LANDMETER_AGENT_ENDPOINT_URL", endpoint),
+                ("LANDMETER_AGENT_NAME", "e2e"),
+            ],
+        )?;
+        let log = std::fs::File::create(home.path().join("agent.log"))?;
+        cmd.stdout(Stdio::null()).stderr(log).kill_on_drop(true);
+        let child = cmd.spawn().context("start landmeter-agent run")?;
+        Ok(AgentProcess { child, home })
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Kills the agent (SIGKILL) and reaps it.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("kill landmeter-agent")
+    }
+
+    /// Waits for the agent to exit (at most `timeout`); fails with its log unless it exited 0.
+    pub async fn wait_success(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .with_context(|| format!("landmeter-agent did not finish within {timeout:?}"))??;
+        if !status.success() {
+            bail!(
+                "landmeter-agent exited {status}\n--- log\n{}",
+                tail_lines(&self.log(), 80)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `landmeter-agent scan` against `endpoint`, reporting to `collector`, with static test
+/// credentials, no AWS config files and no host AWS variables; and its home directory.
+fn agent_command(
+    collector: &str,
+    endpoint: &str,
+    extra: &[&str],
+) -> anyhow::Result<(tokio::process::Command, TempDir)> {
+    let mut args = vec![
         "scan",
         "--collector",
         collector,
@@ -542,9 +667,28 @@ pub async fn run_agent(
         "e2e",
         "--role-arn",
         AGENT_ROLE_ARN,
-    ])
-    .args(extra);
+    ];
+    args.extend_from_slice(extra);
+    agent_with_args(&args, &[])
+}
+
+/// `landmeter-agent <args>` with the test AWS environment and `env` added.
+fn agent_with_args(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(tokio::process::Command, TempDir)> {
+    let bin = workspace_bin("landmeter-agent")?;
+    let home = TempDir::new("landmeter-agent")?;
+    let config = home.path().join("aws-config");
+    let credentials = home.path().join("aws-credentials");
+    std::fs::write(&config, "")?;
+    std::fs::write(&credentials, "")?;
+    let mut cmd = Command::new(&bin);
+    cmd.args(args);
     scrub_env(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -554,17 +698,7 @@ pub async fn run_agent(
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
         .env("HOME", home.path())
         .stdin(Stdio::null());
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
-        .await
-        .context("landmeter-agent scan did not finish within 180 s")?
-        .with_context(|| format!("run {}", bin.display()))?;
-    Ok(AgentRun {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok((tokio::process::Command::from(cmd), home))
 }
 
 /// Runs `landmeter-agent scan --config <config>` (an Azure configuration, e.g. from

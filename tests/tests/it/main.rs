@@ -11,8 +11,11 @@
 //! - `tls`: the agent and the CLI over mutual TLS with certificates from `landmeter ca`.
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
+//! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
+//!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
 
 mod azure;
+mod faults;
 mod key_stores;
 mod map;
 mod proxy;

@@ -11,16 +11,18 @@ use landmeter_proto::v1::{StoreFilter, StoreView};
 use crate::{DENIED_ENCRYPTION_BUCKET, DENIED_KEY_BUCKET, ESTATE};
 
 /// A seeded moto, optionally a proxy in front of it, and a collector.
-struct Scene {
+pub(crate) struct Scene {
     moto: Moto,
-    proxy: Option<FaultProxy>,
+    pub(crate) proxy: Option<FaultProxy>,
     collector: Collector,
     truth: Vec<Truth>,
 }
 
 impl Scene {
     /// Seeds [`ESTATE`] into a new moto and starts a collector; `rules` puts a proxy in front.
-    async fn start(rules: impl FnOnce(&[Truth]) -> Option<Vec<Rule>>) -> anyhow::Result<Scene> {
+    pub(crate) async fn start(
+        rules: impl FnOnce(&[Truth]) -> Option<Vec<Rule>>,
+    ) -> anyhow::Result<Scene> {
         let moto = Moto::start()?;
         let aws = Aws::connect(&moto.endpoint()).await?;
         let truth = estate::seed(&aws, ESTATE).await?;
@@ -45,7 +47,7 @@ impl Scene {
         }
     }
 
-    async fn scan(&self) -> anyhow::Result<()> {
+    pub(crate) async fn scan(&self) -> anyhow::Result<()> {
         run_agent(&self.collector.url(), &self.endpoint(), &[])
             .await?
             .success()
@@ -59,7 +61,7 @@ impl Scene {
 }
 
 /// What a store must show instead of its row's expectation (fault tests).
-struct Override {
+pub(crate) struct Override {
     custody: Custody,
     key_owner_account: String,
     reason_contains: &'static str,
@@ -251,7 +253,7 @@ fn assert_no_differences(diffs: Vec<String>, context: &str) {
 }
 
 /// Checks ListStores and GetStore against the truth.
-async fn assert_map(
+pub(crate) async fn assert_map(
     scene: &Scene,
     overrides: &HashMap<&str, Override>,
     context: &str,
