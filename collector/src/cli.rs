@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use landmeter_proto::Custody;
 use landmeter_proto::v1::map_service_client::MapServiceClient;
 use landmeter_proto::v1::{
-    GetStoreRequest, ListChangesRequest, ListStoresRequest, StoreFilter, SummaryRequest,
+    GetStoreRequest, ListChangesRequest, ListStoresRequest, RequestScanRequest, StoreFilter,
+    SummaryRequest,
 };
 
 use crate::api::render::{self, Format};
@@ -79,6 +80,17 @@ pub enum Command {
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// Ask connected agents of a tenant (or one agent) to scan now.
+    ScanRequest {
+        #[command(flatten)]
+        conn: Connection,
+        /// The tenant (a tenant-admin may leave it out).
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// One agent by name; every connected agent of the tenant when left out.
+        #[arg(long, default_value = "")]
+        agent: String,
     },
     /// The collector's certificate authority.
     #[command(subcommand)]
@@ -422,6 +434,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 all.extend(page);
             }
             println!("{}", render::changes(&all, format));
+            Ok(())
+        }
+        Command::ScanRequest {
+            conn,
+            tenant,
+            agent,
+        } => {
+            let mut c = client(&conn).await?;
+            let reached = c
+                .request_scan(RequestScanRequest {
+                    tenant,
+                    agent,
+                    reason: "landmeter scan-request".into(),
+                })
+                .await?
+                .into_inner()
+                .agents;
+            if reached.is_empty() {
+                anyhow::bail!("no matching agent is connected");
+            }
+            println!("scan requested from {}", reached.join(", "));
             Ok(())
         }
         Command::Ca(CaCommand::Init { dir, org, days }) => {

@@ -19,6 +19,7 @@ use landmeter_proto::v1::{
 };
 use landmeter_proto::{MAX_FACTS_PER_BATCH, v1::ScanEnd};
 
+use crate::agents::ConnectedAgents;
 use crate::events::ChangeHub;
 use crate::map::Interpreter;
 use crate::metrics::Metrics;
@@ -51,6 +52,7 @@ pub struct Ingest {
     limits: IngestLimits,
     hub: ChangeHub,
     metrics: Arc<Metrics>,
+    connected: ConnectedAgents,
 }
 
 impl Ingest {
@@ -60,6 +62,7 @@ impl Ingest {
         limits: IngestLimits,
         hub: ChangeHub,
         metrics: Arc<Metrics>,
+        connected: ConnectedAgents,
     ) -> Self {
         Self {
             store,
@@ -67,6 +70,7 @@ impl Ingest {
             limits,
             hub,
             metrics,
+            connected,
         }
     }
 
@@ -143,6 +147,10 @@ struct Session {
     rate: RateLimit,
     hub: ChangeHub,
     metrics: Arc<Metrics>,
+    connected: ConnectedAgents,
+    /// Set at Hello: this stream can receive ScanRequests until it ends.
+    registration: Option<crate::agents::Registration>,
+    outbox: mpsc::Sender<Result<CollectorMessage, Status>>,
     store: Arc<dyn MapStore>,
     interpreter: Arc<Interpreter>,
 }
@@ -220,6 +228,11 @@ impl Session {
                     ));
                 }
                 tracing::info!(tenant = %self.peer.tenant, agent = %hello.agent_name, version = %hello.agent_version, "agent connected");
+                self.registration = Some(self.connected.register(
+                    &self.peer.tenant,
+                    &hello.agent_name,
+                    self.outbox.clone(),
+                ));
                 self.agent = Some(hello.agent_name);
                 None
             }
@@ -445,6 +458,9 @@ impl IngestService for Ingest {
             rate: RateLimit::new(self.limits.max_batches_per_second),
             hub: self.hub.clone(),
             metrics: Arc::clone(&self.metrics),
+            connected: self.connected.clone(),
+            registration: None,
+            outbox: tx.clone(),
             store: Arc::clone(&self.store),
             interpreter: Arc::clone(&self.interpreter),
         };

@@ -8,6 +8,7 @@
 //! - [`ingest`]: the agent stream protocol: batches committed before they are acknowledged.
 //! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
 //! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
+//! - [`agents`]: agents connected now, to send them a `ScanRequest`.
 //! - [`alerts`]: webhook alert rules on chosen changes.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
@@ -15,6 +16,7 @@
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 
+pub mod agents;
 pub mod alerts;
 pub mod api;
 pub mod auth;

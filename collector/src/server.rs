@@ -153,6 +153,7 @@ pub async fn run_with_http(
 ) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
     let hub = ChangeHub::default();
+    let connected = crate::agents::ConnectedAgents::default();
     // Background parts end with the process; they hold no state that needs draining.
     tokio::spawn(crate::alerts::run(
         cfg.alerts.clone(),
@@ -169,6 +170,7 @@ pub async fn run_with_http(
                 Arc::clone(&store),
                 cfg.pool_min_tenants,
                 hub.clone(),
+                connected.clone(),
             )),
         });
         tokio::spawn(async move {
@@ -194,9 +196,10 @@ pub async fn run_with_http(
         limits,
         hub.clone(),
         Arc::clone(&metrics),
+        connected.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub))
+    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub, connected))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &cfg.tls {

@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 
 use landmeter_proto::v1::{
     ChangeEvent, GetStoreRequest, GetStoreResponse, ListChangesRequest, ListChangesResponse,
-    ListStoresRequest, ListStoresResponse, StoreFilter, SummaryRequest, SummaryResponse,
-    WatchRequest, map_service_server::MapService,
+    ListStoresRequest, ListStoresResponse, RequestScanRequest, RequestScanResponse, StoreFilter,
+    SummaryRequest, SummaryResponse, WatchRequest, map_service_server::MapService,
 };
 
 use super::status::to_status;
@@ -24,17 +24,24 @@ pub struct MapApi {
     store: Arc<dyn MapStore>,
     pool_min_tenants: u32,
     hub: ChangeHub,
+    connected: crate::agents::ConnectedAgents,
 }
 
 /// Most change events one `ListChanges` answer (or one replay step of `Watch`) carries.
 pub const MAX_CHANGES: usize = 5_000;
 
 impl MapApi {
-    pub fn new(store: Arc<dyn MapStore>, pool_min_tenants: u32, hub: ChangeHub) -> Self {
+    pub fn new(
+        store: Arc<dyn MapStore>,
+        pool_min_tenants: u32,
+        hub: ChangeHub,
+        connected: crate::agents::ConnectedAgents,
+    ) -> Self {
         Self {
             store,
             pool_min_tenants,
             hub,
+            connected,
         }
     }
 
@@ -194,6 +201,46 @@ impl MapService for MapApi {
         self.audit(&who, "ListChanges", described, &result, |c| c.len() as u64)
             .await?;
         Ok(Response::new(ListChangesResponse { changes: result? }))
+    }
+
+    async fn request_scan(
+        &self,
+        request: Request<RequestScanRequest>,
+    ) -> Result<Response<RequestScanResponse>, Status> {
+        let who = self.authenticate(&request).await?;
+        let req = request.into_inner();
+        let tenant: Result<String, Status> = match (who.role, &who.tenant) {
+            (crate::auth::Role::Admin, _) if !req.tenant.is_empty() => Ok(req.tenant.clone()),
+            (crate::auth::Role::Admin, _) => Err(Status::invalid_argument(
+                "name the tenant whose agents should scan",
+            )),
+            (crate::auth::Role::TenantAdmin, Some(own))
+                if req.tenant.is_empty() || &req.tenant == own =>
+            {
+                Ok(own.clone())
+            }
+            _ => Err(Status::permission_denied(
+                "requesting scans needs the admin or that tenant's tenant-admin role",
+            )),
+        };
+        let result = tenant.map(|t| {
+            let agent = (!req.agent.is_empty()).then_some(req.agent.as_str());
+            let reason = if req.reason.is_empty() {
+                "requested by an operator"
+            } else {
+                &req.reason
+            };
+            self.connected.request_scan(&t, agent, reason)
+        });
+        self.audit(
+            &who,
+            "RequestScan",
+            format!("tenant={:?} agent={:?}", req.tenant, req.agent),
+            &result,
+            |a| a.len() as u64,
+        )
+        .await?;
+        Ok(Response::new(RequestScanResponse { agents: result? }))
     }
 
     type WatchStream =

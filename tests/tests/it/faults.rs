@@ -350,3 +350,56 @@ async fn the_service_scans_at_start_delivers_and_reports_metrics() -> anyhow::Re
         .map_or(Ok(()), |s| Err(anyhow::anyhow!("exited {s}")))?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_scan_request_reaches_the_running_agent() -> anyhow::Result<()> {
+    let moto = Moto::start()?;
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    seed_bulk(&aws, "lm-req", 5).await?;
+    let collector = Collector::start()?;
+    let tmp = TempDir::new("landmeter-scan-request")?;
+    let metrics_addr = format!("127.0.0.1:{}", landmeter_e2e::free_port()?);
+    let config = tmp.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nreconnect_max_secs = 1\n[schedule]\ninterval = \"24h\"\n[spool]\ndir = {:?}\n[metrics]\nlisten = {metrics_addr:?}\n",
+            tmp.path().join("spool").display().to_string()
+        ),
+    )?;
+    let mut agent = AgentProcess::spawn_service(&collector.url(), &moto.endpoint(), &config)?;
+    let wait_for = |scans: f64| {
+        let metrics_addr = metrics_addr.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(text) = scrape(&metrics_addr).await
+                    && metric(&text, "landmeter_agent_scans_finished_total") == Some(scans)
+                {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    bail!("the agent did not finish scan {scans} within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(1.0).await.map_err(|e| e.context(agent.log()))?;
+    // The next scheduled scan is a day away: only the operator's request can start one.
+    let out = collector.cli(&["scan-request", "--tenant", "default", "--agent", "e2e"])?;
+    assert_eq!(out.trim(), "scan requested from e2e");
+    wait_for(2.0).await.map_err(|e| e.context(agent.log()))?;
+    let err = collector
+        .cli(&["scan-request", "--tenant", "default", "--agent", "nobody"])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no matching agent is connected"),
+        "{err}"
+    );
+    agent
+        .child
+        .try_wait()?
+        .map_or(Ok(()), |s| Err(anyhow::anyhow!("agent exited {s}")))?;
+    Ok(())
+}
