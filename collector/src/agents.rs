@@ -9,11 +9,13 @@ use tonic::Status;
 use landmeter_proto::v1::{CollectorMessage, ScanRequest, collector_message};
 
 type Outbox = mpsc::Sender<Result<CollectorMessage, Status>>;
+/// (tenant, agent) -> (connection id, outbox).
+type Registry = HashMap<(String, String), (u64, Outbox)>;
 
 /// (tenant, agent) -> the open stream's outbound channel, one entry per connection.
 #[derive(Clone, Default)]
 pub struct ConnectedAgents {
-    inner: Arc<Mutex<HashMap<(String, String), (u64, Outbox)>>>,
+    inner: Arc<Mutex<Registry>>,
     next_id: Arc<std::sync::atomic::AtomicU64>,
 }
 

@@ -70,10 +70,27 @@ pub fn triggered(conditions: &[Condition], e: &ChangeEvent) -> Option<Condition>
 
 /// Delivers alerts for committed changes until the hub closes. A failed delivery is retried
 /// three times with backoff, then counted and logged: alerts never block ingest.
-pub async fn run(rules: Vec<AlertRule>, hub: ChangeHub, metrics: Arc<Metrics>) {
-    if rules.is_empty() {
-        return;
+///
+/// Subscribes when called, not when first polled: a change committed before the spawned
+/// task first runs (or while its HTTP client is built) is still delivered.
+pub fn run(
+    rules: Vec<AlertRule>,
+    hub: ChangeHub,
+    metrics: Arc<Metrics>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let events = (!rules.is_empty()).then(|| hub.subscribe());
+    async move {
+        if let Some(events) = events {
+            deliver(rules, events, metrics).await;
+        }
     }
+}
+
+async fn deliver(
+    rules: Vec<AlertRule>,
+    mut events: tokio::sync::broadcast::Receiver<Arc<ChangeEvent>>,
+    metrics: Arc<Metrics>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -84,7 +101,6 @@ pub async fn run(rules: Vec<AlertRule>, hub: ChangeHub, metrics: Arc<Metrics>) {
             return;
         }
     };
-    let mut events = hub.subscribe();
     loop {
         let event = match events.recv().await {
             Ok(e) => e,

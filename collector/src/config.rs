@@ -226,6 +226,25 @@ mod tests {
     }
 
     #[test]
+    fn durability_is_full_unless_set_to_normal() {
+        let dir = std::env::temp_dir().join(format!("landmeter-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join("collector.toml");
+        assert_eq!(
+            CollectorConfig::default().durability,
+            crate::store::Durability::Full
+        );
+        std::fs::write(&file, "durability = \"normal\"\n").expect("write");
+        let cfg = CollectorConfig::load(Some(&file), []).expect("load");
+        assert_eq!(cfg.durability, crate::store::Durability::Normal);
+        std::fs::write(&file, "durability = \"fast\"\n").expect("write");
+        let err = CollectorConfig::load(Some(&file), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `fast`"), "{err}");
+    }
+
+    #[test]
     fn plaintext_only_on_loopback_and_never_beside_tls() {
         let mut cfg = CollectorConfig {
             insecure_plaintext: true,

@@ -131,6 +131,22 @@ pub fn open_store(
     Ok(Arc::new(store))
 }
 
+/// The accepted connections, with Nagle's algorithm off: a response written in several
+/// segments (a page of stores) must not wait for the peer's delayed ACK (40 ms on Linux).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        if let Err(e) = conn.set_nodelay(true) {
+            // Slower answers, not a reason to refuse the connection.
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+        Ok(conn)
+    })
+}
+
 /// Serves gRPC on a bound listener until `shutdown` resolves, then drains.
 pub async fn run(
     listener: TcpListener,
@@ -210,7 +226,7 @@ pub async fn run_with_http(
         .add_service(reflection)
         .add_service(ingest)
         .add_service(map)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     Ok(())
 }

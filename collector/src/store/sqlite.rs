@@ -1,5 +1,6 @@
 //! The embedded SQLite store: one file, WAL mode, a writer and a reader connection.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_trust.sql"),
     include_str!("../../migrations/0003_changes.sql"),
+    include_str!("../../migrations/0004_summary_index.sql"),
 ];
 
 pub struct SqliteStore {
@@ -111,7 +113,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The key under which a fact replaces its predecessor: one answer per subject and call.
-fn fact_kind(fact: &Fact) -> String {
+fn fact_kind(fact: &Fact) -> Cow<'static, str> {
     match &fact.body {
         Some(Body::Store(_)) => "store".into(),
         Some(Body::Encryption(_)) => "encryption".into(),
@@ -120,7 +122,7 @@ fn fact_kind(fact: &Fact) -> String {
         Some(Body::Size(_)) => "size".into(),
         Some(Body::Key(_)) => "key".into(),
         Some(Body::KeyStore(_)) => "key_store".into(),
-        Some(Body::Gap(g)) => format!("gap:{}", g.call),
+        Some(Body::Gap(g)) => format!("gap:{}", g.call).into(),
         None => "empty".into(),
     }
 }
@@ -220,21 +222,8 @@ fn write_view(
             let mut values: Vec<&dyn rusqlite::ToSql> = interpretation.to_vec();
             values.push(&now);
             values.push(&scan_id);
-            tx.prepare_cached(&format!(
-                "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, NULL, ?20)
-                 ON CONFLICT(tenant, id) DO UPDATE SET
-                   provider = excluded.provider, account = excluded.account, name = excluded.name,
-                   region = excluded.region, country = excluded.country, eu = excluded.eu,
-                   custody = excluded.custody, custody_rank = excluded.custody_rank,
-                   classification = excluded.classification, process = excluded.process,
-                   jurisdiction = excluded.jurisdiction, cloud_act = excluded.cloud_act,
-                   replicated_outside_eu = excluded.replicated_outside_eu,
-                   bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
-                   last_seen_ms = excluded.last_seen_ms, gone_at_ms = NULL,
-                   last_scan_id = excluded.last_scan_id"
-            ))?
-            .execute(values.as_slice())?;
+            tx.prepare_cached(&UPSERT_SEEN)?
+                .execute(values.as_slice())?;
         }
         // Re-interpretation only: keep seen/gone bookkeeping.
         None => {
@@ -250,6 +239,25 @@ fn write_view(
     }
     Ok(())
 }
+
+/// Inserts or refreshes a store seen in a scan, clearing any gone mark. Built once: the
+/// statement cache is keyed by the text.
+static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+                "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, NULL, ?20)
+                 ON CONFLICT(tenant, id) DO UPDATE SET
+                   provider = excluded.provider, account = excluded.account, name = excluded.name,
+                   region = excluded.region, country = excluded.country, eu = excluded.eu,
+                   custody = excluded.custody, custody_rank = excluded.custody_rank,
+                   classification = excluded.classification, process = excluded.process,
+                   jurisdiction = excluded.jurisdiction, cloud_act = excluded.cloud_act,
+                   replicated_outside_eu = excluded.replicated_outside_eu,
+                   bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
+                   last_seen_ms = excluded.last_seen_ms, gone_at_ms = NULL,
+                   last_scan_id = excluded.last_scan_id"
+    )
+});
 
 /// The stored view of a store (with its bookkeeping), if any.
 fn current_view(
@@ -444,11 +452,8 @@ impl MapStore for SqliteStore {
     ) -> Result<BatchOutcome, StoreError> {
         self.write(|tx| {
             let owner: Option<String> = tx
-                .query_row(
-                    "SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2",
-                    params![tenant, batch.scan_id],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2")?
+                .query_row(params![tenant, batch.scan_id], |r| r.get(0))
                 .optional()?;
             match owner {
                 None => return Err(StoreError::UnknownScan(batch.scan_id.clone())),
@@ -459,10 +464,11 @@ impl MapStore for SqliteStore {
                 }
                 Some(_) => {}
             }
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO batches (tenant, scan_id, seq, facts) VALUES (?1, ?2, ?3, ?4)",
-                params![tenant, batch.scan_id, batch.seq as i64, batch.facts.len() as i64],
-            )?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO batches (tenant, scan_id, seq, facts) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![tenant, batch.scan_id, batch.seq as i64, batch.facts.len() as i64])?;
             if inserted == 0 {
                 return Ok(BatchOutcome::Duplicate);
             }
@@ -483,7 +489,12 @@ impl MapStore for SqliteStore {
                    scan_id = excluded.scan_id, agent = excluded.agent, api_call = excluded.api_call,
                    observed_at_ms = excluded.observed_at_ms, body = excluded.body",
             )?;
+            // One buffer for every body of the batch: no allocation per fact.
+            let mut body = Vec::with_capacity(512);
             for fact in &batch.facts {
+                body.clear();
+                fact.encode(&mut body)
+                    .expect("a Vec grows to hold any message");
                 stmt.execute(params![
                     tenant,
                     fact.account,
@@ -493,7 +504,7 @@ impl MapStore for SqliteStore {
                     agent,
                     fact.api_call,
                     fact.observed_at_ms,
-                    fact.encode_to_vec(),
+                    body.as_slice(),
                 ])?;
             }
             Ok(BatchOutcome::Committed)
@@ -557,15 +568,16 @@ impl MapStore for SqliteStore {
                                        WHERE tenant = ?1 AND account = ?2 AND scan_id = ?3)",
                     params![tenant, account, end.scan_id],
                 )?;
-                let stored = load_account_facts(tx, tenant, account)?;
-                let seen: HashSet<&str> = stored
+                let (facts, scans): (Vec<Fact>, Vec<String>) =
+                    load_account_facts(tx, tenant, account)?.into_iter().unzip();
+                let seen: HashSet<&str> = facts
                     .iter()
+                    .zip(&scans)
                     .filter(|(f, scan)| {
-                        scan == &end.scan_id && matches!(f.body, Some(Body::Store(_)))
+                        *scan == &end.scan_id && matches!(f.body, Some(Body::Store(_)))
                     })
                     .map(|(f, _)| f.subject.as_str())
                     .collect();
-                let facts: Vec<Fact> = stored.iter().map(|(f, _)| f.clone()).collect();
                 for view in interpret(tx, interpreter, tenant, account, &facts) {
                     if !seen.contains(view.name.as_str()) {
                         continue;

@@ -1,0 +1,355 @@
+//! `landmeter-bench`: the collector measured side by side in one run, on one machine.
+//!
+//! # Layout
+//! - [`estate`]: the synthetic estate (accounts of 1,000 buckets, three facts each).
+//! - [`collector`]: the real collector served in-process, agents and an operator client
+//!   speaking gRPC to it over loopback.
+//! - [`raw`]: the reference: a raw SQLite bulk insert of the same rows.
+//! - [`measure`]: latency percentiles, peak memory, the results table.
+//!
+//! Scenarios: ingest from 1 and from 8 agents against the raw insert; filtered ListStores and
+//! Summary on maps of growing size; the time a change takes to reach a Watch subscriber.
+
+mod collector;
+mod estate;
+mod measure;
+mod raw;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_stream::StreamExt;
+
+use landmeter_collector::store::Durability;
+use landmeter_proto::v1::{Custody, ListStoresRequest, StoreFilter, SummaryRequest, WatchRequest};
+
+use collector::Collector;
+use measure::{Latencies, Row, Sampler, Table};
+
+#[derive(Parser, Debug)]
+#[command(about = "Collector benchmark: ingest vs raw SQLite, queries, watch latency")]
+struct Args {
+    /// Stores in the ingest scenarios and in the largest queried map (multiple of 1,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    stores: u64,
+    /// Smaller maps to query besides the ingested one.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    query_sizes: Vec<u64>,
+    /// Skip the single-agent ingest (it streams the whole estate a second time).
+    #[arg(long)]
+    skip_single_agent: bool,
+    /// Collector durability: full or normal (default: the collector's default).
+    #[arg(long)]
+    durability: Option<String>,
+    /// Small scans watched for the change latency.
+    #[arg(long, default_value_t = 200)]
+    watch_scans: u32,
+    /// Where the temporary databases go (removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.stores >= estate::STORES_PER_ACCOUNT
+            && args.stores.is_multiple_of(estate::STORES_PER_ACCOUNT),
+        "--stores must be a multiple of {}",
+        estate::STORES_PER_ACCOUNT
+    );
+    let durability = match args.durability.as_deref() {
+        None => Durability::default(),
+        Some("full") => Durability::Full,
+        Some("normal") => Durability::Normal,
+        Some(other) => anyhow::bail!("--durability {other:?}: full or normal"),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args, durability))
+}
+
+async fn run(args: Args, durability: Durability) -> anyhow::Result<()> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("landmeter-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = scenarios(&args, durability, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = result?;
+    println!("{}", table.markdown());
+    Ok(())
+}
+
+async fn scenarios(
+    args: &Args,
+    durability: Durability,
+    dir: &std::path::Path,
+) -> anyhow::Result<Table> {
+    let mut table = Table::default();
+    let accounts = args.stores / estate::STORES_PER_ACCOUNT;
+    let total_facts = args.stores * estate::FACTS_PER_STORE;
+    eprintln!(
+        "estate: {} stores in {accounts} accounts, {total_facts} facts, durability {:?}",
+        args.stores, durability
+    );
+
+    // The reference first: a raw bulk insert of the same rows into the same schema.
+    measure::reset_peak_rss();
+    let raw = raw::bulk_insert(&dir.join("raw.db"), accounts, durability)?;
+    let raw_rate = raw.rows as f64 / raw.elapsed.as_secs_f64();
+    eprintln!("raw insert: {} rows in {:.1?}", raw.rows, raw.elapsed);
+    table.push(Row::figure(
+        format!("raw SQLite insert, {} rows, one transaction", raw.rows),
+        format!("{} facts/s", measure::thousands(raw_rate)),
+        "reference",
+        None,
+    ));
+    table.push(Row::figure(
+        "  peak RSS (whole process)",
+        measure::peak_rss(),
+        "",
+        None,
+    ));
+
+    if !args.skip_single_agent {
+        measure::reset_peak_rss();
+        let db = dir.join("one-agent.db");
+        let c = Collector::start(collector::config(&db, durability)).await?;
+        let started = Instant::now();
+        let facts = collector::ingest(&c, 1, accounts).await?;
+        let elapsed = started.elapsed();
+        c.stop().await?;
+        remove_db(&db);
+        let rate = facts as f64 / elapsed.as_secs_f64();
+        eprintln!("ingest, 1 agent: {facts} facts in {elapsed:.1?}");
+        table.push(Row::figure(
+            format!("ingest, 1 agent, {} stores ({elapsed:.0?})", args.stores),
+            format!(
+                "{} facts/s = {:.2}x raw",
+                measure::thousands(rate),
+                rate / raw_rate
+            ),
+            "",
+            None,
+        ));
+        table.push(Row::figure(
+            "  peak RSS (whole process)",
+            measure::peak_rss(),
+            "",
+            None,
+        ));
+    }
+
+    measure::reset_peak_rss();
+    let big_db = dir.join("map-big.db");
+    let big = Collector::start(collector::config(&big_db, durability)).await?;
+    let started = Instant::now();
+    let facts = collector::ingest(&big, 8, accounts).await?;
+    let elapsed = started.elapsed();
+    let rate = facts as f64 / elapsed.as_secs_f64();
+    eprintln!("ingest, 8 agents: {facts} facts in {elapsed:.1?}");
+    table.push(Row::figure(
+        format!("ingest, 8 agents, {} stores ({elapsed:.0?})", args.stores),
+        format!("{} facts/s", measure::thousands(rate)),
+        ">= 100,000 facts/s",
+        Some(rate >= 100_000.0),
+    ));
+    table.push(Row::figure(
+        "  ingest (8 agents) / raw insert",
+        format!("{:.2}x", rate / raw_rate),
+        ">= 0.5x",
+        Some(rate / raw_rate >= 0.5),
+    ));
+    table.push(Row::figure(
+        "  peak RSS (whole process)",
+        measure::peak_rss(),
+        "",
+        None,
+    ));
+
+    // Queries on maps of growing size; the largest is the one the ingest built.
+    let mut sizes: Vec<u64> = args
+        .query_sizes
+        .iter()
+        .copied()
+        .filter(|s| *s < args.stores && s.is_multiple_of(estate::STORES_PER_ACCOUNT))
+        .collect();
+    sizes.sort_unstable();
+    for size in sizes {
+        let db = dir.join(format!("map-{size}.db"));
+        let c = Collector::start(collector::config(&db, durability)).await?;
+        collector::ingest(&c, 8, size / estate::STORES_PER_ACCOUNT).await?;
+        queries(&c, size, size == args.stores, &mut table).await?;
+        c.stop().await?;
+        remove_db(&db);
+    }
+    queries(&big, args.stores, args.stores >= 1_000_000, &mut table).await?;
+
+    watch(&big, args.watch_scans, &mut table).await?;
+    big.stop().await?;
+    Ok(table)
+}
+
+fn remove_db(db: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+async fn queries(c: &Collector, size: u64, judged: bool, table: &mut Table) -> anyhow::Result<()> {
+    let mut map = c.map().await?;
+    let filter = StoreFilter {
+        eu: Some(false),
+        custody_at_most: Custody::Provider as i32,
+        ..StoreFilter::default()
+    };
+    // Walk the filtered pages, as a client paging through the map does; wrap at the end.
+    let mut token = String::new();
+    let mut rows = 0usize;
+    let mut list = Sampler::new(50, 300, Duration::from_secs(20));
+    while list.more() {
+        let t = Instant::now();
+        let page = map
+            .list_stores(ListStoresRequest {
+                filter: Some(filter.clone()),
+                page_size: 500,
+                page_token: std::mem::take(&mut token),
+            })
+            .await?
+            .into_inner();
+        list.record(t.elapsed());
+        anyhow::ensure!(!page.stores.is_empty(), "filtered list is empty");
+        rows += page.stores.len();
+        token = page.next_page_token;
+    }
+    let list = list.done();
+    eprintln!("list on {size}: {} pages, {rows} rows", list.len());
+    table.push(Row::figure(
+        format!(
+            "ListStores eu=false custody<=provider, page 500, {} map",
+            measure::count(size)
+        ),
+        list.summary(),
+        if judged { "p99 < 50 ms" } else { "" },
+        judged.then(|| list.p(0.99) < Duration::from_millis(50)),
+    ));
+    let mut summary = Sampler::new(20, 100, Duration::from_secs(20));
+    while summary.more() {
+        let t = Instant::now();
+        let rows = map
+            .summary(SummaryRequest {
+                filter: None,
+                group_by: vec!["country".into(), "custody".into()],
+            })
+            .await?
+            .into_inner()
+            .rows;
+        summary.record(t.elapsed());
+        anyhow::ensure!(!rows.is_empty(), "empty summary");
+    }
+    let summary = summary.done();
+    let total: u64 = map
+        .summary(SummaryRequest {
+            filter: None,
+            group_by: vec![],
+        })
+        .await?
+        .into_inner()
+        .rows
+        .iter()
+        .map(|r| r.stores)
+        .sum();
+    anyhow::ensure!(total == size, "map of {size} holds {total} stores");
+    table.push(Row::figure(
+        format!("Summary by country,custody, {} map", measure::count(size)),
+        summary.summary(),
+        if judged { "< 200 ms (p99)" } else { "" },
+        judged.then(|| summary.p(0.99) < Duration::from_millis(200)),
+    ));
+    Ok(())
+}
+
+/// Small scans of one account, each changing a bucket's tags; a Watch subscriber times the
+/// change event against the ScanEnd that commits it.
+async fn watch(c: &Collector, scans: u32, table: &mut Table) -> anyhow::Result<()> {
+    let mut map = c.map().await?;
+    let mut events = map
+        .watch(WatchRequest {
+            filter: None,
+            after_id: 0,
+        })
+        .await?
+        .into_inner();
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            if arrived_tx.send((Instant::now(), e)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut agent = c.agent("bench-watch").await?;
+    let a = 9_000_000; // an account of its own, beside the estate
+    let account = estate::account_id(a);
+    let mut from_end = Latencies::default();
+    let mut from_ack = Latencies::default();
+    let mut ack_before_event = 0;
+    for round in 0..=scans {
+        let scan_id = format!("watch-{round}");
+        agent.begin(&scan_id, &account).await?;
+        agent
+            .batch(
+                &scan_id,
+                1,
+                estate::store_facts(a, 0, u64::from(round)).to_vec(),
+            )
+            .await?;
+        agent.ack().await?;
+        let sent = Instant::now();
+        agent.end(&scan_id, 1, &account).await?;
+        agent.ack().await?;
+        let acked = Instant::now();
+        let (at, event) = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+            .await
+            .context("no change event within 10 s")?
+            .context("watch ended")?;
+        let event = event?;
+        anyhow::ensure!(
+            event.scan_id == scan_id,
+            "event of {} for {scan_id}",
+            event.scan_id
+        );
+        // The first round adds the bucket; later rounds change its tags.
+        if round == 0 {
+            continue;
+        }
+        from_end.push(at - sent);
+        if at > acked {
+            ack_before_event += 1;
+            from_ack.push(at - acked);
+        } else {
+            from_ack.push(Duration::ZERO);
+        }
+    }
+    reader.abort();
+    table.push(Row::figure(
+        format!("Watch: ScanEnd sent -> change event, {scans} scans on the big map"),
+        from_end.summary(),
+        "< 100 ms (p99)",
+        Some(from_end.p(0.99) < Duration::from_millis(100)),
+    ));
+    table.push(Row::figure(
+        format!("  ScanEnd ack -> change event (event after ack in {ack_before_event} of {scans})"),
+        from_ack.summary(),
+        "",
+        None,
+    ));
+    Ok(())
+}
