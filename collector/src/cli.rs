@@ -81,6 +81,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// What leaving a provider would take: bytes, egress cost, transfer time, keys to
+    /// re-create, replication to cut (list prices with their date and source).
+    Exit {
+        #[command(flatten)]
+        conn: Connection,
+        /// The provider to leave (aws, microsoft-azure, ...).
+        #[arg(long)]
+        from: String,
+        /// The alternative (ovhcloud, scaleway, ionos, ...).
+        #[arg(long)]
+        to: String,
+        /// Sustained transfer bandwidth.
+        #[arg(long, default_value_t = 1000.0)]
+        bandwidth_mbps: f64,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Ask connected agents of a tenant (or one agent) to scan now.
     ScanRequest {
         #[command(flatten)]
@@ -434,6 +453,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 all.extend(page);
             }
             println!("{}", render::changes(&all, format));
+            Ok(())
+        }
+        Command::Exit {
+            conn,
+            from,
+            to,
+            bandwidth_mbps,
+            filter,
+            format,
+        } => {
+            let mut c = client(&conn).await?;
+            let mut stores = Vec::new();
+            let mut token = String::new();
+            loop {
+                let page = c
+                    .list_stores(ListStoresRequest {
+                        filter: Some(filter.to_filter()),
+                        page_size: 0,
+                        page_token: token,
+                    })
+                    .await?
+                    .into_inner();
+                stores.extend(page.stores);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            let prices = crate::map::exit::PriceTable::builtin()?;
+            let scenario =
+                crate::map::exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices);
+            println!("{}", render::exit(&scenario, format));
             Ok(())
         }
         Command::ScanRequest {

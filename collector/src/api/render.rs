@@ -261,3 +261,65 @@ pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
         }
     }
 }
+
+/// The exit scenario: every money figure with its price's date, source and status.
+pub fn exit(x: &crate::map::exit::ExitScenario, format: Format) -> String {
+    let money = |v: Option<f64>, p: &Option<crate::map::exit::Price>| match (v, p) {
+        (Some(v), Some(p)) => format!(
+            "{v:.2} {} (list price {}, {}; source: {})",
+            p.currency, p.date, p.status, p.source
+        ),
+        _ => "unknown (no price in the table)".to_owned(),
+    };
+    let rows = [
+        ("from", x.from.clone()),
+        ("to", x.to.clone()),
+        ("stores", x.stores.to_string()),
+        ("bytes to move", x.bytes.to_string()),
+        ("objects to move", x.objects.to_string()),
+        (
+            "stores of unknown size (not in bytes)",
+            x.stores_without_size.to_string(),
+        ),
+        (
+            "egress cost at list price",
+            money(x.egress_cost, &x.source_price),
+        ),
+        (
+            "storage per month now",
+            money(x.monthly_storage_cost_now, &x.source_price),
+        ),
+        (
+            "storage per month after",
+            money(x.monthly_storage_cost_after, &x.target_price),
+        ),
+        (
+            "transfer time",
+            format!("{:.1} h at {} Mbit/s", x.transfer_hours, x.bandwidth_mbps),
+        ),
+        (
+            "stores whose keys must be re-created (custody below byok)",
+            x.keys_to_recreate.to_string(),
+        ),
+        ("replication edges to cut", x.replication_edges.to_string()),
+        (
+            "lock-in features",
+            "not observed yet: storage classes and object lock are not collected".to_owned(),
+        ),
+        ("EU Data Act", x.data_act_note.clone()),
+    ];
+    match format {
+        Format::Json | Format::Csv => {
+            let obj: serde_json::Map<String, serde_json::Value> = rows
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+                .collect();
+            serde_json::to_string_pretty(&obj).unwrap_or_default()
+        }
+        Format::Table => rows
+            .iter()
+            .map(|(k, v)| format!("{k:>58}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}

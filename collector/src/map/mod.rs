@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`reference`]: region -> country -> EU/EEA, provider -> legal parent -> CLOUD Act.
 //! - [`custody`]: the custody ladder and its modifiers.
+//! - [`exit`]: dated, sourced prices; monthly cost and the exit scenario.
 //! - [`changes`]: what changed between two views of a store; in-memory watch filters.
 //! - [`azure`]: Azure storage accounts and containers (custody from key source and key
 //!   host, geo-redundant SKUs as replication, containers inheriting from their account).
@@ -12,6 +13,7 @@
 pub mod azure;
 pub mod changes;
 pub mod custody;
+pub mod exit;
 pub mod reference;
 
 use std::collections::{BTreeSet, HashMap};

@@ -224,6 +224,20 @@ async fn the_cli_prints_stores_and_summaries() {
     let detail: serde_json::Value = serde_json::from_str(&detail).expect("json");
     assert_eq!(detail["store"]["classification"], "BBN1");
     assert_eq!(detail["facts"].as_array().expect("facts").len(), 3);
+    let exit: serde_json::Value = serde_json::from_str(&run(&[
+        "exit", "--from", "aws", "--to", "ovhcloud", "--format", "json",
+    ]))
+    .expect("json");
+    assert_eq!(exit["stores"], "5");
+    assert_eq!(exit["stores of unknown size (not in bytes)"], "5");
+    assert_eq!(
+        exit["stores whose keys must be re-created (custody below byok)"],
+        "5"
+    );
+    assert_eq!(
+        exit["storage per month after"],
+        "unknown (no price in the table)"
+    );
     let table = run(&["stores", "--country", "se"]);
     assert!(
         table.contains("aws:123456789012:b4") && table.ends_with("1 stores\n"),
