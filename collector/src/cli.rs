@@ -81,6 +81,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// The map as a GraphViz DOT graph (render with `dot -Tsvg`).
+    Graph {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// What leaving a provider would take: bytes, egress cost, transfer time, keys to
     /// re-create, replication to cut (list prices with their date and source).
     Exit {
@@ -362,6 +369,31 @@ async fn client(conn: &Connection) -> anyhow::Result<MapServiceClient<AuthedChan
     Ok(MapServiceClient::with_interceptor(channel, token))
 }
 
+/// Every store the filter selects, across pages.
+async fn all_stores(
+    conn: &Connection,
+    filter: &FilterArgs,
+) -> anyhow::Result<Vec<landmeter_proto::v1::StoreView>> {
+    let mut c = client(conn).await?;
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_stores(ListStoresRequest {
+                filter: Some(filter.to_filter()),
+                page_size: 0,
+                page_token: token,
+            })
+            .await?
+            .into_inner();
+        all.extend(page.stores);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        token = page.next_page_token;
+    }
+}
+
 fn open_store(db: &std::path::Path) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
     crate::store::sqlite::SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
 }
@@ -384,24 +416,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             filter,
             format,
         } => {
-            let mut c = client(&conn).await?;
-            let mut all = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = c
-                    .list_stores(ListStoresRequest {
-                        filter: Some(filter.to_filter()),
-                        page_size: 0,
-                        page_token: token,
-                    })
-                    .await?
-                    .into_inner();
-                all.extend(page.stores);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+            let all = all_stores(&conn, &filter).await?;
             println!("{}", render::stores(&all, format));
             Ok(())
         }
@@ -455,6 +470,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", render::changes(&all, format));
             Ok(())
         }
+        Command::Graph { conn, filter } => {
+            print!("{}", render::dot(&all_stores(&conn, &filter).await?));
+            Ok(())
+        }
         Command::Exit {
             conn,
             from,
@@ -463,24 +482,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             filter,
             format,
         } => {
-            let mut c = client(&conn).await?;
-            let mut stores = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = c
-                    .list_stores(ListStoresRequest {
-                        filter: Some(filter.to_filter()),
-                        page_size: 0,
-                        page_token: token,
-                    })
-                    .await?
-                    .into_inner();
-                stores.extend(page.stores);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
+            let stores = all_stores(&conn, &filter).await?;
             let prices = crate::map::exit::PriceTable::builtin()?;
             let scenario =
                 crate::map::exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices);

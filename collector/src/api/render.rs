@@ -323,3 +323,109 @@ pub fn exit(x: &crate::map::exit::ExitScenario, format: Format) -> String {
             .join("\n"),
     }
 }
+
+/// The map as a GraphViz graph: tenant -> account -> provider, store -> region (country),
+/// store -> key, replication as dashed edges. Stores coloured by jurisdiction: green EU
+/// without CLOUD Act reach, orange EU under a US-parented provider, red outside the EU.
+pub fn dot(stores: &[StoreView]) -> String {
+    use std::collections::BTreeSet;
+    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut nodes = BTreeSet::new();
+    let mut edges = BTreeSet::new();
+    for v in stores {
+        let tenant = format!("tenant:{}", v.tenant);
+        let account = format!("account:{}:{}", v.provider, v.account);
+        let provider = format!("provider:{}", v.provider);
+        let region = format!("region:{}:{}", v.provider, v.region);
+        nodes.insert(format!(
+            "{} [shape=house label={}]",
+            q(&tenant),
+            q(&v.tenant)
+        ));
+        nodes.insert(format!(
+            "{} [shape=folder label={}]",
+            q(&account),
+            q(&v.account)
+        ));
+        nodes.insert(format!(
+            "{} [shape=box label={}]",
+            q(&provider),
+            q(&format!("{}\n{}", v.provider, v.provider_parent))
+        ));
+        nodes.insert(format!(
+            "{} [shape=ellipse label={}]",
+            q(&region),
+            q(&format!(
+                "{} ({})",
+                v.region,
+                if v.country.is_empty() {
+                    "?"
+                } else {
+                    &v.country
+                }
+            ))
+        ));
+        let colour = match (v.eu, v.cloud_act.as_str()) {
+            (true, "yes") => "orange",
+            (true, _) => "palegreen",
+            (false, _) => "tomato",
+        };
+        nodes.insert(format!(
+            "{} [shape=cylinder style=filled fillcolor={colour} label={}]",
+            q(&v.id),
+            q(&format!(
+                "{}\n{}\n{}",
+                v.name,
+                v.custody().label(),
+                v.classification
+            ))
+        ));
+        edges.insert(format!("{} -> {}", q(&tenant), q(&account)));
+        edges.insert(format!("{} -> {}", q(&account), q(&provider)));
+        edges.insert(format!("{} -> {}", q(&account), q(&v.id)));
+        edges.insert(format!(
+            "{} -> {} [label=\"located in\"]",
+            q(&v.id),
+            q(&region)
+        ));
+        if !v.key_arn.is_empty() {
+            let key = format!("key:{}", v.key_arn);
+            nodes.insert(format!("{} [shape=note label={}]", q(&key), q(&v.key_arn)));
+            edges.insert(format!(
+                "{} -> {} [label=\"encrypted with\"]",
+                q(&v.id),
+                q(&key)
+            ));
+        }
+        for t in &v.replication {
+            let target = format!("region:{}:{}", v.provider, t.region);
+            nodes.insert(format!(
+                "{} [shape=ellipse label={}]",
+                q(&target),
+                q(&format!(
+                    "{} ({})",
+                    t.region,
+                    if t.country.is_empty() {
+                        "?"
+                    } else {
+                        &t.country
+                    }
+                ))
+            ));
+            edges.insert(format!(
+                "{} -> {} [style=dashed label={}]",
+                q(&v.id),
+                q(&target),
+                q(&format!("replicates to {}", t.bucket))
+            ));
+        }
+    }
+    let mut out = String::from("digraph landmeter {\n  rankdir=LR;\n");
+    for n in nodes.iter().chain(edges.iter()) {
+        out.push_str("  ");
+        out.push_str(n);
+        out.push_str(";\n");
+    }
+    out.push_str("}\n");
+    out
+}

@@ -238,6 +238,14 @@ async fn the_cli_prints_stores_and_summaries() {
         exit["storage per month after"],
         "unknown (no price in the table)"
     );
+    let dot = run(&["graph", "--eu", "false"]);
+    assert!(dot.starts_with("digraph landmeter {"), "{dot}");
+    assert_eq!(
+        dot.matches("shape=cylinder").count(),
+        2,
+        "two non-EU stores: {dot}"
+    );
+    assert!(dot.contains("fillcolor=tomato"), "non-EU stores are red");
     let table = run(&["stores", "--country", "se"]);
     assert!(
         table.contains("aws:123456789012:b4") && table.ends_with("1 stores\n"),
