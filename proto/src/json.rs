@@ -79,16 +79,21 @@ pub fn fact(f: &Fact) -> Value {
            "observed_at_ms": f.observed_at_ms, "kind": kind, "body": body})
 }
 
+/// The name of a change kind in the CLI, JSON and server-sent events.
+pub fn change_kind(kind: crate::v1::ChangeKind) -> &'static str {
+    match kind {
+        crate::v1::ChangeKind::Added => "added",
+        crate::v1::ChangeKind::Changed => "changed",
+        crate::v1::ChangeKind::Gone => "gone",
+        crate::v1::ChangeKind::Unspecified => "unknown",
+    }
+}
+
 /// One change event, with the store as it is after it.
 pub fn change(e: &crate::v1::ChangeEvent) -> Value {
     json!({
         "id": e.id, "at_ms": e.at_ms, "tenant": e.tenant, "store_id": e.store_id, "scan_id": e.scan_id,
-        "kind": match e.kind() {
-            crate::v1::ChangeKind::Added => "added",
-            crate::v1::ChangeKind::Changed => "changed",
-            crate::v1::ChangeKind::Gone => "gone",
-            crate::v1::ChangeKind::Unspecified => "unknown",
-        },
+        "kind": change_kind(e.kind()),
         "changes": e.changes.iter().map(|c| json!({"field": c.field, "before": c.before, "after": c.after})).collect::<Vec<_>>(),
         "store": e.store.as_ref().map(store_view),
     })

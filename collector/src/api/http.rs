@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 
-use landmeter_proto::v1::{ChangeKind, StoreFilter};
+use landmeter_proto::v1::StoreFilter;
 
 use crate::auth::principal_for;
 use crate::events::ChangeHub;
@@ -115,12 +115,7 @@ async fn events(
     ));
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map_while(|item| {
         let e = item.ok()?;
-        let kind = match e.kind() {
-            ChangeKind::Added => "added",
-            ChangeKind::Changed => "changed",
-            ChangeKind::Gone => "gone",
-            ChangeKind::Unspecified => "unknown",
-        };
+        let kind = landmeter_proto::json::change_kind(e.kind());
         let data = landmeter_proto::json::change(&e).to_string();
         Some(Ok::<_, Infallible>(
             Event::default().id(e.id.to_string()).event(kind).data(data),
@@ -149,6 +144,11 @@ fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
         req.metadata_mut().insert("authorization", v);
     }
     req
+}
+
+/// An already rendered JSON document (the CLI's `--format json` rendering).
+fn json_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn error(status: tonic::Status) -> Response {
@@ -253,11 +253,10 @@ async fn get_store(
         ))
         .await
     {
-        Ok(r) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            crate::api::render::store_detail(&r.into_inner(), crate::api::render::Format::Json),
-        )
-            .into_response(),
+        Ok(r) => json_text(crate::api::render::store_detail(
+            &r.into_inner(),
+            crate::api::render::Format::Json,
+        )),
         Err(e) => error(e),
     }
 }
@@ -285,11 +284,10 @@ async fn summary(
         group_by,
     };
     match s.map.summary(authorized(&headers, request)).await {
-        Ok(r) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            crate::api::render::summary(&r.into_inner(), crate::api::render::Format::Json),
-        )
-            .into_response(),
+        Ok(r) => json_text(crate::api::render::summary(
+            &r.into_inner(),
+            crate::api::render::Format::Json,
+        )),
         Err(e) => error(e),
     }
 }
@@ -312,11 +310,10 @@ async fn list_changes(
         filter: Some(filter),
     };
     match s.map.list_changes(authorized(&headers, request)).await {
-        Ok(r) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            crate::api::render::changes(&r.into_inner().changes, crate::api::render::Format::Json),
-        )
-            .into_response(),
+        Ok(r) => json_text(crate::api::render::changes(
+            &r.into_inner().changes,
+            crate::api::render::Format::Json,
+        )),
         Err(e) => error(e),
     }
 }

@@ -2,7 +2,7 @@
 
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use landmeter_proto::json;
-use landmeter_proto::v1::{ChangeEvent, ChangeKind, GetStoreResponse, StoreView, SummaryResponse};
+use landmeter_proto::v1::{ChangeEvent, GetStoreResponse, StoreView, SummaryResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -172,12 +172,7 @@ pub fn changes(events: &[ChangeEvent], format: Format) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let kind = |e: &ChangeEvent| match e.kind() {
-        ChangeKind::Added => "added",
-        ChangeKind::Changed => "changed",
-        ChangeKind::Gone => "gone",
-        ChangeKind::Unspecified => "unknown",
-    };
+    let kind = |e: &ChangeEvent| json::change_kind(e.kind());
     match format {
         Format::Json => {
             let all: Vec<serde_json::Value> = events.iter().map(json::change).collect();
