@@ -6,10 +6,31 @@
 #   scripts/bench.sh                      # 1,000,000 stores, durability as the collector defaults
 #   scripts/bench.sh --stores 200000      # a smaller estate (see bench/README.md)
 #   scripts/bench.sh --durability full    # any landmeter-bench flag is passed through
+#   scripts/bench.sh --collector-only     # only the collector half
+#   scripts/bench.sh --agent-only         # only the agent half (scripts/bench-agent.sh)
+#
+# Without either flag it runs the collector half, then the agent half (agent versus Prowler,
+# Cloud Custodian and a boto3 script on moto and ministack, scripts/bench-agent.sh), and
+# prints both tables; each half writes its own table into bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+collector=1
+agent=1
+collector_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --collector-only) agent=0 ;;
+    --agent-only) collector=0 ;;
+    *) collector_args+=("$arg") ;;
+  esac
+done
+set -- "${collector_args[@]}"
+
 cargo build --workspace --release --bins
+if [ "$collector" = 0 ]; then
+  exec scripts/bench-agent.sh --no-build
+fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 target/release/landmeter-bench "$@" | tee "$out"
@@ -34,3 +55,10 @@ awk -v block="$block" '
 ' "$readme" > "$readme.new" && mv "$readme.new" "$readme"
 rm -f "$block"
 echo "results written to $readme" >&2
+
+if [ "$agent" = 1 ]; then
+  scripts/bench-agent.sh --no-build
+  echo
+  echo "Collector:"
+  cat "$out"
+fi

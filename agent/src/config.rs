@@ -31,6 +31,8 @@
 //! | `LANDMETER_AGENT_INCLUDE_CALLER_ACCOUNT` | `aws.include_caller_account` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION` | `aws.organization` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION_ROLE_NAME` | `aws.organization_role_name` |
+//! | `LANDMETER_AGENT_OBJECT_LOCK` | `aws.object_lock` (`true`/`false`) |
+//! | `LANDMETER_AGENT_SIZES` | `aws.sizes` (`true`/`false`) |
 //!
 //! | `LANDMETER_AGENT_AZURE_ENABLED` | `azure.enabled` (`true`/`false`) |
 //! | `LANDMETER_AGENT_AZURE_ARM_ENDPOINT` | `azure.arm_endpoint` |
@@ -305,6 +307,14 @@ pub struct AwsConfig {
     pub organization: bool,
     /// Role assumed in each organization account. Default `OrganizationAccountAccessRole`.
     pub organization_role_name: String,
+    /// Read each bucket's Object Lock configuration (`s3:GetObjectLockConfiguration`, one
+    /// request per bucket) for the exit scenario's lock-in section. When false, lock-in by
+    /// object lock shows as unknown. Default true.
+    pub object_lock: bool,
+    /// Read bucket sizes from CloudWatch (`ListMetrics` per region, then `GetMetricData`
+    /// for about 50 to 250 buckets a request; CloudWatch bills `GetMetricData` per metric).
+    /// When false, sizes show as unknown. Default true.
+    pub sizes: bool,
     /// Further accounts, each reached by assuming a role.
     pub accounts: Vec<AwsAccount>,
 }
@@ -371,6 +381,8 @@ impl Default for AwsConfig {
             include_caller_account: true,
             organization: false,
             organization_role_name: "OrganizationAccountAccessRole".to_owned(),
+            object_lock: true,
+            sizes: true,
             accounts: Vec::new(),
         }
     }
@@ -496,6 +508,14 @@ impl Config {
                         parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
                 }
                 "ORGANIZATION_ROLE_NAME" => self.aws.organization_role_name = value,
+                "OBJECT_LOCK" => {
+                    self.aws.object_lock =
+                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
+                }
+                "SIZES" => {
+                    self.aws.sizes =
+                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
+                }
                 "AZURE_ENABLED" => {
                     self.azure.enabled =
                         parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
@@ -915,6 +935,42 @@ mod tests {
         ); // env over default
         assert_eq!(config.aws.concurrency, 32); // flag over env over file
         assert_eq!(config.aws.provider, "aws"); // default
+    }
+
+    #[test]
+    fn sizes_are_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().sizes);
+        let off = Config::from_toml("[aws]\nsizes = false\n").expect("parses");
+        assert!(!off.aws.sizes && off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_SIZES", "false")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(!config.aws.sizes);
+    }
+
+    #[test]
+    fn object_lock_is_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().object_lock);
+        let off = Config::from_toml("[aws]\nobject_lock = false\n").expect("parses");
+        assert!(!off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_OBJECT_LOCK", "false")]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert!(!config.aws.object_lock);
+        assert!(
+            Config::load(
+                None,
+                env(&[("LANDMETER_AGENT_OBJECT_LOCK", "maybe")]),
+                &Overrides::default(),
+            )
+            .is_err()
+        );
     }
 
     #[test]

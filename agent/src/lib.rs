@@ -37,13 +37,13 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use landmeter_proto::v1::{AccountCoverage, Fact};
+use landmeter_proto::v1::AccountCoverage;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::scan::{ScanError, ScanPlan};
-use crate::sink::{FactReceiver, FactSink, Progress};
+use crate::sink::{FactSink, Progress};
 use crate::spool::{Spool, SpoolError};
 use crate::uplink::{Reconnect, ScanStart, Until, UplinkConfig, UplinkError};
 
@@ -71,6 +71,8 @@ pub enum AgentError {
     NoSpoolDir,
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("writing the json output: {0}")]
+    Output(std::io::Error),
     #[error("cannot listen for metrics on {addr}: {source}")]
     Metrics {
         addr: String,
@@ -145,25 +147,33 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Scans and returns the facts as one JSON document (`--output json`).
-pub async fn scan_to_json(config: &Config) -> Result<(serde_json::Value, ScanSummary), AgentError> {
+/// Scans and writes the facts to `out` as one JSON document (`--output json`), each fact as
+/// it arrives.
+pub async fn scan_to_json<W: Write>(config: &Config, out: W) -> Result<ScanSummary, AgentError> {
     let started = Instant::now();
     let plan = scan::plan(config).await?;
     let scan_id = plan.scan_id.clone();
     let accounts = plan.accounts.len();
-    let (sink, facts_rx) = FactSink::channel(SINK_CAPACITY);
+    let (sink, mut facts_rx) = FactSink::channel(SINK_CAPACITY);
     let progress = sink.progress();
+    let mut writer = output::DocumentWriter::start(out, &scan_id).map_err(AgentError::Output)?;
 
-    let (coverage, facts) = with_progress(&progress, async {
-        tokio::join!(scan::run(plan, sink), collect(facts_rx))
+    // Facts are written as they arrive. On a write error the receiver is dropped, which
+    // closes the sink and ends the scan.
+    let write_facts = async move {
+        while let Some(fact) = facts_rx.recv().await {
+            writer.fact(&fact)?;
+        }
+        Ok::<_, std::io::Error>(writer)
+    };
+    let (coverage, written) = with_progress(&progress, async {
+        tokio::join!(scan::run(plan, sink), write_facts)
     })
     .await;
+    let writer = written.map_err(AgentError::Output)?;
     let coverage = coverage?;
-    let document = output::scan_document(&scan_id, &facts, &coverage);
-    Ok((
-        document,
-        summary(scan_id, accounts, &progress, started, coverage),
-    ))
+    writer.finish(&coverage).map_err(AgentError::Output)?;
+    Ok(summary(scan_id, accounts, &progress, started, coverage))
 }
 
 /// Scans and streams the facts to the collector named in `config`: delivers what a
@@ -344,14 +354,6 @@ pub fn log_summary(summary: &ScanSummary) {
     for c in summary.coverage.iter().filter(|c| !c.complete) {
         tracing::warn!(account = %c.account, reason = %c.reason, "account incomplete");
     }
-}
-
-async fn collect(mut rx: FactReceiver) -> Vec<Fact> {
-    let mut facts = Vec::new();
-    while let Some(fact) = rx.recv().await {
-        facts.push(fact);
-    }
-    facts
 }
 
 fn summary(

@@ -1,6 +1,5 @@
 //! `landmeter-agent`: tracing, command line, configuration; the work is in the library.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -146,11 +145,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<()> {
     let summary = runtime.block_on(async {
         match args.output {
             Some(Output::Json) => {
-                let (document, summary) = landmeter_agent::scan_to_json(&config).await?;
-                let mut stdout = std::io::stdout().lock();
-                serde_json::to_writer(&mut stdout, &document).context("cannot write json")?;
-                writeln!(stdout).context("cannot write json")?;
-                Ok::<_, anyhow::Error>(summary)
+                let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                Ok::<_, anyhow::Error>(landmeter_agent::scan_to_json(&config, stdout).await?)
             }
             None => Ok(landmeter_agent::scan_to_collector(&config).await?),
         }

@@ -11,6 +11,8 @@
 //! exports print the same shape): `kind` names the `body` variant (`store`, `encryption`,
 //! `tags`, `replication`, `size`, `key`, `key_store`, `gap`).
 
+use std::io::{self, Write};
+
 use landmeter_proto::v1::{AccountCoverage, Fact};
 use serde_json::{Value, json};
 
@@ -21,6 +23,42 @@ pub fn scan_document(scan_id: &str, facts: &[Fact], coverage: &[AccountCoverage]
         "facts": facts.iter().map(landmeter_proto::json::fact).collect::<Vec<_>>(),
         "coverage": coverage.iter().map(coverage_to_json).collect::<Vec<_>>(),
     })
+}
+
+/// Writes the document of [`scan_document`] fact by fact, as the scan produces them, so a
+/// scan's facts are never all in memory at once (5,000 buckets are about 25,000 facts: tens
+/// of MB as a `Value` tree). Keys come in the order `scan_id`, `facts`, `coverage`.
+pub struct DocumentWriter<W: Write> {
+    out: W,
+    facts: u64,
+}
+
+impl<W: Write> DocumentWriter<W> {
+    pub fn start(mut out: W, scan_id: &str) -> io::Result<Self> {
+        out.write_all(b"{\"scan_id\":")?;
+        serde_json::to_writer(&mut out, scan_id)?;
+        out.write_all(b",\"facts\":[")?;
+        Ok(DocumentWriter { out, facts: 0 })
+    }
+
+    pub fn fact(&mut self, fact: &Fact) -> io::Result<()> {
+        if self.facts > 0 {
+            self.out.write_all(b",")?;
+        }
+        self.facts += 1;
+        serde_json::to_writer(&mut self.out, &landmeter_proto::json::fact(fact))?;
+        Ok(())
+    }
+
+    /// Closes the document with the coverage and a newline, and flushes.
+    pub fn finish(mut self, coverage: &[AccountCoverage]) -> io::Result<W> {
+        self.out.write_all(b"],\"coverage\":")?;
+        let coverage: Vec<Value> = coverage.iter().map(coverage_to_json).collect();
+        serde_json::to_writer(&mut self.out, &coverage)?;
+        self.out.write_all(b"}\n")?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 pub fn coverage_to_json(c: &AccountCoverage) -> Value {
@@ -93,6 +131,24 @@ mod tests {
             reason: "s3:ListBuckets failed".into(),
         }];
         let doc = scan_document("scan-1", &facts, &coverage);
+
+        // The streaming writer produces the same document.
+        let mut writer = DocumentWriter::start(Vec::new(), "scan-1").expect("start");
+        for f in &facts {
+            writer.fact(f).expect("fact");
+        }
+        let bytes = writer.finish(&coverage).expect("finish");
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        let streamed: Value = serde_json::from_slice(&bytes).expect("streamed json parses");
+        assert_eq!(streamed, doc);
+        let empty = DocumentWriter::start(Vec::new(), "scan-2")
+            .and_then(|w| w.finish(&[]))
+            .expect("empty document");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&empty).expect("empty json parses"),
+            json!({"scan_id": "scan-2", "facts": [], "coverage": []})
+        );
+
         assert_eq!(doc["scan_id"], "scan-1");
         let rows: Vec<(&str, &str, &str)> = doc["facts"]
             .as_array()

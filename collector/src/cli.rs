@@ -107,6 +107,42 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// The board report of a tenant (HTML or PDF): posture, trend since the previous report,
+    /// top risks, exit scenario, costs, and the scans every figure comes from.
+    Report {
+        #[command(flatten)]
+        conn: Connection,
+        /// The tenant (a tenant role may leave it out).
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::report::ReportFormat,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The sovereign alternative of the exit scenario (default: an EU provider from the price table).
+        #[arg(long, default_value = "")]
+        exit_to: String,
+        #[arg(long, default_value_t = 1000.0)]
+        bandwidth_mbps: f64,
+        /// Chromium for PDF (default: LANDMETER_CHROMIUM, else /usr/bin/chromium).
+        #[arg(long)]
+        chromium: Option<PathBuf>,
+    },
+    /// The evidence bundle of a tenant for auditors (JSON with provenance and a SHA-256
+    /// manifest), or with --verify FILE: check a bundle's digests.
+    Evidence {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Verify this bundle offline instead (every section digest and the manifest digest).
+        #[arg(long, conflicts_with = "out")]
+        verify: Option<PathBuf>,
+    },
     /// Ask connected agents of a tenant (or one agent) to scan now.
     ScanRequest {
         #[command(flatten)]
@@ -394,6 +430,17 @@ async fn all_stores(
     }
 }
 
+/// Writes to a file, or to standard output without one.
+fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
 fn open_store(db: &std::path::Path) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
     crate::store::sqlite::SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
 }
@@ -488,6 +535,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::map::exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices);
             println!("{}", render::exit(&scenario, format));
             Ok(())
+        }
+        Command::Report {
+            conn,
+            tenant,
+            format,
+            out,
+            exit_to,
+            bandwidth_mbps,
+            chromium,
+        } => {
+            // Fail before issuing a report that could not be converted.
+            let converter = crate::report::pdf::converter(chromium.as_deref());
+            if format == crate::report::ReportFormat::Pdf && !converter.is_file() {
+                return Err(crate::report::pdf::PdfError::ConverterMissing(converter).into());
+            }
+            let r = client(&conn)
+                .await?
+                .board_report(landmeter_proto::v1::BoardReportRequest {
+                    tenant,
+                    exit_to,
+                    bandwidth_mbps,
+                })
+                .await?
+                .into_inner();
+            let bytes = match format {
+                crate::report::ReportFormat::Html => r.html.into_bytes(),
+                crate::report::ReportFormat::Pdf => {
+                    crate::report::pdf::html_to_pdf(&r.html, &converter).await?
+                }
+            };
+            write_out(out.as_deref(), &bytes)?;
+            eprintln!("report #{} issued", r.report_id);
+            Ok(())
+        }
+        Command::Evidence {
+            conn,
+            tenant,
+            out,
+            verify,
+        } => {
+            if let Some(path) = verify {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let bundle: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                crate::evidence::verify(&bundle).map_err(anyhow::Error::msg)?;
+                println!(
+                    "{}: every section digest and the manifest digest {} verify",
+                    path.display(),
+                    bundle["manifest"]["digest"].as_str().unwrap_or_default()
+                );
+                return Ok(());
+            }
+            let r = client(&conn)
+                .await?
+                .evidence(landmeter_proto::v1::EvidenceRequest { tenant })
+                .await?
+                .into_inner();
+            write_out(out.as_deref(), r.json.as_bytes())
         }
         Command::ScanRequest {
             conn,

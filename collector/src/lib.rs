@@ -15,6 +15,7 @@
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
+//! - [`report`]: the board report (HTML, PDF); [`evidence`]: the auditors' evidence bundle.
 
 pub mod agents;
 pub mod alerts;
@@ -23,9 +24,11 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod evidence;
 pub mod ingest;
 pub mod map;
 pub mod metrics;
 pub mod pki;
+pub mod report;
 pub mod server;
 pub mod store;

@@ -86,6 +86,8 @@ pub fn build_interpreter(cfg: &CollectorConfig) -> Result<(Interpreter, String),
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (
         env!("CARGO_PKG_VERSION"),
+        crate::map::indicators::RULES_VERSION,
+        crate::map::lockin::RULES_VERSION,
         &regions,
         &providers,
         &tags.classification_keys,
@@ -93,10 +95,12 @@ pub fn build_interpreter(cfg: &CollectorConfig) -> Result<(Interpreter, String),
         &tags.client_side_keys,
     )
         .hash(&mut h);
-    Ok((
-        Interpreter::new(tables, tags),
-        format!("{:016x}", h.finish()),
-    ))
+    let fingerprint = format!("{:016x}", h.finish());
+    crate::evidence::remember_tables(
+        &fingerprint,
+        &[("regions.csv", &regions), ("providers.csv", &providers)],
+    );
+    Ok((Interpreter::new(tables, tags), fingerprint))
 }
 
 /// Opens the store and brings its interpretation up to date with the current rules.

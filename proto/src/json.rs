@@ -18,7 +18,8 @@ pub fn fact(f: &Fact) -> Value {
             "store",
             json!({"provider": s.provider, "service": s.service, "name": s.name, "region": s.region,
                    "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint,
-                   "sku": s.sku, "secondary_region": s.secondary_region, "parent": s.parent}),
+                   "sku": s.sku, "secondary_region": s.secondary_region, "parent": s.parent,
+                   "access_tier": s.access_tier}),
         ),
         Some(Body::Encryption(e)) => (
             "encryption",
@@ -68,6 +69,11 @@ pub fn fact(f: &Fact) -> Value {
                    "xks_uri_path": s.xks_uri_path, "xks_connectivity": s.xks_connectivity,
                    "xks_vpc_endpoint_service_owner": s.xks_vpc_endpoint_service_owner, "region": s.region}),
         ),
+        Some(Body::Retention(r)) => (
+            "retention",
+            json!({"enabled": r.enabled, "mode": r.mode, "days": r.days, "years": r.years,
+                   "legal_hold": r.legal_hold}),
+        ),
         Some(Body::Gap(g)) => (
             "gap",
             json!({"kind": GapKind::try_from(g.kind).map_or("GAP_KIND_UNSPECIFIED", |k| k.as_str_name()),
@@ -101,7 +107,7 @@ pub fn change(e: &crate::v1::ChangeEvent) -> Value {
 
 /// One interpreted store.
 pub fn store_view(v: &StoreView) -> Value {
-    json!({
+    let mut out = json!({
         "id": v.id, "tenant": v.tenant, "provider": v.provider, "provider_parent": v.provider_parent,
         "cloud_act": v.cloud_act, "account": v.account, "name": v.name, "region": v.region,
         "country": v.country, "eu": v.eu, "location_unverified": v.location_unverified,
@@ -115,7 +121,24 @@ pub fn store_view(v: &StoreView) -> Value {
         "jurisdiction": v.jurisdiction, "classification": v.classification, "process": v.process,
         "bytes": v.bytes, "objects": v.objects, "first_seen_ms": v.first_seen_ms,
         "last_seen_ms": v.last_seen_ms, "gone_at_ms": v.gone_at_ms, "last_scan_id": v.last_scan_id,
-    })
+        "storage_classes": v.storage_classes.iter().map(|c| json!({"storage_type": c.storage_type,
+            "class": c.class, "bytes": c.bytes, "archive": c.archive, "minimum_days": c.minimum_days,
+            "retrieval_fee": c.retrieval_fee})).collect::<Vec<_>>(),
+        "archive_bytes": v.archive_bytes, "object_lock": v.object_lock,
+        "object_lock_unknown": v.object_lock_unknown, "object_lock_mode": v.object_lock_mode,
+        "object_lock_retention_days": v.object_lock_retention_days, "legal_hold": v.legal_hold,
+        "access_tier": v.access_tier,
+    });
+    // Added apart: one json! call with every field exceeds the macro recursion limit.
+    for (key, value) in [
+        ("sov2_indicator", json!(v.sov2_indicator)),
+        ("sov3_indicator", json!(v.sov3_indicator)),
+        ("indicator_reasons", json!(v.indicator_reasons)),
+        ("key_store_id", json!(v.key_store_id)),
+    ] {
+        out[key] = value;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -153,5 +176,15 @@ mod tests {
             ..StoreView::default()
         };
         assert_eq!(store_view(&v)["custody"], "hyok");
+        let locked = StoreView {
+            object_lock: true,
+            object_lock_mode: "COMPLIANCE".into(),
+            object_lock_retention_days: Some(30),
+            ..StoreView::default()
+        };
+        let j = store_view(&locked);
+        assert_eq!(j["object_lock_mode"], "COMPLIANCE");
+        assert_eq!(j["object_lock_retention_days"], 30);
+        assert_eq!(j["archive_bytes"], Value::Null, "unknown, not zero");
     }
 }

@@ -610,6 +610,8 @@ fn account_json(shared: &Shared, a: &AzureAccount) -> Value {
     } else {
         "Standard"
     };
+    // The official examples' default access tier of a StorageV2 account.
+    properties["accessTier"] = json!(if tier == "Premium" { "Premium" } else { "Hot" });
     json!({
         "id": account_id(a),
         "name": a.name,

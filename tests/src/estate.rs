@@ -97,6 +97,10 @@ pub struct Bucket {
     pub replicate_to: &'static [&'static str],
     /// CloudWatch BucketSizeBytes (StandardStorage) and NumberOfObjects, dated yesterday.
     pub size: Option<(i64, i64)>,
+    /// Further BucketSizeBytes series by StorageType (`GlacierStorage`, ...), dated yesterday.
+    pub storage: &'static [(&'static str, i64)],
+    /// Created with Object Lock; the default retention (mode, days), if any.
+    pub object_lock: Option<Option<(&'static str, i32)>>,
     pub expect: Expect,
 }
 
@@ -115,6 +119,8 @@ pub const fn bucket(
         tags: &[],
         replicate_to: &[],
         size: None,
+        storage: &[],
+        object_lock: None,
         expect: Expect {
             country: "",
             eu: false,
@@ -140,6 +146,19 @@ impl Bucket {
 
     pub const fn size(mut self, bytes: i64, objects: i64) -> Self {
         self.size = Some((bytes, objects));
+        self
+    }
+
+    /// BucketSizeBytes per further storage type, e.g. `&[("GlacierStorage", 5_000)]`.
+    pub const fn storage(mut self, by_type: &'static [(&'static str, i64)]) -> Self {
+        self.storage = by_type;
+        self
+    }
+
+    /// Creates the bucket with Object Lock enabled and this default retention (mode
+    /// `COMPLIANCE`/`GOVERNANCE`, days); `None` enables the lock without a default rule.
+    pub const fn object_lock(mut self, default: Option<(&'static str, i32)>) -> Self {
+        self.object_lock = Some(default);
         self
     }
 
@@ -415,8 +434,32 @@ pub async fn seed(aws: &Aws, estate: &[Bucket]) -> anyhow::Result<Vec<Truth>> {
                 .await
                 .with_context(|| format!("put replication on {}", b.name))?;
         }
-        if let Some((bytes, objects)) = b.size {
-            seed_size(aws, b, bytes, objects).await?;
+        if b.size.is_some() || !b.storage.is_empty() {
+            seed_size(aws, b).await?;
+        }
+        if let Some(Some((mode, days))) = b.object_lock {
+            s3.put_object_lock_configuration()
+                .bucket(b.name)
+                .object_lock_configuration(
+                    aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                        .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                        .rule(
+                            aws_sdk_s3::types::ObjectLockRule::builder()
+                                .default_retention(
+                                    aws_sdk_s3::types::DefaultRetention::builder()
+                                        .mode(aws_sdk_s3::types::ObjectLockRetentionMode::from(
+                                            mode,
+                                        ))
+                                        .days(days)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .with_context(|| format!("put object lock configuration on {}", b.name))?;
         }
         let key_id = key_arn
             .as_deref()
@@ -457,7 +500,11 @@ fn check_table(estate: &[Bucket]) -> anyhow::Result<()> {
 }
 
 async fn create_bucket(aws: &Aws, b: &Bucket) -> anyhow::Result<()> {
-    let mut req = aws.s3(b.account, b.region).create_bucket().bucket(b.name);
+    let mut req = aws
+        .s3(b.account, b.region)
+        .create_bucket()
+        .bucket(b.name)
+        .set_object_lock_enabled_for_bucket(b.object_lock.map(|_| true));
     if b.region != "us-east-1" {
         req = req.create_bucket_configuration(
             aws_sdk_s3::types::CreateBucketConfiguration::builder()
@@ -571,7 +618,7 @@ async fn seed_encryption(aws: &Aws, b: &Bucket) -> anyhow::Result<Option<String>
 /// CBOR, which moto (5.2.x) does not understand (getmoto/moto#9195). moto checks no
 /// signature; it reads the region and the account (from the access key) off the
 /// `Authorization` credential scope.
-async fn seed_size(aws: &Aws, b: &Bucket, bytes: i64, objects: i64) -> anyhow::Result<()> {
+async fn seed_size(aws: &Aws, b: &Bucket) -> anyhow::Result<()> {
     let at = DateTime::from_secs(yesterday_noon_utc())
         .fmt(aws_smithy_types::date_time::Format::DateTime)?;
     let mut form = vec![
@@ -579,10 +626,14 @@ async fn seed_size(aws: &Aws, b: &Bucket, bytes: i64, objects: i64) -> anyhow::R
         ("Version".to_owned(), "2010-08-01".to_owned()),
         ("Namespace".to_owned(), "AWS/S3".to_owned()),
     ];
-    let metrics = [
-        ("BucketSizeBytes", "StandardStorage", bytes, "Bytes"),
-        ("NumberOfObjects", "AllStorageTypes", objects, "Count"),
-    ];
+    let mut metrics = Vec::new();
+    if let Some((bytes, objects)) = b.size {
+        metrics.push(("BucketSizeBytes", "StandardStorage", bytes, "Bytes"));
+        metrics.push(("NumberOfObjects", "AllStorageTypes", objects, "Count"));
+    }
+    for (storage_type, bytes) in b.storage {
+        metrics.push(("BucketSizeBytes", storage_type, *bytes, "Bytes"));
+    }
     for (i, (metric, storage_type, value, unit)) in metrics.into_iter().enumerate() {
         let m = format!("MetricData.member.{}", i + 1);
         form.extend([

@@ -13,12 +13,14 @@
 //! - [`arm_server`]: a local HTTPS server playing Azure Resource Manager and Entra ID, with
 //!   the Azure estate as a table ([`arm_server::AZURE_ESTATE`]).
 //! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
+//! - [`browser`]: headless chromium through chromedriver (WebDriver), for the UI tests.
 //!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
 
 pub mod arm_server;
 pub mod azurite;
+pub mod browser;
 pub mod estate;
 pub mod fault_proxy;
 

@@ -74,6 +74,24 @@ impl MapApi {
             .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
     }
 
+    /// One query outside MapService's methods (the JSON API's dashboard, graph, coverage,
+    /// costs, exit): authenticated, scoped by role and audited on the same path as the RPCs;
+    /// `f` runs on the blocking pool with the caller's scope (the store enforces it again).
+    pub async fn scoped<T: Send + 'static>(
+        &self,
+        request: Request<()>,
+        method: &str,
+        described: String,
+        rows: impl Fn(&T) -> u64,
+        f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let who = self.authenticate(&request).await?;
+        let scope = who.scope(self.pool_min_tenants);
+        let result = self.blocking(move |s| f(s, &scope)).await;
+        self.audit(&who, method, described, &result, rows).await?;
+        result
+    }
+
     /// Writes who asked what, and how many rows they got (or why they got none).
     async fn audit<T>(
         &self,
@@ -241,6 +259,20 @@ impl MapService for MapApi {
         )
         .await?;
         Ok(Response::new(RequestScanResponse { agents: result? }))
+    }
+
+    async fn board_report(
+        &self,
+        request: Request<landmeter_proto::v1::BoardReportRequest>,
+    ) -> Result<Response<landmeter_proto::v1::BoardReportResponse>, Status> {
+        crate::report::board_report(self, request).await
+    }
+
+    async fn evidence(
+        &self,
+        request: Request<landmeter_proto::v1::EvidenceRequest>,
+    ) -> Result<Response<landmeter_proto::v1::EvidenceResponse>, Status> {
+        crate::evidence::evidence(self, request).await
     }
 
     type WatchStream =

@@ -15,6 +15,7 @@ use tokio_stream::StreamExt;
 
 use landmeter_proto::v1::StoreFilter;
 
+use crate::api::insight;
 use crate::auth::principal_for;
 use crate::events::ChangeHub;
 use crate::metrics::Metrics;
@@ -41,7 +42,15 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/stores/{id}", get(get_store))
         .route("/v1/summary", get(summary))
         .route("/v1/changes", get(list_changes))
+        .route("/v1/dashboard", get(dashboard))
+        .route("/v1/graph", get(graph))
+        .route("/v1/coverage", get(coverage))
+        .route("/v1/costs", get(costs))
+        .route("/v1/exit", get(exit))
+        .route("/v1/report", get(crate::report::http_report))
+        .route("/v1/evidence", get(crate::evidence::http_evidence))
         .route("/openapi.json", get(openapi))
+        .merge(crate::api::ui::router())
         .with_state(state)
 }
 
@@ -82,12 +91,7 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(q.after_id);
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-    else {
+    let Some(token) = caller_token(&headers) else {
         return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
     };
     let store = Arc::clone(&s.store);
@@ -133,14 +137,33 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// A gRPC request carrying the caller's `Authorization` header.
-fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(message);
-    if let Some(v) = headers
+/// The caller's token: the `Authorization: Bearer` header, else the UI's HttpOnly session
+/// cookie (the browser sends it; scripts never see it).
+fn caller_token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-    {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let cookie = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == crate::api::ui::SESSION_COOKIE)
+            .map(|(_, value)| value.trim())
+            .filter(|t| !t.is_empty())
+    };
+    bearer.or_else(cookie).map(str::to_owned)
+}
+
+/// A gRPC request carrying the caller's token (from the header or the session cookie).
+pub(crate) fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Some(v) = caller_token(headers).and_then(|t| format!("Bearer {t}").parse().ok()) {
         req.metadata_mut().insert("authorization", v);
     }
     req
@@ -151,7 +174,7 @@ fn json_text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn error(status: tonic::Status) -> Response {
+pub(crate) fn error(status: tonic::Status) -> Response {
     let code = StatusCode::from_u16(crate::api::status::http_status(status.code()))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
@@ -170,7 +193,20 @@ fn filter_from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::S
         #[command(flatten)]
         filter: crate::cli::FilterArgs,
     }
-    const NOT_FILTERS: [&str; 5] = ["page_token", "page_size", "by", "since_ms", "after_id"];
+    // `tenant` narrows the caller's scope instead (see `insight::narrow`).
+    const NOT_FILTERS: [&str; 11] = [
+        "page_token",
+        "page_size",
+        "by",
+        "since_ms",
+        "after_id",
+        "tenant",
+        "expand",
+        "from",
+        "to",
+        "bandwidth_mbps",
+        "format",
+    ];
     let mut args = Vec::new();
     for (k, v) in pairs
         .iter()
@@ -224,16 +260,46 @@ async fn list_stores(
             .unwrap_or(0),
         page_token: param(&pairs, "page_token").unwrap_or_default().to_owned(),
     };
+    let page = |stores: &[landmeter_proto::v1::StoreView], next: String| {
+        let stores: Vec<_> = stores
+            .iter()
+            .map(landmeter_proto::json::store_view)
+            .collect();
+        axum::Json(serde_json::json!({"stores": stores, "next_page_token": next})).into_response()
+    };
+    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
+        let described = format!("{request:?} tenant={tenant:?}");
+        let size = match request.page_size as usize {
+            0 => crate::api::grpc::DEFAULT_PAGE,
+            n => n.min(crate::api::grpc::MAX_PAGE),
+        };
+        let result = s
+            .map
+            .scoped(
+                authorized(&headers, ()),
+                "ListStores",
+                described,
+                |(v, _): &(Vec<_>, String)| v.len() as u64,
+                move |store, scope| {
+                    let scope = insight::narrow(scope, Some(&tenant))?;
+                    store.list_stores(
+                        &scope,
+                        &request.filter.unwrap_or_default(),
+                        size,
+                        &request.page_token,
+                    )
+                },
+            )
+            .await;
+        return match result {
+            Ok((stores, next)) => page(&stores, next),
+            Err(e) => error(e),
+        };
+    }
     match s.map.list_stores(authorized(&headers, request)).await {
         Ok(r) => {
             let r = r.into_inner();
-            let stores: Vec<_> = r
-                .stores
-                .iter()
-                .map(landmeter_proto::json::store_view)
-                .collect();
-            axum::Json(serde_json::json!({"stores": stores, "next_page_token": r.next_page_token}))
-                .into_response()
+            page(&r.stores, r.next_page_token)
         }
         Err(e) => error(e),
     }
@@ -283,6 +349,35 @@ async fn summary(
         filter: Some(filter),
         group_by,
     };
+    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
+        let described = format!("{request:?} tenant={tenant:?}");
+        let group_by = request.group_by.clone();
+        let result = s
+            .map
+            .scoped(
+                authorized(&headers, ()),
+                "Summary",
+                described,
+                |rows: &Vec<_>| rows.len() as u64,
+                move |store, scope| {
+                    let scope = insight::narrow(scope, Some(&tenant))?;
+                    let fields = request
+                        .group_by
+                        .iter()
+                        .map(|f| crate::store::GroupField::parse(f))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    store.summary(&scope, &request.filter.unwrap_or_default(), &fields)
+                },
+            )
+            .await;
+        return match result {
+            Ok(rows) => json_text(crate::api::render::summary(
+                &landmeter_proto::v1::SummaryResponse { group_by, rows },
+                crate::api::render::Format::Json,
+            )),
+            Err(e) => error(e),
+        };
+    }
     match s.map.summary(authorized(&headers, request)).await {
         Ok(r) => json_text(crate::api::render::summary(
             &r.into_inner(),
@@ -309,9 +404,239 @@ async fn list_changes(
         limit: 0,
         filter: Some(filter),
     };
+    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
+        let described = format!(
+            "since_ms={} after_id={} tenant={tenant:?}",
+            request.since_ms, request.after_id
+        );
+        let result = s
+            .map
+            .scoped(
+                authorized(&headers, ()),
+                "ListChanges",
+                described,
+                |c: &Vec<_>| c.len() as u64,
+                move |store, scope| {
+                    let scope = insight::narrow(scope, Some(&tenant))?;
+                    store.list_changes(
+                        &scope,
+                        request.since_ms,
+                        request.after_id,
+                        crate::api::grpc::MAX_CHANGES,
+                        &request.filter.unwrap_or_default(),
+                    )
+                },
+            )
+            .await;
+        return match result {
+            Ok(changes) => json_text(crate::api::render::changes(
+                &changes,
+                crate::api::render::Format::Json,
+            )),
+            Err(e) => error(e),
+        };
+    }
     match s.map.list_changes(authorized(&headers, request)).await {
         Ok(r) => json_text(crate::api::render::changes(
             &r.into_inner().changes,
+            crate::api::render::Format::Json,
+        )),
+        Err(e) => error(e),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn prices() -> Result<crate::map::exit::PriceTable, tonic::Status> {
+    crate::map::exit::PriceTable::builtin().map_err(|e| {
+        tracing::error!(error = %e, "price table unreadable");
+        tonic::Status::internal("price table unreadable")
+    })
+}
+
+/// An insight document: authenticated, scoped (narrowed by `?tenant=`) and audited as
+/// `method`; `rows` counts what the caller got, for the audit log.
+async fn insight_document(
+    s: &HttpState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    method: &str,
+    rows: impl Fn(&serde_json::Value) -> u64,
+    f: impl FnOnce(&dyn MapStore, &Scope) -> Result<serde_json::Value, crate::store::StoreError>
+    + Send
+    + 'static,
+) -> Response {
+    let tenant = param(pairs, "tenant").map(str::to_owned);
+    let described = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    match s
+        .map
+        .scoped(
+            authorized(headers, ()),
+            method,
+            described,
+            rows,
+            move |store, scope| f(store, &insight::narrow(scope, tenant.as_deref())?),
+        )
+        .await
+    {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn dashboard(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let now = now_ms();
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Dashboard",
+        |v| v["stores"].as_u64().unwrap_or(0),
+        move |store, scope| insight::dashboard(store, scope, &filter, &prices, now),
+    )
+    .await
+}
+
+async fn graph(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let filter = match filter_from_query(&pairs) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let expand: std::collections::BTreeSet<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "expand")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Graph",
+        |v| v["nodes"].as_array().map_or(0, |n| n.len() as u64),
+        move |store, scope| {
+            Ok(insight::graph(
+                &insight::all_stores(store, scope, &filter)?,
+                &expand,
+            ))
+        },
+    )
+    .await
+}
+
+async fn coverage(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Coverage",
+        |v| v["scans"].as_array().map_or(0, |n| n.len() as u64),
+        move |store, scope| insight::coverage(store, scope, None),
+    )
+    .await
+}
+
+async fn costs(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let Some(by) = insight::CostsBy::parse(param(&pairs, "by").unwrap_or_default()) else {
+        return error(tonic::Status::invalid_argument(
+            "by must be one of provider, account, tenant, store",
+        ));
+    };
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Costs",
+        |v| v["rows"].as_array().map_or(0, |n| n.len() as u64),
+        move |store, scope| insight::costs(store, scope, &filter, by, &prices),
+    )
+    .await
+}
+
+async fn exit(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let (Some(from), Some(to)) = (param(&pairs, "from"), param(&pairs, "to")) else {
+        return error(tonic::Status::invalid_argument(
+            "from and to name the provider to leave and the alternative",
+        ));
+    };
+    let (from, to) = (from.to_owned(), to.to_owned());
+    // The CLI's default (`landmeter exit --bandwidth-mbps`).
+    let bandwidth_mbps = match param(&pairs, "bandwidth_mbps").map(str::parse::<f64>) {
+        None => 1000.0,
+        Some(Ok(b)) if b > 0.0 && b.is_finite() => b,
+        Some(_) => {
+            return error(tonic::Status::invalid_argument(
+                "bandwidth_mbps must be a positive number",
+            ));
+        }
+    };
+    let tenant = param(&pairs, "tenant").map(str::to_owned);
+    let described = format!("from={from} to={to} bandwidth_mbps={bandwidth_mbps} {pairs:?}");
+    let result = s
+        .map
+        .scoped(
+            authorized(&headers, ()),
+            "Exit",
+            described,
+            |x: &crate::map::exit::ExitScenario| x.stores as u64,
+            move |store, scope| {
+                let scope = insight::narrow(scope, tenant.as_deref())?;
+                let stores = insight::all_stores(store, &scope, &filter)?;
+                Ok(crate::map::exit::exit_scenario(
+                    &stores,
+                    &from,
+                    &to,
+                    bandwidth_mbps,
+                    &prices,
+                ))
+            },
+        )
+        .await;
+    match result {
+        // The CLI's `landmeter exit --format json` rendering: one function for both.
+        Ok(x) => json_text(crate::api::render::exit(
+            &x,
             crate::api::render::Format::Json,
         )),
         Err(e) => error(e),

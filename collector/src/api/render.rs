@@ -239,6 +239,8 @@ pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
                     out.push_str(&format!("{k:>22}: {v}\n"));
                 }
             }
+            // The SOV levels are our heuristic: say so wherever they are printed.
+            out.push_str(&format!("{:>22}  ({})\n", "", crate::map::indicators::NOTE));
             out.push_str("\nfacts (call, observed at, scan, agent):\n");
             for f in &facts {
                 out.push_str(&format!(
@@ -297,26 +299,116 @@ pub fn exit(x: &crate::map::exit::ExitScenario, format: Format) -> String {
             x.keys_to_recreate.to_string(),
         ),
         ("replication edges to cut", x.replication_edges.to_string()),
-        (
-            "lock-in features",
-            "not observed yet: storage classes and object lock are not collected".to_owned(),
-        ),
+        ("lock-in features", lock_in_summary(&x.lock_in)),
         ("EU Data Act", x.data_act_note.clone()),
     ];
     match format {
         Format::Json | Format::Csv => {
-            let obj: serde_json::Map<String, serde_json::Value> = rows
+            let mut obj: serde_json::Map<String, serde_json::Value> = rows
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
                 .collect();
+            obj.insert("lock_in".to_owned(), lock_in_json(&x.lock_in));
             serde_json::to_string_pretty(&obj).unwrap_or_default()
         }
-        Format::Table => rows
-            .iter()
-            .map(|(k, v)| format!("{k:>58}: {v}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Format::Table => {
+            let mut lines: Vec<String> =
+                rows.iter().map(|(k, v)| format!("{k:>58}: {v}")).collect();
+            lines.extend(lock_in_lines(&x.lock_in));
+            lines.join("\n")
+        }
     }
+}
+
+/// One line: the lock-in features found, counted.
+fn lock_in_summary(l: &crate::map::exit::LockIn) -> String {
+    let mut parts = vec![
+        format!(
+            "{} bytes in archive classes in {} stores (restore first: hours, retrieval fees)",
+            l.archive_bytes,
+            l.archive_stores.len()
+        ),
+        format!(
+            "{} bytes in classes with retrieval fees",
+            l.retrieval_fee_bytes
+        ),
+        format!(
+            "{} stores with object lock ({} COMPLIANCE: cannot be shortened)",
+            l.object_lock_stores.len(),
+            l.compliance_stores
+        ),
+        format!("{} stores under legal hold", l.legal_hold_stores.len()),
+    ];
+    if l.lock_unknown_stores > 0 {
+        parts.push(format!(
+            "{} stores whose lock could not be read (unknown, not unlocked)",
+            l.lock_unknown_stores
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The stores behind the lock-in summary, for the table rendering.
+fn lock_in_lines(l: &crate::map::exit::LockIn) -> Vec<String> {
+    let mut out = Vec::new();
+    for (class, days, bytes) in &l.minimum_duration_bytes {
+        out.push(format!(
+            "  minimum storage duration: {bytes} bytes in {class} ({days} days; deleting earlier is charged as if stored that long)"
+        ));
+    }
+    for s in &l.archive_stores {
+        out.push(format!(
+            "  archive: {} ({} bytes must be restored before they can be copied)",
+            s.id, s.archive_bytes
+        ));
+    }
+    for s in &l.object_lock_stores {
+        let retention = s.retention_days.map_or_else(
+            || "no default retention".to_owned(),
+            |d| format!("{d} days default retention"),
+        );
+        let consequence = if s.mode == "COMPLIANCE" {
+            "cannot be shortened: locked versions stay at the source until their retention ends"
+        } else if s.mode == "GOVERNANCE" {
+            "can be lifted only with s3:BypassGovernanceRetention"
+        } else {
+            "objects may carry their own retention"
+        };
+        let mode = if s.mode.is_empty() {
+            "enabled"
+        } else {
+            &s.mode
+        };
+        out.push(format!(
+            "  object lock: {} ({mode}, {retention}; {consequence})",
+            s.id
+        ));
+    }
+    for s in &l.legal_hold_stores {
+        out.push(format!(
+            "  legal hold: {} (data stays until the hold is lifted)",
+            s.id
+        ));
+    }
+    out
+}
+
+fn lock_in_json(l: &crate::map::exit::LockIn) -> serde_json::Value {
+    let store = |s: &crate::map::exit::LockedStore| {
+        serde_json::json!({"id": s.id, "name": s.name, "mode": s.mode,
+            "retention_days": s.retention_days, "archive_bytes": s.archive_bytes})
+    };
+    serde_json::json!({
+        "archive_bytes": l.archive_bytes,
+        "retrieval_fee_bytes": l.retrieval_fee_bytes,
+        "minimum_duration": l.minimum_duration_bytes.iter().map(|(class, days, bytes)|
+            serde_json::json!({"class": class, "minimum_days": days, "bytes": bytes})).collect::<Vec<_>>(),
+        "archive_stores": l.archive_stores.iter().map(store).collect::<Vec<_>>(),
+        "object_lock_stores": l.object_lock_stores.iter().map(store).collect::<Vec<_>>(),
+        "compliance_stores": l.compliance_stores,
+        "legal_hold_stores": l.legal_hold_stores.iter().map(store).collect::<Vec<_>>(),
+        "lock_unknown_stores": l.lock_unknown_stores,
+    })
 }
 
 /// The map as a GraphViz graph: tenant -> account -> provider, store -> region (country),

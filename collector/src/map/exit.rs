@@ -108,7 +108,96 @@ pub struct ExitScenario {
     pub keys_to_recreate: usize,
     /// Replication edges to cut.
     pub replication_edges: usize,
+    /// Lock-in features found among the stores that move.
+    pub lock_in: LockIn,
     pub data_act_note: String,
+}
+
+/// "Lock-in features found": what makes leaving slower or dearer than copying bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LockIn {
+    /// Known bytes in classes that must be restored before they can be copied (Glacier
+    /// Flexible Retrieval, Deep Archive, Intelligent-Tiering archive tiers, Azure Archive).
+    pub archive_bytes: i64,
+    /// Known bytes in classes charged per GB read (infrequent access, Glacier of any kind).
+    pub retrieval_fee_bytes: i64,
+    /// Known bytes per class with a minimum storage duration: deleting at the source
+    /// before it ends is charged as if stored that long. (class, minimum days, bytes).
+    pub minimum_duration_bytes: Vec<(String, i32, i64)>,
+    /// Stores holding archive bytes.
+    pub archive_stores: Vec<LockedStore>,
+    /// Stores with object lock / an immutability policy.
+    pub object_lock_stores: Vec<LockedStore>,
+    /// Of those, COMPLIANCE mode: retention cannot be shortened by anyone; the data must
+    /// wait out its retention before it can be deleted at the source.
+    pub compliance_stores: usize,
+    /// Stores under a legal hold.
+    pub legal_hold_stores: Vec<LockedStore>,
+    /// Stores whose lock setting could not be read: unknown, not unlocked.
+    pub lock_unknown_stores: usize,
+}
+
+/// One store named in the lock-in section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LockedStore {
+    pub id: String,
+    pub name: String,
+    /// Object lock mode ("COMPLIANCE", "GOVERNANCE") or empty.
+    pub mode: String,
+    pub retention_days: Option<i64>,
+    /// Known archive bytes of the store.
+    pub archive_bytes: i64,
+}
+
+impl LockedStore {
+    fn of(v: &StoreView) -> Self {
+        LockedStore {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            mode: v.object_lock_mode.clone(),
+            retention_days: v.object_lock_retention_days,
+            archive_bytes: v.archive_bytes.unwrap_or(0),
+        }
+    }
+}
+
+/// The lock-in features of `stores`.
+pub fn lock_in(stores: &[&StoreView]) -> LockIn {
+    let mut l = LockIn::default();
+    let mut minimum: std::collections::BTreeMap<(String, i32), i64> = Default::default();
+    for v in stores {
+        for c in &v.storage_classes {
+            if c.retrieval_fee {
+                l.retrieval_fee_bytes += c.bytes;
+            }
+            if c.minimum_days > 0 {
+                *minimum
+                    .entry((c.class.clone(), c.minimum_days))
+                    .or_default() += c.bytes;
+            }
+        }
+        if let Some(bytes) = v.archive_bytes.filter(|b| *b > 0) {
+            l.archive_bytes += bytes;
+            l.archive_stores.push(LockedStore::of(v));
+        }
+        if v.object_lock {
+            if v.object_lock_mode == "COMPLIANCE" {
+                l.compliance_stores += 1;
+            }
+            l.object_lock_stores.push(LockedStore::of(v));
+        }
+        if v.legal_hold {
+            l.legal_hold_stores.push(LockedStore::of(v));
+        }
+        if v.object_lock_unknown {
+            l.lock_unknown_stores += 1;
+        }
+    }
+    l.minimum_duration_bytes = minimum
+        .into_iter()
+        .map(|((class, days), bytes)| (class, days, bytes))
+        .collect();
+    l
 }
 
 const GB: f64 = 1e9;
@@ -148,6 +237,7 @@ pub fn exit_scenario(
             .filter(|s| s.custody().rank() < Custody::Byok.rank())
             .count(),
         replication_edges: moving.iter().map(|s| s.replication.len()).sum(),
+        lock_in: lock_in(&moving),
         data_act_note: prices.data_act_note.clone(),
         source_price: source,
         target_price: target,
@@ -222,5 +312,96 @@ mod tests {
         // Below byok: provider and customer-managed; byok and hyok keys can leave.
         assert_eq!(x.keys_to_recreate, 2);
         assert_eq!(x.replication_edges, 3);
+        assert_eq!(x.lock_in, LockIn::default(), "no lock-in facts, none found");
+    }
+
+    #[test]
+    fn lock_in_features_are_counted_and_listed() {
+        use crate::map::lockin;
+        use landmeter_proto::v1::{Retention, Size};
+        let view = |name: &str, sizes: &[(&str, i64)], retention: Option<Retention>| {
+            let mut v = StoreView {
+                id: format!("aws:1:{name}"),
+                name: name.into(),
+                provider: "aws".into(),
+                ..StoreView::default()
+            };
+            let size = Size {
+                bytes_by_storage_type: sizes.iter().map(|(t, b)| ((*t).to_owned(), *b)).collect(),
+                known: !sizes.is_empty(),
+                ..Size::default()
+            };
+            lockin::apply(&mut v, Some(&size), "", retention.as_ref(), true);
+            v
+        };
+        let stores = [
+            view(
+                "cold",
+                &[
+                    ("StandardStorage", 1_000),
+                    ("GlacierStorage", 20_000),
+                    ("DeepArchiveStorage", 300_000),
+                ],
+                Some(Retention::default()),
+            ),
+            view(
+                "locked",
+                &[("StandardIAStorage", 4_000)],
+                Some(Retention {
+                    enabled: true,
+                    mode: "COMPLIANCE".into(),
+                    days: 30,
+                    ..Retention::default()
+                }),
+            ),
+            view(
+                "governed",
+                &[],
+                Some(Retention {
+                    enabled: true,
+                    mode: "GOVERNANCE".into(),
+                    years: 1,
+                    ..Retention::default()
+                }),
+            ),
+            view("unread", &[("StandardStorage", 5)], None),
+        ];
+        let x = exit_scenario(
+            &stores,
+            "aws",
+            "ovhcloud",
+            1000.0,
+            &PriceTable::builtin().expect("prices"),
+        );
+        let l = &x.lock_in;
+        // Archive: Glacier 20,000 + Deep Archive 300,000.
+        assert_eq!(l.archive_bytes, 320_000);
+        assert_eq!(l.archive_stores.len(), 1);
+        assert_eq!(l.archive_stores[0].name, "cold");
+        // Retrieval fees: Glacier, Deep Archive and Standard-IA.
+        assert_eq!(l.retrieval_fee_bytes, 324_000);
+        assert_eq!(
+            l.minimum_duration_bytes,
+            vec![
+                ("deep-archive".to_owned(), 180, 300_000),
+                ("glacier-flexible".to_owned(), 90, 20_000),
+                ("infrequent-access".to_owned(), 30, 4_000),
+            ]
+        );
+        let locked: Vec<(&str, &str, Option<i64>)> = l
+            .object_lock_stores
+            .iter()
+            .map(|s| (s.name.as_str(), s.mode.as_str(), s.retention_days))
+            .collect();
+        assert_eq!(
+            locked,
+            [
+                ("locked", "COMPLIANCE", Some(30)),
+                ("governed", "GOVERNANCE", Some(365))
+            ]
+        );
+        assert_eq!(l.compliance_stores, 1);
+        assert!(l.legal_hold_stores.is_empty());
+        assert_eq!(l.lock_unknown_stores, 1, "the unread store is unknown");
     }
 }

@@ -4,6 +4,7 @@
 //! - [`reference`]: region -> country -> EU/EEA, provider -> legal parent -> CLOUD Act.
 //! - [`custody`]: the custody ladder and its modifiers.
 //! - [`exit`]: dated, sourced prices; monthly cost and the exit scenario.
+//! - [`indicators`]: SOV-2/SOV-3 indicators per store (heuristic, never a SEAL).
 //! - [`changes`]: what changed between two views of a store; in-memory watch filters.
 //! - [`azure`]: Azure storage accounts and containers (custody from key source and key
 //!   host, geo-redundant SKUs as replication, containers inheriting from their account).
@@ -14,12 +15,15 @@ pub mod azure;
 pub mod changes;
 pub mod custody;
 pub mod exit;
+pub mod indicators;
+pub mod lockin;
 pub mod reference;
 
 use std::collections::{BTreeSet, HashMap};
 
 use landmeter_proto::v1::{
-    Encryption, Fact, Gap, Key, KeyStore, ReplicationTarget, Size, StoreView, Tag, fact::Body,
+    Encryption, Fact, Gap, Key, KeyStore, ReplicationTarget, Retention, Size, StoreView, Tag,
+    fact::Body,
 };
 
 use custody::{CustodyInput, KeyEvidence};
@@ -65,6 +69,7 @@ struct AccountFacts<'a> {
     tags: HashMap<&'a str, &'a [Tag]>,
     replication: HashMap<&'a str, &'a landmeter_proto::v1::Replication>,
     size: HashMap<&'a str, &'a Size>,
+    retention: HashMap<&'a str, &'a Retention>,
     keys_by_arn: HashMap<&'a str, &'a Key>,
     keys_by_ref: HashMap<&'a str, &'a Key>,
     key_stores: HashMap<&'a str, &'a KeyStore>,
@@ -101,6 +106,9 @@ impl<'a> AccountFacts<'a> {
                 }
                 Some(Body::KeyStore(ks)) => {
                     a.key_stores.insert(ks.id.as_str(), ks);
+                }
+                Some(Body::Retention(r)) => {
+                    a.retention.insert(subject, r);
                 }
                 Some(Body::Gap(g)) => {
                     a.gaps.insert((subject, g.call.as_str()), g);
@@ -254,6 +262,9 @@ impl Interpreter {
                 }
                 _ => None,
             };
+            if let KeyEvidence::Described(k) = &key {
+                v.key_store_id = k.custom_key_store_id.clone();
+            }
             custody::decide(&CustodyInput {
                 provider,
                 store_account: account,
@@ -349,8 +360,32 @@ impl Interpreter {
             v.objects = Some(size.objects);
         }
 
+        // Lock-in: storage classes and retention. An Azure container's capacity is counted
+        // on its account, whose access tier applies; immutability is reported per container.
+        let (access_tier, lock_expected) = if azure::is_azure_store(store) {
+            let holder = a
+                .stores_by_subject
+                .get(azure::account_subject(store))
+                .copied()
+                .unwrap_or(store);
+            (
+                holder.access_tier.as_str(),
+                store.service == azure::SERVICE_CONTAINER,
+            )
+        } else {
+            ("", true)
+        };
+        lockin::apply(
+            &mut v,
+            a.size.get(subject).copied(),
+            access_tier,
+            a.retention.get(subject).copied(),
+            lock_expected,
+        );
+
         v.jurisdiction = jurisdiction_label(location_known, all_eu, &v.cloud_act);
         v.jurisdictions = jurisdictions.into_iter().collect();
+        indicators::apply(&mut v, &self.tables);
         v
     }
 }

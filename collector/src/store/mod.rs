@@ -12,7 +12,9 @@
 //! - after a complete scan of an account, the account's stores it did not see are marked
 //!   gone (kept, with `gone_at`), never deleted.
 
+pub mod reports;
 pub mod sqlite;
+mod sqlite_insight;
 
 use landmeter_proto::v1::{
     ChangeEvent, FactsBatch, GetStoreResponse, ScanBegin, ScanEnd, StoreFilter, StoreView,
@@ -173,8 +175,82 @@ impl GroupField {
     }
 }
 
+/// One scan as the coverage page shows it: what it covered and which calls failed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanCoverage {
+    pub tenant: String,
+    pub scan_id: String,
+    pub agent: String,
+    pub provider: String,
+    pub accounts: Vec<String>,
+    pub started_at_ms: Option<i64>,
+    /// None while the scan has not ended.
+    pub ended_at_ms: Option<i64>,
+    /// Ended, and every account's listing was complete.
+    pub complete: bool,
+    pub account_coverage: Vec<AccountCoverageRecord>,
+    /// Gap facts this scan recorded that are still stored (a later scan's answer for the
+    /// same subject supersedes them).
+    pub gaps: Vec<GapRecord>,
+    /// More gaps were recorded than listed (`sqlite_insight::MAX_GAPS_PER_SCAN`).
+    pub gaps_truncated: bool,
+}
+
+/// One account's coverage line as the scan's end reported it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountCoverageRecord {
+    pub account: String,
+    pub complete: bool,
+    pub stores_seen: u64,
+    pub gaps: u64,
+    pub reason: String,
+}
+
+/// One failed call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GapRecord {
+    pub account: String,
+    /// The store's region when the subject is a known store; empty otherwise.
+    pub region: String,
+    pub call: String,
+    pub subject: String,
+    pub kind: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A dimension read from the stored views rather than a column (no index behind it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewDimension {
+    ProviderParent,
+    Sov2,
+    Sov3,
+}
+
+/// Read-only queries behind the insight pages (dashboard, coverage). Scoped like the rest.
+pub trait InsightStore {
+    /// The newest scans first, at most `limit`, optionally of one tenant. Refused for the
+    /// pool role (scans identify tenants).
+    fn scan_coverage(
+        &self,
+        scope: &Scope,
+        tenant: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScanCoverage>, StoreError>;
+
+    /// Summary rows keyed by dimensions of the stored views, one list per dimension, with
+    /// the same scope and filter rules as [`MapStore::summary`] (the pool sees only rows over
+    /// at least k tenants).
+    fn summary_by_view(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        dimensions: &[ViewDimension],
+    ) -> Result<Vec<Vec<SummaryRow>>, StoreError>;
+}
+
 /// The store behind the collector. Methods block; async callers use `spawn_blocking`.
-pub trait MapStore: Send + Sync + 'static {
+pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static {
     /// Records a scan's start. Beginning the same scan again (after a reconnect) is allowed.
     fn begin_scan(&self, tenant: &str, agent: &str, begin: &ScanBegin) -> Result<(), StoreError>;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
@@ -20,17 +20,28 @@ use super::{
 };
 use crate::map::Interpreter;
 
+#[path = "sqlite_reports.rs"]
+mod reports;
+
+#[path = "sqlite_ingest.rs"]
+mod ingest;
+
 /// Schema migrations, applied in order at open; `meta.schema_version` says how far.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_trust.sql"),
     include_str!("../../migrations/0003_changes.sql"),
     include_str!("../../migrations/0004_summary_index.sql"),
+    include_str!("../../migrations/0005_reports.sql"),
 ];
 
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    /// The one writing connection, with group commit (`sqlite_ingest.rs`).
+    writer: ingest::GroupWriter,
     reader: Mutex<Connection>,
+    /// Works out scan ends outside the writer lock (`sqlite_ingest.rs`), so operators'
+    /// queries on `reader` do not wait for it.
+    planner: Mutex<Connection>,
 }
 
 impl SqliteStore {
@@ -46,30 +57,47 @@ impl SqliteStore {
         migrate(&writer)?;
         let reader = Connection::open(path)?;
         configure(&reader, durability)?;
+        let planner = Connection::open(path)?;
+        configure(&planner, durability)?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer: ingest::GroupWriter::new(writer),
             reader: Mutex::new(reader),
+            planner: Mutex::new(planner),
         })
     }
 
+    /// Runs `f` atomically; returns after its transaction committed (with others waiting
+    /// at the same time: group commit).
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let tx = conn.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.writer
+            .write(|c, _| Ok((f(c)?, Touched::Accounts(Vec::new()))))
     }
 
-    fn read<T>(
+    /// [`SqliteStore::write`] for writes that change accounts' facts, stores or claims: `f`
+    /// returns the accounts it touched, whose generations are bumped after the commit.
+    fn write_accounts<T>(
+        &self,
+        f: impl FnOnce(&Connection, &ingest::Uncommitted<'_>) -> Result<(T, Touched), StoreError>,
+    ) -> Result<T, StoreError> {
+        self.writer.write(f)
+    }
+
+    pub(super) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
         f(&conn)
     }
+}
+
+/// Which accounts a write transaction changed.
+enum Touched {
+    Accounts(Vec<String>),
+    All,
 }
 
 fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
@@ -122,6 +150,7 @@ fn fact_kind(fact: &Fact) -> Cow<'static, str> {
         Some(Body::Size(_)) => "size".into(),
         Some(Body::Key(_)) => "key".into(),
         Some(Body::KeyStore(_)) => "key_store".into(),
+        Some(Body::Retention(_)) => "retention".into(),
         Some(Body::Gap(g)) => format!("gap:{}", g.call).into(),
         None => "empty".into(),
     }
@@ -132,7 +161,7 @@ const VIEW_COLUMNS: &str = "provider, account, name, region, country, eu, custod
     classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects, view";
 
 fn load_account_facts(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     account: &str,
 ) -> Result<Vec<(Fact, String)>, StoreError> {
@@ -150,7 +179,7 @@ fn load_account_facts(
 }
 
 fn interpret(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     interpreter: &Interpreter,
     tenant: &str,
     account: &str,
@@ -189,7 +218,7 @@ fn other_claimants(
 }
 
 fn write_view(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     view: &StoreView,
     scan_id: &str,
     seen_now: Option<i64>,
@@ -240,6 +269,22 @@ fn write_view(
     Ok(())
 }
 
+/// The accounts a scan's end re-interprets: those it began with, then any only its coverage
+/// names.
+fn finish_accounts(accounts_column: &str, end: &ScanEnd) -> Vec<String> {
+    let mut accounts: Vec<String> = accounts_column
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for c in &end.coverage {
+        if !accounts.contains(&c.account) {
+            accounts.push(c.account.clone());
+        }
+    }
+    accounts
+}
+
 /// Inserts or refreshes a store seen in a scan, clearing any gone mark. Built once: the
 /// statement cache is keyed by the text.
 static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -260,11 +305,7 @@ static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// The stored view of a store (with its bookkeeping), if any.
-fn current_view(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    id: &str,
-) -> Result<Option<StoreView>, StoreError> {
+fn current_view(tx: &Connection, tenant: &str, id: &str) -> Result<Option<StoreView>, StoreError> {
     let found = tx
         .prepare_cached(
             "SELECT view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id FROM stores
@@ -277,7 +318,7 @@ fn current_view(
 
 /// Records one change event in the same transaction as the change itself.
 fn record_change(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     scan_id: &str,
     at_ms: i64,
     kind: ChangeKind,
@@ -309,7 +350,9 @@ fn record_change(
 }
 
 /// Fills the bookkeeping fields of a view from its row.
-fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoreView, StoreError>> {
+pub(super) fn view_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<StoreView, StoreError>> {
     let body: Vec<u8> = r.get("view")?;
     let first: i64 = r.get("first_seen_ms")?;
     let last: i64 = r.get("last_seen_ms")?;
@@ -327,13 +370,13 @@ fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoreView, St
 }
 
 /// A WHERE clause and its parameters for a scope and a filter.
-struct Where {
-    sql: String,
-    params: Vec<rusqlite::types::Value>,
+pub(super) struct Where {
+    pub(super) sql: String,
+    pub(super) params: Vec<rusqlite::types::Value>,
 }
 
 impl Where {
-    fn new(scope: &Scope, filter: &StoreFilter) -> Self {
+    pub(super) fn new(scope: &Scope, filter: &StoreFilter) -> Self {
         use rusqlite::types::Value;
         let mut w = Where {
             sql: "1 = 1".into(),
@@ -450,7 +493,7 @@ impl MapStore for SqliteStore {
         agent: &str,
         batch: &FactsBatch,
     ) -> Result<BatchOutcome, StoreError> {
-        self.write(|tx| {
+        self.write_accounts(|tx, _| {
             let owner: Option<String> = tx
                 .prepare_cached("SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2")?
                 .query_row(params![tenant, batch.scan_id], |r| r.get(0))
@@ -470,12 +513,12 @@ impl MapStore for SqliteStore {
                 )?
                 .execute(params![tenant, batch.scan_id, batch.seq as i64, batch.facts.len() as i64])?;
             if inserted == 0 {
-                return Ok(BatchOutcome::Duplicate);
+                return Ok((BatchOutcome::Duplicate, Touched::Accounts(Vec::new())));
             }
             let mut accounts: Vec<&str> = batch.facts.iter().map(|f| f.account.as_str()).collect();
             accounts.sort_unstable();
             accounts.dedup();
-            for account in accounts {
+            for &account in &accounts {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO account_claims (account, tenant, first_seen_ms)
                      VALUES (?1, ?2, CAST(strftime('%s','now') AS INTEGER) * 1000)",
@@ -507,7 +550,8 @@ impl MapStore for SqliteStore {
                     body.as_slice(),
                 ])?;
             }
-            Ok(BatchOutcome::Committed)
+            let touched = accounts.into_iter().map(str::to_owned).collect();
+            Ok((BatchOutcome::Committed, Touched::Accounts(touched)))
         })
     }
 
@@ -518,7 +562,24 @@ impl MapStore for SqliteStore {
         interpreter: &Interpreter,
         now_ms: i64,
     ) -> Result<ScanOutcome, StoreError> {
-        self.write(|tx| {
+        // Reading and interpreting outside the writer lock; a plan that went stale meanwhile
+        // is not used, and one that could not be made leaves the work to the writer.
+        let mut plan = match self.planner.lock() {
+            Ok(mut conn) => ingest::plan_finish(
+                &mut conn,
+                &self.writer.generations,
+                interpreter,
+                tenant,
+                end,
+                now_ms,
+            )
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, scan = %end.scan_id, "scan end not planned");
+                None
+            }),
+            Err(_) => None,
+        };
+        self.write_accounts(|tx, uncommitted| {
             let scan: Option<(String, Option<i64>)> = tx
                 .query_row(
                     "SELECT accounts, ended_at_ms FROM scans WHERE tenant = ?1 AND scan_id = ?2",
@@ -530,10 +591,13 @@ impl MapStore for SqliteStore {
                 return Err(StoreError::UnknownScan(end.scan_id.clone()));
             };
             if ended.is_some() {
-                return Ok(ScanOutcome {
-                    already_finished: true,
-                    ..ScanOutcome::default()
-                });
+                return Ok((
+                    ScanOutcome {
+                        already_finished: true,
+                        ..ScanOutcome::default()
+                    },
+                    Touched::Accounts(Vec::new()),
+                ));
             }
             let (count, max): (i64, Option<i64>) = tx.query_row(
                 "SELECT COUNT(*), MAX(seq) FROM batches WHERE tenant = ?1 AND scan_id = ?2",
@@ -548,18 +612,20 @@ impl MapStore for SqliteStore {
                 });
             }
 
-            let mut accounts: Vec<String> = accounts
-                .split(',')
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect();
-            for c in &end.coverage {
-                if !accounts.contains(&c.account) {
-                    accounts.push(c.account.clone());
-                }
+            let accounts_column = accounts;
+            let accounts = finish_accounts(&accounts_column, end);
+            if plan.as_ref().is_some_and(|p| {
+                !p.still_valid(&accounts_column, &accounts, &self.writer.generations)
+                    || uncommitted.touches(&accounts)
+            }) {
+                tracing::debug!(scan = %end.scan_id, "scan end planned on a stale snapshot: redone");
+                plan = None;
             }
             let mut outcome = ScanOutcome::default();
             for account in &accounts {
+                if let Some(p) = plan.as_mut().and_then(|p| p.take(account)) {
+                    p.apply(tx, tenant, account, &end.scan_id, now_ms, &mut outcome)?;
+                } else {
                 // A subject observed in this scan: its answers from older scans are superseded
                 // (an old AccessDenied gap must not outlive today's successful answer).
                 tx.execute(
@@ -592,6 +658,7 @@ impl MapStore for SqliteStore {
                         after.last_scan_id = end.scan_id.clone();
                         outcome.changes.push(record_change(tx, &end.scan_id, now_ms, kind, changes, after)?);
                     }
+                }
                 }
                 let complete = end
                     .coverage
@@ -642,12 +709,12 @@ impl MapStore for SqliteStore {
                     coverage.join("\n")
                 ],
             )?;
-            Ok(outcome)
+            Ok((outcome, Touched::Accounts(accounts)))
         })
     }
 
     fn reinterpret_all(&self, interpreter: &Interpreter) -> Result<usize, StoreError> {
-        self.write(|tx| {
+        self.write_accounts(|tx, _| {
             let pairs: Vec<(String, String)> = {
                 let mut stmt = tx.prepare("SELECT DISTINCT tenant, account FROM facts")?;
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -688,7 +755,7 @@ impl MapStore for SqliteStore {
                     }
                 }
             }
-            Ok(n)
+            Ok((n, Touched::All))
         })
     }
 

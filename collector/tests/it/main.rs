@@ -3,5 +3,7 @@
 mod changes;
 mod harness;
 mod ingest;
+mod insight;
 mod queries;
+mod report;
 mod trust;

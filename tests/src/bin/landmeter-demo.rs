@@ -5,8 +5,8 @@
 //! `scripts/demo.sh` runs it after installing moto and Azurite and building the workspace. It
 //! prints `landmeter summary --by provider,country,custody` and `landmeter stores`, then keeps
 //! the collector
-//! (and moto) serving until Ctrl-C, so the CLI can be tried against it; `--exit` stops after
-//! printing (CI).
+//! (and moto) serving until Ctrl-C, so the CLI and the web UI (its URL, with an admin token in
+//! the fragment, is printed) can be tried against it; `--exit` stops after printing (CI).
 
 use std::path::PathBuf;
 
@@ -25,6 +25,9 @@ struct Args {
     /// Address the collector listens on.
     #[arg(long, default_value = "127.0.0.1:7400")]
     listen: String,
+    /// Address of the collector's HTTP side (JSON API and web UI); loopback only.
+    #[arg(long, default_value = "127.0.0.1:7401")]
+    http_listen: String,
     /// The collector's SQLite database (recreated on every run).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -62,7 +65,13 @@ async fn main() -> anyhow::Result<()> {
         estate::SECOND_ACCOUNT
     );
 
-    let collector = Collector::start_with(TempDir::new("landmeter-demo")?, &db, &args.listen, &[])?;
+    let collector = Collector::start_with(
+        TempDir::new("landmeter-demo")?,
+        &db,
+        &args.listen,
+        &["--http-listen", &args.http_listen],
+    )?;
+    let http = landmeter_e2e::browser::http_addr(&collector, std::time::Duration::from_secs(10))?;
     eprintln!(
         "collector on {} (database {})",
         collector.url(),
@@ -112,6 +121,11 @@ async fn main() -> anyhow::Result<()> {
     println!("\n$ landmeter stores --server {server}");
     print!("{}", run_cli(&server, collector.token(), &["stores"])?);
 
+    // The fragment never reaches the server or a log; the UI trades it for an HttpOnly cookie.
+    println!(
+        "\nweb UI (dashboard, map, stores, changes, coverage, exit):\n  http://{http}/ui/#token={}",
+        collector.token()
+    );
     if args.exit {
         return Ok(());
     }

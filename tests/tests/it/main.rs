@@ -10,16 +10,22 @@
 //!   behaviour, under AccessDenied, and across repeated scans.
 //! - `tls`: the agent and the CLI over mutual TLS with certificates from `landmeter ca`.
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
+//! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
+//!   (a small estate of its own).
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
 //!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
+//! - `ui`: the web UI in headless chromium against the demo estate (dashboard = API, map
+//!   nodes after a filter, a store's facts, live changes); screenshots in target/ui-artifacts.
 
 mod azure;
 mod faults;
 mod key_stores;
+mod lockin;
 mod map;
 mod proxy;
 mod tls;
+mod ui;
 
 use landmeter_e2e::estate::Account::{Main as M, Second as S};
 use landmeter_e2e::estate::Encryption::*;

@@ -289,6 +289,9 @@ pub struct AccountProperties {
     pub encryption: Option<AccountEncryption>,
     #[serde(default)]
     pub primary_endpoints: Endpoints,
+    /// Default access tier of the account's blobs ("Hot", "Cool", "Cold", "Premium").
+    #[serde(default)]
+    pub access_tier: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -29,6 +29,10 @@ pub struct Container {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub default_encryption_scope: String,
     pub deny_encryption_scope_override: bool,
+    /// `HasImmutabilityPolicy`; `None` when the service did not say.
+    pub has_immutability_policy: Option<bool>,
+    /// `HasLegalHold`; `None` when the service did not say.
+    pub has_legal_hold: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +154,8 @@ impl BlobAccess {
                     deny_encryption_scope_override: props
                         .prevent_encryption_scope_override
                         .unwrap_or(false),
+                    has_immutability_policy: props.has_immutability_policy,
+                    has_legal_hold: props.has_legal_hold,
                 });
             }
         }

@@ -32,7 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt, stream};
 use landmeter_proto::v1::{
-    AccountCoverage, Encryption, EncryptionState, Fact, Key, Size, Store, Tag, Tags, fact,
+    AccountCoverage, Encryption, EncryptionState, Fact, Key, Retention, Size, Store, Tag, Tags,
+    fact,
 };
 use tokio::sync::{Mutex, OnceCell};
 
@@ -312,6 +313,7 @@ impl Subscription<'_> {
             sku: a.sku.name.clone(),
             secondary_region: a.properties.secondary_location.clone(),
             parent: String::new(),
+            access_tier: a.properties.access_tier.clone(),
         };
         self.push(name, CALL_LIST_STORAGE_ACCOUNTS, fact::Body::Store(store))
             .await?;
@@ -455,6 +457,7 @@ impl Subscription<'_> {
                 sku: String::new(),
                 secondary_region: String::new(),
                 parent: a.name.clone(),
+                access_tier: String::new(),
             };
             self.push(&subject, CALL_LIST_CONTAINERS, fact::Body::Store(store))
                 .await?;
@@ -474,6 +477,21 @@ impl Subscription<'_> {
             };
             self.push(&subject, CALL_LIST_CONTAINERS, fact::Body::Encryption(enc))
                 .await?;
+            // Immutability from the same listing; no fact when the service did not say
+            // (the collector then shows it as unknown, not as absent).
+            if c.has_immutability_policy.is_some() || c.has_legal_hold.is_some() {
+                let retention = Retention {
+                    enabled: c.has_immutability_policy.unwrap_or(false),
+                    legal_hold: c.has_legal_hold.unwrap_or(false),
+                    ..Retention::default()
+                };
+                self.push(
+                    &subject,
+                    CALL_LIST_CONTAINERS,
+                    fact::Body::Retention(retention),
+                )
+                .await?;
+            }
         }
         Ok(n)
     }

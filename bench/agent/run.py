@@ -1,0 +1,501 @@
+"""Agent-versus-peers benchmark (issue 6, agent half). Driven by scripts/bench-agent.sh.
+
+For each emulator (moto, ministack) and estate size: start the emulator, seed the estate
+(seed.py, deterministic), measure the emulator ceiling (raw GetBucketEncryption loop,
+`count-proxy ceiling`), then run each tool against a counting proxy in front of the
+emulator (`count-proxy proxy`) and measure wall time, CPU time (user+sys of the tool's
+process tree, from GNU time), peak RSS (largest process of the tree, GNU time's maxrss),
+HTTP requests (counted at the proxy), and check the tool's answer against the seeded truth.
+
+Prints one Markdown table on stdout and writes the raw figures as JSON (--json).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BENCH = os.path.join(ROOT, ".bench")
+VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
+MOTO = os.path.join(ROOT, ".venv", "bin", "moto_server")
+MINISTACK = os.path.join(BENCH, "ministack", "bin", "ministack")
+PROWLER = os.path.join(BENCH, "prowler", "bin", "prowler")
+CUSTODIAN = os.path.join(BENCH, "c7n", "bin", "custodian")
+PROXY = os.path.join(ROOT, "target", "release", "count-proxy")
+AGENT = os.path.join(ROOT, "target", "release", "landmeter-agent")
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
+
+# Largest estate a tool runs on per emulator, to keep the whole run near 15 minutes: on moto
+# (about 300 requests/s) the peers at 5,000 buckets would take 3-10 minutes each, and the
+# targets are set on ministack. `--all` lifts these.
+TIME_BUDGET_LIMITS = {
+    ("moto", "boto3"): 1000,
+    ("moto", "prowler"): 1000,
+    ("moto", "custodian"): 1000,
+    ("moto", "agent-default"): 1000,
+    ("ministack", "custodian"): 1000,
+}
+CEILING_CONCURRENCY = 16
+CEILING_SECONDS = 6.0
+
+
+def log(*parts):
+    print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+class Emulator:
+    def __init__(self, kind, workdir):
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logf = open(os.path.join(workdir, f"{kind}.log"), "w")
+        if kind == "moto":
+            cmd = [MOTO, "-H", "127.0.0.1", "-p", str(self.port)]
+            env = dict(os.environ)
+        else:
+            cmd = [MINISTACK]
+            env = dict(os.environ, GATEWAY_PORT=str(self.port), BIND_HOST="127.0.0.1",
+                       LOG_LEVEL="WARNING", TMPDIR=workdir)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        wait_port(self.port)
+        time.sleep(0.5)
+        self.version = version_of(kind)
+
+    def cpu(self):
+        """CPU seconds the emulator process has used so far (all its threads)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=20)
+        self.logf.close()
+
+
+def version_of(kind):
+    py = VENV_PY if kind == "moto" else os.path.join(BENCH, "ministack", "bin", "python")
+    out = subprocess.run([py, "-c", f"import importlib.metadata as m; print(m.version('{kind}'))"],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class Proxy:
+    def __init__(self, upstream_port):
+        self.proc = subprocess.Popen([PROXY, "proxy", "--upstream", f"127.0.0.1:{upstream_port}"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        ports = json.loads(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{ports['port']}"
+        self.control = f"http://127.0.0.1:{ports['control']}"
+
+    def counts(self, reset=False):
+        with urllib.request.urlopen(self.control + ("/reset" if reset else "/")) as r:
+            return json.load(r)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def measure(cmd, env, stdout_path=None, timeout=1800):
+    """Runs cmd; returns wall seconds, CPU seconds (user+sys of the tool and the children it
+    waited for), peak RSS MiB (its largest process), exit code.
+
+    CPU and RSS come from GNU time, which forks and execs the tool from its own small
+    process: Linux keeps a process's RSS high-water mark across exec, so a tool spawned
+    straight from this (large) Python process would report Python's RSS as its own."""
+    out = open(stdout_path, "w") if stdout_path else subprocess.DEVNULL
+    err = tempfile.TemporaryFile()
+    usage_file = tempfile.NamedTemporaryFile("r", suffix=".time", delete=False)
+    started = time.monotonic()
+    proc = subprocess.Popen([TIME, "-f", "%U %S %M", "-o", usage_file.name, *cmd], env=env,
+                            stdout=out, stderr=err)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    wall = time.monotonic() - started
+    if stdout_path:
+        out.close()
+    err.seek(0)
+    tail = err.read().decode(errors="replace")[-2000:]
+    # GNU time prints "Command exited with non-zero status N" first when the tool failed.
+    user, sys_, rss_kib = usage_file.read().strip().splitlines()[-1].split()
+    usage_file.close()
+    os.unlink(usage_file.name)
+    return {"wall_s": wall, "cpu_s": float(user) + float(sys_), "rss_mib": int(rss_kib) / 1024.0,
+            "rc": rc, "stderr_tail": tail}
+
+
+def tool_env(endpoint, workdir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LANDMETER_"))}
+    env.update({
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HOME": workdir,  # tools write caches and configs under HOME
+    })
+    return env
+
+
+# ---------------------------------------------------------------- tools
+
+
+def agent_config(path, endpoint, concurrency, extra):
+    with open(path, "w") as f:
+        f.write("[aws]\n")
+        f.write(f'endpoint_url = "{endpoint}"\n')
+        f.write(f"concurrency = {concurrency}\n")
+        for line in extra:
+            f.write(line + "\n")
+
+
+def run_agent(variant, endpoint, workdir, args):
+    name, extra = variant
+    cfg = os.path.join(workdir, f"agent-{name}.toml")
+    agent_config(cfg, endpoint, args.agent_concurrency, extra)
+    out = os.path.join(workdir, f"agent-{name}.json")
+    env = tool_env(endpoint, workdir)
+    env["RUST_LOG"] = "warn"
+    m = measure([AGENT, "scan", "--config", cfg, "--output", "json"], env, out)
+    m["answer"] = parse_agent(out) if m["rc"] == 0 else None
+    return m
+
+
+def parse_agent(path):
+    with open(path) as f:
+        doc = json.load(f)
+    rows = {}
+    for fact in doc["facts"]:
+        kind, body = fact["kind"], fact["body"]
+        if kind == "store":
+            rows.setdefault(body["name"], {})["region"] = body["region"]
+        elif kind == "encryption":
+            row = rows.setdefault(fact["subject"], {})
+            row["algorithm"] = body["algorithm"] if body["state"].endswith("CONFIGURED") and \
+                not body["state"].endswith("NOT_CONFIGURED") else ""
+            row["key_arn"] = body["resolved_key_arn"]
+        elif kind == "gap":
+            rows.setdefault(fact["subject"], {}).setdefault("gaps", []).append(fact["api_call"])
+    return rows
+
+
+def run_boto3(endpoint, workdir, args):
+    out = os.path.join(workdir, "boto3.json")
+    m = measure([VENV_PY, os.path.join(HERE, "peer_boto3.py"), "--out", out],
+                tool_env(endpoint, workdir))
+    if m["rc"] == 0:
+        with open(out) as f:
+            m["answer"] = {r["name"]: r for r in json.load(f)["buckets"]}
+    return m
+
+
+def run_prowler(endpoint, workdir, args):
+    if not os.path.exists(PROWLER):
+        return {"skip": "not installed (see .bench/install-prowler.log)"}
+    outdir = os.path.join(workdir, "prowler")
+    shutil.rmtree(outdir, ignore_errors=True)
+    cmd = [PROWLER, "aws", "--checks", "s3_bucket_default_encryption", "s3_bucket_kms_encryption",
+           "--output-formats", "json-ocsf", "--output-directory", outdir, "--no-banner",
+           "--ignore-exit-code-3"]
+    m = measure(cmd, tool_env(endpoint, workdir))
+    m["answer"] = parse_prowler(outdir)
+    return m
+
+
+ALGO_IN_TEXT = re.compile(r"(aws:kms:dsse|aws:kms|AES256)")
+
+
+def parse_prowler(outdir):
+    """Per bucket: region and algorithm from s3_bucket_default_encryption's findings (the
+    algorithm appears only in the finding's text); Prowler reports no key."""
+    rows = {}
+    for root, _, files in os.walk(outdir):
+        for fn in files:
+            if not fn.endswith(".ocsf.json"):
+                continue
+            with open(os.path.join(root, fn)) as f:
+                findings = json.load(f)
+            for fnd in findings:
+                check = fnd.get("metadata", {}).get("event_code", "")
+                if check != "s3_bucket_default_encryption":
+                    continue
+                for res in fnd.get("resources", []):
+                    name = res.get("name") or res.get("uid", "").split(":::")[-1]
+                    text = fnd.get("status_detail", "") or fnd.get("message", "")
+                    algo = ALGO_IN_TEXT.search(text) if fnd.get("status_code") == "PASS" else None
+                    rows[name] = {"region": res.get("region", ""),
+                                  "algorithm": algo.group(1) if algo else ""}
+    return rows or None
+
+
+def run_custodian(endpoint, workdir, args):
+    if not os.path.exists(CUSTODIAN):
+        return {"skip": "not installed (see .bench/install-c7n.log)"}
+    outdir = os.path.join(workdir, "custodian")
+    shutil.rmtree(outdir, ignore_errors=True)
+    policy = os.path.join(HERE, "custodian-s3-encryption.yml")
+    m = measure([CUSTODIAN, "run", "--cache-period", "0", "-s", outdir, "--region", "us-east-1", policy],
+                tool_env(endpoint, workdir))
+    m["answer"] = parse_custodian(outdir)
+    return m
+
+
+def parse_custodian(outdir):
+    """Per bucket: region (Location), algorithm and the key reference as configured
+    (c7n's augmented `ServerSideEncryptionConfiguration`); Custodian does not resolve keys."""
+    rows = {}
+    for root, _, files in os.walk(outdir):
+        if "resources.json" not in files:
+            continue
+        with open(os.path.join(root, "resources.json")) as f:
+            for b in json.load(f):
+                loc = (b.get("Location") or {}).get("LocationConstraint") or "us-east-1"
+                sse = (b.get("c7n:bucket-encryption") or {}).get("ServerSideEncryptionConfiguration")
+                rules = (sse or {}).get("Rules") or [{}]
+                default = rules[0].get("ApplyServerSideEncryptionByDefault") or {}
+                rows[b["Name"]] = {"region": "eu-west-1" if loc == "EU" else loc,
+                                   "algorithm": default.get("SSEAlgorithm", ""),
+                                   "key_ref": default.get("KMSMasterKeyID", "")}
+    return rows or None
+
+
+# ---------------------------------------------------------------- checking
+
+
+def check(answer, truth, fields):
+    """'yes' or what is wrong, against the truth, over the given fields."""
+    if answer is None:
+        return "no answer"
+    wrong = {f: 0 for f in fields}
+    missing = 0
+    for t in truth:
+        row = answer.get(t["name"])
+        if row is None:
+            missing += 1
+            continue
+        for f in fields:
+            if (row.get(f) or "") != (t[f] or ""):
+                wrong[f] += 1
+    extra = len(set(answer) - {t["name"] for t in truth})
+    problems = [f"{n} {f} wrong" for f, n in wrong.items() if n]
+    if missing:
+        problems.append(f"{missing} buckets missing")
+    if extra:
+        problems.append(f"{extra} unknown buckets")
+    return "yes" if not problems else "NO: " + ", ".join(problems)
+
+
+COVERS = {
+    "agent": ("region", "algorithm", "key_arn"),
+    "boto3": ("region", "algorithm", "key_arn"),
+    "prowler": ("region", "algorithm"),
+    "custodian": ("region", "algorithm", "key_ref"),
+}
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--emulators", default="moto,ministack")
+    ap.add_argument("--sizes", default="1000,5000")
+    ap.add_argument("--tools", default="agent,agent-default,boto3,prowler,custodian")
+    ap.add_argument("--all", action="store_true",
+                    help="run every tool at every size (no time-budget limits; ~40 minutes)")
+    ap.add_argument("--agent-concurrency", type=int, default=16)
+    ap.add_argument("--json", default=os.path.join(BENCH, "agent-results.json"))
+    ap.add_argument("--workdir", default=os.path.join(BENCH, "work"))
+    args = ap.parse_args()
+
+    os.makedirs(args.workdir, exist_ok=True)
+    tools = args.tools.split(",")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    for kind in args.emulators.split(","):
+        workdir = os.path.join(args.workdir, kind)
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(workdir)
+        emu = Emulator(kind, workdir)
+        proxy = Proxy(emu.port)
+        truth_path = os.path.join(workdir, "truth.json")
+        try:
+            seeded = 0
+            for size in sizes:
+                log(f"{kind}: seeding {seeded} -> {size} buckets")
+                t0 = time.monotonic()
+                subprocess.run([VENV_PY, os.path.join(HERE, "seed.py"), "--endpoint", emu.url,
+                                "--start", str(seeded), "--count", str(size), "--truth", truth_path],
+                               check=True)
+                log(f"{kind}: seeded in {time.monotonic() - t0:.0f}s")
+                seeded = size
+                with open(truth_path) as f:
+                    truth_doc = json.load(f)
+                truth = truth_doc["buckets"]
+                keys = len(truth_doc["distinct_keys"])
+                names = os.path.join(workdir, "names.txt")
+                with open(names, "w") as f:
+                    f.write("\n".join(f"{t['name']} {t['region']}" for t in truth))
+                ceiling = json.loads(subprocess.run(
+                    [PROXY, "ceiling", "--target", f"127.0.0.1:{emu.port}", "--buckets", names,
+                     "--concurrency", str(CEILING_CONCURRENCY), "--seconds", str(CEILING_SECONDS)],
+                    check=True, capture_output=True, text=True).stdout)
+                log(f"{kind} {size}: ceiling {ceiling['per_second']:.0f} req/s {ceiling['by_status']}")
+                results.append({"emulator": kind, "version": emu.version, "size": size,
+                                "tool": "ceiling", **ceiling})
+                for tool in tools:
+                    limit = TIME_BUDGET_LIMITS.get((kind, tool))
+                    if limit and size > limit and not args.all:
+                        results.append({"emulator": kind, "size": size, "tool": tool,
+                                        "skip": f"not run above {limit:,} buckets on {kind} "
+                                                "(time budget; `--all` runs it)"})
+                        continue
+                    proxy.counts(reset=True)
+                    emu_cpu = emu.cpu()
+                    log(f"{kind} {size}: {tool} ...")
+                    if tool == "agent":
+                        m = run_agent(("bench", ["object_lock = false", "sizes = false"]), proxy.url,
+                                      workdir, args)
+                    elif tool == "agent-default":
+                        m = run_agent(("default", []), proxy.url, workdir, args)
+                    elif tool == "boto3":
+                        m = run_boto3(proxy.url, workdir, args)
+                    elif tool == "prowler":
+                        m = run_prowler(proxy.url, workdir, args)
+                    elif tool == "custodian":
+                        m = run_custodian(proxy.url, workdir, args)
+                    else:
+                        raise SystemExit(f"unknown tool {tool}")
+                    if "skip" not in m:
+                        m["emulator_cpu_s"] = emu.cpu() - emu_cpu
+                        counts = proxy.counts()
+                        m["requests"] = counts["requests"]
+                        m["by_op"] = counts["by_op"]
+                        base = "agent" if tool.startswith("agent") else tool
+                        m["right"] = check(m.pop("answer", None), truth, COVERS[base])
+                        if m["rc"] != 0:
+                            m["right"] = f"exit {m['rc']}: " + m["right"]
+                        log(f"{kind} {size}: {tool} {m['wall_s']:.1f}s cpu {m['cpu_s']:.1f}s "
+                            f"(emulator {m['emulator_cpu_s']:.1f}s) "
+                            f"rss {m['rss_mib']:.0f}MiB {m['requests']} req; {m['right']}")
+                    results.append({"emulator": kind, "size": size, "tool": tool, "keys": keys,
+                                    "buckets": len(truth), **m})
+        finally:
+            proxy.stop()
+            emu.stop()
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    print(table(results))
+
+
+def fnum(x, digits=1):
+    return f"{x:,.{digits}f}"
+
+
+TOOL_NAMES = {
+    "agent": "landmeter agent, peers' coverage (object_lock = false, sizes = false)",
+    "agent-default": "landmeter agent, default config (+ object lock: 1 request per bucket; "
+                     "+ CloudWatch sizes: ListMetrics and GetMetricData per region)",
+    "boto3": "boto3 script (sequential)",
+    "prowler": "Prowler, 2 S3 encryption checks",
+    "custodian": "Cloud Custodian, bucket-encryption policy",
+}
+
+
+def table(results):
+    ceil = {(r["emulator"], r["size"]): r for r in results if r["tool"] == "ceiling"}
+    by = {(r["emulator"], r["size"], r["tool"]): r for r in results}
+    lines = [
+        "| emulator | buckets | tool | wall s | CPU s | peak RSS MiB | requests / bucket | "
+        "emulator CPU s | answer right (fields checked) | target (issue 6) | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        key = (r["emulator"], r["size"])
+        if r["tool"] == "ceiling":
+            lines.append(f"| {r['emulator']} {r.get('version', '')} | {r['size']:,} | emulator ceiling: "
+                         f"raw GetBucketEncryption loop, {r['concurrency']} connections | | | | "
+                         f"{fnum(r['per_second'], 0)} requests/s | | | | |")
+            continue
+        name = TOOL_NAMES.get(r["tool"], r["tool"])
+        if "skip" in r:
+            lines.append(f"| {r['emulator']} | {r['size']:,} | {name} | {r['skip']} | | | | | | | |")
+            continue
+        per_bucket = r["requests"] / r["buckets"]
+        base = "agent" if r["tool"].startswith("agent") else r["tool"]
+        covers = ", ".join(f.replace("_arn", " ARN").replace("_ref", " reference")
+                           for f in COVERS[base])
+        targets, verdicts = [], []
+        if r["tool"] == "agent":
+            c = ceil.get(key)
+            if c and r["emulator"] == "moto":
+                ideal = r["requests"] / c["per_second"]
+                ratio = r["wall_s"] / ideal
+                targets.append(f"wall <= 1.25x requests / ceiling: {ratio:.2f}x")
+                verdicts.append(ratio <= 1.25)
+            for peer, factor in (("prowler", 10), ("boto3", 3)):
+                p = by.get((r["emulator"], r["size"], peer))
+                graded = r["emulator"] == "ministack" and r["size"] == 5000
+                if p and "skip" not in p and p.get("rc") == 0:
+                    ratio = p["wall_s"] / r["wall_s"]
+                    if graded:
+                        targets.append(f"{peer} wall / agent wall >= {factor}x: {ratio:.1f}x")
+                        verdicts.append(ratio >= factor)
+                    else:
+                        targets.append(f"({peer} / agent: {ratio:.1f}x)")
+                elif graded:
+                    targets.append(f"{peer} wall / agent wall >= {factor}x: no {peer} figure")
+                    verdicts.append(False)
+            if r["emulator"] == "ministack" and r["size"] == 5000:
+                limit = 3.2 + r["keys"] / r["buckets"]
+                targets.append(f"requests / bucket <= 3.2 + 1 per distinct key ({r['keys']}): "
+                               f"{per_bucket:.3f} <= {limit:.3f}")
+                verdicts.append(per_bucket <= limit)
+                targets.append(f"peak RSS < 30 MB: {r['rss_mib'] * 1.048576:.1f} MB")
+                verdicts.append(r["rss_mib"] * 1.048576 < 30)
+        result = ", ".join("pass" if v else "**MISS**" for v in verdicts)
+        lines.append(
+            f"| {r['emulator']} | {r['size']:,} | {name} | {fnum(r['wall_s'])} | "
+            f"{fnum(r['cpu_s'])} | {fnum(r['rss_mib'], 0)} | {per_bucket:.2f} | "
+            f"{fnum(r.get('emulator_cpu_s', 0))} | {r['right']} ({covers}) | "
+            f"{'; '.join(targets)} | {result} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

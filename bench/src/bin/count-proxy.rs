@@ -1,0 +1,523 @@
+//! Agent benchmark helpers (`bench/agent/run.py` drives them):
+//!
+//! - `count-proxy proxy`: an HTTP/1.1 forwarding proxy in front of an emulator that counts
+//!   requests, in total and per operation. A second, control port answers any request with
+//!   the counts as JSON (`GET /reset` zeroes them after answering). Bytes are forwarded
+//!   unchanged; only request heads are parsed, to find where one request ends.
+//! - `count-proxy ceiling`: the emulator ceiling, a minimal raw client that sends
+//!   `GetBucketEncryption` requests over keep-alive connections as fast as the emulator
+//!   answers them, and prints requests per second as JSON.
+//!
+//! Plain tokio sockets, no HTTP library: the proxy must not be the bottleneck it measures,
+//! and it must forward whatever each tool sends (chunked bodies, `Expect: 100-continue`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Parser)]
+#[command(about = "Counting HTTP proxy and emulator ceiling client for the agent benchmark")]
+enum Cli {
+    /// Forward to `upstream`, counting requests. Prints `{"port":P,"control":C}` once ready.
+    Proxy {
+        #[arg(long)]
+        upstream: String,
+    },
+    /// Raw GetBucketEncryption loop against `target`; prints JSON with requests per second.
+    Ceiling {
+        #[arg(long)]
+        target: String,
+        /// File with one `bucket region` pair a line (requests cycle through them, each
+        /// signed for its bucket's region, as ministack checks).
+        #[arg(long)]
+        buckets: std::path::PathBuf,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Bucket requests sent per bucket, in turn: S3 subresources (`encryption`,
+        /// `tagging`, `replication`, ...) or `HEAD` (HeadBucket). Default: GetBucketEncryption.
+        #[arg(long, value_delimiter = ',', default_value = "encryption")]
+        ops: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli {
+            Cli::Proxy { upstream } => proxy(upstream).await,
+            Cli::Ceiling {
+                target,
+                buckets,
+                concurrency,
+                seconds,
+                ops,
+            } => ceiling(target, buckets, concurrency, seconds, ops).await,
+        }
+    })
+}
+
+#[derive(Default)]
+struct Counts {
+    total: AtomicU64,
+    /// Operation -> (requests, milliseconds from request sent to first response byte).
+    by_op: Mutex<BTreeMap<String, (u64, f64)>>,
+}
+
+impl Counts {
+    fn add(&self, op: &str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
+        match ops.get_mut(op) {
+            Some(entry) => entry.0 += 1,
+            None => {
+                ops.insert(op.to_owned(), (1, 0.0));
+            }
+        }
+    }
+
+    fn answered(&self, op: &str, waited: Duration) {
+        let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = ops.get_mut(op) {
+            entry.1 += waited.as_secs_f64() * 1000.0;
+        }
+    }
+
+    fn json_and_maybe_reset(&self, reset: bool) -> String {
+        let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
+        let body = serde_like_json(self.total.load(Ordering::Relaxed), &ops);
+        if reset {
+            self.total.store(0, Ordering::Relaxed);
+            ops.clear();
+        }
+        body
+    }
+}
+
+/// `{"requests":N,"by_op":{"op":{"n":n,"ms":ms},...}}` (operation names are ASCII).
+fn serde_like_json(total: u64, ops: &BTreeMap<String, (u64, f64)>) -> String {
+    let ops: Vec<String> = ops
+        .iter()
+        .map(|(op, (n, ms))| {
+            format!(
+                "\"{}\":{{\"n\":{n},\"ms\":{ms:.1}}}",
+                op.replace(['"', '\\'], "_")
+            )
+        })
+        .collect();
+    format!("{{\"requests\":{total},\"by_op\":{{{}}}}}", ops.join(","))
+}
+
+async fn proxy(upstream: String) -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let control = TcpListener::bind("127.0.0.1:0").await?;
+    println!(
+        "{{\"port\":{},\"control\":{}}}",
+        listener.local_addr()?.port(),
+        control.local_addr()?.port()
+    );
+    let counts = Arc::new(Counts::default());
+    let control_counts = Arc::clone(&counts);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = control.accept().await {
+            let counts = Arc::clone(&control_counts);
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(&mut socket);
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.is_err() {
+                    return;
+                }
+                let body = counts.json_and_maybe_reset(line.contains("/reset"));
+                let answer = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    loop {
+        let (client, _) = listener.accept().await?;
+        let counts = Arc::clone(&counts);
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            if let Err(err) = relay(client, &upstream, &counts).await {
+                eprintln!("count-proxy: connection ended: {err:#}");
+            }
+        });
+    }
+}
+
+/// One client connection: requests are parsed and forwarded upstream, responses copied back
+/// verbatim. When either side closes, both close.
+async fn relay(client: TcpStream, upstream: &str, counts: &Counts) -> anyhow::Result<()> {
+    client.set_nodelay(true)?;
+    let server = TcpStream::connect(upstream)
+        .await
+        .with_context(|| format!("connect {upstream}"))?;
+    server.set_nodelay(true)?;
+    let (client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    // The request waiting for its answer: no client pipelines, so the next bytes from the
+    // server start its response.
+    let pending: Mutex<Option<(String, Instant)>> = Mutex::new(None);
+    let responses = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let answered = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((op, sent)) = answered {
+                counts.answered(&op, sent.elapsed());
+            }
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_write.shutdown().await;
+    };
+    let requests = async {
+        let mut reader = BufReader::with_capacity(64 * 1024, client_read);
+        while let Some(head) = read_head(&mut reader).await? {
+            let info = RequestInfo::parse(&head);
+            // Pending is set before the request leaves, so its answer cannot come first.
+            let sent = |op: String| {
+                counts.add(&op);
+                *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, Instant::now()));
+            };
+            match info.body {
+                BodyLen::Fixed(n) if info.expect_continue => {
+                    // The client waits for `100 Continue` before it sends the body.
+                    sent(info.operation(&[]));
+                    server_write.write_all(&head).await?;
+                    tokio::io::copy(&mut (&mut reader).take(n), &mut server_write).await?;
+                }
+                BodyLen::Fixed(n) => {
+                    let mut body = Vec::with_capacity(n.min(1 << 20) as usize);
+                    (&mut reader).take(n).read_to_end(&mut body).await?;
+                    sent(info.operation(&body));
+                    server_write.write_all(&head).await?;
+                    server_write.write_all(&body).await?;
+                }
+                BodyLen::Chunked => {
+                    sent(info.operation(&[]));
+                    server_write.write_all(&head).await?;
+                    copy_chunked(&mut reader, &mut server_write).await?;
+                }
+            }
+        }
+        let _ = server_write.shutdown().await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        () = responses => Ok(()),
+        r = requests => r,
+    }
+}
+
+/// Reads one message head (through the blank line); `None` at a clean end of stream.
+async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut head = Vec::with_capacity(1024);
+    loop {
+        let start = head.len();
+        let n = reader.read_until(b'\n', &mut head).await?;
+        if n == 0 {
+            if head.is_empty() {
+                return Ok(None);
+            }
+            bail!("connection closed inside a message head");
+        }
+        let line = &head[start..];
+        if line == b"\r\n" || line == b"\n" {
+            if start == 0 {
+                // Stray blank line between messages (allowed by RFC 9112).
+                head.clear();
+                continue;
+            }
+            return Ok(Some(head));
+        }
+        if head.len() > 256 * 1024 {
+            bail!("message head over 256 KiB");
+        }
+    }
+}
+
+async fn copy_chunked<R, W>(reader: &mut R, writer: &mut W) -> anyhow::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        let mut size_line = Vec::new();
+        reader.read_until(b'\n', &mut size_line).await?;
+        writer.write_all(&size_line).await?;
+        let text = String::from_utf8_lossy(&size_line);
+        let hex = text.trim().split(';').next().unwrap_or("");
+        let size = u64::from_str_radix(hex, 16).with_context(|| format!("chunk size {hex:?}"))?;
+        if size == 0 {
+            // Trailers, then the blank line.
+            loop {
+                let mut line = Vec::new();
+                reader.read_until(b'\n', &mut line).await?;
+                writer.write_all(&line).await?;
+                if line == b"\r\n" || line == b"\n" || line.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let mut chunk = Vec::new();
+        (&mut *reader)
+            .take(size + 2)
+            .read_to_end(&mut chunk)
+            .await?;
+        writer.write_all(&chunk).await?;
+    }
+}
+
+enum BodyLen {
+    Fixed(u64),
+    Chunked,
+}
+
+struct RequestInfo {
+    method: String,
+    target: String,
+    amz_target: Option<String>,
+    body: BodyLen,
+    expect_continue: bool,
+}
+
+impl RequestInfo {
+    fn parse(head: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(head);
+        let mut lines = text.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_owned();
+        let target = first.next().unwrap_or("").to_owned();
+        let mut body = BodyLen::Fixed(0);
+        let mut amz_target = None;
+        let mut expect_continue = false;
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                body = BodyLen::Fixed(value.parse().unwrap_or(0));
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
+                body = BodyLen::Chunked;
+            } else if name.eq_ignore_ascii_case("x-amz-target") {
+                amz_target = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("expect") {
+                expect_continue = value.eq_ignore_ascii_case("100-continue");
+            }
+        }
+        RequestInfo {
+            method,
+            target,
+            amz_target,
+            body,
+            expect_continue,
+        }
+    }
+
+    /// A name for the operation: `X-Amz-Target` (JSON protocols: KMS), `Action=` of a form
+    /// body (query protocols: STS, CloudWatch), else the S3 shape `GET /b?encryption`.
+    fn operation(&self, body: &[u8]) -> String {
+        if let Some(target) = &self.amz_target {
+            return target.rsplit('.').next().unwrap_or(target).to_owned();
+        }
+        let body = String::from_utf8_lossy(body);
+        let (path, query) = self.target.split_once('?').unwrap_or((&self.target, ""));
+        let form = if body.contains("Action=") {
+            body.as_ref()
+        } else {
+            query
+        };
+        if let Some(action) = form
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+        {
+            return action.to_owned();
+        }
+        let shape = match path.trim_start_matches('/').split_once('/') {
+            _ if path == "/" || path.is_empty() => "/",
+            Some((_, key)) if !key.is_empty() => "/b/k",
+            _ => "/b",
+        };
+        let mut keys: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('=').next().unwrap_or(p))
+            .filter(|k| !k.starts_with("X-Amz-") && !k.starts_with("x-id"))
+            .collect();
+        keys.sort_unstable();
+        if keys.is_empty() {
+            format!("{} {shape}", self.method)
+        } else {
+            format!("{} {shape}?{}", self.method, keys.join("&"))
+        }
+    }
+}
+
+async fn ceiling(
+    target: String,
+    buckets: std::path::PathBuf,
+    concurrency: usize,
+    seconds: f64,
+    ops: Vec<String>,
+) -> anyhow::Result<()> {
+    let names: Vec<(String, String)> = std::fs::read_to_string(&buckets)
+        .with_context(|| format!("read {}", buckets.display()))?
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let name = parts.next()?.to_owned();
+            Some((name, parts.next().unwrap_or("us-east-1").to_owned()))
+        })
+        .collect();
+    if names.is_empty() {
+        bail!("no bucket names in {}", buckets.display());
+    }
+    let names = Arc::new(names);
+    let ops = Arc::new(ops);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let statuses = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
+    let concurrency = concurrency.max(1);
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let names = Arc::clone(&names);
+        let target = target.clone();
+        let statuses = Arc::clone(&statuses);
+        let ops = Arc::clone(&ops);
+        workers.push(tokio::spawn(async move {
+            // Request counter: bucket i / ops.len(), op i % ops.len().
+            let mut i = w * ops.len();
+            let mut conn: Option<BufReader<TcpStream>> = None;
+            let mut done = 0u64;
+            let mut local: BTreeMap<u16, u64> = BTreeMap::new();
+            while Instant::now() < deadline {
+                let (bucket, region) = &names[(i / ops.len()) % names.len()];
+                let op = &ops[i % ops.len()];
+                i += if (i + 1).is_multiple_of(ops.len()) {
+                    // Next bucket of this worker: buckets are dealt round-robin.
+                    (concurrency - 1) * ops.len() + 1
+                } else {
+                    1
+                };
+                let (method, query) = if op == "HEAD" {
+                    ("HEAD", String::new())
+                } else {
+                    ("GET", format!("?{op}"))
+                };
+                let stream = match conn.as_mut() {
+                    Some(s) => s,
+                    None => {
+                        let s = TcpStream::connect(&target).await?;
+                        s.set_nodelay(true)?;
+                        conn.insert(BufReader::new(s))
+                    }
+                };
+                // Emulators do not check signatures; the header names the access key (account).
+                let request = format!(
+                    "{method} /{bucket}{query} HTTP/1.1\r\nHost: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261129/{region}/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00\r\nx-amz-date: 20261129T000000Z\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 0\r\n\r\n"
+                );
+                stream.get_mut().write_all(request.as_bytes()).await?;
+                let (status, keep) = read_response(stream, method == "HEAD").await?;
+                *local.entry(status).or_default() += 1;
+                done += 1;
+                if !keep {
+                    conn = None;
+                }
+            }
+            let mut all = statuses.lock().unwrap_or_else(|p| p.into_inner());
+            for (s, n) in local {
+                *all.entry(s).or_default() += n;
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let statuses = statuses.lock().unwrap_or_else(|p| p.into_inner());
+    let by_status: Vec<String> = statuses
+        .iter()
+        .map(|(s, n)| format!("\"{s}\":{n}"))
+        .collect();
+    println!(
+        "{{\"ops\":\"{}\",\"requests\":{total},\"seconds\":{elapsed:.3},\"per_second\":{:.1},\"concurrency\":{concurrency},\"by_status\":{{{}}}}}",
+        ops.join(","),
+        total as f64 / elapsed,
+        by_status.join(",")
+    );
+    Ok(())
+}
+
+/// Reads one response; returns its status and whether the connection stays open.
+async fn read_response(
+    stream: &mut BufReader<TcpStream>,
+    head_request: bool,
+) -> anyhow::Result<(u16, bool)> {
+    let head = read_head(stream)
+        .await?
+        .context("server closed the connection")?;
+    let text = String::from_utf8_lossy(&head);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("bad status line")?;
+    let mut keep = status_line.starts_with("HTTP/1.1");
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().to_ascii_lowercase();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().ok();
+        } else if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            keep = value.contains("keep-alive") || (keep && !value.contains("close"));
+        }
+    }
+    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+        // No body, whatever Content-Length says.
+    } else if chunked {
+        copy_chunked(stream, &mut tokio::io::sink()).await?;
+    } else if let Some(n) = length {
+        let mut sink = tokio::io::sink();
+        tokio::io::copy(&mut (&mut *stream).take(n), &mut sink).await?;
+    } else {
+        // Body until close.
+        let mut sink = tokio::io::sink();
+        tokio::io::copy(stream, &mut sink).await?;
+        keep = false;
+    }
+    Ok((status, keep))
+}

@@ -1,0 +1,651 @@
+//! The insight documents of the JSON API: dashboard, dependency graph, coverage, costs and
+//! the exit scenario. Each is computed over the store with the caller's scope (the store
+//! enforces it: tenant rows filtered, the pool role only aggregates over >= k tenants) and
+//! rendered as JSON. Unknown stays unknown: unknown sizes and prices are null, never 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use landmeter_proto::v1::{StoreFilter, StoreView, SummaryRow};
+
+use crate::api::grpc::MAX_PAGE;
+use crate::map::exit::PriceTable;
+use crate::store::{GroupField, MapStore, Scope, StoreError, ViewDimension};
+
+/// The graph aggregates stores into groups above this many.
+pub const GRAPH_AGGREGATE_ABOVE: usize = 200;
+/// The coverage page lists this many scans.
+pub const COVERAGE_SCANS: usize = 50;
+
+/// Narrows a scope to one tenant (`?tenant=T`): an admin may pick any tenant, a tenant
+/// role only its own, the pool role none (a tenant is what it must not see).
+pub fn narrow(scope: &Scope, tenant: Option<&str>) -> Result<Scope, StoreError> {
+    match (scope, tenant.filter(|t| !t.is_empty())) {
+        (s, None) => Ok(s.clone()),
+        (Scope::AllTenants, Some(t)) => Ok(Scope::Tenant(t.to_owned())),
+        (Scope::Tenant(own), Some(t)) if own == t => Ok(scope.clone()),
+        (Scope::Tenant(_), Some(_)) => Err(StoreError::Forbidden(
+            "a tenant role reads its own tenant only".into(),
+        )),
+        (Scope::Pool { .. }, Some(_)) => Err(StoreError::Forbidden(
+            "the pool role cannot group or filter by tenant or account".into(),
+        )),
+    }
+}
+
+/// How the dashboard names a scope.
+fn scope_name(scope: &Scope) -> String {
+    match scope {
+        Scope::AllTenants => "all".into(),
+        Scope::Tenant(t) => format!("tenant:{t}"),
+        Scope::Pool { .. } => "pool".into(),
+    }
+}
+
+/// Every store the scope and filter select, paged through `list_stores`.
+pub fn all_stores(
+    store: &dyn MapStore,
+    scope: &Scope,
+    filter: &StoreFilter,
+) -> Result<Vec<StoreView>, StoreError> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next) = store.list_stores(scope, filter, MAX_PAGE, &token)?;
+        out.extend(page);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
+fn row_json(key: String, r: &SummaryRow) -> Value {
+    json!({"key": key, "stores": r.stores, "bytes": r.bytes, "stores_size_unknown": r.stores_without_size})
+}
+
+/// Known storage cost per month of summary rows keyed by provider (first key).
+struct Cost {
+    by_currency: BTreeMap<String, f64>,
+    stores_price_unknown: u64,
+    dates: BTreeSet<String>,
+    statuses: BTreeSet<String>,
+    sources: BTreeSet<String>,
+}
+
+impl Cost {
+    fn new() -> Self {
+        Self {
+            by_currency: BTreeMap::new(),
+            stores_price_unknown: 0,
+            dates: BTreeSet::new(),
+            statuses: BTreeSet::new(),
+            sources: BTreeSet::new(),
+        }
+    }
+
+    fn add(&mut self, provider: &str, stores: u64, bytes: i64, prices: &PriceTable) {
+        match prices
+            .price(provider)
+            .and_then(|p| p.storage_per_gb_month.map(|x| (p, x)))
+        {
+            Some((p, per_gb)) => {
+                *self.by_currency.entry(p.currency.clone()).or_default() +=
+                    bytes as f64 / 1e9 * per_gb;
+                self.dates.insert(p.date.clone());
+                self.statuses.insert(p.status.clone());
+                self.sources.insert(p.source.clone());
+            }
+            None => self.stores_price_unknown += stores,
+        }
+    }
+
+    /// (monthly, currency): null when no price was known or the currencies differ.
+    fn total(&self) -> (Value, Value) {
+        match self.by_currency.len() {
+            0 => (Value::Null, Value::Null),
+            1 => {
+                let (c, v) = self.by_currency.iter().next().expect("one entry");
+                (json!(round_cents(*v)), json!(c))
+            }
+            _ => (Value::Null, json!("mixed")),
+        }
+    }
+}
+
+fn round_cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn joined(set: &BTreeSet<String>) -> Value {
+    if set.is_empty() {
+        Value::Null
+    } else {
+        json!(set.iter().cloned().collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// `GET /v1/dashboard`: shares of stores and bytes by every dimension, the indicators and
+/// the known storage cost, all from `summary` (so they equal `/v1/summary`'s numbers).
+pub fn dashboard(
+    store: &dyn MapStore,
+    scope: &Scope,
+    filter: &StoreFilter,
+    prices: &PriceTable,
+    now_ms: i64,
+) -> Result<Value, StoreError> {
+    let total = store.summary(scope, filter, &[])?;
+    let mut dimensions = serde_json::Map::new();
+    let columns = [
+        ("country", GroupField::Country),
+        ("eu", GroupField::Eu),
+        ("cloud_act", GroupField::CloudAct),
+        ("custody", GroupField::Custody),
+        ("classification", GroupField::Classification),
+        ("process", GroupField::Process),
+    ];
+    for (name, field) in columns {
+        let rows = store.summary(scope, filter, &[field])?;
+        let rendered: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let key = r.keys.first().cloned().unwrap_or_default();
+                // Unclassified is the empty key; the UI names it.
+                let key = if field == GroupField::Classification && key == crate::map::UNCLASSIFIED
+                {
+                    String::new()
+                } else {
+                    key
+                };
+                row_json(key, r)
+            })
+            .collect();
+        dimensions.insert(name.into(), Value::Array(rendered));
+    }
+    let views = [
+        ("provider_parent", ViewDimension::ProviderParent),
+        ("sov2", ViewDimension::Sov2),
+        ("sov3", ViewDimension::Sov3),
+    ];
+    let by_view = store.summary_by_view(scope, filter, &views.map(|(_, d)| d))?;
+    for ((name, _), rows) in views.iter().zip(by_view) {
+        dimensions.insert(
+            (*name).into(),
+            Value::Array(
+                rows.iter()
+                    .map(|r| row_json(r.keys.first().cloned().unwrap_or_default(), r))
+                    .collect(),
+            ),
+        );
+    }
+    let mut cost = Cost::new();
+    for r in store.summary(scope, filter, &[GroupField::Provider])? {
+        cost.add(
+            r.keys.first().map_or("", String::as_str),
+            r.stores,
+            r.bytes,
+            prices,
+        );
+    }
+    let (monthly, currency) = cost.total();
+    // The pool sees no total when fewer than k tenants are in it: withheld, not zero.
+    let (stores, bytes, unknown) = match total.first() {
+        Some(t) => (
+            json!(t.stores),
+            json!(t.bytes),
+            json!(t.stores_without_size),
+        ),
+        None if matches!(scope, Scope::Pool { .. }) => (Value::Null, Value::Null, Value::Null),
+        None => (json!(0), json!(0), json!(0)),
+    };
+    Ok(json!({
+        "scope": scope_name(scope),
+        "stores": stores,
+        "bytes": bytes,
+        "stores_size_unknown": unknown,
+        "dimensions": dimensions,
+        "indicators_note": crate::map::indicators::NOTE,
+        "costs": {
+            "monthly_known": monthly,
+            "currency": currency,
+            "by_currency": cost.by_currency.iter().map(|(c, v)| json!({"currency": c, "monthly_known": round_cents(*v)})).collect::<Vec<_>>(),
+            "stores_price_unknown": cost.stores_price_unknown,
+            "price_date": joined(&cost.dates),
+            "price_status": joined(&cost.statuses),
+            "price_source": joined(&cost.sources),
+        },
+        "generated_at_ms": now_ms,
+    }))
+}
+
+/// The colour class of a store: outside the EU (data or replicas) beats a US parent.
+fn store_jurisdiction(v: &StoreView) -> &'static str {
+    if v.country.is_empty() {
+        "unknown"
+    } else if !v.eu || v.replicated_outside_eu {
+        "non-eu"
+    } else if matches!(v.cloud_act.as_str(), "yes" | "unclear") {
+        "us-parent"
+    } else {
+        "eu"
+    }
+}
+
+/// The worse of two jurisdictions, for nodes that stand for several stores.
+fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |j: &str| match j {
+        "non-eu" => 3,
+        "us-parent" => 2,
+        "unknown" => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[derive(Default)]
+struct Node {
+    kind: &'static str,
+    label: String,
+    jurisdiction: &'static str,
+    custody: Option<String>,
+    count: u64,
+    bytes: i64,
+    size_unknown: u64,
+}
+
+impl Node {
+    fn add(&mut self, v: &StoreView) {
+        self.count += 1;
+        match v.bytes {
+            Some(b) => self.bytes += b,
+            None => self.size_unknown += 1,
+        }
+    }
+}
+
+/// `GET /v1/graph`: tenant -> account -> provider, account -> store (or store group) ->
+/// region, store -> key, replication to the target's region. Above
+/// [`GRAPH_AGGREGATE_ABOVE`] stores, stores become one group per (account, region,
+/// custody) unless the group's id is in `expand`.
+pub fn graph(stores: &[StoreView], expand: &BTreeSet<String>) -> Value {
+    let aggregated = stores.len() > GRAPH_AGGREGATE_ABOVE;
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut edges: BTreeSet<(String, String, &'static str)> = BTreeSet::new();
+    fn upsert<'a>(
+        nodes: &'a mut BTreeMap<String, Node>,
+        id: &str,
+        kind: &'static str,
+        label: &str,
+    ) -> &'a mut Node {
+        nodes.entry(id.to_owned()).or_insert_with(|| Node {
+            kind,
+            label: label.to_owned(),
+            jurisdiction: "eu",
+            ..Node::default()
+        })
+    }
+    for v in stores {
+        let j = store_jurisdiction(v);
+        let custody = v.custody().label();
+        let tenant = format!("tenant:{}", v.tenant);
+        let account = format!("account:{}/{}", v.tenant, v.account);
+        let provider = format!("provider:{}", v.provider);
+        let region = format!("region:{}/{}", v.provider, v.region);
+        let group = format!("group:{}/{}/{}/{}", v.tenant, v.account, v.region, custody);
+        for (id, kind, label) in [
+            (&tenant, "tenant", v.tenant.clone()),
+            (&account, "account", v.account.clone()),
+        ] {
+            let n = upsert(&mut nodes, id, kind, &label);
+            n.add(v);
+            n.jurisdiction = worse(n.jurisdiction, j);
+        }
+        let p = upsert(
+            &mut nodes,
+            &provider,
+            "provider",
+            &if v.provider_parent.is_empty() {
+                v.provider.clone()
+            } else {
+                format!("{} ({})", v.provider, v.provider_parent)
+            },
+        );
+        p.add(v);
+        p.jurisdiction = match v.cloud_act.as_str() {
+            "yes" | "unclear" => "us-parent",
+            "no" => "eu",
+            _ => "unknown",
+        };
+        let r = upsert(
+            &mut nodes,
+            &region,
+            "region",
+            &format!(
+                "{} ({})",
+                v.region,
+                if v.country.is_empty() {
+                    "?"
+                } else {
+                    &v.country
+                }
+            ),
+        );
+        r.add(v);
+        r.jurisdiction = match (v.country.is_empty(), v.eu) {
+            (true, _) => "unknown",
+            (false, true) => "eu",
+            (false, false) => "non-eu",
+        };
+        edges.insert((tenant.clone(), account.clone(), "owns"));
+        edges.insert((account.clone(), provider.clone(), "hosted-by"));
+        let holder = if aggregated && !expand.contains(&group) {
+            let g = upsert(&mut nodes, &group, "store-group", "");
+            if g.count == 0 {
+                g.custody = Some(custody.to_owned());
+            }
+            g.add(v);
+            g.jurisdiction = worse(g.jurisdiction, j);
+            g.label = format!("{} stores in {} ({custody})", g.count, v.region);
+            group
+        } else {
+            let id = format!("store:{}", v.id);
+            let s = upsert(&mut nodes, &id, "store", &v.name);
+            s.add(v);
+            s.jurisdiction = j;
+            s.custody = Some(custody.to_owned());
+            if !v.key_arn.is_empty() {
+                let key = format!("key:{}", v.key_arn);
+                let k = upsert(&mut nodes, &key, "key", &v.key_arn);
+                k.add(v);
+                k.custody = Some(custody.to_owned());
+                k.jurisdiction = worse(k.jurisdiction, j);
+                if !v.key_store_id.is_empty() {
+                    let ks = format!("key-store:{}", v.key_store_id);
+                    let n = upsert(&mut nodes, &ks, "key-store", &v.key_store_id);
+                    n.add(v);
+                    n.custody = Some(custody.to_owned());
+                    n.jurisdiction = worse(n.jurisdiction, j);
+                    edges.insert((key.clone(), ks, "held-in"));
+                }
+                edges.insert((id.clone(), key, "encrypted-by"));
+            }
+            id
+        };
+        edges.insert((account.clone(), holder.clone(), "contains"));
+        edges.insert((holder.clone(), region.clone(), "located-in"));
+        for t in &v.replication {
+            let target = format!("region:{}/{}", v.provider, t.region);
+            let n = upsert(
+                &mut nodes,
+                &target,
+                "region",
+                &format!(
+                    "{} ({})",
+                    if t.region.is_empty() { "?" } else { &t.region },
+                    if t.country.is_empty() {
+                        "?"
+                    } else {
+                        &t.country
+                    }
+                ),
+            );
+            n.jurisdiction = match (t.country.is_empty(), t.eu) {
+                (true, _) => "unknown",
+                (false, true) => "eu",
+                (false, false) => "non-eu",
+            };
+            edges.insert((holder.clone(), target, "replicates-to"));
+        }
+    }
+    json!({
+        "nodes": nodes.iter().map(|(id, n)| json!({
+            "id": id, "kind": n.kind, "label": n.label, "jurisdiction": n.jurisdiction,
+            "custody": n.custody, "count": n.count,
+            // Known bytes; null when no store under the node has a known size.
+            "bytes": if n.count > n.size_unknown { json!(n.bytes) } else { Value::Null },
+            "stores_size_unknown": n.size_unknown,
+        })).collect::<Vec<_>>(),
+        "edges": edges.iter().map(|(from, to, kind)| json!({"from": from, "to": to, "kind": kind})).collect::<Vec<_>>(),
+        "aggregated": aggregated,
+    })
+}
+
+/// `GET /v1/coverage`: the newest scans with their accounts' completeness and gaps.
+pub fn coverage(
+    store: &dyn MapStore,
+    scope: &Scope,
+    tenant: Option<&str>,
+) -> Result<Value, StoreError> {
+    let scans = store.scan_coverage(scope, tenant, COVERAGE_SCANS)?;
+    Ok(json!({"scans": scans.iter().map(|s| json!({
+        "tenant": s.tenant, "scan_id": s.scan_id, "agent": s.agent, "provider": s.provider,
+        "accounts": s.accounts, "started_at_ms": s.started_at_ms, "ended_at_ms": s.ended_at_ms,
+        "complete": s.complete,
+        "coverage": s.account_coverage.iter().map(|a| json!({"account": a.account, "complete": a.complete,
+            "stores_seen": a.stores_seen, "gaps": a.gaps, "reason": a.reason})).collect::<Vec<_>>(),
+        "gaps": s.gaps.iter().map(|g| json!({"account": g.account, "region": g.region, "call": g.call,
+            "subject": g.subject, "kind": g.kind, "code": g.code, "message": g.message})).collect::<Vec<_>>(),
+        "gaps_truncated": s.gaps_truncated,
+    })).collect::<Vec<_>>()}))
+}
+
+/// What `/v1/costs` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostsBy {
+    Provider,
+    Account,
+    Tenant,
+    Store,
+}
+
+impl CostsBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "" | "provider" => Some(CostsBy::Provider),
+            "account" => Some(CostsBy::Account),
+            "tenant" => Some(CostsBy::Tenant),
+            "store" => Some(CostsBy::Store),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /v1/costs`: monthly storage cost at list price per row; unknown prices are null and
+/// counted in `stores_price_unknown`, unknown sizes in `stores_size_unknown`.
+pub fn costs(
+    store: &dyn MapStore,
+    scope: &Scope,
+    filter: &StoreFilter,
+    by: CostsBy,
+    prices: &PriceTable,
+) -> Result<Value, StoreError> {
+    // (key, provider, stores, known bytes, stores of unknown size)
+    let parts: Vec<(String, String, u64, i64, u64)> = match by {
+        CostsBy::Store => all_stores(store, scope, filter)?
+            .into_iter()
+            .map(|v| {
+                (
+                    v.id,
+                    v.provider,
+                    1,
+                    v.bytes.unwrap_or(0),
+                    u64::from(v.bytes.is_none()),
+                )
+            })
+            .collect(),
+        _ => {
+            // The row's key first, the provider (whose price applies) last.
+            let group = match by {
+                CostsBy::Provider => vec![GroupField::Provider],
+                CostsBy::Account => vec![GroupField::Account, GroupField::Provider],
+                _ => vec![GroupField::Tenant, GroupField::Provider],
+            };
+            store
+                .summary(scope, filter, &group)?
+                .into_iter()
+                .map(|r| {
+                    let key = r.keys.first().cloned().unwrap_or_default();
+                    let provider = r.keys.last().cloned().unwrap_or_default();
+                    (key, provider, r.stores, r.bytes, r.stores_without_size)
+                })
+                .collect()
+        }
+    };
+    let mut rows: BTreeMap<String, (Cost, u64, i64, u64, BTreeSet<String>)> = BTreeMap::new();
+    for (key, provider, stores, bytes, unknown) in parts {
+        let row = rows
+            .entry(key)
+            .or_insert_with(|| (Cost::new(), 0, 0, 0, BTreeSet::new()));
+        row.0.add(&provider, stores, bytes, prices);
+        row.1 += stores;
+        row.2 += bytes;
+        row.3 += unknown;
+        row.4.insert(provider);
+    }
+    Ok(
+        json!({"rows": rows.iter().map(|(key, (cost, stores, bytes, unknown, providers))| {
+        let (monthly, currency) = cost.total();
+        json!({
+            "key": key, "providers": providers, "stores": stores, "bytes": bytes,
+            "stores_size_unknown": unknown, "monthly": monthly, "currency": currency,
+            "price_date": joined(&cost.dates), "price_status": joined(&cost.statuses),
+            "price_source": joined(&cost.sources), "stores_price_unknown": cost.stores_price_unknown,
+        })
+    }).collect::<Vec<_>>()}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landmeter_proto::Custody;
+
+    fn view(
+        tenant: &str,
+        account: &str,
+        name: &str,
+        region: &str,
+        bytes: Option<i64>,
+    ) -> StoreView {
+        StoreView {
+            id: format!("aws:{account}:{name}"),
+            tenant: tenant.into(),
+            provider: "aws".into(),
+            cloud_act: "yes".into(),
+            account: account.into(),
+            name: name.into(),
+            region: region.into(),
+            country: "DE".into(),
+            eu: true,
+            custody: Custody::Provider as i32,
+            bytes,
+            ..StoreView::default()
+        }
+    }
+
+    #[test]
+    fn the_graph_aggregates_large_sets_and_expands_a_group() {
+        let few: Vec<StoreView> = (0..3)
+            .map(|i| view("t", "a", &format!("b{i}"), "eu-central-1", Some(10)))
+            .collect();
+        let g = graph(&few, &BTreeSet::new());
+        assert_eq!(g["aggregated"], false);
+        // tenant, account, provider, region, 3 stores
+        assert_eq!(g["nodes"].as_array().expect("nodes").len(), 7);
+        assert!(
+            g["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .any(|n| n["id"] == "store:aws:a:b0" && n["jurisdiction"] == "us-parent")
+        );
+
+        let mut many: Vec<StoreView> = (0..250)
+            .map(|i| view("t", "a", &format!("b{i}"), "eu-central-1", Some(1)))
+            .collect();
+        many[0].bytes = None;
+        let g = graph(&many, &BTreeSet::new());
+        assert_eq!(g["aggregated"], true);
+        let nodes = g["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 5, "{nodes:?}");
+        let group = nodes
+            .iter()
+            .find(|n| n["kind"] == "store-group")
+            .expect("group");
+        assert_eq!(group["id"], "group:t/a/eu-central-1/provider");
+        assert_eq!(
+            (group["count"].as_u64(), group["bytes"].as_i64()),
+            (Some(250), Some(249))
+        );
+        assert_eq!(group["stores_size_unknown"], 1);
+        let expand = BTreeSet::from(["group:t/a/eu-central-1/provider".to_owned()]);
+        let g = graph(&many, &expand);
+        assert_eq!(g["nodes"].as_array().expect("nodes").len(), 4 + 250);
+    }
+
+    #[test]
+    fn keys_key_stores_and_replicas_are_nodes_with_edges() {
+        let mut v = view("t", "a", "hsm", "eu-central-1", Some(5));
+        v.custody = Custody::Hyok as i32;
+        v.key_arn = "arn:aws:kms:eu-central-1:1:key/k".into();
+        v.key_store_id = "cks-1".into();
+        v.replication = vec![landmeter_proto::v1::ReplicationTarget {
+            bucket: "copy".into(),
+            region: "us-east-1".into(),
+            country: "US".into(),
+            ..Default::default()
+        }];
+        v.replicated_outside_eu = true;
+        let g = graph(&[v], &BTreeSet::new());
+        let has_edge = |from: &str, to: &str, kind: &str| {
+            g["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .any(|e| e["from"] == from && e["to"] == to && e["kind"] == kind)
+        };
+        assert!(has_edge(
+            "store:aws:a:hsm",
+            "key:arn:aws:kms:eu-central-1:1:key/k",
+            "encrypted-by"
+        ));
+        assert!(has_edge(
+            "key:arn:aws:kms:eu-central-1:1:key/k",
+            "key-store:cks-1",
+            "held-in"
+        ));
+        assert!(has_edge(
+            "store:aws:a:hsm",
+            "region:aws/us-east-1",
+            "replicates-to"
+        ));
+        let node = |id: &str| {
+            g["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .find(|n| n["id"] == id)
+                .cloned()
+                .expect("node")
+        };
+        assert_eq!(node("key-store:cks-1")["kind"], "key-store");
+        assert_eq!(node("key-store:cks-1")["custody"], "hyok");
+        assert_eq!(node("region:aws/us-east-1")["jurisdiction"], "non-eu");
+        assert_eq!(node("store:aws:a:hsm")["jurisdiction"], "non-eu");
+    }
+
+    #[test]
+    fn narrowing_never_widens() {
+        assert!(matches!(narrow(&Scope::AllTenants, Some("x")), Ok(Scope::Tenant(t)) if t == "x"));
+        assert!(
+            matches!(narrow(&Scope::Tenant("a".into()), Some("a")), Ok(Scope::Tenant(t)) if t == "a")
+        );
+        assert!(narrow(&Scope::Tenant("a".into()), Some("b")).is_err());
+        assert!(narrow(&Scope::Pool { min_tenants: 3 }, Some("b")).is_err());
+        assert!(matches!(
+            narrow(&Scope::Pool { min_tenants: 3 }, None),
+            Ok(Scope::Pool { .. })
+        ));
+    }
+}

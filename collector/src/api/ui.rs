@@ -1,0 +1,216 @@
+//! The web UI: a single page (vanilla JS modules, SVG) embedded in the binary, so the
+//! collector serves it offline with no separate web server and no CDN.
+//!
+//! `GET /` redirects to `/ui/`; `/ui/` and `/ui/assets/*` serve the assets with a strict
+//! Content-Security-Policy; `POST /ui/session` turns a valid operator token into the HttpOnly
+//! `landmeter_session` cookie the `/v1/*` endpoints accept; `POST /ui/logout` clears it.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::api::http::HttpState;
+use crate::auth::principal_for;
+
+/// The cookie the HTTP API reads the operator token from (see the shared HTTP contract).
+pub const SESSION_COOKIE: &str = "landmeter_session";
+
+/// Only our own origin: no inline script or style, no framing, no plugins.
+const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../ui/index.html"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../ui/app.js"),
+    },
+    Asset {
+        name: "graph.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../ui/graph.js"),
+    },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../ui/app.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../ui/favicon.svg"),
+    },
+];
+
+/// Strong ETags (FNV-1a of the bytes), computed once: browsers revalidate (`no-cache`) and
+/// get a 304 while the binary is the same, and the new assets right after an upgrade.
+static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in a.body {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("\"{h:016x}\"")
+        })
+        .collect()
+});
+
+pub fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(index))
+        .route("/ui/assets/{name}", get(asset))
+        .route("/ui/session", post(session))
+        .route("/ui/logout", post(logout))
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    serve(&name, &headers)
+}
+
+fn serve(name: &str, headers: &HeaderMap) -> Response {
+    let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+    };
+    let asset = &ASSETS[i];
+    let etag = ETAGS[i].as_str();
+    let common = [
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::ETAG, etag),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        common,
+        [(header::CONTENT_TYPE, asset.content_type)],
+        asset.body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    token: String,
+}
+
+/// Tokens are `lm_` and hex; anything else cannot be valid and must not reach a header.
+fn plausible_token(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 256
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+async fn session(
+    State(s): State<HttpState>,
+    axum::Json(req): axum::Json<SessionRequest>,
+) -> Response {
+    let token = req.token.trim().to_owned();
+    if !plausible_token(&token) {
+        return json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token");
+    }
+    let store = Arc::clone(&s.store);
+    let lookup = token.clone();
+    match tokio::task::spawn_blocking(move || principal_for(store.as_ref(), &lookup)).await {
+        Ok(Ok(Some(p))) => {
+            tracing::info!(
+                token_id = p.token_id,
+                role = p.role.name(),
+                "UI session opened"
+            );
+            let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            match HeaderValue::from_str(&cookie) {
+                Ok(v) => (
+                    StatusCode::NO_CONTENT,
+                    [(header::SET_COOKIE, v)],
+                    [(header::CACHE_CONTROL, "no-store")],
+                )
+                    .into_response(),
+                Err(_) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
+            }
+        }
+        Ok(Ok(None)) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
+        _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "authentication failed"),
+    }
+}
+
+async fn logout() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_is_embedded_and_tagged() {
+        assert_eq!(ETAGS.len(), ASSETS.len());
+        for a in ASSETS {
+            assert!(!a.body.is_empty(), "{} is empty", a.name);
+        }
+        let index = std::str::from_utf8(ASSETS[0].body).expect("utf-8");
+        // No inline script or style: the CSP would block it.
+        assert!(!index.contains("<script>"), "inline script in index.html");
+        assert!(!index.contains("style="), "inline style in index.html");
+        for a in &ASSETS[1..] {
+            if a.name != "favicon.svg" {
+                assert!(
+                    index.contains(&format!("/ui/assets/{}", a.name)) || a.name == "graph.js",
+                    "{} not referenced",
+                    a.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_token_shaped_strings_reach_the_cookie() {
+        assert!(plausible_token("lm_0123abcdef"));
+        assert!(!plausible_token(""));
+        assert!(!plausible_token("lm_x; Path=/evil"));
+        assert!(!plausible_token("lm_x\r\nSet-Cookie: a=b"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The insight queries (coverage, summaries over view fields) on SQLite. Read-only; kept
+//! apart from the write path in `sqlite.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost::Message;
+use rusqlite::{params, params_from_iter};
+
+use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
+
+use super::sqlite::{SqliteStore, Where, view_from_row};
+use super::{
+    AccountCoverageRecord, GapRecord, InsightStore, ScanCoverage, Scope, StoreError, ViewDimension,
+};
+
+/// Most gaps listed per scan; `ScanCoverage::gaps` is cut there (a scan of an account
+/// without read rights can record one gap per bucket and call).
+pub const MAX_GAPS_PER_SCAN: usize = 1_000;
+
+/// `account:complete|incomplete:stores_seen:gaps:reason`, as `finish_scan` writes it.
+fn parse_coverage(text: &str) -> Vec<AccountCoverageRecord> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut parts = line.splitn(5, ':');
+            let mut next = || parts.next().unwrap_or_default();
+            AccountCoverageRecord {
+                account: next().to_owned(),
+                complete: next() == "complete",
+                stores_seen: next().parse().unwrap_or(0),
+                gaps: next().parse().unwrap_or(0),
+                reason: next().to_owned(),
+            }
+        })
+        .collect()
+}
+
+impl InsightStore for SqliteStore {
+    fn scan_coverage(
+        &self,
+        scope: &Scope,
+        tenant: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScanCoverage>, StoreError> {
+        let tenant = match (scope, tenant) {
+            (Scope::Pool { .. }, _) => {
+                return Err(StoreError::Forbidden(
+                    "the pool role reads aggregates only".into(),
+                ));
+            }
+            // A tenant role sees its own scans, whatever it asks for.
+            (Scope::Tenant(own), Some(t)) if t != own => return Ok(Vec::new()),
+            (Scope::Tenant(own), _) => Some(own.as_str()),
+            (Scope::AllTenants, t) => t,
+        };
+        self.read(|c| {
+            // Insertion order: agents' clocks do not decide what is newest.
+            let mut stmt = c.prepare_cached(
+                "SELECT tenant, scan_id, agent, provider, accounts, started_at_ms, ended_at_ms,
+                        COALESCE(coverage, '')
+                 FROM scans WHERE ?1 IS NULL OR tenant = ?1 ORDER BY rowid DESC LIMIT ?2",
+            )?;
+            let scans = stmt
+                .query_map(params![tenant, limit as i64], |r| {
+                    let coverage: String = r.get(7)?;
+                    let accounts: String = r.get(4)?;
+                    Ok(ScanCoverage {
+                        tenant: r.get(0)?,
+                        scan_id: r.get(1)?,
+                        agent: r.get(2)?,
+                        provider: r.get(3)?,
+                        accounts: accounts
+                            .split(',')
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        started_at_ms: r.get(5)?,
+                        ended_at_ms: r.get(6)?,
+                        complete: false,
+                        account_coverage: parse_coverage(&coverage),
+                        gaps: Vec::new(),
+                        gaps_truncated: false,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut gaps_stmt = c.prepare_cached(
+                "SELECT f.subject, f.body,
+                        COALESCE((SELECT s.region FROM stores s
+                                  WHERE s.tenant = f.tenant AND s.account = f.account
+                                    AND s.name = f.subject LIMIT 1), '')
+                 FROM facts f
+                 WHERE f.tenant = ?1 AND f.account = ?2 AND f.scan_id = ?3 AND f.kind LIKE 'gap:%'
+                 ORDER BY f.subject, f.kind LIMIT ?4",
+            )?;
+            let mut out = Vec::with_capacity(scans.len());
+            for mut scan in scans {
+                scan.complete = scan.ended_at_ms.is_some()
+                    && !scan.account_coverage.is_empty()
+                    && scan.account_coverage.iter().all(|a| a.complete);
+                let mut accounts: BTreeSet<String> = scan.accounts.iter().cloned().collect();
+                accounts.extend(scan.account_coverage.iter().map(|a| a.account.clone()));
+                for account in accounts {
+                    let room = MAX_GAPS_PER_SCAN + 1 - scan.gaps.len().min(MAX_GAPS_PER_SCAN);
+                    let rows = gaps_stmt.query_map(
+                        params![scan.tenant, account, scan.scan_id, room as i64],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, Vec<u8>>(1)?,
+                                r.get::<_, String>(2)?,
+                            ))
+                        },
+                    )?;
+                    for row in rows {
+                        let (subject, body, region) = row?;
+                        let fact = Fact::decode(body.as_slice())?;
+                        let Some(Body::Gap(g)) = fact.body else {
+                            continue;
+                        };
+                        scan.gaps.push(GapRecord {
+                            account: account.clone(),
+                            region,
+                            call: g.call.clone(),
+                            subject,
+                            kind: g.kind().as_str_name().to_owned(),
+                            code: g.code,
+                            message: g.message,
+                        });
+                    }
+                    if scan.gaps.len() > MAX_GAPS_PER_SCAN {
+                        scan.gaps.truncate(MAX_GAPS_PER_SCAN);
+                        scan.gaps_truncated = true;
+                        break;
+                    }
+                }
+                out.push(scan);
+            }
+            Ok(out)
+        })
+    }
+
+    fn summary_by_view(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        dimensions: &[ViewDimension],
+    ) -> Result<Vec<Vec<SummaryRow>>, StoreError> {
+        if let Scope::Pool { .. } = scope
+            && !filter.accounts.is_empty()
+        {
+            return Err(StoreError::Forbidden(
+                "the pool role cannot group or filter by tenant or account".into(),
+            ));
+        }
+        let w = Where::new(scope, filter);
+        let sql = format!(
+            "SELECT tenant, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
+             FROM stores WHERE {}",
+            w.sql
+        );
+        #[derive(Default)]
+        struct Acc {
+            tenants: BTreeSet<String>,
+            stores: u64,
+            bytes: i64,
+            without: u64,
+        }
+        let mut groups: Vec<BTreeMap<String, Acc>> =
+            (0..dimensions.len()).map(|_| BTreeMap::new()).collect();
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, view_from_row(r)?))
+            })?;
+            for row in rows {
+                let (tenant, view) = row?;
+                let view = view?;
+                for (d, group) in dimensions.iter().zip(groups.iter_mut()) {
+                    let key = match d {
+                        ViewDimension::ProviderParent => view.provider_parent.clone(),
+                        ViewDimension::Sov2 => {
+                            crate::map::indicators::level_key(view.sov2_indicator)
+                        }
+                        ViewDimension::Sov3 => {
+                            crate::map::indicators::level_key(view.sov3_indicator)
+                        }
+                    };
+                    let acc = group.entry(key).or_default();
+                    if !acc.tenants.contains(&tenant) {
+                        acc.tenants.insert(tenant.clone());
+                    }
+                    acc.stores += 1;
+                    match view.bytes {
+                        Some(b) => acc.bytes += b,
+                        None => acc.without += 1,
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let min_tenants = match scope {
+            Scope::Pool { min_tenants } => *min_tenants as usize,
+            _ => 0,
+        };
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                group
+                    .into_iter()
+                    // A row over fewer than k tenants could identify one: it is left out.
+                    .filter(|(_, a)| a.tenants.len() >= min_tenants)
+                    .map(|(key, a)| SummaryRow {
+                        keys: vec![key],
+                        stores: a.stores,
+                        bytes: a.bytes,
+                        stores_without_size: a.without,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

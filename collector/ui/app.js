@@ -1,0 +1,523 @@
+// landmeter web UI: one page, hash routes, no framework. Every text from the API goes
+// through text nodes and attributes, never parsed as HTML, so data cannot become markup.
+import { renderGraph } from "/ui/assets/graph.js";
+
+// ---- DOM helpers --------------------------------------------------------------------------
+
+/** Element with attributes (strings; `on*` functions become listeners) and children. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+const view = () => document.getElementById("view");
+
+function show(...children) {
+  const v = view();
+  v.replaceChildren();
+  append(v, children);
+}
+
+const UNKNOWN = "unknown";
+
+/** A figure that may be unknown: never rendered as 0. `data-value` keeps the raw number. */
+function num(value, testid, format = (x) => String(x)) {
+  const known = value !== null && value !== undefined;
+  return h("span", { "data-testid": testid, "data-value": known ? String(value) : UNKNOWN, class: known ? "" : "muted" },
+    known ? format(value) : UNKNOWN);
+}
+
+export function bytes(b) {
+  if (b === null || b === undefined) return UNKNOWN;
+  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
+  let v = Number(b), i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+function when(ms) {
+  if (!ms) return "";
+  return new Date(Number(ms)).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+function pct(part, whole) {
+  if (!whole) return "–";
+  return `${((100 * part) / whole).toFixed(1)} %`;
+}
+
+/** A stable test id fragment for a key (empty keys are "unclassified"/"none"). */
+function slug(s) {
+  return String(s === "" ? "(none)" : s).replace(/[^A-Za-z0-9_.:-]/g, "_");
+}
+
+// ---- API ----------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path) {
+  const r = await fetch(path, { credentials: "same-origin", headers: { accept: "application/json" } });
+  if (r.status === 401) { showLogin(); throw new ApiError(401, "signed out"); }
+  const text = await r.text();
+  let body;
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  if (!r.ok) throw new ApiError(r.status, (body && body.error) || `${r.status} ${r.statusText}`);
+  return body;
+}
+
+function errorBox(e) {
+  return h("p", { class: "error", role: "alert", "data-testid": "error" }, `Could not load: ${e.message}`);
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+/** `#/stores?country=DE` -> { name: "stores", arg: "", params }. */
+function route() {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path, query = ""] = hash.split("?");
+  const [name, ...rest] = path.split("/");
+  return { name: name || "dashboard", arg: rest.map(decodeURIComponent).join("/"), params: new URLSearchParams(query) };
+}
+
+function go(name, params) {
+  const q = params && [...params].length ? `?${params}` : "";
+  location.hash = `#/${name}${q}`;
+}
+
+let leaveView = () => {};
+
+async function render() {
+  leaveView();
+  leaveView = () => {};
+  document.body.dataset.ready = "";
+  const r = route();
+  for (const a of document.querySelectorAll("#nav a")) {
+    const current = a.dataset.view === r.name || (r.name === "store" && a.dataset.view === "stores");
+    if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  const views = { dashboard, map, stores, store, changes, coverage, exit };
+  const fn = views[r.name] || dashboard;
+  show(h("p", { class: "muted" }, "Loading…"));
+  try {
+    await fn(r);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) show(errorBox(e));
+  }
+  document.body.dataset.ready = r.name;
+}
+
+// ---- filters (the CLI's store filters, same query parameters) ------------------------------
+
+const CUSTODY = ["unknown", "none", "provider", "customer-managed", "byok", "dedicated-hsm", "hyok"];
+const FILTERS = [
+  ["tenant", "Tenant"], ["provider", "Provider"], ["account", "Account"], ["region", "Region"],
+  ["country", "Country (DE,NL)"], ["eu", "EU/EEA", ["", "true", "false"]],
+  ["cloud_act", "CLOUD Act", ["", "true", "false"]],
+  ["replicated_outside_eu", "Replicated outside EU", ["", "true", "false"]],
+  ["custody_at_least", "Custody at least", ["", ...CUSTODY]],
+  ["custody_at_most", "Custody at most", ["", ...CUSTODY]],
+  ["classification", "Classification"], ["process", "Process"],
+];
+
+function filterParams(params) {
+  const out = new URLSearchParams();
+  for (const [k] of FILTERS) { const v = params.get(k); if (v) out.set(k, v); }
+  return out;
+}
+
+/** The filter bar; `keep` names parameters of the view itself that a new filter keeps. */
+function filterForm(name, params, extra = [], keep = []) {
+  const fields = FILTERS.map(([k, label, options]) => {
+    const id = `f-${k}`;
+    const value = params.get(k) || "";
+    const input = options
+      ? h("select", { id, name: k }, options.map((o) => h("option", { value: o, selected: o === value }, o || "any")))
+      : h("input", { id, name: k, value, autocomplete: "off" });
+    return h("label", { for: id }, label, input);
+  });
+  const form = h("form", { class: "filters", "data-testid": "filters" }, fields, extra,
+    h("button", { type: "submit", class: "primary" }, "Apply"),
+    h("button", { type: "button", onclick: () => go(name) }, "Clear"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of keep) if (params.get(k)) p.set(k, params.get(k));
+    for (const [k, v] of new FormData(form)) if (v) p.set(k, v);
+    go(name, p);
+  });
+  return form;
+}
+
+// ---- dashboard ----------------------------------------------------------------------------
+
+const DIMENSIONS = [
+  ["country", "Country"], ["eu", "EU / non-EU"], ["provider_parent", "Provider legal parent"],
+  ["cloud_act", "CLOUD Act exposure"], ["custody", "Key custody level"],
+  ["classification", "Classification"], ["process", "Process"],
+  ["sov2", "SOV-2 indicator"], ["sov3", "SOV-3 indicator"],
+];
+
+function keyLabel(dim, key) {
+  if (key === "" || key === null || key === undefined) return dim === "classification" ? "(unclassified)" : "(none)";
+  if (dim === "eu") return key === "true" ? "EU/EEA" : key === "false" ? "outside EU/EEA" : key;
+  if (dim === "cloud_act") return key === "true" ? "under the CLOUD Act" : key === "false" ? "not under the CLOUD Act" : key;
+  return key;
+}
+
+async function dashboard(r) {
+  const fp = filterParams(r.params);
+  const [d, costs] = await Promise.all([
+    api(`/v1/dashboard?${fp}`),
+    api(`/v1/costs?by=provider&${fp}`).catch((e) => ({ error: e.message })),
+  ]);
+  const figures = h("div", { class: "figures" },
+    figure("Stores", num(d.stores, "dash-stores")),
+    figure("Bytes (known sizes)", num(d.bytes, "dash-bytes", bytes)),
+    figure("Stores of unknown size", num(d.stores_size_unknown, "dash-stores-size-unknown")),
+    figure("Monthly storage cost (known prices)", num(d.costs && d.costs.monthly_known, "dash-cost-monthly",
+      (x) => `${Number(x).toFixed(2)} ${d.costs.currency || ""}`)),
+    figure("Stores without a price", num(d.costs && d.costs.stores_price_unknown, "dash-cost-price-unknown")));
+  const cards = DIMENSIONS.map(([dim, title]) => {
+    const rows = (d.dimensions && d.dimensions[dim]) || [];
+    const indicator = dim === "sov2" || dim === "sov3";
+    return h("section", { class: "card", "data-testid": `dim-${dim}` },
+      h("h2", {}, title),
+      indicator ? h("p", { class: "muted" }, "indicator computed from observed facts, not an official SEAL") : null,
+      rows.length === 0 ? h("p", { class: "muted" }, "no rows in this scope") :
+        h("table", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "value"), h("th", { class: "num" }, "stores"), h("th", {}, "share of stores"),
+            h("th", { class: "num" }, "bytes"), h("th", {}, "share of bytes"), h("th", { class: "num", title: "stores whose size is unknown (not counted in bytes)" }, "size unknown"))),
+          h("tbody", {}, rows.map((row) => {
+            const id = `dim-${dim}-${slug(row.key)}`;
+            const share = d.stores ? (100 * row.stores) / d.stores : 0;
+            const bar = h("span", { class: "bar" });
+            bar.style.width = `${Math.max(1, Math.round(share))}px`;
+            return h("tr", { "data-testid": id },
+              h("td", {}, keyLabel(dim, row.key)),
+              h("td", { class: "num" }, num(row.stores, `${id}-stores`)),
+              h("td", { class: "share" }, bar, pct(row.stores, d.stores)),
+              h("td", { class: "num" }, num(row.bytes, `${id}-bytes`,
+                (b) => (b === 0 && row.stores_size_unknown === row.stores ? UNKNOWN : bytes(b)))),
+              h("td", { class: "share" }, pct(row.bytes, d.bytes)),
+              h("td", { class: "num" }, num(row.stores_size_unknown, `${id}-size-unknown`)));
+          }))));
+  });
+  show(
+    h("h1", {}, "Sovereignty dashboard ", h("span", { class: "badge", "data-testid": "dash-scope" }, d.scope)),
+    filterForm("dashboard", r.params),
+    h("p", { class: "note", "data-testid": "indicators-note" }, d.indicators_note ||
+      "SOV-2/SOV-3: indicator computed from observed facts, not an official SEAL."),
+    figures,
+    costTable(costs),
+    h("div", { class: "cards" }, cards),
+    h("p", { class: "muted" }, `Generated ${when(d.generated_at_ms)}. Shares of bytes count known sizes only; stores of unknown size are listed, not counted as 0.`));
+}
+
+function figure(label, value) {
+  return h("div", { class: "figure" }, h("span", { class: "v" }, value), h("span", { class: "k" }, label));
+}
+
+function costTable(costs) {
+  if (!costs || costs.error) return h("p", { class: "muted" }, `Costs unavailable: ${(costs && costs.error) || "no answer"}`);
+  const rows = costs.rows || [];
+  return h("section", { class: "card", "data-testid": "costs" },
+    h("h2", {}, "Monthly storage cost by provider"),
+    h("table", {},
+      h("thead", {}, h("tr", {}, ["provider", "stores", "bytes", "monthly", "price date", "status", "source", "stores without price"]
+        .map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows.map((row) => h("tr", {},
+        h("td", {}, row.key), h("td", { class: "num" }, row.stores), h("td", { class: "num" }, bytes(row.bytes)),
+        h("td", { class: "num" }, num(row.monthly, `cost-${slug(row.key)}-monthly`, (x) => `${Number(x).toFixed(2)} ${row.currency || ""}`)),
+        h("td", {}, row.price_date || UNKNOWN), h("td", {}, row.price_status || ""), h("td", {}, row.price_source || ""),
+        h("td", { class: "num" }, row.stores_price_unknown))))));
+}
+
+// ---- map ----------------------------------------------------------------------------------
+
+async function map(r) {
+  const fp = filterParams(r.params);
+  const expand = (r.params.get("expand") || "").split(",").filter(Boolean);
+  const q = new URLSearchParams(fp);
+  if (expand.length) q.set("expand", expand.join(","));
+  const g = await api(`/v1/graph?${q}`);
+  const legend = h("div", { class: "legend" },
+    [["eu", "EU/EEA"], ["us-parent", "EU, US-parented provider (CLOUD Act)"], ["non-eu", "outside the EU/EEA"], ["unknown", "unknown"]]
+      .map(([k, label]) => h("span", {}, h("span", { class: `swatch sw-${k}` }), label)),
+    h("span", {}, "border width = custody (thicker: customer holds the key)"),
+    h("span", {}, "dashed purple = replication"));
+  const onNode = (node) => {
+    if (node.kind === "store-group") {
+      const p = new URLSearchParams(r.params);
+      p.set("expand", [...new Set([...expand, node.id])].join(","));
+      go("map", p);
+    } else if (node.kind === "store") {
+      location.hash = `#/store/${encodeURIComponent(node.id.replace(/^store:/, ""))}`;
+    }
+  };
+  const wrap = h("div", { class: "graph-wrap" });
+  show(
+    h("h1", {}, "Dependency map"),
+    filterForm("map", r.params),
+    h("p", { "data-testid": "graph-summary" },
+      `${g.nodes.length} nodes, ${g.edges.length} edges`, g.aggregated ? " — stores aggregated per account, region and custody; click a group to expand it" : "",
+      expand.length ? h("button", { type: "button", onclick: () => { const p = new URLSearchParams(r.params); p.delete("expand"); go("map", p); } }, " Collapse all") : null),
+    legend, wrap);
+  renderGraph(wrap, g, onNode);
+}
+
+// ---- stores -------------------------------------------------------------------------------
+
+const PAGE = 100;
+
+async function stores(r) {
+  const fp = filterParams(r.params);
+  const q = new URLSearchParams(fp);
+  q.set("page_size", String(PAGE));
+  const token = r.params.get("page_token") || "";
+  if (token) q.set("page_token", token);
+  const res = await api(`/v1/stores?${q}`);
+  const list = res.stores || [];
+  const rows = list.map((s) => {
+    const open = () => { location.hash = `#/store/${encodeURIComponent(s.id)}`; };
+    return h("tr", { class: "clickable", "data-testid": `store-row-${slug(s.id)}`, onclick: open },
+      h("td", {}, h("a", { href: `#/store/${encodeURIComponent(s.id)}`, "data-testid": "store-link" }, s.name)),
+      h("td", {}, s.tenant), h("td", {}, s.provider), h("td", {}, s.account), h("td", {}, s.region),
+      h("td", {}, s.country || UNKNOWN),
+      h("td", {}, jurisdictionBadge(s)),
+      h("td", {}, h("span", { class: "badge" }, s.custody)),
+      h("td", {}, s.classification || "(unclassified)"), h("td", {}, s.process || ""),
+      h("td", { class: "num" }, num(s.bytes, `store-bytes-${slug(s.id)}`, bytes)),
+      h("td", {}, s.gone_at_ms ? `gone ${when(s.gone_at_ms)}` : ""));
+  });
+  const page = new URLSearchParams(r.params);
+  const pager = h("div", { class: "pager" },
+    token ? h("button", { type: "button", onclick: () => history.back() }, "← Previous page") : null,
+    h("span", { "data-testid": "stores-count" }, `${list.length} stores on this page`),
+    res.next_page_token ? h("button", { type: "button", "data-testid": "next-page", onclick: () => { page.set("page_token", res.next_page_token); go("stores", page); } }, "Next page →") : null);
+  show(
+    h("h1", {}, "Stores"),
+    filterForm("stores", r.params),
+    pager,
+    h("table", { "data-testid": "stores-table" },
+      h("thead", {}, h("tr", {}, ["name", "tenant", "provider", "account", "region", "country", "jurisdiction", "custody", "classification", "process", "bytes", ""]
+        .map((t) => h("th", { class: t === "bytes" ? "num" : "" }, t)))),
+      h("tbody", {}, rows)));
+}
+
+/** The collector's jurisdiction label (`EU`, `EU+US-CLOUD-ACT`, `non-EU…`, `unknown`) as a badge. */
+function jurisdictionBadge(s) {
+  const label = s.jurisdiction || UNKNOWN;
+  const j = label.startsWith("unknown") ? "unknown" : label.startsWith("non-EU") ? "non-eu" : label.includes("CLOUD-ACT") ? "us-parent" : "eu";
+  return h("span", { class: `badge j-${j}`, title: "jurisdiction" }, label);
+}
+
+/** A field value: empty is "—", a missing size is unknown, lists are joined. */
+function value(v, key = "") {
+  if (v === null || v === undefined || v === "") {
+    const unknown = v !== "" && /^(bytes|objects|country)$/.test(key);
+    return h("span", { class: "muted" }, unknown ? UNKNOWN : "—");
+  }
+  if (Array.isArray(v) && v.every((x) => typeof x !== "object")) return v.length ? v.join(", ") : h("span", { class: "muted" }, "—");
+  if (typeof v === "object") return h("pre", {}, JSON.stringify(v, null, 2));
+  return String(v);
+}
+
+async function store(r) {
+  const id = r.arg;
+  const d = await api(`/v1/stores/${encodeURIComponent(id)}`);
+  const s = d.store || {};
+  const indicatorKeys = Object.keys(s).filter((k) => /indicator/.test(k));
+  const facts = d.facts || [];
+  show(
+    h("p", {}, h("a", { href: "#/stores" }, "← Stores")),
+    h("h1", { "data-testid": "store-name" }, s.name || id, " ", jurisdictionBadge(s), " ", h("span", { class: "badge" }, `custody: ${s.custody}`)),
+    h("div", { class: "split" },
+      h("section", { class: "card" }, h("h2", {}, "Interpretation"),
+        h("table", { class: "kv", "data-testid": "store-view" }, h("tbody", {},
+          Object.entries(s).filter(([k]) => !/indicator/.test(k)).map(([k, v]) =>
+            h("tr", { "data-testid": `store-field-${k}` }, h("th", {}, k), h("td", {}, /_ms$/.test(k) && v ? when(v) : value(v, k))))))),
+      h("section", { class: "card" }, h("h2", {}, "Indicators"),
+        h("p", { class: "muted" }, "indicator computed from observed facts, not an official SEAL"),
+        indicatorKeys.length === 0 ? h("p", { class: "muted" }, "no indicators for this store") :
+          h("table", { class: "kv", "data-testid": "store-indicators" }, h("tbody", {},
+            indicatorKeys.map((k) => h("tr", { "data-testid": `store-field-${k}` }, h("th", {}, k), h("td", {}, Array.isArray(s[k]) ? h("ul", {}, s[k].map((x) => h("li", {}, x))) : value(s[k], k)))))))),
+    h("h2", {}, `Facts (${facts.length}) — what the cloud API said, when, in which scan, from which agent`),
+    h("table", { "data-testid": "store-facts" },
+      h("thead", {}, h("tr", {}, ["kind", "source call", "observed", "scan", "agent", "account", "subject", "body"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, facts.map((f) => h("tr", { "data-testid": "fact-row", "data-kind": f.kind },
+        h("td", {}, f.kind), h("td", {}, h("code", {}, f.api_call)), h("td", {}, when(f.observed_at_ms)),
+        h("td", {}, f.scan_id), h("td", {}, f.agent), h("td", {}, f.account), h("td", {}, f.subject),
+        h("td", {}, value(f.body)))))));
+}
+
+// ---- changes (history + live) -------------------------------------------------------------
+
+function changeRow(e, fresh) {
+  const desc = (e.changes || []).map((c) => `${c.field}: ${c.before} → ${c.after}`).join("; ");
+  const storeName = (e.store && e.store.name) || e.store_id;
+  return h("tr", { "data-testid": `change-row-${e.id}`, "data-change-id": e.id, class: fresh ? "new-row" : "" },
+    h("td", { class: "num" }, e.id), h("td", {}, when(e.at_ms)), h("td", {}, e.tenant),
+    h("td", {}, h("a", { href: `#/store/${encodeURIComponent(e.store_id)}` }, storeName)),
+    h("td", {}, h("span", { class: "badge" }, e.kind)), h("td", { "data-testid": "change-desc" }, desc), h("td", {}, e.scan_id));
+}
+
+async function changes(r) {
+  const fp = filterParams(r.params);
+  const list = (await api(`/v1/changes?${fp}`)) || [];
+  list.sort((a, b) => b.id - a.id);
+  const seen = new Set(list.map((e) => e.id));
+  const tbody = h("tbody", {}, list.map((e) => changeRow(e, false)));
+  const status = h("span", { "data-testid": "changes-live" }, "connecting…");
+  const count = h("span", { "data-testid": "changes-count" }, String(list.length));
+  show(
+    h("h1", {}, "Changes ", h("span", { class: "badge" }, count)),
+    h("p", {}, "History of what changed between scans; new scans appear here as they land (", status, ")."),
+    h("table", { "data-testid": "changes-table" },
+      h("thead", {}, h("tr", {}, ["id", "at", "tenant", "store", "kind", "what changed", "scan"].map((t) => h("th", {}, t)))),
+      tbody));
+  const after = list.reduce((m, e) => Math.max(m, e.id), 0);
+  const es = new EventSource(`/v1/events?after_id=${after}`);
+  const live = document.getElementById("live");
+  const onEvent = (msg) => {
+    let e;
+    try { e = JSON.parse(msg.data); } catch { return; }
+    if (seen.has(e.id)) return;
+    seen.add(e.id);
+    tbody.prepend(changeRow(e, true));
+    count.textContent = String(seen.size);
+  };
+  for (const k of ["added", "changed", "gone", "unknown", "message"]) es.addEventListener(k, onEvent);
+  es.onopen = () => { status.textContent = "live"; live.hidden = false; live.textContent = "live"; live.classList.add("on"); };
+  es.onerror = () => { status.textContent = "reconnecting…"; live.classList.remove("on"); live.textContent = "reconnecting"; };
+  leaveView = () => { es.close(); live.hidden = true; live.classList.remove("on"); };
+}
+
+// ---- coverage -----------------------------------------------------------------------------
+
+async function coverage(r) {
+  const tenant = r.params.get("tenant") || "";
+  const d = await api(`/v1/coverage${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`);
+  const scans = d.scans || [];
+  const form = h("form", { class: "filters" },
+    h("label", { for: "cov-tenant" }, "Tenant", h("input", { id: "cov-tenant", name: "tenant", value: tenant })),
+    h("button", { type: "submit", class: "primary" }, "Show"));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); const p = new URLSearchParams(); const t = form.elements.tenant.value; if (t) p.set("tenant", t); go("coverage", p); });
+  show(
+    h("h1", {}, "Coverage"),
+    h("p", { class: "note" }, "Not seen is not “not there”: a call that failed leaves a gap, and the stores behind it may exist. An incomplete scan never marks stores gone."),
+    form,
+    scans.length === 0 ? h("p", { class: "muted" }, "no scans yet") : null,
+    scans.map((s) => h("section", { class: "card", "data-testid": `scan-${slug(s.scan_id)}` },
+      h("h2", {}, `${s.provider} scan ${s.scan_id} `, s.complete ? h("span", { class: "badge ok" }, "complete") : h("span", { class: "badge j-non-eu" }, "incomplete")),
+      h("p", { class: "muted" }, `tenant ${s.tenant} · agent ${s.agent} · accounts ${(s.accounts || []).join(", ")} · ${when(s.started_at_ms)} → ${s.ended_at_ms ? when(s.ended_at_ms) : "not ended"}`),
+      (s.gaps || []).length === 0 ? h("p", { class: "ok", "data-testid": "no-gaps" }, "every call answered") :
+        h("table", { class: "gaps" },
+          h("thead", {}, h("tr", {}, ["account", "region", "call", "subject", "code", "message"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, s.gaps.map((g) => h("tr", { "data-testid": "gap-row" },
+            h("td", {}, g.account), h("td", {}, g.region), h("td", {}, h("code", {}, g.call)), h("td", {}, g.subject),
+            h("td", {}, g.code), h("td", {}, g.message))))))));
+}
+
+// ---- exit scenario ------------------------------------------------------------------------
+
+async function exit(r) {
+  const p = r.params;
+  const field = (name, label, val, type = "text") =>
+    h("label", { for: `x-${name}` }, label, h("input", { id: `x-${name}`, name, value: val || "", type, required: true }));
+  const form = h("form", { class: "exit" },
+    field("from", "From provider", p.get("from") || "aws"),
+    field("to", "To provider", p.get("to") || ""),
+    field("bandwidth_mbps", "Bandwidth (Mbit/s)", p.get("bandwidth_mbps") || "1000", "number"),
+    h("button", { type: "submit", class: "primary" }, "Compute"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams(p);
+    for (const [k, v] of new FormData(form)) { if (v) q.set(k, v); else q.delete(k); }
+    go("exit", q);
+  });
+  const tenant = p.get("tenant") || "";
+  const links = h("p", {},
+    tenant ? [
+      h("a", { href: `/v1/report?tenant=${encodeURIComponent(tenant)}&format=html`, target: "_blank", rel: "noopener", "data-testid": "board-report" }, "Board report"),
+      " · ",
+      h("a", { href: `/v1/evidence?tenant=${encodeURIComponent(tenant)}`, target: "_blank", rel: "noopener" }, "Evidence bundle (JSON)"),
+    ] : h("span", { class: "muted" }, "Filter by a tenant for its board report and evidence bundle."));
+  let result = null;
+  if (p.get("from") && p.get("to")) {
+    const q = new URLSearchParams(filterParams(p));
+    for (const k of ["from", "to", "bandwidth_mbps"]) if (p.get(k)) q.set(k, p.get(k));
+    const x = await api(`/v1/exit?${q}`);
+    result = h("table", { class: "kv", "data-testid": "exit-result" }, h("tbody", {},
+      Object.entries(x || {}).map(([k, v]) => h("tr", { "data-testid": `exit-${slug(k)}` }, h("th", {}, k), h("td", {}, value(v))))));
+  }
+  show(
+    h("h1", {}, "Exit scenario"),
+    h("p", {}, "Move everything of one provider (narrowed by the filters) to an alternative: bytes and objects to move, egress cost, transfer time, keys to re-create, replication to cut, lock-in features."),
+    form, filterForm("exit", p, [], ["from", "to", "bandwidth_mbps"]), links,
+    result || h("p", { class: "muted" }, "Choose the providers and compute; the answer includes the EU Data Act's switching-charge rules."));
+}
+
+// ---- session ------------------------------------------------------------------------------
+
+function showLogin() {
+  document.getElementById("login").hidden = false;
+  document.getElementById("nav").hidden = true;
+  document.getElementById("logout").hidden = true;
+  view().replaceChildren();
+  document.getElementById("login-token").focus();
+}
+
+async function openSession(token) {
+  const r = await fetch("/ui/session", {
+    method: "POST", credentials: "same-origin",
+    headers: { "content-type": "application/json" }, body: JSON.stringify({ token }),
+  });
+  return r.status === 204;
+}
+
+function signedIn() {
+  document.getElementById("login").hidden = true;
+  document.getElementById("nav").hidden = false;
+  document.getElementById("logout").hidden = false;
+}
+
+async function start() {
+  // The demo prints `/ui/#token=...`: read it once, trade it for the cookie, drop it from the URL.
+  const m = location.hash.match(/^#token=([^&]+)/);
+  if (m) {
+    const ok = await openSession(decodeURIComponent(m[1]));
+    history.replaceState(null, "", `${location.pathname}#/dashboard`);
+    if (!ok) { showLogin(); document.getElementById("login-error").textContent = "That token is not valid."; return; }
+  }
+  document.getElementById("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const input = document.getElementById("login-token");
+    if (await openSession(input.value.trim())) { input.value = ""; signedIn(); render(); }
+    else document.getElementById("login-error").textContent = "That token is not valid.";
+  });
+  document.getElementById("logout").addEventListener("click", async () => {
+    await fetch("/ui/logout", { method: "POST", credentials: "same-origin" });
+    leaveView(); leaveView = () => {};
+    showLogin();
+  });
+  window.addEventListener("hashchange", () => { if (!document.getElementById("login").hidden) return; render(); });
+  signedIn();
+  await render();
+}
+
+start();

@@ -1,0 +1,567 @@
+//! The web UI in a real headless chromium (Debian's, through chromedriver), against a
+//! collector loaded with the demo estate by a real agent scan on moto: the dashboard shows the
+//! API's numbers, the map the API's nodes after a filter, a store's page its facts, and a new
+//! scan's change arrives in the Changes view without a reload. Screenshots go to
+//! `target/ui-artifacts/`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use landmeter_e2e::browser::{Browser, get_json, http_addr, shown};
+use landmeter_e2e::estate::{self, Account, Aws};
+use landmeter_e2e::{Collector, Moto, TempDir, run_agent};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The test id fragment the UI derives from a row key (`slug` in app.js).
+fn slug(key: &Value) -> String {
+    let s = match key {
+        Value::String(s) if s.is_empty() => "(none)".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A figure as the UI keeps it in `data-value`: the number, or `unknown` (never 0).
+fn figure(v: &Value) -> String {
+    match v {
+        Value::Null => "unknown".to_owned(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// Every `data-testid` with a `data-value` on the page, numbers normalised like [`figure`].
+async fn dom_figures(b: &Browser) -> anyhow::Result<BTreeMap<String, String>> {
+    let v = b
+        .execute(
+            "const o = {}; for (const e of document.querySelectorAll('[data-testid][data-value]')) o[e.dataset.testid] = e.dataset.value; return o;",
+            vec![],
+        )
+        .await?;
+    Ok(v.as_object()
+        .context("figures are an object")?
+        .iter()
+        .map(|(k, v)| {
+            let raw = v.as_str().unwrap_or_default();
+            let norm = raw
+                .parse::<f64>()
+                .map_or_else(|_| raw.to_owned(), |f| f.to_string());
+            (k.clone(), norm)
+        })
+        .collect())
+}
+
+/// Waits until the router has rendered `view` (app.js sets `body[data-ready]`).
+async fn rendered(b: &Browser, view: &str) -> anyhow::Result<()> {
+    b.wait_until(
+        &format!("return document.body.dataset.ready === '{view}' && !document.querySelector('[data-testid=error]')"),
+        WAIT,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
+    // Fail, not skip, without chromium: this is the test that says to install it.
+    let browser = Browser::start().await?;
+
+    let moto = Moto::start()?;
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    let truth = estate::seed(&aws, estate::DEMO).await?;
+    let dir = TempDir::new("landmeter-ui")?;
+    let db = dir.path().join("map.db");
+    let collector =
+        Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
+    run_agent(&collector.url(), &moto.endpoint(), &[])
+        .await?
+        .success()?;
+    let base = format!("http://{}", http_addr(&collector, WAIT)?);
+    let token = collector.token().to_owned();
+
+    // Sign in the way the demo's URL does: the token in the fragment, traded for the cookie.
+    browser.goto(&format!("{base}/ui/#token={token}")).await?;
+    rendered(&browser, "dashboard").await?;
+    let url = browser.url().await?;
+    ensure!(
+        !url.contains(&token),
+        "the token stays in the URL after sign-in: {url}"
+    );
+
+    // Dashboard: every number equals the API's.
+    let api = get_json(&base, "/v1/dashboard", &token).await?;
+    let mut expected = BTreeMap::new();
+    expected.insert("dash-stores".to_owned(), figure(&api["stores"]));
+    expected.insert("dash-bytes".to_owned(), figure(&api["bytes"]));
+    expected.insert(
+        "dash-stores-size-unknown".to_owned(),
+        figure(&api["stores_size_unknown"]),
+    );
+    expected.insert(
+        "dash-cost-monthly".to_owned(),
+        figure(&api["costs"]["monthly_known"]),
+    );
+    expected.insert(
+        "dash-cost-price-unknown".to_owned(),
+        figure(&api["costs"]["stores_price_unknown"]),
+    );
+    let dims = api["dimensions"]
+        .as_object()
+        .context("dashboard has dimensions")?;
+    let mut api_rows = 0;
+    for (dim, rows) in dims {
+        for row in rows.as_array().into_iter().flatten() {
+            api_rows += 1;
+            let id = format!("dim-{dim}-{}", slug(&row["key"]));
+            expected.insert(format!("{id}-stores"), figure(&row["stores"]));
+            expected.insert(format!("{id}-bytes"), figure(&row["bytes"]));
+            expected.insert(
+                format!("{id}-size-unknown"),
+                figure(&row["stores_size_unknown"]),
+            );
+        }
+    }
+    ensure!(
+        api["stores"].as_u64() == Some(truth.len() as u64),
+        "the dashboard API counts {} stores, the estate has {}",
+        api["stores"],
+        truth.len()
+    );
+    ensure!(api_rows > 10, "too few dashboard rows to compare: {api}");
+    let shown_figures = dom_figures(&browser).await?;
+    let mismatches: Vec<String> = expected
+        .iter()
+        .filter(|(k, v)| shown_figures.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}: API {v}, UI {:?}", shown_figures.get(k)))
+        .collect();
+    ensure!(
+        mismatches.is_empty(),
+        "dashboard differs from /v1/dashboard:\n{}",
+        mismatches.join("\n")
+    );
+    let dom_rows = browser
+        .execute(
+            "return document.querySelectorAll('tr[data-testid^=\"dim-\"]').length",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        dom_rows.as_u64() == Some(api_rows),
+        "the UI shows {dom_rows} dimension rows, the API has {api_rows}"
+    );
+    let stores_text = browser
+        .text(&browser.wait_for("[data-testid=dash-stores]", WAIT).await?)
+        .await?;
+    ensure!(
+        api["stores"].as_u64().map(|n| n.to_string()) == Some(stores_text.clone()),
+        "stores shown as {stores_text:?}"
+    );
+    let note = browser
+        .text(&browser.wait_for("[data-testid=dim-sov2]", WAIT).await?)
+        .await?;
+    ensure!(
+        note.contains("not an official SEAL"),
+        "SOV-2 card lacks the indicator label: {note}"
+    );
+    let shot = browser.screenshot("dashboard").await?;
+    eprintln!("screenshot {}", shown(&shot));
+
+    // Map: filter through the form; the SVG has as many nodes as /v1/graph for that filter.
+    browser.goto(&format!("{base}/ui/#/map")).await?;
+    rendered(&browser, "map").await?;
+    let all_nodes = get_json(&base, "/v1/graph", &token).await?["nodes"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let drawn = browser
+        .execute(
+            "return document.querySelectorAll('svg [data-node-id]').length",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        drawn.as_u64() == Some(all_nodes as u64),
+        "unfiltered map: {drawn} nodes drawn, the API has {all_nodes}"
+    );
+    // Keyboard: Enter on a focused store node opens its page, then back to the map.
+    let first_store = browser.wait_for("svg [data-kind=store]", WAIT).await?;
+    browser.press_enter(&first_store).await?;
+    rendered(&browser, "store").await?;
+    browser.wait_for("[data-testid=fact-row]", WAIT).await?;
+    browser.goto(&format!("{base}/ui/#/map")).await?;
+    rendered(&browser, "map").await?;
+    let country = browser.wait_for("#f-country", WAIT).await?;
+    browser.type_into(&country, "DE").await?;
+    browser
+        .click(
+            &browser
+                .wait_for("[data-testid=filters] button[type=submit]", WAIT)
+                .await?,
+        )
+        .await?;
+    browser
+        .wait_until("return location.hash.includes('country=DE')", WAIT)
+        .await?;
+    rendered(&browser, "map").await?;
+    let graph = get_json(&base, "/v1/graph?country=DE", &token).await?;
+    let nodes = graph["nodes"].as_array().context("graph nodes")?;
+    ensure!(
+        !nodes.is_empty() && nodes.len() < all_nodes,
+        "the DE filter should narrow the graph: {} of {all_nodes}",
+        nodes.len()
+    );
+    let drawn = browser
+        .wait_until(
+            &format!(
+                "const n = document.querySelectorAll('svg [data-node-id]').length; return n === {} ? n : 0",
+                nodes.len()
+            ),
+            WAIT,
+        )
+        .await?;
+    let ids = browser
+        .execute(
+            "return [...document.querySelectorAll('svg [data-node-id]')].map(e => e.dataset.nodeId).sort()",
+            vec![],
+        )
+        .await?;
+    let mut api_ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
+    api_ids.sort_unstable();
+    ensure!(
+        ids == serde_json::json!(api_ids),
+        "drawn nodes {ids} differ from the API's {api_ids:?} ({drawn} drawn)"
+    );
+    let shot = browser.screenshot("map-country-DE").await?;
+    eprintln!("screenshot {}", shown(&shot));
+
+    // Clicking a store opens its facts.
+    let store_node = nodes
+        .iter()
+        .find(|n| n["kind"] == "store")
+        .context("a store node in the DE graph")?;
+    let node_id = store_node["id"].as_str().unwrap_or_default();
+    let store_id = node_id.trim_start_matches("store:");
+    let element = browser
+        .wait_for(&format!("[data-node-id=\"{node_id}\"]"), WAIT)
+        .await?;
+    browser.click(&element).await?;
+    rendered(&browser, "store").await?;
+    let detail = get_json(
+        &base,
+        &format!("/v1/stores/{}", url_escape(store_id)),
+        &token,
+    )
+    .await?;
+    let facts = detail["facts"].as_array().context("facts")?;
+    ensure!(!facts.is_empty(), "the API has no facts for {store_id}");
+    let name = browser
+        .text(&browser.wait_for("[data-testid=store-name]", WAIT).await?)
+        .await?;
+    let want = detail["store"]["name"].as_str().unwrap_or_default();
+    ensure!(
+        name.starts_with(want),
+        "store page shows {name:?}, expected {want}"
+    );
+    let rows = browser.find_all("[data-testid=fact-row]").await?;
+    ensure!(
+        rows.len() == facts.len(),
+        "{} fact rows shown, the API has {}",
+        rows.len(),
+        facts.len()
+    );
+    let table = browser
+        .text(&browser.wait_for("[data-testid=store-facts]", WAIT).await?)
+        .await?;
+    for f in facts {
+        let call = f["api_call"].as_str().unwrap_or_default();
+        ensure!(
+            table.contains(call),
+            "the facts table lacks the source call {call}"
+        );
+    }
+    let shot = browser.screenshot("store").await?;
+    eprintln!("screenshot {}", shown(&shot));
+
+    // Stores table with a filter: the rows are the API's page.
+    browser
+        .goto(&format!("{base}/ui/#/stores?eu=false"))
+        .await?;
+    rendered(&browser, "stores").await?;
+    let api_stores = get_json(&base, "/v1/stores?eu=false&page_size=100", &token).await?;
+    let api_names: Vec<&str> = api_stores["stores"]
+        .as_array()
+        .context("stores")?
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    let names = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=store-link]')].map(a => a.textContent)",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        !api_names.is_empty() && names == serde_json::json!(api_names),
+        "stores table {names} differs from the API's {api_names:?}"
+    );
+
+    // Coverage and the exit scenario render the API's answers.
+    browser.goto(&format!("{base}/ui/#/coverage")).await?;
+    rendered(&browser, "coverage").await?;
+    let scans = get_json(&base, "/v1/coverage", &token).await?["scans"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let cards = browser.find_all("[data-testid^=scan-]").await?.len();
+    ensure!(
+        scans > 0 && cards == scans,
+        "coverage shows {cards} scans, the API {scans}"
+    );
+    browser
+        .goto(&format!(
+            "{base}/ui/#/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000&tenant=default"
+        ))
+        .await?;
+    rendered(&browser, "exit").await?;
+    let exit = get_json(
+        &base,
+        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000",
+        &token,
+    )
+    .await?;
+    let exit_rows = exit.as_object().map_or(0, serde_json::Map::len);
+    let shown_rows = browser
+        .find_all("[data-testid=exit-result] tbody tr")
+        .await?
+        .len();
+    ensure!(
+        exit_rows > 0 && shown_rows == exit_rows,
+        "exit shows {shown_rows} rows, the API {exit_rows}"
+    );
+    browser.wait_for("[data-testid=board-report]", WAIT).await?;
+    let shot = browser.screenshot("exit").await?;
+    eprintln!("screenshot {}", shown(&shot));
+
+    // Changes: a re-tagged bucket and a second scan show up live, without a reload.
+    browser.goto(&format!("{base}/ui/#/changes")).await?;
+    rendered(&browser, "changes").await?;
+    browser
+        .wait_until(
+            "return document.querySelector('[data-testid=changes-live]').textContent === 'live'",
+            WAIT,
+        )
+        .await?;
+    browser
+        .execute("window.__noReload = 'still here'; return 1", vec![])
+        .await?;
+    let before = browser.find_all("[data-testid^=change-row-]").await?.len();
+    let bucket = "gemeente-burgerzaken";
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("classification")
+                .value("BBN3")
+                .build()?,
+        )
+        .tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key("process")
+                .value("burgerzaken")
+                .build()?,
+        )
+        .build()?;
+    aws.s3(Account::Main, "eu-central-1")
+        .put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(tagging)
+        .send()
+        .await
+        .context("re-tag the bucket")?;
+    run_agent(&collector.url(), &moto.endpoint(), &[])
+        .await?
+        .success()?;
+    let row = browser
+        .wait_until(
+            &format!(
+                "for (const r of document.querySelectorAll('[data-testid^=change-row-]')) \
+                 if (r.textContent.includes('{bucket}') && r.textContent.includes('BBN3')) return r.textContent; \
+                 return null"
+            ),
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        row.as_str().is_some_and(|t| t.contains("BBN2")),
+        "the change row does not show before and after: {row}"
+    );
+    let marker = browser.execute("return window.__noReload", vec![]).await?;
+    ensure!(
+        marker == "still here",
+        "the page reloaded (marker is {marker})"
+    );
+    let after = browser.find_all("[data-testid^=change-row-]").await?.len();
+    ensure!(after > before, "no new change rows ({before} -> {after})");
+    let shot = browser.screenshot("changes-live").await?;
+    eprintln!("screenshot {}", shown(&shot));
+    Ok(())
+}
+
+/// Percent-encodes a path segment.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The assets and the session without a browser: redirect, strict CSP, revalidation, the
+/// cookie only for a valid token, the API reading it, logout clearing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_is_served_with_a_strict_policy_and_a_cookie_session() -> anyhow::Result<()> {
+    let dir = TempDir::new("landmeter-ui-http")?;
+    let db = dir.path().join("map.db");
+    let collector =
+        Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
+    let base = format!("http://{}", http_addr(&collector, WAIT)?);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+
+    let root = http.get(format!("{base}/")).send().await?;
+    ensure!(
+        root.status().is_redirection() && root.headers()["location"] == "/ui/",
+        "GET / answered {} {:?}",
+        root.status(),
+        root.headers().get("location")
+    );
+    let index = http.get(format!("{base}/ui/")).send().await?;
+    ensure!(index.status() == 200, "GET /ui/: {}", index.status());
+    let csp = index.headers()["content-security-policy"]
+        .to_str()?
+        .to_owned();
+    ensure!(
+        csp.starts_with("default-src 'self'") && !csp.contains("unsafe"),
+        "CSP {csp}"
+    );
+    ensure!(
+        index.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/html")
+    );
+    let html = index.text().await?;
+    ensure!(
+        !html.contains("http://") && !html.contains("https://"),
+        "index.html loads something from elsewhere"
+    );
+    let js = http.get(format!("{base}/ui/assets/app.js")).send().await?;
+    ensure!(
+        js.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/javascript")
+    );
+    ensure!(js.headers()["cache-control"] == "no-cache");
+    let etag = js.headers()["etag"].clone();
+    let body = js.text().await?;
+    ensure!(
+        !body.contains("innerHTML") && !body.contains("https://"),
+        "app.js uses innerHTML or a remote URL"
+    );
+    let again = http
+        .get(format!("{base}/ui/assets/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await?;
+    ensure!(
+        again.status() == 304,
+        "revalidation answered {}",
+        again.status()
+    );
+    let missing = http.get(format!("{base}/ui/assets/nope.js")).send().await?;
+    ensure!(
+        missing.status() == 404,
+        "unknown asset: {}",
+        missing.status()
+    );
+
+    let session = |token: &str| {
+        http.post(format!("{base}/ui/session"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "token": token }).to_string())
+            .send()
+    };
+    let bad = session("lm_0000").await?;
+    ensure!(
+        bad.status() == 401,
+        "a wrong token answered {}",
+        bad.status()
+    );
+    ensure!(
+        bad.headers().get("set-cookie").is_none(),
+        "a wrong token got a cookie"
+    );
+    let good = session(collector.token()).await?;
+    ensure!(
+        good.status() == 204,
+        "a valid token answered {}",
+        good.status()
+    );
+    let cookie = good.headers()["set-cookie"].to_str()?.to_owned();
+    ensure!(
+        cookie.starts_with(&format!("landmeter_session={};", collector.token()))
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/"),
+        "cookie {cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+    let summary = http
+        .get(format!("{base}/v1/summary"))
+        .header("cookie", &pair)
+        .send()
+        .await?;
+    ensure!(
+        summary.status() == 200,
+        "the API refused the cookie: {}",
+        summary.status()
+    );
+    let anonymous = http.get(format!("{base}/v1/summary")).send().await?;
+    ensure!(
+        anonymous.status() == 401,
+        "no cookie, no token: {}",
+        anonymous.status()
+    );
+    let out = http.post(format!("{base}/ui/logout")).send().await?;
+    let cleared = out.headers()["set-cookie"].to_str()?;
+    ensure!(
+        out.status() == 204
+            && cleared.starts_with("landmeter_session=;")
+            && cleared.contains("Max-Age=0"),
+        "logout answered {} {cleared}",
+        out.status()
+    );
+    Ok(())
+}
+
+#[test]
+fn a_missing_chromium_fails_and_says_how_to_install_it() {
+    let missing = std::path::Path::new("/nonexistent/chromium");
+    let err = landmeter_e2e::browser::check_installed(missing, missing)
+        .expect_err("a missing chromium must fail, not skip");
+    assert!(format!("{err}").contains("scripts/setup.sh"), "{err}");
+}
