@@ -29,6 +29,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `landmeter graph` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// GraphViz DOT.
+    Dot,
+    /// Nodes and edges as JSON (the `/v1/graph` shape, every store its own node).
+    Json,
+    /// Edges as CSV: from, to, kind.
+    EdgesCsv,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the collector: gRPC ingest for agents, map queries for operators.
@@ -81,12 +92,28 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// The map as a GraphViz DOT graph (render with `dot -Tsvg`).
+    /// The map as a GraphViz DOT graph (render with `dot -Tsvg`), or its nodes and edges as
+    /// JSON, or its edges as CSV (every store its own node).
     Graph {
         #[command(flatten)]
         conn: Connection,
         #[command(flatten)]
         filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+    },
+    /// Monthly storage cost at list price per provider, account, tenant or store, with the
+    /// price's date, status and source; unknown prices and sizes stay unknown.
+    Costs {
+        #[command(flatten)]
+        conn: Connection,
+        /// provider, account, tenant or store.
+        #[arg(long, default_value = "provider")]
+        by: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// What leaving a provider would take: bytes, egress cost, transfer time, keys to
     /// re-create, replication to cut (list prices with their date and source).
@@ -517,8 +544,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", render::changes(&all, format));
             Ok(())
         }
-        Command::Graph { conn, filter } => {
-            print!("{}", render::dot(&all_stores(&conn, &filter).await?));
+        Command::Graph {
+            conn,
+            filter,
+            format,
+        } => {
+            let stores = all_stores(&conn, &filter).await?;
+            match format {
+                GraphFormat::Dot => print!("{}", render::dot(&stores)),
+                GraphFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::api::insight::graph_detailed(&stores))?
+                ),
+                GraphFormat::EdgesCsv => {
+                    let graph = crate::api::insight::graph_detailed(&stores);
+                    let edges = graph["edges"].as_array().cloned().unwrap_or_default();
+                    print!(
+                        "{}",
+                        render::json_rows(&edges, &["from", "to", "kind"], Format::Csv)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Costs {
+            conn,
+            by,
+            filter,
+            format,
+        } => {
+            let by = crate::api::insight::CostsBy::parse(&by)
+                .context("--by must be one of provider, account, tenant, store")?;
+            let stores = all_stores(&conn, &filter).await?;
+            let prices = crate::map::exit::PriceTable::builtin()?;
+            let costs = crate::api::insight::costs_of(&stores, by, &prices);
+            let rows = costs["rows"].as_array().cloned().unwrap_or_default();
+            println!(
+                "{}",
+                render::json_rows(
+                    &rows,
+                    &[
+                        "key",
+                        "stores",
+                        "bytes",
+                        "stores_size_unknown",
+                        "monthly",
+                        "currency",
+                        "stores_price_unknown",
+                        "price_date",
+                        "price_status",
+                        "price_source",
+                    ],
+                    format
+                )
+            );
             Ok(())
         }
         Command::Exit {

@@ -269,7 +269,15 @@ impl Node {
 /// [`GRAPH_AGGREGATE_ABOVE`] stores, stores become one group per (account, region,
 /// custody) unless the group's id is in `expand`.
 pub fn graph(stores: &[StoreView], expand: &BTreeSet<String>) -> Value {
-    let aggregated = stores.len() > GRAPH_AGGREGATE_ABOVE;
+    graph_of(stores, expand, stores.len() > GRAPH_AGGREGATE_ABOVE)
+}
+
+/// Every store as its own node, whatever the size: the export (`landmeter graph`).
+pub fn graph_detailed(stores: &[StoreView]) -> Value {
+    graph_of(stores, &BTreeSet::new(), false)
+}
+
+fn graph_of(stores: &[StoreView], expand: &BTreeSet<String>, aggregated: bool) -> Value {
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut edges: BTreeSet<(String, String, &'static str)> = BTreeSet::new();
     fn upsert<'a>(
@@ -460,20 +468,8 @@ pub fn costs(
     by: CostsBy,
     prices: &PriceTable,
 ) -> Result<Value, StoreError> {
-    // (key, provider, stores, known bytes, stores of unknown size)
-    let parts: Vec<(String, String, u64, i64, u64)> = match by {
-        CostsBy::Store => all_stores(store, scope, filter)?
-            .into_iter()
-            .map(|v| {
-                (
-                    v.id,
-                    v.provider,
-                    1,
-                    v.bytes.unwrap_or(0),
-                    u64::from(v.bytes.is_none()),
-                )
-            })
-            .collect(),
+    let parts: Vec<CostPart> = match by {
+        CostsBy::Store => return Ok(costs_of(&all_stores(store, scope, filter)?, by, prices)),
         _ => {
             // The row's key first, the provider (whose price applies) last.
             let group = match by {
@@ -492,6 +488,36 @@ pub fn costs(
                 .collect()
         }
     };
+    Ok(cost_rows(parts, prices))
+}
+
+/// (key, provider, stores, known bytes, stores of unknown size)
+type CostPart = (String, String, u64, i64, u64);
+
+/// The same rows as [`costs`], from stores already listed (the CLI lists them over gRPC).
+pub fn costs_of(stores: &[StoreView], by: CostsBy, prices: &PriceTable) -> Value {
+    let parts = stores
+        .iter()
+        .map(|v| {
+            let key = match by {
+                CostsBy::Provider => &v.provider,
+                CostsBy::Account => &v.account,
+                CostsBy::Tenant => &v.tenant,
+                CostsBy::Store => &v.id,
+            };
+            (
+                key.clone(),
+                v.provider.clone(),
+                1,
+                v.bytes.unwrap_or(0),
+                u64::from(v.bytes.is_none()),
+            )
+        })
+        .collect();
+    cost_rows(parts, prices)
+}
+
+fn cost_rows(parts: Vec<CostPart>, prices: &PriceTable) -> Value {
     let mut rows: BTreeMap<String, (Cost, u64, i64, u64, BTreeSet<String>)> = BTreeMap::new();
     for (key, provider, stores, bytes, unknown) in parts {
         let row = rows
@@ -503,8 +529,7 @@ pub fn costs(
         row.3 += unknown;
         row.4.insert(provider);
     }
-    Ok(
-        json!({"rows": rows.iter().map(|(key, (cost, stores, bytes, unknown, providers))| {
+    json!({"rows": rows.iter().map(|(key, (cost, stores, bytes, unknown, providers))| {
         let (monthly, currency) = cost.total();
         json!({
             "key": key, "providers": providers, "stores": stores, "bytes": bytes,
@@ -512,8 +537,7 @@ pub fn costs(
             "price_date": joined(&cost.dates), "price_status": joined(&cost.statuses),
             "price_source": joined(&cost.sources), "stores_price_unknown": cost.stores_price_unknown,
         })
-    }).collect::<Vec<_>>()}),
-    )
+    }).collect::<Vec<_>>()})
 }
 
 #[cfg(test)]

@@ -414,6 +414,41 @@ fn lock_in_json(l: &crate::map::exit::LockIn) -> serde_json::Value {
 /// The map as a GraphViz graph: tenant -> account -> provider, store -> region (country),
 /// store -> key, replication as dashed edges. Stores coloured by jurisdiction: green EU
 /// without CLOUD Act reach, orange EU under a US-parented provider, red outside the EU.
+/// Rows of a JSON document (`/v1/costs`, the graph's edges) as JSON, CSV or a table, in the
+/// given column order. A null is "unknown" in a table and an empty cell in CSV: never 0.
+pub fn json_rows(rows: &[serde_json::Value], columns: &[&str], format: Format) -> String {
+    let cell = |r: &serde_json::Value, c: &str, unknown: &str| match &r[c] {
+        serde_json::Value::Null => unknown.to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(";"),
+        v => v.to_string(),
+    };
+    match format {
+        Format::Json => serde_json::to_string_pretty(rows).unwrap_or_default(),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(columns);
+            for r in rows {
+                let _ = w.write_record(columns.iter().map(|c| cell(r, c, "")));
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(columns.to_vec());
+            for r in rows {
+                t.add_row(columns.iter().map(|c| cell(r, c, "unknown")));
+            }
+            t.to_string()
+        }
+    }
+}
+
 pub fn dot(stores: &[StoreView]) -> String {
     use std::collections::BTreeSet;
     let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));

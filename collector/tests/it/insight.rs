@@ -481,6 +481,65 @@ async fn coverage_costs_exit_and_the_session_cookie() {
     assert_eq!(exit, cli);
     assert_eq!(get(&c, "/v1/exit?from=aws", &admin).await.0, 400);
 
+    // The CLI's exports: costs equal the API's rows; the graph's edges as CSV equal the API's
+    // edges (this map is below the aggregation threshold, so both show every store).
+    let landmeter = |args: Vec<&'static str>| {
+        let (url, token) = (c.url.clone(), admin.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+                .args(args)
+                .args(["--server", &url, "--token", &token])
+                .output()
+                .expect("run landmeter");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        })
+    };
+    let cli_costs: Value = serde_json::from_str(
+        &landmeter(vec!["costs", "--by", "provider", "--format", "json"])
+            .await
+            .expect("costs"),
+    )
+    .expect("json");
+    assert_eq!(&cli_costs, &costs["rows"]);
+    let csv = landmeter(vec!["costs", "--by", "provider", "--format", "csv"])
+        .await
+        .expect("csv");
+    let ovh_line = csv
+        .lines()
+        .find(|l| l.starts_with("ovhcloud,"))
+        .expect("ovhcloud row");
+    assert!(
+        ovh_line.starts_with("ovhcloud,1,5000000000,0,,"),
+        "unknown price is an empty cell, not 0: {ovh_line}"
+    );
+    let (_, graph) = get(&c, "/v1/graph", &admin).await;
+    let edges_csv = landmeter(vec!["graph", "--format", "edges-csv"])
+        .await
+        .expect("edges");
+    let mut cli_edges: Vec<&str> = edges_csv.lines().skip(1).collect();
+    let mut api_edges: Vec<String> = graph["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            format!(
+                "{},{},{}",
+                e["from"].as_str().unwrap_or_default(),
+                e["to"].as_str().unwrap_or_default(),
+                e["kind"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    cli_edges.sort_unstable();
+    api_edges.sort_unstable();
+    assert!(!api_edges.is_empty());
+    assert_eq!(cli_edges, api_edges);
+
     // The UI's session cookie authenticates like the bearer header; a bad one does not.
     let http = c.http_url.clone().expect("http");
     let client = reqwest::Client::new();
