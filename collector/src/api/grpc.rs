@@ -56,6 +56,22 @@ impl MapApi {
             .map_err(to_status)
     }
 
+    /// The caller's scope, narrowed to one tenant when the request carries [`NarrowTo`], and
+    /// what to add to the audit entry for it. An error (a tenant role naming another tenant,
+    /// the pool role naming any) is returned inside the query, so it is audited as one.
+    fn scope_of<T>(
+        &self,
+        who: &Principal,
+        request: &Request<T>,
+    ) -> (Result<Scope, StoreError>, String) {
+        let tenant = request.extensions().get::<NarrowTo>().map(|n| n.0.as_str());
+        let scope = crate::api::insight::narrow(&who.scope(self.pool_min_tenants), tenant);
+        (
+            scope,
+            tenant.map(|t| format!(" tenant={t:?}")).unwrap_or_default(),
+        )
+    }
+
     /// The operator behind a request's `authorization: Bearer <token>` header.
     async fn authenticate<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
         let token = req
@@ -86,9 +102,10 @@ impl MapApi {
         f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let who = self.authenticate(&request).await?;
-        let scope = who.scope(self.pool_min_tenants);
-        let result = self.blocking(move |s| f(s, &scope)).await;
-        self.audit(&who, method, described, &result, rows).await?;
+        let (scope, narrowed) = self.scope_of(&who, &request);
+        let result = self.blocking(move |s| f(s, &scope?)).await;
+        self.audit(&who, method, described + &narrowed, &result, rows)
+            .await?;
         result
     }
 
@@ -118,6 +135,11 @@ impl MapApi {
     }
 }
 
+/// Narrows a query to one tenant: the JSON API's `?tenant=T`. A request extension, so only
+/// the in-process HTTP side sets it; [`crate::api::insight::narrow`] decides what a role may.
+#[derive(Debug, Clone)]
+pub struct NarrowTo(pub String);
+
 #[tonic::async_trait]
 impl MapService for MapApi {
     async fn list_stores(
@@ -125,16 +147,16 @@ impl MapService for MapApi {
         request: Request<ListStoresRequest>,
     ) -> Result<Response<ListStoresResponse>, Status> {
         let who = self.authenticate(&request).await?;
-        let scope = who.scope(self.pool_min_tenants);
+        let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
-        let described = format!("{req:?}");
+        let described = format!("{req:?}{narrowed}");
         let page = match req.page_size as usize {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
         let filter = req.filter.unwrap_or_default();
         let result = self
-            .blocking(move |s| s.list_stores(&scope, &filter, page, &req.page_token))
+            .blocking(move |s| s.list_stores(&scope?, &filter, page, &req.page_token))
             .await;
         self.audit(&who, "ListStores", described, &result, |(stores, _)| {
             stores.len() as u64
@@ -171,9 +193,9 @@ impl MapService for MapApi {
         request: Request<SummaryRequest>,
     ) -> Result<Response<SummaryResponse>, Status> {
         let who = self.authenticate(&request).await?;
-        let scope = who.scope(self.pool_min_tenants);
+        let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
-        let described = format!("{req:?}");
+        let described = format!("{req:?}{narrowed}");
         let result = match req
             .group_by
             .iter()
@@ -183,7 +205,7 @@ impl MapService for MapApi {
             Err(e) => Err(to_status(e)),
             Ok(fields) => {
                 let filter = req.filter.unwrap_or_default();
-                self.blocking(move |s| s.summary(&scope, &filter, &fields))
+                self.blocking(move |s| s.summary(&scope?, &filter, &fields))
                     .await
             }
         };
@@ -202,10 +224,10 @@ impl MapService for MapApi {
         request: Request<ListChangesRequest>,
     ) -> Result<Response<ListChangesResponse>, Status> {
         let who = self.authenticate(&request).await?;
-        let scope = who.scope(self.pool_min_tenants);
+        let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
         let described = format!(
-            "since_ms={} after_id={} limit={}",
+            "since_ms={} after_id={} limit={}{narrowed}",
             req.since_ms, req.after_id, req.limit
         );
         let limit = match req.limit as usize {
@@ -214,7 +236,7 @@ impl MapService for MapApi {
         };
         let filter = req.filter.unwrap_or_default();
         let result = self
-            .blocking(move |s| s.list_changes(&scope, req.since_ms, req.after_id, limit, &filter))
+            .blocking(move |s| s.list_changes(&scope?, req.since_ms, req.after_id, limit, &filter))
             .await;
         self.audit(&who, "ListChanges", described, &result, |c| c.len() as u64)
             .await?;

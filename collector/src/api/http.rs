@@ -169,6 +169,20 @@ pub(crate) fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T
     req
 }
 
+/// [`authorized`], narrowed to one tenant by `?tenant=T` (MapApi decides what a role may).
+fn authorized_for<T>(
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    message: T,
+) -> tonic::Request<T> {
+    let mut req = authorized(headers, message);
+    if let Some(t) = param(pairs, "tenant").filter(|t| !t.is_empty()) {
+        req.extensions_mut()
+            .insert(crate::api::grpc::NarrowTo(t.to_owned()));
+    }
+    req
+}
+
 /// An already rendered JSON document (the CLI's `--format json` rendering).
 fn json_text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -267,36 +281,11 @@ async fn list_stores(
             .collect();
         axum::Json(serde_json::json!({"stores": stores, "next_page_token": next})).into_response()
     };
-    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
-        let described = format!("{request:?} tenant={tenant:?}");
-        let size = match request.page_size as usize {
-            0 => crate::api::grpc::DEFAULT_PAGE,
-            n => n.min(crate::api::grpc::MAX_PAGE),
-        };
-        let result = s
-            .map
-            .scoped(
-                authorized(&headers, ()),
-                "ListStores",
-                described,
-                |(v, _): &(Vec<_>, String)| v.len() as u64,
-                move |store, scope| {
-                    let scope = insight::narrow(scope, Some(&tenant))?;
-                    store.list_stores(
-                        &scope,
-                        &request.filter.unwrap_or_default(),
-                        size,
-                        &request.page_token,
-                    )
-                },
-            )
-            .await;
-        return match result {
-            Ok((stores, next)) => page(&stores, next),
-            Err(e) => error(e),
-        };
-    }
-    match s.map.list_stores(authorized(&headers, request)).await {
+    match s
+        .map
+        .list_stores(authorized_for(&headers, &pairs, request))
+        .await
+    {
         Ok(r) => {
             let r = r.into_inner();
             page(&r.stores, r.next_page_token)
@@ -349,36 +338,11 @@ async fn summary(
         filter: Some(filter),
         group_by,
     };
-    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
-        let described = format!("{request:?} tenant={tenant:?}");
-        let group_by = request.group_by.clone();
-        let result = s
-            .map
-            .scoped(
-                authorized(&headers, ()),
-                "Summary",
-                described,
-                |rows: &Vec<_>| rows.len() as u64,
-                move |store, scope| {
-                    let scope = insight::narrow(scope, Some(&tenant))?;
-                    let fields = request
-                        .group_by
-                        .iter()
-                        .map(|f| crate::store::GroupField::parse(f))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    store.summary(&scope, &request.filter.unwrap_or_default(), &fields)
-                },
-            )
-            .await;
-        return match result {
-            Ok(rows) => json_text(crate::api::render::summary(
-                &landmeter_proto::v1::SummaryResponse { group_by, rows },
-                crate::api::render::Format::Json,
-            )),
-            Err(e) => error(e),
-        };
-    }
-    match s.map.summary(authorized(&headers, request)).await {
+    match s
+        .map
+        .summary(authorized_for(&headers, &pairs, request))
+        .await
+    {
         Ok(r) => json_text(crate::api::render::summary(
             &r.into_inner(),
             crate::api::render::Format::Json,
@@ -404,39 +368,11 @@ async fn list_changes(
         limit: 0,
         filter: Some(filter),
     };
-    if let Some(tenant) = param(&pairs, "tenant").map(str::to_owned) {
-        let described = format!(
-            "since_ms={} after_id={} tenant={tenant:?}",
-            request.since_ms, request.after_id
-        );
-        let result = s
-            .map
-            .scoped(
-                authorized(&headers, ()),
-                "ListChanges",
-                described,
-                |c: &Vec<_>| c.len() as u64,
-                move |store, scope| {
-                    let scope = insight::narrow(scope, Some(&tenant))?;
-                    store.list_changes(
-                        &scope,
-                        request.since_ms,
-                        request.after_id,
-                        crate::api::grpc::MAX_CHANGES,
-                        &request.filter.unwrap_or_default(),
-                    )
-                },
-            )
-            .await;
-        return match result {
-            Ok(changes) => json_text(crate::api::render::changes(
-                &changes,
-                crate::api::render::Format::Json,
-            )),
-            Err(e) => error(e),
-        };
-    }
-    match s.map.list_changes(authorized(&headers, request)).await {
+    match s
+        .map
+        .list_changes(authorized_for(&headers, &pairs, request))
+        .await
+    {
         Ok(r) => json_text(crate::api::render::changes(
             &r.into_inner().changes,
             crate::api::render::Format::Json,
@@ -470,7 +406,6 @@ async fn insight_document(
     + Send
     + 'static,
 ) -> Response {
-    let tenant = param(pairs, "tenant").map(str::to_owned);
     let described = pairs
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -479,11 +414,11 @@ async fn insight_document(
     match s
         .map
         .scoped(
-            authorized(headers, ()),
+            authorized_for(headers, pairs, ()),
             method,
             described,
             rows,
-            move |store, scope| f(store, &insight::narrow(scope, tenant.as_deref())?),
+            f,
         )
         .await
     {
@@ -611,18 +546,16 @@ async fn exit(
             ));
         }
     };
-    let tenant = param(&pairs, "tenant").map(str::to_owned);
     let described = format!("from={from} to={to} bandwidth_mbps={bandwidth_mbps} {pairs:?}");
     let result = s
         .map
         .scoped(
-            authorized(&headers, ()),
+            authorized_for(&headers, &pairs, ()),
             "Exit",
             described,
             |x: &crate::map::exit::ExitScenario| x.stores as u64,
             move |store, scope| {
-                let scope = insight::narrow(scope, tenant.as_deref())?;
-                let stores = insight::all_stores(store, &scope, &filter)?;
+                let stores = insight::all_stores(store, scope, &filter)?;
                 Ok(crate::map::exit::exit_scenario(
                     &stores,
                     &from,
