@@ -88,11 +88,10 @@ impl Cost {
     fn add(&mut self, provider: &str, stores: u64, bytes: i64, prices: &PriceTable) {
         match prices
             .price(provider)
-            .and_then(|p| p.storage_per_gb_month.map(|x| (p, x)))
+            .and_then(|p| p.monthly_storage(bytes).map(|m| (p, m)))
         {
-            Some((p, per_gb)) => {
-                *self.by_currency.entry(p.currency.clone()).or_default() +=
-                    bytes as f64 / 1e9 * per_gb;
+            Some((p, monthly)) => {
+                *self.by_currency.entry(p.currency.clone()).or_default() += monthly;
                 self.dates.insert(p.date.clone());
                 self.statuses.insert(p.status.clone());
                 self.sources.insert(p.source.clone());

@@ -21,6 +21,14 @@ pub struct Price {
     pub source: String,
 }
 
+impl Price {
+    /// Storage of `bytes` for a month at this list price (decimal GB); unknown when the
+    /// table has no storage price.
+    pub fn monthly_storage(&self, bytes: i64) -> Option<f64> {
+        self.storage_per_gb_month.map(|per| per * bytes as f64 / GB)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
     by_provider: HashMap<String, Price>,
@@ -224,8 +232,8 @@ pub fn exit_scenario(
         objects: moving.iter().filter_map(|s| s.objects).sum(),
         stores_without_size: moving.iter().filter(|s| s.bytes.is_none()).count(),
         egress_cost: per(&source, |p| p.egress_per_gb),
-        monthly_storage_cost_now: per(&source, |p| p.storage_per_gb_month),
-        monthly_storage_cost_after: per(&target, |p| p.storage_per_gb_month),
+        monthly_storage_cost_now: source.as_ref().and_then(|p| p.monthly_storage(bytes)),
+        monthly_storage_cost_after: target.as_ref().and_then(|p| p.monthly_storage(bytes)),
         transfer_hours: if bandwidth_mbps > 0.0 {
             bytes as f64 * 8.0 / (bandwidth_mbps * 1e6) / 3600.0
         } else {

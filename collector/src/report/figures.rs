@@ -185,8 +185,6 @@ pub struct Figures {
     pub interpretation_fingerprint: Option<String>,
 }
 
-const GB: f64 = 1e9;
-
 /// EU member states and the EEA (ISO 3166 alpha-2), for a provider parent's headquarters.
 const EU_EEA: [&str; 30] = [
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
@@ -373,11 +371,7 @@ pub fn costs(stores: &[StoreView], prices: &PriceTable) -> Vec<Cost> {
     }
     by.into_values()
         .map(|mut c| {
-            c.monthly = c
-                .price
-                .as_ref()
-                .and_then(|p| p.storage_per_gb_month)
-                .map(|per| per * c.bytes as f64 / GB);
+            c.monthly = c.price.as_ref().and_then(|p| p.monthly_storage(c.bytes));
             c
         })
         .collect()

@@ -62,17 +62,7 @@ pub fn tenant_stores_with(
     tenant: &str,
     filter: &StoreFilter,
 ) -> Result<Vec<StoreView>, StoreError> {
-    let scope = Scope::Tenant(tenant.to_owned());
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (page, next) = store.list_stores(&scope, filter, crate::api::grpc::MAX_PAGE, &token)?;
-        all.extend(page);
-        if next.is_empty() {
-            return Ok(all);
-        }
-        token = next;
-    }
+    crate::api::insight::all_stores(store, &Scope::Tenant(tenant.to_owned()), filter)
 }
 
 /// A report as issued.
