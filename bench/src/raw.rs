@@ -1,6 +1,14 @@
-//! The reference: the same fact rows inserted straight into SQLite, one transaction, one
-//! prepared statement, same `facts` table (the collector's own migrations create it), same
-//! encoded bodies, same journal and sync settings.
+//! The references: the rows the collector writes, inserted straight into SQLite with
+//! prepared statements in one transaction, into the collector's own schema (its migrations
+//! create it), with the collector writer's journal, sync, cache and checkpoint settings.
+//!
+//! Two of them, both timed inside SQLite only (generating, interpreting and encoding the
+//! rows is not counted):
+//! - [`Rows::Facts`]: the fact rows alone (the reference of the earlier tables).
+//! - [`Rows::Everything`]: every row an ingest writes: the facts, the batch markers, the
+//!   scan rows, the interpreted stores (the same views, interpreted by the collector's own
+//!   interpreter) and one "added" change event per store. "The same rows" as the collector
+//!   writes, so the ratio is what the collector's machinery costs above the database.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,22 +16,38 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use rusqlite::{Connection, params};
 
+use landmeter_collector::map::changes::history_view;
 use landmeter_collector::store::Durability;
-use landmeter_collector::store::sqlite::SqliteStore;
-use landmeter_proto::v1::fact::Body;
+use landmeter_collector::store::sqlite::{SqliteStore, configure_writer};
+use landmeter_proto::v1::{ChangeEvent, ChangeKind, fact::Body};
 
 use crate::estate;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    Facts,
+    Everything,
+}
+
 pub struct Raw {
+    /// Fact rows inserted (the rate is facts per second, as the ingest's).
+    pub facts: u64,
+    /// All rows inserted.
     pub rows: u64,
-    /// Time inside SQLite only: generating and encoding the rows is not counted.
     pub elapsed: Duration,
 }
 
-pub fn bulk_insert(db: &Path, accounts: u64, durability: Durability) -> anyhow::Result<Raw> {
-    // The collector's schema, exactly: open (and migrate) the store, then let go of it.
-    drop(SqliteStore::open_with(db, durability)?);
-    let mut conn = Connection::open(db)?;
+pub fn bulk_insert(
+    db: &Path,
+    accounts: u64,
+    durability: Durability,
+    rows: Rows,
+) -> anyhow::Result<Raw> {
+    // The collector's schema, exactly: open (and migrate) the store, and keep it open while
+    // inserting so its checkpoint thread serves this connection as it serves the collector's
+    // writer (sqlite_checkpoint.rs).
+    let _store = SqliteStore::open_with(db, durability)?;
+    let conn = Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,
@@ -33,34 +57,93 @@ pub fn bulk_insert(db: &Path, accounts: u64, durability: Durability) -> anyhow::
             Durability::Normal => "NORMAL",
         },
     )?;
-    let mut elapsed = Duration::ZERO;
-    let mut rows = 0;
+    configure_writer(&conn)?;
+    let (interpreter, _) = landmeter_collector::server::build_interpreter(
+        &landmeter_collector::config::CollectorConfig::default(),
+    )?;
+    let tenant = "default";
+    let now_ms = 1_700_000_000_000_i64;
+    let mut out = Raw {
+        facts: 0,
+        rows: 0,
+        elapsed: Duration::ZERO,
+    };
     let started = Instant::now();
-    let tx = conn.transaction()?;
-    elapsed += started.elapsed();
+    conn.execute_batch("BEGIN")?;
+    out.elapsed += started.elapsed();
     {
-        let mut stmt = tx.prepare(
+        let mut fact_stmt = conn.prepare(
             "INSERT INTO facts (tenant, account, subject, kind, scan_id, agent, api_call, observed_at_ms, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
+        let mut batch_stmt = conn
+            .prepare("INSERT INTO batches (tenant, scan_id, seq, facts) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut scan_stmt = conn.prepare(
+            "INSERT INTO scans (tenant, scan_id, agent, provider, accounts, started_at_ms, ended_at_ms, batches, coverage)
+             VALUES (?1, ?2, 'raw', 'aws', ?3, 1, 2, ?4, ?5)",
+        )?;
+        let mut store_stmt = conn.prepare(
+            "INSERT INTO stores (tenant, id, provider, account, name, region, country, eu, custody,
+               custody_rank, classification, process, jurisdiction, cloud_act, replicated_outside_eu,
+               bytes, objects, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, NULL, ?20)",
+        )?;
+        let mut change_stmt = conn.prepare(
+            "INSERT INTO changes (tenant, store_id, at_ms, scan_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         for a in 0..accounts {
+            let account = estate::account_id(a);
             let scan_id = format!("raw-{a}");
-            for batch in estate::account_batches(a) {
-                let encoded: Vec<_> = batch
-                    .iter()
-                    .map(|f| {
-                        let kind = match &f.body {
-                            Some(Body::Store(_)) => "store",
-                            Some(Body::Encryption(_)) => "encryption",
-                            _ => "tags",
+            let batches: Vec<_> = estate::account_batches(a).collect();
+            let encoded: Vec<Vec<_>> = batches
+                .iter()
+                .map(|batch| {
+                    batch
+                        .iter()
+                        .map(|f| {
+                            let kind = match &f.body {
+                                Some(Body::Store(_)) => "store",
+                                Some(Body::Encryption(_)) => "encryption",
+                                _ => "tags",
+                            };
+                            (f, kind, f.encode_to_vec())
+                        })
+                        .collect()
+                })
+                .collect();
+            // The map rows, worked out as the collector does, before the clock runs.
+            let map: Vec<_> = if rows == Rows::Everything {
+                let facts: Vec<_> = batches.iter().flatten().cloned().collect();
+                interpreter
+                    .interpret_account(tenant, &account, &facts, &|_| None)
+                    .into_iter()
+                    .map(|mut view| {
+                        view.first_seen_ms = now_ms;
+                        view.last_seen_ms = now_ms;
+                        view.last_scan_id = scan_id.clone();
+                        let event = ChangeEvent {
+                            id: 0,
+                            tenant: tenant.into(),
+                            store_id: view.id.clone(),
+                            at_ms: now_ms,
+                            scan_id: scan_id.clone(),
+                            kind: ChangeKind::Added as i32,
+                            changes: Vec::new(),
+                            store: Some(history_view(&view)),
                         };
-                        (f, kind, f.encode_to_vec())
+                        let view_bytes = view.encode_to_vec();
+                        (view, view_bytes, event.encode_to_vec())
                     })
-                    .collect();
-                let t = Instant::now();
-                for (f, kind, body) in &encoded {
-                    stmt.execute(params![
-                        "default",
+                    .collect()
+            } else {
+                Vec::new()
+            };
+
+            let t = Instant::now();
+            for (seq, batch) in encoded.iter().enumerate() {
+                for (f, kind, body) in batch {
+                    fact_stmt.execute(params![
+                        tenant,
                         f.account,
                         f.subject,
                         kind,
@@ -71,13 +154,59 @@ pub fn bulk_insert(db: &Path, accounts: u64, durability: Durability) -> anyhow::
                         body
                     ])?;
                 }
-                elapsed += t.elapsed();
-                rows += encoded.len() as u64;
+                out.facts += batch.len() as u64;
+                out.rows += batch.len() as u64;
+                if rows == Rows::Everything {
+                    batch_stmt.execute(params![
+                        tenant,
+                        scan_id,
+                        seq as i64 + 1,
+                        batch.len() as i64
+                    ])?;
+                    out.rows += 1;
+                }
             }
+            if rows == Rows::Everything {
+                scan_stmt.execute(params![
+                    tenant,
+                    scan_id,
+                    account,
+                    encoded.len() as i64,
+                    format!("{account}:complete:1000:0:")
+                ])?;
+                for (v, view_bytes, event) in &map {
+                    let custody = v.custody();
+                    store_stmt.execute(params![
+                        v.tenant,
+                        v.id,
+                        v.provider,
+                        v.account,
+                        v.name,
+                        v.region,
+                        v.country,
+                        v.eu,
+                        custody.label(),
+                        custody.rank(),
+                        v.classification,
+                        v.process,
+                        v.jurisdiction,
+                        v.cloud_act,
+                        v.replicated_outside_eu,
+                        v.bytes,
+                        v.objects,
+                        view_bytes,
+                        now_ms,
+                        scan_id,
+                    ])?;
+                    change_stmt.execute(params![tenant, v.id, now_ms, scan_id, event])?;
+                }
+                out.rows += 1 + 2 * map.len() as u64;
+            }
+            out.elapsed += t.elapsed();
         }
     }
     let t = Instant::now();
-    tx.commit()?;
-    elapsed += t.elapsed();
-    Ok(Raw { rows, elapsed })
+    conn.execute_batch("COMMIT")?;
+    out.elapsed += t.elapsed();
+    Ok(out)
 }

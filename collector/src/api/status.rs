@@ -30,7 +30,10 @@ pub fn to_status(e: StoreError) -> Status {
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),
         StoreError::Forbidden(_) => Status::permission_denied(e.to_string()),
-        StoreError::Database(_) | StoreError::Corrupt(_) | StoreError::Poisoned => {
+        StoreError::Database(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Poisoned
+        | StoreError::Thread(_) => {
             tracing::error!(error = %e, "query failed");
             Status::internal("internal error")
         }

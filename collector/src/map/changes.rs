@@ -35,6 +35,38 @@ fn fields(v: &StoreView) -> [(&'static str, String); 9] {
     ]
 }
 
+/// The store as a change event records it: its identity, bookkeeping and every field that
+/// changes are recorded for or that a filter selects on, without the explanations
+/// (reasons, indicators, key and lock-in details) that `GetStore` gives for the store now.
+/// History keeps one such snapshot per change, about a fifth of the full view's size.
+pub fn history_view(v: &StoreView) -> StoreView {
+    StoreView {
+        id: v.id.clone(),
+        tenant: v.tenant.clone(),
+        provider: v.provider.clone(),
+        provider_parent: v.provider_parent.clone(),
+        cloud_act: v.cloud_act.clone(),
+        account: v.account.clone(),
+        name: v.name.clone(),
+        region: v.region.clone(),
+        country: v.country.clone(),
+        eu: v.eu,
+        custody: v.custody,
+        replication: v.replication.clone(),
+        replicated_outside_eu: v.replicated_outside_eu,
+        jurisdiction: v.jurisdiction.clone(),
+        classification: v.classification.clone(),
+        process: v.process.clone(),
+        bytes: v.bytes,
+        objects: v.objects,
+        first_seen_ms: v.first_seen_ms,
+        last_seen_ms: v.last_seen_ms,
+        gone_at_ms: v.gone_at_ms,
+        last_scan_id: v.last_scan_id.clone(),
+        ..StoreView::default()
+    }
+}
+
 /// The change from `before` (None: never seen, or gone) to `after`, if any.
 pub fn diff(
     before: Option<&StoreView>,

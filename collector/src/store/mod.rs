@@ -47,6 +47,8 @@ pub enum StoreError {
     Poisoned,
     #[error("{0}")]
     Forbidden(String),
+    #[error("cannot start the checkpoint thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// When a committed transaction is on disk.

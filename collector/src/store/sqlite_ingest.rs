@@ -285,7 +285,7 @@ fn plan_account(
         let before = current_view(conn, tenant, &view.id)?;
         let view_bytes = view.encode_to_vec();
         let change = crate::map::changes::diff(before.as_ref(), &view).map(|(kind, changes)| {
-            let mut after = view.clone();
+            let mut after = crate::map::changes::history_view(&view);
             after.last_seen_ms = now_ms;
             after.first_seen_ms = before.as_ref().map_or(now_ms, |b| b.first_seen_ms);
             after.last_scan_id = scan_id.to_owned();

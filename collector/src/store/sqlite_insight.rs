@@ -88,7 +88,7 @@ impl InsightStore for SqliteStore {
                         COALESCE((SELECT s.region FROM stores s
                                   WHERE s.tenant = f.tenant AND s.account = f.account
                                     AND s.name = f.subject LIMIT 1), '')
-                 FROM facts f
+                 FROM facts f INDEXED BY facts_gaps_by_scan
                  WHERE f.tenant = ?1 AND f.account = ?2 AND f.scan_id = ?3 AND f.kind LIKE 'gap:%'
                  ORDER BY f.subject, f.kind LIMIT ?4",
             )?;

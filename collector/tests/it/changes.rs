@@ -1,9 +1,11 @@
 //! Change history and live watching: what a watcher subscribed before a scan receives.
 
+use landmeter_proto::Custody;
 use landmeter_proto::v1::fact::Body;
 use landmeter_proto::v1::{
-    ChangeEvent, ChangeKind, Encryption, EncryptionState, Fact, Key, ListChangesRequest,
-    Replication, ReplicationRule, StoreFilter, WatchRequest, collector_message::Msg,
+    ChangeEvent, ChangeKind, Encryption, EncryptionState, Fact, GetStoreRequest, Key,
+    ListChangesRequest, Replication, ReplicationRule, StoreFilter, StoreView, WatchRequest,
+    collector_message::Msg,
 };
 use tokio_stream::StreamExt;
 
@@ -106,6 +108,7 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
     scan(&mut a, "s2", b1_moved()).await;
 
     let mut got = Vec::new();
+    let mut live = Vec::new();
     for _ in 0..4 {
         let e = tokio::time::timeout(std::time::Duration::from_secs(10), all.next())
             .await
@@ -113,6 +116,7 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
             .expect("stream open")
             .expect("event");
         got.push(summarize(&e));
+        live.push(e);
     }
     let s = |x: &str| x.to_owned();
     assert_eq!(
@@ -156,6 +160,44 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
         .into_inner()
         .changes;
     assert_eq!(listed.iter().map(summarize).collect::<Vec<_>>(), got);
+    // History keeps one snapshot per change, the same live and recorded: the identity and the
+    // fields changes and filters use, as they were; not the explanations GetStore gives now.
+    let snapshots = |events: &[ChangeEvent]| -> Vec<StoreView> {
+        events
+            .iter()
+            .map(|e| e.store.clone().expect("store"))
+            .collect()
+    };
+    assert_eq!(snapshots(&live), snapshots(&listed));
+    let added = listed[0].store.as_ref().expect("store");
+    let changed = listed[2].store.as_ref().expect("store");
+    assert_eq!((added.name.as_str(), added.country.as_str()), ("b1", "IE"));
+    assert_eq!(added.custody(), Custody::Provider);
+    assert!(added.replication.is_empty() && !added.replicated_outside_eu);
+    assert_eq!(changed.custody(), Custody::DedicatedHsm);
+    assert_eq!(changed.replication[0].bucket, "dr");
+    assert!(changed.replicated_outside_eu);
+    assert!(changed.custody_reason.is_empty() && changed.indicator_reasons.is_empty());
+    let now = c
+        .map()
+        .await
+        .get_store(GetStoreRequest {
+            id: listed[2].store_id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .store
+        .expect("store");
+    assert!(!now.custody_reason.is_empty() && !now.indicator_reasons.is_empty());
+    assert_eq!(
+        (now.custody(), now.replicated_outside_eu, &now.country),
+        (
+            changed.custody(),
+            changed.replicated_outside_eu,
+            &changed.country
+        )
+    );
     let mut replay = c
         .map()
         .await
