@@ -112,7 +112,14 @@ enum Touched {
     All,
 }
 
+/// Bytes per database page, for databases created from now on (an existing file keeps its
+/// own until a VACUUM). Ingest writes whole pages to the WAL at every commit; with 16 KiB
+/// pages an 8-agent ingest ran 10-15 % faster than with SQLite's 4 KiB (bench/README.md).
+const PAGE_SIZE: i64 = 16 * 1024;
+
 fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
+    // Before the journal mode: a new file in WAL mode cannot change its page size any more.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let synchronous = match durability {
         // FULL: an acknowledged batch survives a power cut, not only a process crash.
@@ -519,6 +526,14 @@ impl MapStore for SqliteStore {
         agent: &str,
         batch: &FactsBatch,
     ) -> Result<BatchOutcome, StoreError> {
+        // Encoded before taking the writer: the writer's time is the ingest's limit.
+        let mut bodies = Vec::with_capacity(batch.facts.len() * 256);
+        let mut ends = Vec::with_capacity(batch.facts.len());
+        for fact in &batch.facts {
+            fact.encode(&mut bodies)
+                .expect("a Vec grows to hold any message");
+            ends.push(bodies.len());
+        }
         self.write_accounts(|tx, _| {
             let owner: Option<String> = tx
                 .prepare_cached("SELECT agent FROM scans WHERE tenant = ?1 AND scan_id = ?2")?
@@ -558,12 +573,10 @@ impl MapStore for SqliteStore {
                    scan_id = excluded.scan_id, agent = excluded.agent, api_call = excluded.api_call,
                    observed_at_ms = excluded.observed_at_ms, body = excluded.body",
             )?;
-            // One buffer for every body of the batch: no allocation per fact.
-            let mut body = Vec::with_capacity(512);
-            for fact in &batch.facts {
-                body.clear();
-                fact.encode(&mut body)
-                    .expect("a Vec grows to hold any message");
+            let mut start = 0;
+            for (fact, &end) in batch.facts.iter().zip(&ends) {
+                let body = &bodies[start..end];
+                start = end;
                 stmt.execute(params![
                     tenant,
                     fact.account,
@@ -573,7 +586,7 @@ impl MapStore for SqliteStore {
                     agent,
                     fact.api_call,
                     fact.observed_at_ms,
-                    body.as_slice(),
+                    body,
                 ])?;
             }
             let touched = accounts.into_iter().map(str::to_owned).collect();
