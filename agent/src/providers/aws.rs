@@ -153,7 +153,9 @@ const LISTING_REGIONS: &[&str] = &[
 ];
 
 /// `ListBuckets` page size (`max-buckets`); sending it also makes S3 return `BucketRegion`.
-const LIST_BUCKETS_PAGE: i32 = 1000;
+/// S3's maximum and its own default page: one request for any account under the default
+/// quota of 10,000 buckets.
+const LIST_BUCKETS_PAGE: i32 = 10_000;
 /// Most metric queries one `GetMetricData` call accepts.
 const METRIC_QUERIES_PER_CALL: usize = 500;
 /// `GetMetricData` calls in flight per account.
