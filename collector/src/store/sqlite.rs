@@ -49,7 +49,7 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     /// Works out scan ends outside the writer lock (`sqlite_ingest.rs`), so operators'
     /// queries on `reader` do not wait for it.
-    planner: Mutex<Connection>,
+    planners: Planners,
     /// Last: stops after the connections above are closed.
     _checkpointer: checkpoint::Checkpointer,
 }
@@ -68,12 +68,11 @@ impl SqliteStore {
         migrate(&writer)?;
         let reader = Connection::open(path)?;
         configure(&reader, durability)?;
-        let planner = Connection::open(path)?;
-        configure(&planner, durability)?;
+        let planners = Planners::open(path, durability)?;
         Ok(Self {
             writer: ingest::GroupWriter::new(writer),
             reader: Mutex::new(reader),
-            planner: Mutex::new(planner),
+            planners,
             _checkpointer: checkpoint::Checkpointer::start(path, durability)?,
         })
     }
@@ -103,6 +102,40 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
         f(&conn)
+    }
+}
+
+/// The connections scan ends are planned on: two, so that one agent's scan end need not
+/// wait for another's plan while the writer has work for both.
+struct Planners {
+    conns: [Mutex<Connection>; 2],
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Planners {
+    fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let open = || -> Result<Mutex<Connection>, StoreError> {
+            let c = Connection::open(path)?;
+            configure(&c, durability)?;
+            Ok(Mutex::new(c))
+        };
+        Ok(Self {
+            conns: [open()?, open()?],
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// A free planner connection if there is one, else the next in turn.
+    fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, Connection>> {
+        for c in &self.conns {
+            match c.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Err(p),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock()
     }
 }
 
@@ -603,7 +636,7 @@ impl MapStore for SqliteStore {
     ) -> Result<ScanOutcome, StoreError> {
         // Reading and interpreting outside the writer lock; a plan that went stale meanwhile
         // is not used, and one that could not be made leaves the work to the writer.
-        let mut plan = match self.planner.lock() {
+        let mut plan = match self.planners.lock() {
             Ok(mut conn) => ingest::plan_finish(
                 &mut conn,
                 &self.writer.generations,

@@ -697,7 +697,7 @@ mod tests {
         let e = end("s1", "acct", 1);
         let accounts = vec!["acct".to_owned()];
         let plan = {
-            let mut conn = s.planner.lock().unwrap();
+            let mut conn = s.planners.lock().unwrap();
             plan_finish(&mut conn, &s.writer.generations, &interpreter, "t", &e, 5)
                 .unwrap()
                 .expect("a plan")
@@ -769,13 +769,13 @@ mod tests {
         let serial_store = store("serial");
         std::thread::scope(|t| {
             t.spawn(|| {
-                let _held = serial_store.planner.lock();
-                panic!("poisoning the planner on purpose");
+                let _held = serial_store.planners.conns.each_ref().map(|c| c.lock());
+                panic!("poisoning the planners on purpose");
             })
             .join()
             .unwrap_err();
         });
-        assert!(serial_store.planner.lock().is_err());
+        assert!(serial_store.planners.lock().is_err());
         let serial = run(&serial_store, true);
         assert_eq!(planned, serial);
         assert_eq!(planned.0.len(), 3, "b is gone, so not listed");
