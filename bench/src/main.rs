@@ -118,7 +118,7 @@ async fn scenarios(
         );
         table.push(Row::figure(
             format!(
-                "raw SQLite insert of {label}: {} rows, one transaction",
+                "raw SQLite insert of {label}: {} rows, transactions of 20,000 stores",
                 measure::thousands(raw.rows as f64)
             ),
             format!("{} facts/s", measure::thousands(rate)),
