@@ -1,4 +1,6 @@
-//! The embedded SQLite store: one file, WAL mode, a writer and a reader connection.
+//! The embedded SQLite store: one file, WAL mode, 16 KiB pages; one writer connection (group
+//! commit), one reader for operators' queries, two planners for scan ends and a checkpoint
+//! thread with its own connection.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
