@@ -8,7 +8,8 @@
 //! - [`Rows::Facts`]: the fact rows alone (the reference of the earlier tables).
 //! - [`Rows::Everything`]: every row an ingest writes: the facts, the batch markers, the
 //!   scan rows, the interpreted stores (the same views, interpreted by the collector's own
-//!   interpreter) and one "added" change event per store. "The same rows" as the collector
+//!   interpreter, written by its own statement, `upsert_seen`) and one "added" change event
+//!   per store. "The same rows" as the collector
 //!   writes, so the ratio is what the collector's machinery costs above the database.
 
 use std::path::Path;
@@ -19,8 +20,8 @@ use rusqlite::{Connection, params};
 
 use landmeter_collector::map::changes::history_view;
 use landmeter_collector::store::Durability;
-use landmeter_collector::store::sqlite::{SqliteStore, configure_writer};
-use landmeter_proto::v1::{ChangeEvent, ChangeKind, fact::Body};
+use landmeter_collector::store::sqlite::{SqliteStore, configure_writer, fact_kind, upsert_seen};
+use landmeter_proto::v1::{ChangeEvent, ChangeKind};
 
 use crate::estate;
 
@@ -89,12 +90,6 @@ pub fn bulk_insert(
             "INSERT INTO scans (tenant, scan_id, agent, provider, accounts, started_at_ms, ended_at_ms, batches, coverage)
              VALUES (?1, ?2, 'raw', 'aws', ?3, 1, 2, ?4, ?5)",
         )?;
-        let mut store_stmt = conn.prepare(
-            "INSERT INTO stores (tenant, id, provider, account, name, region, country, eu, custody,
-               custody_rank, classification, process, jurisdiction, cloud_act, replicated_outside_eu,
-               bytes, objects, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, NULL, ?20)",
-        )?;
         let mut change_stmt = conn.prepare(
             "INSERT INTO changes (tenant, store_id, at_ms, scan_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -107,14 +102,7 @@ pub fn bulk_insert(
                 .map(|batch| {
                     batch
                         .iter()
-                        .map(|f| {
-                            let kind = match &f.body {
-                                Some(Body::Store(_)) => "store",
-                                Some(Body::Encryption(_)) => "encryption",
-                                _ => "tags",
-                            };
-                            (f, kind, f.encode_to_vec())
-                        })
+                        .map(|f| (f, fact_kind(f), f.encode_to_vec()))
                         .collect()
                 })
                 .collect();
@@ -182,29 +170,7 @@ pub fn bulk_insert(
                     format!("{account}:complete:1000:0:")
                 ])?;
                 for (v, view_bytes, event) in &map {
-                    let custody = v.custody();
-                    store_stmt.execute(params![
-                        v.tenant,
-                        v.id,
-                        v.provider,
-                        v.account,
-                        v.name,
-                        v.region,
-                        v.country,
-                        v.eu,
-                        custody.label(),
-                        custody.rank(),
-                        v.classification,
-                        v.process,
-                        v.jurisdiction,
-                        v.cloud_act,
-                        v.replicated_outside_eu,
-                        v.bytes,
-                        v.objects,
-                        view_bytes,
-                        now_ms,
-                        scan_id,
-                    ])?;
+                    upsert_seen(&conn, v, view_bytes, now_ms, &scan_id)?;
                     change_stmt.execute(params![tenant, v.id, now_ms, scan_id, event])?;
                 }
                 out.rows += 1 + 2 * map.len() as u64;

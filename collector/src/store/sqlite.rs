@@ -209,7 +209,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// The key under which a fact replaces its predecessor: one answer per subject and call.
-fn fact_kind(fact: &Fact) -> Cow<'static, str> {
+pub fn fact_kind(fact: &Fact) -> Cow<'static, str> {
     match &fact.body {
         Some(Body::Store(_)) => "store".into(),
         Some(Body::Encryption(_)) => "encryption".into(),
@@ -314,14 +314,7 @@ fn write_view(
         &view_bytes,
     ];
     match seen_now {
-        // Seen in this scan: insert or refresh, clearing any gone mark.
-        Some(now) => {
-            let mut values: Vec<&dyn rusqlite::ToSql> = interpretation.to_vec();
-            values.push(&now);
-            values.push(&scan_id);
-            tx.prepare_cached(&UPSERT_SEEN)?
-                .execute(values.as_slice())?;
-        }
+        Some(now) => upsert_seen(tx, view, &view_bytes, now, scan_id)?,
         // Re-interpretation only: keep seen/gone bookkeeping.
         None => {
             tx.prepare_cached(
@@ -371,6 +364,41 @@ static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                    last_scan_id = excluded.last_scan_id"
     )
 });
+
+/// Writes a store seen in a scan: inserts it, or refreshes it and clears any gone mark.
+/// `view_bytes` is `view` encoded (by a planner, off the writer).
+pub fn upsert_seen(
+    tx: &Connection,
+    view: &StoreView,
+    view_bytes: &[u8],
+    now_ms: i64,
+    scan_id: &str,
+) -> Result<(), StoreError> {
+    let custody = view.custody();
+    tx.prepare_cached(&UPSERT_SEEN)?.execute(params![
+        view.tenant,
+        view.id,
+        view.provider,
+        view.account,
+        view.name,
+        view.region,
+        view.country,
+        view.eu,
+        custody.label(),
+        custody.rank(),
+        view.classification,
+        view.process,
+        view.jurisdiction,
+        view.cloud_act,
+        view.replicated_outside_eu,
+        view.bytes,
+        view.objects,
+        view_bytes,
+        now_ms,
+        scan_id,
+    ])?;
+    Ok(())
+}
 
 /// The stored view of a store (with its bookkeeping), if any.
 fn current_view(tx: &Connection, tenant: &str, id: &str) -> Result<Option<StoreView>, StoreError> {

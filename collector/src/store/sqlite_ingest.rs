@@ -20,7 +20,7 @@ use rusqlite::{Connection, params};
 
 use landmeter_proto::v1::{ChangeEvent, Fact, ScanEnd, StoreView, fact::Body};
 
-use super::{Touched, UPSERT_SEEN, current_view, other_claimants};
+use super::{Touched, current_view, other_claimants, upsert_seen};
 use crate::map::Interpreter;
 use crate::store::{ScanOutcome, StoreError};
 
@@ -123,35 +123,11 @@ impl AccountPlan {
                 delete.execute(params![tenant, account, subject, kind])?;
             }
         }
-        let mut upsert = tx.prepare_cached(&UPSERT_SEEN)?;
         let mut insert_change = tx.prepare_cached(
             "INSERT INTO changes (tenant, store_id, at_ms, scan_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for s in self.stores {
-            let v = &s.view;
-            let custody = v.custody();
-            upsert.execute(params![
-                v.tenant,
-                v.id,
-                v.provider,
-                v.account,
-                v.name,
-                v.region,
-                v.country,
-                v.eu,
-                custody.label(),
-                custody.rank(),
-                v.classification,
-                v.process,
-                v.jurisdiction,
-                v.cloud_act,
-                v.replicated_outside_eu,
-                v.bytes,
-                v.objects,
-                s.view_bytes,
-                now_ms,
-                scan_id,
-            ])?;
+            upsert_seen(tx, &s.view, &s.view_bytes, now_ms, scan_id)?;
             outcome.stores_interpreted += 1;
             if let Some((mut event, bytes)) = s.change {
                 insert_change.execute(params![
