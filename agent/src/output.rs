@@ -120,6 +120,7 @@ mod tests {
                     code: "AccessDenied".into(),
                     message: "Access Denied".into(),
                     call: "s3:GetBucketTagging".into(),
+                    ..Default::default()
                 }),
             ),
         ];

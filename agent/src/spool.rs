@@ -543,6 +543,7 @@ mod tests {
             started_at_ms: at,
             accounts: vec!["111111111111".to_owned()],
             provider: "aws".to_owned(),
+            ..Default::default()
         }
     }
 

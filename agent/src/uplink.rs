@@ -96,6 +96,7 @@ impl ScanStart {
             started_at_ms: self.started_at_ms,
             accounts: self.accounts.clone(),
             provider: self.provider.clone(),
+            providers: vec![self.provider.clone()],
         }
     }
 }

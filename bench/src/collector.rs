@@ -151,6 +151,7 @@ impl Agent {
             started_at_ms: 1,
             accounts: vec![account.into()],
             provider: "aws".into(),
+            ..ScanBegin::default()
         }))
         .await
     }

@@ -405,6 +405,7 @@ impl FilterArgs {
             replicated_outside_eu: self.replicated_outside_eu,
             include_gone: self.include_gone,
             cloud_act: self.cloud_act,
+            kinds: Vec::new(),
         }
     }
 }

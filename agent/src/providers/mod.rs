@@ -38,6 +38,8 @@ impl CallFailure {
             code: self.code.clone().unwrap_or_default(),
             message: self.message.clone(),
             call: call.to_owned(),
+            // Set from the provider's call registry (renovation, in progress).
+            topic: 0,
         }
     }
 }

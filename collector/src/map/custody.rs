@@ -361,6 +361,7 @@ mod tests {
             code: "AccessDenied".into(),
             message: "Access Denied".into(),
             call: call.into(),
+            ..Default::default()
         }
     }
 
@@ -612,6 +613,7 @@ mod tests {
             code: "NotFoundException".into(),
             message: String::new(),
             call: "kms:DescribeKey".into(),
+            ..Default::default()
         };
         let d = decide(&CustodyInput {
             provider: "aws",

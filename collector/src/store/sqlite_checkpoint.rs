@@ -94,6 +94,7 @@ mod tests {
                 started_at_ms: 1,
                 accounts: vec!["acct".into()],
                 provider: "aws".into(),
+                ..Default::default()
             },
         )
         .unwrap();

@@ -556,6 +556,7 @@ mod tests {
                 started_at_ms: 1,
                 accounts: vec![account.into()],
                 provider: "aws".into(),
+                ..Default::default()
             },
         )
         .unwrap();

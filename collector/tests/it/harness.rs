@@ -312,6 +312,7 @@ impl AgentStream {
             started_at_ms: 1,
             accounts: vec![account.into()],
             provider: "aws".into(),
+            ..Default::default()
         }))
         .await;
     }

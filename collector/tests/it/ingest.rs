@@ -328,6 +328,7 @@ async fn unknown_enum_values_are_kept_as_unknown_not_a_panic() {
             code: "NewThing".into(),
             message: String::new(),
             call: "s3:GetBucketTagging".into(),
+            ..Default::default()
         })),
     });
     a.batch("scan-1", 1, facts).await;

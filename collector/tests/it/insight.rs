@@ -50,6 +50,7 @@ async fn seeded(name: &str, tweak: impl FnOnce(&mut CollectorConfig)) -> Collect
             code: "AccessDenied".into(),
             message: "not allowed".into(),
             call: "s3:GetBucketTagging".into(),
+            ..Default::default()
         })),
     });
     facts.push(Fact {
@@ -88,6 +89,7 @@ fn second_tenant(c: &Collector) {
             started_at_ms: 1,
             accounts: vec!["999".into()],
             provider: "aws".into(),
+            ..Default::default()
         },
     )
     .expect("begin");

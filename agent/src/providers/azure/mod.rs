@@ -314,6 +314,7 @@ impl Subscription<'_> {
             secondary_region: a.properties.secondary_location.clone(),
             parent: String::new(),
             access_tier: a.properties.access_tier.clone(),
+            kind: landmeter_proto::v1::StoreKind::StorageAccount as i32,
         };
         self.push(name, CALL_LIST_STORAGE_ACCOUNTS, fact::Body::Store(store))
             .await?;
@@ -458,6 +459,7 @@ impl Subscription<'_> {
                 secondary_region: String::new(),
                 parent: a.name.clone(),
                 access_tier: String::new(),
+                kind: landmeter_proto::v1::StoreKind::Container as i32,
             };
             self.push(&subject, CALL_LIST_CONTAINERS, fact::Body::Store(store))
                 .await?;
