@@ -41,7 +41,7 @@ pub fn config(database: &Path, durability: Durability) -> CollectorConfig {
         insecure_plaintext: true,
         // The rate limit protects against a misbehaving agent; here it must not be the limit.
         max_batches_per_second: 1_000_000,
-        database: database.to_owned(),
+        database: database.display().to_string(),
         durability,
         ..CollectorConfig::default()
     }

@@ -16,7 +16,6 @@ use landmeter_proto::v1::{
 use crate::api::render::{self, Format};
 use crate::auth::Role;
 use crate::config::CollectorConfig;
-use crate::store::MapStore as _;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -193,7 +192,7 @@ pub enum Command {
     /// The newest entries of the query audit log (run on the collector host).
     Audit {
         #[arg(long, env = "LANDMETER_DATABASE")]
-        db: PathBuf,
+        db: String,
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -245,7 +244,7 @@ pub enum AgentCommand {
     /// Revoke an agent certificate; takes effect at once, also on open streams.
     Revoke {
         #[arg(long, env = "LANDMETER_DATABASE")]
-        db: PathBuf,
+        db: String,
         /// The agent's certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
@@ -257,7 +256,7 @@ pub enum TokenCommand {
     /// Create a bearer token; it is printed once and stored only as a hash.
     Create {
         #[arg(long, env = "LANDMETER_DATABASE")]
-        db: PathBuf,
+        db: String,
         #[arg(long, value_enum)]
         role: Role,
         /// The tenant a tenant-viewer or tenant-admin is bound to.
@@ -276,9 +275,10 @@ pub struct ServeArgs {
     /// Address to bind (overrides the file and LANDMETER_LISTEN). Port 0 picks a free port.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// SQLite database file (overrides the file and LANDMETER_DATABASE).
+    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`); overrides the file and
+    /// LANDMETER_DATABASE.
     #[arg(long)]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
     /// Tenant for plaintext agent connections (with --insecure-plaintext).
     #[arg(long)]
     pub tenant: Option<String>,
@@ -469,8 +469,8 @@ fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> 
     }
 }
 
-fn open_store(db: &std::path::Path) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
-    crate::store::sqlite::SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
+fn open_store(db: &str) -> anyhow::Result<std::sync::Arc<dyn crate::store::MapStore>> {
+    crate::store::open(db, crate::store::Durability::Full).with_context(|| format!("opening {db}"))
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<CollectorConfig> {
@@ -853,7 +853,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if cfg.insecure_plaintext {
         tracing::warn!(%addr, tenant = %cfg.default_tenant, "serving PLAINTEXT without agent certificates (--insecure-plaintext): local demo only");
     }
-    tracing::info!(%addr, database = %cfg.database.display(), tls = cfg.tls.is_some(), "collector serving gRPC");
+    tracing::info!(%addr, database = %cfg.database, tls = cfg.tls.is_some(), "collector serving gRPC");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

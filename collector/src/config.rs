@@ -44,8 +44,9 @@ pub struct TlsConfig {
 pub struct CollectorConfig {
     /// Address the gRPC server binds (ingest, map queries, health, reflection).
     pub listen: SocketAddr,
-    /// SQLite database file; created and migrated at start.
-    pub database: PathBuf,
+    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`), created and migrated at
+    /// start. (`postgres://...` is refused until that backend exists.)
+    pub database: String,
     /// Tenant assigned to agents on an `insecure_plaintext` listener. Under TLS the tenant
     /// comes from each agent's certificate.
     pub default_tenant: String,
@@ -84,7 +85,7 @@ impl Default for CollectorConfig {
         let tags = TagConventions::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
-            database: PathBuf::from("landmeter.db"),
+            database: "landmeter.db".into(),
             default_tenant: "default".into(),
             tls: None,
             insecure_plaintext: false,
@@ -139,7 +140,7 @@ impl CollectorConfig {
                                 message: e.to_string(),
                             })?;
                 }
-                "LANDMETER_DATABASE" => cfg.database = PathBuf::from(&value),
+                "LANDMETER_DATABASE" => cfg.database = value.clone(),
                 "LANDMETER_DEFAULT_TENANT" => cfg.default_tenant = value.clone(),
                 "LANDMETER_CLASSIFICATION_TAGS" => cfg.classification_tags = list(),
                 "LANDMETER_PROCESS_TAGS" => cfg.process_tags = list(),
@@ -200,7 +201,7 @@ mod tests {
             [("LANDMETER_LISTEN".to_owned(), "127.0.0.1:9000".to_owned())],
         )
         .expect("load");
-        assert_eq!(cfg.database, PathBuf::from("/var/lib/landmeter/map.db"));
+        assert_eq!(cfg.database, "/var/lib/landmeter/map.db");
         assert_eq!(cfg.classification_tags, ["bbn"]);
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.process_tags, ["process"], "untouched default");

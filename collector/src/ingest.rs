@@ -35,6 +35,8 @@ pub struct Peer {
     pub agent: Option<String>,
     /// The certificate serial, for revocation (None on plaintext).
     pub serial: Option<String>,
+    /// The certificate's notAfter, Unix ms (None on plaintext).
+    pub not_after_ms: Option<i64>,
 }
 
 /// Ingest settings.
@@ -83,6 +85,7 @@ impl Ingest {
                     tenant: tenant.clone(),
                     agent: None,
                     serial: None,
+                    not_after_ms: None,
                 }),
                 None => Err(Status::unauthenticated(
                     "a client certificate issued by the collector's CA is required",
@@ -96,7 +99,12 @@ impl Ingest {
         let revoked = tokio::task::spawn_blocking(move || store.is_certificate_revoked(&serial))
             .await
             .map_err(|_| Status::internal("revocation check failed"))?
-            .map_err(crate::api::status::to_status)?;
+            .map_err(crate::status::to_status)?;
+        if id.not_after_ms < now_ms() {
+            // The TLS handshake checks validity too; this keeps the rule in one place with
+            // the per-message check below.
+            return Err(Status::unauthenticated("certificate expired"));
+        }
         if revoked {
             tracing::warn!(tenant = %id.tenant, agent = %id.agent, serial = %id.serial, "revoked certificate refused");
             return Err(Status::unauthenticated("certificate revoked"));
@@ -105,11 +113,13 @@ impl Ingest {
             tenant: id.tenant,
             agent: Some(id.agent),
             serial: Some(id.serial),
+            not_after_ms: Some(id.not_after_ms),
         })
     }
 }
 
-/// A token bucket per stream: `rate` batches per second, bursts up to `2 * rate`.
+/// A token bucket: `rate` batches per second, bursts up to `2 * rate`. Time is the
+/// caller's, so the rule is tested without waiting.
 struct RateLimit {
     rate: f64,
     tokens: f64,
@@ -117,18 +127,18 @@ struct RateLimit {
 }
 
 impl RateLimit {
-    fn new(rate: u32) -> Self {
+    fn new(rate: u32, now: std::time::Instant) -> Self {
         let rate = f64::from(rate.max(1));
         Self {
             rate,
             tokens: 2.0 * rate,
-            last: std::time::Instant::now(),
+            last: now,
         }
     }
 
-    fn take(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        self.tokens = (self.tokens
+            + now.saturating_duration_since(self.last).as_secs_f64() * self.rate)
             .min(2.0 * self.rate);
         self.last = now;
         if self.tokens >= 1.0 {
@@ -199,11 +209,50 @@ impl Session {
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 
+    /// Why the peer's certificate no longer counts, checked before every message: a revoked
+    /// or expired certificate is refused at once, also on a stream opened before.
+    async fn distrusted(&self, scan_id: &str, seq: u64) -> Option<CollectorMessage> {
+        if let Some(not_after) = self.peer.not_after_ms
+            && not_after < now_ms()
+        {
+            return Some(reject(
+                RejectCode::Unauthenticated,
+                "certificate expired",
+                scan_id,
+                seq,
+            ));
+        }
+        let serial = self.peer.serial.clone()?;
+        match self
+            .blocking(move |s| s.is_certificate_revoked(&serial))
+            .await
+        {
+            Ok(false) => None,
+            Ok(true) => Some(reject(
+                RejectCode::Unauthenticated,
+                "certificate revoked",
+                scan_id,
+                seq,
+            )),
+            Err(e) => Some(store_reject(e, scan_id, seq)),
+        }
+    }
+
     /// Handles one message; returns the answer, if any.
     async fn handle(&mut self, msg: AgentMessage) -> Option<CollectorMessage> {
         let Some(msg) = msg.msg else {
             return Some(reject(RejectCode::Protocol, "empty agent message", "", 0));
         };
+        let (scan_id, seq) = match &msg {
+            agent_message::Msg::Hello(_) => ("", 0),
+            agent_message::Msg::ScanBegin(b) => (b.scan_id.as_str(), 0),
+            agent_message::Msg::FactsBatch(b) => (b.scan_id.as_str(), b.seq),
+            agent_message::Msg::ScanEnd(e) => (e.scan_id.as_str(), 0),
+        };
+        if let Some(refusal) = self.distrusted(scan_id, seq).await {
+            tracing::warn!(tenant = %self.peer.tenant, agent = ?self.peer.agent, scan = scan_id, "message from a revoked or expired certificate refused");
+            return Some(refusal);
+        }
         match msg {
             agent_message::Msg::Hello(hello) => {
                 if hello.agent_name.trim().is_empty() {
@@ -291,31 +340,13 @@ impl Session {
         let Some(agent) = self.agent.clone() else {
             return reject(RejectCode::Protocol, "batch before hello", &scan_id, seq);
         };
-        if !self.rate.take() {
+        if !self.rate.take(std::time::Instant::now()) {
             return reject(
                 RejectCode::RateLimited,
                 "too many batches per second from this agent; resend after a pause",
                 &scan_id,
                 seq,
             );
-        }
-        if let Some(serial) = self.peer.serial.clone() {
-            // Revocation takes effect at once, also on streams already open.
-            match self
-                .blocking(move |s| s.is_certificate_revoked(&serial))
-                .await
-            {
-                Ok(false) => {}
-                Ok(true) => {
-                    return reject(
-                        RejectCode::Unauthenticated,
-                        "certificate revoked",
-                        &scan_id,
-                        seq,
-                    );
-                }
-                Err(e) => return store_reject(e, &scan_id, seq),
-            }
         }
         if batch.facts.len() > MAX_FACTS_PER_BATCH {
             return reject(
@@ -374,14 +405,16 @@ impl Session {
 
     async fn end(&mut self, end: ScanEnd) -> CollectorMessage {
         let scan_id = end.scan_id.clone();
-        if self.agent.is_none() {
+        let Some(agent) = self.agent.clone() else {
             return reject(RejectCode::Protocol, "scan end before hello", &scan_id, 0);
-        }
+        };
         let tenant = self.peer.tenant.clone();
         let interpreter = Arc::clone(&self.interpreter);
         let started = std::time::Instant::now();
         match self
-            .blocking(move |s| s.finish_scan(&tenant, &end, &interpreter, now_ms()))
+            .blocking(move |s| {
+                crate::scan_end::finish_scan(s, &interpreter, &tenant, &agent, &end, now_ms())
+            })
             .await
         {
             Ok(outcome) => {
@@ -455,7 +488,10 @@ impl IngestService for Ingest {
         let mut session = Session {
             peer,
             agent: None,
-            rate: RateLimit::new(self.limits.max_batches_per_second),
+            rate: RateLimit::new(
+                self.limits.max_batches_per_second,
+                std::time::Instant::now(),
+            ),
             hub: self.hub.clone(),
             metrics: Arc::clone(&self.metrics),
             connected: self.connected.clone(),
@@ -502,5 +538,32 @@ impl IngestService for Ingest {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::RateLimit;
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_of_twice_the_rate_then_refills_with_time() {
+        let t0 = Instant::now();
+        let mut r = RateLimit::new(5, t0);
+        for i in 0..10 {
+            assert!(r.take(t0), "burst batch {i}");
+        }
+        assert!(!r.take(t0), "the 11th at once is over the burst");
+        // 200 ms at 5 per second earn one more, and only one.
+        let t1 = t0 + Duration::from_millis(200);
+        assert!(r.take(t1));
+        assert!(!r.take(t1));
+        // A long pause refills up to the burst, never beyond it.
+        let t2 = t1 + Duration::from_secs(3600);
+        let granted = (0..100).filter(|_| r.take(t2)).count();
+        assert_eq!(granted, 10);
+        // A clock that goes backwards earns nothing.
+        assert!(!r.take(t0));
     }
 }

@@ -7,13 +7,17 @@
 //! - [`events`]: fan-out of committed change events to watchers.
 //! - [`ingest`]: the agent stream protocol: batches committed before they are acknowledged.
 //! - [`map`]: pure interpretation: location, jurisdiction, custody, classification. No IO.
-//! - [`store`]: the store trait and its SQLite backend; the only module that knows SQL.
+//! - [`store`]: the store boundary (traits by role) and its SQLite backend; the only module
+//!   that knows SQL. It interprets nothing.
+//! - [`scan_end`]: the scan end as a use case above `map` and `store`: an account's stored
+//!   facts -> interpretation -> diff -> the writes a backend applies.
 //! - [`agents`]: agents connected now, to send them a `ScanRequest`.
 //! - [`alerts`]: webhook alert rules on chosen changes.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
+//! - [`status`]: the one mapping from store errors to gRPC and HTTP statuses.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 //! - [`report`]: the board report (HTML, PDF); [`evidence`]: the auditors' evidence bundle.
 
@@ -30,5 +34,7 @@ pub mod map;
 pub mod metrics;
 pub mod pki;
 pub mod report;
+pub mod scan_end;
 pub mod server;
+pub mod status;
 pub mod store;

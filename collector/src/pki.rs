@@ -46,6 +46,8 @@ pub struct AgentIdentity {
     pub agent: String,
     /// Certificate serial, lowercase hex: what revocation names.
     pub serial: String,
+    /// The end of the certificate's validity, Unix ms: an open stream is refused after it.
+    pub not_after_ms: i64,
 }
 
 /// A certificate and its private key, PEM.
@@ -216,6 +218,7 @@ pub fn identity_from_der(der: &[u8]) -> Result<AgentIdentity, PkiError> {
     let (_, cert) =
         x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::Parse(e.to_string()))?;
     let serial = hex(cert.raw_serial());
+    let not_after_ms = cert.validity().not_after.timestamp().saturating_mul(1000);
     let san = cert
         .subject_alternative_name()
         .map_err(|e| PkiError::Parse(e.to_string()))?
@@ -231,6 +234,7 @@ pub fn identity_from_der(der: &[u8]) -> Result<AgentIdentity, PkiError> {
                 tenant: tenant.to_owned(),
                 agent: agent.to_owned(),
                 serial,
+                not_after_ms,
             });
         }
     }

@@ -20,7 +20,6 @@ use crate::map::Interpreter;
 use crate::map::reference::ReferenceTables;
 use crate::metrics::Metrics;
 use crate::store::MapStore;
-use crate::store::sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,9 +30,9 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Reference(#[from] crate::map::reference::ReferenceError),
-    #[error("opening database {path}: {source}")]
+    #[error("opening database {url}: {source}")]
     Store {
-        path: std::path::PathBuf,
+        url: String,
         source: crate::store::StoreError,
     },
     #[error(transparent)]
@@ -109,20 +108,18 @@ pub fn open_store(
     interpreter: &Interpreter,
     fingerprint: &str,
 ) -> Result<Arc<dyn MapStore>, ServeError> {
-    let store = SqliteStore::open_with(&cfg.database, cfg.durability).map_err(|source| {
-        ServeError::Store {
-            path: cfg.database.clone(),
+    let store =
+        crate::store::open(&cfg.database, cfg.durability).map_err(|source| ServeError::Store {
+            url: cfg.database.clone(),
             source,
-        }
-    })?;
+        })?;
     if store
         .interpretation_fingerprint()
         .map_err(ServeError::Reinterpret)?
         .as_deref()
         != Some(fingerprint)
     {
-        let n = store
-            .reinterpret_all(interpreter)
+        let n = crate::scan_end::reinterpret_all(store.as_ref(), interpreter, now_ms())
             .map_err(ServeError::Reinterpret)?;
         store
             .set_interpretation_fingerprint(fingerprint)
@@ -132,7 +129,13 @@ pub fn open_store(
             "re-interpreted the map with changed rules or tables"
         );
     }
-    Ok(Arc::new(store))
+    Ok(store)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The accepted connections, with Nagle's algorithm off: a response written in several

@@ -12,6 +12,7 @@ pub mod v1 {
     tonic::include_proto!("landmeter.v1");
 }
 
+pub mod filter;
 pub mod json;
 
 pub use v1::Custody;

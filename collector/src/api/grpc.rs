@@ -10,9 +10,9 @@ use landmeter_proto::v1::{
     SummaryRequest, SummaryResponse, WatchRequest, map_service_server::MapService,
 };
 
-use super::status::to_status;
 use crate::auth::Principal;
 use crate::events::ChangeHub;
+use crate::status::to_status;
 use crate::store::Scope;
 use crate::store::{AuditEntry, GroupField, MapStore, StoreError};
 

@@ -189,7 +189,7 @@ fn json_text(body: String) -> Response {
 }
 
 pub(crate) fn error(status: tonic::Status) -> Response {
-    let code = StatusCode::from_u16(crate::api::status::http_status(status.code()))
+    let code = StatusCode::from_u16(crate::status::http_status(status.code()))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         code,

@@ -5,12 +5,10 @@
 //! - [`http`]: `/live`, `/ready`, `/metrics`, `/v1/events` (server-sent change events).
 //! - [`insight`]: dashboard, dependency graph, coverage, costs (the JSON API's documents).
 //! - [`render`]: stores and summaries as table, JSON and CSV, shared by the CLI and exports.
-//! - [`status`]: the one mapping from store errors to gRPC statuses.
 //! - [`ui`]: the embedded web UI and its session cookie.
 
 pub mod grpc;
 pub mod http;
 pub mod insight;
 pub mod render;
-pub mod status;
 pub mod ui;

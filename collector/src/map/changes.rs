@@ -1,8 +1,7 @@
 //! What changed in a store's interpretation between two views, and which views a watch
 //! filter selects. Pure: views in, events out.
 
-use landmeter_proto::Custody;
-use landmeter_proto::v1::{ChangeKind, FieldChange, StoreFilter, StoreView};
+use landmeter_proto::v1::{ChangeKind, FieldChange, StoreView};
 
 /// The interpreted fields whose changes are recorded, as text.
 fn fields(v: &StoreView) -> [(&'static str, String); 9] {
@@ -88,28 +87,15 @@ pub fn diff(
     (!changes.is_empty()).then_some((ChangeKind::Changed, changes))
 }
 
-/// Whether a view passes a filter: the same meaning as the store's SQL filter, in memory.
-pub fn matches(f: &StoreFilter, v: &StoreView) -> bool {
-    let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
-    let rank = v.custody().rank();
-    any(&f.providers, &v.provider)
-        && any(&f.accounts, &v.account)
-        && any(&f.regions, &v.region)
-        && any(&f.countries, &v.country)
-        && any(&f.classifications, &v.classification)
-        && any(&f.processes, &v.process)
-        && f.eu.is_none_or(|eu| eu == v.eu)
-        && f.replicated_outside_eu
-            .is_none_or(|r| r == v.replicated_outside_eu)
-        && f.cloud_act.is_none_or(|c| c == (v.cloud_act == "yes"))
-        && (f.custody_at_least() == Custody::Unspecified || rank >= f.custody_at_least().rank())
-        && (f.custody_at_most() == Custody::Unspecified || rank <= f.custody_at_most().rank())
-}
+/// Whether a view passes a filter (the store's meaning, in memory).
+pub use landmeter_proto::filter::matches;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use landmeter_proto::Custody;
     use landmeter_proto::v1::ReplicationTarget;
+    use landmeter_proto::v1::StoreFilter;
 
     fn view() -> StoreView {
         StoreView {

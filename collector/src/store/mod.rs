@@ -1,32 +1,50 @@
 //! Persistence of facts, scans and the interpreted map. The only module that knows SQL.
 //!
 //! # Layout
-//! - this module: the [`MapStore`] trait every backend implements, its errors and the
-//!   query types (scope, filters, grouping) shared by all backends.
+//! - this module: the store boundary, split by role so a backend implements small traits:
+//!   [`IngestStore`] (scans, batches, the scan end's snapshot and writes), [`QueryStore`]
+//!   (stores, summaries, changes), [`InsightStore`] (coverage, view summaries),
+//!   [`TrustStore`] (tokens, revoked certificates, audit), [`reports::ReportStore`] (facts
+//!   with provenance, issued reports); [`MapStore`] is all of them. Backend-neutral errors
+//!   and query types; [`open`] picks the backend from the database URL.
+//! - [`snapshot`]: what crosses the boundary at a scan's end: an account's read snapshot in,
+//!   the write set (views, change events, gone marks) out. The interpretation that turns one
+//!   into the other is `crate::scan_end`'s, never a backend's.
 //! - [`sqlite`]: the embedded default.
 //!
-//! Invariants every backend keeps:
+//! Invariants every backend keeps (tested once for all backends: the conformance suite in
+//! `collector/tests/it/conformance/`):
 //! - a batch is committed atomically with its (tenant, scan, seq) marker, so a resend is
 //!   recognised and never stored twice;
-//! - a scan ends only when every batch from 1 to its count has been committed;
+//! - a scan ends only when every batch from 1 to its count has been committed, and only by
+//!   the agent that began it;
 //! - after a complete scan of an account, the account's stores it did not see are marked
-//!   gone (kept, with `gone_at`), never deleted.
+//!   gone (kept, with `gone_at`), never deleted;
+//! - change events are recorded in the transaction that makes them.
 
 pub mod reports;
+pub mod snapshot;
 pub mod sqlite;
-mod sqlite_insight;
+
+use std::sync::Arc;
 
 use landmeter_proto::v1::{
     ChangeEvent, FactsBatch, GetStoreResponse, ScanBegin, ScanEnd, StoreFilter, StoreView,
     SummaryRow,
 };
 
-use crate::map::Interpreter;
+pub use reports::ReportStore;
+pub use snapshot::{
+    AccountFact, AccountPlanner, AccountSnapshot, AccountWrites, EncodedView, PendingChange,
+    fact_kind,
+};
 
+/// Why a store operation failed. Backend-neutral: a backend's own error becomes
+/// [`StoreError::Backend`] with its message and, where it has one, its numeric code.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Backend(BackendError),
     #[error("scan {0} was never begun")]
     UnknownScan(String),
     #[error("scan {scan_id} belongs to another agent")]
@@ -47,8 +65,58 @@ pub enum StoreError {
     Poisoned,
     #[error("{0}")]
     Forbidden(String),
-    #[error("cannot start the checkpoint thread: {0}")]
-    Thread(#[from] std::io::Error),
+    #[error("unsupported database URL {0:?}")]
+    UnsupportedUrl(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A backend's own failure, as text and code (SQLite's extended result code, a PostgreSQL
+/// SQLSTATE folded to a number, ...), so no backend's error type crosses the boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendError {
+    pub message: String,
+    pub code: Option<i32>,
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where the map is kept: a SQLite file (`map.db`, `sqlite:map.db`, `sqlite://map.db`) or,
+/// once that backend exists, a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return DatabaseUrl::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        DatabaseUrl::Sqlite(path.into())
+    }
+}
+
+/// Opens (creating and migrating if needed) the store a database URL names.
+pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn MapStore>, StoreError> {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Sqlite(path) => {
+            Ok(Arc::new(sqlite::SqliteStore::open_with(&path, durability)?))
+        }
+        // The PostgreSQL backend is its own issue; until then say so instead of guessing.
+        DatabaseUrl::Postgres(_) => Err(StoreError::UnsupportedUrl(format!(
+            "{url}: the PostgreSQL backend is not built yet; use a SQLite file"
+        ))),
+    }
 }
 
 /// When a committed transaction is on disk.
@@ -136,10 +204,11 @@ pub enum GroupField {
     Custody,
     Classification,
     Process,
+    Kind,
 }
 
 impl GroupField {
-    pub const ALL: [GroupField; 11] = [
+    pub const ALL: [GroupField; 12] = [
         GroupField::Tenant,
         GroupField::Provider,
         GroupField::Account,
@@ -151,6 +220,7 @@ impl GroupField {
         GroupField::Custody,
         GroupField::Classification,
         GroupField::Process,
+        GroupField::Kind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -166,6 +236,7 @@ impl GroupField {
             GroupField::Custody => "custody",
             GroupField::Classification => "classification",
             GroupField::Process => "process",
+            GroupField::Kind => "kind",
         }
     }
 
@@ -194,7 +265,7 @@ pub struct ScanCoverage {
     /// Gap facts this scan recorded that are still stored (a later scan's answer for the
     /// same subject supersedes them).
     pub gaps: Vec<GapRecord>,
-    /// More gaps were recorded than listed (`sqlite_insight::MAX_GAPS_PER_SCAN`).
+    /// More gaps were recorded than listed (`sqlite::MAX_GAPS_PER_SCAN`).
     pub gaps_truncated: bool,
 }
 
@@ -241,7 +312,7 @@ pub trait InsightStore {
     ) -> Result<Vec<ScanCoverage>, StoreError>;
 
     /// Summary rows keyed by dimensions of the stored views, one list per dimension, with
-    /// the same scope and filter rules as [`MapStore::summary`] (the pool sees only rows over
+    /// the same scope and filter rules as [`QueryStore::summary`] (the pool sees only rows over
     /// at least k tenants).
     fn summary_by_view(
         &self,
@@ -251,15 +322,19 @@ pub trait InsightStore {
     ) -> Result<Vec<Vec<SummaryRow>>, StoreError>;
 }
 
-/// The store behind the collector. Methods block; async callers use `spawn_blocking`.
-pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static {
-    /// Records a scan's start. Beginning the same scan again (after a reconnect) is allowed.
+/// Scans and their batches; the scan end and re-interpretation apply what a planner (the
+/// scan-end use case) works out from the backend's snapshots. Methods block; async callers
+/// use `spawn_blocking`.
+pub trait IngestStore: Send + Sync {
+    /// Records a scan's start. Beginning the same scan again (after a reconnect) is allowed
+    /// for the agent that began it; another agent is refused.
     fn begin_scan(&self, tenant: &str, agent: &str, begin: &ScanBegin) -> Result<(), StoreError>;
 
     /// Highest sequence number committed for a scan, 0 when none.
     fn last_seq(&self, tenant: &str, scan_id: &str) -> Result<u64, StoreError>;
 
-    /// Commits a batch of facts atomically, or recognises it as already committed.
+    /// Commits a batch of facts atomically, or recognises it as already committed. Only
+    /// the agent that began the scan may add to it.
     fn commit_batch(
         &self,
         tenant: &str,
@@ -267,20 +342,32 @@ pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static 
         batch: &FactsBatch,
     ) -> Result<BatchOutcome, StoreError>;
 
-    /// Ends a scan: drops facts its observations supersede, re-interprets the scanned
-    /// accounts and marks what a complete scan did not see as gone. One transaction.
+    /// Ends a scan in one transaction: refused unless `agent` began it and batches 1..n are
+    /// all committed; then, for every account it covered, the planner's writes on a
+    /// snapshot of that account (facts of older scans it supersedes dropped, seen stores
+    /// written with `now_ms`, gone marks, change events) and the scan's coverage. A scan
+    /// ended before is answered `already_finished` and writes nothing.
     fn finish_scan(
         &self,
         tenant: &str,
+        agent: &str,
         end: &ScanEnd,
-        interpreter: &Interpreter,
         now_ms: i64,
+        planner: &dyn AccountPlanner,
     ) -> Result<ScanOutcome, StoreError>;
 
-    /// Re-interprets every account from its stored facts (after a reference table or a tag
-    /// convention changed). Keeps first/last seen and gone marks; records what changed.
-    fn reinterpret_all(&self, interpreter: &Interpreter) -> Result<usize, StoreError>;
+    /// Applies the planner's writes to every stored account (re-interpretation after a
+    /// reference table or a tag convention changed); first/last seen and gone marks stay.
+    /// Returns the number of stores rewritten.
+    fn reinterpret_all(&self, planner: &dyn AccountPlanner) -> Result<usize, StoreError>;
 
+    /// A fingerprint of the interpretation the map was last built with.
+    fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError>;
+    fn set_interpretation_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError>;
+}
+
+/// Operators' reads of the map, each filtered by the caller's [`Scope`] again.
+pub trait QueryStore: Send + Sync {
     /// Recorded changes at or after `since_ms` with an id above `after_id`, oldest first.
     fn list_changes(
         &self,
@@ -291,6 +378,7 @@ pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static 
         filter: &StoreFilter,
     ) -> Result<Vec<ChangeEvent>, StoreError>;
 
+    /// A page of stores in (tenant, id) order; the token resumes after the last one.
     fn list_stores(
         &self,
         scope: &Scope,
@@ -308,6 +396,12 @@ pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static 
         group_by: &[GroupField],
     ) -> Result<Vec<SummaryRow>, StoreError>;
 
+    /// Tenants (other than the caller) that also reported these accounts.
+    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// Operator tokens (hashes only), revoked agent certificates and the audit log.
+pub trait TrustStore: Send + Sync {
     /// Stores a token's hash with its role; returns the token id.
     fn create_token(
         &self,
@@ -324,10 +418,16 @@ pub trait MapStore: InsightStore + reports::ReportStore + Send + Sync + 'static 
     fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The newest audit entries, newest first.
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Tenants (other than the caller) that also reported these accounts.
-    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+}
 
-    /// A fingerprint of the interpretation the map was last built with.
-    fn interpretation_fingerprint(&self) -> Result<Option<String>, StoreError>;
-    fn set_interpretation_fingerprint(&self, fingerprint: &str) -> Result<(), StoreError>;
+/// Every role together: what the collector is wired with. Implemented for any backend that
+/// implements the role traits.
+pub trait MapStore:
+    IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+{
+}
+
+impl<T> MapStore for T where
+    T: IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+{
 }

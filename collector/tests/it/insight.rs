@@ -103,8 +103,11 @@ fn second_tenant(c: &Collector) {
         },
     )
     .expect("batch");
-    s.finish_scan(
+    landmeter_collector::scan_end::finish_scan(
+        s.as_ref(),
+        &interpreter,
         "other",
+        "agent-o",
         &ScanEnd {
             scan_id: "o1".into(),
             ended_at_ms: 2,
@@ -115,7 +118,6 @@ fn second_tenant(c: &Collector) {
                 ..AccountCoverage::default()
             }],
         },
-        &interpreter,
         3,
     )
     .expect("finish");
@@ -656,7 +658,7 @@ async fn old_views_get_the_indicators_when_the_rules_change() {
     drop(db);
 
     let mut cfg = cfg;
-    cfg.database = dir.join("map.db");
+    cfg.database = dir.join("map.db").display().to_string();
     let (interpreter, fingerprint) =
         landmeter_collector::server::build_interpreter(&cfg).expect("interpreter");
     let store =

@@ -1,4 +1,5 @@
-//! The one place where store errors become gRPC statuses.
+//! The one place where store errors become gRPC statuses (and gRPC codes HTTP statuses),
+//! shared by every surface: ingest, the map API, the HTTP side.
 
 use tonic::{Code, Status};
 
@@ -30,10 +31,11 @@ pub fn to_status(e: StoreError) -> Status {
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),
         StoreError::Forbidden(_) => Status::permission_denied(e.to_string()),
-        StoreError::Database(_)
+        StoreError::UnsupportedUrl(_) => Status::failed_precondition(e.to_string()),
+        StoreError::Backend(_)
         | StoreError::Corrupt(_)
         | StoreError::Poisoned
-        | StoreError::Thread(_) => {
+        | StoreError::Io(_) => {
             tracing::error!(error = %e, "query failed");
             Status::internal("internal error")
         }

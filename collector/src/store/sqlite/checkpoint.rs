@@ -75,7 +75,7 @@ mod tests {
     use landmeter_proto::v1::{Fact, FactsBatch, ScanBegin, Tag, Tags, fact::Body};
 
     use super::super::SqliteStore;
-    use crate::store::{BatchOutcome, MapStore};
+    use crate::store::{BatchOutcome, IngestStore};
 
     #[test]
     fn the_thread_copies_committed_pages_into_the_database_file() {

@@ -1,5 +1,5 @@
 //! The insight queries (coverage, summaries over view fields) on SQLite. Read-only; kept
-//! apart from the write path in `sqlite.rs`.
+//! apart from the write path in `ingest.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,8 +8,9 @@ use rusqlite::{params, params_from_iter};
 
 use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
 
-use super::sqlite::{SqliteStore, Where, view_from_row};
-use super::{
+use super::queries::Where;
+use super::{SqliteStore, view_from_row};
+use crate::store::{
     AccountCoverageRecord, GapRecord, InsightStore, ScanCoverage, Scope, StoreError, ViewDimension,
 };
 
