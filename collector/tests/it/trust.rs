@@ -489,3 +489,72 @@ async fn a_flooding_agent_is_rate_limited() {
     }
     c.stop().await;
 }
+
+/// Issue 12 §5 / issue 14 #1: revocation bites on every message of a stream that is already
+/// open, not only on fact batches: a revoked agent can neither begin a scan nor end one (an
+/// empty complete scan would otherwise mark every store of its account gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_agent_can_neither_begin_nor_end_a_scan_on_an_open_stream() {
+    let c = Collector::start_tls("revoked-every-message", |_| {}).await;
+    let cert = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let mut a = c.try_agent("agent-a", Some(&cert)).await.expect("valid");
+    // A first complete scan puts one store in the map.
+    a.begin_for("s1", A_ACCOUNT).await;
+    a.batch("s1", 1, bucket_in(A_ACCOUNT, "kept", "eu-west-1", &[]))
+        .await;
+    ack(&mut a).await;
+    a.end_for("s1", 1, true, A_ACCOUNT).await;
+    ack(&mut a).await;
+    // A second scan begun before the revocation, on the same stream.
+    a.begin_for("s2", A_ACCOUNT).await;
+    c.store
+        .revoke_certificate(&cert.serial, "gemeente-a", "agent-a")
+        .expect("revoke");
+    let refused = |msg: Msg| match msg {
+        Msg::Reject(r) => assert_eq!(
+            (r.code(), r.reason.as_str()),
+            (RejectCode::Unauthenticated, "certificate revoked")
+        ),
+        other => panic!("expected a reject, got {other:?}"),
+    };
+    // Ending s2 with no batch and complete coverage would mark "kept" gone: refused.
+    a.end_for("s2", 0, true, A_ACCOUNT).await;
+    refused(a.next().await);
+    a.begin_for("s3", A_ACCOUNT).await;
+    refused(a.next().await);
+    let present: Vec<String> = c
+        .all_stores()
+        .await
+        .into_iter()
+        .filter(|v| v.gone_at_ms.is_none())
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(present, vec!["kept".to_owned()]);
+}
+
+/// Issue 14 #7: a scan is ended only by the agent that began it, also within one tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_is_ended_only_by_the_agent_that_began_it() {
+    let c = Collector::start_tls("scan-owner", |_| {}).await;
+    let owner = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let other = c.enroll("gemeente-a", "agent-b", Duration::days(1));
+    let mut a = c.try_agent("agent-a", Some(&owner)).await.expect("a");
+    let mut b = c.try_agent("agent-b", Some(&other)).await.expect("b");
+    a.begin_for("s1", A_ACCOUNT).await;
+    a.batch("s1", 1, bucket_in(A_ACCOUNT, "x", "eu-west-1", &[]))
+        .await;
+    ack(&mut a).await;
+    b.end_for("s1", 1, true, A_ACCOUNT).await;
+    match b.next().await {
+        Msg::Reject(r) => assert!(
+            r.reason.contains("belongs to another agent"),
+            "{}",
+            r.reason
+        ),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+    assert!(c.all_stores().await.is_empty(), "the scan was not ended");
+    a.end_for("s1", 1, true, A_ACCOUNT).await;
+    ack(&mut a).await;
+    assert_eq!(c.all_stores().await.len(), 1);
+}
