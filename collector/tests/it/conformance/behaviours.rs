@@ -1,0 +1,737 @@
+//! One function per behaviour of the store boundary; each opens a fresh store with `open`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use landmeter_collector::config::CollectorConfig;
+use landmeter_collector::map::Interpreter;
+use landmeter_collector::scan_end;
+use landmeter_collector::store::{
+    AuditEntry, BatchOutcome, GroupField, MapStore, Scope, StoreError,
+};
+use landmeter_proto::v1::{
+    AccountCoverage, ChangeKind, Fact, FactsBatch, ScanBegin, ScanEnd, Size, StoreFilter,
+    StoreView, fact::Body,
+};
+
+use super::Open;
+use crate::harness::bucket_in;
+
+const AGENT: &str = "agent-1";
+
+fn interpreter() -> Interpreter {
+    landmeter_collector::server::build_interpreter(&CollectorConfig::default())
+        .expect("interpreter")
+        .0
+}
+
+/// A store with a scan session helper bound to it.
+struct Bench {
+    store: Arc<dyn MapStore>,
+    interpreter: Interpreter,
+}
+
+impl Bench {
+    fn new(open: Open) -> Self {
+        Self {
+            store: open(),
+            interpreter: interpreter(),
+        }
+    }
+
+    fn begin(
+        &self,
+        tenant: &str,
+        agent: &str,
+        scan: &str,
+        account: &str,
+    ) -> Result<(), StoreError> {
+        self.store.begin_scan(
+            tenant,
+            agent,
+            &ScanBegin {
+                scan_id: scan.into(),
+                started_at_ms: 1,
+                accounts: vec![account.into()],
+                provider: "aws".into(),
+                providers: vec!["aws".into()],
+            },
+        )
+    }
+
+    fn batch(
+        &self,
+        tenant: &str,
+        agent: &str,
+        scan: &str,
+        seq: u64,
+        facts: Vec<Fact>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.store.commit_batch(
+            tenant,
+            agent,
+            &FactsBatch {
+                scan_id: scan.into(),
+                seq,
+                facts,
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn end(
+        &self,
+        tenant: &str,
+        agent: &str,
+        scan: &str,
+        account: &str,
+        batches: u64,
+        complete: bool,
+        now_ms: i64,
+    ) -> Result<landmeter_collector::store::ScanOutcome, StoreError> {
+        let end = ScanEnd {
+            scan_id: scan.into(),
+            ended_at_ms: now_ms,
+            batches,
+            coverage: vec![AccountCoverage {
+                account: account.into(),
+                complete,
+                ..AccountCoverage::default()
+            }],
+        };
+        scan_end::finish_scan(
+            self.store.as_ref(),
+            &self.interpreter,
+            tenant,
+            agent,
+            &end,
+            now_ms,
+        )
+    }
+
+    /// One complete scan of `buckets` (name, region) in `account`, one batch.
+    fn scan(&self, tenant: &str, scan: &str, account: &str, buckets: &[(&str, &str)], now: i64) {
+        self.begin(tenant, AGENT, scan, account).expect("begin");
+        let facts: Vec<Fact> = buckets
+            .iter()
+            .flat_map(|(name, region)| bucket_in(account, name, region, &[]))
+            .collect();
+        self.batch(tenant, AGENT, scan, 1, facts).expect("batch");
+        self.end(tenant, AGENT, scan, account, 1, true, now)
+            .expect("end");
+    }
+
+    fn list(&self, scope: &Scope, filter: &StoreFilter) -> Vec<StoreView> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let (page, next) = self
+                .store
+                .list_stores(scope, filter, 7, &token)
+                .expect("list");
+            out.extend(page);
+            if next.is_empty() {
+                return out;
+            }
+            token = next;
+        }
+    }
+
+    fn names(&self, scope: &Scope, filter: &StoreFilter) -> Vec<String> {
+        self.list(scope, filter)
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    }
+}
+
+fn all_stores_incl_gone() -> StoreFilter {
+    StoreFilter {
+        include_gone: true,
+        ..StoreFilter::default()
+    }
+}
+
+pub fn a_batch_is_committed_once_and_a_resend_is_a_duplicate(open: Open) {
+    let b = Bench::new(open);
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    assert_eq!(b.store.last_seq("t", "s1").expect("seq"), 0);
+    let facts = bucket_in("acct", "a", "eu-west-1", &[]);
+    assert_eq!(
+        b.batch("t", AGENT, "s1", 1, facts.clone()).expect("first"),
+        BatchOutcome::Committed
+    );
+    // The resend carries other facts under the same (tenant, scan, seq): still a duplicate,
+    // and nothing of it is stored.
+    let other = bucket_in("acct", "b", "eu-west-1", &[]);
+    assert_eq!(
+        b.batch("t", AGENT, "s1", 1, other).expect("again"),
+        BatchOutcome::Duplicate
+    );
+    assert_eq!(b.store.last_seq("t", "s1").expect("seq"), 1);
+    let stored = b
+        .store
+        .tenant_facts(&Scope::AllTenants, "t")
+        .expect("facts");
+    assert_eq!(stored.len(), facts.len(), "{stored:?}");
+    assert!(stored.iter().all(|f| f.subject == "a"));
+    // The same seq in another tenant is another batch.
+    b.begin("u", AGENT, "s1", "acct").expect("begin u");
+    assert_eq!(
+        b.batch(
+            "u",
+            AGENT,
+            "s1",
+            1,
+            bucket_in("acct", "a", "eu-west-1", &[])
+        )
+        .expect("u"),
+        BatchOutcome::Committed
+    );
+}
+
+pub fn sequence_rules_hold_at_the_scan_end(open: Open) {
+    let b = Bench::new(open);
+    assert!(matches!(
+        b.batch(
+            "t",
+            AGENT,
+            "never",
+            1,
+            bucket_in("acct", "a", "eu-west-1", &[])
+        ),
+        Err(StoreError::UnknownScan(_))
+    ));
+    assert!(matches!(
+        b.end("t", AGENT, "never", "acct", 0, true, 5),
+        Err(StoreError::UnknownScan(_))
+    ));
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    // Beginning again after a reconnect is allowed.
+    b.begin("t", AGENT, "s1", "acct").expect("begin again");
+    b.batch(
+        "t",
+        AGENT,
+        "s1",
+        1,
+        bucket_in("acct", "a", "eu-west-1", &[]),
+    )
+    .expect("1");
+    match b.end("t", AGENT, "s1", "acct", 2, true, 5) {
+        Err(StoreError::MissingBatches {
+            declared,
+            committed,
+            ..
+        }) => assert_eq!((declared, committed), (2, 1)),
+        other => panic!("expected missing batches, got {other:?}"),
+    }
+    // A refused end wrote nothing.
+    assert!(
+        b.names(&Scope::AllTenants, &all_stores_incl_gone())
+            .is_empty()
+    );
+    b.batch(
+        "t",
+        AGENT,
+        "s1",
+        2,
+        bucket_in("acct", "b", "eu-west-1", &[]),
+    )
+    .expect("2");
+    let out = b.end("t", AGENT, "s1", "acct", 2, true, 6).expect("end");
+    assert_eq!((out.stores_interpreted, out.already_finished), (2, false));
+    let again = b
+        .end("t", AGENT, "s1", "acct", 2, true, 7)
+        .expect("resent end");
+    assert!(again.already_finished);
+    assert!(again.changes.is_empty());
+}
+
+pub fn only_the_agent_that_began_a_scan_may_add_to_or_end_it(open: Open) {
+    let b = Bench::new(open);
+    b.begin("t", "agent-a", "s1", "acct").expect("begin");
+    let owned = |r: Result<(), StoreError>| {
+        assert!(
+            matches!(r, Err(StoreError::ScanOwnedElsewhere { .. })),
+            "{r:?}"
+        )
+    };
+    owned(b.begin("t", "agent-b", "s1", "acct"));
+    owned(
+        b.batch(
+            "t",
+            "agent-b",
+            "s1",
+            1,
+            bucket_in("acct", "a", "eu-west-1", &[]),
+        )
+        .map(|_| ()),
+    );
+    owned(b.end("t", "agent-b", "s1", "acct", 0, true, 5).map(|_| ()));
+    b.batch(
+        "t",
+        "agent-a",
+        "s1",
+        1,
+        bucket_in("acct", "a", "eu-west-1", &[]),
+    )
+    .expect("owner's batch");
+    b.end("t", "agent-a", "s1", "acct", 1, true, 5)
+        .expect("owner's end");
+}
+
+pub fn gone_only_after_a_complete_scan(open: Open) {
+    let b = Bench::new(open);
+    b.scan(
+        "t",
+        "s1",
+        "acct",
+        &[("x", "eu-west-1"), ("y", "eu-west-1")],
+        10,
+    );
+    // An incomplete scan that did not see y leaves it present.
+    b.begin("t", AGENT, "s2", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s2",
+        1,
+        bucket_in("acct", "x", "eu-west-1", &[]),
+    )
+    .expect("batch");
+    let out = b.end("t", AGENT, "s2", "acct", 1, false, 20).expect("end");
+    assert_eq!(out.stores_gone, 0);
+    assert_eq!(
+        b.names(&Scope::AllTenants, &StoreFilter::default()),
+        ["x", "y"]
+    );
+    // A complete one marks it gone: kept, with the time, and a change event.
+    b.scan("t", "s3", "acct", &[("x", "eu-west-1")], 30);
+    assert_eq!(b.names(&Scope::AllTenants, &StoreFilter::default()), ["x"]);
+    let all = b.list(&Scope::AllTenants, &all_stores_incl_gone());
+    let y = all.iter().find(|v| v.name == "y").expect("y kept");
+    assert_eq!(y.gone_at_ms, Some(30));
+    assert_eq!(y.first_seen_ms, 10);
+    // Another account's complete scan does not touch this account.
+    b.scan("t", "s4", "other", &[("z", "eu-west-1")], 40);
+    assert_eq!(
+        b.names(&Scope::AllTenants, &StoreFilter::default()),
+        ["x", "z"]
+    );
+    // Seen again: present again.
+    b.scan(
+        "t",
+        "s5",
+        "acct",
+        &[("x", "eu-west-1"), ("y", "eu-west-1")],
+        50,
+    );
+    let y = b
+        .list(&Scope::AllTenants, &StoreFilter::default())
+        .into_iter()
+        .find(|v| v.name == "y")
+        .expect("y back");
+    assert_eq!((y.gone_at_ms, y.last_seen_ms), (None, 50));
+}
+
+pub fn change_events_are_recorded_with_the_writes_that_make_them(open: Open) {
+    let b = Bench::new(open);
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s1",
+        1,
+        bucket_in("acct", "x", "eu-west-1", &[]),
+    )
+    .expect("batch");
+    let first = b.end("t", AGENT, "s1", "acct", 1, true, 10).expect("end");
+    assert_eq!(first.changes.len(), 1);
+    assert_eq!(first.changes[0].kind(), ChangeKind::Added);
+    // Moved to another country, and a new store: a change and an addition, then a gone.
+    b.scan(
+        "t",
+        "s2",
+        "acct",
+        &[("x", "us-east-1"), ("n", "eu-west-1")],
+        20,
+    );
+    b.scan("t", "s3", "acct", &[("x", "us-east-1")], 30);
+    let listed = b
+        .store
+        .list_changes(&Scope::AllTenants, 0, 0, 100, &StoreFilter::default())
+        .expect("changes");
+    let kinds: Vec<(String, ChangeKind)> = listed
+        .iter()
+        .map(|c| (c.store.as_ref().expect("view").name.clone(), c.kind()))
+        .collect();
+    // Within one scan end, stores in name order.
+    let expected = [
+        ("x", ChangeKind::Added),
+        ("n", ChangeKind::Added),
+        ("x", ChangeKind::Changed),
+        ("n", ChangeKind::Gone),
+    ];
+    let expected: Vec<(String, ChangeKind)> = expected
+        .iter()
+        .map(|(n, k)| ((*n).to_owned(), *k))
+        .collect();
+    assert_eq!(kinds, expected);
+    // Ids increase in commit order; the first scan end returned exactly what is listed.
+    assert!(listed.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(listed[0], first.changes[0]);
+    assert_eq!(listed[3].kind(), ChangeKind::Gone);
+    let changed = &listed[2];
+    assert!(
+        changed.changes.iter().any(|f| f.field == "country"),
+        "{changed:?}"
+    );
+    // Resuming after an id gives only what follows it.
+    let after = b
+        .store
+        .list_changes(
+            &Scope::AllTenants,
+            0,
+            listed[1].id,
+            100,
+            &StoreFilter::default(),
+        )
+        .expect("after");
+    assert_eq!(after, listed[2..]);
+}
+
+pub fn a_tenant_scope_sees_only_its_tenant(open: Open) {
+    let b = Bench::new(open);
+    b.scan(
+        "a",
+        "s1",
+        "acct-a",
+        &[("a1", "eu-west-1"), ("a2", "eu-west-1")],
+        10,
+    );
+    b.scan("b", "s1", "acct-b", &[("b1", "eu-west-1")], 10);
+    let a = Scope::Tenant("a".into());
+    assert_eq!(b.names(&a, &StoreFilter::default()), ["a1", "a2"]);
+    let b_id = b.list(&Scope::Tenant("b".into()), &StoreFilter::default())[0]
+        .id
+        .clone();
+    assert!(b.store.get_store(&a, &b_id).expect("get").is_none());
+    assert!(
+        b.store
+            .get_store(&Scope::AllTenants, &b_id)
+            .expect("get")
+            .is_some()
+    );
+    let total = b
+        .store
+        .summary(&a, &StoreFilter::default(), &[])
+        .expect("sum");
+    assert_eq!(total[0].stores, 2);
+    let changes = b
+        .store
+        .list_changes(&a, 0, 0, 100, &StoreFilter::default())
+        .expect("changes");
+    assert!(changes.iter().all(|c| c.tenant == "a") && changes.len() == 2);
+    assert!(matches!(
+        b.store.tenant_facts(&a, "b"),
+        Err(StoreError::Forbidden(_))
+    ));
+}
+
+pub fn the_pool_sees_only_summaries_over_at_least_k_tenants(open: Open) {
+    let b = Bench::new(open);
+    // Ireland: tenants a and b; Germany: tenant c only.
+    b.scan("a", "s1", "acct-a", &[("a1", "eu-west-1")], 10);
+    b.scan("b", "s1", "acct-b", &[("b1", "eu-west-1")], 10);
+    b.scan("c", "s1", "acct-c", &[("c1", "eu-central-1")], 10);
+    let pool = Scope::Pool { min_tenants: 2 };
+    let rows = b
+        .store
+        .summary(&pool, &StoreFilter::default(), &[GroupField::Country])
+        .expect("summary");
+    let countries: Vec<&str> = rows.iter().map(|r| r.keys[0].as_str()).collect();
+    assert_eq!(countries, ["IE"], "{rows:?}");
+    assert_eq!(rows[0].stores, 2);
+    for forbidden in [GroupField::Tenant, GroupField::Account] {
+        assert!(matches!(
+            b.store
+                .summary(&pool, &StoreFilter::default(), &[forbidden]),
+            Err(StoreError::Forbidden(_))
+        ));
+    }
+    assert!(matches!(
+        b.store.list_stores(&pool, &StoreFilter::default(), 10, ""),
+        Err(StoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        b.store
+            .list_changes(&pool, 0, 0, 10, &StoreFilter::default()),
+        Err(StoreError::Forbidden(_))
+    ));
+}
+
+pub fn keyset_pages_cover_every_store_once(open: Open) {
+    let b = Bench::new(open);
+    let names: Vec<String> = (0..23).map(|i| format!("bucket-{i:02}")).collect();
+    let buckets: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "eu-west-1")).collect();
+    b.scan("a", "s1", "acct-a", &buckets[..13], 10);
+    b.scan("b", "s1", "acct-b", &buckets[13..], 10);
+    let (first, token) = b
+        .store
+        .list_stores(&Scope::AllTenants, &StoreFilter::default(), 10, "")
+        .expect("page 1");
+    assert_eq!(first.len(), 10);
+    assert!(!token.is_empty());
+    let listed = b.list(&Scope::AllTenants, &StoreFilter::default());
+    let keys: Vec<(String, String)> = listed
+        .iter()
+        .map(|v| (v.tenant.clone(), v.id.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "in (tenant, id) order, each once");
+    assert_eq!(keys.len(), 23);
+    assert!(matches!(
+        b.store
+            .list_stores(&Scope::AllTenants, &StoreFilter::default(), 10, "garbage"),
+        Err(StoreError::BadPageToken)
+    ));
+}
+
+pub fn summaries_count_unknown_sizes_apart(open: Open) {
+    let b = Bench::new(open);
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    let mut facts = bucket_in("acct", "sized", "eu-west-1", &[]);
+    facts.extend(bucket_in("acct", "unsized", "eu-west-1", &[]));
+    facts.extend(bucket_in("acct", "de", "eu-central-1", &[]));
+    for (name, bytes) in [("sized", 1_000), ("de", 24)] {
+        facts.push(Fact {
+            account: "acct".into(),
+            subject: name.into(),
+            api_call: "cloudwatch:GetMetricData".into(),
+            observed_at_ms: 1,
+            body: Some(Body::Size(Size {
+                bytes_by_storage_type: [("StandardStorage".to_owned(), bytes)].into(),
+                objects: 3,
+                datapoint_at_ms: 1,
+                known: true,
+            })),
+        });
+    }
+    b.batch("t", AGENT, "s1", 1, facts).expect("batch");
+    b.end("t", AGENT, "s1", "acct", 1, true, 10).expect("end");
+    let rows = b
+        .store
+        .summary(
+            &Scope::AllTenants,
+            &StoreFilter::default(),
+            &[GroupField::Country],
+        )
+        .expect("summary");
+    let got: Vec<(String, u64, i64, u64)> = rows
+        .iter()
+        .map(|r| (r.keys[0].clone(), r.stores, r.bytes, r.stores_without_size))
+        .collect();
+    assert_eq!(
+        got,
+        [("DE".into(), 1, 24, 0), ("IE".into(), 2, 1_000, 1)],
+        "unknown is never zero"
+    );
+}
+
+/// An interpreter whose region table says nothing: every country unknown.
+fn blind_interpreter() -> Interpreter {
+    let mut i = interpreter();
+    i.tables = landmeter_collector::map::reference::ReferenceTables::parse(
+        "provider,region_code,display_name,country_iso2,in_eu_eea,city,comment\n",
+        landmeter_collector::map::reference::PROVIDERS_CSV,
+    )
+    .expect("tables");
+    i
+}
+
+pub fn reinterpretation_keeps_bookkeeping_and_records_changes(open: Open) {
+    let b = Bench::new(open);
+    b.scan(
+        "t",
+        "s1",
+        "acct",
+        &[("x", "eu-west-1"), ("g", "eu-west-1")],
+        10,
+    );
+    b.scan("t", "s2", "acct", &[("x", "eu-west-1")], 20);
+    let before = b.list(&Scope::AllTenants, &all_stores_incl_gone());
+    let n = scan_end::reinterpret_all(b.store.as_ref(), &blind_interpreter(), 99).expect("re");
+    assert_eq!(n, 2, "present and gone stores are both re-interpreted");
+    let after = b.list(&Scope::AllTenants, &all_stores_incl_gone());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(
+            (
+                old.first_seen_ms,
+                old.last_seen_ms,
+                old.gone_at_ms,
+                &old.last_scan_id
+            ),
+            (
+                new.first_seen_ms,
+                new.last_seen_ms,
+                new.gone_at_ms,
+                &new.last_scan_id
+            )
+        );
+        assert_eq!(new.country, "", "the new rules apply");
+    }
+    let changes = b
+        .store
+        .list_changes(&Scope::AllTenants, 0, 0, 100, &StoreFilter::default())
+        .expect("changes");
+    let last = changes.last().expect("a change");
+    // Only the present store's re-interpretation is news.
+    assert_eq!(
+        (last.scan_id.as_str(), last.kind(), last.store_id.as_str()),
+        (
+            scan_end::REINTERPRETATION,
+            ChangeKind::Changed,
+            after[1].id.as_str()
+        )
+    );
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.scan_id == scan_end::REINTERPRETATION)
+            .count(),
+        1
+    );
+}
+
+pub fn tokens_revocations_and_the_audit_log(open: Open) {
+    let b = Bench::new(open);
+    let id = b
+        .store
+        .create_token("hash-1", "tenant-viewer", Some("t"), "ci")
+        .expect("create");
+    let found = b.store.find_token("hash-1").expect("find").expect("found");
+    assert_eq!(
+        (found.id, found.role.as_str(), found.tenant.as_deref()),
+        (id, "tenant-viewer", Some("t"))
+    );
+    assert!(b.store.find_token("hash-2").expect("find").is_none());
+    assert!(!b.store.is_certificate_revoked("ab12").expect("check"));
+    b.store
+        .revoke_certificate("ab12", "t", "a")
+        .expect("revoke");
+    b.store
+        .revoke_certificate("ab12", "t", "a")
+        .expect("revoking twice is fine");
+    assert!(b.store.is_certificate_revoked("ab12").expect("check"));
+    for (i, method) in ["ListStores", "Summary"].into_iter().enumerate() {
+        b.store
+            .append_audit(&AuditEntry {
+                token_id: Some(id),
+                role: "tenant-viewer".into(),
+                tenant: Some("t".into()),
+                method: method.into(),
+                request: format!("request {i}"),
+                rows: i as u64,
+                outcome: "ok".into(),
+            })
+            .expect("audit");
+    }
+    let log = b.store.audit_log(10).expect("log");
+    let methods: Vec<&str> = log.iter().map(|e| e.method.as_str()).collect();
+    assert_eq!(methods, ["Summary", "ListStores"], "newest first");
+    assert_eq!(log[0].rows, 1);
+    assert_eq!(b.store.audit_log(1).expect("log").len(), 1);
+}
+
+pub fn issued_reports_keep_their_figures_per_tenant(open: Open) {
+    let b = Bench::new(open);
+    let a = Scope::Tenant("a".into());
+    assert!(b.store.last_report(&a, "a").expect("none").is_none());
+    let first = b
+        .store
+        .record_report(&a, "a", 100, r#"{"n":1}"#)
+        .expect("1");
+    let second = b
+        .store
+        .record_report(&a, "a", 200, r#"{"n":2}"#)
+        .expect("2");
+    assert!(second > first);
+    let last = b.store.last_report(&a, "a").expect("last").expect("some");
+    assert_eq!(
+        (last.id, last.issued_at_ms, last.figures.as_str()),
+        (second, 200, r#"{"n":2}"#)
+    );
+    assert!(
+        b.store
+            .last_report(&Scope::AllTenants, "b")
+            .expect("b")
+            .is_none()
+    );
+    assert!(matches!(
+        b.store.record_report(&a, "b", 1, "{}"),
+        Err(StoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        b.store.last_report(&Scope::Pool { min_tenants: 2 }, "a"),
+        Err(StoreError::Forbidden(_))
+    ));
+}
+
+pub fn filters_select_by_kind_and_provider(open: Open) {
+    let b = Bench::new(open);
+    b.scan(
+        "t",
+        "s1",
+        "acct",
+        &[("x", "eu-west-1"), ("y", "us-east-1")],
+        10,
+    );
+    let by = |f: StoreFilter| b.names(&Scope::AllTenants, &f);
+    assert_eq!(
+        by(StoreFilter {
+            eu: Some(false),
+            ..StoreFilter::default()
+        }),
+        ["y"]
+    );
+    assert_eq!(
+        by(StoreFilter {
+            providers: vec!["aws".into()],
+            ..StoreFilter::default()
+        }),
+        ["x", "y"]
+    );
+    assert!(
+        by(StoreFilter {
+            providers: vec!["microsoft-azure".into()],
+            ..StoreFilter::default()
+        })
+        .is_empty()
+    );
+    let kinds: HashSet<String> = b
+        .list(&Scope::AllTenants, &StoreFilter::default())
+        .into_iter()
+        .map(|v| v.kind)
+        .collect();
+    // Every view's kind selects it again, whatever label the interpreter gives buckets.
+    for kind in kinds {
+        assert_eq!(
+            by(StoreFilter {
+                kinds: vec![kind.clone()],
+                ..StoreFilter::default()
+            })
+            .len(),
+            2,
+            "kind {kind:?}"
+        );
+    }
+    assert!(
+        by(StoreFilter {
+            kinds: vec!["log-group".into()],
+            ..StoreFilter::default()
+        })
+        .is_empty()
+    );
+}

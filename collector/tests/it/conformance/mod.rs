@@ -1,0 +1,64 @@
+//! The store boundary's conformance suite: the behaviours every backend must have, written
+//! once against the role traits (`landmeter_collector::store`) and instantiated per backend
+//! with [`conformance_suite!`] (as quickwit tests every metastore with one suite). A backend
+//! passes when every case below passes on it; nothing here knows SQL or a backend's type.
+//!
+//! The scan end goes through the real use case (`scan_end::finish_scan`), so the suite also
+//! checks that a backend applies the write sets it is given, in one transaction.
+
+mod behaviours;
+
+use std::sync::Arc;
+
+use landmeter_collector::store::MapStore;
+
+/// Opens a fresh, empty store of one backend.
+pub type Open = fn() -> Arc<dyn MapStore>;
+
+/// Declares one `#[test]` per behaviour for a backend, in a module named after it.
+macro_rules! conformance_suite {
+    ($backend:ident, $open:expr, [$($behaviour:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $behaviour() {
+                    super::behaviours::$behaviour($open);
+                }
+            )*
+        }
+    };
+}
+
+/// Every behaviour, for every backend's instantiation.
+macro_rules! all_behaviours {
+    ($backend:ident, $open:expr) => {
+        conformance_suite!(
+            $backend,
+            $open,
+            [
+                a_batch_is_committed_once_and_a_resend_is_a_duplicate,
+                sequence_rules_hold_at_the_scan_end,
+                only_the_agent_that_began_a_scan_may_add_to_or_end_it,
+                gone_only_after_a_complete_scan,
+                change_events_are_recorded_with_the_writes_that_make_them,
+                a_tenant_scope_sees_only_its_tenant,
+                the_pool_sees_only_summaries_over_at_least_k_tenants,
+                keyset_pages_cover_every_store_once,
+                summaries_count_unknown_sizes_apart,
+                reinterpretation_keeps_bookkeeping_and_records_changes,
+                tokens_revocations_and_the_audit_log,
+                issued_reports_keep_their_figures_per_tenant,
+                filters_select_by_kind_and_provider,
+            ]
+        );
+    };
+}
+
+/// SQLite: a new file in a new temporary folder per case.
+fn open_sqlite() -> Arc<dyn MapStore> {
+    let dir = crate::harness::temp_dir("conformance");
+    let url = format!("sqlite:{}", dir.join("map.db").display());
+    landmeter_collector::store::open(&url, Default::default()).expect("open sqlite store")
+}
+
+all_behaviours!(sqlite, super::open_sqlite);
