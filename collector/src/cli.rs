@@ -6,13 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use landmeter_proto::Custody;
 use landmeter_proto::v1::map_service_client::MapServiceClient;
 use landmeter_proto::v1::{
-    GetStoreRequest, ListChangesRequest, ListStoresRequest, RequestScanRequest, StoreFilter,
-    SummaryRequest,
+    GetStoreRequest, ListChangesRequest, ListStoresRequest, RequestScanRequest, SummaryRequest,
 };
 
+use crate::api::filter::FilterArgs;
 use crate::api::render::{self, Format};
 use crate::auth::Role;
 use crate::config::CollectorConfig;
@@ -315,42 +314,6 @@ pub struct Connection {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
-#[derive(Debug, Args, Default, Clone)]
-pub struct FilterArgs {
-    #[arg(long, value_delimiter = ',')]
-    pub provider: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    pub account: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    pub region: Vec<String>,
-    /// ISO 3166 alpha-2 country codes.
-    #[arg(long, value_delimiter = ',')]
-    pub country: Vec<String>,
-    /// Only stores in (true) or outside (false) the EU/EEA.
-    #[arg(long)]
-    pub eu: Option<bool>,
-    /// Custody at least this level: unknown, none, provider, customer-managed, byok, dedicated-hsm, hyok.
-    #[arg(long, value_parser = parse_custody)]
-    pub custody_at_least: Option<Custody>,
-    /// Custody at most this level (e.g. `provider` finds stores whose keys the provider holds).
-    #[arg(long, value_parser = parse_custody)]
-    pub custody_at_most: Option<Custody>,
-    #[arg(long, value_delimiter = ',')]
-    pub classification: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    pub process: Vec<String>,
-    /// Only stores that replicate (true) or do not replicate (false) outside the EU/EEA.
-    #[arg(long)]
-    pub replicated_outside_eu: Option<bool>,
-    /// Only stores whose provider's parent is (true) or is not (false) subject to the US CLOUD Act.
-    #[arg(long)]
-    pub cloud_act: Option<bool>,
-    /// Include stores no longer seen by a complete scan.
-    #[arg(long)]
-    pub include_gone: bool,
-}
-
 /// `--since`: Unix ms, RFC 3339, or an age (`90s`, `30m`, `24h`, `7d`) before now.
 pub fn parse_since(s: &str) -> Result<i64, String> {
     let s = s.trim();
@@ -373,41 +336,6 @@ pub fn parse_since(s: &str) -> Result<i64, String> {
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     Ok(now as i64 - n.saturating_mul(unit_ms))
-}
-
-/// Parses a custody level label, with the list of valid ones in the error.
-pub fn parse_custody(s: &str) -> Result<Custody, String> {
-    Custody::from_label(s.trim()).ok_or_else(|| {
-        let labels: Vec<&str> = Custody::LADDER.iter().map(|c| c.label()).collect();
-        format!(
-            "unknown custody level {s:?}; expected one of {}",
-            labels.join(", ")
-        )
-    })
-}
-
-impl FilterArgs {
-    pub fn to_filter(&self) -> StoreFilter {
-        StoreFilter {
-            providers: self.provider.clone(),
-            accounts: self.account.clone(),
-            regions: self.region.clone(),
-            countries: self
-                .country
-                .iter()
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
-            eu: self.eu,
-            custody_at_least: self.custody_at_least.unwrap_or(Custody::Unspecified) as i32,
-            custody_at_most: self.custody_at_most.unwrap_or(Custody::Unspecified) as i32,
-            classifications: self.classification.clone(),
-            processes: self.process.clone(),
-            replicated_outside_eu: self.replicated_outside_eu,
-            include_gone: self.include_gone,
-            cloud_act: self.cloud_act,
-            kinds: Vec::new(),
-        }
-    }
 }
 
 type AuthedChannel = tonic::service::interceptor::InterceptedService<
@@ -882,6 +810,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::filter::parse_custody;
+    use landmeter_proto::Custody;
 
     #[test]
     fn custody_labels_parse_with_a_helpful_error() {

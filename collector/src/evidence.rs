@@ -13,15 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tonic::{Request, Status};
 
-use landmeter_proto::v1::{EvidenceRequest, EvidenceResponse, StoreFilter};
+use landmeter_proto::v1::StoreFilter;
 
-use crate::api::grpc::MapApi;
 use crate::store::{MapStore, Scope, StoreError};
 
 pub const FORMAT: &str = "landmeter-evidence/1";
@@ -265,59 +260,6 @@ pub fn verify(bundle: &Value) -> Result<(), String> {
             "manifest digest {d} differs from the digest of its sections {whole}"
         )),
         None => Err("manifest has no digest".into()),
-    }
-}
-
-/// `MapService.Evidence`.
-pub async fn evidence(
-    api: &MapApi,
-    request: Request<EvidenceRequest>,
-) -> Result<tonic::Response<EvidenceResponse>, Status> {
-    let (meta, ext, req) = request.into_parts();
-    let json = evidence_as(api, Request::from_parts(meta, ext, ()), req.tenant).await?;
-    Ok(tonic::Response::new(EvidenceResponse { json }))
-}
-
-async fn evidence_as(api: &MapApi, auth: Request<()>, tenant: String) -> Result<String, Status> {
-    api.scoped(
-        auth,
-        "Evidence",
-        format!("tenant={tenant:?}"),
-        |(_, rows): &(String, u64)| *rows,
-        move |store, scope| {
-            let bundle = build(store, scope, &tenant, crate::report::now_ms())?;
-            let rows = bundle["facts"].as_array().map_or(0, Vec::len) as u64;
-            Ok((
-                serde_json::to_string_pretty(&bundle).unwrap_or_default(),
-                rows,
-            ))
-        },
-    )
-    .await
-    .map(|(json, _)| json)
-}
-
-/// `GET /v1/evidence?tenant=T`.
-pub async fn http_evidence(
-    State(s): State<crate::api::http::HttpState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
-    let tenant = pairs
-        .iter()
-        .find(|(k, _)| k == "tenant")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    match evidence_as(&s.map, crate::api::http::authorized(&headers, ()), tenant).await {
-        Ok(json) => (
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            json,
-        )
-            .into_response(),
-        Err(e) => crate::api::http::error(e),
     }
 }
 

@@ -287,14 +287,14 @@ impl MapService for MapApi {
         &self,
         request: Request<landmeter_proto::v1::BoardReportRequest>,
     ) -> Result<Response<landmeter_proto::v1::BoardReportResponse>, Status> {
-        crate::report::board_report(self, request).await
+        super::documents::board_report(self, request).await
     }
 
     async fn evidence(
         &self,
         request: Request<landmeter_proto::v1::EvidenceRequest>,
     ) -> Result<Response<landmeter_proto::v1::EvidenceResponse>, Status> {
-        crate::evidence::evidence(self, request).await
+        super::documents::evidence(self, request).await
     }
 
     type WatchStream =

@@ -47,8 +47,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/coverage", get(coverage))
         .route("/v1/costs", get(costs))
         .route("/v1/exit", get(exit))
-        .route("/v1/report", get(crate::report::http_report))
-        .route("/v1/evidence", get(crate::evidence::http_evidence))
+        .route("/v1/report", get(super::documents::http_report))
+        .route("/v1/evidence", get(super::documents::http_evidence))
         .route("/openapi.json", get(openapi))
         .merge(crate::api::ui::router())
         .with_state(state)
@@ -198,58 +198,6 @@ pub(crate) fn error(status: tonic::Status) -> Response {
         .into_response()
 }
 
-/// Query parameters as the CLI's filter flags (`?country=DE,NL&eu=false` is
-/// `--country DE,NL --eu false`): one parser, one set of error messages.
-fn filter_from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Status> {
-    #[derive(clap::Parser)]
-    #[command(no_binary_name = true)]
-    struct Query {
-        #[command(flatten)]
-        filter: crate::cli::FilterArgs,
-    }
-    // `tenant` narrows the caller's scope instead (see `insight::narrow`).
-    const NOT_FILTERS: [&str; 11] = [
-        "page_token",
-        "page_size",
-        "by",
-        "since_ms",
-        "after_id",
-        "tenant",
-        "expand",
-        "from",
-        "to",
-        "bandwidth_mbps",
-        "format",
-    ];
-    let mut args = Vec::new();
-    for (k, v) in pairs
-        .iter()
-        .filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str()))
-    {
-        let flag = format!("--{}", k.replace('_', "-"));
-        if k == "include_gone" {
-            if v == "true" {
-                args.push(flag);
-            }
-        } else {
-            args.push(flag);
-            args.push(v.clone());
-        }
-    }
-    <Query as clap::Parser>::try_parse_from(args)
-        .map(|q| q.filter.to_filter())
-        .map_err(|e| {
-            tonic::Status::invalid_argument(
-                e.render()
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-}
-
 fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
@@ -263,7 +211,7 @@ async fn list_stores(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     use landmeter_proto::v1::map_service_server::MapService;
-    let filter = match filter_from_query(&pairs) {
+    let filter = match super::filter::from_query(&pairs) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
@@ -322,7 +270,7 @@ async fn summary(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     use landmeter_proto::v1::map_service_server::MapService;
-    let filter = match filter_from_query(&pairs) {
+    let filter = match super::filter::from_query(&pairs) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
@@ -357,7 +305,7 @@ async fn list_changes(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     use landmeter_proto::v1::map_service_server::MapService;
-    let filter = match filter_from_query(&pairs) {
+    let filter = match super::filter::from_query(&pairs) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
@@ -432,7 +380,7 @@ async fn dashboard(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+    let (filter, prices) = match (super::filter::from_query(&pairs), prices()) {
         (Ok(f), Ok(p)) => (f, p),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
@@ -453,7 +401,7 @@ async fn graph(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let filter = match filter_from_query(&pairs) {
+    let filter = match super::filter::from_query(&pairs) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
@@ -472,7 +420,7 @@ async fn graph(
         |v| v["nodes"].as_array().map_or(0, |n| n.len() as u64),
         move |store, scope| {
             Ok(insight::graph(
-                &insight::all_stores(store, scope, &filter)?,
+                &crate::store::all_stores(store, scope, &filter)?,
                 &expand,
             ))
         },
@@ -501,7 +449,7 @@ async fn costs(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+    let (filter, prices) = match (super::filter::from_query(&pairs), prices()) {
         (Ok(f), Ok(p)) => (f, p),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
@@ -526,7 +474,7 @@ async fn exit(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (filter, prices) = match (filter_from_query(&pairs), prices()) {
+    let (filter, prices) = match (super::filter::from_query(&pairs), prices()) {
         (Ok(f), Ok(p)) => (f, p),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
@@ -555,7 +503,7 @@ async fn exit(
             described,
             |x: &crate::map::exit::ExitScenario| x.stores as u64,
             move |store, scope| {
-                let stores = insight::all_stores(store, scope, &filter)?;
+                let stores = crate::store::all_stores(store, scope, &filter)?;
                 Ok(crate::map::exit::exit_scenario(
                     &stores,
                     &from,

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use landmeter_proto::v1::{StoreFilter, StoreView, SummaryRow};
 
-use crate::api::grpc::MAX_PAGE;
 use crate::map::exit::PriceTable;
 use crate::store::{GroupField, MapStore, Scope, StoreError, ViewDimension};
 
@@ -40,24 +39,6 @@ fn scope_name(scope: &Scope) -> String {
         Scope::AllTenants => "all".into(),
         Scope::Tenant(t) => format!("tenant:{t}"),
         Scope::Pool { .. } => "pool".into(),
-    }
-}
-
-/// Every store the scope and filter select, paged through `list_stores`.
-pub fn all_stores(
-    store: &dyn MapStore,
-    scope: &Scope,
-    filter: &StoreFilter,
-) -> Result<Vec<StoreView>, StoreError> {
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (page, next) = store.list_stores(scope, filter, MAX_PAGE, &token)?;
-        out.extend(page);
-        if next.is_empty() {
-            return Ok(out);
-        }
-        token = next;
     }
 }
 
@@ -468,7 +449,13 @@ pub fn costs(
     prices: &PriceTable,
 ) -> Result<Value, StoreError> {
     let parts: Vec<CostPart> = match by {
-        CostsBy::Store => return Ok(costs_of(&all_stores(store, scope, filter)?, by, prices)),
+        CostsBy::Store => {
+            return Ok(costs_of(
+                &crate::store::all_stores(store, scope, filter)?,
+                by,
+                prices,
+            ));
+        }
         _ => {
             // The row's key first, the provider (whose price applies) last.
             let group = match by {

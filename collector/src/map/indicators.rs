@@ -250,11 +250,6 @@ pub fn apply(v: &mut StoreView, tables: &ReferenceTables) {
     v.indicator_reasons = i.reasons;
 }
 
-/// The dashboard's key for an indicator level: "0".."4", or "unknown".
-pub fn level_key(level: Option<i32>) -> String {
-    level.map_or_else(|| "unknown".to_owned(), |l| l.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,8 +518,6 @@ mod tests {
         );
         assert_eq!(hq_country("FR"), "FR");
         assert_eq!(hq_country(""), "");
-        assert_eq!(level_key(None), "unknown");
-        assert_eq!(level_key(Some(3)), "3");
     }
 
     #[test]

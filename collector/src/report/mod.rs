@@ -2,8 +2,8 @@
 //! two printed pages with the posture, the trend since the previous report, the top risks,
 //! the exit scenario and costs, and the scans every figure comes from.
 //!
-//! Built on the collector, authenticated, scoped and audited like every query
-//! ([`MapApi::scoped`]). Each issued report keeps its figures in the database
+//! Built from a scope and a read handle; the transports (`api::documents`) authenticate,
+//! scope and audit the request like every query. Each issued report keeps its figures in the database
 //! (`reports` table); the next report of the same tenant compares with them.
 //!
 //! - [`figures`]: pure computation (posture, trend, risks, costs, exit).
@@ -14,14 +14,8 @@ pub mod figures;
 pub mod html;
 pub mod pdf;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use tonic::{Request, Status};
+use landmeter_proto::v1::{StoreFilter, StoreView};
 
-use landmeter_proto::v1::{BoardReportRequest, BoardReportResponse, StoreFilter, StoreView};
-
-use crate::api::grpc::MapApi;
 use crate::map::exit::PriceTable;
 use crate::store::reports::check_scope;
 use crate::store::{MapStore, Scope, StoreError};
@@ -62,7 +56,7 @@ pub fn tenant_stores_with(
     tenant: &str,
     filter: &StoreFilter,
 ) -> Result<Vec<StoreView>, StoreError> {
-    crate::api::insight::all_stores(store, &Scope::Tenant(tenant.to_owned()), filter)
+    crate::store::all_stores(store, &Scope::Tenant(tenant.to_owned()), filter)
 }
 
 /// A report as issued.
@@ -141,123 +135,4 @@ pub fn issue(
 
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// `MapService.BoardReport`.
-pub async fn board_report(
-    api: &MapApi,
-    request: Request<BoardReportRequest>,
-) -> Result<tonic::Response<BoardReportResponse>, Status> {
-    let (meta, ext, req) = request.into_parts();
-    let issued = issue_as(api, Request::from_parts(meta, ext, ()), req).await?;
-    Ok(tonic::Response::new(BoardReportResponse {
-        html: issued.html,
-        report_id: issued.report_id,
-    }))
-}
-
-async fn issue_as(
-    api: &MapApi,
-    auth: Request<()>,
-    req: BoardReportRequest,
-) -> Result<Issued, Status> {
-    let described = format!(
-        "tenant={:?} exit_to={:?} bandwidth_mbps={}",
-        req.tenant, req.exit_to, req.bandwidth_mbps
-    );
-    api.scoped(
-        auth,
-        "BoardReport",
-        described,
-        |r: &Issued| r.stores,
-        move |store, scope| {
-            issue(
-                store,
-                scope,
-                &req.tenant,
-                &req.exit_to,
-                req.bandwidth_mbps,
-                now_ms(),
-            )
-        },
-    )
-    .await
-}
-
-fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn json_error(code: StatusCode, message: &str) -> Response {
-    (code, axum::Json(serde_json::json!({"error": message}))).into_response()
-}
-
-/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N]`.
-pub async fn http_report(
-    State(s): State<crate::api::http::HttpState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> Response {
-    let format = param(&pairs, "format").unwrap_or("html");
-    let pdf = match format {
-        "html" => None,
-        // Checked before the report is issued, so a refused PDF leaves no report behind.
-        "pdf" => {
-            let converter = pdf::converter(None);
-            if !converter.is_file() {
-                return json_error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    &pdf::PdfError::ConverterMissing(converter).to_string(),
-                );
-            }
-            Some(converter)
-        }
-        other => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("unknown format {other:?}: use html or pdf"),
-            );
-        }
-    };
-    let req = BoardReportRequest {
-        tenant: param(&pairs, "tenant").unwrap_or_default().to_owned(),
-        exit_to: param(&pairs, "exit_to").unwrap_or_default().to_owned(),
-        bandwidth_mbps: param(&pairs, "bandwidth_mbps")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0),
-    };
-    let issued = match issue_as(&s.map, crate::api::http::authorized(&headers, ()), req).await {
-        Ok(i) => i,
-        Err(e) => return crate::api::http::error(e),
-    };
-    match pdf {
-        None => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            issued.html,
-        )
-            .into_response(),
-        Some(converter) => match pdf::html_to_pdf(&issued.html, &converter).await {
-            Ok(bytes) => (
-                [
-                    (header::CONTENT_TYPE, "application/pdf"),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                bytes,
-            )
-                .into_response(),
-            Err(e @ pdf::PdfError::ConverterMissing(_)) => {
-                json_error(StatusCode::NOT_IMPLEMENTED, &e.to_string())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "PDF conversion failed");
-                json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-            }
-        },
-    }
 }

@@ -300,6 +300,39 @@ pub enum ViewDimension {
     Sov3,
 }
 
+impl ViewDimension {
+    /// The row key of a view: the provider's parent, or an indicator level "0".."4" and
+    /// "unknown" when the view has none (unknown is never a level).
+    pub fn key(self, view: &StoreView) -> String {
+        let level = |l: Option<i32>| l.map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+        match self {
+            ViewDimension::ProviderParent => view.provider_parent.clone(),
+            ViewDimension::Sov2 => level(view.sov2_indicator),
+            ViewDimension::Sov3 => level(view.sov3_indicator),
+        }
+    }
+}
+
+/// Every store the scope and filter select, paged through [`QueryStore::list_stores`].
+pub fn all_stores(
+    store: &dyn QueryStore,
+    scope: &Scope,
+    filter: &StoreFilter,
+) -> Result<Vec<StoreView>, StoreError> {
+    /// Stores per page while reading them all.
+    const PAGE: usize = 1_000;
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next) = store.list_stores(scope, filter, PAGE, &token)?;
+        out.extend(page);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
 /// Read-only queries behind the insight pages (dashboard, coverage). Scoped like the rest.
 pub trait InsightStore {
     /// The newest scans first, at most `limit`, optionally of one tenant. Refused for the

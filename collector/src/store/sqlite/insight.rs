@@ -177,15 +177,7 @@ impl InsightStore for SqliteStore {
                 let (tenant, view) = row?;
                 let view = view?;
                 for (d, group) in dimensions.iter().zip(groups.iter_mut()) {
-                    let key = match d {
-                        ViewDimension::ProviderParent => view.provider_parent.clone(),
-                        ViewDimension::Sov2 => {
-                            crate::map::indicators::level_key(view.sov2_indicator)
-                        }
-                        ViewDimension::Sov3 => {
-                            crate::map::indicators::level_key(view.sov3_indicator)
-                        }
-                    };
+                    let key = d.key(&view);
                     let acc = group.entry(key).or_default();
                     if !acc.tenants.contains(&tenant) {
                         acc.tenants.insert(tenant.clone());

@@ -1,0 +1,189 @@
+//! The board report and the evidence bundle as transports serve them: `MapService.BoardReport`,
+//! `MapService.Evidence`, `GET /v1/report`, `GET /v1/evidence`. Authentication, scope and
+//! audit come from [`MapApi::scoped`]; the documents themselves are built by `report` and
+//! `evidence` from a scope and a read handle, knowing no transport.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tonic::{Request, Status};
+
+use landmeter_proto::v1::{
+    BoardReportRequest, BoardReportResponse, EvidenceRequest, EvidenceResponse,
+};
+
+use super::grpc::MapApi;
+use super::http::HttpState;
+use crate::report::{Issued, issue, now_ms, pdf};
+
+/// `MapService.BoardReport`.
+pub async fn board_report(
+    api: &MapApi,
+    request: Request<BoardReportRequest>,
+) -> Result<tonic::Response<BoardReportResponse>, Status> {
+    let (meta, ext, req) = request.into_parts();
+    let issued = issue_as(api, Request::from_parts(meta, ext, ()), req).await?;
+    Ok(tonic::Response::new(BoardReportResponse {
+        html: issued.html,
+        report_id: issued.report_id,
+    }))
+}
+
+async fn issue_as(
+    api: &MapApi,
+    auth: Request<()>,
+    req: BoardReportRequest,
+) -> Result<Issued, Status> {
+    let described = format!(
+        "tenant={:?} exit_to={:?} bandwidth_mbps={}",
+        req.tenant, req.exit_to, req.bandwidth_mbps
+    );
+    api.scoped(
+        auth,
+        "BoardReport",
+        described,
+        |r: &Issued| r.stores,
+        move |store, scope| {
+            issue(
+                store,
+                scope,
+                &req.tenant,
+                &req.exit_to,
+                req.bandwidth_mbps,
+                now_ms(),
+            )
+        },
+    )
+    .await
+}
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn json_error(code: StatusCode, message: &str) -> Response {
+    (code, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N]`.
+pub async fn http_report(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let format = param(&pairs, "format").unwrap_or("html");
+    let pdf = match format {
+        "html" => None,
+        // Checked before the report is issued, so a refused PDF leaves no report behind.
+        "pdf" => {
+            let converter = pdf::converter(None);
+            if !converter.is_file() {
+                return json_error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    &pdf::PdfError::ConverterMissing(converter).to_string(),
+                );
+            }
+            Some(converter)
+        }
+        other => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown format {other:?}: use html or pdf"),
+            );
+        }
+    };
+    let req = BoardReportRequest {
+        tenant: param(&pairs, "tenant").unwrap_or_default().to_owned(),
+        exit_to: param(&pairs, "exit_to").unwrap_or_default().to_owned(),
+        bandwidth_mbps: param(&pairs, "bandwidth_mbps")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+    };
+    let issued = match issue_as(&s.map, super::http::authorized(&headers, ()), req).await {
+        Ok(i) => i,
+        Err(e) => return super::http::error(e),
+    };
+    match pdf {
+        None => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            issued.html,
+        )
+            .into_response(),
+        Some(converter) => match pdf::html_to_pdf(&issued.html, &converter).await {
+            Ok(bytes) => (
+                [
+                    (header::CONTENT_TYPE, "application/pdf"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e @ pdf::PdfError::ConverterMissing(_)) => {
+                json_error(StatusCode::NOT_IMPLEMENTED, &e.to_string())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PDF conversion failed");
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+            }
+        },
+    }
+}
+
+/// `MapService.Evidence`.
+pub async fn evidence(
+    api: &MapApi,
+    request: Request<EvidenceRequest>,
+) -> Result<tonic::Response<EvidenceResponse>, Status> {
+    let (meta, ext, req) = request.into_parts();
+    let json = evidence_as(api, Request::from_parts(meta, ext, ()), req.tenant).await?;
+    Ok(tonic::Response::new(EvidenceResponse { json }))
+}
+
+async fn evidence_as(api: &MapApi, auth: Request<()>, tenant: String) -> Result<String, Status> {
+    api.scoped(
+        auth,
+        "Evidence",
+        format!("tenant={tenant:?}"),
+        |(_, rows): &(String, u64)| *rows,
+        move |store, scope| {
+            let bundle = crate::evidence::build(store, scope, &tenant, now_ms())?;
+            let rows = bundle["facts"].as_array().map_or(0, Vec::len) as u64;
+            Ok((
+                serde_json::to_string_pretty(&bundle).unwrap_or_default(),
+                rows,
+            ))
+        },
+    )
+    .await
+    .map(|(json, _)| json)
+}
+
+/// `GET /v1/evidence?tenant=T`.
+pub async fn http_evidence(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let tenant = pairs
+        .iter()
+        .find(|(k, _)| k == "tenant")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    match evidence_as(&s.map, super::http::authorized(&headers, ()), tenant).await {
+        Ok(json) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(e) => super::http::error(e),
+    }
+}

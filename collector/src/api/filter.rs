@@ -1,0 +1,134 @@
+//! The filter grammar: which stores a query selects, as flags (`--country DE,NL --eu
+//! false`) or as HTTP query parameters (`?country=DE,NL&eu=false`): one parser, one set of
+//! error messages. The CLI is one client of it, the HTTP API another.
+
+use clap::Args;
+
+use landmeter_proto::Custody;
+use landmeter_proto::v1::StoreFilter;
+
+/// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    #[arg(long, value_delimiter = ',')]
+    pub provider: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub account: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<String>,
+    /// ISO 3166 alpha-2 country codes.
+    #[arg(long, value_delimiter = ',')]
+    pub country: Vec<String>,
+    /// Only stores in (true) or outside (false) the EU/EEA.
+    #[arg(long)]
+    pub eu: Option<bool>,
+    /// Custody at least this level: unknown, none, provider, customer-managed, byok, dedicated-hsm, hyok.
+    #[arg(long, value_parser = parse_custody)]
+    pub custody_at_least: Option<Custody>,
+    /// Custody at most this level (e.g. `provider` finds stores whose keys the provider holds).
+    #[arg(long, value_parser = parse_custody)]
+    pub custody_at_most: Option<Custody>,
+    #[arg(long, value_delimiter = ',')]
+    pub classification: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub process: Vec<String>,
+    /// Only stores that replicate (true) or do not replicate (false) outside the EU/EEA.
+    #[arg(long)]
+    pub replicated_outside_eu: Option<bool>,
+    /// Only stores whose provider's parent is (true) or is not (false) subject to the US CLOUD Act.
+    #[arg(long)]
+    pub cloud_act: Option<bool>,
+    /// Store kinds: bucket, storage-account, container (databases, volumes, ... as they come).
+    #[arg(long, value_delimiter = ',')]
+    pub kind: Vec<String>,
+    /// Include stores no longer seen by a complete scan.
+    #[arg(long)]
+    pub include_gone: bool,
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> StoreFilter {
+        StoreFilter {
+            providers: self.provider.clone(),
+            accounts: self.account.clone(),
+            regions: self.region.clone(),
+            countries: self
+                .country
+                .iter()
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+            eu: self.eu,
+            custody_at_least: self.custody_at_least.unwrap_or(Custody::Unspecified) as i32,
+            custody_at_most: self.custody_at_most.unwrap_or(Custody::Unspecified) as i32,
+            classifications: self.classification.clone(),
+            processes: self.process.clone(),
+            replicated_outside_eu: self.replicated_outside_eu,
+            include_gone: self.include_gone,
+            cloud_act: self.cloud_act,
+            kinds: self.kind.clone(),
+        }
+    }
+}
+
+/// Parses a custody level label, with the list of valid ones in the error.
+pub fn parse_custody(s: &str) -> Result<Custody, String> {
+    Custody::from_label(s.trim()).ok_or_else(|| {
+        let labels: Vec<&str> = Custody::LADDER.iter().map(|c| c.label()).collect();
+        format!(
+            "unknown custody level {s:?}; expected one of {}",
+            labels.join(", ")
+        )
+    })
+}
+
+/// Query parameters as the CLI's filter flags (`?country=DE,NL&eu=false` is
+/// `--country DE,NL --eu false`): one parser, one set of error messages.
+pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Status> {
+    #[derive(clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Query {
+        #[command(flatten)]
+        filter: FilterArgs,
+    }
+    // `tenant` narrows the caller's scope instead (see `insight::narrow`).
+    const NOT_FILTERS: [&str; 11] = [
+        "page_token",
+        "page_size",
+        "by",
+        "since_ms",
+        "after_id",
+        "tenant",
+        "expand",
+        "from",
+        "to",
+        "bandwidth_mbps",
+        "format",
+    ];
+    let mut args = Vec::new();
+    for (k, v) in pairs
+        .iter()
+        .filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str()))
+    {
+        let flag = format!("--{}", k.replace('_', "-"));
+        if k == "include_gone" {
+            if v == "true" {
+                args.push(flag);
+            }
+        } else {
+            args.push(flag);
+            args.push(v.clone());
+        }
+    }
+    <Query as clap::Parser>::try_parse_from(args)
+        .map(|q| q.filter.to_filter())
+        .map_err(|e| {
+            tonic::Status::invalid_argument(
+                e.render()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+}
