@@ -177,31 +177,41 @@ pub async fn run_with_http(
     let metrics = Arc::new(Metrics::default());
     let hub = ChangeHub::default();
     let connected = crate::agents::ConnectedAgents::default();
-    // Background parts end with the process; they hold no state that needs draining.
-    tokio::spawn(crate::alerts::run(
+    // Every task is joined before this returns: the HTTP side stops with the gRPC side, and
+    // alerts deliver what was committed before the change hub closed.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let alerts = tokio::spawn(crate::alerts::run(
         cfg.alerts.clone(),
         hub.clone(),
         Arc::clone(&metrics),
     ));
-    if let Some(http) = http {
-        let router = crate::api::http::router(crate::api::http::HttpState {
-            store: Arc::clone(&store),
-            hub: hub.clone(),
-            metrics: Arc::clone(&metrics),
-            pool_min_tenants: cfg.pool_min_tenants,
-            map: Arc::new(MapApi::new(
-                Arc::clone(&store),
-                cfg.pool_min_tenants,
-                hub.clone(),
-                connected.clone(),
-            )),
-        });
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, router).await {
-                tracing::error!(error = %e, "http server stopped");
-            }
-        });
-    }
+    let http_task = match http {
+        Some(http) => {
+            let router = crate::api::http::router(crate::api::http::HttpState {
+                store: Arc::clone(&store),
+                hub: hub.clone(),
+                metrics: Arc::clone(&metrics),
+                pool_min_tenants: cfg.pool_min_tenants,
+                map: Arc::new(MapApi::new(
+                    Arc::clone(&store),
+                    cfg.pool_min_tenants,
+                    hub.clone(),
+                    connected.clone(),
+                )),
+                stopping: stopped.clone(),
+            });
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(async move {
+                let serve = axum::serve(http, router).with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "http server stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     health.set_serving::<MapServiceServer<MapApi>>().await;
@@ -228,12 +238,39 @@ pub async fn run_with_http(
     if let Some(tls) = &cfg.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
     }
-    builder
+    let served = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ingest)
         .add_service(map)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
-        .await?;
+        .await;
+    drain(stopping, http_task, alerts).await;
+    served?;
     Ok(())
+}
+
+/// Longest the alert deliveries may take after the servers stopped (a webhook retries
+/// three times with backoff, about 3.5 s per rule).
+const ALERT_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Stops the HTTP side (open event streams end), then lets the alert task deliver the
+/// changes already committed: it ends when the last sender of the change hub (held by the
+/// services just stopped) is gone.
+async fn drain(
+    stopping: tokio::sync::watch::Sender<bool>,
+    http: Option<tokio::task::JoinHandle<()>>,
+    alerts: tokio::task::JoinHandle<()>,
+) {
+    let _ = stopping.send(true);
+    if let Some(http) = http
+        && let Err(e) = http.await
+    {
+        tracing::error!(error = %e, "http task failed");
+    }
+    match tokio::time::timeout(ALERT_DRAIN, alerts).await {
+        Ok(Ok(())) => tracing::debug!("alerts drained"),
+        Ok(Err(e)) => tracing::error!(error = %e, "alert task failed"),
+        Err(_) => tracing::warn!("alerts still delivering at shutdown; left undelivered"),
+    }
 }

@@ -30,6 +30,9 @@ pub struct HttpState {
     /// The JSON API answers through the same `MapService` implementation as gRPC, so
     /// authentication, scoping and the audit log are one code path.
     pub map: Arc<crate::api::grpc::MapApi>,
+    /// Turns true when the collector shuts down: open event streams end then, so the HTTP
+    /// side can drain.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -117,6 +120,10 @@ async fn events(
         s.hub.subscribe(),
         tx,
     ));
+    let mut stopping = s.stopping.clone();
+    let stopped = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map_while(|item| {
         let e = item.ok()?;
         let kind = landmeter_proto::json::change_kind(e.kind());
@@ -125,7 +132,7 @@ async fn events(
             Event::default().id(e.id.to_string()).event(kind).data(data),
         ))
     });
-    Sse::new(stream)
+    Sse::new(futures::StreamExt::take_until(stream, stopped))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

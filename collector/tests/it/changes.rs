@@ -419,3 +419,61 @@ async fn server_sent_events_health_and_metrics_over_http() {
     drop(a);
     c.stop().await;
 }
+
+/// Issue 12 §5: the HTTP side and alert deliveries are tasks the server owns and drains:
+/// when `run` returns, open event streams have ended and every alert for a change committed
+/// before the stop has been delivered (here to a webhook that takes its time to answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_event_streams_and_alert_deliveries() {
+    use landmeter_collector::alerts::{AlertRule, Condition};
+    let (tx, mut posts) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let app = axum::Router::new().route(
+        "/slow-hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                let _ = tx.send(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/slow-hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let c = Collector::start_http("drain", |cfg| {
+        cfg.alerts = vec![AlertRule {
+            name: "untagged".into(),
+            url,
+            on: vec![Condition::NewUnclassified],
+        }];
+    })
+    .await;
+    let events = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/events",
+            c.http_url.as_deref().expect("http")
+        ))
+        .bearer_auth(&c.admin_token)
+        .send()
+        .await
+        .expect("event stream");
+    assert!(events.status().is_success());
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await;
+    drop(a);
+    assert!(c.stop().await, "the server drained and ended by itself");
+    // Delivered before the server returned, not somewhere after it.
+    let delivered = posts
+        .try_recv()
+        .expect("the alert was delivered during shutdown");
+    assert_eq!(delivered["alert"], "untagged");
+    // The event stream saw the change and then ended.
+    let body = tokio::time::timeout(std::time::Duration::from_secs(5), events.text())
+        .await
+        .expect("the event stream ended")
+        .expect("body");
+    assert!(body.contains("event: added"), "{body}");
+}

@@ -158,18 +158,22 @@ impl Collector {
         }
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the server; true when it drained and ended by itself.
+    pub async fn stop(mut self) -> bool {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         // Graceful shutdown waits for open agent streams; a test that keeps one open
         // should not hang, so the server gets a moment and is then aborted.
-        if let Some(mut t) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut t)
-                .await
-                .is_err()
-        {
-            t.abort();
+        let Some(mut t) = self.task.take() else {
+            return false;
+        };
+        match tokio::time::timeout(Duration::from_secs(5), &mut t).await {
+            Ok(ended) => ended.is_ok(),
+            Err(_) => {
+                t.abort();
+                false
+            }
         }
     }
 
