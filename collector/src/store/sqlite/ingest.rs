@@ -550,3 +550,230 @@ fn open_scan_accounts(
         .optional()?;
     Ok(row.and_then(|(accounts, ended)| ended.is_none().then_some(accounts)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use landmeter_proto::v1::{AccountCoverage, ChangeEvent, ChangeKind, Store, fact::Body};
+
+    use super::*;
+    use crate::store::{EncodedView, PendingChange, QueryStore, Scope};
+
+    /// A stand-in for the scan-end use case (which lives above the store): a store per Store
+    /// fact of this scan, named after it, gone marks for present stores a complete scan did
+    /// not see, an event per write. It counts its calls.
+    struct Planner {
+        scan_id: String,
+        complete: bool,
+        calls: AtomicUsize,
+    }
+
+    impl Planner {
+        fn new(scan_id: &str) -> Self {
+            Self {
+                scan_id: scan_id.into(),
+                complete: true,
+                calls: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    fn event(kind: ChangeKind, v: &StoreView) -> PendingChange {
+        PendingChange::new(ChangeEvent {
+            tenant: v.tenant.clone(),
+            store_id: v.id.clone(),
+            kind: kind as i32,
+            scan_id: "test".into(),
+            store: Some(v.clone()),
+            ..ChangeEvent::default()
+        })
+    }
+
+    impl AccountPlanner for Planner {
+        fn plan(&self, s: &AccountSnapshot<'_>) -> AccountWrites {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut w = AccountWrites::default();
+            let mut seen = Vec::new();
+            for f in &s.facts {
+                if f.scan_id != self.scan_id {
+                    continue;
+                }
+                if let Some(Body::Store(st)) = &f.fact.body {
+                    let v = StoreView {
+                        id: format!("{}:{}", s.account, st.name),
+                        tenant: s.tenant.into(),
+                        account: s.account.into(),
+                        name: st.name.clone(),
+                        region: st.region.clone(),
+                        ..StoreView::default()
+                    };
+                    if !s
+                        .views
+                        .iter()
+                        .any(|p| p.id == v.id && p.gone_at_ms.is_none())
+                    {
+                        w.changes.push(event(ChangeKind::Added, &v));
+                    }
+                    seen.push(v.id.clone());
+                    w.seen.push(EncodedView::new(v));
+                }
+            }
+            if self.complete {
+                for v in s.views.iter().filter(|v| v.gone_at_ms.is_none()) {
+                    if !seen.contains(&v.id) {
+                        w.gone.push(v.id.clone());
+                        w.changes.push(event(ChangeKind::Gone, v));
+                    }
+                }
+            }
+            w
+        }
+    }
+
+    fn store(name: &str) -> SqliteStore {
+        let dir =
+            std::env::temp_dir().join(format!("landmeter-ingest-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        SqliteStore::open(&dir.join("db.sqlite")).unwrap()
+    }
+
+    fn bucket(name: &str) -> Fact {
+        Fact {
+            account: "acct".into(),
+            subject: name.into(),
+            api_call: "list".into(),
+            observed_at_ms: 1,
+            body: Some(Body::Store(Store {
+                name: name.into(),
+                region: "r".into(),
+                ..Store::default()
+            })),
+        }
+    }
+
+    fn begin(s: &SqliteStore, scan: &str) {
+        let begin = ScanBegin {
+            scan_id: scan.into(),
+            accounts: vec!["acct".into()],
+            ..ScanBegin::default()
+        };
+        s.begin_scan("t", "agent", &begin).unwrap();
+    }
+
+    fn commit(s: &SqliteStore, scan: &str, names: &[&str]) {
+        let batch = FactsBatch {
+            scan_id: scan.into(),
+            seq: 1,
+            facts: names.iter().map(|n| bucket(n)).collect(),
+        };
+        s.commit_batch("t", "agent", &batch).unwrap();
+    }
+
+    fn end(scan: &str) -> ScanEnd {
+        ScanEnd {
+            scan_id: scan.into(),
+            batches: 1,
+            coverage: vec![AccountCoverage {
+                account: "acct".into(),
+                complete: true,
+                ..AccountCoverage::default()
+            }],
+            ..ScanEnd::default()
+        }
+    }
+
+    fn names(s: &SqliteStore) -> Vec<String> {
+        let (views, _) = s
+            .list_stores(&Scope::AllTenants, &Default::default(), 100, "")
+            .unwrap();
+        views.into_iter().map(|v| v.name).collect()
+    }
+
+    #[test]
+    fn a_plan_is_stale_once_a_commit_touched_its_account_and_the_writer_plans_again() {
+        let s = store("stale");
+        begin(&s, "s1");
+        commit(&s, "s1", &["a"]);
+        let planner = Planner::new("s1");
+        let plan = {
+            let mut conn = s.planners.lock().unwrap();
+            plan_finish(&mut conn, &s.writer.generations, &planner, "t", &end("s1"))
+                .unwrap()
+                .expect("a plan")
+        };
+        let accounts = vec!["acct".to_owned()];
+        assert!(plan.still_valid("acct", &accounts, &s.writer.generations));
+        // Another scan's batch for the same account, committed after the snapshot.
+        begin(&s, "s2");
+        assert!(plan.still_valid("acct", &accounts, &s.writer.generations));
+        commit(&s, "s2", &["b"]);
+        assert!(!plan.still_valid("acct", &accounts, &s.writer.generations));
+
+        // Through the trait: planned once outside the writer, and used (one call).
+        let out = s
+            .finish_scan("t", "agent", &end("s1"), 5, &planner)
+            .unwrap();
+        assert_eq!(out.stores_interpreted, 1);
+        assert_eq!(out.changes.len(), 1);
+        assert!(out.changes[0].id > 0);
+        assert_eq!(
+            planner.calls.load(Ordering::SeqCst),
+            2,
+            "one manual plan, one real"
+        );
+        let p2 = Planner::new("s2");
+        let out = s.finish_scan("t", "agent", &end("s2"), 6, &p2).unwrap();
+        // s2 did not see "a": complete, so "a" is gone now, with its change recorded.
+        assert_eq!((out.stores_interpreted, out.stores_gone), (1, 1));
+        assert_eq!(names(&s), ["b"]);
+        let ids: Vec<i64> = s
+            .list_changes(&Scope::AllTenants, 0, 0, 100, &Default::default())
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+
+    #[test]
+    fn the_planned_and_the_writer_only_end_write_the_same_map() {
+        // The same scans on two databases; in one the planners are unusable (poisoned), so
+        // the writer asks the planner on its own snapshot, as it does when a plan is stale.
+        let run = |s: &SqliteStore| {
+            for (n, batch) in [["a", "b", "c"], ["a", "c", "d"]].iter().enumerate() {
+                let scan = format!("s{n}");
+                begin(s, &scan);
+                commit(s, &scan, batch);
+                let planner = Planner::new(&scan);
+                s.finish_scan("t", "agent", &end(&scan), 10 + n as i64, &planner)
+                    .unwrap();
+            }
+            let views = s
+                .list_stores(&Scope::AllTenants, &Default::default(), 100, "")
+                .unwrap()
+                .0;
+            let changes = s
+                .list_changes(&Scope::AllTenants, 0, 0, 100, &Default::default())
+                .unwrap();
+            (views, changes)
+        };
+        let planned = run(&store("planned"));
+        let serial_store = store("serial");
+        std::thread::scope(|t| {
+            t.spawn(|| {
+                let _held = serial_store.planners.conns.each_ref().map(|c| c.lock());
+                panic!("poisoning the planners on purpose");
+            })
+            .join()
+            .unwrap_err();
+        });
+        assert!(serial_store.planners.lock().is_err());
+        let serial = run(&serial_store);
+        assert_eq!(planned, serial);
+        assert_eq!(planned.0.len(), 3, "b is gone, so not listed");
+        assert_eq!(planned.1.len(), 5, "a b c added, d added, b gone");
+    }
+}

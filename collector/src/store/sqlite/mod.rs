@@ -1,6 +1,17 @@
 //! The embedded SQLite store: one file, WAL mode, 16 KiB pages; one writer connection (group
-//! commit), one reader for operators' queries, two planners for scan ends and a checkpoint
-//! thread with its own connection.
+//! commit), one reader for operators' queries, two planner connections on which scan ends
+//! are worked out from read snapshots, and a checkpoint thread with its own connection.
+//!
+//! # Layout
+//! - this module: opening, settings, migrations, the connections, the `stores` row writer.
+//! - [`ingest`]: scans, batches, scan ends (snapshots planned outside the writer, applied
+//!   in its transaction) and re-interpretation: `IngestStore`.
+//! - [`group`]: group commit on the writer; per-account generations for stale plans.
+//! - [`queries`]: `QueryStore` (stores, one store with its facts, summaries, changes).
+//! - [`insight`]: `InsightStore` (coverage, summaries over view fields).
+//! - [`trust`]: `TrustStore` (tokens, revoked certificates, audit log).
+//! - [`reports`]: `ReportStore` (facts with provenance, issued reports).
+//! - [`checkpoint`]: WAL checkpoints on their own thread.
 
 use std::path::Path;
 use std::sync::Mutex;
