@@ -58,33 +58,31 @@ struct ScanEndPlanner<'a> {
 }
 
 impl AccountPlanner for ScanEndPlanner<'_> {
-    fn plan(&self, s: &AccountSnapshot<'_>) -> AccountWrites {
+    fn plan(&self, s: AccountSnapshot<'_>) -> AccountWrites {
         let scan_id = self.end.scan_id.as_str();
         let now = self.now_ms;
         let mut writes = AccountWrites::default();
 
         // A subject observed in this scan loses its older answers (an old AccessDenied gap
         // must not outlive today's successful answer).
-        let observed: HashSet<&str> = s
+        let observed: HashSet<String> = s
             .facts
             .iter()
             .filter(|f| f.scan_id == scan_id)
-            .map(|f| f.fact.subject.as_str())
+            .map(|f| f.fact.subject.clone())
             .collect();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut facts = Vec::with_capacity(s.facts.len());
-        for f in &s.facts {
+        for f in s.facts {
             let this_scan = f.scan_id == scan_id;
-            if !this_scan && observed.contains(f.fact.subject.as_str()) {
-                writes
-                    .superseded
-                    .push((f.fact.subject.clone(), f.kind.clone()));
+            if !this_scan && observed.contains(&f.fact.subject) {
+                writes.superseded.push((f.fact.subject, f.kind));
                 continue;
             }
             if this_scan && matches!(f.fact.body, Some(Body::Store(_))) {
-                seen.insert(f.fact.subject.as_str());
+                seen.insert(f.fact.subject.clone());
             }
-            facts.push(f.fact.clone());
+            facts.push(f.fact);
         }
 
         let before: HashMap<&str, &StoreView> =
@@ -94,7 +92,7 @@ impl AccountPlanner for ScanEndPlanner<'_> {
             .interpret_account(s.tenant, s.account, &facts, s.known_region);
         let mut seen_ids: HashSet<String> = HashSet::with_capacity(seen.len());
         for mut view in views {
-            if !seen.contains(view.name.as_str()) {
+            if !seen.contains(&view.name) {
                 continue;
             }
             view.account_claimed_by_other_tenant = s.claimed_by_other_tenant;
@@ -145,8 +143,8 @@ struct Reinterpreter<'a> {
 pub const REINTERPRETATION: &str = "reinterpretation";
 
 impl AccountPlanner for Reinterpreter<'_> {
-    fn plan(&self, s: &AccountSnapshot<'_>) -> AccountWrites {
-        let facts: Vec<_> = s.facts.iter().map(|f| f.fact.clone()).collect();
+    fn plan(&self, s: AccountSnapshot<'_>) -> AccountWrites {
+        let facts: Vec<_> = s.facts.into_iter().map(|f| f.fact).collect();
         let before: HashMap<&str, &StoreView> =
             s.views.iter().map(|v| (v.id.as_str(), v)).collect();
         let mut writes = AccountWrites::default();

@@ -77,9 +77,10 @@ pub struct AccountWrites {
 
 /// The scan-end use case as the backend sees it: a snapshot in, a write set out. Pure
 /// computation: the backend may call it on a snapshot outside its writer and again on one
-/// taken inside the write transaction when the first went stale.
+/// taken inside the write transaction when the first went stale. The snapshot is handed
+/// over, so its facts are moved into the interpretation, never copied.
 pub trait AccountPlanner: Sync {
-    fn plan(&self, snapshot: &AccountSnapshot<'_>) -> AccountWrites;
+    fn plan(&self, snapshot: AccountSnapshot<'_>) -> AccountWrites;
 }
 
 /// The key under which a fact replaces its predecessor: one answer per subject and call.

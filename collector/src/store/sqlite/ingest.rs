@@ -353,7 +353,7 @@ fn plan_in(
 ) -> Result<AccountWrites, StoreError> {
     let (facts, views, claimed) = read_account(tx, tenant, account)?;
     let region = |name: &str| known_region(tx, tenant, name);
-    Ok(planner.plan(&AccountSnapshot {
+    Ok(planner.plan(AccountSnapshot {
         tenant,
         account,
         facts,
@@ -516,7 +516,7 @@ fn plan_finish(
             consulted_elsewhere.set(true);
             None
         };
-        let writes = planner.plan(&AccountSnapshot {
+        let writes = planner.plan(AccountSnapshot {
             tenant,
             account: &account,
             facts,
@@ -591,7 +591,7 @@ mod tests {
     }
 
     impl AccountPlanner for Planner {
-        fn plan(&self, s: &AccountSnapshot<'_>) -> AccountWrites {
+        fn plan(&self, s: AccountSnapshot<'_>) -> AccountWrites {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut w = AccountWrites::default();
             let mut seen = Vec::new();
