@@ -5,6 +5,7 @@ mod conformance;
 mod harness;
 mod ingest;
 mod insight;
+mod layering;
 mod queries;
 mod report;
 mod trust;
