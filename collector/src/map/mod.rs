@@ -86,7 +86,7 @@ struct AccountFacts<'a> {
 }
 
 impl<'a> AccountFacts<'a> {
-    fn index(facts: &'a [Fact]) -> Self {
+    fn index(facts: impl IntoIterator<Item = &'a Fact>) -> Self {
         let mut a = AccountFacts::default();
         for f in facts {
             let subject = f.subject.as_str();
@@ -160,8 +160,8 @@ impl Interpreter {
     /// `known_region` answers the region of a bucket by name from elsewhere in the tenant's
     /// map, for replication destinations the agent could not resolve itself.
     ///
-    /// Facts from agents before wave 2 are upgraded first (on a copy, made only when some
-    /// fact needs it), so stored facts of any age interpret alike.
+    /// Facts from agents before wave 2 are upgraded first (each on a copy, made only for a
+    /// fact that needs it; order kept), so stored facts of any age interpret alike.
     pub fn interpret_account(
         &self,
         tenant: &str,
@@ -169,14 +169,19 @@ impl Interpreter {
         facts: &[Fact],
         known_region: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<StoreView> {
-        let facts: Cow<'_, [Fact]> = if facts.iter().any(compat::needs_upgrade) {
-            let mut owned = facts.to_vec();
-            owned.iter_mut().for_each(compat::upgrade_fact);
-            Cow::Owned(owned)
-        } else {
-            Cow::Borrowed(facts)
-        };
-        let a = AccountFacts::index(&facts);
+        let facts: Vec<Cow<'_, Fact>> = facts
+            .iter()
+            .map(|f| {
+                if compat::needs_upgrade(f) {
+                    let mut f = f.clone();
+                    compat::upgrade_fact(&mut f);
+                    Cow::Owned(f)
+                } else {
+                    Cow::Borrowed(f)
+                }
+            })
+            .collect();
+        let a = AccountFacts::index(facts.iter().map(AsRef::as_ref));
         a.stores
             .iter()
             .map(|(fact, store)| {
