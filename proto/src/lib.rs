@@ -181,5 +181,14 @@ mod tests {
             Some(FactTopic::KeyStore)
         );
         assert_eq!(FactTopic::from_label("keys"), None);
+        // ALL lists every value the wire defines (a new enum value must get a label).
+        for n in 1..64 {
+            if let Ok(k) = StoreKind::try_from(n) {
+                assert!(StoreKind::ALL.contains(&k), "{k:?} missing from ALL");
+            }
+            if let Ok(t) = FactTopic::try_from(n) {
+                assert!(FactTopic::ALL.contains(&t), "{t:?} missing from ALL");
+            }
+        }
     }
 }
