@@ -135,7 +135,7 @@ fn old_gap_topic(g: &Gap) -> Option<FactTopic> {
 
 /// The provider-specific detail held in an old agent's flat encryption fields (rule in the
 /// module documentation). `None` when nothing provider-specific was said.
-pub fn old_detail(e: &Encryption, api_call: &str) -> Option<Detail> {
+fn old_detail(e: &Encryption, api_call: &str) -> Option<Detail> {
     let azure_fields = e.require_infrastructure_encryption
         || !e.federated_identity_client_id.is_empty()
         || !e.user_assigned_identity.is_empty()
