@@ -19,7 +19,7 @@ pub fn fact(f: &Fact) -> Value {
             json!({"provider": s.provider, "service": s.service, "name": s.name, "region": s.region,
                    "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint,
                    "sku": s.sku, "secondary_region": s.secondary_region, "parent": s.parent,
-                   "access_tier": s.access_tier}),
+                   "access_tier": s.access_tier, "kind": s.kind().label()}),
         ),
         Some(Body::Encryption(e)) => (
             "encryption",
@@ -135,6 +135,7 @@ pub fn store_view(v: &StoreView) -> Value {
         ("sov3_indicator", json!(v.sov3_indicator)),
         ("indicator_reasons", json!(v.indicator_reasons)),
         ("key_store_id", json!(v.key_store_id)),
+        ("kind", json!(v.kind)),
     ] {
         out[key] = value;
     }
@@ -176,6 +177,19 @@ mod tests {
             ..StoreView::default()
         };
         assert_eq!(store_view(&v)["custody"], "hyok");
+        let bucket = StoreView {
+            kind: crate::StoreKind::Bucket.label().into(),
+            ..StoreView::default()
+        };
+        assert_eq!(store_view(&bucket)["kind"], "bucket");
+        let s = Fact {
+            body: Some(Body::Store(crate::v1::Store {
+                kind: crate::StoreKind::Container as i32,
+                ..Default::default()
+            })),
+            ..Fact::default()
+        };
+        assert_eq!(fact(&s)["body"]["kind"], "container");
         let locked = StoreView {
             object_lock: true,
             object_lock_mode: "COMPLIANCE".into(),

@@ -5,6 +5,8 @@
 //! - [`Custody`] helpers: the ladder's stable names used by the CLI, the store and the docs.
 //! - [`FILE_DESCRIPTOR_SET`]: for gRPC reflection.
 //! - [`json`]: the JSON rendering of facts and store views (CLI output, exports).
+//! - [`compat`]: facts from agents before wave 2 brought to the current shape.
+//! - [`StoreKind`] and [`FactTopic`] labels: the names filters, exports and the CLI use.
 //!
 //! Evolution rule: add fields only, never reuse a number.
 
@@ -12,10 +14,11 @@ pub mod v1 {
     tonic::include_proto!("landmeter.v1");
 }
 
+pub mod compat;
 pub mod filter;
 pub mod json;
 
-pub use v1::Custody;
+pub use v1::{Custody, FactTopic, StoreKind};
 
 /// Encoded descriptors of every landmeter.v1 file, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -64,6 +67,87 @@ impl Custody {
     }
 }
 
+impl StoreKind {
+    /// Every kind with a name, in wire order.
+    pub const ALL: [StoreKind; 10] = [
+        StoreKind::Bucket,
+        StoreKind::StorageAccount,
+        StoreKind::Container,
+        StoreKind::Database,
+        StoreKind::Table,
+        StoreKind::Volume,
+        StoreKind::Snapshot,
+        StoreKind::FileSystem,
+        StoreKind::BackupVault,
+        StoreKind::LogGroup,
+    ];
+
+    /// The name used in filters, exports and `StoreView.kind` (`bucket`, `storage-account`,
+    /// ...). A store whose kind neither its agent nor [`compat`] could name is `unknown`.
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreKind::Unspecified => "unknown",
+            StoreKind::Bucket => "bucket",
+            StoreKind::StorageAccount => "storage-account",
+            StoreKind::Container => "container",
+            StoreKind::Database => "database",
+            StoreKind::Table => "table",
+            StoreKind::Volume => "volume",
+            StoreKind::Snapshot => "snapshot",
+            StoreKind::FileSystem => "file-system",
+            StoreKind::BackupVault => "backup-vault",
+            StoreKind::LogGroup => "log-group",
+        }
+    }
+
+    /// Parses a label as printed by [`StoreKind::label`] (`unknown` included, so a filter can
+    /// select the stores whose kind is not known).
+    pub fn from_label(s: &str) -> Option<StoreKind> {
+        std::iter::once(StoreKind::Unspecified)
+            .chain(Self::ALL)
+            .find(|k| k.label() == s)
+    }
+}
+
+impl FactTopic {
+    /// Every topic with a name, in wire order.
+    pub const ALL: [FactTopic; 9] = [
+        FactTopic::Listing,
+        FactTopic::Location,
+        FactTopic::Encryption,
+        FactTopic::Tags,
+        FactTopic::Replication,
+        FactTopic::Size,
+        FactTopic::Key,
+        FactTopic::KeyStore,
+        FactTopic::Retention,
+    ];
+
+    /// The name used in coverage reports (`encryption`, `key-store`, ...); `unknown` for a gap
+    /// whose topic neither its agent nor [`compat`] could name.
+    pub fn label(self) -> &'static str {
+        match self {
+            FactTopic::Unspecified => "unknown",
+            FactTopic::Listing => "listing",
+            FactTopic::Location => "location",
+            FactTopic::Encryption => "encryption",
+            FactTopic::Tags => "tags",
+            FactTopic::Replication => "replication",
+            FactTopic::Size => "size",
+            FactTopic::Key => "key",
+            FactTopic::KeyStore => "key-store",
+            FactTopic::Retention => "retention",
+        }
+    }
+
+    /// Parses a label as printed by [`FactTopic::label`].
+    pub fn from_label(s: &str) -> Option<FactTopic> {
+        std::iter::once(FactTopic::Unspecified)
+            .chain(Self::ALL)
+            .find(|t| t.label() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +161,34 @@ mod tests {
             last = c.rank();
         }
         assert_eq!(Custody::from_label("root"), None);
+    }
+
+    #[test]
+    fn kind_and_topic_labels_round_trip() {
+        for k in std::iter::once(StoreKind::Unspecified).chain(StoreKind::ALL) {
+            assert_eq!(StoreKind::from_label(k.label()), Some(k));
+        }
+        assert_eq!(
+            StoreKind::from_label("storage-account"),
+            Some(StoreKind::StorageAccount)
+        );
+        assert_eq!(StoreKind::from_label("Bucket"), None);
+        for t in std::iter::once(FactTopic::Unspecified).chain(FactTopic::ALL) {
+            assert_eq!(FactTopic::from_label(t.label()), Some(t));
+        }
+        assert_eq!(
+            FactTopic::from_label("key-store"),
+            Some(FactTopic::KeyStore)
+        );
+        assert_eq!(FactTopic::from_label("keys"), None);
+        // ALL lists every value the wire defines (a new enum value must get a label).
+        for n in 1..64 {
+            if let Ok(k) = StoreKind::try_from(n) {
+                assert!(StoreKind::ALL.contains(&k), "{k:?} missing from ALL");
+            }
+            if let Ok(t) = FactTopic::try_from(n) {
+                assert!(FactTopic::ALL.contains(&t), "{t:?} missing from ALL");
+            }
+        }
     }
 }

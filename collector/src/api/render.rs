@@ -11,8 +11,9 @@ pub enum Format {
     Csv,
 }
 
-const STORE_COLUMNS: [&str; 13] = [
+const STORE_COLUMNS: [&str; 14] = [
     "id",
+    "kind",
     "region",
     "country",
     "eu",
@@ -27,7 +28,13 @@ const STORE_COLUMNS: [&str; 13] = [
     "custody_reason",
 ];
 
-fn store_cells(v: &StoreView) -> [String; 13] {
+/// The table leaves out `kind` (the id already names the store; keeps the table narrow) and
+/// the long `custody_reason`.
+fn in_table(column: &str) -> bool {
+    !matches!(column, "kind" | "custody_reason")
+}
+
+fn store_cells(v: &StoreView) -> [String; 14] {
     let replication: Vec<String> = v
         .replication
         .iter()
@@ -46,6 +53,7 @@ fn store_cells(v: &StoreView) -> [String; 13] {
         .collect();
     [
         v.id.clone(),
+        v.kind.clone(),
         v.region.clone(),
         if v.location_unverified {
             format!("{} (unverified)", v.country)
@@ -94,10 +102,16 @@ pub fn stores(stores: &[StoreView], format: Format) -> String {
         Format::Table => {
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
-            t.set_header(&STORE_COLUMNS[..12]);
+            t.set_header(STORE_COLUMNS.iter().filter(|c| in_table(c)));
             for v in stores {
                 let cells = store_cells(v);
-                t.add_row(&cells[..12]);
+                t.add_row(
+                    STORE_COLUMNS
+                        .iter()
+                        .zip(cells)
+                        .filter(|(c, _)| in_table(c))
+                        .map(|(_, cell)| cell),
+                );
             }
             format!("{t}\n{} stores", stores.len())
         }
@@ -550,4 +564,31 @@ pub fn dot(stores: &[StoreView]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_rows_carry_their_kind_in_csv_and_json_not_in_the_table() {
+        let v = StoreView {
+            id: "aws:1:b".into(),
+            kind: "bucket".into(),
+            custody_reason: "SSE-S3 (AES256): provider-held key".into(),
+            ..StoreView::default()
+        };
+        let csv = stores(std::slice::from_ref(&v), Format::Csv);
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let row: Vec<&str> = lines.next().expect("row").split(',').collect();
+        assert_eq!(&header[..2], ["id", "kind"]);
+        assert_eq!(&row[..2], ["aws:1:b", "bucket"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&stores(std::slice::from_ref(&v), Format::Json)).expect("json");
+        assert_eq!(json[0]["kind"], "bucket");
+        let table = stores(&[v], Format::Table);
+        assert!(table.contains("aws:1:b") && table.contains("classification"));
+        assert!(!table.contains("bucket") && !table.contains("custody_reason"));
+    }
 }

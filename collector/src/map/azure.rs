@@ -1,8 +1,8 @@
 //! Azure interpretation: storage accounts and blob containers.
 //!
-//! Both are stores. A storage account (`azure-storage-account`, name = account name) carries
+//! Both are stores. A storage account (kind `storage-account`, name = account name) carries
 //! location, redundancy SKU, secondary location and account encryption. A container
-//! (`azure-blob-container`, name = `account/container`) lives where its account lives and
+//! (kind `container`, name = `account/container`) lives where its account lives and
 //! shares its geo-replication; its custody is the account's unless its default encryption
 //! scope names a scope of its own, whose key then decides. Its metadata classifies it, falling
 //! back to the account's tags.
@@ -12,23 +12,42 @@
 //! sovereign-cloud vault suffixes) -> customer-managed; in a Managed HSM
 //! (`*.managedhsm.azure.net`, ...) -> dedicated-hsm. The host is the evidence; the key's own
 //! description adds modifiers (HSM-backed, state, exportable, owner, region). A key in another
-//! Entra tenant and infrastructure (double) encryption are modifiers.
+//! Entra tenant and infrastructure (double) encryption are modifiers. Azure-only encryption
+//! values are read from `Encryption.detail` (`azure_storage`), never from the flat fields.
 
 use landmeter_proto::Custody;
-use landmeter_proto::v1::{Encryption, EncryptionState, Gap, Key, Store};
+use landmeter_proto::v1::{
+    AzureStorageEncryption, Encryption, EncryptionState, FactTopic, Gap, Key, Store, StoreKind,
+    encryption::Detail,
+};
 
 use super::AccountFacts;
 use super::custody::CustodyDecision;
 
-pub const SERVICE_ACCOUNT: &str = "azure-storage-account";
-pub const SERVICE_CONTAINER: &str = "azure-blob-container";
 /// The scope name Azure reports for "the account's own encryption".
 pub const ACCOUNT_SCOPE: &str = "$account-encryption-key";
-const KEY_CALLS: &[&str] = &["arm:Keys_Get", "arm:ManagedHsmKeys_Get"];
-const SCOPES_CALL: &str = "arm:EncryptionScopes_List";
 
+/// A storage account or a container in one: the kinds this module interprets.
 pub fn is_azure_store(store: &Store) -> bool {
-    store.service == SERVICE_ACCOUNT || store.service == SERVICE_CONTAINER
+    matches!(
+        store.kind(),
+        StoreKind::StorageAccount | StoreKind::Container
+    )
+}
+
+/// What Azure Storage said beside the neutral fields; empty for a fact that carries none.
+fn detail(e: &Encryption) -> &AzureStorageEncryption {
+    static NONE: AzureStorageEncryption = AzureStorageEncryption {
+        federated_identity_client_id: String::new(),
+        user_assigned_identity: String::new(),
+        encryption_scope: String::new(),
+        deny_encryption_scope_override: false,
+        scope_state: String::new(),
+    };
+    match &e.detail {
+        Some(Detail::AzureStorage(d)) => d,
+        _ => &NONE,
+    }
 }
 
 /// Redundancy SKUs that keep a copy in the paired (secondary) region.
@@ -42,7 +61,7 @@ pub fn is_geo_redundant(sku: &str) -> bool {
 
 /// The store that holds the account-level facts of `store`: itself, or a container's account.
 pub fn account_subject(store: &Store) -> &str {
-    if store.service == SERVICE_CONTAINER {
+    if store.kind() == StoreKind::Container {
         if !store.parent.is_empty() {
             return &store.parent;
         }
@@ -82,28 +101,30 @@ pub(super) fn decide(
     subject: &str,
 ) -> CustodyDecision {
     let account_subject = account_subject(store);
-    if store.service == SERVICE_CONTAINER {
+    if store.kind() == StoreKind::Container {
         let own = a.encryption.get(subject).copied();
-        let scope = own.map(|e| e.encryption_scope.as_str()).unwrap_or_default();
+        let scope = own
+            .map(|e| detail(e).encryption_scope.as_str())
+            .unwrap_or_default();
         if !scope.is_empty() && scope != ACCOUNT_SCOPE {
             let scope_subject = format!("{account_subject}/encryptionScopes/{scope}");
             let mut d = match a.encryption.get(scope_subject.as_str()) {
                 Some(e) => {
                     let mut d = decide_encryption(a, account, &store.region, e);
                     d.reason = format!("default encryption scope {scope}: {}", d.reason);
-                    if !e.scope_state.is_empty() && !e.scope_state.eq_ignore_ascii_case("Enabled") {
-                        d.modifiers.push(format!(
-                            "encryption scope {}",
-                            e.scope_state.to_ascii_lowercase()
-                        ));
+                    let state = &detail(e).scope_state;
+                    if !state.is_empty() && !state.eq_ignore_ascii_case("Enabled") {
+                        d.modifiers
+                            .push(format!("encryption scope {}", state.to_ascii_lowercase()));
                     }
                     d
                 }
                 None => {
+                    // The account's scope listing is part of its encryption.
                     let why = a
                         .gaps
-                        .get(&(account_subject, SCOPES_CALL))
-                        .map(|g| format!("{SCOPES_CALL} failed: {}", gap_text(g)))
+                        .get(&(account_subject, FactTopic::Encryption))
+                        .map(|g| format!("{} failed: {}", g.call, gap_text(g)))
                         .unwrap_or_else(|| "the scope was not described".to_owned());
                     CustodyDecision {
                         level: Custody::Unknown,
@@ -112,7 +133,7 @@ pub(super) fn decide(
                     }
                 }
             };
-            if own.is_some_and(|e| !e.deny_encryption_scope_override) {
+            if own.is_some_and(|e| !detail(e).deny_encryption_scope_override) {
                 d.modifiers
                     .push("blobs may name another encryption scope".to_owned());
             }
@@ -147,22 +168,23 @@ fn decide_encryption(
     e: &Encryption,
 ) -> CustodyDecision {
     let mut d = CustodyDecision::default();
-    if e.require_infrastructure_encryption {
+    if e.double_encryption {
         d.modifiers
             .push("infrastructure (double) encryption".to_owned());
     }
-    if !e.federated_identity_client_id.is_empty() {
+    let federated = &detail(e).federated_identity_client_id;
+    if !federated.is_empty() {
         d.modifiers.push(format!(
-            "key in another Entra tenant (federated identity client {})",
-            e.federated_identity_client_id
+            "key in another Entra tenant (federated identity client {federated})"
         ));
     }
     if e.state() == EncryptionState::NotConfigured {
+        // A property of the storage-account kind, not of a provider: Azure Storage (and the
+        // clouds built on it) cannot store data unencrypted.
         d.level = Custody::Provider;
-        d.reason = format!(
-            "no encryption property ({}); Azure Storage always encrypts with Microsoft-managed keys",
-            e.not_configured_code
-        );
+        d.reason =
+            "no encryption property; Azure Storage always encrypts with Microsoft-managed keys"
+                .to_owned();
         return d;
     }
     let source = e.algorithm.as_str();
@@ -246,12 +268,7 @@ fn find_key<'a>(
             return Ok(k);
         }
     }
-    for call in KEY_CALLS {
-        if let Some(g) = a.gaps.get(&(versionless, *call)) {
-            return Err(Some(g));
-        }
-    }
-    Err(None)
+    Err(a.gaps.get(&(versionless, FactTopic::Key)).copied())
 }
 
 fn gap_text(gap: &Gap) -> String {
@@ -267,83 +284,170 @@ mod tests {
     use super::*;
     use crate::map::reference::ReferenceTables;
     use crate::map::{Interpreter, TagConventions};
-    use landmeter_proto::v1::{Fact, Tag, Tags, fact::Body};
+    use landmeter_proto::v1::{Fact, GapKind, StoreView, Tag, Tags, fact::Body};
 
     const SUB: &str = "00000000-0000-0000-0000-000000000001";
 
-    fn fact(subject: &str, body: Body) -> Fact {
+    /// Facts as the current agent sends them, or as an agent before wave 2 did (no kind,
+    /// Azure-only encryption values in the flat fields, gaps without a topic).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Shape {
+        Current,
+        Old,
+    }
+
+    fn fact(subject: &str, call: &str, body: Body) -> Fact {
         Fact {
             account: SUB.into(),
             subject: subject.into(),
             observed_at_ms: 1,
-            api_call: "test".into(),
+            api_call: call.into(),
             body: Some(body),
         }
     }
 
-    fn account(name: &str, region: &str, sku: &str, secondary: &str) -> Fact {
+    fn store(shape: Shape, kind: StoreKind, service: &str, store: Store) -> Body {
+        Body::Store(Store {
+            provider: "microsoft-azure".into(),
+            service: service.into(),
+            kind: if shape == Shape::Current {
+                kind as i32
+            } else {
+                0
+            },
+            ..store
+        })
+    }
+
+    fn account(shape: Shape, name: &str, region: &str, sku: &str, secondary: &str) -> Fact {
         fact(
             name,
-            Body::Store(Store {
-                provider: "microsoft-azure".into(),
-                service: SERVICE_ACCOUNT.into(),
-                name: name.into(),
-                region: region.into(),
-                sku: sku.into(),
-                secondary_region: secondary.into(),
-                ..Store::default()
-            }),
+            "arm:StorageAccounts_List",
+            store(
+                shape,
+                StoreKind::StorageAccount,
+                "azure-storage-account",
+                Store {
+                    name: name.into(),
+                    region: region.into(),
+                    sku: sku.into(),
+                    secondary_region: secondary.into(),
+                    ..Store::default()
+                },
+            ),
         )
     }
 
-    fn container(account: &str, name: &str, region: &str, scope: &str) -> Vec<Fact> {
+    /// Azure-only values, in `detail` (current) or the flat fields (old).
+    fn azure_encryption(shape: Shape, neutral: Encryption, d: AzureStorageEncryption) -> Body {
+        Body::Encryption(match shape {
+            Shape::Current => Encryption {
+                double_encryption: neutral.require_infrastructure_encryption,
+                require_infrastructure_encryption: false,
+                detail: Some(Detail::AzureStorage(d)),
+                ..neutral
+            },
+            Shape::Old => Encryption {
+                federated_identity_client_id: d.federated_identity_client_id,
+                user_assigned_identity: d.user_assigned_identity,
+                encryption_scope: d.encryption_scope,
+                deny_encryption_scope_override: d.deny_encryption_scope_override,
+                scope_state: d.scope_state,
+                ..neutral
+            },
+        })
+    }
+
+    fn container(shape: Shape, account: &str, name: &str, region: &str, scope: &str) -> Vec<Fact> {
         let subject = format!("{account}/{name}");
         vec![
             fact(
                 &subject,
-                Body::Store(Store {
-                    provider: "microsoft-azure".into(),
-                    service: SERVICE_CONTAINER.into(),
-                    name: subject.clone(),
-                    region: region.into(),
-                    parent: account.into(),
-                    ..Store::default()
-                }),
+                "blob:ListContainers",
+                store(
+                    shape,
+                    StoreKind::Container,
+                    "azure-blob-container",
+                    Store {
+                        name: subject.clone(),
+                        region: region.into(),
+                        parent: account.into(),
+                        ..Store::default()
+                    },
+                ),
             ),
             fact(
                 &subject,
-                Body::Encryption(Encryption {
-                    state: EncryptionState::Configured as i32,
-                    encryption_scope: scope.into(),
-                    deny_encryption_scope_override: true,
-                    ..Encryption::default()
-                }),
+                "blob:ListContainers",
+                azure_encryption(
+                    shape,
+                    Encryption {
+                        state: EncryptionState::Configured as i32,
+                        ..Encryption::default()
+                    },
+                    AzureStorageEncryption {
+                        encryption_scope: scope.into(),
+                        deny_encryption_scope_override: true,
+                        ..AzureStorageEncryption::default()
+                    },
+                ),
             ),
         ]
     }
 
-    fn enc(subject: &str, source: &str, key: &str) -> Fact {
+    fn enc(shape: Shape, subject: &str, source: &str, key: &str) -> Fact {
         fact(
             subject,
-            Body::Encryption(Encryption {
-                state: EncryptionState::Configured as i32,
-                algorithm: source.into(),
-                key_ref: key.into(),
-                resolved_key_arn: key.into(),
-                ..Encryption::default()
+            "arm:StorageAccounts_List",
+            azure_encryption(
+                shape,
+                Encryption {
+                    state: EncryptionState::Configured as i32,
+                    algorithm: source.into(),
+                    key_ref: key.into(),
+                    resolved_key_arn: key.into(),
+                    ..Encryption::default()
+                },
+                AzureStorageEncryption::default(),
+            ),
+        )
+    }
+
+    fn gap(shape: Shape, subject: &str, call: &str, topic: FactTopic) -> Fact {
+        fact(
+            subject,
+            call,
+            Body::Gap(Gap {
+                kind: GapKind::AccessDenied as i32,
+                code: "AuthorizationFailed".into(),
+                call: call.into(),
+                topic: if shape == Shape::Current {
+                    topic as i32
+                } else {
+                    0
+                },
+                ..Gap::default()
             }),
         )
     }
 
-    #[test]
-    fn accounts_and_containers_get_custody_location_and_replication() {
+    fn interpret(facts: &[Fact]) -> Vec<StoreView> {
+        Interpreter::new(
+            ReferenceTables::builtin().expect("tables"),
+            TagConventions::default(),
+        )
+        .interpret_account("t1", SUB, facts, &|_| None)
+    }
+
+    fn estate(shape: Shape) -> Vec<Fact> {
         let vault_key = "https://contoso.vault.azure.net/keys/k1";
         let hsm_key = "https://contoso.managedhsm.azure.net/keys/k2";
         let mut facts = vec![
-            account("stweu", "westeurope", "Standard_GRS", "northeurope"),
-            enc("stweu", "Microsoft.Storage", ""),
+            account(shape, "stweu", "westeurope", "Standard_GRS", "northeurope"),
+            enc(shape, "stweu", "Microsoft.Storage", ""),
             fact(
                 "stweu",
+                "arm:StorageAccounts_List",
                 Body::Tags(Tags {
                     tags: vec![Tag {
                         key: "classification".into(),
@@ -351,10 +455,11 @@ mod tests {
                     }],
                 }),
             ),
-            account("stuk", "uksouth", "Standard_RAGRS", "ukwest"),
-            enc("stuk", "Microsoft.Keyvault", vault_key),
+            account(shape, "stuk", "uksouth", "Standard_RAGRS", "ukwest"),
+            enc(shape, "stuk", "Microsoft.Keyvault", vault_key),
             fact(
                 vault_key,
+                "arm:Keys_Get",
                 Body::Key(Key {
                     arn: vault_key.into(),
                     key_account: SUB.into(),
@@ -365,22 +470,41 @@ mod tests {
                     ..Key::default()
                 }),
             ),
-            account("stde", "germanywestcentral", "Standard_ZRS", ""),
-            enc("stde", "microsoft.keyvault", hsm_key),
-            enc("stde/encryptionScopes/scope1", "Microsoft.Storage", ""),
+            account(shape, "stde", "germanywestcentral", "Standard_ZRS", ""),
+            enc(shape, "stde", "microsoft.keyvault", hsm_key),
+            enc(
+                shape,
+                "stde/encryptionScopes/scope1",
+                "Microsoft.Storage",
+                "",
+            ),
         ];
-        facts.extend(container("stweu", "c1", "westeurope", ""));
-        facts.extend(container("stde", "c2", "germanywestcentral", "scope1"));
-        facts.extend(container("stde", "c3", "germanywestcentral", "missing"));
-        let i = Interpreter::new(
-            ReferenceTables::builtin().expect("tables"),
-            TagConventions::default(),
-        );
-        let views = i.interpret_account("t1", SUB, &facts, &|_| None);
+        facts.extend(container(shape, "stweu", "c1", "westeurope", ""));
+        facts.extend(container(
+            shape,
+            "stde",
+            "c2",
+            "germanywestcentral",
+            "scope1",
+        ));
+        facts.extend(container(
+            shape,
+            "stde",
+            "c3",
+            "germanywestcentral",
+            "missing",
+        ));
+        facts
+    }
+
+    #[test]
+    fn accounts_and_containers_get_custody_location_and_replication() {
+        let views = interpret(&estate(Shape::Current));
         let get = |name: &str| views.iter().find(|v| v.name == name).expect(name);
 
         let weu = get("stweu");
         assert_eq!(weu.id, format!("microsoft-azure:{SUB}:stweu"));
+        assert_eq!(weu.kind, "storage-account");
         assert_eq!((weu.country.as_str(), weu.eu), ("NL", true));
         assert_eq!(weu.custody(), Custody::Provider);
         assert_eq!(weu.replication[0].region, "northeurope");
@@ -409,6 +533,7 @@ mod tests {
         assert!(de.replication.is_empty());
 
         let c1 = get("stweu/c1");
+        assert_eq!(c1.kind, "container");
         assert_eq!(c1.custody(), Custody::Provider);
         assert_eq!(c1.classification, "BBN2", "inherits the account's tags");
         assert_eq!(
@@ -420,6 +545,67 @@ mod tests {
         assert!(c2.custody_reason.contains("scope1"));
         let c3 = get("stde/c3");
         assert_eq!(c3.custody(), Custody::Unknown);
+    }
+
+    #[test]
+    fn an_old_agents_azure_facts_interpret_as_the_current_ones() {
+        let current = interpret(&estate(Shape::Current));
+        assert_eq!(current.len(), 6);
+        assert_eq!(interpret(&estate(Shape::Old)), current);
+    }
+
+    #[test]
+    fn modifiers_and_gaps_in_both_shapes() {
+        let vault_key = "https://contoso.vault.azure.net/keys/k9";
+        for shape in [Shape::Current, Shape::Old] {
+            let mut facts = vec![
+                account(shape, "stnl", "westeurope", "Standard_LRS", ""),
+                fact(
+                    "stnl",
+                    "arm:StorageAccounts_List",
+                    azure_encryption(
+                        shape,
+                        Encryption {
+                            state: EncryptionState::Configured as i32,
+                            algorithm: "Microsoft.Keyvault".into(),
+                            key_ref: vault_key.into(),
+                            resolved_key_arn: vault_key.into(),
+                            require_infrastructure_encryption: true,
+                            ..Encryption::default()
+                        },
+                        AzureStorageEncryption {
+                            federated_identity_client_id: "client-1".into(),
+                            ..AzureStorageEncryption::default()
+                        },
+                    ),
+                ),
+                gap(shape, vault_key, "arm:Keys_Get", FactTopic::Key),
+                gap(
+                    shape,
+                    "stnl",
+                    "arm:EncryptionScopes_List",
+                    FactTopic::Encryption,
+                ),
+            ];
+            facts.extend(container(shape, "stnl", "c", "westeurope", "scope9"));
+            let views = interpret(&facts);
+            let nl = views.iter().find(|v| v.name == "stnl").expect("stnl");
+            assert_eq!(nl.custody(), Custody::CustomerManaged);
+            assert_eq!(
+                nl.custody_modifiers,
+                [
+                    "infrastructure (double) encryption",
+                    "key in another Entra tenant (federated identity client client-1)",
+                    "key not described: AuthorizationFailed",
+                ]
+            );
+            let c = views.iter().find(|v| v.name == "stnl/c").expect("c");
+            assert_eq!(c.custody(), Custody::Unknown);
+            assert_eq!(
+                c.custody_reason,
+                "default encryption scope scope9: arm:EncryptionScopes_List failed: AuthorizationFailed"
+            );
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn history_view(v: &StoreView) -> StoreView {
         cloud_act: v.cloud_act.clone(),
         account: v.account.clone(),
         name: v.name.clone(),
+        kind: v.kind.clone(),
         region: v.region.clone(),
         country: v.country.clone(),
         eu: v.eu,
@@ -99,6 +100,7 @@ mod tests {
 
     fn view() -> StoreView {
         StoreView {
+            kind: "bucket".into(),
             region: "eu-west-1".into(),
             country: "IE".into(),
             eu: true,
@@ -173,6 +175,36 @@ mod tests {
                 ..Default::default()
             },
             &v
+        ));
+        assert!(matches(
+            &StoreFilter {
+                kinds: vec!["container".into(), "bucket".into()],
+                ..Default::default()
+            },
+            &v
+        ));
+        assert!(!matches(
+            &StoreFilter {
+                kinds: vec!["storage-account".into()],
+                ..Default::default()
+            },
+            &v
+        ));
+    }
+
+    #[test]
+    fn history_keeps_what_filters_select_on() {
+        let mut v = view();
+        v.custody_reason = "long explanation".into();
+        let h = history_view(&v);
+        assert_eq!(h.kind, "bucket");
+        assert_eq!(h.custody_reason, "", "explanations are not kept");
+        assert!(matches(
+            &StoreFilter {
+                kinds: vec!["bucket".into()],
+                ..Default::default()
+            },
+            &h
         ));
     }
 }

@@ -4,7 +4,11 @@
 //! ("Custody ladder") and shared/reference/KEY-CUSTODY.md section 1.
 
 use landmeter_proto::Custody;
-use landmeter_proto::v1::{Encryption, EncryptionState, Gap, Key, KeyStore};
+use landmeter_proto::v1::{
+    Encryption, EncryptionState, Gap, Key, KeyStore, S3Encryption, encryption::Detail,
+};
+
+use super::reference::DefaultEncryption;
 
 /// What the map knows about the key a store's encryption names.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +23,8 @@ pub enum KeyEvidence<'a> {
 pub struct CustodyInput<'a> {
     /// The declared provider of the endpoint (`aws`, `ovhcloud`, ...).
     pub provider: &'a str,
+    /// Whether the provider encrypts at rest when its API reports no rule (providers table).
+    pub encrypts_by_default: DefaultEncryption,
     pub store_account: &'a str,
     pub store_region: &'a str,
     pub encryption: Option<&'a Encryption>,
@@ -42,14 +48,17 @@ pub struct CustodyDecision {
     pub client_key_mode: String,
 }
 
-/// Providers whose S3 API answers "not configured" while every object is still encrypted
-/// with a provider key: AWS since 2023-01-05 (implicit SSE-S3), Exoscale (SSE-SOS always on),
-/// STACKIT (AES-256 at rest). Elsewhere the same answer means no default encryption.
-fn encrypts_by_default(provider: &str) -> bool {
-    matches!(
-        provider,
-        "aws" | "aws-european-sovereign-cloud" | "exoscale" | "stackit"
-    )
+/// What the S3 API said beside the neutral fields; empty for a fact that carries none.
+fn s3_detail(enc: &Encryption) -> &S3Encryption {
+    static NONE: S3Encryption = S3Encryption {
+        bucket_key_enabled: false,
+        blocked_encryption_types: Vec::new(),
+        not_configured_code: String::new(),
+    };
+    match &enc.detail {
+        Some(Detail::S3(d)) => d,
+        _ => &NONE,
+    }
 }
 
 pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
@@ -67,21 +76,32 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
         d.reason = "no default-encryption answer observed".into();
         return d;
     };
+    let detail = s3_detail(enc);
     match enc.state() {
         EncryptionState::NotConfigured => {
-            if encrypts_by_default(input.provider) {
-                d.level = Custody::Provider;
-                d.reason = format!(
-                    "no default encryption rule ({}); {} encrypts every object with its own key",
-                    enc.not_configured_code, input.provider
-                );
-            } else {
-                d.level = Custody::None;
-                d.reason = format!(
-                    "no default encryption configured ({})",
-                    enc.not_configured_code
-                );
-            }
+            let code = &detail.not_configured_code;
+            // "none" is what the API reported: no default encryption. Where the providers table
+            // does not know the provider's default, the reason says so.
+            (d.level, d.reason) = match input.encrypts_by_default {
+                DefaultEncryption::Yes => (
+                    Custody::Provider,
+                    format!(
+                        "no default encryption rule ({code}); {} encrypts every object with its own key",
+                        input.provider
+                    ),
+                ),
+                DefaultEncryption::No => (
+                    Custody::None,
+                    format!("no default encryption configured ({code})"),
+                ),
+                DefaultEncryption::Unknown => (
+                    Custody::None,
+                    format!(
+                        "no default encryption configured ({code}); whether {} encrypts at rest by default is not known",
+                        input.provider
+                    ),
+                ),
+            };
             return d;
         }
         EncryptionState::Configured => {}
@@ -91,8 +111,15 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
             return d;
         }
     }
-    if enc.bucket_key_enabled {
+    if detail.bucket_key_enabled {
         d.modifiers.push("bucket key enabled".into());
+    }
+    if enc.double_encryption {
+        d.modifiers.push(if enc.algorithm == "aws:kms:dsse" {
+            "dual-layer encryption (DSSE-KMS)".into()
+        } else {
+            "double encryption at rest".into()
+        });
     }
     match enc.algorithm.as_str() {
         "AES256" => {
@@ -100,12 +127,7 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
             d.reason = "SSE-S3 (AES256): provider-held key".into();
             d
         }
-        "aws:kms" | "aws:kms:dsse" => {
-            if enc.algorithm == "aws:kms:dsse" {
-                d.modifiers.push("dual-layer encryption (DSSE-KMS)".into());
-            }
-            decide_kms(input, enc, d)
-        }
+        "aws:kms" | "aws:kms:dsse" => decide_kms(input, enc, d),
         other => {
             d.level = Custody::Unknown;
             d.reason = format!("unrecognised SSE algorithm {other:?}");
@@ -269,7 +291,7 @@ fn client_key_mode(input: &CustodyInput<'_>) -> String {
     }
     match input.encryption {
         Some(enc)
-            if enc
+            if s3_detail(enc)
                 .blocked_encryption_types
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case("SSE-C")) =>
@@ -320,7 +342,9 @@ fn gap_text(gap: &Gap) -> String {
 mod tests {
     //! The classifier as a table: recorded API answers (as facts) -> level + modifiers.
     use super::*;
-    use landmeter_proto::v1::GapKind;
+    use crate::map::reference::ReferenceTables;
+    use landmeter_proto::compat::upgrade_fact;
+    use landmeter_proto::v1::{Fact, GapKind, fact::Body};
 
     const ACCT: &str = "111122223333";
     const REGION: &str = "eu-central-1";
@@ -337,9 +361,32 @@ mod tests {
     fn not_configured() -> Encryption {
         Encryption {
             state: EncryptionState::NotConfigured as i32,
-            not_configured_code: "ServerSideEncryptionConfigurationNotFoundError".into(),
+            detail: Some(Detail::S3(S3Encryption {
+                not_configured_code: "ServerSideEncryptionConfigurationNotFoundError".into(),
+                ..S3Encryption::default()
+            })),
             ..Encryption::default()
         }
+    }
+
+    /// An encryption fact as an agent before wave 2 sent it, upgraded as the map does.
+    fn upgraded_old(e: Encryption) -> Encryption {
+        let mut f = Fact {
+            api_call: "s3:GetBucketEncryption".into(),
+            body: Some(Body::Encryption(e)),
+            ..Fact::default()
+        };
+        upgrade_fact(&mut f);
+        match f.body {
+            Some(Body::Encryption(e)) => e,
+            other => panic!("not an encryption: {other:?}"),
+        }
+    }
+
+    fn by_default(provider: &str) -> DefaultEncryption {
+        ReferenceTables::builtin()
+            .expect("tables")
+            .encrypts_at_rest_by_default(provider)
     }
 
     /// DescribeKey's KeyMetadata as AWS records it (KEY-CUSTODY.md 1.4).
@@ -408,6 +455,7 @@ mod tests {
         };
         let input = CustodyInput {
             provider,
+            encrypts_by_default: by_default(provider),
             store_account: ACCT,
             store_region: REGION,
             encryption: e.as_ref(),
@@ -617,6 +665,7 @@ mod tests {
         };
         let d = decide(&CustodyInput {
             provider: "aws",
+            encrypts_by_default: DefaultEncryption::Yes,
             store_account: ACCT,
             store_region: REGION,
             encryption: Some(&e),
@@ -642,33 +691,94 @@ mod tests {
         // A multi-region primary named by alias, with DSSE and a bucket key, SSE-C blocked.
         let mut e = enc("aws:kms:dsse", "alias/shared");
         e.resolved_key_arn = format!("arn:aws:kms:{REGION}:{ACCT}:key/mrk-1");
-        e.bucket_key_enabled = true;
-        e.blocked_encryption_types = vec!["SSE-C".into()];
+        e.double_encryption = true;
+        e.detail = Some(Detail::S3(S3Encryption {
+            bucket_key_enabled: true,
+            blocked_encryption_types: vec!["SSE-C".into()],
+            ..S3Encryption::default()
+        }));
+        // The same answer from an agent before wave 2: flat fields, no detail, no double flag.
+        let mut old = enc("aws:kms:dsse", "alias/shared");
+        old.resolved_key_arn = e.resolved_key_arn.clone();
+        old.bucket_key_enabled = true;
+        old.blocked_encryption_types = vec!["SSE-C".into()];
+        let old = upgraded_old(old);
         let mut k = key("mrk-1", "CUSTOMER", "AWS_KMS");
         k.multi_region = true;
         k.multi_region_key_type = "PRIMARY".into();
         k.replica_regions = vec!["us-west-2".into(), "eu-west-1".into()];
-        let d = decide(&CustodyInput {
-            provider: "aws",
-            store_account: ACCT,
-            store_region: REGION,
-            encryption: Some(&e),
-            encryption_gap: None,
-            key: KeyEvidence::Described(&k),
-            key_store: None,
-            client_side_declared: false,
+        for e in [&e, &old] {
+            let d = decide(&CustodyInput {
+                provider: "aws",
+                encrypts_by_default: DefaultEncryption::Yes,
+                store_account: ACCT,
+                store_region: REGION,
+                encryption: Some(e),
+                encryption_gap: None,
+                key: KeyEvidence::Described(&k),
+                key_store: None,
+                client_side_declared: false,
+            });
+            assert_eq!(d.level, Custody::CustomerManaged);
+            assert_eq!(d.client_key_mode, "sse-c-blocked");
+            assert_eq!(
+                d.modifiers,
+                [
+                    "bucket key enabled",
+                    "dual-layer encryption (DSSE-KMS)",
+                    "key named by alias alias/shared: resolves in the requester's account, ambiguous",
+                    "multi-region key (primary), copies in: eu-west-1, us-west-2",
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn not_configured_follows_the_providers_table_in_both_shapes() {
+        let old = upgraded_old(Encryption {
+            state: EncryptionState::NotConfigured as i32,
+            not_configured_code: "ServerSideEncryptionConfigurationNotFoundError".into(),
+            ..Encryption::default()
         });
-        assert_eq!(d.level, Custody::CustomerManaged);
-        assert_eq!(d.client_key_mode, "sse-c-blocked");
-        assert_eq!(
-            d.modifiers,
-            [
-                "bucket key enabled",
-                "dual-layer encryption (DSSE-KMS)",
-                "key named by alias alias/shared: resolves in the requester's account, ambiguous",
-                "multi-region key (primary), copies in: eu-west-1, us-west-2",
-            ]
-        );
+        // (provider, expected level, expected reason)
+        for (provider, level, reason) in [
+            (
+                "aws",
+                Custody::Provider,
+                "no default encryption rule (ServerSideEncryptionConfigurationNotFoundError); aws encrypts every object with its own key",
+            ),
+            (
+                "stackit",
+                Custody::Provider,
+                "no default encryption rule (ServerSideEncryptionConfigurationNotFoundError); stackit encrypts every object with its own key",
+            ),
+            (
+                "ionos",
+                Custody::None,
+                "no default encryption configured (ServerSideEncryptionConfigurationNotFoundError)",
+            ),
+            (
+                "hetzner",
+                Custody::None,
+                "no default encryption configured (ServerSideEncryptionConfigurationNotFoundError); whether hetzner encrypts at rest by default is not known",
+            ),
+        ] {
+            for e in [not_configured(), old.clone()] {
+                let d = decide(&CustodyInput {
+                    provider,
+                    encrypts_by_default: by_default(provider),
+                    store_account: ACCT,
+                    store_region: REGION,
+                    encryption: Some(&e),
+                    encryption_gap: None,
+                    key: KeyEvidence::NotObserved,
+                    key_store: None,
+                    client_side_declared: false,
+                });
+                assert_eq!((d.level, d.reason.as_str()), (level, reason), "{provider}");
+                assert_eq!(d.client_key_mode, "sse-c-allowed");
+            }
+        }
     }
 
     #[test]

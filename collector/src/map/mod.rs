@@ -10,6 +10,12 @@
 //!   host, geo-redundant SKUs as replication, containers inheriting from their account).
 //! - this module: joins one account's facts per store and derives location, jurisdiction
 //!   exposure, replication, classification, process and size.
+//!
+//! The map reads the current fact shape only: `interpret_account` first brings facts from
+//! older agents up to it (`landmeter_proto::compat`). So no rule here knows a provider's call
+//! names: a failed call is found by its subject and the dimension it leaves unknown
+//! (`Gap.topic`), a store's sort by `Store.kind`, provider-only encryption values in
+//! `Encryption.detail`.
 
 pub mod azure;
 pub mod changes;
@@ -19,11 +25,13 @@ pub mod indicators;
 pub mod lockin;
 pub mod reference;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
+use landmeter_proto::compat;
 use landmeter_proto::v1::{
-    Encryption, Fact, Gap, Key, KeyStore, ReplicationTarget, Retention, Size, StoreView, Tag,
-    fact::Body,
+    Encryption, Fact, FactTopic, Gap, Key, KeyStore, ReplicationTarget, Retention, Size, StoreKind,
+    StoreView, Tag, fact::Body,
 };
 
 use custody::{CustodyInput, KeyEvidence};
@@ -73,11 +81,12 @@ struct AccountFacts<'a> {
     keys_by_arn: HashMap<&'a str, &'a Key>,
     keys_by_ref: HashMap<&'a str, &'a Key>,
     key_stores: HashMap<&'a str, &'a KeyStore>,
-    gaps: HashMap<(&'a str, &'a str), &'a Gap>,
+    /// Failed calls by (subject, the dimension they leave unknown).
+    gaps: HashMap<(&'a str, FactTopic), &'a Gap>,
 }
 
 impl<'a> AccountFacts<'a> {
-    fn index(facts: &'a [Fact]) -> Self {
+    fn index(facts: impl IntoIterator<Item = &'a Fact>) -> Self {
         let mut a = AccountFacts::default();
         for f in facts {
             let subject = f.subject.as_str();
@@ -111,7 +120,7 @@ impl<'a> AccountFacts<'a> {
                     a.retention.insert(subject, r);
                 }
                 Some(Body::Gap(g)) => {
-                    a.gaps.insert((subject, g.call.as_str()), g);
+                    a.gaps.insert((subject, g.topic()), g);
                 }
                 None => {}
             }
@@ -128,7 +137,7 @@ impl<'a> AccountFacts<'a> {
             }
         }
         for c in candidates.into_iter().filter(|c| !c.is_empty()) {
-            if let Some(g) = self.gaps.get(&(c, "kms:DescribeKey")) {
+            if let Some(g) = self.gaps.get(&(c, FactTopic::Key)) {
                 return KeyEvidence::Failed(g);
             }
         }
@@ -150,6 +159,9 @@ impl Interpreter {
     ///
     /// `known_region` answers the region of a bucket by name from elsewhere in the tenant's
     /// map, for replication destinations the agent could not resolve itself.
+    ///
+    /// Facts from agents before wave 2 are upgraded first (each on a copy, made only for a
+    /// fact that needs it; order kept), so stored facts of any age interpret alike.
     pub fn interpret_account(
         &self,
         tenant: &str,
@@ -157,7 +169,19 @@ impl Interpreter {
         facts: &[Fact],
         known_region: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<StoreView> {
-        let a = AccountFacts::index(facts);
+        let facts: Vec<Cow<'_, Fact>> = facts
+            .iter()
+            .map(|f| {
+                if compat::needs_upgrade(f) {
+                    let mut f = f.clone();
+                    compat::upgrade_fact(&mut f);
+                    Cow::Owned(f)
+                } else {
+                    Cow::Borrowed(f)
+                }
+            })
+            .collect();
+        let a = AccountFacts::index(facts.iter().map(AsRef::as_ref));
         a.stores
             .iter()
             .map(|(fact, store)| {
@@ -184,6 +208,7 @@ impl Interpreter {
             account: account.to_owned(),
             name: store.name.clone(),
             region: store.region.clone(),
+            kind: store.kind().label().to_owned(),
             ..StoreView::default()
         };
 
@@ -267,10 +292,11 @@ impl Interpreter {
             }
             custody::decide(&CustodyInput {
                 provider,
+                encrypts_by_default: self.tables.encrypts_at_rest_by_default(provider),
                 store_account: account,
                 store_region: &store.region,
                 encryption,
-                encryption_gap: a.gaps.get(&(subject, "s3:GetBucketEncryption")).copied(),
+                encryption_gap: a.gaps.get(&(subject, FactTopic::Encryption)).copied(),
                 key,
                 key_store,
                 client_side_declared,
@@ -370,7 +396,7 @@ impl Interpreter {
                 .unwrap_or(store);
             (
                 holder.access_tier.as_str(),
-                store.service == azure::SERVICE_CONTAINER,
+                store.kind() == StoreKind::Container,
             )
         } else {
             ("", true)
@@ -417,7 +443,10 @@ fn tag_value<'t>(tags: &'t [Tag], keys: &[String]) -> Option<&'t str> {
 mod tests {
     use super::*;
     use landmeter_proto::Custody;
-    use landmeter_proto::v1::{EncryptionState, Replication, ReplicationRule, Store, Tags};
+    use landmeter_proto::v1::{
+        EncryptionState, GapKind, Replication, ReplicationRule, S3Encryption, Store, Tags,
+        encryption::Detail,
+    };
 
     fn fact(subject: &str, body: Body) -> Fact {
         Fact {
@@ -437,9 +466,26 @@ mod tests {
                 service: "s3".into(),
                 name: name.into(),
                 region: region.into(),
+                kind: StoreKind::Bucket as i32,
                 ..Store::default()
             }),
         )
+    }
+
+    /// A failed call as the current agent reports it (`topic` set) or an old one (`topic` 0).
+    fn failed(subject: &str, call: &str, topic: FactTopic) -> Fact {
+        let mut f = fact(
+            subject,
+            Body::Gap(Gap {
+                kind: GapKind::AccessDenied as i32,
+                code: "AccessDenied".into(),
+                call: call.into(),
+                topic: topic as i32,
+                ..Gap::default()
+            }),
+        );
+        f.api_call = call.into();
+        f
     }
 
     fn interpreter() -> Interpreter {
@@ -544,6 +590,136 @@ mod tests {
         );
         assert_eq!(v.jurisdictions, ["IE", "US", "US-CLOUD-ACT"]);
         assert_eq!(v.jurisdiction, "non-EU+US-CLOUD-ACT");
+    }
+
+    #[test]
+    fn gaps_are_found_by_topic_whatever_the_call_is_named() {
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/k1";
+        let kms = |subject: &str| {
+            fact(
+                subject,
+                Body::Encryption(Encryption {
+                    state: EncryptionState::Configured as i32,
+                    algorithm: "aws:kms".into(),
+                    key_ref: arn.into(),
+                    resolved_key_arn: arn.into(),
+                    detail: Some(Detail::S3(S3Encryption::default())),
+                    ..Encryption::default()
+                }),
+            )
+        };
+        let facts = vec![
+            bucket("denied", "eu-west-1"),
+            // A new provider's call name: the topic alone says what it leaves unknown.
+            failed("denied", "objects:GetEncryption", FactTopic::Encryption),
+            bucket("keyless", "eu-west-1"),
+            kms("keyless"),
+            failed(arn, "keys:Describe", FactTopic::Key),
+            bucket("tagless", "eu-west-1"),
+            failed("tagless", "objects:GetEncryption", FactTopic::Tags),
+        ];
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let get = |name: &str| views.iter().find(|v| v.name == name).expect(name);
+        assert_eq!(get("denied").custody(), Custody::Unknown);
+        assert_eq!(
+            get("denied").custody_reason,
+            "objects:GetEncryption failed: AccessDenied"
+        );
+        assert_eq!(get("keyless").custody(), Custody::Unknown);
+        assert_eq!(
+            get("keyless").custody_reason,
+            format!("keys:Describe failed for {arn}: AccessDenied")
+        );
+        // A gap about another dimension is no evidence about encryption.
+        assert_eq!(
+            get("tagless").custody_reason,
+            "no default-encryption answer observed"
+        );
+    }
+
+    #[test]
+    fn an_old_agents_bucket_facts_interpret_as_the_current_ones() {
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/k1";
+        let current = |name: &str, enc: Encryption| {
+            vec![bucket(name, "eu-west-1"), fact(name, Body::Encryption(enc))]
+        };
+        // The old shape: no kind, flat S3 fields, gaps named only by their call.
+        let old = |mut facts: Vec<Fact>| {
+            for f in &mut facts {
+                match &mut f.body {
+                    Some(Body::Store(s)) => s.kind = 0,
+                    Some(Body::Gap(g)) => g.topic = 0,
+                    Some(Body::Encryption(e)) => {
+                        if let Some(Detail::S3(d)) = e.detail.take() {
+                            e.bucket_key_enabled = d.bucket_key_enabled;
+                            e.blocked_encryption_types = d.blocked_encryption_types;
+                            e.not_configured_code = d.not_configured_code;
+                        }
+                        e.double_encryption = false;
+                    }
+                    _ => {}
+                }
+            }
+            facts
+        };
+        let mut facts = current(
+            "kms",
+            Encryption {
+                state: EncryptionState::Configured as i32,
+                algorithm: "aws:kms:dsse".into(),
+                key_ref: arn.into(),
+                resolved_key_arn: arn.into(),
+                double_encryption: true,
+                detail: Some(Detail::S3(S3Encryption {
+                    bucket_key_enabled: true,
+                    blocked_encryption_types: vec!["SSE-C".into()],
+                    ..S3Encryption::default()
+                })),
+                ..Encryption::default()
+            },
+        );
+        facts.push(fact(
+            arn,
+            Body::Key(Key {
+                arn: arn.into(),
+                key_account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                key_manager: "CUSTOMER".into(),
+                origin: "EXTERNAL".into(),
+                ..Key::default()
+            }),
+        ));
+        facts.extend(current(
+            "plain",
+            Encryption {
+                state: EncryptionState::NotConfigured as i32,
+                detail: Some(Detail::S3(S3Encryption {
+                    not_configured_code: "ServerSideEncryptionConfigurationNotFoundError".into(),
+                    ..S3Encryption::default()
+                })),
+                ..Encryption::default()
+            },
+        ));
+        facts.push(bucket("denied", "eu-west-1"));
+        facts.push(failed(
+            "denied",
+            "s3:GetBucketEncryption",
+            FactTopic::Encryption,
+        ));
+        let i = interpreter();
+        let new_views = i.interpret_account("t1", "111122223333", &facts, &|_| None);
+        let old_views = i.interpret_account("t1", "111122223333", &old(facts), &|_| None);
+        assert_eq!(old_views, new_views);
+        let kms = &new_views[1];
+        assert_eq!((kms.name.as_str(), kms.kind.as_str()), ("kms", "bucket"));
+        assert_eq!(kms.custody(), Custody::Byok);
+        assert_eq!(kms.client_key_mode, "sse-c-blocked");
+        assert_eq!(
+            kms.custody_modifiers,
+            ["bucket key enabled", "dual-layer encryption (DSSE-KMS)"]
+        );
+        assert_eq!(new_views[0].custody(), Custody::Unknown, "denied");
+        assert_eq!(new_views[2].custody(), Custody::Provider, "plain, on aws");
     }
 
     #[test]

@@ -63,7 +63,32 @@ pub struct ProviderInfo {
     pub parent_hq_country: String,
     /// "yes", "no" or "unclear", as the research found it. Not legal advice.
     pub cloud_act: String,
+    /// Whether the provider encrypts every object at rest with its own key even when its
+    /// API reports no default encryption rule (KEY-CUSTODY.md section 5).
+    pub encrypts_at_rest_by_default: DefaultEncryption,
     pub source: String,
+}
+
+/// The providers table's `encrypts_at_rest_by_default` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultEncryption {
+    /// Documented: every object is encrypted with a provider key, whatever the API reports.
+    Yes,
+    /// Documented: without a configured rule, objects are not encrypted by the provider.
+    No,
+    /// Not researched or not documented: an API answer of "not configured" is all we know.
+    Unknown,
+}
+
+impl DefaultEncryption {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "yes" => Some(Self::Yes),
+            "no" => Some(Self::No),
+            "unknown" => Some(Self::Unknown),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +115,8 @@ struct ProviderRow {
     legal_parent: String,
     parent_hq_country: String,
     subject_to_us_cloud_act: String,
+    // Required: an edited table from before this column must say it, not default to "no".
+    encrypts_at_rest_by_default: String,
     #[serde(default)]
     source: String,
 }
@@ -134,17 +161,27 @@ impl ReferenceTables {
         }
         let mut providers = HashMap::new();
         let mut reader = csv::Reader::from_reader(providers_csv.as_bytes());
-        for row in reader.deserialize::<ProviderRow>() {
+        for (i, row) in reader.deserialize::<ProviderRow>().enumerate() {
             let row = row.map_err(|source| ReferenceError::Csv {
                 table: "providers",
                 source,
             })?;
+            let by_default = row.encrypts_at_rest_by_default.trim();
+            let encrypts_at_rest_by_default =
+                DefaultEncryption::parse(by_default).ok_or_else(|| ReferenceError::Row {
+                    table: "providers",
+                    row: i + 2,
+                    message: format!(
+                        "encrypts_at_rest_by_default must be yes, no or unknown, found {by_default:?}"
+                    ),
+                })?;
             providers.insert(
                 row.provider.trim().to_owned(),
                 ProviderInfo {
                     legal_parent: row.legal_parent,
                     parent_hq_country: row.parent_hq_country,
                     cloud_act: row.subject_to_us_cloud_act.trim().to_owned(),
+                    encrypts_at_rest_by_default,
                     source: row.source,
                 },
             );
@@ -161,6 +198,14 @@ impl ReferenceTables {
 
     pub fn provider(&self, provider: &str) -> Option<&ProviderInfo> {
         self.providers.get(provider)
+    }
+
+    /// Whether `provider` encrypts at rest by default; `Unknown` for a provider not in the table.
+    pub fn encrypts_at_rest_by_default(&self, provider: &str) -> DefaultEncryption {
+        self.provider(provider)
+            .map_or(DefaultEncryption::Unknown, |p| {
+                p.encrypts_at_rest_by_default
+            })
     }
 }
 
@@ -212,6 +257,48 @@ mod tests {
             assert_eq!(row.unverified(), unverified, "{region}: {}", row.comment);
             assert!(!unverified || row.comment.contains("unverified"));
         }
+    }
+
+    #[test]
+    fn default_encryption_comes_from_the_providers_table() {
+        let t = ReferenceTables::builtin().expect("shipped tables parse");
+        // (provider, documented default encryption at rest)
+        for (provider, expect) in [
+            ("aws", DefaultEncryption::Yes),
+            ("aws-european-sovereign-cloud", DefaultEncryption::Yes),
+            ("exoscale", DefaultEncryption::Yes),
+            ("stackit", DefaultEncryption::Yes),
+            ("ovhcloud", DefaultEncryption::No),
+            ("scaleway", DefaultEncryption::No),
+            ("ionos", DefaultEncryption::No),
+            ("hetzner", DefaultEncryption::Unknown),
+            ("not-in-the-table", DefaultEncryption::Unknown),
+        ] {
+            assert_eq!(
+                t.encrypts_at_rest_by_default(provider),
+                expect,
+                "{provider}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_providers_table_without_or_with_a_bad_default_encryption_is_an_error() {
+        let old = "provider,legal_parent,parent_hq_country,subject_to_us_cloud_act,notes,source\n\
+                   aws,Amazon,US,yes,,\n";
+        let err = ReferenceTables::parse(REGIONS_CSV, old).unwrap_err();
+        assert!(
+            err.to_string().contains("encrypts_at_rest_by_default"),
+            "{err}"
+        );
+        let bad = "provider,legal_parent,parent_hq_country,subject_to_us_cloud_act,encrypts_at_rest_by_default,notes,source\n\
+                   aws,Amazon,US,yes,maybe,,\n";
+        assert_eq!(
+            ReferenceTables::parse(REGIONS_CSV, bad)
+                .unwrap_err()
+                .to_string(),
+            "providers table row 2: encrypts_at_rest_by_default must be yes, no or unknown, found \"maybe\""
+        );
     }
 
     #[test]

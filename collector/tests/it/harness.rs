@@ -361,7 +361,8 @@ fn fact(subject: &str, call: &str, body: Body) -> Fact {
     }
 }
 
-/// The facts of one bucket: its listing, default encryption (AES256) and tags.
+/// The facts of one bucket as the current agent reports them: its listing, default encryption
+/// (AES256) and tags.
 pub fn bucket(name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
     bucket_in(ACCOUNT, name, region, tags)
 }
@@ -386,6 +387,7 @@ fn bucket_facts(name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
                 name: name.into(),
                 region: region.into(),
                 region_source: "ListBuckets.BucketRegion".into(),
+                kind: landmeter_proto::StoreKind::Bucket as i32,
                 ..Store::default()
             }),
         ),
@@ -395,6 +397,9 @@ fn bucket_facts(name: &str, region: &str, tags: &[(&str, &str)]) -> Vec<Fact> {
             Body::Encryption(Encryption {
                 state: EncryptionState::Configured as i32,
                 algorithm: "AES256".into(),
+                detail: Some(landmeter_proto::v1::encryption::Detail::S3(
+                    Default::default(),
+                )),
                 ..Encryption::default()
             }),
         ),

@@ -1,6 +1,7 @@
 //! Collector integration tests: a real gRPC server on a loopback socket over a real SQLite file.
 
 mod changes;
+mod compat;
 mod conformance;
 mod harness;
 mod ingest;
