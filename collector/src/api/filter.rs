@@ -5,7 +5,7 @@
 use clap::Args;
 
 use landmeter_proto::Custody;
-use landmeter_proto::v1::StoreFilter;
+use landmeter_proto::v1::{StoreFilter, StoreKind};
 
 /// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
 #[derive(Debug, Args, Default, Clone)]
@@ -38,8 +38,9 @@ pub struct FilterArgs {
     /// Only stores whose provider's parent is (true) or is not (false) subject to the US CLOUD Act.
     #[arg(long)]
     pub cloud_act: Option<bool>,
-    /// Store kinds: bucket, storage-account, container (databases, volumes, ... as they come).
-    #[arg(long, value_delimiter = ',')]
+    /// Store kinds: bucket, storage-account, container, database, table, volume, snapshot,
+    /// file-system, backup-vault, log-group.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     pub kind: Vec<String>,
     /// Include stores no longer seen by a complete scan.
     #[arg(long)]
@@ -66,6 +67,22 @@ impl FilterArgs {
             include_gone: self.include_gone,
             cloud_act: self.cloud_act,
             kinds: self.kind.clone(),
+        }
+    }
+}
+
+/// Checks a store kind label, with the list of valid ones in the error (a misspelt kind
+/// would otherwise select nothing, silently).
+pub fn parse_kind(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    match StoreKind::from_label(s) {
+        Some(k) => Ok(k.label().to_owned()),
+        None => {
+            let labels: Vec<&str> = StoreKind::ALL.iter().map(|k| k.label()).collect();
+            Err(format!(
+                "unknown store kind {s:?}; expected one of {}",
+                labels.join(", ")
+            ))
         }
     }
 }
@@ -131,4 +148,30 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Stat
                     .to_owned(),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Result<StoreFilter, tonic::Status> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        from_query(&pairs)
+    }
+
+    #[test]
+    fn kinds_are_checked_against_the_known_labels() {
+        let f = query(&[("kind", "bucket,container"), ("tenant", "t")]).expect("valid");
+        assert_eq!(f.kinds, ["bucket", "container"]);
+        let err = query(&[("kind", "buckets")]).expect_err("misspelt");
+        assert!(
+            err.message()
+                .contains("expected one of bucket, storage-account"),
+            "{}",
+            err.message()
+        );
+    }
 }
