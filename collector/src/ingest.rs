@@ -44,7 +44,8 @@ pub struct Peer {
 pub struct IngestLimits {
     /// Tenant for plaintext connections; None refuses connections without a certificate.
     pub plaintext_tenant: Option<String>,
-    /// Sustained batches per second one stream may send (bursts up to twice that).
+    /// Sustained batches per second one agent may send over all its streams (bursts up to
+    /// twice that).
     pub max_batches_per_second: u32,
 }
 
@@ -55,6 +56,25 @@ pub struct Ingest {
     hub: ChangeHub,
     metrics: Arc<Metrics>,
     connected: ConnectedAgents,
+    rates: AgentRates,
+}
+
+/// One token bucket per agent (tenant and agent name), shared by all its streams: opening
+/// more streams does not raise an agent's rate.
+#[derive(Clone, Default)]
+struct AgentRates(Arc<std::sync::Mutex<std::collections::HashMap<(String, String), RateLimit>>>);
+
+impl AgentRates {
+    fn take(&self, tenant: &str, agent: &str, rate: u32, now: std::time::Instant) -> bool {
+        let Ok(mut buckets) = self.0.lock() else {
+            // A poisoned lock only means another stream panicked mid-update: refuse nothing.
+            return true;
+        };
+        buckets
+            .entry((tenant.to_owned(), agent.to_owned()))
+            .or_insert_with(|| RateLimit::new(rate, now))
+            .take(now)
+    }
 }
 
 impl Ingest {
@@ -73,6 +93,7 @@ impl Ingest {
             hub,
             metrics,
             connected,
+            rates: AgentRates::default(),
         }
     }
 
@@ -154,7 +175,8 @@ impl RateLimit {
 struct Session {
     peer: Peer,
     agent: Option<String>,
-    rate: RateLimit,
+    rates: AgentRates,
+    max_batches_per_second: u32,
     hub: ChangeHub,
     metrics: Arc<Metrics>,
     connected: ConnectedAgents,
@@ -340,7 +362,11 @@ impl Session {
         let Some(agent) = self.agent.clone() else {
             return reject(RejectCode::Protocol, "batch before hello", &scan_id, seq);
         };
-        if !self.rate.take(std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        if !self
+            .rates
+            .take(&self.peer.tenant, &agent, self.max_batches_per_second, now)
+        {
             return reject(
                 RejectCode::RateLimited,
                 "too many batches per second from this agent; resend after a pause",
@@ -488,10 +514,8 @@ impl IngestService for Ingest {
         let mut session = Session {
             peer,
             agent: None,
-            rate: RateLimit::new(
-                self.limits.max_batches_per_second,
-                std::time::Instant::now(),
-            ),
+            rates: self.rates.clone(),
+            max_batches_per_second: self.limits.max_batches_per_second,
             hub: self.hub.clone(),
             metrics: Arc::clone(&self.metrics),
             connected: self.connected.clone(),

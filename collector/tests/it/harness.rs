@@ -168,7 +168,7 @@ impl Collector {
         let Some(mut t) = self.task.take() else {
             return false;
         };
-        match tokio::time::timeout(Duration::from_secs(5), &mut t).await {
+        match tokio::time::timeout(Duration::from_secs(2), &mut t).await {
             Ok(ended) => ended.is_ok(),
             Err(_) => {
                 t.abort();

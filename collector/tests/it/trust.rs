@@ -558,3 +558,87 @@ async fn a_scan_is_ended_only_by_the_agent_that_began_it() {
     ack(&mut a).await;
     assert_eq!(c.all_stores().await.len(), 1);
 }
+
+/// Issue 14 #8: the rate limit is the agent's, not a stream's: three parallel streams of one
+/// agent share one budget (two batches of burst at one per second), while another agent of
+/// the same tenant keeps its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_per_agent_across_its_streams() {
+    let c = Collector::start_tls("rate-per-agent", |cfg| cfg.max_batches_per_second = 1).await;
+    let cert = c.enroll("gemeente-a", "agent-a", Duration::days(1));
+    let mut streams = Vec::new();
+    for n in 0..3 {
+        let s = c.try_agent("agent-a", Some(&cert)).await.expect("connects");
+        s.begin_for(&format!("p{n}"), A_ACCOUNT).await;
+        streams.push(s);
+    }
+    let mut refused = 0;
+    for (n, s) in streams.iter_mut().enumerate() {
+        let scan = format!("p{n}");
+        s.batch(&scan, 1, bucket_in(A_ACCOUNT, &scan, "eu-west-1", &[]))
+            .await;
+        match s.next().await {
+            Msg::Ack(_) => {}
+            Msg::Reject(r) if r.code() == RejectCode::RateLimited => refused += 1,
+            other => panic!("expected an ack or a rate-limit reject, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        refused, 1,
+        "three batches at once from one agent: the third is over"
+    );
+    let other = c.enroll("gemeente-a", "agent-b", Duration::days(1));
+    let mut b = c.try_agent("agent-b", Some(&other)).await.expect("b");
+    b.begin_for("q1", A_ACCOUNT).await;
+    b.batch("q1", 1, bucket_in(A_ACCOUNT, "q", "eu-west-1", &[]))
+        .await;
+    ack(&mut b).await;
+    drop((streams, b));
+    c.stop().await;
+}
+
+/// Issue 14 #2: a certificate that expires while its stream is open stops writing at once
+/// (the TLS handshake checked it only when the stream opened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_that_expires_on_an_open_stream_is_refused_from_then_on() {
+    let c = Collector::start_tls("expiring", |_| {}).await;
+    let cert = c.enroll("gemeente-a", "agent-a", Duration::seconds(2));
+    let not_after = landmeter_collector::pki::identity_from_pem(&cert.cert_pem)
+        .expect("identity")
+        .not_after_ms;
+    let mut a = c
+        .try_agent("agent-a", Some(&cert))
+        .await
+        .expect("valid now");
+    a.begin_for("e1", A_ACCOUNT).await;
+    a.batch("e1", 1, bucket_in(A_ACCOUNT, "x", "eu-west-1", &[]))
+        .await;
+    ack(&mut a).await;
+    // Wait past notAfter (X.509 times have whole seconds).
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64
+    };
+    while now_ms() <= not_after + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    a.batch("e1", 2, bucket_in(A_ACCOUNT, "y", "eu-west-1", &[]))
+        .await;
+    match a.next().await {
+        Msg::Reject(r) => assert_eq!(
+            (r.code(), r.reason.as_str()),
+            (RejectCode::Unauthenticated, "certificate expired")
+        ),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+    a.end_for("e1", 1, true, A_ACCOUNT).await;
+    match a.next().await {
+        Msg::Reject(r) => assert_eq!(r.reason, "certificate expired"),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+    assert!(c.all_stores().await.is_empty(), "the scan never ended");
+    drop(a);
+    c.stop().await;
+}
