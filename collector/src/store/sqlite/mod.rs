@@ -82,6 +82,7 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with the chosen durability of commits.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        create_private(path)?;
         let writer = Connection::open(path)?;
         configure(&writer, durability)?;
         configure_writer(&writer)?;
@@ -156,6 +157,33 @@ impl Planners {
         }
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
         self.conns[i].lock()
+    }
+}
+
+/// Creates the database file readable by its owner only (0600), and its folder (0700) when
+/// the folder does not exist yet, before SQLite opens it: SQLite gives the WAL and shared
+/// memory files the database file's permissions, so the map and its journal are never
+/// world-readable, not even for a moment. An existing file keeps the permissions its
+/// operator gave it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -317,4 +345,40 @@ pub(super) fn view_from_row(
             v
         })
         .map_err(StoreError::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_map_its_journal_and_its_folder_are_private_to_the_owner() {
+        let root = std::env::temp_dir().join(format!("landmeter-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let dir = root.join("state");
+        let db = dir.join("map.db");
+        let store = SqliteStore::open(&db).unwrap();
+        // A write, so the WAL and its shared memory exist.
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE probe (x INTEGER)")?))
+            .unwrap();
+        assert_eq!(mode(&dir), 0o700, "folder");
+        for file in ["map.db", "map.db-wal", "map.db-shm"] {
+            let path = dir.join(file);
+            assert!(path.exists(), "{file} exists");
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+        drop(store);
+        // An operator's own permissions on an existing file are kept.
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(SqliteStore::open(&db).unwrap());
+        assert_eq!(mode(&db), 0o640);
+    }
 }
