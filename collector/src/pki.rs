@@ -78,14 +78,24 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
         path: path.to_owned(),
         source,
     };
-    std::fs::write(path, contents).map_err(io)?;
-    #[cfg(unix)]
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // A private key is created 0600, never written under wider permissions first; a file
+    // that existed is narrowed before the key is written into it.
+    let mode = if private { 0o600 } else { 0o644 };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
     if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
     }
-    #[cfg(not(unix))]
-    let _ = private;
+    file.set_len(0).map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
     Ok(())
 }
 
