@@ -57,8 +57,12 @@ pub struct CollectorConfig {
     pub insecure_plaintext: bool,
     /// The pool role sees an aggregate only when at least this many tenants contribute.
     pub pool_min_tenants: u32,
-    /// Sustained batches per second one agent stream may send.
+    /// Sustained batches per second one agent may send, over all its streams.
     pub max_batches_per_second: u32,
+    /// gRPC server reflection (what `grpcurl` lists). Unset: on when the gRPC listener is
+    /// bound to a loopback address, off otherwise, so a published collector does not describe its API to anyone
+    /// who connects.
+    pub reflection: Option<bool>,
     /// Plaintext HTTP for `/live`, `/ready`, `/metrics` and `/v1/events` (server-sent change
     /// events, bearer token required). Loopback only: put a TLS proxy in front to publish it.
     pub http_listen: Option<SocketAddr>,
@@ -91,6 +95,7 @@ impl Default for CollectorConfig {
             insecure_plaintext: false,
             pool_min_tenants: 5,
             max_batches_per_second: 100,
+            reflection: None,
             http_listen: None,
             alerts: Vec::new(),
             classification_tags: tags.classification_keys,

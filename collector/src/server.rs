@@ -215,10 +215,18 @@ pub async fn run_with_http(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     health.set_serving::<MapServiceServer<MapApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection describes the API to anyone who connects: by default only on loopback.
+    let bound_loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let reflection = if cfg.reflection.unwrap_or(bound_loopback) {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
     let limits = IngestLimits {
         plaintext_tenant: cfg.insecure_plaintext.then(|| cfg.default_tenant.clone()),
         max_batches_per_second: cfg.max_batches_per_second,
@@ -240,7 +248,7 @@ pub async fn run_with_http(
     }
     let served = builder
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(ingest)
         .add_service(map)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)

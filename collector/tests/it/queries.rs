@@ -389,3 +389,56 @@ async fn the_json_api_answers_like_map_service() {
     drop(a);
     c.stop().await;
 }
+
+/// Issue 14 #11: gRPC reflection describes the API to anyone who connects: served on a
+/// loopback listener by default, and off when `reflection = false` (the default outside
+/// loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_is_served_only_where_configured() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    async fn services(url: &str) -> Result<Vec<String>, tonic::Status> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let mut client = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await?
+            .into_inner();
+        let answer = answers.message().await?.expect("an answer");
+        match answer.message_response {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                Ok(list.service.into_iter().map(|s| s.name).collect())
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+
+    let on = Collector::start("reflection-on").await;
+    let listed = services(&on.url).await.expect("served on loopback");
+    assert!(
+        listed.contains(&"landmeter.v1.MapService".to_owned()),
+        "{listed:?}"
+    );
+    on.stop().await;
+
+    let mut cfg = landmeter_collector::config::CollectorConfig {
+        insecure_plaintext: true,
+        ..Default::default()
+    };
+    cfg.reflection = Some(false);
+    let off = Collector::start_in(crate::harness::temp_dir("reflection-off"), cfg).await;
+    let refused = services(&off.url).await.expect_err("not served");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    off.stop().await;
+}
