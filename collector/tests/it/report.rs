@@ -148,7 +148,15 @@ async fn report_numbers_equal_the_api() {
             .expect("ascii")
             .starts_with("text/html")
     );
+    // Issue 14 #11: a page that runs nothing and loads nothing.
+    assert_eq!(
+        resp.headers()["content-security-policy"],
+        landmeter_collector::api::documents::REPORT_CSP
+    );
+    assert!(landmeter_collector::api::documents::REPORT_CSP.starts_with("default-src 'none'"));
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     let html = resp.text().await.expect("body");
+    assert!(!html.contains("<script"), "the report runs no script");
 
     // Totals against ListStores.
     let stores = c
