@@ -72,8 +72,9 @@ impl MapApi {
         )
     }
 
-    /// The operator behind a request's `authorization: Bearer <token>` header.
-    async fn authenticate<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
+    /// The operator behind a request's `authorization: Bearer <token>` header. A refused
+    /// attempt is audited too (no token id; the token itself is never written anywhere).
+    async fn authenticate<T>(&self, req: &Request<T>, method: &str) -> Result<Principal, Status> {
         let token = req
             .metadata()
             .get("authorization")
@@ -81,13 +82,45 @@ impl MapApi {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Status::unauthenticated("a bearer token is required (landmeter token create)")
-            })?;
-        let token = token.to_owned();
-        self.blocking(move |s| crate::auth::principal_for(s, &token))
-            .await?
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+            .map(str::to_owned);
+        self.principal_for_token(token, method).await
+    }
+
+    /// The operator a token names, for surfaces that read the token themselves (the event
+    /// stream, the UI's sign-in); a refusal is audited under `method`.
+    pub async fn principal_for_token(
+        &self,
+        token: Option<String>,
+        method: &str,
+    ) -> Result<Principal, Status> {
+        let found = match token {
+            None => Err(Status::unauthenticated(
+                "a bearer token is required (landmeter token create)",
+            )),
+            Some(token) => self
+                .blocking(move |s| crate::auth::principal_for(s, &token))
+                .await?
+                .ok_or_else(|| Status::unauthenticated("unknown or revoked token")),
+        };
+        if let Err(refused) = &found {
+            self.audit_refusal(method, refused.message()).await?;
+        }
+        found
+    }
+
+    /// An authentication that failed, in the audit log.
+    pub async fn audit_refusal(&self, method: &str, why: &str) -> Result<(), Status> {
+        let entry = AuditEntry {
+            token_id: None,
+            role: "none".to_owned(),
+            tenant: None,
+            method: method.to_owned(),
+            request: why.to_owned(),
+            rows: 0,
+            outcome: format!("{:?}", tonic::Code::Unauthenticated),
+        };
+        tracing::warn!(method, reason = why, "authentication refused");
+        self.blocking(move |s| s.append_audit(&entry)).await
     }
 
     /// One query outside MapService's methods (the JSON API's dashboard, graph, coverage,
@@ -101,12 +134,34 @@ impl MapApi {
         rows: impl Fn(&T) -> u64,
         f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, method).await?;
         let (scope, narrowed) = self.scope_of(&who, &request);
         let result = self.blocking(move |s| f(s, &scope?)).await;
         self.audit(&who, method, described + &narrowed, &result, rows)
             .await?;
         result
+    }
+
+    /// An authenticated request outside MapService's methods that returns no rows (a stream
+    /// opened, a session started), in the audit log.
+    pub async fn audit_granted(
+        &self,
+        who: &Principal,
+        method: &str,
+        request: String,
+    ) -> Result<(), Status> {
+        self.audit(who, method, request, &Ok(()), |_| 0).await
+    }
+
+    /// An authenticated request refused for its role, in the audit log.
+    pub async fn audit_refusal_of(
+        &self,
+        who: &Principal,
+        method: &str,
+        refused: &Status,
+    ) -> Result<(), Status> {
+        let result: Result<(), Status> = Err(refused.clone());
+        self.audit(who, method, String::new(), &result, |_| 0).await
     }
 
     /// Writes who asked what, and how many rows they got (or why they got none).
@@ -146,7 +201,7 @@ impl MapService for MapApi {
         &self,
         request: Request<ListStoresRequest>,
     ) -> Result<Response<ListStoresResponse>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "ListStores").await?;
         let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
         let described = format!("{req:?}{narrowed}");
@@ -173,7 +228,7 @@ impl MapService for MapApi {
         &self,
         request: Request<GetStoreRequest>,
     ) -> Result<Response<GetStoreResponse>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "GetStore").await?;
         let scope = who.scope(self.pool_min_tenants);
         let id = request.into_inner().id;
         let result = self
@@ -192,7 +247,7 @@ impl MapService for MapApi {
         &self,
         request: Request<SummaryRequest>,
     ) -> Result<Response<SummaryResponse>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "Summary").await?;
         let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
         let described = format!("{req:?}{narrowed}");
@@ -223,7 +278,7 @@ impl MapService for MapApi {
         &self,
         request: Request<ListChangesRequest>,
     ) -> Result<Response<ListChangesResponse>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "ListChanges").await?;
         let (scope, narrowed) = self.scope_of(&who, &request);
         let req = request.into_inner();
         let described = format!(
@@ -247,7 +302,7 @@ impl MapService for MapApi {
         &self,
         request: Request<RequestScanRequest>,
     ) -> Result<Response<RequestScanResponse>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "RequestScan").await?;
         let req = request.into_inner();
         let tenant: Result<String, Status> = match (who.role, &who.tenant) {
             (crate::auth::Role::Admin, _) if !req.tenant.is_empty() => Ok(req.tenant.clone()),
@@ -304,7 +359,7 @@ impl MapService for MapApi {
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let who = self.authenticate(&request).await?;
+        let who = self.authenticate(&request, "Watch").await?;
         let scope = who.scope(self.pool_min_tenants);
         let req = request.into_inner();
         let allowed: Result<(), Status> = match scope {

@@ -16,7 +16,6 @@ use tokio_stream::StreamExt;
 use landmeter_proto::v1::StoreFilter;
 
 use crate::api::insight;
-use crate::auth::principal_for;
 use crate::events::ChangeHub;
 use crate::metrics::Metrics;
 use crate::store::{MapStore, Scope};
@@ -94,22 +93,27 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(q.after_id);
-    let Some(token) = caller_token(&headers) else {
-        return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
-    };
-    let store = Arc::clone(&s.store);
-    let principal = match tokio::task::spawn_blocking(move || principal_for(store.as_ref(), &token))
+    let principal = match s
+        .map
+        .principal_for_token(caller_token(&headers), "Events")
         .await
     {
-        Ok(Ok(Some(p))) => p,
-        Ok(Ok(None)) => {
-            return (StatusCode::UNAUTHORIZED, "unknown or revoked token").into_response();
-        }
-        _ => return (StatusCode::INTERNAL_SERVER_ERROR, "authentication failed").into_response(),
+        Ok(p) => p,
+        Err(refused) => return error(refused),
     };
     let scope = principal.scope(s.pool_min_tenants);
     if let Scope::Pool { .. } = scope {
-        return (StatusCode::FORBIDDEN, "the pool role reads aggregates only").into_response();
+        let refused = tonic::Status::permission_denied("the pool role reads aggregates only");
+        let _ = s.map.audit_refusal_of(&principal, "Events", &refused).await;
+        return error(refused);
+    }
+    // Every read is audited; a stream is audited when it opens (with where it resumes).
+    if let Err(e) = s
+        .map
+        .audit_granted(&principal, "Events", format!("after_id={after_id}"))
+        .await
+    {
+        return error(e);
     }
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(crate::api::grpc::forward_changes(

@@ -5,7 +5,7 @@
 //! Content-Security-Policy; `POST /ui/session` turns a valid operator token into the HttpOnly
 //! `landmeter_session` cookie the `/v1/*` endpoints accept; `POST /ui/logout` clears it.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::api::http::HttpState;
-use crate::auth::principal_for;
 
 /// The cookie the HTTP API reads the operator token from (see the shared HTTP contract).
 pub const SESSION_COOKIE: &str = "landmeter_session";
@@ -143,30 +142,41 @@ async fn session(
 ) -> Response {
     let token = req.token.trim().to_owned();
     if !plausible_token(&token) {
+        let _ = s.map.audit_refusal("UiSession", "not a token").await;
         return json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token");
     }
-    let store = Arc::clone(&s.store);
-    let lookup = token.clone();
-    match tokio::task::spawn_blocking(move || principal_for(store.as_ref(), &lookup)).await {
-        Ok(Ok(Some(p))) => {
-            tracing::info!(
-                token_id = p.token_id,
-                role = p.role.name(),
-                "UI session opened"
-            );
-            let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-            match HeaderValue::from_str(&cookie) {
-                Ok(v) => (
-                    StatusCode::NO_CONTENT,
-                    [(header::SET_COOKIE, v)],
-                    [(header::CACHE_CONTROL, "no-store")],
-                )
-                    .into_response(),
-                Err(_) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
-            }
+    let p = match s
+        .map
+        .principal_for_token(Some(token.clone()), "UiSession")
+        .await
+    {
+        Ok(p) => p,
+        Err(e) if e.code() == tonic::Code::Unauthenticated => {
+            return json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token");
         }
-        Ok(Ok(None)) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
-        _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "authentication failed"),
+        Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "authentication failed"),
+    };
+    if s.map
+        .audit_granted(&p, "UiSession", String::new())
+        .await
+        .is_err()
+    {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "audit failed");
+    }
+    tracing::info!(
+        token_id = p.token_id,
+        role = p.role.name(),
+        "UI session opened"
+    );
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => (
+            StatusCode::NO_CONTENT,
+            [(header::SET_COOKIE, v)],
+            [(header::CACHE_CONTROL, "no-store")],
+        )
+            .into_response(),
+        Err(_) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
     }
 }
 

@@ -642,3 +642,77 @@ async fn a_certificate_that_expires_on_an_open_stream_is_refused_from_then_on() 
     drop(a);
     c.stop().await;
 }
+
+/// Issue 14 #5: every authentication attempt and every read is in the audit log: refused
+/// tokens (gRPC, the event stream, the UI sign-in), an opened event stream, a UI session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_streams_and_sign_ins_are_audited() {
+    let c = Collector::start_http("audit-all", |_| {}).await;
+    let http = c.http_url.clone().expect("http");
+    let client = reqwest::Client::new();
+    let audit = |c: &Collector| c.store.audit_log(100).expect("audit");
+
+    // gRPC without a token, and with an unknown one.
+    let mut anonymous = c.map_as(None).await;
+    assert!(
+        anonymous
+            .list_stores(ListStoresRequest::default())
+            .await
+            .is_err()
+    );
+    let mut stranger = c.map_as(Some("lm_not-a-real-token")).await;
+    assert!(stranger.summary(SummaryRequest::default()).await.is_err());
+    // The event stream with a bad token, then opened with a good one.
+    let refused = client
+        .get(format!("{http}/v1/events"))
+        .bearer_auth("lm_wrong")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 401);
+    let stream = client
+        .get(format!("{http}/v1/events?after_id=7"))
+        .bearer_auth(&c.admin_token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    // The UI sign-in, refused and granted.
+    for (token, status) in [("lm_wrong", 401), (c.admin_token.as_str(), 204)] {
+        let r = client
+            .post(format!("{http}/ui/session"))
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .expect("sign-in");
+        assert_eq!(r.status(), status);
+    }
+    drop(stream);
+
+    let log = audit(&c);
+    let line = |e: &landmeter_collector::store::AuditEntry| {
+        (e.method.clone(), e.token_id.is_some(), e.outcome.clone())
+    };
+    let got: Vec<(String, bool, String)> = log.iter().rev().map(line).collect();
+    let want = [
+        ("ListStores", false, "Unauthenticated"),
+        ("Summary", false, "Unauthenticated"),
+        ("Events", false, "Unauthenticated"),
+        ("Events", true, "ok"),
+        ("UiSession", false, "Unauthenticated"),
+        ("UiSession", true, "ok"),
+    ];
+    let want: Vec<(String, bool, String)> = want
+        .iter()
+        .map(|(m, t, o)| ((*m).to_owned(), *t, (*o).to_owned()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(log.iter().any(|e| e.request == "after_id=7"));
+    // The refused tokens themselves are never written.
+    assert!(
+        log.iter()
+            .all(|e| !e.request.contains("lm_wrong") && !e.request.contains("not-a-real")),
+        "{log:?}"
+    );
+    c.stop().await;
+}
