@@ -798,7 +798,10 @@ impl MapClient {
     pub async fn get_store(&mut self, id: &str) -> anyhow::Result<GetStoreResponse> {
         Ok(self
             .inner
-            .get_store(self.request(GetStoreRequest { id: id.to_owned() }))
+            .get_store(self.request(GetStoreRequest {
+                id: id.to_owned(),
+                ..Default::default()
+            }))
             .await
             .with_context(|| format!("MapService.GetStore {id}"))?
             .into_inner())

@@ -229,16 +229,24 @@ impl MapService for MapApi {
         request: Request<GetStoreRequest>,
     ) -> Result<Response<GetStoreResponse>, Status> {
         let who = self.authenticate(&request, "GetStore").await?;
-        let scope = who.scope(self.pool_min_tenants);
-        let id = request.into_inner().id;
+        let (scope, narrowed) = self.scope_of(&who, &request);
+        let req = request.into_inner();
+        let id = req.id;
+        // Naming the tenant narrows the scope as `?tenant=` does (a role may name only what
+        // it may read).
+        let scope = scope.and_then(|s| {
+            let tenant = (!req.tenant.is_empty()).then_some(req.tenant.as_str());
+            crate::api::insight::narrow(&s, tenant)
+        });
         let result = self
             .blocking({
                 let id = id.clone();
-                move |s| s.get_store(&scope, &id)
+                move |s| s.get_store(&scope?, &id)
             })
             .await
             .and_then(|found| found.ok_or_else(|| Status::not_found(format!("no store {id:?}"))));
-        self.audit(&who, "GetStore", format!("id={id:?}"), &result, |_| 1)
+        let described = format!("id={id:?} tenant={:?}{narrowed}", req.tenant);
+        self.audit(&who, "GetStore", described, &result, |_| 1)
             .await?;
         result.map(Response::new)
     }

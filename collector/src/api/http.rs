@@ -253,17 +253,21 @@ async fn list_stores(
     }
 }
 
+/// `GET /v1/stores/{id}[?tenant=T]`: the tenant names the store's tenant when the id exists
+/// in several (as `GetStoreRequest.tenant`).
 async fn get_store(
     State(s): State<HttpState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     use landmeter_proto::v1::map_service_server::MapService;
+    let tenant = param(&pairs, "tenant").unwrap_or_default().to_owned();
     match s
         .map
         .get_store(authorized(
             &headers,
-            landmeter_proto::v1::GetStoreRequest { id },
+            landmeter_proto::v1::GetStoreRequest { id, tenant },
         ))
         .await
     {

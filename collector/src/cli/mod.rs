@@ -77,6 +77,9 @@ pub enum Command {
         conn: Connection,
         /// Store id as listed (`provider:account:name`).
         id: String,
+        /// The store's tenant: needed when the id exists in several tenants you can read.
+        #[arg(long)]
+        tenant: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -442,9 +445,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", render::summary(&s, format));
             Ok(())
         }
-        Command::Store { conn, id, format } => {
+        Command::Store {
+            conn,
+            id,
+            tenant,
+            format,
+        } => {
             let mut c = client(&conn).await?;
-            let r = c.get_store(GetStoreRequest { id }).await?.into_inner();
+            let tenant = tenant.unwrap_or_default();
+            let r = c
+                .get_store(GetStoreRequest { id, tenant })
+                .await?
+                .into_inner();
             println!("{}", render::store_detail(&r, format));
             Ok(())
         }

@@ -65,6 +65,8 @@ pub enum StoreError {
     Poisoned,
     #[error("{0}")]
     Forbidden(String),
+    #[error("store {id:?} exists in several tenants ({}): name the tenant", .tenants.join(", "))]
+    AmbiguousStore { id: String, tenants: Vec<String> },
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
     #[error("i/o: {0}")]
@@ -420,6 +422,9 @@ pub trait QueryStore: Send + Sync {
         page_token: &str,
     ) -> Result<(Vec<StoreView>, String), StoreError>;
 
+    /// One store with the facts it rests on. A store id is unique within its tenant only:
+    /// when the scope sees it in several tenants the answer is
+    /// [`StoreError::AmbiguousStore`] naming them, never one of them picked silently.
     fn get_store(&self, scope: &Scope, id: &str) -> Result<Option<GetStoreResponse>, StoreError>;
 
     fn summary(

@@ -183,6 +183,7 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
         .await
         .get_store(GetStoreRequest {
             id: listed[2].store_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("get")

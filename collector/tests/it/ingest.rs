@@ -343,6 +343,7 @@ async fn unknown_enum_values_are_kept_as_unknown_not_a_panic() {
         .await
         .get_store(landmeter_proto::v1::GetStoreRequest {
             id: store.id.clone(),
+            ..Default::default()
         })
         .await
         .expect("get")

@@ -154,6 +154,7 @@ async fn filters_pagination_and_grouping() {
     let store = map
         .get_store(GetStoreRequest {
             id: format!("aws:{ACCOUNT}:b0"),
+            ..Default::default()
         })
         .await
         .expect("get")
@@ -180,6 +181,7 @@ async fn filters_pagination_and_grouping() {
     let missing = map
         .get_store(GetStoreRequest {
             id: "aws:0:nope".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

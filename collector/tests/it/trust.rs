@@ -150,6 +150,7 @@ async fn the_tenant_comes_from_the_certificate_and_tenants_are_isolated() {
     let err = map
         .get_store(GetStoreRequest {
             id: b_store.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -403,7 +404,8 @@ async fn operators_authenticate_pool_sees_aggregates_of_k_tenants_and_queries_ar
     );
     assert_eq!(
         map.get_store(GetStoreRequest {
-            id: format!("aws:{A_ACCOUNT}:a-data")
+            id: format!("aws:{A_ACCOUNT}:a-data"),
+            ..Default::default()
         })
         .await
         .unwrap_err()
@@ -714,5 +716,146 @@ async fn failed_authentications_streams_and_sign_ins_are_audited() {
             .all(|e| !e.request.contains("lm_wrong") && !e.request.contains("not-a-real")),
         "{log:?}"
     );
+    c.stop().await;
+}
+
+/// Issue 14 #4: one tenant cannot shadow another's store in an admin's single-store view:
+/// an id that exists in two tenants is refused with both named until the admin names one,
+/// over gRPC (`tenant`) and HTTP (`?tenant=`) alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_names_the_tenant_of_a_store_id_that_exists_twice() {
+    let c = Collector::start_tls("shadow", |_| {}).await;
+    for (tenant, region) in [("gemeente-a", "eu-west-1"), ("gemeente-b", "us-east-1")] {
+        let cert = c.enroll(tenant, "agent", Duration::days(1));
+        let mut a = c.try_agent("agent", Some(&cert)).await.expect("agent");
+        scan(
+            &mut a,
+            "s1",
+            A_ACCOUNT,
+            bucket_in(A_ACCOUNT, "twin", region, &[]),
+        )
+        .await;
+    }
+    let id = format!("aws:{A_ACCOUNT}:twin");
+    let mut map = c.map().await;
+    let err = map
+        .get_store(GetStoreRequest {
+            id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("ambiguous");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        err.message().contains("gemeente-a, gemeente-b")
+            && err.message().contains("name the tenant"),
+        "{}",
+        err.message()
+    );
+    for (tenant, country) in [("gemeente-a", "IE"), ("gemeente-b", "US")] {
+        let found = map
+            .get_store(GetStoreRequest {
+                id: id.clone(),
+                tenant: tenant.into(),
+            })
+            .await
+            .expect("named")
+            .into_inner()
+            .store
+            .expect("view");
+        assert_eq!(
+            (found.tenant.as_str(), found.country.as_str()),
+            (tenant, country)
+        );
+    }
+    // A tenant role naming another tenant is refused, not answered.
+    let viewer = new_token();
+    c.store
+        .create_token(
+            &token_hash(&viewer),
+            "tenant-viewer",
+            Some("gemeente-a"),
+            "v",
+        )
+        .expect("token");
+    let err = c
+        .map_as(Some(&viewer))
+        .await
+        .get_store(GetStoreRequest {
+            id: id.clone(),
+            tenant: "gemeente-b".into(),
+        })
+        .await
+        .expect_err("other tenant");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    c.stop().await;
+}
+
+/// The same over HTTP: `GET /v1/stores/{id}` answers 400 naming both tenants, and
+/// `?tenant=` picks one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_store_page_names_both_tenants_of_a_shared_id() {
+    let c = Collector::start_http("shadow-http", |_| {}).await;
+    let mut a = c.agent("agent").await;
+    scan(
+        &mut a,
+        "s1",
+        A_ACCOUNT,
+        bucket_in(A_ACCOUNT, "twin", "eu-west-1", &[]),
+    )
+    .await;
+    drop(a);
+    // A second tenant with the same account and bucket, through the ingest use case.
+    let (interpreter, _) = landmeter_collector::server::build_interpreter(
+        &landmeter_collector::config::CollectorConfig::default(),
+    )
+    .expect("interpreter");
+    let s = c.store.as_ref();
+    s.begin_scan(
+        "other",
+        "agent-o",
+        &landmeter_proto::v1::ScanBegin {
+            scan_id: "o1".into(),
+            accounts: vec![A_ACCOUNT.into()],
+            ..Default::default()
+        },
+    )
+    .expect("begin");
+    s.commit_batch(
+        "other",
+        "agent-o",
+        &landmeter_proto::v1::FactsBatch {
+            scan_id: "o1".into(),
+            seq: 1,
+            facts: bucket_in(A_ACCOUNT, "twin", "us-east-1", &[]),
+        },
+    )
+    .expect("batch");
+    let end = landmeter_proto::v1::ScanEnd {
+        scan_id: "o1".into(),
+        batches: 1,
+        ..Default::default()
+    };
+    landmeter_collector::scan_end::finish_scan(s, &interpreter, "other", "agent-o", &end, 5)
+        .expect("end");
+
+    let base = format!(
+        "{}/v1/stores/aws:{A_ACCOUNT}:twin",
+        c.http_url.as_deref().expect("http")
+    );
+    let client = reqwest::Client::new();
+    let get = |url: String| client.get(url).bearer_auth(&c.admin_token).send();
+    let ambiguous = get(base.clone()).await.expect("answer");
+    assert_eq!(ambiguous.status(), 400);
+    let text = ambiguous.text().await.expect("body");
+    assert!(text.contains("default, other"), "{text}");
+    let named: serde_json::Value = get(format!("{base}?tenant=other"))
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(named["store"]["tenant"], "other", "{named}");
+    assert_eq!(named["store"]["country"], "US", "{named}");
     c.stop().await;
 }

@@ -2,7 +2,7 @@
 //! summaries, recorded changes. Every query is filtered by the caller's scope here again.
 
 use prost::Message;
-use rusqlite::{OptionalExtension, params, params_from_iter};
+use rusqlite::{params, params_from_iter};
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
@@ -123,21 +123,28 @@ impl QueryStore for SqliteStore {
         w.eq("id", rusqlite::types::Value::Text(id.to_owned()));
         let sql = format!(
             "SELECT tenant, id, account, name, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
-             FROM stores WHERE {} ORDER BY tenant LIMIT 1",
+             FROM stores WHERE {} ORDER BY tenant",
             w.sql
         );
         self.read(|c| {
-            let found = c
-                .query_row(&sql, params_from_iter(w.params.iter()), |r| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut found: Vec<_> = stmt
+                .query_map(params_from_iter(w.params.iter()), |r| {
                     Ok((
                         r.get::<_, String>("tenant")?,
                         r.get::<_, String>("account")?,
                         r.get::<_, String>("name")?,
                         view_from_row(r)?,
                     ))
-                })
-                .optional()?;
-            let Some((tenant, account, name, view)) = found else {
+                })?
+                .collect::<Result<_, _>>()?;
+            if found.len() > 1 {
+                return Err(StoreError::AmbiguousStore {
+                    id: id.to_owned(),
+                    tenants: found.into_iter().map(|f| f.0).collect(),
+                });
+            }
+            let Some((tenant, account, name, view)) = found.pop() else {
                 return Ok(None);
             };
             let view = view?;

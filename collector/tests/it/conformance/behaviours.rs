@@ -735,3 +735,30 @@ pub fn filters_select_by_kind_and_provider(open: Open) {
         .is_empty()
     );
 }
+
+pub fn a_store_id_is_unique_within_its_tenant_only(open: Open) {
+    let b = Bench::new(open);
+    // Two tenants report the same account and bucket: the same store id in both.
+    b.scan("a", "s1", "shared", &[("twin", "eu-west-1")], 10);
+    b.scan("b", "s1", "shared", &[("twin", "us-east-1")], 10);
+    let id = b.list(&Scope::Tenant("a".into()), &StoreFilter::default())[0]
+        .id
+        .clone();
+    match b.store.get_store(&Scope::AllTenants, &id) {
+        Err(StoreError::AmbiguousStore { tenants, .. }) => assert_eq!(tenants, ["a", "b"]),
+        other => panic!("expected an ambiguity, got {other:?}"),
+    }
+    for (tenant, country) in [("a", "IE"), ("b", "US")] {
+        let one = b
+            .store
+            .get_store(&Scope::Tenant(tenant.into()), &id)
+            .expect("get")
+            .expect("found");
+        let view = one.store.expect("view");
+        assert_eq!(
+            (view.tenant.as_str(), view.country.as_str()),
+            (tenant, country)
+        );
+        assert!(!one.facts.is_empty());
+    }
+}

@@ -49,6 +49,7 @@ macro_rules! all_behaviours {
                 tokens_revocations_and_the_audit_log,
                 issued_reports_keep_their_figures_per_tenant,
                 filters_select_by_kind_and_provider,
+                a_store_id_is_unique_within_its_tenant_only,
             ]
         );
     };
