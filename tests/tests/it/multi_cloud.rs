@@ -1,0 +1,227 @@
+//! One agent, two clouds: a configuration with `[aws]` (moto) and `[azure]` (the ARM test
+//! server and Azurite) both enabled runs one scan, one scan id, and both clouds' stores land
+//! in one collector's map; a cloud whose credentials fail is incomplete coverage while the
+//! other is still scanned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use landmeter_e2e::arm_server::{
+    AZURE_ESTATE, AZURITE_ACCOUNT, ArmServer, SUB_DENIED, SUB_MAIN, SUB_US,
+};
+use landmeter_e2e::azurite::Azurite;
+use landmeter_e2e::browser::{get_json, http_addr};
+use landmeter_e2e::estate::{self, Aws, MAIN_ACCOUNT};
+use landmeter_e2e::{Collector, Moto, TempDir, multi_cloud};
+use landmeter_proto::v1::StoreView;
+use serde_json::Value;
+
+use crate::ESTATE;
+
+/// The AWS rows this test seeds (both in the credential chain's account).
+const AWS_ROWS: std::ops::Range<usize> = 0..2;
+
+/// A collector with its HTTP side (for `/v1/coverage`).
+fn collector() -> anyhow::Result<Collector> {
+    let dir = TempDir::new("landmeter-collector-multi")?;
+    let db = dir.path().join("map.db");
+    Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])
+}
+
+/// The newest scans the collector reports, as `/v1/coverage` gives them.
+async fn scans(collector: &Collector) -> anyhow::Result<Vec<Value>> {
+    let base = format!("http://{}", http_addr(collector, Duration::from_secs(10))?);
+    let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
+    Ok(coverage["scans"].as_array().context("scans")?.clone())
+}
+
+/// Account -> (complete, reason) of one scan's coverage.
+fn coverage_of(scan: &Value) -> BTreeMap<String, (bool, String)> {
+    scan["coverage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["account"].as_str().unwrap_or_default().to_owned(),
+                (
+                    c["complete"].as_bool().unwrap_or(false),
+                    c["reason"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(stores: &'a [StoreView], name: &str) -> &'a StoreView {
+    stores.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        panic!(
+            "{name} not in the map: {:?}",
+            stores.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Seeds [`AWS_ROWS`] of the estate into a new moto.
+async fn moto_with_buckets() -> anyhow::Result<Moto> {
+    let moto = Moto::start()?;
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    estate::seed(&aws, &ESTATE[AWS_ROWS]).await?;
+    Ok(moto)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_and_azure_in_one_scan_reach_one_map() -> anyhow::Result<()> {
+    let azurite = Azurite::start()?;
+    azurite
+        .create_containers(&[("records", &[("classification", "BBN2")]), ("scratch", &[])])
+        .await?;
+    let arm = ArmServer::start(Some(azurite.blob_endpoint())).await?;
+    let moto = moto_with_buckets().await?;
+    let collector = collector()?;
+    let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), None)?;
+    multi_cloud::run_agent(&collector.url(), &config)
+        .await?
+        .success()
+        .map_err(|e| e.context(format!("collector log:\n{}", collector.log())))?;
+
+    let stores = collector.map().await?.all_stores().await?;
+    let containers = ["records", "scratch"].map(|c| format!("{AZURITE_ACCOUNT}/{c}"));
+    // Every store of both clouds, and nothing else.
+    assert_eq!(
+        stores.len(),
+        AWS_ROWS.len() + AZURE_ESTATE.len() + 1 + containers.len(),
+        "{:?}",
+        stores.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    for row in &ESTATE[AWS_ROWS] {
+        let v = find(&stores, row.name);
+        assert_eq!(v.id, format!("aws:{MAIN_ACCOUNT}:{}", row.name));
+        assert_eq!(
+            (v.provider.as_str(), v.account.as_str()),
+            ("aws", MAIN_ACCOUNT)
+        );
+        assert_eq!(v.region, row.region, "{}", row.name);
+        assert_eq!(
+            (v.country.as_str(), v.eu),
+            (row.expect.country, row.expect.eu),
+            "{}",
+            row.name
+        );
+        assert!(v.provider_parent.starts_with("Amazon.com"), "{}", row.name);
+    }
+    for a in AZURE_ESTATE {
+        let v = find(&stores, a.name);
+        assert_eq!(
+            v.id,
+            format!("microsoft-azure:{}:{}", a.subscription, a.name)
+        );
+        assert_eq!(v.provider, "microsoft-azure");
+        assert_eq!(
+            (v.country.as_str(), v.eu),
+            (a.expect.country, a.expect.eu),
+            "{}",
+            a.name
+        );
+    }
+    for name in containers
+        .iter()
+        .map(String::as_str)
+        .chain([AZURITE_ACCOUNT])
+    {
+        let v = find(&stores, name);
+        assert_eq!(v.id, format!("microsoft-azure:{SUB_MAIN}:{name}"));
+        assert_eq!((v.country.as_str(), v.eu), ("IE", true), "{name}");
+    }
+
+    // One scan: every store carries its id, and the collector knows one scan.
+    let scan_ids: BTreeSet<&str> = stores.iter().map(|s| s.last_scan_id.as_str()).collect();
+    assert_eq!(scan_ids.len(), 1, "{scan_ids:?}");
+    let scans = scans(&collector).await?;
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let scan = &scans[0];
+    assert_eq!(scan["scan_id"].as_str(), scan_ids.first().copied());
+    assert!(scan["ended_at_ms"].is_number(), "{scan}");
+    // A collector from before multi-cloud scans reads the first provider.
+    assert_eq!(scan["provider"], "aws");
+    let accounts: BTreeSet<&str> = scan["accounts"]
+        .as_array()
+        .context("accounts")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        accounts,
+        BTreeSet::from([MAIN_ACCOUNT, SUB_MAIN, SUB_US, SUB_DENIED]),
+        "{scan}"
+    );
+    // One coverage line per account of either cloud; only the denied subscription is
+    // incomplete (its listing answered 403).
+    let coverage = coverage_of(scan);
+    let complete: BTreeMap<&str, bool> = coverage
+        .iter()
+        .map(|(a, (c, _))| (a.as_str(), *c))
+        .collect();
+    assert_eq!(
+        complete,
+        BTreeMap::from([
+            (MAIN_ACCOUNT, true),
+            (SUB_MAIN, true),
+            (SUB_US, true),
+            (SUB_DENIED, false),
+        ]),
+        "{scan}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_azure_credentials_leave_the_aws_scan_and_incomplete_azure_coverage()
+-> anyhow::Result<()> {
+    let arm = ArmServer::start(None).await?;
+    let moto = moto_with_buckets().await?;
+    let collector = collector()?;
+    let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), Some("wrong"))?;
+    let run = multi_cloud::run_agent(&collector.url(), &config)
+        .await?
+        .success()
+        .map_err(|e| e.context(format!("collector log:\n{}", collector.log())))?;
+
+    // AWS's stores are in the map; no Azure store is (nothing was listed).
+    let stores = collector.map().await?.all_stores().await?;
+    let mut names: Vec<&str> = stores.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    let mut expected: Vec<&str> = ESTATE[AWS_ROWS].iter().map(|r| r.name).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+    assert!(stores.iter().all(|s| s.provider == "aws"));
+
+    // Azure could not be planned: with no subscription configured, the provider itself
+    // stands for its accounts, incomplete, with the reason; AWS's account is complete.
+    let scans = scans(&collector).await?;
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let coverage = coverage_of(&scans[0]);
+    assert_eq!(coverage.len(), 2, "{coverage:?}");
+    assert!(coverage[MAIN_ACCOUNT].0, "{coverage:?}");
+    let (complete, reason) = &coverage["microsoft-azure"];
+    assert!(!complete, "{coverage:?}");
+    assert!(
+        reason.contains("Subscriptions_List") && reason.contains("could not be planned"),
+        "{reason}"
+    );
+    // The failed call is a gap fact, with its call, on the stand-in account.
+    let gaps = scans[0]["gaps"].as_array().context("gaps")?;
+    assert!(
+        gaps.iter()
+            .any(|g| g["account"] == "microsoft-azure" && g["call"] == "arm:Subscriptions_List"),
+        "{gaps:?}"
+    );
+    assert!(scans[0]["complete"] == false, "{}", scans[0]);
+    assert!(
+        run.stderr.contains("cannot plan this cloud's scan"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
