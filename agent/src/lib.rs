@@ -37,6 +37,9 @@ pub mod sink;
 pub mod spool;
 pub mod uplink;
 
+#[cfg(test)]
+mod import_rules;
+
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -189,3 +189,69 @@ impl AwsConfig {
         ids
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::env;
+    use crate::config::{Config, Overrides};
+
+    #[test]
+    fn sizes_are_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().sizes);
+        let off = Config::from_toml("[aws]\nsizes = false\n").expect("parses");
+        assert!(!off.aws.sizes && off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_SIZES", "false")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(!config.aws.sizes);
+    }
+
+    #[test]
+    fn object_lock_is_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().object_lock);
+        let off = Config::from_toml("[aws]\nobject_lock = false\n").expect("parses");
+        assert!(!off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_OBJECT_LOCK", "false")]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert!(!config.aws.object_lock);
+        assert!(
+            Config::load(
+                None,
+                env(&[("LANDMETER_AGENT_OBJECT_LOCK", "maybe")]),
+                &Overrides::default(),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn flags_replace_accounts_and_drop_the_caller_account() {
+        let base = Config::from_toml(
+            "[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nexternal_id = \"x\"\n",
+        )
+        .expect("parses");
+        let mut config = base.clone();
+        config.apply_overrides(&Overrides {
+            role_arns: vec!["arn:aws:iam::333333333333:role/b".to_owned()],
+            no_caller_account: true,
+            ..Overrides::default()
+        });
+        assert_eq!(
+            config.aws.accounts,
+            vec![AwsAccount {
+                role_arn: "arn:aws:iam::333333333333:role/b".to_owned(),
+                external_id: None
+            }]
+        );
+        assert!(!config.aws.include_caller_account);
+        config.validate().expect("still valid");
+    }
+}

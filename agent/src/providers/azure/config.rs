@@ -171,3 +171,58 @@ impl AzureConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env;
+    use crate::config::{Config, Overrides};
+
+    #[test]
+    fn azure_section_loads_and_validates() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_AZURE_ENABLED", "true"),
+                (
+                    "LANDMETER_AGENT_AZURE_BLOB_ENDPOINT",
+                    "http://127.0.0.1:10000/{account}",
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert!(config.azure.enabled);
+        assert_eq!(config.azure.provider, "microsoft-azure");
+        let text = "[azure]\nenabled = true\nca_file = \"/x/ca.pem\"\n[[azure.account_keys]]\naccount = \"devstoreaccount1\"\nkey_file = \"/x/key\"\n";
+        let config = Config::from_toml(text).expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(
+            Config::from_toml(&config.to_toml()).expect("round trip"),
+            config
+        );
+        for (text, expected) in [
+            (
+                "[azure]\nenabled = true\nblob_endpoint = \"http://x\"\n",
+                "azure.blob_endpoint",
+            ),
+            (
+                "[azure]\nenabled = true\ntenant_id = \"t\"\n",
+                "go together",
+            ),
+            (
+                "[azure]\nenabled = true\nconcurrency = 0\n",
+                "azure.concurrency",
+            ),
+            (
+                "[azure]\nenabled = true\n[[azure.account_keys]]\naccount = \"a\"\n",
+                "exactly one",
+            ),
+        ] {
+            let err = Config::from_toml(text)
+                .expect("parses")
+                .validate()
+                .expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+    }
+}
