@@ -80,8 +80,8 @@ pub trait Provider: Send + Sync {
     fn calls(&self) -> &'static [&'static Call];
 
     /// Accounts the configuration names without asking the cloud (role accounts, listed
-    /// subscriptions). They stand in for the enumeration when it fails, so the coverage
-    /// still names them.
+    /// subscriptions), and the provider id standing for those only the cloud can name. They
+    /// stand in for the enumeration when it fails, so the coverage still names them.
     fn configured_accounts(&self) -> Vec<String>;
 
     /// Resolves the credentials and enumerates the accounts (subscriptions, projects) to

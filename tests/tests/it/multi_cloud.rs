@@ -1,7 +1,7 @@
 //! One agent, two clouds: a configuration with `[aws]` (moto) and `[azure]` (the ARM test
 //! server and Azurite) both enabled runs one scan, one scan id, and both clouds' stores land
-//! in one collector's map; a cloud whose credentials fail is incomplete coverage while the
-//! other is still scanned.
+//! in one collector's map; a cloud whose credentials fail (either one) is incomplete
+//! coverage while the other is still scanned.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,8 +12,9 @@ use landmeter_e2e::arm_server::{
 };
 use landmeter_e2e::azurite::Azurite;
 use landmeter_e2e::browser::{get_json, http_addr};
-use landmeter_e2e::estate::{self, Aws, MAIN_ACCOUNT};
-use landmeter_e2e::{Collector, Moto, TempDir, multi_cloud};
+use landmeter_e2e::estate::{self, Aws, MAIN_ACCOUNT, SECOND_ACCOUNT};
+use landmeter_e2e::fault_proxy::{Answer, FaultProxy, Rule};
+use landmeter_e2e::{AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud};
 use landmeter_proto::v1::StoreView;
 use serde_json::Value;
 
@@ -222,6 +223,73 @@ async fn failing_azure_credentials_leave_the_aws_scan_and_incomplete_azure_cover
         run.stderr.contains("cannot plan this cloud's scan"),
         "{}",
         run.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_aws_credentials_leave_the_azure_scan_and_incomplete_aws_coverage()
+-> anyhow::Result<()> {
+    // STS refuses the credential chain (an expired or revoked key answers this way).
+    let moto = Moto::start()?;
+    let denied = Answer::new(
+        hyper::StatusCode::FORBIDDEN,
+        "text/xml",
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+         <Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message>\
+         </Error><RequestId>lm-e2e</RequestId></ErrorResponse>",
+    );
+    let proxy = FaultProxy::start(
+        moto.addr(),
+        vec![
+            Rule::any()
+                .body_contains("Action=GetCallerIdentity")
+                .respond(denied),
+        ],
+    )
+    .await?;
+    let arm = ArmServer::start(None).await?;
+    let collector = collector()?;
+    let config = multi_cloud::config(&arm, &collector.url(), &proxy.endpoint(), None)?;
+    // A role account beside the credential chain's own: both stand for AWS in the coverage.
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        "[[aws.accounts]]\nrole_arn = \"{AGENT_ROLE_ARN}\"\n"
+    ));
+    std::fs::write(&config, text)?;
+    multi_cloud::run_agent(&collector.url(), &config)
+        .await?
+        .success()
+        .map_err(|e| e.context(format!("collector log:\n{}", collector.log())))?;
+
+    // Azure's stores are in the map; no AWS store is.
+    let stores = collector.map().await?.all_stores().await?;
+    assert_eq!(stores.len(), AZURE_ESTATE.len(), "{stores:?}");
+    assert!(stores.iter().all(|s| s.provider == "microsoft-azure"));
+
+    // AWS could not be planned: the role's account and the provider (standing for the
+    // credential chain's account, which only STS can name) are incomplete, with the reason.
+    let scans = scans(&collector).await?;
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let scan = &scans[0];
+    assert_eq!(scan["provider"], "aws", "{scan}");
+    let coverage = coverage_of(scan);
+    for account in ["aws", SECOND_ACCOUNT] {
+        let (complete, reason) = &coverage[account];
+        assert!(!complete, "{account}: {coverage:?}");
+        assert!(
+            reason.contains("sts:GetCallerIdentity") && reason.contains("InvalidClientTokenId"),
+            "{account}: {reason}"
+        );
+    }
+    assert!(coverage[SUB_MAIN].0 && coverage[SUB_US].0, "{coverage:?}");
+    assert!(!coverage[SUB_DENIED].0, "{coverage:?}");
+    assert_eq!(coverage.len(), 5, "{coverage:?}");
+    let gaps = scan["gaps"].as_array().context("gaps")?;
+    assert!(
+        gaps.iter()
+            .any(|g| g["account"] == SECOND_ACCOUNT && g["call"] == "sts:GetCallerIdentity"),
+        "{gaps:?}"
     );
     Ok(())
 }

@@ -104,8 +104,14 @@ impl Provider for AwsProvider {
         calls::AWS_CALLS
     }
 
+    /// The role accounts, after the provider id standing for the accounts only STS and
+    /// Organizations can name (the credential chain's own, the Organization's).
     fn configured_accounts(&self) -> Vec<String> {
-        self.config.role_accounts()
+        let mut accounts = self.config.role_accounts();
+        if self.config.include_caller_account || self.config.organization {
+            accounts.insert(0, self.config.provider.clone());
+        }
+        accounts
     }
 
     async fn enumerate(&mut self) -> Result<Vec<String>, PlanError> {
