@@ -302,6 +302,44 @@ pub(crate) fn check_registry(calls: &[&Call]) {
 mod tests {
     use super::*;
 
+    /// The configuration decides the providers, in scan order; each exposes a registry in
+    /// which every call has its topic.
+    #[test]
+    fn configured_providers_follow_the_config_and_expose_their_registries() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["aws"]),
+            ("[aws]\nprovider = \"ovhcloud\"\n", &["ovhcloud"]),
+            ("[azure]\nenabled = true\n", &["microsoft-azure"]),
+            (
+                "[aws]\nenabled = true\n[azure]\nenabled = true\n",
+                &["aws", "microsoft-azure"],
+            ),
+        ];
+        for (text, expected) in cases {
+            let config = Config::from_toml(text).expect("parses");
+            let providers = configured(&config).expect("providers");
+            let ids: Vec<&str> = providers.iter().map(|p| p.id()).collect();
+            assert_eq!(&ids, expected, "{text}");
+            for p in &providers {
+                check_registry(p.calls());
+            }
+        }
+        let none = Config::from_toml("[aws]\nenabled = false\n").expect("parses");
+        assert!(matches!(
+            configured(&none),
+            Err(ProvidersError::NoneEnabled)
+        ));
+        // Unknown is never "no": a failed planning still names AWS's accounts.
+        let roles = Config::from_toml(
+            "[aws]\ninclude_caller_account = false\n[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/r\"\n",
+        )
+        .expect("parses");
+        let providers = configured(&roles).expect("providers");
+        assert_eq!(providers[0].configured_accounts(), ["222222222222"]);
+        let caller = configured(&Config::default()).expect("providers");
+        assert_eq!(caller[0].configured_accounts(), ["aws"]);
+    }
+
     #[test]
     fn classifies_failures() {
         use GapKind::*;
