@@ -15,7 +15,8 @@ use landmeter_e2e::browser::{get_json, http_addr};
 use landmeter_e2e::estate::{self, Aws, MAIN_ACCOUNT, SECOND_ACCOUNT};
 use landmeter_e2e::fault_proxy::{Answer, FaultProxy, Rule};
 use landmeter_e2e::{AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud};
-use landmeter_proto::v1::StoreView;
+use landmeter_proto::v1::fact::Body;
+use landmeter_proto::v1::{Fact, FactTopic, StoreKind, StoreView, encryption};
 use serde_json::Value;
 
 use crate::ESTATE;
@@ -62,6 +63,20 @@ fn find<'a>(stores: &'a [StoreView], name: &str) -> &'a StoreView {
             stores.iter().map(|s| &s.name).collect::<Vec<_>>()
         )
     })
+}
+
+/// The facts a store's view rests on, as the collector kept them.
+async fn facts_of(
+    collector: &Collector,
+    stores: &[StoreView],
+    name: &str,
+) -> anyhow::Result<Vec<Fact>> {
+    let detail = collector
+        .map()
+        .await?
+        .get_store(&find(stores, name).id)
+        .await?;
+    Ok(detail.facts.into_iter().filter_map(|p| p.fact).collect())
 }
 
 /// Seeds [`AWS_ROWS`] of the estate into a new moto.
@@ -135,6 +150,54 @@ async fn aws_and_azure_in_one_scan_reach_one_map() -> anyhow::Result<()> {
         assert_eq!(v.id, format!("microsoft-azure:{SUB_MAIN}:{name}"));
         assert_eq!((v.country.as_str(), v.eu), ("IE", true), "{name}");
     }
+
+    // The new wire fields, as the collector received them: each store's kind, encryption
+    // details per provider (beside the flat fields older collectors read), gap topics.
+    for (name, kind) in [
+        (ESTATE[0].name, StoreKind::Bucket),
+        ("lmdehsm", StoreKind::StorageAccount),
+        (containers[0].as_str(), StoreKind::Container),
+    ] {
+        let facts = facts_of(&collector, &stores, name).await?;
+        let kinds: Vec<StoreKind> = facts
+            .iter()
+            .filter_map(|f| match &f.body {
+                Some(Body::Store(s)) => Some(s.kind()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, [kind], "{name}");
+    }
+    let encryption_of = |facts: &[Fact]| {
+        facts.iter().find_map(|f| match &f.body {
+            Some(Body::Encryption(e)) if e.encryption_scope.is_empty() => Some(e.clone()),
+            _ => None,
+        })
+    };
+    let s3 = encryption_of(&facts_of(&collector, &stores, ESTATE[0].name).await?).context("s3")?;
+    assert!(
+        matches!(s3.detail, Some(encryption::Detail::S3(_))),
+        "{s3:?}"
+    );
+    assert!(!s3.double_encryption, "{s3:?}");
+    let hsm = encryption_of(&facts_of(&collector, &stores, "lmdehsm").await?).context("hsm")?;
+    assert!(
+        matches!(hsm.detail, Some(encryption::Detail::AzureStorage(_))),
+        "{hsm:?}"
+    );
+    assert!(
+        hsm.double_encryption && hsm.require_infrastructure_encryption,
+        "{hsm:?}"
+    );
+    let size_gap = facts_of(&collector, &stores, "lmsecrosstenant")
+        .await?
+        .into_iter()
+        .find_map(|f| match f.body {
+            Some(Body::Gap(g)) if g.call == "monitor:Metrics_List" => Some(g),
+            _ => None,
+        })
+        .context("the size gap")?;
+    assert_eq!(size_gap.topic(), FactTopic::Size);
 
     // One scan: every store carries its id, and the collector knows one scan.
     let scan_ids: BTreeSet<&str> = stores.iter().map(|s| s.last_scan_id.as_str()).collect();
