@@ -15,8 +15,8 @@ use crate::providers::CallFailure;
 pub const REGION_FROM_LIST_BUCKETS: &str = "ListBuckets.BucketRegion";
 pub const REGION_FROM_HEAD_BUCKET: &str = "HeadBucket";
 pub const REGION_FROM_GET_BUCKET_LOCATION: &str = "GetBucketLocation";
-/// From a `ListBuckets` filtered by `bucket-region`, asked per region (see
-/// [`AccountScan::regions_by_listing`]).
+/// From a `ListBuckets` filtered by `bucket-region`, asked per region (when the listing
+/// names no regions and there are more buckets than regions).
 pub const REGION_FROM_REGION_LISTING: &str = "ListBuckets.bucket-region";
 
 /// Regions asked by `ListBuckets?bucket-region=` when the listing names no regions: the AWS
