@@ -20,13 +20,10 @@ use crate::sink::{FactSink, ProgressSnapshot, SinkClosed};
 pub enum ScanError {
     #[error(transparent)]
     Providers(#[from] ProvidersError),
-    /// Every configured cloud failed to plan; the first failure.
-    #[error("{provider}: {source}")]
-    Plan {
-        provider: String,
-        #[source]
-        source: PlanError,
-    },
+    /// Every configured cloud failed to plan; the first failure. (Shown, not chained: the
+    /// message is the whole story, as it was for the single-cloud scan.)
+    #[error("{provider}: {error}")]
+    Plan { provider: String, error: PlanError },
     #[error(transparent)]
     Sink(#[from] SinkClosed),
 }
@@ -107,7 +104,7 @@ pub async fn plan_providers(
         };
         return Err(ScanError::Plan {
             provider: first.provider.id().to_owned(),
-            source: first
+            error: first
                 .failed
                 .unwrap_or_else(|| PlanError::setup("planning failed")),
         });
