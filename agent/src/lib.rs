@@ -37,9 +37,6 @@ pub mod sink;
 pub mod spool;
 pub mod uplink;
 
-#[cfg(test)]
-mod import_rules;
-
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
