@@ -4,6 +4,12 @@
 //! environment variables < command-line flags ([`Overrides`]). [`Config::load`] is the only
 //! function that reads any of these; the rest of the agent receives a validated [`Config`].
 //!
+//! This module holds the agent-wide sections (`name`, `[collector]`, `[schedule]`, `[spool]`,
+//! `[metrics]`) and composes the provider sections, which live beside their providers
+//! (`providers/aws/config.rs`, `providers/azure/config.rs`) with their variables and checks.
+//! Every enabled cloud is covered by the same scan: `[aws]` is on unless `[azure]` is enabled
+//! (then `[aws] enabled = true` adds it); `[aws] enabled = false` turns it off.
+//!
 //! The configuration holds no secrets: cloud credentials come from the provider's own chain
 //! (for AWS: environment, profile, web identity, instance or container role).
 //!
@@ -33,7 +39,7 @@
 //! | `LANDMETER_AGENT_ORGANIZATION_ROLE_NAME` | `aws.organization_role_name` |
 //! | `LANDMETER_AGENT_OBJECT_LOCK` | `aws.object_lock` (`true`/`false`) |
 //! | `LANDMETER_AGENT_SIZES` | `aws.sizes` (`true`/`false`) |
-//!
+//! | `LANDMETER_AGENT_AWS_ENABLED` | `aws.enabled` (`true`/`false`) |
 //! | `LANDMETER_AGENT_AZURE_ENABLED` | `azure.enabled` (`true`/`false`) |
 //! | `LANDMETER_AGENT_AZURE_ARM_ENDPOINT` | `azure.arm_endpoint` |
 //! | `LANDMETER_AGENT_AZURE_BLOB_ENDPOINT` | `azure.blob_endpoint` (empty string clears it) |
@@ -45,6 +51,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::providers::aws::config::{AwsAccount, AwsConfig};
+pub use crate::providers::azure::config::{AzureAccountKey, AzureConfig};
 
 /// Prefix of every environment variable the agent reads.
 pub const ENV_PREFIX: &str = "LANDMETER_AGENT_";
@@ -86,10 +95,10 @@ pub struct Config {
     pub name: String,
     /// Where facts are streamed to.
     pub collector: CollectorConfig,
-    /// The AWS (or S3-compatible) estate to survey.
+    /// The AWS (or S3-compatible) estate to survey; on unless another cloud is enabled.
     pub aws: AwsConfig,
-    /// The Azure estate to survey. When `azure.enabled` is true a scan covers Azure instead of
-    /// AWS: one agent process (and configuration) per cloud.
+    /// The Azure estate to survey (`enabled = true`); scanned in the same scan as AWS when
+    /// `[aws] enabled = true` is given too.
     pub azure: AzureConfig,
     /// When `landmeter-agent run` scans.
     pub schedule: ScheduleConfig,
@@ -184,83 +193,6 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
-/// What to scan in Azure: Resource Manager (subscriptions, storage accounts, keys, metrics)
-/// and the Blob data plane (containers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AzureConfig {
-    /// Scan Azure (instead of AWS). Default false.
-    pub enabled: bool,
-    /// The provider as the collector's provider table names it. Default `microsoft-azure`.
-    pub provider: String,
-    /// Azure Resource Manager base URL (sovereign clouds, test servers).
-    /// Default `https://management.azure.com`.
-    pub arm_endpoint: String,
-    /// Audience of ARM tokens; the scope asked is `<audience>/.default`.
-    /// Default `https://management.azure.com`.
-    pub arm_audience: String,
-    /// Entra ID authority for the client-secret and workload-identity credentials
-    /// (sovereign clouds, test servers). Default: Azure public cloud.
-    pub authority_host: Option<String>,
-    /// Blob endpoint template, `{account}` replaced by the storage account name, e.g.
-    /// `http://127.0.0.1:10000/{account}` (Azurite) or `https://{account}.blob.core.chinacloudapi.cn`.
-    /// Default: the account's `primaryEndpoints.blob` from ARM.
-    pub blob_endpoint: Option<String>,
-    /// Extra CA certificates (PEM bundle) trusted for every Azure endpoint.
-    pub ca_file: Option<PathBuf>,
-    /// Entra tenant of the client-secret credential.
-    pub tenant_id: Option<String>,
-    /// Application (client) id of the client-secret credential.
-    pub client_id: Option<String>,
-    /// File holding the client secret. With `tenant_id` and `client_id` it selects the
-    /// client-secret credential; otherwise the chain is workload identity, managed identity,
-    /// Azure CLI.
-    pub client_secret_file: Option<PathBuf>,
-    /// Subscriptions to scan. Default: every subscription the identity can read.
-    pub subscriptions: Vec<String>,
-    /// Storage accounts examined concurrently per subscription (1 to 256). Default 8.
-    pub concurrency: usize,
-    /// Read `UsedCapacity` from Azure Monitor for sizes. Default true.
-    pub metrics: bool,
-    /// Data-plane access by account key or SAS instead of Entra ID, per storage account.
-    pub account_keys: Vec<AzureAccountKey>,
-}
-
-/// Data-plane credential for one storage account (a secret in a file, never in the config).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AzureAccountKey {
-    /// Storage account name.
-    pub account: String,
-    /// File holding the base64 account key (Shared Key signing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// File holding an account SAS token (appended to each URL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sas_file: Option<PathBuf>,
-}
-
-impl Default for AzureConfig {
-    fn default() -> Self {
-        AzureConfig {
-            enabled: false,
-            provider: "microsoft-azure".to_owned(),
-            arm_endpoint: "https://management.azure.com".to_owned(),
-            arm_audience: "https://management.azure.com".to_owned(),
-            authority_host: None,
-            blob_endpoint: None,
-            ca_file: None,
-            tenant_id: None,
-            client_id: None,
-            client_secret_file: None,
-            subscriptions: Vec::new(),
-            concurrency: 8,
-            metrics: true,
-            account_keys: Vec::new(),
-        }
-    }
-}
-
 /// The collector the agent streams to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -279,55 +211,6 @@ pub struct CollectorConfig {
     pub key_file: Option<String>,
     /// Longest pause between reconnection attempts (with a spool), in seconds. Default 60.
     pub reconnect_max_secs: u64,
-}
-
-/// What to scan with the AWS SDK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AwsConfig {
-    /// Which provider the endpoint stands for, as the collector's provider table names it:
-    /// `aws`, `aws-european-sovereign-cloud`, `ovhcloud`, `scaleway`, `ionos`, `stackit`,
-    /// `exoscale`, `open-telekom-cloud`, `hetzner`, ... The same API answer means different
-    /// things per provider, so this is recorded on every store. Default `aws`.
-    pub provider: String,
-    /// Endpoint for every AWS API client (S3, KMS, STS, CloudWatch, Organizations), for
-    /// emulators and S3-compatible clouds. When set, S3 is addressed path-style.
-    /// Default: none (the SDK's regional endpoints).
-    pub endpoint_url: Option<String>,
-    /// Region for global calls (ListBuckets, STS, Organizations) when the credential chain
-    /// names none (`AWS_REGION`, profile). Default `us-east-1`.
-    pub home_region: String,
-    /// Buckets examined concurrently per account (1 to 256). Default 16.
-    pub concurrency: usize,
-    /// Scan the account of the credential chain itself. Default true.
-    pub include_caller_account: bool,
-    /// Also scan every active account of the AWS Organization (`organizations:ListAccounts`,
-    /// from the management or a delegated administrator account), assuming
-    /// `organization_role_name` in each. Default false.
-    pub organization: bool,
-    /// Role assumed in each organization account. Default `OrganizationAccountAccessRole`.
-    pub organization_role_name: String,
-    /// Read each bucket's Object Lock configuration (`s3:GetObjectLockConfiguration`, one
-    /// request per bucket) for the exit scenario's lock-in section. When false, lock-in by
-    /// object lock shows as unknown. Default true.
-    pub object_lock: bool,
-    /// Read bucket sizes from CloudWatch (`ListMetrics` per region, then `GetMetricData`
-    /// for about 50 to 250 buckets a request; CloudWatch bills `GetMetricData` per metric).
-    /// When false, sizes show as unknown. Default true.
-    pub sizes: bool,
-    /// Further accounts, each reached by assuming a role.
-    pub accounts: Vec<AwsAccount>,
-}
-
-/// One account reached through a role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsAccount {
-    /// ARN of the role to assume, e.g. `arn:aws:iam::222222222222:role/landmeter-read`.
-    pub role_arn: String,
-    /// External id the role's trust policy requires, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
 }
 
 /// Command-line flags that override the configuration. `None` leaves a key as layered below.
@@ -367,23 +250,6 @@ impl Default for CollectorConfig {
             cert_file: None,
             key_file: None,
             reconnect_max_secs: 60,
-        }
-    }
-}
-
-impl Default for AwsConfig {
-    fn default() -> Self {
-        AwsConfig {
-            provider: "aws".to_owned(),
-            endpoint_url: None,
-            home_region: "us-east-1".to_owned(),
-            concurrency: 16,
-            include_caller_account: true,
-            organization: false,
-            organization_role_name: "OrganizationAccountAccessRole".to_owned(),
-            object_lock: true,
-            sizes: true,
-            accounts: Vec::new(),
         }
     }
 }
@@ -488,56 +354,26 @@ impl Config {
                 }
                 "SCHEDULE_CRON" => self.schedule.cron = Some(value).filter(|v| !v.is_empty()),
                 "SCHEDULE_JITTER" => self.schedule.jitter = value,
-                "PROVIDER" => self.aws.provider = value,
-                "ENDPOINT_URL" => {
-                    self.aws.endpoint_url = if value.is_empty() { None } else { Some(value) }
-                }
-                "HOME_REGION" => self.aws.home_region = value,
-                "CONCURRENCY" => {
-                    self.aws.concurrency = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid("expected a positive integer"))?
-                }
-                "INCLUDE_CALLER_ACCOUNT" => {
-                    self.aws.include_caller_account =
-                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
-                }
-                "ORGANIZATION" => {
-                    self.aws.organization =
-                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
-                }
-                "ORGANIZATION_ROLE_NAME" => self.aws.organization_role_name = value,
-                "OBJECT_LOCK" => {
-                    self.aws.object_lock =
-                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
-                }
-                "SIZES" => {
-                    self.aws.sizes =
-                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
-                }
-                "AZURE_ENABLED" => {
-                    self.azure.enabled =
-                        parse_bool(&value).ok_or_else(|| invalid("expected true or false"))?
-                }
-                "AZURE_ARM_ENDPOINT" => self.azure.arm_endpoint = value,
-                "AZURE_BLOB_ENDPOINT" => {
-                    self.azure.blob_endpoint = if value.is_empty() { None } else { Some(value) }
-                }
-                "AZURE_CA_FILE" => {
-                    self.azure.ca_file = if value.is_empty() {
-                        None
-                    } else {
-                        Some(PathBuf::from(value))
+                _ => {
+                    // The provider sections own their variables.
+                    let ours = self
+                        .aws
+                        .apply_env(key, value.clone())
+                        .map_err(|reason| invalid(&reason))?
+                        || self
+                            .azure
+                            .apply_env(key, value)
+                            .map_err(|reason| invalid(&reason))?;
+                    if !ours {
+                        return Err(invalid("unknown variable"));
                     }
                 }
-                _ => return Err(invalid("unknown variable")),
             }
         }
         Ok(())
     }
 
-    fn apply_overrides(&mut self, o: &Overrides) {
+    pub(crate) fn apply_overrides(&mut self, o: &Overrides) {
         if let Some(name) = &o.name {
             self.name.clone_from(name);
         }
@@ -624,71 +460,17 @@ impl Config {
                 "metrics.listen {listen:?} is not an address such as \"127.0.0.1:9464\""
             ));
         }
-        let aws = &self.aws;
-        if aws.provider.is_empty()
-            || !aws
-                .provider
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        if let Err(reason) = self.aws.validate(self.aws_enabled()) {
+            return bad(reason);
+        }
+        if self.azure.enabled
+            && let Err(reason) = self.azure.validate()
         {
-            return bad(format!(
-                "aws.provider {:?} must be a lowercase provider id such as \"aws\" or \"ovhcloud\"",
-                aws.provider
-            ));
+            return bad(reason);
         }
-        if let Some(url) = &aws.endpoint_url
-            && let Err(reason) = check_url(url)
-        {
-            return bad(format!("aws.endpoint_url {url:?}: {reason}"));
-        }
-        if aws.home_region.is_empty() || aws.home_region.contains(char::is_whitespace) {
-            return bad(format!(
-                "aws.home_region {:?} is not a region",
-                aws.home_region
-            ));
-        }
-        if aws.concurrency == 0 || aws.concurrency > MAX_CONCURRENCY {
-            return bad(format!(
-                "aws.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
-                aws.concurrency
-            ));
-        }
-        if aws.organization
-            && (aws.organization_role_name.is_empty()
-                || aws.organization_role_name.contains(['/', ':', ' ']))
-        {
-            return bad(format!(
-                "aws.organization_role_name {:?} must be a role name, not a path or ARN",
-                aws.organization_role_name
-            ));
-        }
-        for account in &aws.accounts {
-            if crate::arn::Arn::parse(&account.role_arn)
-                .filter(|arn| arn.service == "iam" && arn.resource.starts_with("role/"))
-                .filter(|arn| {
-                    arn.account.len() == 12 && arn.account.bytes().all(|b| b.is_ascii_digit())
-                })
-                .is_none()
-            {
-                return bad(format!(
-                    "aws.accounts role_arn {:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
-                    account.role_arn
-                ));
-            }
-            if account.external_id.as_deref() == Some("") {
-                return bad(format!(
-                    "aws.accounts external_id of {} is empty: remove it or give a value",
-                    account.role_arn
-                ));
-            }
-        }
-        if self.azure.enabled {
-            return self.validate_azure();
-        }
-        if !aws.include_caller_account && !aws.organization && aws.accounts.is_empty() {
+        if !self.aws_enabled() && !self.azure.enabled {
             return bad(
-                "nothing to scan: include_caller_account is false, organization is false and no [[aws.accounts]] is given"
-                    .to_owned(),
+                "nothing to scan: [aws] enabled = false and [azure] is not enabled".to_owned(),
             );
         }
         Ok(())
@@ -696,75 +478,14 @@ impl Config {
 }
 
 impl Config {
-    fn validate_azure(&self) -> Result<(), ConfigError> {
-        let bad = |msg: String| Err(ConfigError::Invalid(msg));
-        let az = &self.azure;
-        if az.provider.is_empty()
-            || !az
-                .provider
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return bad(format!(
-                "azure.provider {:?} must be a lowercase provider id such as \"microsoft-azure\"",
-                az.provider
-            ));
-        }
-        for (key, url) in [
-            ("azure.arm_endpoint", Some(&az.arm_endpoint)),
-            ("azure.arm_audience", Some(&az.arm_audience)),
-            ("azure.authority_host", az.authority_host.as_ref()),
-        ] {
-            if let Some(url) = url
-                && let Err(reason) = check_url(url)
-            {
-                return bad(format!("{key} {url:?}: {reason}"));
-            }
-        }
-        if let Some(t) = &az.blob_endpoint
-            && (!t.contains("{account}") || check_url(&t.replace("{account}", "a")).is_err())
-        {
-            return bad(format!(
-                "azure.blob_endpoint {t:?} must be an http(s) URL template containing {{account}}"
-            ));
-        }
-        if az.concurrency == 0 || az.concurrency > MAX_CONCURRENCY {
-            return bad(format!(
-                "azure.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
-                az.concurrency
-            ));
-        }
-        let secret_parts = [
-            az.tenant_id.is_some(),
-            az.client_id.is_some(),
-            az.client_secret_file.is_some(),
-        ];
-        if secret_parts.iter().any(|p| *p) && !secret_parts.iter().all(|p| *p) {
-            return bad(
-                "azure.tenant_id, azure.client_id and azure.client_secret_file go together"
-                    .to_owned(),
-            );
-        }
-        for s in &az.subscriptions {
-            if s.is_empty() || s.contains(['/', ' ']) {
-                return bad(format!(
-                    "azure.subscriptions entry {s:?} is not a subscription id"
-                ));
-            }
-        }
-        for k in &az.account_keys {
-            if k.key_file.is_some() == k.sas_file.is_some() {
-                return bad(format!(
-                    "azure.account_keys for {:?}: give exactly one of key_file and sas_file",
-                    k.account
-                ));
-            }
-        }
-        Ok(())
+    /// Whether AWS is scanned: `[aws] enabled` when given, else only when no other cloud is
+    /// (the meaning of configurations from before several clouds per agent).
+    pub fn aws_enabled(&self) -> bool {
+        self.aws.enabled.unwrap_or(!self.azure.enabled)
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Some(true),
         "false" | "0" | "no" => Some(false),
@@ -772,7 +493,7 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
@@ -781,16 +502,16 @@ fn check_url(url: &str) -> Result<(), String> {
     if authority.is_empty() || authority.contains(char::is_whitespace) {
         return Err("has no host".to_owned());
     }
-    url.parse::<tonic::transport::Uri>()
+    url.parse::<hyper::Uri>()
         .map(|_| ())
         .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -938,65 +659,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes_are_on_by_default_and_can_be_switched_off() {
-        assert!(AwsConfig::default().sizes);
-        let off = Config::from_toml("[aws]\nsizes = false\n").expect("parses");
-        assert!(!off.aws.sizes && off.aws.object_lock);
-        let config = Config::load(
-            None,
-            env(&[("LANDMETER_AGENT_SIZES", "false")]),
-            &Overrides::default(),
-        )
-        .expect("loads");
-        assert!(!config.aws.sizes);
-    }
-
-    #[test]
-    fn object_lock_is_on_by_default_and_can_be_switched_off() {
-        assert!(AwsConfig::default().object_lock);
-        let off = Config::from_toml("[aws]\nobject_lock = false\n").expect("parses");
-        assert!(!off.aws.object_lock);
-        let config = Config::load(
-            None,
-            env(&[("LANDMETER_AGENT_OBJECT_LOCK", "false")]),
-            &Overrides::default(),
-        )
-        .expect("valid");
-        assert!(!config.aws.object_lock);
-        assert!(
-            Config::load(
-                None,
-                env(&[("LANDMETER_AGENT_OBJECT_LOCK", "maybe")]),
-                &Overrides::default(),
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn flags_replace_accounts_and_drop_the_caller_account() {
-        let base = Config::from_toml(
-            "[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nexternal_id = \"x\"\n",
-        )
-        .expect("parses");
-        let mut config = base.clone();
-        config.apply_overrides(&Overrides {
-            role_arns: vec!["arn:aws:iam::333333333333:role/b".to_owned()],
-            no_caller_account: true,
-            ..Overrides::default()
-        });
-        assert_eq!(
-            config.aws.accounts,
-            vec![AwsAccount {
-                role_arn: "arn:aws:iam::333333333333:role/b".to_owned(),
-                external_id: None
-            }]
-        );
-        assert!(!config.aws.include_caller_account);
-        config.validate().expect("still valid");
-    }
-
-    #[test]
     fn unknown_keys_and_variables_are_rejected() {
         assert!(Config::from_toml("nmae = \"typo\"").is_err());
         assert!(Config::from_toml("[aws]\nendpoint = \"http://x\"").is_err());
@@ -1012,53 +674,65 @@ mod tests {
         );
     }
 
+    /// AWS is on unless Azure is, so older configurations keep their meaning; both can be on.
     #[test]
-    fn azure_section_loads_and_validates() {
-        let config = Config::load(
-            None,
-            env(&[
-                ("LANDMETER_AGENT_AZURE_ENABLED", "true"),
-                (
-                    "LANDMETER_AGENT_AZURE_BLOB_ENDPOINT",
-                    "http://127.0.0.1:10000/{account}",
-                ),
-            ]),
-            &Overrides::default(),
-        )
-        .expect("valid");
-        assert!(config.azure.enabled);
-        assert_eq!(config.azure.provider, "microsoft-azure");
-        let text = "[azure]\nenabled = true\nca_file = \"/x/ca.pem\"\n[[azure.account_keys]]\naccount = \"devstoreaccount1\"\nkey_file = \"/x/key\"\n";
-        let config = Config::from_toml(text).expect("parses");
-        config.validate().expect("valid");
-        assert_eq!(
-            Config::from_toml(&config.to_toml()).expect("round trip"),
-            config
-        );
-        for (text, expected) in [
+    fn clouds_enabled_by_the_config_and_the_environment() {
+        // (file text, environment, AWS on, Azure on)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool, bool);
+        let cases: &[Case] = &[
+            ("", &[], true, false),
+            ("[aws]\nconcurrency = 4\n", &[], true, false),
+            ("[azure]\nenabled = true\n", &[], false, true),
             (
-                "[azure]\nenabled = true\nblob_endpoint = \"http://x\"\n",
-                "azure.blob_endpoint",
+                "[aws]\nenabled = true\n[azure]\nenabled = true\n",
+                &[],
+                true,
+                true,
             ),
             (
-                "[azure]\nenabled = true\ntenant_id = \"t\"\n",
-                "go together",
+                "[azure]\nenabled = true\n",
+                &[("LANDMETER_AGENT_AWS_ENABLED", "true")],
+                true,
+                true,
             ),
             (
-                "[azure]\nenabled = true\nconcurrency = 0\n",
-                "azure.concurrency",
+                "[aws]\nenabled = false\n",
+                &[("LANDMETER_AGENT_AZURE_ENABLED", "true")],
+                false,
+                true,
             ),
-            (
-                "[azure]\nenabled = true\n[[azure.account_keys]]\naccount = \"a\"\n",
-                "exactly one",
-            ),
-        ] {
-            let err = Config::from_toml(text)
-                .expect("parses")
-                .validate()
-                .expect_err(text);
-            assert!(err.to_string().contains(expected), "{text}: {err}");
+        ];
+        for (text, vars, aws, azure) in cases {
+            let mut config = Config::from_toml(text).expect("parses");
+            config.apply_env(env(vars)).expect("variables apply");
+            config.validate().expect("valid");
+            assert_eq!(
+                (config.aws_enabled(), config.azure.enabled),
+                (*aws, *azure),
+                "{text} {vars:?}"
+            );
+            assert_eq!(
+                Config::from_toml(&config.to_toml()).expect("round trip"),
+                config
+            );
         }
+        let err = Config::from_toml("[aws]\nenabled = false\n")
+            .expect("parses")
+            .validate()
+            .expect_err("no cloud");
+        assert!(err.to_string().contains("nothing to scan"), "{err}");
+        // An AWS section beside Azure need not name an account unless AWS is on.
+        let azure_only = "[aws]\ninclude_caller_account = false\n[azure]\nenabled = true\n";
+        Config::from_toml(azure_only)
+            .expect("parses")
+            .validate()
+            .expect("valid");
+        let both = azure_only.replace("[aws]\n", "[aws]\nenabled = true\n");
+        let err = Config::from_toml(&both)
+            .expect("parses")
+            .validate()
+            .expect_err("aws on without an account");
+        assert!(err.to_string().contains("nothing to scan"), "{err}");
     }
 
     /// (file text, environment, text the error must contain)

@@ -4,10 +4,12 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and its layering (defaults < file < env < flags).
-//! - [`scan`]: plans a scan (accounts, scan id) and runs it into a sink.
+//! - [`scan`]: plans a scan (every configured cloud's accounts, one scan id) and runs it into
+//!   a sink.
 //! - [`sink`]: [`sink::FactSink`], the providers' only output, plus progress counters.
-//! - [`providers`]: one module per cloud behind its Cargo feature (`aws`, `azure`); shared
-//!   failure classification into gap kinds. `[azure] enabled = true` makes a scan cover Azure.
+//! - [`providers`]: the [`providers::Provider`] trait and one folder per cloud (`aws`,
+//!   `azure`), each with its configuration section, its registry of calls and, behind its
+//!   Cargo feature, its scanning code; shared failure classification into gap kinds.
 //! - [`uplink`]: batches a scan into the spool and delivers the spool to the collector
 //!   (`IngestService.Stream`): acks, rejects, timeouts, reconnection with backoff, resends.
 //!   The only module that knows the network protocol.
@@ -18,9 +20,11 @@
 //! - [`output`]: `--output json`, a hand mapping of facts to JSON.
 //! - [`arn`]: sans-IO parsing of ARNs and KMS key references.
 //!
-//! Invariants: providers never import tonic and never print; a failed cloud call becomes a
-//! `Gap` fact, never an aborted scan; the agent makes read-only calls only (`AWS_CALLS`,
-//! `AZURE_CALLS`).
+//! Invariants: providers never import the uplink, the spool or tonic, and never print; the
+//! uplink and the spool know no cloud; a failed cloud call becomes a `Gap` fact (its topic
+//! from the provider's call registry), never an aborted scan; a cloud that cannot be planned
+//! is incomplete coverage, not a failed scan, unless it is the only one; the agent makes
+//! read-only calls only (`AWS_CALLS`, `AZURE_CALLS`).
 
 pub mod arn;
 pub mod config;
@@ -102,6 +106,7 @@ pub fn uplink_config(config: &Config) -> Result<UplinkConfig, AgentError> {
         reconnect: config.spool.dir.is_some().then(|| Reconnect {
             max_delay: Duration::from_secs(config.collector.reconnect_max_secs),
         }),
+        capabilities: crate::providers::capabilities(),
     })
 }
 
@@ -227,7 +232,7 @@ where
         scan_id: plan.scan_id.clone(),
         started_at_ms: plan.started_at_ms,
         accounts: plan.accounts.clone(),
-        provider: plan.provider.clone(),
+        providers: plan.providers.clone(),
     };
     spool.begin(&start.begin())?;
     let (sink, facts_rx) = FactSink::channel(SINK_CAPACITY);

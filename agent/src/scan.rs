@@ -1,112 +1,166 @@
-//! Plan and run one scan: which accounts, in which order, into which sink.
+//! Plan and run one scan: which clouds and accounts, in which order, into which sink.
 //!
-//! [`plan`] talks to the provider only to learn who the agent is and which accounts the scan
-//! covers (the collector is told before any fact). [`run`] scans them, one account after
-//! another (each with its own bucket concurrency), and returns each account's coverage.
+//! One scan covers every configured cloud: one scan id, one `ScanBegin` naming the accounts
+//! of all of them, one coverage line per account of either. [`plan`] asks each
+//! [`Provider`] to enumerate its accounts (the collector is told before any fact); a cloud
+//! whose planning fails (credentials, its account listing) does not stop the others: its
+//! accounts are reported incomplete with the reason. Only when every cloud fails does the
+//! scan fail. [`run`] scans the clouds side by side (each has its own API quotas), and each
+//! cloud's accounts one after another (each with its own store concurrency).
 
-use landmeter_proto::v1::AccountCoverage;
+use futures::future::join_all;
+use landmeter_proto::v1::{AccountCoverage, fact};
 
 use crate::config::Config;
+use crate::providers::{self, PlanError, Provider, ProvidersError, new_fact};
 use crate::sink::{FactSink, ProgressSnapshot, SinkClosed};
-
-#[cfg(feature = "aws")]
-use crate::providers::aws;
-#[cfg(feature = "azure")]
-use crate::providers::azure;
 
 /// Why a scan could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[cfg(feature = "aws")]
     #[error(transparent)]
-    Aws(#[from] aws::AwsError),
-    #[cfg(feature = "azure")]
-    #[error(transparent)]
-    Azure(#[from] azure::AzureError),
-    #[error(
-        "no cloud provider compiled in for this configuration: build landmeter-agent with the `aws` or `azure` feature"
-    )]
-    NoProvider,
+    Providers(#[from] ProvidersError),
+    /// Every configured cloud failed to plan; the first failure. (Shown, not chained: the
+    /// message is the whole story, as it was for the single-cloud scan.)
+    #[error("{provider}: {error}")]
+    Plan { provider: String, error: PlanError },
     #[error(transparent)]
     Sink(#[from] SinkClosed),
 }
 
-/// A planned scan: its id and the accounts it covers.
-#[derive(Debug)]
+/// A planned scan: its id, its clouds and the accounts it covers.
 pub struct ScanPlan {
     pub scan_id: String,
     pub started_at_ms: i64,
-    pub provider: String,
+    /// Every provider the scan covers, in scan order (`ScanBegin.providers`).
+    pub providers: Vec<String>,
+    /// Every account of every provider, in scan order (`ScanBegin.accounts`).
     pub accounts: Vec<String>,
-    inner: ProviderPlan,
+    clouds: Vec<PlannedCloud>,
 }
 
-#[derive(Debug)]
-enum ProviderPlan {
-    #[cfg(feature = "aws")]
-    // Boxed: the AWS plan (SDK clients, config) dwarfs the others.
-    Aws(Box<aws::AwsPlan>),
-    #[cfg(feature = "azure")]
-    Azure(azure::AzurePlan),
+impl std::fmt::Debug for ScanPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanPlan")
+            .field("scan_id", &self.scan_id)
+            .field("providers", &self.providers)
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Resolves credentials and the accounts to scan.
+/// One cloud of a scan: enumerated, or failed with the accounts that stand in for it.
+struct PlannedCloud {
+    provider: Box<dyn Provider>,
+    accounts: Vec<String>,
+    failed: Option<PlanError>,
+}
+
+/// Resolves credentials and the accounts to scan, for every configured cloud.
 pub async fn plan(config: &Config) -> Result<ScanPlan, ScanError> {
     let started_at_ms = crate::now_ms();
     let scan_id = new_scan_id(&config.name, started_at_ms);
-    #[cfg(feature = "azure")]
-    if config.azure.enabled {
-        let plan = azure::plan(&config.azure).await?;
-        return Ok(ScanPlan {
-            scan_id,
-            started_at_ms,
-            provider: plan.provider().to_owned(),
-            accounts: plan.accounts(),
-            inner: ProviderPlan::Azure(plan),
-        });
-    }
-    #[cfg(not(feature = "azure"))]
-    if config.azure.enabled {
-        return Err(ScanError::NoProvider);
-    }
-    plan_provider(config, scan_id, started_at_ms).await
+    let providers = providers::configured(config)?;
+    plan_providers(scan_id, started_at_ms, providers).await
 }
 
-#[cfg(feature = "aws")]
-async fn plan_provider(
-    config: &Config,
+/// [`plan`] for given providers: enumerates them side by side.
+pub async fn plan_providers(
     scan_id: String,
     started_at_ms: i64,
+    mut providers: Vec<Box<dyn Provider>>,
 ) -> Result<ScanPlan, ScanError> {
-    let plan = aws::plan(&config.aws).await?;
+    let enumerated = join_all(providers.iter_mut().map(|p| p.enumerate())).await;
+    let mut clouds = Vec::with_capacity(providers.len());
+    for (provider, result) in providers.into_iter().zip(enumerated) {
+        let cloud = match result {
+            Ok(accounts) => PlannedCloud {
+                provider,
+                accounts,
+                failed: None,
+            },
+            Err(err) => {
+                tracing::error!(provider = provider.id(), error = %err, "cannot plan this cloud's scan");
+                // Unknown is never "no": the accounts the configuration names (or the
+                // provider itself, when it names none) are reported, incomplete.
+                let mut accounts = provider.configured_accounts();
+                if accounts.is_empty() {
+                    accounts.push(provider.id().to_owned());
+                }
+                PlannedCloud {
+                    provider,
+                    accounts,
+                    failed: Some(err),
+                }
+            }
+        };
+        clouds.push(cloud);
+    }
+    // The only cloud (or every cloud) failed: nothing to scan, the scan fails as it did
+    // before several clouds per agent.
+    if clouds.iter().all(|c| c.failed.is_some()) {
+        let Some(first) = clouds.into_iter().next() else {
+            return Err(ProvidersError::NoneEnabled.into());
+        };
+        return Err(ScanError::Plan {
+            provider: first.provider.id().to_owned(),
+            error: first
+                .failed
+                .unwrap_or_else(|| PlanError::setup("planning failed")),
+        });
+    }
     Ok(ScanPlan {
         scan_id,
         started_at_ms,
-        provider: plan.provider().to_owned(),
-        accounts: plan.accounts(),
-        inner: ProviderPlan::Aws(Box::new(plan)),
+        providers: clouds.iter().map(|c| c.provider.id().to_owned()).collect(),
+        accounts: clouds.iter().flat_map(|c| c.accounts.clone()).collect(),
+        clouds,
     })
 }
 
-#[cfg(not(feature = "aws"))]
-async fn plan_provider(
-    _config: &Config,
-    _scan_id: String,
-    _started_at_ms: i64,
-) -> Result<ScanPlan, ScanError> {
-    Err(ScanError::NoProvider)
+/// Scans every planned account into `sink` (dropped at the end, which tells the consumer
+/// that no more facts come) and returns the coverage per account, in plan order.
+pub async fn run(plan: ScanPlan, sink: FactSink) -> Result<Vec<AccountCoverage>, ScanError> {
+    let per_cloud = join_all(plan.clouds.iter().map(|cloud| run_cloud(cloud, &sink))).await;
+    let mut coverage = Vec::with_capacity(plan.accounts.len());
+    for cloud in per_cloud {
+        coverage.extend(cloud?);
+    }
+    Ok(coverage)
 }
 
-/// Scans every planned account into `sink` (dropped at the end, which tells the consumer
-/// that no more facts come) and returns the coverage per account.
-#[cfg_attr(not(any(feature = "aws", feature = "azure")), allow(unused_variables))]
-pub async fn run(plan: ScanPlan, sink: FactSink) -> Result<Vec<AccountCoverage>, ScanError> {
-    match plan.inner {
-        #[cfg(feature = "aws")]
-        ProviderPlan::Aws(aws_plan) => Ok(aws::run(*aws_plan, &sink).await?),
-        #[cfg(feature = "azure")]
-        ProviderPlan::Azure(azure_plan) => Ok(azure::run(azure_plan, &sink).await?),
+async fn run_cloud(
+    cloud: &PlannedCloud,
+    sink: &FactSink,
+) -> Result<Vec<AccountCoverage>, SinkClosed> {
+    let mut coverage = Vec::with_capacity(cloud.accounts.len());
+    if let Some(err) = &cloud.failed {
+        for account in &cloud.accounts {
+            let mut gaps = 0;
+            if let Some((call, failed)) = &err.failed_call {
+                sink.push(new_fact(
+                    account,
+                    account,
+                    call.name,
+                    fact::Body::Gap(failed.gap(call)),
+                ))
+                .await?;
+                gaps = 1;
+            }
+            coverage.push(AccountCoverage {
+                account: account.clone(),
+                complete: false,
+                stores_seen: 0,
+                gaps,
+                reason: format!("{} could not be planned: {err}", cloud.provider.id()),
+            });
+        }
+        return Ok(coverage);
     }
+    for account in &cloud.accounts {
+        coverage.push(cloud.provider.scan(account, sink).await?);
+    }
+    Ok(coverage)
 }
 
 /// A scan id unique per agent and run: `NAME-UNIXMS-RANDOM` (random from the process's

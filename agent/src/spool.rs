@@ -542,7 +542,7 @@ mod tests {
             scan_id: id.to_owned(),
             started_at_ms: at,
             accounts: vec!["111111111111".to_owned()],
-            provider: "aws".to_owned(),
+            provider: "cloud-a".to_owned(),
             ..Default::default()
         }
     }

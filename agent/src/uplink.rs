@@ -39,8 +39,9 @@ pub const FACTS_PER_BATCH: usize = 500;
 pub const MAX_UNACKED_BATCHES: usize = 16;
 /// How long a partial batch waits for more facts before it is spooled and sent.
 pub const BATCH_LINGER: Duration = Duration::from_secs(1);
-/// Capabilities announced in `Hello`.
-pub const CAPABILITIES: &[&str] = &["facts.v1", "provider.aws", "spool.v1"];
+/// Capabilities announced in `Hello` by every agent; the caller adds what it can scan
+/// ([`UplinkConfig::capabilities`]), since the uplink knows no cloud.
+pub const CAPABILITIES: &[&str] = &["facts.v1", "spool.v1"];
 /// First pause before reconnecting; doubled after each failure up to `Reconnect::max_delay`.
 pub const RECONNECT_INITIAL_DELAY: Duration = Duration::from_millis(200);
 
@@ -56,6 +57,8 @@ pub struct UplinkConfig {
     pub tls: Option<UplinkTls>,
     /// Reconnect after a failure (with a durable spool); `None` returns the first failure.
     pub reconnect: Option<Reconnect>,
+    /// Capabilities announced in `Hello` beside [`CAPABILITIES`].
+    pub capabilities: Vec<String>,
 }
 
 /// Reconnection policy: exponential backoff from [`RECONNECT_INITIAL_DELAY`], capped.
@@ -86,7 +89,8 @@ pub struct ScanStart {
     pub scan_id: String,
     pub started_at_ms: i64,
     pub accounts: Vec<String>,
-    pub provider: String,
+    /// Every provider the scan covers, in scan order.
+    pub providers: Vec<String>,
 }
 
 impl ScanStart {
@@ -95,8 +99,9 @@ impl ScanStart {
             scan_id: self.scan_id.clone(),
             started_at_ms: self.started_at_ms,
             accounts: self.accounts.clone(),
-            provider: self.provider.clone(),
-            providers: vec![self.provider.clone()],
+            // A collector from before multi-cloud scans reads only `provider`: the first.
+            provider: self.providers.first().cloned().unwrap_or_default(),
+            providers: self.providers.clone(),
         }
     }
 }
@@ -414,7 +419,11 @@ async fn session(
     send(agent_message::Msg::Hello(Hello {
         agent_version: crate::AGENT_VERSION.to_owned(),
         agent_name: config.agent_name.clone(),
-        capabilities: CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+        capabilities: CAPABILITIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .chain(config.capabilities.iter().cloned())
+            .collect(),
     }))
     .await?;
     let timeout = |waiting| UplinkError::Timeout {
@@ -735,6 +744,7 @@ mod tests {
             ack_timeout: Duration::from_secs(10),
             tls: None,
             reconnect: None,
+            capabilities: vec!["provider.test".to_owned()],
         }
     }
 
@@ -743,7 +753,7 @@ mod tests {
             scan_id: "scan-1".to_owned(),
             started_at_ms: 1,
             accounts: vec!["111111111111".to_owned()],
-            provider: "aws".to_owned(),
+            providers: vec!["cloud-a".to_owned(), "cloud-b".to_owned()],
         }
     }
 
@@ -786,8 +796,18 @@ mod tests {
         let mut kinds = Vec::new();
         while let Ok(message) = seen.try_recv() {
             kinds.push(match message.msg {
-                Some(agent_message::Msg::Hello(h)) => format!("hello {}", h.agent_name),
-                Some(agent_message::Msg::ScanBegin(b)) => format!("begin {}", b.scan_id),
+                Some(agent_message::Msg::Hello(h)) => {
+                    format!("hello {} {}", h.agent_name, h.capabilities.join(","))
+                }
+                // Every provider, and the first alone for collectors before multi-cloud scans.
+                Some(agent_message::Msg::ScanBegin(b)) => {
+                    format!(
+                        "begin {} {} {}",
+                        b.scan_id,
+                        b.provider,
+                        b.providers.join(",")
+                    )
+                }
                 Some(agent_message::Msg::FactsBatch(b)) => {
                     format!("batch {} {}", b.seq, b.facts.len())
                 }
@@ -800,8 +820,8 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                "hello test-agent",
-                "begin scan-1",
+                "hello test-agent facts.v1,spool.v1,provider.test",
+                "begin scan-1 cloud-a cloud-a,cloud-b",
                 "batch 1 500",
                 "batch 2 500",
                 "batch 3 201",

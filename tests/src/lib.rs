@@ -14,6 +14,7 @@
 //!   the Azure estate as a table ([`arm_server::AZURE_ESTATE`]).
 //! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
 //! - [`browser`]: headless chromium through chromedriver (WebDriver), for the UI tests.
+//! - [`multi_cloud`]: one agent configuration with `[aws]` and `[azure]` both enabled.
 //!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
@@ -23,6 +24,7 @@ pub mod azurite;
 pub mod browser;
 pub mod estate;
 pub mod fault_proxy;
+pub mod multi_cloud;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -675,7 +677,7 @@ fn agent_command(
 }
 
 /// `landmeter-agent <args>` with the test AWS environment and `env` added.
-fn agent_with_args(
+pub(crate) fn agent_with_args(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> anyhow::Result<(tokio::process::Command, TempDir)> {

@@ -1,17 +1,141 @@
 //! Cloud providers: each turns one cloud's read-only APIs into [`Fact`]s pushed into a
-//! [`FactSink`](crate::sink::FactSink). One module per cloud, each behind its Cargo feature.
+//! [`FactSink`]. One folder per cloud, its configuration section beside it
+//! (`aws/config.rs`, `azure/config.rs`); the scanning code behind the cloud's Cargo feature.
 //!
-//! What they share lives here: the classification of a failed call into a [`GapKind`], and
-//! the construction of facts.
+//! What they share lives here: the [`Provider`] trait the scan drives, the [`Call`] registry
+//! entry (name, topic, permissions), the classification of a failed call into a [`GapKind`],
+//! and the construction of facts.
+//!
+//! Providers push into a [`FactSink`] and nothing else: they never import the uplink, the
+//! spool or tonic (ARCHITECTURE.md, import rules).
 //!
 //! [`Fact`]: landmeter_proto::v1::Fact
 
-#[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(feature = "azure")]
 pub mod azure;
 
-use landmeter_proto::v1::{Fact, Gap, GapKind, fact};
+use landmeter_proto::v1::{AccountCoverage, Fact, FactTopic, Gap, GapKind, fact};
+
+use crate::config::Config;
+use crate::sink::{FactSink, SinkClosed};
+
+/// One API operation a provider may call: an entry of its registry.
+///
+/// The registry is the one place that says what a call is for: the least-privilege policy is
+/// checked against its permissions, and every gap the call leaves takes its topic from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// `service:Operation` as recorded in facts (`Fact.api_call`, `Gap.call`).
+    pub name: &'static str,
+    /// The dimension a failure of this call leaves unknown.
+    pub topic: FactTopic,
+    /// IAM actions or Azure RBAC (data) actions that authorise it; empty when none is needed.
+    pub permissions: &'static [&'static str],
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Why a provider could not enumerate its accounts (credentials, client setup, the account
+/// listing). The scan goes on with the other providers; this one's accounts are reported
+/// incomplete with this reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    pub message: String,
+    /// The call whose failure stopped the planning, and how it failed: reported as a gap.
+    pub failed_call: Option<(&'static Call, CallFailure)>,
+}
+
+impl PlanError {
+    /// A failure without a failed call (a bad CA file, no credential source).
+    pub fn setup(message: impl std::fmt::Display) -> PlanError {
+        PlanError {
+            message: message.to_string(),
+            failed_call: None,
+        }
+    }
+}
+
+/// One cloud, as a scan drives it: enumerate the accounts, then scan them one by one.
+///
+/// An async trait through `async_trait`: a scan holds several providers of different types
+/// (`Vec<Box<dyn Provider>>`), and native `async fn` in traits is not object safe; the one
+/// box per call it costs is per account, not per request. The futures are not `Send`
+/// (`?Send`): a scan runs on the agent's own task (joined, never spawned), and proving
+/// `Send` for the providers' stream combinators trips rustc's higher-ranked lifetime
+/// limitation (rust-lang/rust#102211); the workaround, building every bucket's future up
+/// front, would cost memory per bucket.
+#[async_trait::async_trait(?Send)]
+pub trait Provider: Send + Sync {
+    /// The provider as the collector's provider table names it (`aws`, `ovhcloud`,
+    /// `microsoft-azure`, ...): recorded on every store and in `ScanBegin.providers`.
+    fn id(&self) -> &str;
+
+    /// Every call this provider can make: the registry the least-privilege policy is checked
+    /// against, and where each gap's topic comes from.
+    fn calls(&self) -> &'static [&'static Call];
+
+    /// Accounts the configuration names without asking the cloud (role accounts, listed
+    /// subscriptions), and the provider id standing for those only the cloud can name. They
+    /// stand in for the enumeration when it fails, so the coverage still names them.
+    fn configured_accounts(&self) -> Vec<String>;
+
+    /// Resolves the credentials and enumerates the accounts (subscriptions, projects) to
+    /// cover, in scan order. Called once per scan, before any fact is sent.
+    async fn enumerate(&mut self) -> Result<Vec<String>, PlanError>;
+
+    /// Scans one enumerated account into `sink` and returns its coverage. A failed call is a
+    /// gap fact; only a closed sink stops it.
+    async fn scan(&self, account: &str, sink: &FactSink) -> Result<AccountCoverage, SinkClosed>;
+}
+
+/// Why the configured providers cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvidersError {
+    #[error(
+        "[{section}] is enabled but this agent was built without the `{section}` feature: build landmeter-agent with it"
+    )]
+    NotCompiled { section: &'static str },
+    #[error("nothing to scan: every provider is disabled")]
+    NoneEnabled,
+}
+
+/// The providers the configuration enables, in scan order (AWS, then Azure).
+pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersError> {
+    let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+    if config.aws_enabled() {
+        #[cfg(feature = "aws")]
+        providers.push(Box::new(aws::AwsProvider::new(config.aws.clone())));
+        #[cfg(not(feature = "aws"))]
+        return Err(ProvidersError::NotCompiled { section: "aws" });
+    }
+    if config.azure.enabled {
+        #[cfg(feature = "azure")]
+        providers.push(Box::new(azure::AzureProvider::new(config.azure.clone())));
+        #[cfg(not(feature = "azure"))]
+        return Err(ProvidersError::NotCompiled { section: "azure" });
+    }
+    if providers.is_empty() {
+        return Err(ProvidersError::NoneEnabled);
+    }
+    Ok(providers)
+}
+
+/// `Hello` capabilities naming the clouds this build can scan (`provider.aws`, ...).
+pub fn capabilities() -> Vec<String> {
+    let mut caps = Vec::new();
+    if cfg!(feature = "aws") {
+        caps.push("provider.aws".to_owned());
+    }
+    if cfg!(feature = "azure") {
+        caps.push("provider.azure".to_owned());
+    }
+    caps
+}
 
 /// What a failed call told us, provider-neutral.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,15 +155,14 @@ impl CallFailure {
         classify(self.code.as_deref(), self.status, self.timeout)
     }
 
-    /// The `Gap` body for this failure of `call`.
-    pub fn gap(&self, call: &str) -> Gap {
+    /// The `Gap` body for this failure of `call`; its topic comes from the call registry.
+    pub fn gap(&self, call: &Call) -> Gap {
         Gap {
             kind: self.kind() as i32,
             code: self.code.clone().unwrap_or_default(),
             message: self.message.clone(),
-            call: call.to_owned(),
-            // Set from the provider's call registry (renovation, in progress).
-            topic: 0,
+            call: call.name.to_owned(),
+            topic: call.topic as i32,
         }
     }
 }
@@ -154,9 +277,68 @@ pub fn new_fact(account: &str, subject: &str, api_call: &str, body: fact::Body) 
     }
 }
 
+/// Checks a provider's registry: every call named once, each with a topic. Shared by the
+/// providers' unit tests.
+#[cfg(test)]
+pub(crate) fn check_registry(calls: &[&Call]) {
+    let mut names = std::collections::BTreeSet::new();
+    for call in calls {
+        assert!(names.insert(call.name), "{} listed twice", call.name);
+        assert_ne!(
+            call.topic,
+            FactTopic::Unspecified,
+            "{} has no topic",
+            call.name
+        );
+        assert!(
+            call.name.contains(':'),
+            "{} is not service:Operation",
+            call.name
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The configuration decides the providers, in scan order; each exposes a registry in
+    /// which every call has its topic.
+    #[test]
+    fn configured_providers_follow_the_config_and_expose_their_registries() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["aws"]),
+            ("[aws]\nprovider = \"ovhcloud\"\n", &["ovhcloud"]),
+            ("[azure]\nenabled = true\n", &["microsoft-azure"]),
+            (
+                "[aws]\nenabled = true\n[azure]\nenabled = true\n",
+                &["aws", "microsoft-azure"],
+            ),
+        ];
+        for (text, expected) in cases {
+            let config = Config::from_toml(text).expect("parses");
+            let providers = configured(&config).expect("providers");
+            let ids: Vec<&str> = providers.iter().map(|p| p.id()).collect();
+            assert_eq!(&ids, expected, "{text}");
+            for p in &providers {
+                check_registry(p.calls());
+            }
+        }
+        let none = Config::from_toml("[aws]\nenabled = false\n").expect("parses");
+        assert!(matches!(
+            configured(&none),
+            Err(ProvidersError::NoneEnabled)
+        ));
+        // Unknown is never "no": a failed planning still names AWS's accounts.
+        let roles = Config::from_toml(
+            "[aws]\ninclude_caller_account = false\n[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/r\"\n",
+        )
+        .expect("parses");
+        let providers = configured(&roles).expect("providers");
+        assert_eq!(providers[0].configured_accounts(), ["222222222222"]);
+        let caller = configured(&Config::default()).expect("providers");
+        assert_eq!(caller[0].configured_accounts(), ["aws"]);
+    }
 
     #[test]
     fn classifies_failures() {
@@ -219,8 +401,14 @@ mod tests {
             status: Some(403),
             timeout: false,
         };
-        let gap = failure.gap("s3:GetBucketEncryption");
+        let call = Call {
+            name: "s3:GetBucketEncryption",
+            topic: FactTopic::Encryption,
+            permissions: &["s3:GetEncryptionConfiguration"],
+        };
+        let gap = failure.gap(&call);
         assert_eq!(gap.kind(), GapKind::AccessDenied);
+        assert_eq!(gap.topic(), FactTopic::Encryption);
         assert_eq!(gap.code, "AccessDenied");
         assert_eq!(gap.message, "Access Denied");
         assert_eq!(gap.call, "s3:GetBucketEncryption");

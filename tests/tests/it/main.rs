@@ -13,6 +13,8 @@
 //! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
 //!   (a small estate of its own).
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
+//! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
+//!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
 //!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
 //! - `ui`: the web UI in headless chromium against the demo estate (dashboard = API, map
@@ -23,6 +25,7 @@ mod faults;
 mod key_stores;
 mod lockin;
 mod map;
+mod multi_cloud;
 mod proxy;
 mod tls;
 mod ui;

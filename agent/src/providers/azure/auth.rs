@@ -23,7 +23,7 @@ use azure_identity::{
     ManagedIdentityCredential, WorkloadIdentityCredential,
 };
 
-use crate::config::AzureConfig;
+use super::config::AzureConfig;
 
 /// Why the Azure provider could not be set up.
 #[derive(Debug, thiserror::Error)]

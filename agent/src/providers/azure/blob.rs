@@ -19,7 +19,7 @@ use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
 use futures::StreamExt;
 
 use super::auth::{SasPolicy, SetupError, SharedKeyPolicy};
-use crate::config::AzureConfig;
+use super::config::AzureConfig;
 use crate::providers::CallFailure;
 
 /// One container as the listing described it.

@@ -1,0 +1,182 @@
+//! The AWS provider's registry of calls: every operation it can make, what a failure of it
+//! leaves unknown, and the IAM action that authorises it. The shipped least-privilege policy
+//! (`deploy/policies/aws-agent-policy.json`) is checked against it.
+
+use landmeter_proto::v1::FactTopic;
+
+use crate::providers::Call;
+
+/// Every API operation this provider can call, as `service:Operation`.
+pub const AWS_CALLS: &[&Call] = &[
+    GET_CALLER_IDENTITY,
+    ASSUME_ROLE,
+    LIST_ACCOUNTS,
+    LIST_BUCKETS,
+    HEAD_BUCKET,
+    GET_BUCKET_LOCATION,
+    GET_BUCKET_ENCRYPTION,
+    GET_BUCKET_TAGGING,
+    GET_BUCKET_REPLICATION,
+    GET_OBJECT_LOCK,
+    LIST_METRICS,
+    GET_METRIC_DATA,
+    LIST_ALIASES,
+    DESCRIBE_KEY,
+    DESCRIBE_CUSTOM_KEY_STORES,
+];
+
+const fn call(name: &'static str, topic: FactTopic, permissions: &'static [&'static str]) -> Call {
+    Call {
+        name,
+        topic,
+        permissions,
+    }
+}
+
+// Who the agent is and which accounts it reaches: a failure leaves the account's listing
+// unknown.
+/// Needs no permission.
+pub const GET_CALLER_IDENTITY: &Call = &call("sts:GetCallerIdentity", FactTopic::Listing, &[]);
+pub const ASSUME_ROLE: &Call = &call("sts:AssumeRole", FactTopic::Listing, &["sts:AssumeRole"]);
+pub const LIST_ACCOUNTS: &Call = &call(
+    "organizations:ListAccounts",
+    FactTopic::Listing,
+    &["organizations:ListAccounts"],
+);
+// S3 (IAM action names differ from the API's).
+pub const LIST_BUCKETS: &Call = &call(
+    "s3:ListBuckets",
+    FactTopic::Listing,
+    &["s3:ListAllMyBuckets"],
+);
+pub const HEAD_BUCKET: &Call = &call("s3:HeadBucket", FactTopic::Location, &["s3:ListBucket"]);
+pub const GET_BUCKET_LOCATION: &Call = &call(
+    "s3:GetBucketLocation",
+    FactTopic::Location,
+    &["s3:GetBucketLocation"],
+);
+pub const GET_BUCKET_ENCRYPTION: &Call = &call(
+    "s3:GetBucketEncryption",
+    FactTopic::Encryption,
+    &["s3:GetEncryptionConfiguration"],
+);
+pub const GET_BUCKET_TAGGING: &Call = &call(
+    "s3:GetBucketTagging",
+    FactTopic::Tags,
+    &["s3:GetBucketTagging"],
+);
+pub const GET_BUCKET_REPLICATION: &Call = &call(
+    "s3:GetBucketReplication",
+    FactTopic::Replication,
+    &["s3:GetReplicationConfiguration"],
+);
+pub const GET_OBJECT_LOCK: &Call = &call(
+    "s3:GetObjectLockConfiguration",
+    FactTopic::Retention,
+    &["s3:GetBucketObjectLockConfiguration"],
+);
+// CloudWatch sizes.
+pub const LIST_METRICS: &Call = &call(
+    "cloudwatch:ListMetrics",
+    FactTopic::Size,
+    &["cloudwatch:ListMetrics"],
+);
+pub const GET_METRIC_DATA: &Call = &call(
+    "cloudwatch:GetMetricData",
+    FactTopic::Size,
+    &["cloudwatch:GetMetricData"],
+);
+// KMS.
+pub const LIST_ALIASES: &Call = &call("kms:ListAliases", FactTopic::Key, &["kms:ListAliases"]);
+pub const DESCRIBE_KEY: &Call = &call("kms:DescribeKey", FactTopic::Key, &["kms:DescribeKey"]);
+pub const DESCRIBE_CUSTOM_KEY_STORES: &Call = &call(
+    "kms:DescribeCustomKeyStores",
+    FactTopic::KeyStore,
+    &["kms:DescribeCustomKeyStores"],
+);
+
+#[cfg(test)]
+mod tests {
+    //! The registry is complete and each call has one topic; the shipped IAM policy grants
+    //! exactly what the registry needs, and nothing that reads data or uses a key.
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_call_has_a_topic_and_is_named_once() {
+        crate::providers::check_registry(AWS_CALLS);
+        let topic = |name: &str| {
+            AWS_CALLS
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.topic)
+                .unwrap_or_else(|| panic!("{name} not in the registry"))
+        };
+        // The topics the collector's map relies on (wire contract: Gap.topic).
+        for (name, expected) in [
+            ("s3:ListBuckets", FactTopic::Listing),
+            ("s3:HeadBucket", FactTopic::Location),
+            ("s3:GetBucketLocation", FactTopic::Location),
+            ("s3:GetBucketEncryption", FactTopic::Encryption),
+            ("s3:GetBucketTagging", FactTopic::Tags),
+            ("s3:GetBucketReplication", FactTopic::Replication),
+            ("s3:GetObjectLockConfiguration", FactTopic::Retention),
+            ("cloudwatch:GetMetricData", FactTopic::Size),
+            ("kms:DescribeKey", FactTopic::Key),
+            ("kms:DescribeCustomKeyStores", FactTopic::KeyStore),
+        ] {
+            assert_eq!(topic(name), expected, "{name}");
+        }
+    }
+
+    /// Actions that read object contents, use keys or read logs: never in the agent's policy.
+    const DATA_ACTIONS: &[&str] = &[
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectAttributes",
+        "s3:ListBucketVersions",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+        "cloudtrail:LookupEvents",
+    ];
+
+    #[test]
+    fn shipped_policy_matches_the_call_registry() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/policies/aws-agent-policy.json"
+        );
+        let text = std::fs::read_to_string(path).expect("policy file");
+        let policy: serde_json::Value = serde_json::from_str(&text).expect("policy is JSON");
+        let mut granted = BTreeSet::new();
+        for st in policy["Statement"].as_array().expect("statements") {
+            assert_eq!(st["Effect"], "Allow");
+            match &st["Action"] {
+                serde_json::Value::String(a) => {
+                    granted.insert(a.clone());
+                }
+                serde_json::Value::Array(a) => {
+                    granted.extend(a.iter().map(|v| v.as_str().expect("action").to_owned()))
+                }
+                other => panic!("unexpected Action {other}"),
+            }
+        }
+        let needed: BTreeSet<String> = AWS_CALLS
+            .iter()
+            .flat_map(|c| c.permissions.iter().map(|a| (*a).to_owned()))
+            .collect();
+        assert_eq!(granted, needed, "policy and call registry differ");
+        for a in &granted {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                !DATA_ACTIONS.contains(&a.as_str()),
+                "policy grants data access: {a}"
+            );
+        }
+    }
+}

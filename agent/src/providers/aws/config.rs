@@ -1,0 +1,257 @@
+//! The `[aws]` section: what to scan with the AWS SDK (AWS, or an S3-compatible cloud behind
+//! `endpoint_url`), its `LANDMETER_AGENT_*` variables and its checks. Composed into the
+//! agent's configuration by `crate::config`, which owns the layering.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{MAX_CONCURRENCY, check_url, parse_bool};
+
+/// What to scan with the AWS SDK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Scan AWS. Default: on unless another cloud is enabled (`[azure] enabled = true`), so
+    /// configurations from before several clouds per agent mean what they meant. Set
+    /// `enabled = true` beside `[azure] enabled = true` to scan both in one scan, or `false`
+    /// to turn AWS off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Which provider the endpoint stands for, as the collector's provider table names it:
+    /// `aws`, `aws-european-sovereign-cloud`, `ovhcloud`, `scaleway`, `ionos`, `stackit`,
+    /// `exoscale`, `open-telekom-cloud`, `hetzner`, ... The same API answer means different
+    /// things per provider, so this is recorded on every store. Default `aws`.
+    pub provider: String,
+    /// Endpoint for every AWS API client (S3, KMS, STS, CloudWatch, Organizations), for
+    /// emulators and S3-compatible clouds. When set, S3 is addressed path-style.
+    /// Default: none (the SDK's regional endpoints).
+    pub endpoint_url: Option<String>,
+    /// Region for global calls (ListBuckets, STS, Organizations) when the credential chain
+    /// names none (`AWS_REGION`, profile). Default `us-east-1`.
+    pub home_region: String,
+    /// Buckets examined concurrently per account (1 to 256). Default 16.
+    pub concurrency: usize,
+    /// Scan the account of the credential chain itself. Default true.
+    pub include_caller_account: bool,
+    /// Also scan every active account of the AWS Organization (`organizations:ListAccounts`,
+    /// from the management or a delegated administrator account), assuming
+    /// `organization_role_name` in each. Default false.
+    pub organization: bool,
+    /// Role assumed in each organization account. Default `OrganizationAccountAccessRole`.
+    pub organization_role_name: String,
+    /// Read each bucket's Object Lock configuration (`s3:GetObjectLockConfiguration`, one
+    /// request per bucket) for the exit scenario's lock-in section. When false, lock-in by
+    /// object lock shows as unknown. Default true.
+    pub object_lock: bool,
+    /// Read bucket sizes from CloudWatch (`ListMetrics` per region, then `GetMetricData`
+    /// for about 50 to 250 buckets a request; CloudWatch bills `GetMetricData` per metric).
+    /// When false, sizes show as unknown. Default true.
+    pub sizes: bool,
+    /// Further accounts, each reached by assuming a role.
+    pub accounts: Vec<AwsAccount>,
+}
+
+/// One account reached through a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    /// ARN of the role to assume, e.g. `arn:aws:iam::222222222222:role/landmeter-read`.
+    pub role_arn: String,
+    /// External id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            enabled: None,
+            provider: "aws".to_owned(),
+            endpoint_url: None,
+            home_region: "us-east-1".to_owned(),
+            concurrency: 16,
+            include_caller_account: true,
+            organization: false,
+            organization_role_name: "OrganizationAccountAccessRole".to_owned(),
+            object_lock: true,
+            sizes: true,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl AwsConfig {
+    /// Applies one `LANDMETER_AGENT_<key>` variable of this section. `Ok(false)`: not ours.
+    /// The AWS keys keep their names from before several clouds (no `AWS_` prefix), except
+    /// `AWS_ENABLED`.
+    pub fn apply_env(&mut self, key: &str, value: String) -> Result<bool, String> {
+        let flag = |value: &str| parse_bool(value).ok_or("expected true or false");
+        match key {
+            "AWS_ENABLED" => self.enabled = Some(flag(&value)?),
+            "PROVIDER" => self.provider = value,
+            "ENDPOINT_URL" => self.endpoint_url = Some(value).filter(|v| !v.is_empty()),
+            "HOME_REGION" => self.home_region = value,
+            "CONCURRENCY" => {
+                self.concurrency = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "expected a positive integer")?
+            }
+            "INCLUDE_CALLER_ACCOUNT" => self.include_caller_account = flag(&value)?,
+            "ORGANIZATION" => self.organization = flag(&value)?,
+            "ORGANIZATION_ROLE_NAME" => self.organization_role_name = value,
+            "OBJECT_LOCK" => self.object_lock = flag(&value)?,
+            "SIZES" => self.sizes = flag(&value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Checks every key of the section; the error names the first bad one. `enabled`: whether
+    /// AWS is scanned (an unused section is still checked, but need not name an account).
+    pub fn validate(&self, enabled: bool) -> Result<(), String> {
+        if self.provider.is_empty()
+            || !self
+                .provider
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "aws.provider {:?} must be a lowercase provider id such as \"aws\" or \"ovhcloud\"",
+                self.provider
+            ));
+        }
+        if let Some(url) = &self.endpoint_url
+            && let Err(reason) = check_url(url)
+        {
+            return Err(format!("aws.endpoint_url {url:?}: {reason}"));
+        }
+        if self.home_region.is_empty() || self.home_region.contains(char::is_whitespace) {
+            return Err(format!(
+                "aws.home_region {:?} is not a region",
+                self.home_region
+            ));
+        }
+        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
+            return Err(format!(
+                "aws.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
+                self.concurrency
+            ));
+        }
+        if self.organization
+            && (self.organization_role_name.is_empty()
+                || self.organization_role_name.contains(['/', ':', ' ']))
+        {
+            return Err(format!(
+                "aws.organization_role_name {:?} must be a role name, not a path or ARN",
+                self.organization_role_name
+            ));
+        }
+        for account in &self.accounts {
+            if crate::arn::Arn::parse(&account.role_arn)
+                .filter(|arn| arn.service == "iam" && arn.resource.starts_with("role/"))
+                .filter(|arn| {
+                    arn.account.len() == 12 && arn.account.bytes().all(|b| b.is_ascii_digit())
+                })
+                .is_none()
+            {
+                return Err(format!(
+                    "aws.accounts role_arn {:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+                    account.role_arn
+                ));
+            }
+            if account.external_id.as_deref() == Some("") {
+                return Err(format!(
+                    "aws.accounts external_id of {} is empty: remove it or give a value",
+                    account.role_arn
+                ));
+            }
+        }
+        if enabled && !self.include_caller_account && !self.organization && self.accounts.is_empty()
+        {
+            return Err(
+                "nothing to scan: include_caller_account is false, organization is false and no [[aws.accounts]] is given"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Account ids of the configured roles, in order and once each.
+    pub fn role_accounts(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for account in &self.accounts {
+            if let Some(arn) = crate::arn::Arn::parse(&account.role_arn)
+                && !ids.iter().any(|id| id == arn.account)
+            {
+                ids.push(arn.account.to_owned());
+            }
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::env;
+    use crate::config::{Config, Overrides};
+
+    #[test]
+    fn sizes_are_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().sizes);
+        let off = Config::from_toml("[aws]\nsizes = false\n").expect("parses");
+        assert!(!off.aws.sizes && off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_SIZES", "false")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(!config.aws.sizes);
+    }
+
+    #[test]
+    fn object_lock_is_on_by_default_and_can_be_switched_off() {
+        assert!(AwsConfig::default().object_lock);
+        let off = Config::from_toml("[aws]\nobject_lock = false\n").expect("parses");
+        assert!(!off.aws.object_lock);
+        let config = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_OBJECT_LOCK", "false")]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert!(!config.aws.object_lock);
+        assert!(
+            Config::load(
+                None,
+                env(&[("LANDMETER_AGENT_OBJECT_LOCK", "maybe")]),
+                &Overrides::default(),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn flags_replace_accounts_and_drop_the_caller_account() {
+        let base = Config::from_toml(
+            "[[aws.accounts]]\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\nexternal_id = \"x\"\n",
+        )
+        .expect("parses");
+        let mut config = base.clone();
+        config.apply_overrides(&Overrides {
+            role_arns: vec!["arn:aws:iam::333333333333:role/b".to_owned()],
+            no_caller_account: true,
+            ..Overrides::default()
+        });
+        assert_eq!(
+            config.aws.accounts,
+            vec![AwsAccount {
+                role_arn: "arn:aws:iam::333333333333:role/b".to_owned(),
+                external_id: None
+            }]
+        );
+        assert!(!config.aws.include_caller_account);
+        config.validate().expect("still valid");
+    }
+}

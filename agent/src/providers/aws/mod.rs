@@ -1,0 +1,62 @@
+//! AWS (and S3-compatible endpoints): buckets, their encryption, tags, replication and size,
+//! and the KMS keys and custom key stores behind them.
+//!
+//! The [`Provider`](crate::providers::Provider) has two steps. `enumerate` resolves the
+//! credential chain's account (`sts:GetCallerIdentity`) and the accounts to cover (the
+//! caller's, configured roles, the Organization's accounts), so the collector can be told up
+//! front. `scan` then scans one account:
+//!
+//! 1. `ListBuckets` (paginated, `max-buckets`), falling back to one unpaginated call when a
+//!    page is full but carries no continuation token (moto does that). A failure here is the
+//!    only thing that makes an account incomplete.
+//! 2. Per bucket, `concurrency` at a time: the region (`BucketRegion` from the listing, else
+//!    `HeadBucket`, else `GetBucketLocation`), a `Store` fact, then `GetBucketEncryption`,
+//!    `GetBucketTagging`, `GetBucketReplication` and (unless `object_lock = false`)
+//!    `GetObjectLockConfiguration` against a client in the bucket's region.
+//! 3. CloudWatch `ListMetrics` per region (which storage-type series exist), then
+//!    `GetMetricData`, 500 queries a call, for `Size` facts; and KMS
+//!    resolution (`ListAliases` once per region, `DescribeKey` once per key,
+//!    `DescribeCustomKeyStores` once per region that has keys in custom key stores).
+//! 4. `Encryption` facts last, carrying the ARN each key reference resolved to.
+//!
+//! Every failed call becomes a `Gap` fact; nothing but a closed sink stops a scan.
+//!
+//! # Layout
+//! - [`config`]: the `[aws]` section; [`calls`]: the registry of calls (topic, IAM action).
+//! - `provider.rs`: [`AwsProvider`], planning (STS, roles, the Organization).
+//! - `sdk.rs`: SDK configuration (retries, timeouts, endpoint) and SDK error -> `CallFailure`.
+//! - `account.rs`: one account's scan, in the order above.
+//! - `listing.rs`: `ListBuckets` and bucket regions; `buckets.rs`: the per-bucket calls
+//!   (store, tags, replication, object lock); `encryption.rs`: `GetBucketEncryption` and the
+//!   `Encryption` fact; `sizes.rs`: CloudWatch; `keys.rs`: KMS keys and custom key stores.
+
+pub mod calls;
+pub mod config;
+
+#[cfg(feature = "aws")]
+mod account;
+#[cfg(feature = "aws")]
+mod buckets;
+#[cfg(feature = "aws")]
+mod encryption;
+#[cfg(feature = "aws")]
+mod keys;
+#[cfg(feature = "aws")]
+mod listing;
+#[cfg(feature = "aws")]
+mod provider;
+#[cfg(feature = "aws")]
+mod sdk;
+#[cfg(feature = "aws")]
+mod sizes;
+
+pub use calls::AWS_CALLS;
+#[cfg(feature = "aws")]
+pub use listing::{
+    REGION_FROM_GET_BUCKET_LOCATION, REGION_FROM_HEAD_BUCKET, REGION_FROM_LIST_BUCKETS,
+    REGION_FROM_REGION_LISTING,
+};
+#[cfg(feature = "aws")]
+pub use provider::{AwsError, AwsProvider};
+#[cfg(feature = "aws")]
+pub use sizes::STORAGE_TYPES;

@@ -1,0 +1,100 @@
+//! The SDK's configuration (retries, timeouts, endpoint) and the one translation of an SDK
+//! error into a provider-neutral [`CallFailure`].
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use super::config::AwsConfig;
+use crate::providers::CallFailure;
+
+/// Attempts per call, including the first, with the SDK's standard (jittered, exponential,
+/// capped at 20 s) backoff. Ten, not the SDK's three: under sustained throttling (S3 SlowDown,
+/// KMS ThrottlingException) a scan must slow down, not turn every throttled call into a gap;
+/// at 30% of calls throttled, ten attempts all fail for one call in ~170,000. The retry quota
+/// (token bucket) only loses tokens for calls that fail every attempt.
+const MAX_ATTEMPTS: u32 = 10;
+
+pub(super) async fn load_sdk_config(config: &AwsConfig) -> SdkConfig {
+    let region =
+        RegionProviderChain::default_provider().or_else(Region::new(config.home_region.clone()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(300))
+                .build(),
+        );
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    loader.load().await
+}
+
+/// Turns an SDK error into a provider-neutral [`CallFailure`].
+pub(super) fn failure<E>(err: &SdkError<E, HttpResponse>) -> CallFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let timeout = match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(dispatch) => dispatch.is_timeout(),
+        _ => false,
+    };
+    let service = err.as_service_error();
+    let code = service.and_then(|e| e.code()).map(str::to_owned);
+    let message = match service.and_then(|e| e.message()) {
+        Some(message) => message.to_owned(),
+        // An answer the SDK could not read (an HTML 404 from a service that does not speak
+        // the protocol, an empty HEAD body): say what came back, not the whole body.
+        None if service.is_some() => {
+            let content_type = err
+                .raw_response()
+                .and_then(|raw| raw.headers().get("content-type"))
+                .unwrap_or("none");
+            format!(
+                "error response without a readable error (http {}, content-type {content_type})",
+                status.map_or_else(|| "?".to_owned(), |s| s.to_string())
+            )
+        }
+        None => truncate(DisplayErrorContext(err).to_string(), MAX_MESSAGE_CHARS),
+    };
+    CallFailure {
+        code,
+        message,
+        status,
+        timeout,
+    }
+}
+
+/// Longest error message kept in a gap.
+const MAX_MESSAGE_CHARS: usize = 400;
+
+fn truncate(mut text: String, max_chars: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut() {
+        assert_eq!(truncate("abcdef".to_owned(), 3), "abc...");
+        assert_eq!(truncate("abc".to_owned(), 3), "abc");
+        assert_eq!(truncate("ééé".to_owned(), 2), "éé...");
+    }
+}

@@ -1,0 +1,145 @@
+//! The Azure provider's registry of calls, as `plane:OperationId`: what a failure of each
+//! leaves unknown, and the Azure RBAC actions (and data actions, `…/action`) that authorise
+//! it. The custom role in `deploy/policies/azure-agent-role.json` is checked against it.
+
+use landmeter_proto::v1::FactTopic;
+
+use crate::providers::Call;
+
+/// Every call this provider makes.
+pub const AZURE_CALLS: &[&Call] = &[
+    LIST_SUBSCRIPTIONS,
+    LIST_STORAGE_ACCOUNTS,
+    LIST_ENCRYPTION_SCOPES,
+    LIST_VAULTS,
+    LIST_MANAGED_HSMS,
+    GET_KEY,
+    GET_MANAGED_HSM_KEY,
+    GET_METRICS,
+    LIST_CONTAINERS,
+];
+
+pub const LIST_SUBSCRIPTIONS: &Call = &Call {
+    name: "arm:Subscriptions_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Resources/subscriptions/read"],
+};
+/// The account listing also carries each account's location, tags and encryption, so only a
+/// failed listing leaves anything unknown: the subscription's stores.
+pub const LIST_STORAGE_ACCOUNTS: &Call = &Call {
+    name: "arm:StorageAccounts_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Storage/storageAccounts/read"],
+};
+pub const LIST_ENCRYPTION_SCOPES: &Call = &Call {
+    name: "arm:EncryptionScopes_List",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.Storage/storageAccounts/encryptionScopes/read"],
+};
+/// Read only to find the vault a key URI names: a failure leaves those keys undescribed.
+pub const LIST_VAULTS: &Call = &Call {
+    name: "arm:Vaults_ListBySubscription",
+    topic: FactTopic::Key,
+    permissions: &["Microsoft.KeyVault/vaults/read"],
+};
+/// A Managed HSM is a single-tenant key store: a failure leaves it undescribed.
+pub const LIST_MANAGED_HSMS: &Call = &Call {
+    name: "arm:ManagedHsms_ListBySubscription",
+    topic: FactTopic::KeyStore,
+    permissions: &["Microsoft.KeyVault/managedHSMs/read"],
+};
+pub const GET_KEY: &Call = &Call {
+    name: "arm:Keys_Get",
+    topic: FactTopic::Key,
+    permissions: &["Microsoft.KeyVault/vaults/keys/read"],
+};
+/// A Managed HSM key read through ARM may also be checked against the HSM's local RBAC,
+/// hence its data action.
+pub const GET_MANAGED_HSM_KEY: &Call = &Call {
+    name: "arm:ManagedHsmKeys_Get",
+    topic: FactTopic::Key,
+    permissions: &[
+        "Microsoft.KeyVault/managedHSMs/keys/read",
+        "Microsoft.KeyVault/managedHsm/keys/read/action",
+    ],
+};
+pub const GET_METRICS: &Call = &Call {
+    name: "monitor:Metrics_List",
+    topic: FactTopic::Size,
+    permissions: &["Microsoft.Insights/metrics/read"],
+};
+/// The container listing is the stores under an account (their metadata and immutability
+/// come with it).
+pub const LIST_CONTAINERS: &Call = &Call {
+    name: "blob:ListContainers",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Storage/storageAccounts/blobServices/containers/read"],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_has_a_topic_and_is_named_once() {
+        crate::providers::check_registry(AZURE_CALLS);
+        for (call, expected) in [
+            (LIST_CONTAINERS, FactTopic::Listing),
+            (LIST_ENCRYPTION_SCOPES, FactTopic::Encryption),
+            (GET_METRICS, FactTopic::Size),
+            (GET_KEY, FactTopic::Key),
+            (LIST_MANAGED_HSMS, FactTopic::KeyStore),
+        ] {
+            assert_eq!(call.topic, expected, "{call}");
+        }
+        for call in AZURE_CALLS {
+            assert!(!call.permissions.is_empty(), "{call} has no RBAC action");
+        }
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    //! The shipped custom role grants exactly what the call registry needs, read-only.
+    use super::AZURE_CALLS;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn shipped_role_matches_the_call_registry() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/policies/azure-agent-role.json"
+        );
+        let text = std::fs::read_to_string(path).expect("role file");
+        let role: serde_json::Value = serde_json::from_str(&text).expect("role is JSON");
+        let props = &role["properties"];
+        assert_eq!(props["type"], "CustomRole");
+        let mut granted = BTreeSet::new();
+        for p in props["permissions"].as_array().expect("permissions") {
+            for field in ["actions", "dataActions"] {
+                for a in p[field].as_array().expect(field) {
+                    granted.insert(a.as_str().expect("action").to_owned());
+                }
+            }
+            for field in ["notActions", "notDataActions"] {
+                assert!(p[field].as_array().is_none_or(|a| a.is_empty()), "{field}");
+            }
+        }
+        let needed: BTreeSet<String> = AZURE_CALLS
+            .iter()
+            .flat_map(|c| c.permissions.iter().map(|a| (*a).to_owned()))
+            .collect();
+        assert_eq!(granted, needed, "role and call registry differ");
+        for a in &granted {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                a.ends_with("/read") || a.ends_with("/read/action"),
+                "not a read action: {a}"
+            );
+            assert!(
+                !a.contains("/blobs/") && !a.contains("listKeys") && !a.contains("/secrets/"),
+                "role grants data or key material access: {a}"
+            );
+        }
+    }
+}
