@@ -1,6 +1,6 @@
 //! The demo: moto with a seeded municipal estate, an Azure estate (a local HTTPS server
 //! playing Azure Resource Manager, and Azurite for the Blob containers), a collector, one
-//! agent scan per cloud, the map.
+//! agent scan of both clouds, the map.
 //!
 //! `scripts/demo.sh` runs it after installing moto and Azurite and building the workspace. It
 //! prints `landmeter summary --by provider,country,custody` and `landmeter stores`, then keeps
@@ -16,7 +16,7 @@ use landmeter_e2e::arm_server::ArmServer;
 use landmeter_e2e::azurite::{self, Azurite};
 use landmeter_e2e::estate::{self, Aws};
 use landmeter_e2e::{
-    Collector, Moto, TempDir, run_agent, run_agent_azure, run_cli, workspace_root,
+    AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud, run_cli, workspace_root,
 };
 
 #[derive(Debug, Parser)]
@@ -77,14 +77,6 @@ async fn main() -> anyhow::Result<()> {
         collector.url(),
         db.display()
     );
-    let run = run_agent(&collector.url(), &moto.endpoint(), &[])
-        .await?
-        .success()?;
-    eprintln!(
-        "agent scan done\n{}",
-        run.stderr.lines().last().unwrap_or_default()
-    );
-
     // Azure: Azurite for the containers when installed, the ARM test server for the rest.
     let azurite = match Azurite::start() {
         Ok(a) => {
@@ -99,12 +91,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let arm = ArmServer::start(azurite.as_ref().map(Azurite::blob_endpoint)).await?;
     eprintln!("Azure Resource Manager test server on {}", arm.endpoint());
-    let azure_config = arm.agent_config(&collector.url())?;
-    let run = run_agent_azure(&collector.url(), &azure_config)
+
+    // One agent, one scan, both clouds: the AWS accounts (the credential chain's and the
+    // second account by role) and every Azure subscription the ARM server serves.
+    let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), None)?;
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        "[[aws.accounts]]\nrole_arn = \"{AGENT_ROLE_ARN}\"\n"
+    ));
+    std::fs::write(&config, text)?;
+    let run = multi_cloud::run_agent(&collector.url(), &config)
         .await?
         .success()?;
     eprintln!(
-        "azure agent scan done\n{}",
+        "agent scan done (aws and microsoft-azure in one scan)\n{}",
         run.stderr.lines().last().unwrap_or_default()
     );
 
