@@ -14,7 +14,8 @@ use landmeter_proto::v1::{
 
 use super::grpc::MapApi;
 use super::http::HttpState;
-use crate::report::{Issued, issue, now_ms, pdf};
+use crate::auth::Role;
+use crate::report::{Issued, Keep, issue, now_ms, pdf};
 
 /// `MapService.BoardReport`.
 pub async fn board_report(
@@ -38,11 +39,25 @@ async fn issue_as(
         "tenant={:?} exit_to={:?} bandwidth_mbps={}",
         req.tenant, req.exit_to, req.bandwidth_mbps
     );
-    api.scoped(
+    let (method, keep) = if req.issue {
+        ("BoardReportIssue", Keep::Issue)
+    } else {
+        ("BoardReport", Keep::Preview)
+    };
+    // Reading a report is a query; issuing one moves every later report's trend baseline,
+    // so only an administrator of the tenant (or the admin) may.
+    let may = move |who: &crate::auth::Principal| match (keep, who.role) {
+        (Keep::Preview, _) | (_, Role::Admin | Role::TenantAdmin) => Ok(()),
+        _ => Err(Status::permission_denied(
+            "issuing a report needs the admin or the tenant's tenant-admin role; read it as a preview",
+        )),
+    };
+    api.scoped_if(
         auth,
-        "BoardReport",
+        method,
         described,
         |r: &Issued| r.stores,
+        may,
         move |store, scope| {
             issue(
                 store,
@@ -51,6 +66,7 @@ async fn issue_as(
                 &req.exit_to,
                 req.bandwidth_mbps,
                 now_ms(),
+                keep,
             )
         },
     )
@@ -71,11 +87,31 @@ fn json_error(code: StatusCode, message: &str) -> Response {
     (code, axum::Json(serde_json::json!({"error": message}))).into_response()
 }
 
-/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N]`.
+/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N]`: a preview,
+/// which keeps nothing.
 pub async fn http_report(
     State(s): State<HttpState>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    report(s, headers, pairs, false).await
+}
+
+/// `POST /v1/report?...` (same parameters): issues the report, which becomes the baseline
+/// of the next one's trend (admin or the tenant's tenant-admin).
+pub async fn http_issue_report(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    report(s, headers, pairs, true).await
+}
+
+async fn report(
+    s: HttpState,
+    headers: HeaderMap,
+    pairs: Vec<(String, String)>,
+    issue: bool,
 ) -> Response {
     let format = param(&pairs, "format").unwrap_or("html");
     let pdf = match format {
@@ -104,6 +140,7 @@ pub async fn http_report(
         bandwidth_mbps: param(&pairs, "bandwidth_mbps")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),
+        issue,
     };
     let issued = match issue_as(&s.map, super::http::authorized(&headers, ()), req).await {
         Ok(i) => i,

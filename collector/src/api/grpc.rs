@@ -134,9 +134,27 @@ impl MapApi {
         rows: impl Fn(&T) -> u64,
         f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
+        self.scoped_if(request, method, described, rows, |_| Ok(()), f)
+            .await
+    }
+
+    /// [`MapApi::scoped`] for what only some roles may do: `may` refuses the others (the
+    /// refusal audited like any answer).
+    pub async fn scoped_if<T: Send + 'static>(
+        &self,
+        request: Request<()>,
+        method: &str,
+        described: String,
+        rows: impl Fn(&T) -> u64,
+        may: impl FnOnce(&Principal) -> Result<(), Status>,
+        f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Status> {
         let who = self.authenticate(&request, method).await?;
         let (scope, narrowed) = self.scope_of(&who, &request);
-        let result = self.blocking(move |s| f(s, &scope?)).await;
+        let result = match may(&who) {
+            Ok(()) => self.blocking(move |s| f(s, &scope?)).await,
+            Err(refused) => Err(refused),
+        };
         self.audit(&who, method, described + &narrowed, &result, rows)
             .await?;
         result

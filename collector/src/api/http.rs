@@ -49,7 +49,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/coverage", get(coverage))
         .route("/v1/costs", get(costs))
         .route("/v1/exit", get(exit))
-        .route("/v1/report", get(super::documents::http_report))
+        .route(
+            "/v1/report",
+            get(super::documents::http_report).post(super::documents::http_issue_report),
+        )
         .route("/v1/evidence", get(super::documents::http_evidence))
         .route("/openapi.json", get(openapi))
         .merge(crate::api::ui::router())

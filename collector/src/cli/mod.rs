@@ -158,6 +158,10 @@ pub enum Command {
         /// Chromium for PDF (default: LANDMETER_CHROMIUM, else /usr/bin/chromium).
         #[arg(long)]
         chromium: Option<PathBuf>,
+        /// Issue the report: keep it as the baseline the next report's trend compares with
+        /// (admin or tenant-admin). Without it the report is a preview and keeps nothing.
+        #[arg(long)]
+        issue: bool,
     },
     /// The evidence bundle of a tenant for auditors (JSON with provenance and a SHA-256
     /// manifest), or with --verify FILE: check a bundle's digests.
@@ -566,6 +570,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             exit_to,
             bandwidth_mbps,
             chromium,
+            issue,
         } => {
             // Fail before issuing a report that could not be converted.
             let converter = crate::report::pdf::converter(chromium.as_deref());
@@ -578,6 +583,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tenant,
                     exit_to,
                     bandwidth_mbps,
+                    issue,
                 })
                 .await?
                 .into_inner();
@@ -588,7 +594,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             write_out(out.as_deref(), &bytes)?;
-            eprintln!("report #{} issued", r.report_id);
+            if issue {
+                eprintln!("report #{} issued", r.report_id);
+            } else {
+                eprintln!("report preview (nothing kept; --issue keeps it for the next trend)");
+            }
             Ok(())
         }
         Command::Evidence {

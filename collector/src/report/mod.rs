@@ -59,14 +59,25 @@ pub fn tenant_stores_with(
     crate::store::all_stores(store, &Scope::Tenant(tenant.to_owned()), filter)
 }
 
-/// A report as issued.
+/// A report as rendered: issued (kept as the next trend's baseline, `report_id` > 0) or a
+/// preview (`report_id` 0).
 pub struct Issued {
     pub html: String,
     pub report_id: i64,
     pub stores: u64,
 }
 
-/// Gathers, records and renders one report. `scope` is the caller's.
+/// Whether a report is kept as the baseline of the next one's trend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Shown, nothing kept: reading a report never moves the comparison.
+    Preview,
+    /// Recorded: the next report compares with this one.
+    Issue,
+}
+
+/// Gathers and renders one report, recording it when `keep` says so. `scope` is the
+/// caller's; whether the caller may issue is the transport's check.
 pub fn issue(
     store: &dyn MapStore,
     scope: &Scope,
@@ -74,6 +85,7 @@ pub fn issue(
     exit_to: &str,
     bandwidth_mbps: f64,
     now_ms: i64,
+    keep: Keep,
 ) -> Result<Issued, StoreError> {
     let tenant = resolve_tenant(scope, named_tenant)?;
     let stores = tenant_stores(store, &tenant)?;
@@ -102,12 +114,15 @@ pub fn issue(
         posture: figures::posture(&stores),
         stores: figures::snapshot(&stores),
     };
-    let report_id = store.record_report(
-        scope,
-        &tenant,
-        now_ms,
-        &serde_json::to_string(&kept).unwrap_or_default(),
-    )?;
+    let report_id = match keep {
+        Keep::Issue => store.record_report(
+            scope,
+            &tenant,
+            now_ms,
+            &serde_json::to_string(&kept).unwrap_or_default(),
+        )?,
+        Keep::Preview => 0,
+    };
     let f = figures::figures(
         figures::Inputs {
             tenant: &tenant,

@@ -270,11 +270,13 @@ async fn second_report_shows_the_trend_since_the_first() {
     let first = map
         .board_report(BoardReportRequest {
             tenant: "default".into(),
+            issue: true,
             ..Default::default()
         })
         .await
         .expect("first report")
         .into_inner();
+    assert!(first.report_id > 0, "issued");
     // hr-ie moves to the US, old-de is gone, new-nl appears.
     let mut next: Vec<_> = ESTATE
         .iter()
@@ -289,11 +291,30 @@ async fn second_report_shows_the_trend_since_the_first() {
         .collect();
     next.push(("new-nl", "eu-west-3", "", Some(5)));
     scan(&c, "scan-2", facts_of(&next)).await;
+    // Reading (previewing) the report any number of times keeps nothing: the trend still
+    // compares with the first issued report (issue 14 #10).
+    for _ in 0..2 {
+        let preview = map
+            .board_report(BoardReportRequest {
+                tenant: "default".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("preview")
+            .into_inner();
+        assert_eq!(preview.report_id, 0);
+        assert!(
+            preview
+                .html
+                .contains(&format!("figures kept from report #{}", first.report_id))
+        );
+    }
     let second = map
         .board_report(BoardReportRequest {
             tenant: "default".into(),
             exit_to: "hetzner".into(),
             bandwidth_mbps: 100.0,
+            issue: true,
         })
         .await
         .expect("second report")
@@ -364,6 +385,56 @@ async fn a_tenant_viewer_gets_only_its_own_tenants_report() {
         .await
         .expect("request");
     assert_eq!(anonymous.status(), 401);
+    c.stop().await;
+}
+
+/// Issue 14 #10: reading the board report keeps nothing (a viewer cannot move the trend's
+/// baseline); issuing is an explicit POST by an administrator of the tenant, audited.
+#[tokio::test]
+async fn reading_a_report_issues_nothing_and_only_administrators_issue() {
+    let c = seeded("report-issue").await;
+    let base = http(&c);
+    let token = |role: &str| {
+        let t = landmeter_collector::auth::new_token();
+        c.store
+            .create_token(
+                &landmeter_collector::auth::token_hash(&t),
+                role,
+                Some("default"),
+                role,
+            )
+            .expect("token");
+        t
+    };
+    let (viewer, tenant_admin) = (token("tenant-viewer"), token("tenant-admin"));
+    let kept = |c: &Collector| {
+        c.store
+            .last_report(&landmeter_collector::store::Scope::AllTenants, "default")
+            .expect("reports")
+    };
+    for who in [&viewer, &tenant_admin, &c.admin_token] {
+        let r = get(&format!("{base}/v1/report?tenant=default"), who).await;
+        assert_eq!(r.status(), 200);
+    }
+    assert!(kept(&c).is_none(), "GET is a preview");
+    let post = |who: &str| {
+        reqwest::Client::new()
+            .post(format!("{base}/v1/report?tenant=default"))
+            .bearer_auth(who)
+            .send()
+    };
+    assert_eq!(post(&viewer).await.expect("answer").status(), 403);
+    assert!(kept(&c).is_none(), "a viewer issues nothing");
+    assert_eq!(post(&tenant_admin).await.expect("answer").status(), 200);
+    let issued = kept(&c).expect("issued by the tenant-admin");
+    let audit = c.store.audit_log(50).expect("audit");
+    let issues: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.method == "BoardReportIssue")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(issues, ["ok", "PermissionDenied"], "newest first");
+    assert!(issued.id > 0);
     c.stop().await;
 }
 
