@@ -12,11 +12,12 @@ use landmeter_proto::v1::{
 
 use crate::api::filter::FilterArgs;
 use crate::api::render::{self, Format};
-use crate::auth::Role;
 use crate::config::CollectorConfig;
 
 mod serve;
+mod token;
 use serve::serve;
+pub use token::TokenCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -256,23 +257,6 @@ pub enum AgentCommand {
         /// The agent's certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a bearer token; it is printed once and stored only as a hash.
-    Create {
-        #[arg(long, env = "LANDMETER_DATABASE")]
-        db: String,
-        #[arg(long, value_enum)]
-        role: Role,
-        /// The tenant a tenant-viewer or tenant-admin is bound to.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Who or what the token is for (shown in the audit log).
-        #[arg(long, default_value = "operator")]
-        name: String,
     },
 }
 
@@ -706,38 +690,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Token(TokenCommand::Create {
-            db,
-            role,
-            tenant,
-            name,
-        }) => {
-            match (role.needs_tenant(), &tenant) {
-                (true, None) => anyhow::bail!("role {} needs --tenant", role.name()),
-                (false, Some(_)) => anyhow::bail!(
-                    "role {} is not bound to a tenant; drop --tenant",
-                    role.name()
-                ),
-                _ => {}
-            }
-            if let Some(t) = &tenant {
-                crate::pki::validate_name("tenant", t)?;
-            }
-            let token = crate::auth::new_token();
-            let id = open_store(&db)?.create_token(
-                &crate::auth::token_hash(&token),
-                role.name(),
-                tenant.as_deref(),
-                &name,
-            )?;
-            eprintln!(
-                "token {id} ({}{}) for {name}; shown once, stored hashed:",
-                role.name(),
-                tenant.map(|t| format!(" of {t}")).unwrap_or_default()
-            );
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token(cmd) => token::run(cmd),
         Command::Audit { db, limit } => {
             for e in open_store(&db)?.audit_log(limit)? {
                 println!(

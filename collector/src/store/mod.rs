@@ -141,13 +141,17 @@ pub enum Durability {
     Normal,
 }
 
-/// A stored operator token (its hash only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored operator token (its hash only, never listed).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TokenRecord {
     pub id: i64,
     pub role: String,
     pub tenant: Option<String>,
     pub name: String,
+    pub created_at_ms: i64,
+    /// None: never expires (only tokens created so on purpose).
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
 }
 
 /// One audited operator query.
@@ -440,16 +444,39 @@ pub trait QueryStore: Send + Sync {
 
 /// Operator tokens (hashes only), revoked agent certificates and the audit log.
 pub trait TrustStore: Send + Sync {
-    /// Stores a token's hash with its role; returns the token id.
+    /// Stores a token's hash with its role, valid until `expires_at_ms` (None: never);
+    /// returns the token id.
+    fn create_token_until(
+        &self,
+        hash: &str,
+        role: &str,
+        tenant: Option<&str>,
+        name: &str,
+        expires_at_ms: Option<i64>,
+    ) -> Result<i64, StoreError>;
+    /// [`TrustStore::create_token_until`] without an expiry (tests, fixtures).
     fn create_token(
         &self,
         hash: &str,
         role: &str,
         tenant: Option<&str>,
         name: &str,
-    ) -> Result<i64, StoreError>;
-    /// The live (not revoked) token with this hash.
-    fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    ) -> Result<i64, StoreError> {
+        self.create_token_until(hash, role, tenant, name, None)
+    }
+    /// The live token with this hash: not revoked and not expired at `now_ms`.
+    fn find_token_at(&self, hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// [`TrustStore::find_token_at`] now.
+    fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.find_token_at(hash, now)
+    }
+    /// Every token, live or not, oldest first (no hashes).
+    fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes a token at once; false when no live token has this id.
+    fn revoke_token(&self, id: i64) -> Result<bool, StoreError>;
     fn revoke_certificate(&self, serial: &str, tenant: &str, agent: &str)
     -> Result<(), StoreError>;
     fn is_certificate_revoked(&self, serial: &str) -> Result<bool, StoreError>;

@@ -859,3 +859,40 @@ async fn the_http_store_page_names_both_tenants_of_a_shared_id() {
     assert_eq!(named["store"]["country"], "US", "{named}");
     c.stop().await;
 }
+
+/// Issue 14 #9: operator tokens expire and can be revoked; either ends their access at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_revoked_tokens_are_refused() {
+    let c = Collector::start("token-life").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let make = |expires: Option<i64>| {
+        let t = new_token();
+        let id = c
+            .store
+            .create_token_until(&token_hash(&t), "admin", None, "t", expires)
+            .expect("token");
+        (t, id)
+    };
+    let (live, live_id) = make(Some(now + 3_600_000));
+    let (expired, _) = make(Some(now - 1));
+    let list = |token: &str| {
+        let token = token.to_owned();
+        let c = &c;
+        async move {
+            c.map_as(Some(&token))
+                .await
+                .list_stores(ListStoresRequest::default())
+                .await
+        }
+    };
+    assert!(list(&live).await.is_ok());
+    let err = list(&expired).await.expect_err("expired");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert!(c.store.revoke_token(live_id).expect("revoke"));
+    let err = list(&live).await.expect_err("revoked");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    c.stop().await;
+}

@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_reports.sql"),
     include_str!("../../../migrations/0006_lean_ingest.sql"),
     include_str!("../../../migrations/0007_store_kind.sql"),
+    include_str!("../../../migrations/0008_token_expiry.sql"),
 ];
 
 pub struct SqliteStore {

@@ -3,35 +3,70 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
+
+/// Every column of a token but its hash.
+const TOKEN_COLUMNS: &str = "id, role, tenant, name, created_at_ms, expires_at_ms, revoked_at_ms";
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get("id")?,
+        role: r.get("role")?,
+        tenant: r.get("tenant")?,
+        name: r.get("name")?,
+        created_at_ms: r.get("created_at_ms")?,
+        expires_at_ms: r.get("expires_at_ms")?,
+        revoked_at_ms: r.get("revoked_at_ms")?,
+    })
+}
 use crate::store::{AuditEntry, StoreError, TokenRecord, TrustStore};
 
 impl TrustStore for SqliteStore {
-    fn create_token(
+    fn create_token_until(
         &self,
         hash: &str,
         role: &str,
         tenant: Option<&str>,
         name: &str,
+        expires_at_ms: Option<i64>,
     ) -> Result<i64, StoreError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO tokens (hash, role, tenant, name, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER) * 1000)",
-                params![hash, role, tenant, name],
+                "INSERT INTO tokens (hash, role, tenant, name, created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER) * 1000, ?5)",
+                params![hash, role, tenant, name, expires_at_ms],
             )?;
             Ok(tx.last_insert_rowid())
         })
     }
 
-    fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+    fn find_token_at(&self, hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError> {
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT id, role, tenant, name FROM tokens WHERE hash = ?1 AND revoked_at_ms IS NULL",
-            )?
-            .query_row([hash], |r| {
-                Ok(TokenRecord { id: r.get(0)?, role: r.get(1)?, tenant: r.get(2)?, name: r.get(3)? })
-            })
+            Ok(c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_at_ms IS NULL
+                   AND (expires_at_ms IS NULL OR expires_at_ms > ?2)"
+            ))?
+            .query_row(params![hash, now_ms], token_from_row)
             .optional()?)
+        })
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
+            let rows = stmt.query_map([], token_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_token(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE tokens SET revoked_at_ms = CAST(strftime('%s','now') AS INTEGER) * 1000
+                 WHERE id = ?1 AND revoked_at_ms IS NULL",
+                [id],
+            )?;
+            Ok(n == 1)
         })
     }
 

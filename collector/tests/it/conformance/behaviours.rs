@@ -617,6 +617,34 @@ pub fn tokens_revocations_and_the_audit_log(open: Open) {
         (id, "tenant-viewer", Some("t"))
     );
     assert!(b.store.find_token("hash-2").expect("find").is_none());
+    // Expiry and revocation: a token is live until either.
+    let expiring = b
+        .store
+        .create_token_until("hash-3", "admin", None, "short", Some(1_000))
+        .expect("create");
+    assert!(
+        b.store
+            .find_token_at("hash-3", 999)
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        b.store
+            .find_token_at("hash-3", 1_000)
+            .expect("find")
+            .is_none()
+    );
+    assert!(b.store.revoke_token(id).expect("revoke"));
+    assert!(!b.store.revoke_token(id).expect("again"), "revoked once");
+    assert!(b.store.find_token("hash-1").expect("find").is_none());
+    let listed: Vec<(i64, Option<i64>, bool)> = b
+        .store
+        .list_tokens()
+        .expect("list")
+        .into_iter()
+        .map(|t| (t.id, t.expires_at_ms, t.revoked_at_ms.is_some()))
+        .collect();
+    assert_eq!(listed, [(id, None, true), (expiring, Some(1_000), false)]);
     assert!(!b.store.is_certificate_revoked("ab12").expect("check"));
     b.store
         .revoke_certificate("ab12", "t", "a")
