@@ -1,7 +1,10 @@
 //! The synthetic estate: accounts of 1,000 buckets, each bucket a Store, an Encryption and a
 //! Tags fact, spread over regions, encryption settings and tag conventions like a real one.
 
-use landmeter_proto::v1::{Encryption, EncryptionState, Fact, Store, Tag, Tags, fact::Body};
+use landmeter_proto::v1::{
+    Encryption, EncryptionState, Fact, S3Encryption, Store, StoreKind, Tag, Tags,
+    encryption::Detail, fact::Body,
+};
 
 /// Buckets per cloud account.
 pub const STORES_PER_ACCOUNT: u64 = 1_000;
@@ -56,18 +59,28 @@ pub fn store_facts(a: u64, i: u64, tag_round: u64) -> [Fact; 3] {
         api_call: call.into(),
         body: Some(body),
     };
+    // As the current agent reports them: the S3 detail beside the flat fields it still
+    // fills for older collectors.
+    let s3 = |bucket_key_enabled: bool| {
+        Some(Detail::S3(S3Encryption {
+            bucket_key_enabled,
+            ..S3Encryption::default()
+        }))
+    };
     let encryption = if h.is_multiple_of(10) {
         Encryption {
             state: EncryptionState::Configured as i32,
             algorithm: "aws:kms".into(),
             key_ref: format!("arn:aws:kms:{region}:{account}:alias/aws/s3"),
             bucket_key_enabled: true,
+            detail: s3(true),
             ..Encryption::default()
         }
     } else {
         Encryption {
             state: EncryptionState::Configured as i32,
             algorithm: "AES256".into(),
+            detail: s3(false),
             ..Encryption::default()
         }
     };
@@ -97,6 +110,7 @@ pub fn store_facts(a: u64, i: u64, tag_round: u64) -> [Fact; 3] {
                 region: region.into(),
                 region_source: "ListBuckets.BucketRegion".into(),
                 created_at_ms: 1_600_000_000_000 + (h % 100_000_000) as i64,
+                kind: StoreKind::Bucket as i32,
                 ..Store::default()
             }),
         ),
