@@ -65,6 +65,66 @@ impl Principal {
     }
 }
 
+/// What a caller presents: an operator token, or a web session the UI opened with one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Token(String),
+    Session(String),
+}
+
+impl Credential {
+    /// The `authorization` header value that carries it to `MapService`.
+    pub fn header(&self) -> String {
+        match self {
+            Credential::Token(t) => format!("Bearer {t}"),
+            Credential::Session(s) => format!("Session {s}"),
+        }
+    }
+
+    /// Reads an `authorization` header value (`Bearer <token>` or `Session <id>`).
+    pub fn from_header(value: &str) -> Option<Credential> {
+        let (scheme, rest) = value.split_once(' ')?;
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return None;
+        }
+        match scheme {
+            "Bearer" => Some(Credential::Token(rest.to_owned())),
+            "Session" => Some(Credential::Session(rest.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// How long a web session lasts (the cookie's Max-Age): a working day.
+pub const SESSION_SECONDS: i64 = 8 * 3600;
+
+/// A new random session id: `ls_` and 64 hex digits.
+pub fn new_session_id() -> String {
+    format!("ls_{}", &new_token()[3..])
+}
+
+/// The operator a credential stands for at `now_ms`; None for an unknown, revoked or
+/// expired token or session.
+pub fn principal_for_credential(
+    store: &dyn crate::store::MapStore,
+    credential: &Credential,
+    now_ms: i64,
+) -> Result<Option<Principal>, crate::store::StoreError> {
+    let record = match credential {
+        Credential::Token(t) => store.find_token_at(&token_hash(t), now_ms)?,
+        Credential::Session(s) => store.find_session(&token_hash(s), now_ms)?,
+    };
+    Ok(record.and_then(|r| {
+        // A role this build does not know grants nothing.
+        Role::parse(&r.role).map(|role| Principal {
+            token_id: r.id,
+            role,
+            tenant: r.tenant,
+        })
+    }))
+}
+
 /// The operator a bearer token stands for; None for an unknown or revoked token.
 pub fn principal_for(
     store: &dyn crate::store::MapStore,

@@ -199,6 +199,7 @@ pub async fn run_with_http(
                     connected.clone(),
                 )),
                 stopping: stopped.clone(),
+                secure_cookies: false,
             });
             let mut stopped = stopped.clone();
             Some(tokio::spawn(async move {

@@ -75,32 +75,33 @@ impl MapApi {
     /// The operator behind a request's `authorization: Bearer <token>` header. A refused
     /// attempt is audited too (no token id; the token itself is never written anywhere).
     async fn authenticate<T>(&self, req: &Request<T>, method: &str) -> Result<Principal, Status> {
-        let token = req
+        let credential = req
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
-        self.principal_for_token(token, method).await
+            .and_then(crate::auth::Credential::from_header);
+        self.principal_for(credential, method).await
     }
 
-    /// The operator a token names, for surfaces that read the token themselves (the event
-    /// stream, the UI's sign-in); a refusal is audited under `method`.
-    pub async fn principal_for_token(
+    /// The operator a token or session names, for surfaces that read it themselves (the
+    /// event stream, the UI's sign-in); a refusal is audited under `method`.
+    pub async fn principal_for(
         &self,
-        token: Option<String>,
+        credential: Option<crate::auth::Credential>,
         method: &str,
     ) -> Result<Principal, Status> {
-        let found = match token {
+        let found = match credential {
             None => Err(Status::unauthenticated(
                 "a bearer token is required (landmeter token create)",
             )),
-            Some(token) => self
-                .blocking(move |s| crate::auth::principal_for(s, &token))
-                .await?
-                .ok_or_else(|| Status::unauthenticated("unknown or revoked token")),
+            Some(credential) => {
+                let now = crate::report::now_ms();
+                self.blocking(move |s| crate::auth::principal_for_credential(s, &credential, now))
+                    .await?
+                    .ok_or_else(|| {
+                        Status::unauthenticated("unknown, revoked or expired token or session")
+                    })
+            }
         };
         if let Err(refused) = &found {
             self.audit_refusal(method, refused.message()).await?;

@@ -16,6 +16,7 @@ use tokio_stream::StreamExt;
 use landmeter_proto::v1::StoreFilter;
 
 use crate::api::insight;
+use crate::auth::Credential;
 use crate::events::ChangeHub;
 use crate::metrics::Metrics;
 use crate::store::{MapStore, Scope};
@@ -32,6 +33,8 @@ pub struct HttpState {
     /// Turns true when the collector shuts down: open event streams end then, so the HTTP
     /// side can drain.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The HTTP side is served over TLS: session cookies get the `Secure` flag.
+    pub secure_cookies: bool,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -98,7 +101,7 @@ async fn events(
         .unwrap_or(q.after_id);
     let principal = match s
         .map
-        .principal_for_token(caller_token(&headers), "Events")
+        .principal_for(caller_credential(&headers), "Events")
         .await
     {
         Ok(p) => p,
@@ -151,33 +154,35 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// The caller's token: the `Authorization: Bearer` header, else the UI's HttpOnly session
-/// cookie (the browser sends it; scripts never see it).
-fn caller_token(headers: &HeaderMap) -> Option<String> {
+/// The UI's session id from its HttpOnly cookie (the browser sends it; scripts never see it).
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == crate::api::ui::SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// What the caller presents: the `Authorization: Bearer` token, else the UI's session.
+fn caller_credential(headers: &HeaderMap) -> Option<Credential> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let cookie = || {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == crate::api::ui::SESSION_COOKIE)
-            .map(|(_, value)| value.trim())
-            .filter(|t| !t.is_empty())
-    };
-    bearer.or_else(cookie).map(str::to_owned)
+        .filter(|t| !t.is_empty())
+        .map(|t| Credential::Token(t.to_owned()));
+    bearer.or_else(|| session_cookie(headers).map(Credential::Session))
 }
 
-/// A gRPC request carrying the caller's token (from the header or the session cookie).
+/// A gRPC request carrying the caller's credential (the header's token or the session).
 pub(crate) fn authorized<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
     let mut req = tonic::Request::new(message);
-    if let Some(v) = caller_token(headers).and_then(|t| format!("Bearer {t}").parse().ok()) {
+    if let Some(v) = caller_credential(headers).and_then(|c| c.header().parse().ok()) {
         req.metadata_mut().insert("authorization", v);
     }
     req

@@ -5,7 +5,7 @@
 //! Content-Security-Policy; `POST /ui/session` turns a valid operator token into the HttpOnly
 //! `landmeter_session` cookie the `/v1/*` endpoints accept; `POST /ui/logout` clears it.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::api::http::HttpState;
+use crate::auth::Credential;
 
 /// The cookie the HTTP API reads the operator token from (see the shared HTTP contract).
 pub const SESSION_COOKIE: &str = "landmeter_session";
@@ -147,7 +148,7 @@ async fn session(
     }
     let p = match s
         .map
-        .principal_for_token(Some(token.clone()), "UiSession")
+        .principal_for(Some(Credential::Token(token)), "UiSession")
         .await
     {
         Ok(p) => p,
@@ -156,6 +157,19 @@ async fn session(
         }
         Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "authentication failed"),
     };
+    // The cookie carries a session id of its own, never the token: it expires, it ends at
+    // logout, and revoking the token ends it too.
+    let session = crate::auth::new_session_id();
+    let store = Arc::clone(&s.store);
+    let (hash, token_id) = (crate::auth::token_hash(&session), p.token_id);
+    let now = crate::report::now_ms();
+    let expires = now + crate::auth::SESSION_SECONDS * 1000;
+    let opened =
+        tokio::task::spawn_blocking(move || store.create_session(&hash, token_id, now, expires))
+            .await;
+    if !matches!(opened, Ok(Ok(()))) {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "session not opened");
+    }
     if s.map
         .audit_granted(&p, "UiSession", String::new())
         .await
@@ -168,7 +182,11 @@ async fn session(
         role = p.role.name(),
         "UI session opened"
     );
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        crate::auth::SESSION_SECONDS
+    );
     match HeaderValue::from_str(&cookie) {
         Ok(v) => (
             StatusCode::NO_CONTENT,
@@ -176,11 +194,22 @@ async fn session(
             [(header::CACHE_CONTROL, "no-store")],
         )
             .into_response(),
-        Err(_) => json_error(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "session not opened"),
     }
 }
 
-async fn logout() -> Response {
+/// Ends the session server-side (the cookie alone would outlive a logout) and clears it.
+async fn logout(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(session) = crate::api::http::session_cookie(&headers) {
+        let store = Arc::clone(&s.store);
+        let hash = crate::auth::token_hash(&session);
+        let now = crate::report::now_ms();
+        if let Ok(Ok(true)) =
+            tokio::task::spawn_blocking(move || store.end_session(&hash, now)).await
+        {
+            tracing::info!("UI session ended");
+        }
+    }
     (
         StatusCode::NO_CONTENT,
         [(

@@ -477,6 +477,19 @@ pub trait TrustStore: Send + Sync {
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes a token at once; false when no live token has this id.
     fn revoke_token(&self, id: i64) -> Result<bool, StoreError>;
+    /// Opens a web session (its id's hash) for a live token, until `expires_at_ms`.
+    fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: i64,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The token behind a session that is open at `now_ms`: not ended, not expired, and its
+    /// token live (not revoked, not expired).
+    fn find_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// Ends a session (logout); false when it was not open.
+    fn end_session(&self, id_hash: &str, now_ms: i64) -> Result<bool, StoreError>;
     fn revoke_certificate(&self, serial: &str, tenant: &str, agent: &str)
     -> Result<(), StoreError>;
     fn is_certificate_revoked(&self, serial: &str) -> Result<bool, StoreError>;

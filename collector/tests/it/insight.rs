@@ -544,22 +544,42 @@ async fn coverage_costs_exit_and_the_session_cookie() {
     assert!(!api_edges.is_empty());
     assert_eq!(cli_edges, api_edges);
 
-    // The UI's session cookie authenticates like the bearer header; a bad one does not.
+    // The UI's session cookie (opened with a token) authenticates like the bearer header; a
+    // bad one does not, and neither does the token itself as a cookie.
     let http = c.http_url.clone().expect("http");
     let client = reqwest::Client::new();
+    let session = client
+        .post(format!("{http}/ui/session"))
+        .json(&serde_json::json!({ "token": admin }))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(session.status(), 204);
+    let session = session.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("session id");
     let with_cookie = |cookie: String| {
         client
             .get(format!("{http}/v1/dashboard"))
             .header("cookie", cookie)
             .send()
     };
-    let ok = with_cookie(format!("theme=dark; landmeter_session={admin}"))
+    let ok = with_cookie(format!("theme=dark; landmeter_session={session}"))
         .await
         .expect("cookie");
     assert_eq!(ok.status(), 200);
     let body: Value = ok.json().await.expect("json");
     assert_eq!(body["stores"], 4);
-    let bad = with_cookie(format!("landmeter_session=lm_{}", "0".repeat(64)))
+    let as_token = with_cookie(format!("landmeter_session={admin}"))
+        .await
+        .expect("token cookie");
+    assert_eq!(as_token.status(), 401);
+    let bad = with_cookie(format!("landmeter_session=ls_{}", "0".repeat(64)))
         .await
         .expect("bad cookie");
     assert_eq!(bad.status(), 401);
@@ -577,7 +597,7 @@ async fn coverage_costs_exit_and_the_session_cookie() {
     // Server-sent events take the cookie too.
     let events = client
         .get(format!("{http}/v1/events"))
-        .header("cookie", format!("landmeter_session={admin}"))
+        .header("cookie", format!("landmeter_session={session}"))
         .send()
         .await
         .expect("events");

@@ -896,3 +896,77 @@ async fn expired_and_revoked_tokens_are_refused() {
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     c.stop().await;
 }
+
+/// Issue 14 #9: the web session cookie is a short-lived server-side session, not the bearer
+/// token: it carries its own id with a Max-Age, ends at logout, and ends when its token is
+/// revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_sessions_are_their_own_ids_and_end_at_logout_and_revocation() {
+    let c = Collector::start_http("sessions", |_| {}).await;
+    let http = c.http_url.clone().expect("http");
+    let client = reqwest::Client::new();
+    let token = new_token();
+    let token_id = c
+        .store
+        .create_token(&token_hash(&token), "admin", None, "ui")
+        .expect("token");
+    let sign_in = || async {
+        let r = client
+            .post(format!("{http}/ui/session"))
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .expect("sign-in");
+        assert_eq!(r.status(), 204);
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let value = cookie
+            .split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_owned())
+            .expect("cookie value");
+        (cookie, value)
+    };
+    let summary = |session: String| {
+        let client = client.clone();
+        let url = format!("{http}/v1/summary");
+        async move {
+            client
+                .get(url)
+                .header("cookie", format!("landmeter_session={session}"))
+                .send()
+                .await
+                .expect("answer")
+                .status()
+        }
+    };
+    let (cookie, session) = sign_in().await;
+    assert!(session.starts_with("ls_") && session != token, "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(cookie.contains("Max-Age=28800"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plaintext loopback: no Secure flag"
+    );
+    assert_eq!(summary(session.clone()).await, 200);
+    // The token itself is not a session.
+    assert_eq!(summary(token.clone()).await, 401);
+    // Logout ends it server-side: the same cookie replayed is refused.
+    let out = client
+        .post(format!("{http}/ui/logout"))
+        .header("cookie", format!("landmeter_session={session}"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 204);
+    assert_eq!(summary(session).await, 401);
+    // Revoking the token ends its sessions too.
+    let (_, second) = sign_in().await;
+    assert_eq!(summary(second.clone()).await, 200);
+    assert!(c.store.revoke_token(token_id).expect("revoke"));
+    assert_eq!(summary(second).await, 401);
+    c.stop().await;
+}

@@ -522,11 +522,14 @@ async fn the_ui_is_served_with_a_strict_policy_and_a_cookie_session() -> anyhow:
         good.status()
     );
     let cookie = good.headers()["set-cookie"].to_str()?.to_owned();
+    // A session id of its own (never the token), with a lifetime.
     ensure!(
-        cookie.starts_with(&format!("landmeter_session={};", collector.token()))
+        cookie.starts_with("landmeter_session=ls_")
+            && !cookie.contains(collector.token())
             && cookie.contains("HttpOnly")
             && cookie.contains("SameSite=Strict")
-            && cookie.contains("Path=/"),
+            && cookie.contains("Path=/")
+            && cookie.contains("Max-Age="),
         "cookie {cookie}"
     );
     let pair = cookie.split(';').next().unwrap_or_default().to_owned();
@@ -546,7 +549,11 @@ async fn the_ui_is_served_with_a_strict_policy_and_a_cookie_session() -> anyhow:
         "no cookie, no token: {}",
         anonymous.status()
     );
-    let out = http.post(format!("{base}/ui/logout")).send().await?;
+    let out = http
+        .post(format!("{base}/ui/logout"))
+        .header("cookie", &pair)
+        .send()
+        .await?;
     let cleared = out.headers()["set-cookie"].to_str()?;
     ensure!(
         out.status() == 204
@@ -554,6 +561,17 @@ async fn the_ui_is_served_with_a_strict_policy_and_a_cookie_session() -> anyhow:
             && cleared.contains("Max-Age=0"),
         "logout answered {} {cleared}",
         out.status()
+    );
+    // Ended server-side: the old cookie replayed is refused.
+    let replayed = http
+        .get(format!("{base}/v1/summary"))
+        .header("cookie", &pair)
+        .send()
+        .await?;
+    ensure!(
+        replayed.status() == 401,
+        "a cookie replayed after logout answered {}",
+        replayed.status()
     );
     Ok(())
 }

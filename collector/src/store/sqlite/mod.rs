@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0006_lean_ingest.sql"),
     include_str!("../../../migrations/0007_store_kind.sql"),
     include_str!("../../../migrations/0008_token_expiry.sql"),
+    include_str!("../../../migrations/0009_sessions.sql"),
 ];
 
 pub struct SqliteStore {

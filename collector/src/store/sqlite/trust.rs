@@ -70,6 +70,51 @@ impl TrustStore for SqliteStore {
         })
     }
 
+    fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: i64,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO sessions (id_hash, token_id, created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id_hash, token_id, now_ms, expires_at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn find_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError> {
+        let columns: Vec<String> = TOKEN_COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect();
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {} FROM sessions s JOIN tokens t ON t.id = s.token_id
+                 WHERE s.id_hash = ?1 AND s.ended_at_ms IS NULL AND s.expires_at_ms > ?2
+                   AND t.revoked_at_ms IS NULL
+                   AND (t.expires_at_ms IS NULL OR t.expires_at_ms > ?2)",
+                columns.join(", ")
+            ))?
+            .query_row(params![id_hash, now_ms], token_from_row)
+            .optional()?)
+        })
+    }
+
+    fn end_session(&self, id_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE sessions SET ended_at_ms = ?2 WHERE id_hash = ?1 AND ended_at_ms IS NULL",
+                params![id_hash, now_ms],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     fn revoke_certificate(
         &self,
         serial: &str,
