@@ -20,7 +20,7 @@ use rusqlite::{Connection, params};
 
 use landmeter_collector::map::changes::history_view;
 use landmeter_collector::store::Durability;
-use landmeter_collector::store::sqlite::{SqliteStore, configure_writer, fact_kind, upsert_seen};
+use landmeter_collector::store::sqlite::{configure_writer, fact_kind, upsert_seen};
 use landmeter_proto::v1::{ChangeEvent, ChangeKind};
 
 use crate::estate;
@@ -53,8 +53,8 @@ pub fn bulk_insert(
 ) -> anyhow::Result<Raw> {
     // The collector's schema, exactly: open (and migrate) the store, and keep it open while
     // inserting so its checkpoint thread serves this connection as it serves the collector's
-    // writer (sqlite_checkpoint.rs).
-    let _store = SqliteStore::open_with(db, durability)?;
+    // writer (store/sqlite/checkpoint.rs).
+    let _store = landmeter_collector::store::open(&db.display().to_string(), durability)?;
     let conn = Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(

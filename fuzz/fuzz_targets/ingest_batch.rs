@@ -37,6 +37,14 @@ fuzz_target!(|data: &[u8]| {
         if invalid_fact(f).is_none() {
             by_account.entry(f.account.as_str()).or_default().push(f.clone());
         }
+        // Bringing an old agent's fact to the current shape is idempotent, and afterwards
+        // nothing more needs doing.
+        let mut once = f.clone();
+        landmeter_proto::compat::upgrade_fact(&mut once);
+        let mut twice = once.clone();
+        landmeter_proto::compat::upgrade_fact(&mut twice);
+        assert_eq!(once, twice);
+        assert!(!landmeter_proto::compat::needs_upgrade(&once));
     }
     for (account, facts) in &by_account {
         let views = interpreter().interpret_account("t", account, facts, &|_| None);
