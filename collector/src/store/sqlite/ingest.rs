@@ -19,7 +19,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use landmeter_proto::v1::{Fact, FactsBatch, ScanBegin, ScanEnd, StoreView};
 
 use super::group::Generations;
-use super::{SqliteStore, Touched, other_claimants, upsert_seen, view_from_row};
+use super::{
+    SqliteStore, Touched, other_claimants, update_interpretation, upsert_seen, view_from_row,
+};
 use crate::store::{
     AccountFact, AccountPlanner, AccountSnapshot, AccountWrites, BatchOutcome, IngestStore,
     ScanOutcome, StoreError, fact_kind,
@@ -415,44 +417,6 @@ fn apply(
         event.id = tx.last_insert_rowid();
         outcome.changes.push(event);
     }
-    Ok(())
-}
-
-/// Replaces a store's interpretation, keeping its seen/gone bookkeeping.
-fn update_interpretation(
-    tx: &Connection,
-    view: &StoreView,
-    bytes: &[u8],
-) -> Result<(), StoreError> {
-    let custody = view.custody();
-    tx.prepare_cached(
-        "UPDATE stores SET provider = ?3, account = ?4, name = ?5, region = ?6, country = ?7,
-           eu = ?8, custody = ?9, custody_rank = ?10, classification = ?11, process = ?12,
-           jurisdiction = ?13, cloud_act = ?14, replicated_outside_eu = ?15, bytes = ?16,
-           objects = ?17, view = ?18, kind = ?19
-         WHERE tenant = ?1 AND id = ?2",
-    )?
-    .execute(params![
-        view.tenant,
-        view.id,
-        view.provider,
-        view.account,
-        view.name,
-        view.region,
-        view.country,
-        view.eu,
-        custody.label(),
-        custody.rank(),
-        view.classification,
-        view.process,
-        view.jurisdiction,
-        view.cloud_act,
-        view.replicated_outside_eu,
-        view.bytes,
-        view.objects,
-        bytes,
-        view.kind,
-    ])?;
     Ok(())
 }
 

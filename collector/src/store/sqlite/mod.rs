@@ -302,8 +302,22 @@ pub fn upsert_seen(
     now_ms: i64,
     scan_id: &str,
 ) -> Result<(), StoreError> {
+    write_row(tx, &UPSERT_SEEN, view, view_bytes, now_ms, scan_id)
+}
+
+/// Runs `sql` (an insert or update of one `stores` row whose parameters are numbered as in
+/// `UPSERT_SEEN`: tenant, id, the interpretation in `VIEW_COLUMNS` order, last seen, scan,
+/// kind) with the values of `view`. One binding for every statement that writes a row.
+fn write_row(
+    tx: &Connection,
+    sql: &str,
+    view: &StoreView,
+    view_bytes: &[u8],
+    now_ms: i64,
+    scan_id: &str,
+) -> Result<(), StoreError> {
     let custody = view.custody();
-    tx.prepare_cached(&UPSERT_SEEN)?.execute(params![
+    tx.prepare_cached(sql)?.execute(params![
         view.tenant,
         view.id,
         view.provider,
@@ -327,6 +341,24 @@ pub fn upsert_seen(
         view.kind,
     ])?;
     Ok(())
+}
+
+/// The row update of a re-interpretation: the interpretation only. Numbered as
+/// `UPSERT_SEEN`; 19 and 20 (last seen, scan) are bound by `write_row` and left unused, as
+/// the bookkeeping stays.
+const UPDATE_INTERPRETATION: &str = "UPDATE stores SET provider = ?3, account = ?4, name = ?5,
+       region = ?6, country = ?7, eu = ?8, custody = ?9, custody_rank = ?10,
+       classification = ?11, process = ?12, jurisdiction = ?13, cloud_act = ?14,
+       replicated_outside_eu = ?15, bytes = ?16, objects = ?17, view = ?18, kind = ?21
+     WHERE tenant = ?1 AND id = ?2";
+
+/// Replaces a store's interpretation, keeping its seen/gone bookkeeping.
+fn update_interpretation(
+    tx: &Connection,
+    view: &StoreView,
+    view_bytes: &[u8],
+) -> Result<(), StoreError> {
+    write_row(tx, UPDATE_INTERPRETATION, view, view_bytes, 0, "")
 }
 
 /// Fills the bookkeeping fields of a view from its row.
