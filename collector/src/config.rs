@@ -63,9 +63,12 @@ pub struct CollectorConfig {
     /// bound to a loopback address, off otherwise, so a published collector does not describe its API to anyone
     /// who connects.
     pub reflection: Option<bool>,
-    /// Plaintext HTTP for `/live`, `/ready`, `/metrics` and `/v1/events` (server-sent change
-    /// events, bearer token required). Loopback only: put a TLS proxy in front to publish it.
+    /// The HTTP side: web UI, JSON API, `/live`, `/ready`, `/metrics`, `/v1/events`. Plaintext
+    /// on a loopback address only; with `http_tls` on any address.
     pub http_listen: Option<SocketAddr>,
+    /// Serve the HTTP side over TLS (certificate and key, PEM); session cookies then carry
+    /// the `Secure` flag.
+    pub http_tls: Option<crate::https::HttpTlsConfig>,
     /// Webhook alert rules on chosen changes.
     pub alerts: Vec<crate::alerts::AlertRule>,
     /// Tag keys that carry a store's classification (first match wins).
@@ -97,6 +100,7 @@ impl Default for CollectorConfig {
             max_batches_per_second: 100,
             reflection: None,
             http_listen: None,
+            http_tls: None,
             alerts: Vec::new(),
             classification_tags: tags.classification_keys,
             process_tags: tags.process_keys,
@@ -168,8 +172,8 @@ impl CollectorConfig {
                 "insecure_plaintext is refused on {}: only loopback addresses may serve plaintext",
                 self.listen
             ))),
-            _ if self.http_listen.is_some_and(|a| !a.ip().is_loopback()) => Err(ConfigError::Invalid(
-                "http_listen serves plaintext: bind it to a loopback address and publish it through a TLS proxy".into(),
+            _ if self.http_tls.is_none() && self.http_listen.is_some_and(|a| !a.ip().is_loopback()) => Err(ConfigError::Invalid(
+                "http_listen without http_tls serves plaintext: bind it to a loopback address, or give it a certificate (http_tls / --http-tls-cert --http-tls-key)".into(),
             )),
             _ if self.pool_min_tenants < 2 => Err(ConfigError::Invalid(
                 "pool_min_tenants below 2 would let a pool aggregate identify one tenant".into(),

@@ -14,6 +14,7 @@
 //! - [`agents`]: agents connected now, to send them a `ScanRequest`.
 //! - [`alerts`]: webhook alert rules on chosen changes.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`https`]: the HTTP side over TLS (rustls), when configured.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod evidence;
+pub mod https;
 pub mod ingest;
 pub mod map;
 pub mod metrics;

@@ -39,6 +39,8 @@ pub enum ServeError {
     Reinterpret(crate::store::StoreError),
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("HTTP side over TLS: {0}")]
+    Https(#[from] crate::https::HttpsError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("reading TLS file {path}: {source}")]
@@ -199,17 +201,25 @@ pub async fn run_with_http(
                     connected.clone(),
                 )),
                 stopping: stopped.clone(),
-                secure_cookies: false,
+                secure_cookies: cfg.http_tls.is_some(),
             });
             let mut stopped = stopped.clone();
-            Some(tokio::spawn(async move {
-                let serve = axum::serve(http, router).with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "http server stopped");
+            match &cfg.http_tls {
+                Some(tls) => {
+                    let tls = crate::https::server_config(tls)?;
+                    Some(tokio::spawn(crate::https::serve(
+                        http, router, tls, stopped,
+                    )))
                 }
-            }))
+                None => Some(tokio::spawn(async move {
+                    let serve = axum::serve(http, router).with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "http server stopped");
+                    }
+                })),
+            }
         }
         None => None,
     };

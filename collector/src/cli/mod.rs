@@ -285,9 +285,16 @@ pub struct ServeArgs {
     /// The CA that issued the agents' certificates.
     #[arg(long)]
     pub client_ca: Option<PathBuf>,
-    /// Loopback address for /live, /ready, /metrics and /v1/events (server-sent events).
+    /// Address of the HTTP side (web UI, JSON API, /live, /ready, /metrics, /v1/events):
+    /// loopback only, unless served over TLS (--http-tls-cert and --http-tls-key).
     #[arg(long)]
     pub http_listen: Option<std::net::SocketAddr>,
+    /// Certificate (PEM) of the HTTP side: serves it over TLS, on any address.
+    #[arg(long, requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the HTTP side's certificate.
+    #[arg(long, requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,12 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.insecure_plaintext {
         cfg.insecure_plaintext = true;
     }
+    if let (Some(cert_file), Some(key_file)) = (args.http_tls_cert, args.http_tls_key) {
+        cfg.http_tls = Some(crate::https::HttpTlsConfig {
+            cert_file,
+            key_file,
+        });
+    }
     if let Some(h) = args.http_listen {
         cfg.http_listen = Some(h);
     }

@@ -970,3 +970,70 @@ async fn ui_sessions_are_their_own_ids_and_end_at_logout_and_revocation() {
     assert_eq!(summary(second).await, 401);
     c.stop().await;
 }
+
+/// Issue 14: the HTTP side served over TLS on its own (no proxy): the UI and API answer over
+/// https with the collector's certificate, plaintext to that port gets nothing, and the
+/// session cookie carries `Secure`. Plaintext HTTP stays loopback-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_side_is_served_over_tls_with_secure_cookies() {
+    let dir = crate::harness::temp_dir("https-certs");
+    landmeter_collector::pki::init_ca(&dir.join("ca"), "test", 30).expect("ca");
+    let ca = landmeter_collector::pki::Ca::load(&dir.join("ca")).expect("load ca");
+    let issued = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()], Duration::days(1))
+        .expect("server cert");
+    let (cert_file, key_file) =
+        landmeter_collector::pki::write_issued(&dir, "http", &issued).expect("write");
+    let tls = landmeter_collector::https::HttpTlsConfig {
+        cert_file,
+        key_file,
+    };
+    // Outside loopback only with TLS (checked without binding).
+    let mut cfg = landmeter_collector::config::CollectorConfig {
+        insecure_plaintext: true,
+        http_listen: Some("0.0.0.0:7401".parse().expect("addr")),
+        ..Default::default()
+    };
+    assert!(cfg.validate().is_err(), "plaintext HTTP outside loopback");
+    cfg.http_tls = Some(tls.clone());
+    cfg.validate().expect("TLS HTTP on any address");
+
+    let c = Collector::start_http("https", |cfg| cfg.http_tls = Some(tls)).await;
+    let addr = c
+        .http_url
+        .as_deref()
+        .expect("http")
+        .trim_start_matches("http://")
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).expect("ca"))
+        .build()
+        .expect("client");
+    let live = client
+        .get(format!("https://{addr}/live"))
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(live.status(), 200);
+    let signed_in = client
+        .post(format!("https://{addr}/ui/session"))
+        .json(&serde_json::json!({ "token": c.admin_token }))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(signed_in.status(), 204);
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plaintext to the TLS port, and a client that does not trust the certificate: nothing.
+    assert!(
+        reqwest::get(format!("http://{addr}/live")).await.is_err()
+            || reqwest::get(format!("http://{addr}/live"))
+                .await
+                .is_ok_and(|r| !r.status().is_success())
+    );
+    assert!(reqwest::get(format!("https://{addr}/live")).await.is_err());
+    assert!(
+        c.stop().await,
+        "the TLS side drains and ends with the server"
+    );
+}
