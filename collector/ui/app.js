@@ -293,9 +293,9 @@ async function stores(r) {
   const res = await api(`/v1/stores?${q}`);
   const list = res.stores || [];
   const rows = list.map((s) => {
-    const open = () => { location.hash = `#/store/${encodeURIComponent(s.id)}`; };
+    const open = () => { location.hash = storeHref(s.id, s.tenant); };
     return h("tr", { class: "clickable", "data-testid": `store-row-${slug(s.id)}`, onclick: open },
-      h("td", {}, h("a", { href: `#/store/${encodeURIComponent(s.id)}`, "data-testid": "store-link" }, s.name)),
+      h("td", {}, h("a", { href: storeHref(s.id, s.tenant), "data-testid": "store-link" }, s.name)),
       h("td", {}, s.tenant), h("td", {}, s.provider), h("td", {}, s.account), h("td", {}, s.region),
       h("td", {}, s.country || UNKNOWN),
       h("td", {}, jurisdictionBadge(s)),
@@ -337,9 +337,16 @@ function value(v, key = "") {
   return String(v);
 }
 
+/** A store's page: its id, and its tenant (an id is unique within its tenant only). */
+function storeHref(id, tenant) {
+  const q = tenant ? `?tenant=${encodeURIComponent(tenant)}` : "";
+  return `#/store/${encodeURIComponent(id)}${q}`;
+}
+
 async function store(r) {
   const id = r.arg;
-  const d = await api(`/v1/stores/${encodeURIComponent(id)}`);
+  const tenant = r.params.get("tenant");
+  const d = await api(`/v1/stores/${encodeURIComponent(id)}${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`);
   const s = d.store || {};
   const indicatorKeys = Object.keys(s).filter((k) => /indicator/.test(k));
   const facts = d.facts || [];
@@ -372,7 +379,7 @@ function changeRow(e, fresh) {
   const storeName = (e.store && e.store.name) || e.store_id;
   return h("tr", { "data-testid": `change-row-${e.id}`, "data-change-id": e.id, class: fresh ? "new-row" : "" },
     h("td", { class: "num" }, e.id), h("td", {}, when(e.at_ms)), h("td", {}, e.tenant),
-    h("td", {}, h("a", { href: `#/store/${encodeURIComponent(e.store_id)}` }, storeName)),
+    h("td", {}, h("a", { href: storeHref(e.store_id, e.tenant) }, storeName)),
     h("td", {}, h("span", { class: "badge" }, e.kind)), h("td", { "data-testid": "change-desc" }, desc), h("td", {}, e.scan_id));
 }
 
