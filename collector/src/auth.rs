@@ -125,22 +125,6 @@ pub fn principal_for_credential(
     }))
 }
 
-/// The operator a bearer token stands for; None for an unknown or revoked token.
-pub fn principal_for(
-    store: &dyn crate::store::MapStore,
-    token: &str,
-) -> Result<Option<Principal>, crate::store::StoreError> {
-    let Some(record) = store.find_token(&token_hash(token))? else {
-        return Ok(None);
-    };
-    // A role this build does not know grants nothing.
-    Ok(Role::parse(&record.role).map(|role| Principal {
-        token_id: record.id,
-        role,
-        tenant: record.tenant,
-    }))
-}
-
 /// A new random token: `lm_` and 64 hex digits (256 bits from the system's CSPRNG).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

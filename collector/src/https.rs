@@ -128,9 +128,7 @@ struct RefusalLog {
 
 impl RefusalLog {
     fn note(&self, peer: SocketAddr, error: &std::io::Error) {
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now_s = crate::clock::now_ms() / 1000;
         let last = self.last_logged_s.load(Ordering::Relaxed);
         if now_s > last
             && self

@@ -121,7 +121,7 @@ impl Ingest {
             .await
             .map_err(|_| Status::internal("revocation check failed"))?
             .map_err(crate::status::to_status)?;
-        if id.not_after_ms < now_ms() {
+        if id.not_after_ms < crate::clock::now_ms() {
             // The TLS handshake checks validity too; this keeps the rule in one place with
             // the per-message check below.
             return Err(Status::unauthenticated("certificate expired"));
@@ -213,13 +213,6 @@ fn ack(scan_id: &str, seq: u64, duplicate: bool) -> CollectorMessage {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Session {
     async fn blocking<T: Send + 'static>(
         &self,
@@ -235,7 +228,7 @@ impl Session {
     /// or expired certificate is refused at once, also on a stream opened before.
     async fn distrusted(&self, scan_id: &str, seq: u64) -> Option<CollectorMessage> {
         if let Some(not_after) = self.peer.not_after_ms
-            && not_after < now_ms()
+            && not_after < crate::clock::now_ms()
         {
             return Some(reject(
                 RejectCode::Unauthenticated,
@@ -439,7 +432,14 @@ impl Session {
         let started = std::time::Instant::now();
         match self
             .blocking(move |s| {
-                crate::scan_end::finish_scan(s, &interpreter, &tenant, &agent, &end, now_ms())
+                crate::scan_end::finish_scan(
+                    s,
+                    &interpreter,
+                    &tenant,
+                    &agent,
+                    &end,
+                    crate::clock::now_ms(),
+                )
             })
             .await
         {

@@ -19,6 +19,7 @@
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
 //! - [`status`]: the one mapping from store errors to gRPC and HTTP statuses.
+//! - [`clock`]: the wall clock in Unix ms, one place.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 //! - [`report`]: the board report (HTML, PDF); [`evidence`]: the auditors' evidence bundle.
 
@@ -27,6 +28,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod events;
 pub mod evidence;

@@ -121,8 +121,9 @@ pub fn open_store(
         .as_deref()
         != Some(fingerprint)
     {
-        let n = crate::scan_end::reinterpret_all(store.as_ref(), interpreter, now_ms())
-            .map_err(ServeError::Reinterpret)?;
+        let n =
+            crate::scan_end::reinterpret_all(store.as_ref(), interpreter, crate::clock::now_ms())
+                .map_err(ServeError::Reinterpret)?;
         store
             .set_interpretation_fingerprint(fingerprint)
             .map_err(ServeError::Reinterpret)?;
@@ -132,12 +133,6 @@ pub fn open_store(
         );
     }
     Ok(store)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The accepted connections, with Nagle's algorithm off: a response written in several

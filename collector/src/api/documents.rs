@@ -15,7 +15,8 @@ use landmeter_proto::v1::{
 use super::grpc::MapApi;
 use super::http::HttpState;
 use crate::auth::Role;
-use crate::report::{Issued, Keep, issue, now_ms, pdf};
+use crate::clock::now_ms;
+use crate::report::{Issued, Keep, issue, pdf};
 
 /// `MapService.BoardReport`.
 pub async fn board_report(

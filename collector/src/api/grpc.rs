@@ -95,7 +95,7 @@ impl MapApi {
                 "a bearer token is required (landmeter token create)",
             )),
             Some(credential) => {
-                let now = crate::report::now_ms();
+                let now = crate::clock::now_ms();
                 self.blocking(move |s| crate::auth::principal_for_credential(s, &credential, now))
                     .await?
                     .ok_or_else(|| {

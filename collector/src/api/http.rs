@@ -352,12 +352,6 @@ async fn list_changes(
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn prices() -> Result<crate::map::exit::PriceTable, tonic::Status> {
     crate::map::exit::PriceTable::builtin().map_err(|e| {
         tracing::error!(error = %e, "price table unreadable");
@@ -407,7 +401,7 @@ async fn dashboard(
         (Ok(f), Ok(p)) => (f, p),
         (Err(e), _) | (_, Err(e)) => return error(e),
     };
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     insight_document(
         &s,
         &headers,

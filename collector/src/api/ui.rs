@@ -162,7 +162,7 @@ async fn session(
     let session = crate::auth::new_session_id();
     let store = Arc::clone(&s.store);
     let (hash, token_id) = (crate::auth::token_hash(&session), p.token_id);
-    let now = crate::report::now_ms();
+    let now = crate::clock::now_ms();
     let expires = now + crate::auth::SESSION_SECONDS * 1000;
     let opened =
         tokio::task::spawn_blocking(move || store.create_session(&hash, token_id, now, expires))
@@ -203,7 +203,7 @@ async fn logout(State(s): State<HttpState>, headers: HeaderMap) -> Response {
     if let Some(session) = crate::api::http::session_cookie(&headers) {
         let store = Arc::clone(&s.store);
         let hash = crate::auth::token_hash(&session);
-        let now = crate::report::now_ms();
+        let now = crate::clock::now_ms();
         if let Ok(Ok(true)) =
             tokio::task::spawn_blocking(move || store.end_session(&hash, now)).await
         {

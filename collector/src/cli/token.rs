@@ -69,12 +69,6 @@ pub fn parse_validity(s: &str) -> Result<Validity, String> {
     Ok(Validity::Millis(n.saturating_mul(unit_ms)))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// RFC 3339 in UTC, or `-`.
 fn when(ms: Option<i64>) -> String {
     ms.and_then(|ms| {
@@ -109,7 +103,7 @@ pub(super) fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             }
             let expires_at_ms = match expires {
                 Validity::Never => None,
-                Validity::Millis(ms) => Some(now_ms().saturating_add(ms)),
+                Validity::Millis(ms) => Some(crate::clock::now_ms().saturating_add(ms)),
             };
             let token = crate::auth::new_token();
             let id = open_store(&db)?.create_token_until(

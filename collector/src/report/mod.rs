@@ -147,7 +147,3 @@ pub fn issue(
         stores: stores.len() as u64,
     })
 }
-
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}

@@ -468,10 +468,7 @@ pub trait TrustStore: Send + Sync {
     fn find_token_at(&self, hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// [`TrustStore::find_token_at`] now.
     fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        self.find_token_at(hash, now)
+        self.find_token_at(hash, crate::clock::now_ms())
     }
     /// Every token, live or not, oldest first (no hashes).
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
