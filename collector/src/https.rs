@@ -6,19 +6,17 @@
 //! aws-lc-rs, as everywhere in the workspace) and is then served by hyper with the same
 //! router. A refused handshake is logged with the peer and the reason, at most once a second.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use crate::tls_accept::RefusalLog;
 
 /// Where the HTTP side's certificate and key are (PEM).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -38,16 +36,16 @@ pub enum HttpsError {
 
 /// The server side of TLS for the HTTP listener: the certificate chain and key, HTTP/1.1.
 pub fn server_config(tls: &HttpTlsConfig) -> Result<Arc<rustls::ServerConfig>, HttpsError> {
-    let pem_error = |path: &Path, e: rustls::pki_types::pem::Error| HttpsError::Pem {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
-        .map_err(|e| pem_error(&tls.cert_file, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| pem_error(&tls.cert_file, e))?;
-    let key =
-        PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|e| pem_error(&tls.key_file, e))?;
+    let (certs, key) =
+        crate::tls_accept::identity(&tls.cert_file, &tls.key_file).map_err(|e| match e {
+            crate::tls_accept::TlsSetupError::Pem { path, message } => {
+                HttpsError::Pem { path, message }
+            }
+            other => HttpsError::Pem {
+                path: tls.cert_file.clone(),
+                message: other.to_string(),
+            },
+        })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -66,7 +64,7 @@ pub async fn serve(
     mut stopping: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let refusals = Arc::new(RefusalLog::default());
+    let refusals = Arc::new(RefusalLog::new("HTTP"));
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -87,7 +85,7 @@ pub async fn serve(
             let tls = match acceptor.accept(tcp).await {
                 Ok(tls) => tls,
                 Err(e) => {
-                    refusals.note(peer, &e);
+                    refusals.note(peer, &e.to_string());
                     return;
                 }
             };
@@ -116,30 +114,4 @@ pub async fn serve(
 /// Resolves once the collector stops (the watch's guard is not held across awaits).
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|s| *s).await;
-}
-
-/// Refused handshakes, logged with peer and reason at most once a second (a scanner or a
-/// misconfigured client must not flood the log); the others are counted into the next line.
-#[derive(Default)]
-struct RefusalLog {
-    last_logged_s: AtomicI64,
-    suppressed: AtomicI64,
-}
-
-impl RefusalLog {
-    fn note(&self, peer: SocketAddr, error: &std::io::Error) {
-        let now_s = crate::clock::now_ms() / 1000;
-        let last = self.last_logged_s.load(Ordering::Relaxed);
-        if now_s > last
-            && self
-                .last_logged_s
-                .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-            tracing::warn!(%peer, reason = %error, suppressed, "refused TLS handshake on the HTTP side");
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }

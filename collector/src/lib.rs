@@ -15,6 +15,7 @@
 //! - [`alerts`]: webhook alert rules on chosen changes.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`https`]: the HTTP side over TLS (rustls), when configured.
+//! - [`tls_accept`]: TLS in front of the gRPC listener, logging refused handshakes.
 //! - [`api`]: `MapService` and the renderings (table, JSON, CSV) shared with the CLI.
 //! - [`auth`]: operator tokens (stored hashed), roles and the scope each role may read.
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
@@ -42,3 +43,4 @@ pub mod scan_end;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod tls_accept;

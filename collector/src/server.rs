@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use landmeter_proto::v1::ingest_service_server::IngestServiceServer;
 use landmeter_proto::v1::map_service_server::MapServiceServer;
@@ -43,29 +42,8 @@ pub enum ServeError {
     Https(#[from] crate::https::HttpsError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("reading TLS file {path}: {source}")]
-    TlsFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn tls_config(tls: &crate::config::TlsConfig) -> Result<ServerTlsConfig, ServeError> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| ServeError::TlsFile {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    Ok(ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            read(&tls.cert_file)?,
-            read(&tls.key_file)?,
-        ))
-        .client_ca_root(Certificate::from_pem(read(&tls.client_ca_file)?))
-        // Operators connect without a client certificate and authenticate with a token;
-        // the ingest service refuses any stream without one.
-        .client_auth_optional(true))
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] crate::tls_accept::TlsSetupError),
 }
 
 /// The interpreter as configured: shipped or edited tables, tag conventions; and a
@@ -248,17 +226,29 @@ pub async fn run_with_http(
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub, connected))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &cfg.tls {
-        builder = builder.tls_config(tls_config(tls)?)?;
-    }
-    let served = builder
+    let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_service(ingest)
-        .add_service(map)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
-        .await;
+        .add_service(map);
+    let served = match &cfg.tls {
+        // Our own TLS accept, so refused handshakes are logged (tonic's drops them silently).
+        Some(tls) => {
+            let config = crate::tls_accept::grpc_server_config(tls)?;
+            let refusals = Arc::new(crate::tls_accept::RefusalLog::new("gRPC"));
+            let (connections, acceptor) = crate::tls_accept::incoming(listener, config, refusals);
+            let served = router
+                .serve_with_incoming_shutdown(connections, shutdown)
+                .await;
+            acceptor.abort();
+            served
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming(listener), shutdown)
+                .await
+        }
+    };
     drain(stopping, http_task, alerts).await;
     served?;
     Ok(())

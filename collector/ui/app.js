@@ -203,12 +203,14 @@ async function dashboard(r) {
           h("thead", {}, h("tr", {}, h("th", {}, "value"), h("th", { class: "num" }, "stores"), h("th", {}, "share of stores"),
             h("th", { class: "num" }, "bytes"), h("th", {}, "share of bytes"), h("th", { class: "num", title: "stores whose size is unknown (not counted in bytes)" }, "size unknown"))),
           h("tbody", {}, rows.map((row) => {
-            const id = `dim-${dim}-${slug(row.key)}`;
+            const id = row.withheld_cells ? `dim-${dim}-withheld` : `dim-${dim}-${slug(row.key)}`;
             const share = d.stores ? (100 * row.stores) / d.stores : 0;
             const bar = h("span", { class: "bar" });
             bar.style.width = `${Math.max(1, Math.round(share))}px`;
             return h("tr", { "data-testid": id },
-              h("td", {}, keyLabel(dim, row.key)),
+              h("td", {}, row.withheld_cells
+                ? `withheld: ${row.withheld_cells} values (pool rule: each figure covers at least ${d.pool_min_tenants} tenants)`
+                : keyLabel(dim, row.key)),
               h("td", { class: "num" }, num(row.stores, `${id}-stores`)),
               h("td", { class: "share" }, bar, pct(row.stores, d.stores)),
               h("td", { class: "num" }, num(row.bytes, `${id}-bytes`,

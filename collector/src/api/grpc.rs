@@ -287,7 +287,7 @@ impl MapService for MapApi {
             Err(e) => Err(to_status(e)),
             Ok(fields) => {
                 let filter = req.filter.unwrap_or_default();
-                self.blocking(move |s| s.summary(&scope?, &filter, &fields))
+                self.blocking(move |s| crate::api::insight::summary(s, &scope?, &filter, &fields))
                     .await
             }
         };

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use landmeter_proto::v1::{StoreFilter, StoreView, SummaryRow};
 
+use super::disclosure::{self, Dimension};
 use crate::map::exit::PriceTable;
 use crate::store::{GroupField, MapStore, Scope, StoreError, ViewDimension};
 
@@ -43,7 +44,28 @@ fn scope_name(scope: &Scope) -> String {
 }
 
 fn row_json(key: String, r: &SummaryRow) -> Value {
+    if r.withheld_cells > 0 {
+        // The pool's merged row of values withheld under its k rule.
+        return json!({"key": null, "withheld_cells": r.withheld_cells, "stores": r.stores, "bytes": r.bytes, "stores_size_unknown": r.stores_without_size});
+    }
     json!({"key": key, "stores": r.stores, "bytes": r.bytes, "stores_size_unknown": r.stores_without_size})
+}
+
+/// A summary in any scope: the pool's from its one release (see [`disclosure`]), the
+/// others' from the store.
+pub fn summary(
+    store: &dyn MapStore,
+    scope: &Scope,
+    filter: &StoreFilter,
+    group_by: &[GroupField],
+) -> Result<Vec<SummaryRow>, StoreError> {
+    match scope {
+        Scope::Pool { min_tenants } => {
+            disclosure::check_request(filter, group_by)?;
+            disclosure::release(store, *min_tenants)?.summary(group_by)
+        }
+        _ => store.summary(scope, filter, group_by),
+    }
 }
 
 /// Known storage cost per month of summary rows keyed by provider (first key).
@@ -115,9 +137,7 @@ pub fn dashboard(
     prices: &PriceTable,
     now_ms: i64,
 ) -> Result<Value, StoreError> {
-    let total = store.summary(scope, filter, &[])?;
-    let mut dimensions = serde_json::Map::new();
-    let columns = [
+    const COLUMNS: [(&str, GroupField); 6] = [
         ("country", GroupField::Country),
         ("eu", GroupField::Eu),
         ("cloud_act", GroupField::CloudAct),
@@ -125,15 +145,52 @@ pub fn dashboard(
         ("classification", GroupField::Classification),
         ("process", GroupField::Process),
     ];
-    for (name, field) in columns {
-        let rows = store.summary(scope, filter, &[field])?;
+    const VIEWS: [(&str, ViewDimension); 3] = [
+        ("provider_parent", ViewDimension::ProviderParent),
+        ("sov2", ViewDimension::Sov2),
+        ("sov3", ViewDimension::Sov3),
+    ];
+    // (total, rows per dimension in COLUMNS then VIEWS order, rows by provider)
+    let (total, tables, by_provider) = match scope {
+        Scope::Pool { min_tenants } => {
+            disclosure::check_request(filter, &[])?;
+            let release = disclosure::release(store, *min_tenants)?;
+            let tables: Vec<Vec<SummaryRow>> = COLUMNS
+                .iter()
+                .map(|(_, f)| release.rows(Dimension::Field(*f)))
+                .chain(VIEWS.iter().map(|(_, d)| release.rows(Dimension::View(*d))))
+                .collect();
+            (
+                release.summary(&[])?,
+                tables,
+                release.rows(Dimension::Field(GroupField::Provider)),
+            )
+        }
+        _ => {
+            let mut tables = Vec::new();
+            for (_, field) in COLUMNS {
+                tables.push(store.summary(scope, filter, &[field])?);
+            }
+            tables.extend(store.summary_by_view(scope, filter, &VIEWS.map(|(_, d)| d))?);
+            (
+                store.summary(scope, filter, &[])?,
+                tables,
+                store.summary(scope, filter, &[GroupField::Provider])?,
+            )
+        }
+    };
+    let names = COLUMNS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(VIEWS.iter().map(|(n, _)| *n));
+    let mut dimensions = serde_json::Map::new();
+    for (name, rows) in names.zip(tables) {
         let rendered: Vec<Value> = rows
             .iter()
             .map(|r| {
                 let key = r.keys.first().cloned().unwrap_or_default();
                 // Unclassified is the empty key; the UI names it.
-                let key = if field == GroupField::Classification && key == crate::map::UNCLASSIFIED
-                {
+                let key = if name == "classification" && key == crate::map::UNCLASSIFIED {
                     String::new()
                 } else {
                     key
@@ -143,24 +200,13 @@ pub fn dashboard(
             .collect();
         dimensions.insert(name.into(), Value::Array(rendered));
     }
-    let views = [
-        ("provider_parent", ViewDimension::ProviderParent),
-        ("sov2", ViewDimension::Sov2),
-        ("sov3", ViewDimension::Sov3),
-    ];
-    let by_view = store.summary_by_view(scope, filter, &views.map(|(_, d)| d))?;
-    for ((name, _), rows) in views.iter().zip(by_view) {
-        dimensions.insert(
-            (*name).into(),
-            Value::Array(
-                rows.iter()
-                    .map(|r| row_json(r.keys.first().cloned().unwrap_or_default(), r))
-                    .collect(),
-            ),
-        );
-    }
     let mut cost = Cost::new();
-    for r in store.summary(scope, filter, &[GroupField::Provider])? {
+    for r in by_provider {
+        if r.withheld_cells > 0 {
+            // Which providers the withheld row holds is not released: its price is unknown.
+            cost.stores_price_unknown += r.stores;
+            continue;
+        }
         cost.add(
             r.keys.first().map_or("", String::as_str),
             r.stores,
@@ -179,8 +225,13 @@ pub fn dashboard(
         None if matches!(scope, Scope::Pool { .. }) => (Value::Null, Value::Null, Value::Null),
         None => (json!(0), json!(0), json!(0)),
     };
+    let min_tenants = match scope {
+        Scope::Pool { min_tenants } => json!(min_tenants),
+        _ => Value::Null,
+    };
     Ok(json!({
         "scope": scope_name(scope),
+        "pool_min_tenants": min_tenants,
         "stores": stores,
         "bytes": bytes,
         "stores_size_unknown": unknown,
@@ -455,6 +506,20 @@ pub fn costs(
                 by,
                 prices,
             ));
+        }
+        CostsBy::Provider if matches!(scope, Scope::Pool { .. }) => {
+            // The withheld row's providers are not released: its price is unknown.
+            summary(store, scope, filter, &[GroupField::Provider])?
+                .into_iter()
+                .map(|r| {
+                    let key = r
+                        .keys
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "(withheld)".into());
+                    (key.clone(), key, r.stores, r.bytes, r.stores_without_size)
+                })
+                .collect()
         }
         _ => {
             // The row's key first, the provider (whose price applies) last.

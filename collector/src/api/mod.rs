@@ -9,6 +9,7 @@
 //! - [`render`]: stores and summaries as table, JSON and CSV, shared by the CLI and exports.
 //! - [`ui`]: the embedded web UI and its session cookie.
 
+pub mod disclosure;
 pub mod documents;
 pub mod filter;
 pub mod grpc;

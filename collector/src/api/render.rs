@@ -130,6 +130,13 @@ pub fn summary(s: &SummaryResponse, format: Format) -> String {
         .iter()
         .map(|r| {
             let mut cells = r.keys.clone();
+            if r.withheld_cells > 0 {
+                // The pool's merged row of withheld values: one label across the key columns.
+                cells = vec![String::new(); s.group_by.len()];
+                if let Some(first) = cells.first_mut() {
+                    *first = format!("(withheld: {} values)", r.withheld_cells);
+                }
+            }
             cells.extend([
                 r.stores.to_string(),
                 r.bytes.to_string(),

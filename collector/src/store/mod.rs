@@ -246,6 +246,25 @@ impl GroupField {
         }
     }
 
+    /// The row key this field gives `view`: the value of its column in `stores`, as
+    /// `summary` groups it (EU as "EU"/"non-EU", custody by its label).
+    pub fn key(self, view: &StoreView) -> String {
+        match self {
+            GroupField::Tenant => view.tenant.clone(),
+            GroupField::Provider => view.provider.clone(),
+            GroupField::Account => view.account.clone(),
+            GroupField::Region => view.region.clone(),
+            GroupField::Country => view.country.clone(),
+            GroupField::Eu => if view.eu { "EU" } else { "non-EU" }.to_owned(),
+            GroupField::Jurisdiction => view.jurisdiction.clone(),
+            GroupField::CloudAct => view.cloud_act.clone(),
+            GroupField::Custody => view.custody().label().to_owned(),
+            GroupField::Classification => view.classification.clone(),
+            GroupField::Process => view.process.clone(),
+            GroupField::Kind => view.kind.clone(),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StoreError> {
         Self::ALL
             .into_iter()

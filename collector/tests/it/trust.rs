@@ -442,18 +442,32 @@ async fn operators_authenticate_pool_sees_aggregates_of_k_tenants_and_queries_ar
         .expect("by eu")
         .into_inner()
         .rows;
-    // EU: a-data (A) and b-claims-a (B): two tenants, shown. non-EU: b-data (B only): withheld.
+    // EU: a-data (A) and b-claims-a (B); non-EU: b-data (B only), withheld. EU beside the
+    // total would give non-EU back (3 - 2 = B's one store): EU is withheld with it, and the
+    // table answers one merged row over both tenants.
     assert_eq!(
         by_eu
             .iter()
-            .map(|r| (r.keys[0].as_str(), r.stores))
+            .map(|r| (r.keys.clone(), r.stores, r.withheld_cells))
             .collect::<Vec<_>>(),
-        [("EU", 2)]
+        [(Vec::<String>::new(), 3, 2)]
     );
+    // Nor can a filter subtract it: the pool reads one release, unfiltered.
+    let err = map
+        .summary(SummaryRequest {
+            filter: Some(StoreFilter {
+                eu: Some(false),
+                ..StoreFilter::default()
+            }),
+            group_by: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
 
     let log = c.store.audit_log(20).expect("audit");
     let pool_entries: Vec<_> = log.iter().filter(|e| e.role == "pool-viewer").collect();
-    assert_eq!(pool_entries.len(), 6, "every pool query audited: {log:?}");
+    assert_eq!(pool_entries.len(), 7, "every pool query audited: {log:?}");
     let ok_summary = pool_entries
         .iter()
         .find(|e| e.method == "Summary" && e.request.contains("\"eu\""))
@@ -1036,4 +1050,89 @@ async fn the_http_side_is_served_over_tls_with_secure_cookies() {
         c.stop().await,
         "the TLS side drains and ends with the server"
     );
+}
+
+/// A refused handshake on the gRPC listener is logged with the peer and the reason (tonic's
+/// own TLS dropped it silently): here a client certificate from a CA the collector does not
+/// trust. The binary runs as a process, so its log is what an operator would read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_grpc_handshake_is_logged_with_peer_and_reason() {
+    use std::io::BufRead;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+    let dir = crate::harness::temp_dir("refused-handshake");
+    let (ca_dir, foreign_dir) = (dir.join("ca"), dir.join("foreign"));
+    landmeter_collector::pki::init_ca(&ca_dir, "test", 30).expect("ca");
+    landmeter_collector::pki::init_ca(&foreign_dir, "foreign", 30).expect("foreign ca");
+    let ca = landmeter_collector::pki::Ca::load(&ca_dir).expect("load ca");
+    let server = ca
+        .issue_server(&["localhost".into()], Duration::days(1))
+        .expect("server cert");
+    let (cert, key) =
+        landmeter_collector::pki::write_issued(&dir, "server", &server).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(["serve", "--db"])
+        .arg(dir.join("map.db"))
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--client-ca")
+        .arg(ca_dir.join("ca.pem"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start landmeter serve");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "serve exited"
+        );
+        if let Some(a) = line.trim().strip_prefix("listening on ") {
+            break a.to_owned();
+        }
+    };
+
+    let foreign = landmeter_collector::pki::Ca::load(&foreign_dir)
+        .expect("load foreign")
+        .issue_agent("gemeente-a", "agent-x", Duration::days(1))
+        .expect("foreign agent");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(
+            std::fs::read(ca_dir.join("ca.pem")).expect("ca pem"),
+        ))
+        .domain_name("localhost")
+        .identity(Identity::from_pem(&foreign.cert_pem, &foreign.key_pem));
+    let attempt = async {
+        let channel = Endpoint::from_shared(format!("https://{addr}"))?
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        let (_tx, rx) = tokio::sync::mpsc::channel::<landmeter_proto::v1::AgentMessage>(1);
+        landmeter_proto::v1::ingest_service_client::IngestServiceClient::new(channel)
+            .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await;
+    assert!(
+        !matches!(result, Ok(Ok(()))),
+        "a foreign certificate opened a stream"
+    );
+
+    // The log line is written when the handshake fails; give the process a moment, then stop.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    child.kill().expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("refused TLS handshake"))
+        .unwrap_or_else(|| panic!("no refused handshake logged: {log}"));
+    assert!(line.contains("gRPC"), "{line}");
+    assert!(line.contains("127.0.0.1:"), "the peer: {line}");
+    assert!(line.contains("UnknownIssuer"), "the reason: {line}");
 }

@@ -207,6 +207,7 @@ impl InsightStore for SqliteStore {
                         stores: a.stores,
                         bytes: a.bytes,
                         stores_without_size: a.without,
+                        withheld_cells: 0,
                     })
                     .collect()
             })

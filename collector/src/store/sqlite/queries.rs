@@ -256,6 +256,7 @@ impl QueryStore for SqliteStore {
                     stores: r.get::<_, i64>(n)? as u64,
                     bytes: r.get(n + 1)?,
                     stores_without_size: r.get::<_, Option<i64>>(n + 2)?.unwrap_or(0) as u64,
+                    withheld_cells: 0,
                 })
             })?;
             let rows: Vec<SummaryRow> = rows.collect::<Result<_, _>>()?;
