@@ -268,7 +268,8 @@ async function map(r) {
       p.set("expand", [...new Set([...expand, node.id])].join(","));
       go("map", p);
     } else if (node.kind === "store") {
-      location.hash = `#/store/${encodeURIComponent(node.id.replace(/^store:/, ""))}`;
+      // Within its tenant: a store id two tenants share must not open either one silently.
+      location.hash = storeHref(node.id.replace(/^store:/, ""), node.tenant);
     }
   };
   const wrap = h("div", { class: "graph-wrap" });

@@ -283,11 +283,16 @@ struct Node {
     count: u64,
     bytes: i64,
     size_unknown: u64,
+    /// The tenants of the stores under the node (a store id is unique within its tenant).
+    tenants: BTreeSet<String>,
 }
 
 impl Node {
     fn add(&mut self, v: &StoreView) {
         self.count += 1;
+        if !self.tenants.contains(&v.tenant) {
+            self.tenants.insert(v.tenant.clone());
+        }
         match v.bytes {
             Some(b) => self.bytes += b,
             None => self.size_unknown += 1,
@@ -444,6 +449,8 @@ fn graph_of(stores: &[StoreView], expand: &BTreeSet<String>, aggregated: bool) -
             // Known bytes; null when no store under the node has a known size.
             "bytes": if n.count > n.size_unknown { json!(n.bytes) } else { Value::Null },
             "stores_size_unknown": n.size_unknown,
+            // A store node opens its store within this tenant; null when the id is shared.
+            "tenant": if n.tenants.len() == 1 { json!(n.tenants.first()) } else { Value::Null },
         })).collect::<Vec<_>>(),
         "edges": edges.iter().map(|(from, to, kind)| json!({"from": from, "to": to, "kind": kind})).collect::<Vec<_>>(),
         "aggregated": aggregated,
@@ -708,6 +715,30 @@ mod tests {
         assert_eq!(node("key-store:cks-1")["custody"], "hyok");
         assert_eq!(node("region:aws/us-east-1")["jurisdiction"], "non-eu");
         assert_eq!(node("store:aws:a:hsm")["jurisdiction"], "non-eu");
+        // The node opens its store within its tenant.
+        assert_eq!(node("store:aws:a:hsm")["tenant"], "t");
+    }
+
+    #[test]
+    fn a_store_node_two_tenants_share_names_no_tenant() {
+        let g = graph(
+            &[
+                view("t1", "a", "b", "eu-west-1", Some(1)),
+                view("t2", "a", "b", "eu-west-1", Some(1)),
+            ],
+            &BTreeSet::new(),
+        );
+        let node = g["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["id"] == "store:aws:a:b")
+            .cloned()
+            .expect("node");
+        assert_eq!(
+            (node["count"].as_u64(), &node["tenant"]),
+            (Some(2), &Value::Null)
+        );
     }
 
     #[test]
