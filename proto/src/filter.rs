@@ -9,6 +9,7 @@ use crate::v1::{StoreFilter, StoreView};
 pub fn matches(f: &StoreFilter, v: &StoreView) -> bool {
     let any = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
     let rank = v.custody().rank();
+    let known_custody = !matches!(v.custody(), Custody::Unknown | Custody::Unspecified);
     any(&f.providers, &v.provider)
         && any(&f.accounts, &v.account)
         && any(&f.regions, &v.region)
@@ -16,10 +17,14 @@ pub fn matches(f: &StoreFilter, v: &StoreView) -> bool {
         && any(&f.classifications, &v.classification)
         && any(&f.processes, &v.process)
         && any(&f.kinds, &v.kind)
-        && f.eu.is_none_or(|eu| eu == v.eu)
+        // A yes/no filter selects known values only: unknown is never "no".
+        && f.eu.is_none_or(|eu| v.eu_known() == Some(eu))
         && f.replicated_outside_eu
-            .is_none_or(|r| r == v.replicated_outside_eu)
-        && f.cloud_act.is_none_or(|c| c == (v.cloud_act == "yes"))
-        && (f.custody_at_least() == Custody::Unspecified || rank >= f.custody_at_least().rank())
-        && (f.custody_at_most() == Custody::Unspecified || rank <= f.custody_at_most().rank())
+            .is_none_or(|r| v.replicated_outside_eu_known() == Some(r))
+        && f.cloud_act.is_none_or(|c| v.cloud_act_exposed() == Some(c))
+        && (f.custody_at_least() == Custody::Unspecified
+            || (known_custody && rank >= f.custody_at_least().rank()))
+        && (f.custody_at_most() == Custody::Unspecified
+            || (known_custody && rank <= f.custody_at_most().rank()))
+        && f.unknown.iter().all(|d| v.is_unknown(d))
 }

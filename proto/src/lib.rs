@@ -20,6 +20,72 @@ pub mod json;
 
 pub use v1::{Custody, FactTopic, StoreKind};
 
+/// The names of the dimensions a store view can leave unknown (`Unknown.dimension`), as
+/// filters, exports and the CLI use them.
+pub mod dimension {
+    /// The data's region (or its country) is not known.
+    pub const LOCATION: &str = "location";
+    /// Whether and where the store replicates is not known.
+    pub const REPLICATION: &str = "replication";
+    pub const CLASSIFICATION: &str = "classification";
+    pub const PROCESS: &str = "process";
+    /// Where the key material lives is not known (a key in a vault the agent cannot see).
+    pub const KEY_LOCATION: &str = "key-location";
+    pub const CUSTODY: &str = "custody";
+    /// The provider's parent's CLOUD Act exposure is not known (provider not in the table).
+    pub const CLOUD_ACT: &str = "cloud-act";
+    pub const SIZE: &str = "size";
+
+    pub const ALL: [&str; 8] = [
+        LOCATION,
+        REPLICATION,
+        CLASSIFICATION,
+        PROCESS,
+        KEY_LOCATION,
+        CUSTODY,
+        CLOUD_ACT,
+        SIZE,
+    ];
+}
+
+impl v1::StoreView {
+    /// Why `dimension` is unknown, when it is.
+    pub fn unknown(&self, dimension: &str) -> Option<&v1::Unknown> {
+        self.unknowns.iter().find(|u| u.dimension == dimension)
+    }
+
+    pub fn is_unknown(&self, dimension: &str) -> bool {
+        self.unknown(dimension).is_some()
+    }
+
+    /// Whether a replica is outside the EU/EEA: None when that is unknown.
+    pub fn replicated_outside_eu_known(&self) -> Option<bool> {
+        // A known replica outside the EU is a "yes" even when another rule is unknown.
+        if self.replicated_outside_eu {
+            Some(true)
+        } else if self.is_unknown(dimension::REPLICATION) {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    /// Whether the data's region is in the EU/EEA: None when the location is unknown.
+    pub fn eu_known(&self) -> Option<bool> {
+        (!self.country.is_empty()).then_some(self.eu)
+    }
+
+    /// Whether the provider's parent is within the US CLOUD Act's reach: "unclear" counts as
+    /// exposed until a lawyer says otherwise (flagged for legal review); None when unknown.
+    pub fn cloud_act_exposed(&self) -> Option<bool> {
+        match self.cloud_act.as_str() {
+            "yes" | "unclear" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// Encoded descriptors of every landmeter.v1 file, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/landmeter_v1_descriptor.bin"));

@@ -4,8 +4,8 @@
 
 use clap::Args;
 
-use landmeter_proto::Custody;
 use landmeter_proto::v1::{StoreFilter, StoreKind};
+use landmeter_proto::{Custody, dimension};
 
 /// Store filters shared by `stores` and `summary`. Lists take commas or repeated flags.
 #[derive(Debug, Args, Default, Clone)]
@@ -19,9 +19,10 @@ pub struct FilterArgs {
     /// ISO 3166 alpha-2 country codes.
     #[arg(long, value_delimiter = ',')]
     pub country: Vec<String>,
-    /// Only stores in (true) or outside (false) the EU/EEA.
+    /// Only stores in (true) or outside (false) the EU/EEA, or whose location is unknown.
+    /// true/false select known values only: an unknown location is never "outside".
     #[arg(long)]
-    pub eu: Option<bool>,
+    pub eu: Option<Tri>,
     /// Custody at least this level: unknown, none, provider, customer-managed, byok, dedicated-hsm, hyok.
     #[arg(long, value_parser = parse_custody)]
     pub custody_at_least: Option<Custody>,
@@ -32,12 +33,19 @@ pub struct FilterArgs {
     pub classification: Vec<String>,
     #[arg(long, value_delimiter = ',')]
     pub process: Vec<String>,
-    /// Only stores that replicate (true) or do not replicate (false) outside the EU/EEA.
+    /// Only stores that replicate (true) or do not replicate (false) outside the EU/EEA, or
+    /// whose replication could not be read (unknown; never counted as false).
     #[arg(long)]
-    pub replicated_outside_eu: Option<bool>,
-    /// Only stores whose provider's parent is (true) or is not (false) subject to the US CLOUD Act.
+    pub replicated_outside_eu: Option<Tri>,
+    /// Only stores whose provider's parent is (true) or is not (false) within the reach of
+    /// the US CLOUD Act, or unknown. "unclear" parents count as true (exposed until a legal
+    /// review says otherwise).
     #[arg(long)]
-    pub cloud_act: Option<bool>,
+    pub cloud_act: Option<Tri>,
+    /// Only stores for which each of these dimensions is unknown: location, replication,
+    /// classification, process, key-location, custody, cloud-act, size.
+    #[arg(long, value_delimiter = ',', value_parser = parse_dimension)]
+    pub unknown: Vec<String>,
     /// Store kinds: bucket, storage-account, container, database, table, volume, snapshot,
     /// file-system, backup-vault, log-group.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
@@ -58,17 +66,66 @@ impl FilterArgs {
                 .iter()
                 .map(|c| c.to_ascii_uppercase())
                 .collect(),
-            eu: self.eu,
+            eu: self.eu.and_then(Tri::known),
             custody_at_least: self.custody_at_least.unwrap_or(Custody::Unspecified) as i32,
             custody_at_most: self.custody_at_most.unwrap_or(Custody::Unspecified) as i32,
             classifications: self.classification.clone(),
             processes: self.process.clone(),
-            replicated_outside_eu: self.replicated_outside_eu,
+            replicated_outside_eu: self.replicated_outside_eu.and_then(Tri::known),
             include_gone: self.include_gone,
-            cloud_act: self.cloud_act,
+            cloud_act: self.cloud_act.and_then(Tri::known),
             kinds: self.kind.clone(),
+            unknown: self.unknown_dimensions(),
         }
     }
+
+    /// `--unknown`, plus the dimensions the yes/no flags ask to be unknown.
+    fn unknown_dimensions(&self) -> Vec<String> {
+        let mut out = self.unknown.clone();
+        for (flag, dim) in [
+            (self.eu, dimension::LOCATION),
+            (self.replicated_outside_eu, dimension::REPLICATION),
+            (self.cloud_act, dimension::CLOUD_ACT),
+        ] {
+            if flag == Some(Tri::Unknown) && !out.iter().any(|d| d == dim) {
+                out.push(dim.to_owned());
+            }
+        }
+        out
+    }
+}
+
+/// A yes/no filter with unknown as a value of its own (unknown is never "no").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tri {
+    True,
+    False,
+    Unknown,
+}
+
+impl Tri {
+    fn known(self) -> Option<bool> {
+        match self {
+            Tri::True => Some(true),
+            Tri::False => Some(false),
+            Tri::Unknown => None,
+        }
+    }
+}
+
+/// Checks a dimension name of `--unknown`, with the valid ones in the error.
+pub fn parse_dimension(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    dimension::ALL
+        .iter()
+        .find(|d| **d == s)
+        .map(|d| (*d).to_owned())
+        .ok_or_else(|| {
+            format!(
+                "unknown dimension {s:?}; expected one of {}",
+                dimension::ALL.join(", ")
+            )
+        })
 }
 
 /// Checks a store kind label, with the list of valid ones in the error (a misspelt kind
@@ -160,6 +217,24 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         from_query(&pairs)
+    }
+
+    #[test]
+    fn unknown_is_a_value_of_its_own_never_false() {
+        let f = query(&[("replicated_outside_eu", "false")]).expect("valid");
+        assert_eq!((f.replicated_outside_eu, f.unknown.len()), (Some(false), 0));
+        let f = query(&[("replicated_outside_eu", "unknown"), ("eu", "unknown")]).expect("valid");
+        assert_eq!(f.replicated_outside_eu, None);
+        assert_eq!(f.eu, None);
+        assert_eq!(f.unknown, ["location", "replication"]);
+        let f = query(&[("unknown", "classification,size")]).expect("valid");
+        assert_eq!(f.unknown, ["classification", "size"]);
+        let err = query(&[("unknown", "colour")]).expect_err("not a dimension");
+        assert!(
+            err.message().contains("expected one of location"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

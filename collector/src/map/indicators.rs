@@ -13,14 +13,14 @@
 //! reason says why. `cloud_act = unclear` is scored as the stricter neighbour (`yes`) and
 //! flagged for legal review.
 
-use landmeter_proto::Custody;
 use landmeter_proto::v1::StoreView;
+use landmeter_proto::{Custody, dimension};
 
 use super::reference::ReferenceTables;
 
 /// Bumped whenever the rules below change: it is part of the interpretation fingerprint,
 /// so stored views are re-interpreted (and get the new levels) at the collector's next start.
-pub const RULES_VERSION: u32 = 1;
+pub const RULES_VERSION: u32 = 2;
 
 /// What users are told wherever the levels are shown.
 pub const NOTE: &str = "SOV-2/SOV-3 indicators computed from observed facts and the reference tables \
@@ -41,9 +41,9 @@ pub struct Indicators {
 }
 
 /// Where the store's data, replicas and key material are, as far as observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Place {
-    Unknown(&'static str),
+    Unknown(String),
     /// Data or a replica outside the EU/EEA.
     DataOutside(&'static str),
     /// Data and replicas in the EU/EEA, key material (or a key replica) outside.
@@ -53,7 +53,10 @@ enum Place {
 
 fn place(v: &StoreView) -> Place {
     if v.country.is_empty() {
-        return Place::Unknown("the data's region is not in the regions table");
+        return Place::Unknown(v.unknown(dimension::LOCATION).map_or_else(
+            || "the data's region is not in the regions table".to_owned(),
+            |u| format!("location unknown: {}", u.reason),
+        ));
     }
     if !v.eu {
         return Place::DataOutside("data region outside the EU/EEA");
@@ -61,9 +64,22 @@ fn place(v: &StoreView) -> Place {
     if v.replicated_outside_eu {
         return Place::DataOutside("a replica outside the EU/EEA");
     }
+    // Not "no replica outside": replication or the key's place could not be established.
+    for dim in [dimension::REPLICATION, dimension::KEY_LOCATION] {
+        if let Some(u) = v.unknown(dim) {
+            return Place::Unknown(format!("{dim} unknown: {}", u.reason));
+        }
+    }
     // The jurisdiction label sums up data, replicas and key material (map::jurisdiction_label).
     if v.jurisdiction.starts_with("unknown") {
-        return Place::Unknown("a replica's region is not in the regions table");
+        return Place::Unknown("a replica's or key's region is not in the regions table".into());
+    }
+    if v.location_unverified {
+        // An unverified row does not decide an indicator on its own.
+        return Place::Unknown(format!(
+            "the regions table marks region {:?} unverified; the indicator does not rest on it alone",
+            v.region
+        ));
     }
     if v.jurisdiction.starts_with("non-EU") {
         return Place::KeysOutside;
@@ -85,9 +101,6 @@ fn hq_country(cell: &str) -> &str {
 pub fn compute(v: &StoreView, tables: &ReferenceTables) -> Indicators {
     let mut reasons = Vec::new();
     let place = place(v);
-    if v.location_unverified {
-        reasons.push("location: the regions table marks this region unverified".to_owned());
-    }
     // Unclear is scored as the stricter neighbour (yes) and flagged.
     let cloud_act = match v.cloud_act.as_str() {
         "yes" => Some(true),
@@ -106,10 +119,10 @@ pub fn compute(v: &StoreView, tables: &ReferenceTables) -> Indicators {
         .map(|p| hq_country(&p.parent_hq_country).to_ascii_uppercase());
     let custody = v.custody();
     let client_side = v.client_key_mode == "client-side";
-    // Key material the provider cannot use: an external key manager or client-side encryption.
-    let keys_outside_provider = client_side || custody == Custody::Hyok;
 
-    let sov2 = match (place, cloud_act) {
+    // SOV-2 is legal exposure: where things are and whose law reaches the provider. Keys held
+    // outside the provider (HYOK, client-side) raise SOV-3, not SOV-2 (the framework's split).
+    let sov2 = match (place.clone(), cloud_act) {
         (Place::Unknown(why), _) => {
             reasons.push(format!("SOV-2: no indicator: {why}"));
             None
@@ -129,17 +142,9 @@ pub fn compute(v: &StoreView, tables: &ReferenceTables) -> Indicators {
             reasons.push("SOV-2: 1: key material (or a key replica) outside the EU/EEA".into());
             Some(1)
         }
-        (Place::AllEu, Some(true)) if keys_outside_provider => {
-            reasons.push(
-                "SOV-2: 2: EU location, provider's parent within the CLOUD Act's reach; keys held outside the provider"
-                    .into(),
-            );
-            Some(2)
-        }
         (Place::AllEu, Some(true)) => {
             reasons.push(
-                "SOV-2: 1: EU location, provider's parent within the CLOUD Act's reach and able to decrypt"
-                    .into(),
+                "SOV-2: 1: EU location, provider's parent within the CLOUD Act's reach".into(),
             );
             Some(1)
         }
@@ -223,7 +228,7 @@ fn sov3_cap(custody: Custody, client_side: bool, cloud_act: bool) -> (i32, &'sta
     if client_side {
         return (
             3,
-            "client-side encryption with keys held by the customer (confidentiality; availability and metadata still depend on the provider)",
+            "client-side encryption declared by tag (not observed), keys held by the customer (confidentiality; availability and metadata still depend on the provider)",
         );
     }
     match custody {
@@ -375,7 +380,8 @@ mod tests {
                 EU_CA,
                 Hyok,
                 false,
-                (Some(2), Some(2)),
+                // HYOK raises SOV-3, not SOV-2: the CLOUD Act still reaches the provider.
+                (Some(1), Some(2)),
                 "external key manager",
             ),
             case(
@@ -384,7 +390,7 @@ mod tests {
                 EU_CA,
                 Provider,
                 true,
-                (Some(2), Some(3)),
+                (Some(1), Some(3)),
                 "client-side",
             ),
             case(
@@ -448,7 +454,7 @@ mod tests {
                 Provider,
                 false,
                 (Option::None, Option::None),
-                "replica's region",
+                "replica's or key's region",
             ),
             case(
                 "unknown provider",

@@ -28,11 +28,11 @@ pub mod reference;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
-use landmeter_proto::compat;
 use landmeter_proto::v1::{
     Encryption, Fact, FactTopic, Gap, Key, KeyStore, ReplicationTarget, Retention, Size, StoreKind,
-    StoreView, Tag, fact::Body,
+    StoreView, Tag, Unknown, fact::Body,
 };
+use landmeter_proto::{Custody, compat, dimension};
 
 use custody::{CustodyInput, KeyEvidence};
 use reference::ReferenceTables;
@@ -58,6 +58,37 @@ impl Default for TagConventions {
 
 pub const UNCLASSIFIED: &str = "unclassified";
 pub const NO_PROCESS: &str = "unassigned";
+/// The classification or process of a store whose tags could not be read: not
+/// "unclassified" (the view lists why under `unknowns`).
+pub const UNKNOWN: &str = "unknown";
+
+/// Appended to the custody reason of a store whose encryption is a default setting.
+pub const DEFAULT_ENCRYPTION_CAVEAT: &str = "; a default for new objects: objects written before \
+the default changed, or with per-request encryption, may differ";
+
+/// An unknown dimension because a call failed.
+fn unknown_from_gap(dim: &str, gap: &Gap) -> Unknown {
+    let mut reason = format!("{} failed: {}", gap.call, gap.code);
+    if !gap.message.is_empty() {
+        reason.push_str(&format!(" ({})", gap.message));
+    }
+    Unknown {
+        dimension: dim.to_owned(),
+        reason,
+        call: gap.call.clone(),
+        code: gap.code.clone(),
+        message: gap.message.clone(),
+    }
+}
+
+/// An unknown dimension for a reason other than a failed call.
+fn unknown_because(dim: &str, reason: impl Into<String>) -> Unknown {
+    Unknown {
+        dimension: dim.to_owned(),
+        reason: reason.into(),
+        ..Unknown::default()
+    }
+}
 /// Jurisdiction label for a store whose provider's parent is subject to the US CLOUD Act.
 pub const CLOUD_ACT: &str = "US-CLOUD-ACT";
 
@@ -227,6 +258,22 @@ impl Interpreter {
             None => {
                 v.country = String::new();
                 location_known = false;
+                v.unknowns
+                    .push(match a.gaps.get(&(subject, FactTopic::Location)) {
+                        Some(g) if store.region.is_empty() => {
+                            unknown_from_gap(dimension::LOCATION, g)
+                        }
+                        _ if store.region.is_empty() => {
+                            unknown_because(dimension::LOCATION, "no region reported")
+                        }
+                        _ => unknown_because(
+                            dimension::LOCATION,
+                            format!(
+                                "region {:?} of {provider} is not in the regions table",
+                                store.region
+                            ),
+                        ),
+                    });
             }
         }
 
@@ -236,7 +283,13 @@ impl Interpreter {
                 v.provider_parent = p.legal_parent.clone();
                 v.cloud_act = p.cloud_act.clone();
             }
-            None => v.cloud_act = "unknown".into(),
+            None => {
+                v.cloud_act = "unknown".into();
+                v.unknowns.push(unknown_because(
+                    dimension::CLOUD_ACT,
+                    format!("provider {provider:?} is not in the providers table"),
+                ));
+            }
         }
         match v.cloud_act.as_str() {
             "yes" => {
@@ -262,12 +315,42 @@ impl Interpreter {
             &[]
         };
         let tag = |keys: &[String]| tag_value(tags, keys).or_else(|| tag_value(parent_tags, keys));
-        v.classification = tag(&self.tags.classification_keys)
-            .unwrap_or(UNCLASSIFIED)
-            .to_owned();
-        v.process = tag(&self.tags.process_keys)
-            .unwrap_or(NO_PROCESS)
-            .to_owned();
+        // Tags that could not be read leave "no tag" unknown: the failed read of the store's
+        // own tags, or of its account's when the store's own say nothing.
+        let unreadable = |of: &str| {
+            (!a.tags.contains_key(of))
+                .then(|| a.gaps.get(&(of, FactTopic::Tags)).copied())
+                .flatten()
+        };
+        let tags_gap = unreadable(subject).or_else(|| {
+            azure::is_azure_store(store)
+                .then(|| azure::account_subject(store))
+                .filter(|parent| *parent != subject)
+                .and_then(unreadable)
+        });
+        for (dim, keys, none, field) in [
+            (
+                dimension::CLASSIFICATION,
+                &self.tags.classification_keys,
+                UNCLASSIFIED,
+                &mut v.classification,
+            ),
+            (
+                dimension::PROCESS,
+                &self.tags.process_keys,
+                NO_PROCESS,
+                &mut v.process,
+            ),
+        ] {
+            *field = match (tag(keys), tags_gap) {
+                (Some(value), _) => value.to_owned(),
+                (None, Some(g)) => {
+                    v.unknowns.push(unknown_from_gap(dim, g));
+                    UNKNOWN.to_owned()
+                }
+                (None, None) => none.to_owned(),
+            };
+        }
         let client_side_declared =
             tag(&self.tags.client_side_keys).is_some_and(|val| val.eq_ignore_ascii_case("true"));
 
@@ -309,12 +392,56 @@ impl Interpreter {
         v.key_owner_account = decision.key_owner_account;
         v.key_region = decision.key_region;
         v.client_key_mode = decision.client_key_mode;
-        // The key's material lives where the key and its multi-region copies are.
-        for key_region in std::iter::once(&v.key_region).chain(&decision.key_replica_regions) {
-            if let Some(r) = self.tables.region(provider, key_region) {
-                jurisdictions.insert(r.country.clone());
-                all_eu &= r.eu;
+        if v.client_key_mode == "client-side" {
+            // No API shows client-side encryption: a tag says so.
+            v.custody_modifiers
+                .push("client-side encryption declared by tag (not observed)".into());
+        }
+        if store.kind() == StoreKind::Bucket
+            && a.encryption.contains_key(subject)
+            && !matches!(v.custody(), Custody::Unknown | Custody::Unspecified)
+        {
+            // A bucket's encryption setting is a default for new objects only.
+            v.custody_reason.push_str(DEFAULT_ENCRYPTION_CAVEAT);
+        }
+        // The key's material lives where the key and its multi-region copies are. A key whose
+        // place is not known (a vault the agent cannot read, a region not in the table)
+        // leaves the jurisdiction incomplete.
+        if !v.key_arn.is_empty() && v.key_region.is_empty() {
+            location_known = false;
+            v.unknowns.push(unknown_because(
+                dimension::KEY_LOCATION,
+                format!("the region of key {} is not known", v.key_arn),
+            ));
+        }
+        for key_region in std::iter::once(&v.key_region)
+            .chain(&decision.key_replica_regions)
+            .filter(|r| !r.is_empty())
+        {
+            match self.tables.region(provider, key_region) {
+                Some(r) => {
+                    jurisdictions.insert(r.country.clone());
+                    all_eu &= r.eu;
+                }
+                None => {
+                    location_known = false;
+                    v.unknowns.push(unknown_because(
+                        dimension::KEY_LOCATION,
+                        format!("key region {key_region:?} is not in the regions table"),
+                    ));
+                }
             }
+        }
+        if matches!(v.custody(), Custody::Unknown | Custody::Unspecified) {
+            v.unknowns
+                .push(match a.gaps.get(&(subject, FactTopic::Encryption)) {
+                    Some(g) => {
+                        let mut u = unknown_from_gap(dimension::CUSTODY, g);
+                        u.reason = v.custody_reason.clone();
+                        u
+                    }
+                    None => unknown_because(dimension::CUSTODY, v.custody_reason.clone()),
+                });
         }
 
         // Replication. Azure: a geo-redundant SKU keeps a copy of the account (and so of its
@@ -342,10 +469,26 @@ impl Interpreter {
                             v.replicated_outside_eu = true;
                         }
                     }
-                    None => location_known = false,
+                    None => {
+                        location_known = false;
+                        v.unknowns.push(unknown_because(
+                            dimension::REPLICATION,
+                            format!(
+                                "geo-redundant secondary region {:?} is not in the regions table",
+                                t.region
+                            ),
+                        ));
+                    }
                 }
                 v.replication.push(t);
             }
+        } else if let Some(g) = (!a.replication.contains_key(subject))
+            .then(|| a.gaps.get(&(subject, FactTopic::Replication)))
+            .flatten()
+        {
+            // Not "no replication": the replication settings could not be read.
+            location_known = false;
+            v.unknowns.push(unknown_from_gap(dimension::REPLICATION, g));
         } else if let Some(repl) = a.replication.get(subject) {
             for rule in repl.rules.iter().filter(|r| r.status != "Disabled") {
                 let region = if rule.destination_region.is_empty() {
@@ -374,7 +517,17 @@ impl Interpreter {
                             v.replicated_outside_eu = true;
                         }
                     }
-                    None => location_known = false,
+                    None => {
+                        location_known = false;
+                        v.unknowns.push(unknown_because(
+                            dimension::REPLICATION,
+                            if t.region.is_empty() {
+                                format!("the region of replica {} is not known", t.bucket)
+                            } else {
+                                format!("replica region {:?} is not in the regions table", t.region)
+                            },
+                        ));
+                    }
                 }
                 v.replication.push(t);
             }
@@ -384,6 +537,12 @@ impl Interpreter {
         if let Some(size) = a.size.get(subject).filter(|s| s.known) {
             v.bytes = Some(size.bytes_by_storage_type.values().sum());
             v.objects = Some(size.objects);
+        } else {
+            v.unknowns
+                .push(match a.gaps.get(&(subject, FactTopic::Size)) {
+                    Some(g) => unknown_from_gap(dimension::SIZE, g),
+                    None => unknown_because(dimension::SIZE, "no size datapoint"),
+                });
         }
 
         // Lock-in: storage classes and retention. An Azure container's capacity is counted
@@ -419,10 +578,11 @@ impl Interpreter {
 /// One label per store for grouping: where its data and keys are (EU or not) and whether
 /// the provider's parent is within the CLOUD Act's reach.
 fn jurisdiction_label(location_known: bool, all_eu: bool, cloud_act: &str) -> String {
+    // A part known to be outside the EU makes it non-EU whatever else is unknown.
     let place = match (location_known, all_eu) {
-        (false, _) => "unknown",
+        (_, false) => "non-EU",
+        (false, true) => "unknown",
         (true, true) => "EU",
-        (true, false) => "non-EU",
     };
     match cloud_act {
         "yes" => format!("{place}+{CLOUD_ACT}"),
@@ -590,6 +750,62 @@ mod tests {
         );
         assert_eq!(v.jurisdictions, ["IE", "US", "US-CLOUD-ACT"]);
         assert_eq!(v.jurisdiction, "non-EU+US-CLOUD-ACT");
+    }
+
+    #[test]
+    fn unreadable_replication_tags_and_key_places_are_unknown_never_no() {
+        let facts = vec![
+            bucket("repl-denied", "eu-west-1"),
+            failed(
+                "repl-denied",
+                "s3:GetBucketReplication",
+                FactTopic::Replication,
+            ),
+            bucket("tags-denied", "eu-west-1"),
+            failed("tags-denied", "s3:GetBucketTagging", FactTopic::Tags),
+            bucket("plain", "eu-west-1"),
+            fact("plain", Body::Tags(Tags { tags: Vec::new() })),
+        ];
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let get = |name: &str| views.iter().find(|v| v.name == name).expect(name);
+
+        let repl = get("repl-denied");
+        assert_eq!(repl.replicated_outside_eu_known(), None);
+        let why = repl
+            .unknown(dimension::REPLICATION)
+            .expect("replication unknown");
+        assert_eq!(
+            (why.call.as_str(), why.code.as_str()),
+            ("s3:GetBucketReplication", "AccessDenied")
+        );
+        assert!(
+            repl.jurisdiction.starts_with("unknown"),
+            "{}",
+            repl.jurisdiction
+        );
+        assert_eq!((repl.sov2_indicator, repl.sov3_indicator), (None, None));
+        assert!(
+            repl.indicator_reasons
+                .iter()
+                .any(|r| r.contains("replication unknown") && r.contains("AccessDenied")),
+            "{:?}",
+            repl.indicator_reasons
+        );
+
+        let tags = get("tags-denied");
+        assert_eq!(
+            (tags.classification.as_str(), tags.process.as_str()),
+            (UNKNOWN, UNKNOWN)
+        );
+        assert!(tags.is_unknown(dimension::CLASSIFICATION) && tags.is_unknown(dimension::PROCESS));
+
+        // Tags read and empty: known to be unclassified.
+        let plain = get("plain");
+        assert_eq!(plain.classification, UNCLASSIFIED);
+        assert!(!plain.is_unknown(dimension::CLASSIFICATION));
+        assert_eq!(plain.replicated_outside_eu_known(), Some(false));
+        // No size datapoint: the size is unknown, and says so.
+        assert!(plain.is_unknown(dimension::SIZE));
     }
 
     #[test]

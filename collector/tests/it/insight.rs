@@ -219,10 +219,11 @@ async fn the_dashboard_equals_summary_per_scope() {
         keys(&d["dimensions"]["country"]),
         [("DE".into(), 2), ("FR".into(), 1), ("US".into(), 1)]
     );
-    // Unclassified is the empty key.
+    // Unclassified is the empty key; b-us, whose tags could not be read, is unknown, not
+    // unclassified (unknown is never "no").
     assert_eq!(
         keys(&d["dimensions"]["classification"]),
-        [("BBN2".into(), 1), ("".into(), 3)]
+        [("BBN2".into(), 1), ("".into(), 2), ("unknown".into(), 1)]
     );
     // The indicators: the two German AWS stores at 1, the US one at 0; OVHcloud in France
     // has SOV-2 4, and no SOV-3 while its custody is unknown (no encryption fact).

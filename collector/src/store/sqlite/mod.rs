@@ -63,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0007_store_kind.sql"),
     include_str!("../../../migrations/0008_token_expiry.sql"),
     include_str!("../../../migrations/0009_sessions.sql"),
+    include_str!("../../../migrations/0010_unknowns.sql"),
 ];
 
 pub struct SqliteStore {
@@ -259,7 +260,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 /// Columns of `stores` holding the interpretation, in the order `write_view` binds them.
 const VIEW_COLUMNS: &str = "provider, account, name, region, country, eu, custody, custody_rank,
     classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects, view,
-    kind";
+    kind, unknown_dims";
 
 fn other_claimants(
     conn: &Connection,
@@ -278,7 +279,7 @@ fn other_claimants(
 static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
                 "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?21, ?19, ?19, NULL, ?20)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?21, ?22, ?19, ?19, NULL, ?20)
                  ON CONFLICT(tenant, id) DO UPDATE SET
                    provider = excluded.provider, account = excluded.account, name = excluded.name,
                    region = excluded.region, country = excluded.country, eu = excluded.eu,
@@ -287,7 +288,7 @@ static UPSERT_SEEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                    jurisdiction = excluded.jurisdiction, cloud_act = excluded.cloud_act,
                    replicated_outside_eu = excluded.replicated_outside_eu,
                    bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
-                   kind = excluded.kind,
+                   kind = excluded.kind, unknown_dims = excluded.unknown_dims,
                    last_seen_ms = excluded.last_seen_ms, gone_at_ms = NULL,
                    last_scan_id = excluded.last_scan_id"
     )
@@ -339,6 +340,7 @@ fn write_row(
         now_ms,
         scan_id,
         view.kind,
+        unknown_dims(view),
     ])?;
     Ok(())
 }
@@ -349,8 +351,23 @@ fn write_row(
 const UPDATE_INTERPRETATION: &str = "UPDATE stores SET provider = ?3, account = ?4, name = ?5,
        region = ?6, country = ?7, eu = ?8, custody = ?9, custody_rank = ?10,
        classification = ?11, process = ?12, jurisdiction = ?13, cloud_act = ?14,
-       replicated_outside_eu = ?15, bytes = ?16, objects = ?17, view = ?18, kind = ?21
+       replicated_outside_eu = ?15, bytes = ?16, objects = ?17, view = ?18, kind = ?21,
+       unknown_dims = ?22
      WHERE tenant = ?1 AND id = ?2";
+
+/// The `unknown_dims` column of a view: ",replication,size," (commas around each, so a
+/// dimension is matched with `LIKE '%,name,%'`), "" when every dimension is known.
+pub(super) fn unknown_dims(view: &StoreView) -> String {
+    if view.unknowns.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(",");
+    for u in &view.unknowns {
+        out.push_str(&u.dimension);
+        out.push(',');
+    }
+    out
+}
 
 /// Replaces a store's interpretation, keeping its seen/gone bookkeeping.
 fn update_interpretation(

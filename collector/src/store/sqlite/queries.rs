@@ -293,18 +293,40 @@ impl Where {
         w.any_of("classification", &filter.classifications);
         w.any_of("process", &filter.processes);
         w.any_of("kind", &filter.kinds);
+        // A yes/no filter selects known values only (unknown is never "no"); the meaning is
+        // landmeter_proto::filter::matches's, which the conformance suite holds us to.
         if let Some(eu) = filter.eu {
             w.eq("eu", Value::Integer(eu.into()));
+            w.sql.push_str(" AND country <> ''");
         }
-        if let Some(r) = filter.replicated_outside_eu {
-            w.eq("replicated_outside_eu", Value::Integer(r.into()));
+        match filter.replicated_outside_eu {
+            Some(true) => w.sql.push_str(" AND replicated_outside_eu = 1"),
+            Some(false) => w.sql.push_str(
+                " AND replicated_outside_eu = 0 AND unknown_dims NOT LIKE '%,replication,%'",
+            ),
+            None => {}
         }
         if let Some(ca) = filter.cloud_act {
+            // "unclear" is exposed until a lawyer says otherwise.
             w.sql.push_str(if ca {
-                " AND cloud_act = 'yes'"
+                " AND cloud_act IN ('yes', 'unclear')"
             } else {
-                " AND cloud_act <> 'yes'"
+                " AND cloud_act = 'no'"
             });
+        }
+        for dimension in &filter.unknown {
+            // Dimension names have no LIKE wildcards; any in the input are dropped.
+            let name = dimension.replace(['%', '_'], "");
+            w.params.push(Value::Text(format!("%,{name},%")));
+            w.sql
+                .push_str(&format!(" AND unknown_dims LIKE ?{}", w.params.len()));
+        }
+        let known_custody = Custody::Unknown.rank();
+        if filter.custody_at_least() != Custody::Unspecified
+            || filter.custody_at_most() != Custody::Unspecified
+        {
+            w.sql
+                .push_str(&format!(" AND custody_rank > {known_custody}"));
         }
         let at_least = filter.custody_at_least();
         if at_least != Custody::Unspecified {

@@ -1,0 +1,5 @@
+-- Every dimension a view leaves unknown (",replication,classification,"), so that a yes/no
+-- filter can leave unknowns out and "unknown" can be asked for (unknown is never "no").
+ALTER TABLE stores ADD COLUMN unknown_dims TEXT NOT NULL DEFAULT '';
+-- The stored views predate it: the next start re-interprets the map from its facts.
+DELETE FROM meta WHERE key = 'interpretation';
