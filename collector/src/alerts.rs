@@ -53,9 +53,10 @@ pub fn triggered(conditions: &[Condition], e: &ChangeEvent) -> Option<Condition>
     conditions.iter().copied().find(|c| match c {
         Condition::Any => true,
         Condition::Gone => e.kind() == ChangeKind::Gone,
-        Condition::LeftEu => field(e, "eu") == Some(("true", "false")),
+        // From EU (or unknown) to outside: known now, whatever it was.
+        Condition::LeftEu => field(e, "eu").is_some_and(|(_, after)| after == "false"),
         Condition::ReplicatedOutsideEu => {
-            field(e, "replicated_outside_eu") == Some(("false", "true"))
+            field(e, "replicated_outside_eu").is_some_and(|(_, after)| after == "true")
                 || (e.kind() == ChangeKind::Added && store.is_some_and(|s| s.replicated_outside_eu))
         }
         Condition::CustodyDown => field(e, "custody").is_some_and(|(before, after)| {

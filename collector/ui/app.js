@@ -166,7 +166,8 @@ function filterForm(name, params, extra = [], keep = []) {
 // ---- dashboard ----------------------------------------------------------------------------
 
 const DIMENSIONS = [
-  ["country", "Country"], ["eu", "EU / non-EU"], ["provider_parent", "Provider legal parent"],
+  ["country", "Country"], ["eu", "EU / non-EU"], ["replication", "Copies outside the EU/EEA"],
+  ["provider_parent", "Provider legal parent"],
   ["cloud_act", "CLOUD Act exposure"], ["custody", "Key custody level"],
   ["classification", "Classification"], ["process", "Process"],
   ["sov2", "SOV-2 indicator"], ["sov3", "SOV-3 indicator"],
@@ -174,6 +175,9 @@ const DIMENSIONS = [
 
 function keyLabel(dim, key) {
   if (key === "" || key === null || key === undefined) return dim === "classification" ? "(unclassified)" : "(none)";
+  // Unknown is counted apart, never folded into "no".
+  if (key === "unknown") return "unknown (could not be read or placed)";
+  if (dim === "replication") return key === "outside-EU" ? "a copy outside the EU/EEA" : key === "EU-or-none" ? "copies in the EU/EEA, or none" : key;
   if (dim === "eu") return key === "true" ? "EU/EEA" : key === "false" ? "outside EU/EEA" : key;
   if (dim === "cloud_act") return key === "true" ? "under the CLOUD Act" : key === "false" ? "not under the CLOUD Act" : key;
   return key;
@@ -332,7 +336,7 @@ function jurisdictionBadge(s) {
 /** A field value: empty is "—", a missing size is unknown, lists are joined. */
 function value(v, key = "") {
   if (v === null || v === undefined || v === "") {
-    const unknown = v !== "" && /^(bytes|objects|country)$/.test(key);
+    const unknown = v !== "" && /^(bytes|objects|country|eu|replicated_outside_eu|cloud_act_exposed)$/.test(key);
     return h("span", { class: "muted" }, unknown ? UNKNOWN : "—");
   }
   if (Array.isArray(v) && v.every((x) => typeof x !== "object")) return v.length ? v.join(", ") : h("span", { class: "muted" }, "—");
@@ -356,10 +360,14 @@ async function store(r) {
   show(
     h("p", {}, h("a", { href: "#/stores" }, "← Stores")),
     h("h1", { "data-testid": "store-name" }, s.name || id, " ", jurisdictionBadge(s), " ", h("span", { class: "badge" }, `custody: ${s.custody}`)),
+    (s.unknowns || []).length === 0 ? null :
+      h("section", { class: "card warn", "data-testid": "store-unknowns" }, h("h2", {}, "Not known — and why"),
+        h("ul", {}, s.unknowns.map((u) => h("li", { "data-testid": `store-unknown-${u.dimension}` },
+          h("b", {}, u.dimension), ": ", u.reason)))),
     h("div", { class: "split" },
       h("section", { class: "card" }, h("h2", {}, "Interpretation"),
         h("table", { class: "kv", "data-testid": "store-view" }, h("tbody", {},
-          Object.entries(s).filter(([k]) => !/indicator/.test(k)).map(([k, v]) =>
+          Object.entries(s).filter(([k]) => !/indicator/.test(k) && k !== "unknowns").map(([k, v]) =>
             h("tr", { "data-testid": `store-field-${k}` }, h("th", {}, k), h("td", {}, /_ms$/.test(k) && v ? when(v) : value(v, k))))))),
       h("section", { class: "card" }, h("h2", {}, "Indicators"),
         h("p", { class: "muted" }, "indicator computed from observed facts, not an official SEAL"),

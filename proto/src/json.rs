@@ -110,14 +110,14 @@ pub fn store_view(v: &StoreView) -> Value {
     let mut out = json!({
         "id": v.id, "tenant": v.tenant, "provider": v.provider, "provider_parent": v.provider_parent,
         "cloud_act": v.cloud_act, "account": v.account, "name": v.name, "region": v.region,
-        "country": v.country, "eu": v.eu, "location_unverified": v.location_unverified,
+        "country": v.country, "eu": v.eu_known(), "location_unverified": v.location_unverified,
         "custody": v.custody().label(), "custody_reason": v.custody_reason,
         "custody_modifiers": v.custody_modifiers, "key_arn": v.key_arn,
         "key_owner_account": v.key_owner_account, "key_region": v.key_region,
         "client_key_mode": v.client_key_mode,
         "replication": v.replication.iter().map(|t| json!({"bucket": t.bucket, "account": t.account,
             "region": t.region, "country": t.country, "eu": t.eu, "cross_account": t.cross_account})).collect::<Vec<_>>(),
-        "replicated_outside_eu": v.replicated_outside_eu, "jurisdictions": v.jurisdictions,
+        "replicated_outside_eu": v.replicated_outside_eu_known(), "jurisdictions": v.jurisdictions,
         "jurisdiction": v.jurisdiction, "classification": v.classification, "process": v.process,
         "bytes": v.bytes, "objects": v.objects, "first_seen_ms": v.first_seen_ms,
         "last_seen_ms": v.last_seen_ms, "gone_at_ms": v.gone_at_ms, "last_scan_id": v.last_scan_id,
@@ -136,6 +136,19 @@ pub fn store_view(v: &StoreView) -> Value {
         ("indicator_reasons", json!(v.indicator_reasons)),
         ("key_store_id", json!(v.key_store_id)),
         ("kind", json!(v.kind)),
+        // Unknown is never "no": a yes/no above is null when its dimension is listed here.
+        (
+            "unknowns",
+            json!(
+                v.unknowns
+                    .iter()
+                    .map(|u| json!({"dimension": u.dimension, "reason": u.reason,
+                        "call": u.call, "code": u.code, "message": u.message}))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        ("cloud_act_exposed", json!(v.cloud_act_exposed())),
+        ("legal_review", json!(v.cloud_act == "unclear")),
     ] {
         out[key] = value;
     }

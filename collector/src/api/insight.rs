@@ -137,9 +137,10 @@ pub fn dashboard(
     prices: &PriceTable,
     now_ms: i64,
 ) -> Result<Value, StoreError> {
-    const COLUMNS: [(&str, GroupField); 6] = [
+    const COLUMNS: [(&str, GroupField); 7] = [
         ("country", GroupField::Country),
         ("eu", GroupField::Eu),
+        ("replication", GroupField::Replication),
         ("cloud_act", GroupField::CloudAct),
         ("custody", GroupField::Custody),
         ("classification", GroupField::Classification),

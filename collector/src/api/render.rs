@@ -34,6 +34,15 @@ fn in_table(column: &str) -> bool {
     !matches!(column, "kind" | "custody_reason")
 }
 
+/// A yes/no cell: "unknown" when it is (never "no").
+fn yes_no(known: Option<bool>) -> String {
+    match known {
+        Some(true) => "yes".into(),
+        Some(false) => "no".into(),
+        None => "unknown".into(),
+    }
+}
+
 fn store_cells(v: &StoreView) -> [String; 14] {
     let replication: Vec<String> = v
         .replication
@@ -60,7 +69,7 @@ fn store_cells(v: &StoreView) -> [String; 14] {
         } else {
             v.country.clone()
         },
-        if v.eu { "yes".into() } else { "no".into() },
+        yes_no(v.eu_known()),
         if v.custody_modifiers.is_empty() {
             v.custody().label().to_owned()
         } else {
@@ -71,11 +80,7 @@ fn store_cells(v: &StoreView) -> [String; 14] {
             )
         },
         v.key_owner_account.clone(),
-        if v.replicated_outside_eu {
-            "yes".into()
-        } else {
-            "no".into()
-        },
+        yes_no(v.replicated_outside_eu_known()),
         replication.join(" "),
         v.jurisdiction.clone(),
         v.classification.clone(),

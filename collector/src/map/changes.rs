@@ -3,8 +3,14 @@
 
 use landmeter_proto::v1::{ChangeKind, FieldChange, StoreView};
 
-/// The interpreted fields whose changes are recorded, as text.
-fn fields(v: &StoreView) -> [(&'static str, String); 9] {
+/// A yes/no that may be unknown, as change events record it.
+fn tri(known: Option<bool>) -> String {
+    known.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
+}
+
+/// The interpreted fields whose changes are recorded, as text: where the data and its
+/// copies are, who holds the keys and where they are, and what the indicators say.
+fn fields(v: &StoreView) -> [(&'static str, String); 15] {
     let mut replication: Vec<String> = v
         .replication
         .iter()
@@ -17,15 +23,36 @@ fn fields(v: &StoreView) -> [(&'static str, String); 9] {
         })
         .collect();
     replication.sort();
+    let indicator = |l: Option<i32>| l.map_or_else(|| "none".to_owned(), |l| l.to_string());
+    let mut unknowns: Vec<&str> = v.unknowns.iter().map(|u| u.dimension.as_str()).collect();
+    unknowns.sort_unstable();
     [
         ("location", v.region.clone()),
         ("country", v.country.clone()),
-        ("eu", v.eu.to_string()),
+        ("eu", tri(v.eu_known())),
         ("custody", v.custody().label().to_owned()),
+        ("key", v.key_arn.clone()),
+        ("key_region", v.key_region.clone()),
+        // Key modifiers: a new multi-region replica, deletion scheduled, a disconnected
+        // external key store, another account's key.
+        ("key_modifiers", v.custody_modifiers.join("; ")),
         ("replication", replication.join(" ")),
-        ("replicated_outside_eu", v.replicated_outside_eu.to_string()),
+        (
+            "replicated_outside_eu",
+            tri(v.replicated_outside_eu_known()),
+        ),
+        ("jurisdiction", v.jurisdiction.clone()),
         ("classification", v.classification.clone()),
         ("process", v.process.clone()),
+        (
+            "indicators",
+            format!(
+                "SOV-2 {} / SOV-3 {}",
+                indicator(v.sov2_indicator),
+                indicator(v.sov3_indicator)
+            ),
+        ),
+        ("unknown", unknowns.join(",")),
         (
             "bytes",
             v.bytes
@@ -52,6 +79,13 @@ pub fn history_view(v: &StoreView) -> StoreView {
         country: v.country.clone(),
         eu: v.eu,
         custody: v.custody,
+        custody_modifiers: v.custody_modifiers.clone(),
+        key_arn: v.key_arn.clone(),
+        key_region: v.key_region.clone(),
+        sov2_indicator: v.sov2_indicator,
+        sov3_indicator: v.sov3_indicator,
+        // Filters on history select on what is unknown as on the live map.
+        unknowns: v.unknowns.clone(),
         replication: v.replication.clone(),
         replicated_outside_eu: v.replicated_outside_eu,
         jurisdiction: v.jurisdiction.clone(),

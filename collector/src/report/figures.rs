@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use landmeter_proto::Custody;
 use landmeter_proto::v1::StoreView;
+use landmeter_proto::{Custody, dimension};
 use serde::{Deserialize, Serialize};
 
 use crate::map::UNCLASSIFIED;
@@ -103,6 +103,8 @@ pub struct Risk {
     pub bytes: Option<i64>,
     pub last_scan_id: String,
     pub last_seen_ms: i64,
+    /// Why, where the risk is an unknown: the failed call and its error.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -112,14 +114,21 @@ pub enum RiskKind {
     /// Keys held by (or no encryption at) a provider whose parent is subject to the CLOUD Act.
     ProviderKeysUsParent,
     CustodyUnknown,
+    /// Replication (or a replica's place) could not be read: copies outside the EU are
+    /// possible.
+    ReplicationUnknown,
+    /// Tags could not be read: the store may be classified.
+    ClassificationUnknown,
     SizeUnknown,
 }
 
 impl RiskKind {
-    pub const ALL: [RiskKind; 4] = [
+    pub const ALL: [RiskKind; 6] = [
         RiskKind::ClassifiedOutsideEu,
         RiskKind::ProviderKeysUsParent,
         RiskKind::CustodyUnknown,
+        RiskKind::ReplicationUnknown,
+        RiskKind::ClassificationUnknown,
         RiskKind::SizeUnknown,
     ];
 
@@ -128,6 +137,8 @@ impl RiskKind {
             RiskKind::ClassifiedOutsideEu => "classified-outside-eu",
             RiskKind::ProviderKeysUsParent => "provider-keys-us-parent",
             RiskKind::CustodyUnknown => "custody-unknown",
+            RiskKind::ReplicationUnknown => "replication-unknown",
+            RiskKind::ClassificationUnknown => "classification-unknown",
             RiskKind::SizeUnknown => "size-unknown",
         }
     }
@@ -138,6 +149,8 @@ impl RiskKind {
             RiskKind::ClassifiedOutsideEu => "classified, outside EU",
             RiskKind::ProviderKeysUsParent => "provider keys, US parent",
             RiskKind::CustodyUnknown => "custody unknown",
+            RiskKind::ReplicationUnknown => "replication unknown",
+            RiskKind::ClassificationUnknown => "classification unknown",
             RiskKind::SizeUnknown => "size unknown",
         }
     }
@@ -146,9 +159,11 @@ impl RiskKind {
         match self {
             RiskKind::ClassifiedOutsideEu => "Classified data outside the EU/EEA",
             RiskKind::ProviderKeysUsParent => {
-                "Provider-held keys (or none) at a provider under the US CLOUD Act"
+                "Provider-held keys (or none) at a provider under the US CLOUD Act (or unclear: legal review)"
             }
             RiskKind::CustodyUnknown => "Key custody unknown",
+            RiskKind::ReplicationUnknown => "Replication unknown (copies outside the EU possible)",
+            RiskKind::ClassificationUnknown => "Classification unknown (tags unreadable)",
             RiskKind::SizeUnknown => "Size unknown",
         }
     }
@@ -207,8 +222,11 @@ fn indicator(v: Option<i32>) -> String {
     v.map_or_else(|| "none".to_owned(), |l| l.to_string())
 }
 
+/// Known to be classified (a store whose tags could not be read is not known to be).
 pub fn classified(v: &StoreView) -> bool {
-    !v.classification.is_empty() && v.classification != UNCLASSIFIED
+    !v.classification.is_empty()
+        && v.classification != UNCLASSIFIED
+        && !v.is_unknown(dimension::CLASSIFICATION)
 }
 
 /// The posture of a set of (present) stores.
@@ -222,13 +240,23 @@ pub fn posture(stores: &[StoreView]) -> Posture {
             None => p.stores_size_unknown += 1,
         }
         let keys: [(&str, String); 9] = [
-            ("eu", if s.eu { "EU" } else { "non-EU" }.to_owned()),
+            (
+                "eu",
+                match s.eu_known() {
+                    Some(true) => "EU",
+                    Some(false) => "non-EU",
+                    None => "unknown",
+                }
+                .to_owned(),
+            ),
             ("cloud_act", s.cloud_act.clone()),
             ("custody", s.custody().label().to_owned()),
             (
                 "classified",
                 if classified(s) {
                     "classified"
+                } else if s.is_unknown(dimension::CLASSIFICATION) {
+                    "unknown"
                 } else {
                     "unclassified"
                 }
@@ -313,19 +341,37 @@ pub fn risks(stores: &[StoreView]) -> Vec<Risk> {
     for s in stores {
         let custody = s.custody();
         let mut kinds = Vec::new();
-        if classified(s) && !s.eu {
-            kinds.push(RiskKind::ClassifiedOutsideEu);
+        let why = |dim: &str| s.unknown(dim).map(|u| u.reason.clone()).unwrap_or_default();
+        if classified(s) && (s.eu_known() == Some(false) || s.replicated_outside_eu) {
+            kinds.push((RiskKind::ClassifiedOutsideEu, String::new()));
         }
-        if s.cloud_act == "yes" && matches!(custody, Custody::Provider | Custody::None) {
-            kinds.push(RiskKind::ProviderKeysUsParent);
+        // "unclear" is exposed until a lawyer says otherwise.
+        if s.cloud_act_exposed() == Some(true)
+            && matches!(custody, Custody::Provider | Custody::None)
+        {
+            let note = if s.cloud_act == "unclear" {
+                "CLOUD Act exposure unclear: legal review".to_owned()
+            } else {
+                String::new()
+            };
+            kinds.push((RiskKind::ProviderKeysUsParent, note));
         }
         if matches!(custody, Custody::Unknown | Custody::Unspecified) {
-            kinds.push(RiskKind::CustodyUnknown);
+            kinds.push((RiskKind::CustodyUnknown, s.custody_reason.clone()));
+        }
+        if s.replicated_outside_eu_known().is_none() {
+            kinds.push((RiskKind::ReplicationUnknown, why(dimension::REPLICATION)));
+        }
+        if s.is_unknown(dimension::CLASSIFICATION) {
+            kinds.push((
+                RiskKind::ClassificationUnknown,
+                why(dimension::CLASSIFICATION),
+            ));
         }
         if s.bytes.is_none() {
-            kinds.push(RiskKind::SizeUnknown);
+            kinds.push((RiskKind::SizeUnknown, why(dimension::SIZE)));
         }
-        for kind in kinds {
+        for (kind, detail) in kinds {
             out.push(Risk {
                 kind,
                 store_id: s.id.clone(),
@@ -336,6 +382,7 @@ pub fn risks(stores: &[StoreView]) -> Vec<Risk> {
                 bytes: s.bytes,
                 last_scan_id: s.last_scan_id.clone(),
                 last_seen_ms: s.last_seen_ms,
+                detail,
             });
         }
     }

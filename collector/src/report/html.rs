@@ -397,11 +397,11 @@ pub fn render(f: &Figures) -> String {
     if f.risks.is_empty() {
         o.push_str("<p>No store has any of these risks.</p>");
     } else {
-        o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th></tr>");
+        o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th><th>why</th></tr>");
         for r in f.risks.iter().take(MAX_RISK_ROWS) {
             let _ = write!(
                 o,
-                "<tr class=\"risk-{k}\" data-risk=\"{k}\" data-store=\"{id}\" data-scan=\"{scan}\"><td class=nw>{title}</td><td class=id>{id}</td><td>{country}</td><td>{custody}</td><td>{class}</td><td class=\"n nw\">{bytes}</td><td class=id>{scan}</td><td class=nw>{seen}</td></tr>",
+                "<tr class=\"risk-{k}\" data-risk=\"{k}\" data-store=\"{id}\" data-scan=\"{scan}\"><td class=nw>{title}</td><td class=id>{id}</td><td>{country}</td><td>{custody}</td><td>{class}</td><td class=\"n nw\">{bytes}</td><td class=id>{scan}</td><td class=nw>{seen}</td><td data-risk-detail>{detail}</td></tr>",
                 k = r.kind.id(),
                 id = esc(&r.store_id),
                 scan = esc(&r.last_scan_id),
@@ -415,6 +415,7 @@ pub fn render(f: &Figures) -> String {
                 class = esc(&r.classification),
                 bytes = r.bytes.map_or_else(|| "unknown".to_owned(), human_bytes),
                 seen = day(r.last_seen_ms),
+                detail = esc(&r.detail),
             );
         }
         o.push_str("</table>");

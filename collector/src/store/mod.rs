@@ -211,10 +211,12 @@ pub enum GroupField {
     Classification,
     Process,
     Kind,
+    /// Whether a copy is outside the EU/EEA: "outside-EU", "EU-or-none", "unknown".
+    Replication,
 }
 
 impl GroupField {
-    pub const ALL: [GroupField; 12] = [
+    pub const ALL: [GroupField; 13] = [
         GroupField::Tenant,
         GroupField::Provider,
         GroupField::Account,
@@ -227,6 +229,7 @@ impl GroupField {
         GroupField::Classification,
         GroupField::Process,
         GroupField::Kind,
+        GroupField::Replication,
     ];
 
     pub fn name(self) -> &'static str {
@@ -243,11 +246,12 @@ impl GroupField {
             GroupField::Classification => "classification",
             GroupField::Process => "process",
             GroupField::Kind => "kind",
+            GroupField::Replication => "replication",
         }
     }
 
     /// The row key this field gives `view`: the value of its column in `stores`, as
-    /// `summary` groups it (EU as "EU"/"non-EU", custody by its label).
+    /// `summary` groups it (EU as "EU"/"non-EU"/"unknown", custody by its label).
     pub fn key(self, view: &StoreView) -> String {
         match self {
             GroupField::Tenant => view.tenant.clone(),
@@ -255,13 +259,24 @@ impl GroupField {
             GroupField::Account => view.account.clone(),
             GroupField::Region => view.region.clone(),
             GroupField::Country => view.country.clone(),
-            GroupField::Eu => if view.eu { "EU" } else { "non-EU" }.to_owned(),
+            GroupField::Eu => match view.eu_known() {
+                Some(true) => "EU",
+                Some(false) => "non-EU",
+                None => "unknown",
+            }
+            .to_owned(),
             GroupField::Jurisdiction => view.jurisdiction.clone(),
             GroupField::CloudAct => view.cloud_act.clone(),
             GroupField::Custody => view.custody().label().to_owned(),
             GroupField::Classification => view.classification.clone(),
             GroupField::Process => view.process.clone(),
             GroupField::Kind => view.kind.clone(),
+            GroupField::Replication => match view.replicated_outside_eu_known() {
+                Some(true) => "outside-EU",
+                Some(false) => "EU-or-none",
+                None => "unknown",
+            }
+            .to_owned(),
         }
     }
 

@@ -217,7 +217,15 @@ impl QueryStore for SqliteStore {
         let columns: Vec<&str> = group_by
             .iter()
             .map(|g| match g {
-                GroupField::Eu => "CASE eu WHEN 1 THEN 'EU' ELSE 'non-EU' END",
+                // GroupField::key's keys: unknown counted apart, never folded into "no".
+                GroupField::Eu => {
+                    "CASE WHEN country = '' THEN 'unknown' WHEN eu = 1 THEN 'EU' ELSE 'non-EU' END"
+                }
+                GroupField::Replication => {
+                    "CASE WHEN replicated_outside_eu = 1 THEN 'outside-EU' \
+                     WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
+                     ELSE 'EU-or-none' END"
+                }
                 other => other.name(),
             })
             .collect();

@@ -790,3 +790,160 @@ pub fn a_store_id_is_unique_within_its_tenant_only(open: Open) {
         assert!(!one.facts.is_empty());
     }
 }
+
+/// A failed read of `topic` on `subject`, as an agent reports it.
+fn denied(account: &str, subject: &str, call: &str, topic: landmeter_proto::FactTopic) -> Fact {
+    Fact {
+        account: account.into(),
+        subject: subject.into(),
+        api_call: call.into(),
+        observed_at_ms: 1,
+        body: Some(Body::Gap(landmeter_proto::v1::Gap {
+            kind: landmeter_proto::v1::GapKind::AccessDenied as i32,
+            code: "AccessDenied".into(),
+            message: "not allowed".into(),
+            call: call.into(),
+            topic: topic as i32,
+        })),
+    }
+}
+
+/// Unknown is never "no": a yes/no filter selects known values only, "unknown" is a filter
+/// value of its own, summaries count unknowns in their own row; and the store's filters and
+/// group keys mean what `landmeter_proto::filter::matches` and `GroupField::key` say.
+pub fn unknowns_are_never_no_in_filters_and_summaries(open: Open) {
+    use landmeter_proto::FactTopic;
+    let b = Bench::new(open);
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    let mut facts = Vec::new();
+    for (name, region) in [
+        ("known", "eu-west-1"),
+        ("repl-denied", "eu-west-1"),
+        ("tags-denied", "eu-west-1"),
+        ("nowhere", "mars-north-1"),
+        ("us", "us-east-1"),
+    ] {
+        facts.extend(bucket_in("acct", name, region, &[]));
+    }
+    facts.push(denied(
+        "acct",
+        "repl-denied",
+        "s3:GetBucketReplication",
+        FactTopic::Replication,
+    ));
+    facts.push(denied(
+        "acct",
+        "tags-denied",
+        "s3:GetBucketTagging",
+        FactTopic::Tags,
+    ));
+    // bucket_in reports tags (read, empty) for every bucket: drop tags-denied's.
+    facts.retain(|f| !(f.subject == "tags-denied" && matches!(f.body, Some(Body::Tags(_)))));
+    b.batch("t", AGENT, "s1", 1, facts).expect("batch");
+    b.end("t", AGENT, "s1", "acct", 1, true, 10).expect("end");
+
+    let names = |f: StoreFilter| {
+        let mut n = b.names(&Scope::AllTenants, &f);
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(StoreFilter {
+            replicated_outside_eu: Some(false),
+            ..StoreFilter::default()
+        }),
+        ["known", "nowhere", "tags-denied", "us"],
+        "replication unknown is not 'no replication outside the EU'"
+    );
+    assert_eq!(
+        names(StoreFilter {
+            unknown: vec!["replication".into()],
+            ..StoreFilter::default()
+        }),
+        ["repl-denied"]
+    );
+    assert_eq!(
+        names(StoreFilter {
+            eu: Some(false),
+            ..StoreFilter::default()
+        }),
+        ["us"],
+        "an unknown location is not 'outside the EU'"
+    );
+    assert_eq!(
+        names(StoreFilter {
+            unknown: vec!["location".into()],
+            ..StoreFilter::default()
+        }),
+        ["nowhere"]
+    );
+    assert_eq!(
+        names(StoreFilter {
+            classifications: vec!["unknown".into()],
+            ..StoreFilter::default()
+        }),
+        ["tags-denied"]
+    );
+
+    // Every filter above and every group key: the store agrees with the in-memory meaning.
+    let all = b.list(&Scope::AllTenants, &StoreFilter::default());
+    for f in [
+        StoreFilter {
+            replicated_outside_eu: Some(true),
+            ..StoreFilter::default()
+        },
+        StoreFilter {
+            eu: Some(true),
+            ..StoreFilter::default()
+        },
+        StoreFilter {
+            cloud_act: Some(true),
+            ..StoreFilter::default()
+        },
+        StoreFilter {
+            custody_at_most: landmeter_proto::Custody::Provider as i32,
+            ..StoreFilter::default()
+        },
+        StoreFilter {
+            unknown: vec!["size".into(), "classification".into()],
+            ..StoreFilter::default()
+        },
+    ] {
+        let mut want: Vec<String> = all
+            .iter()
+            .filter(|v| landmeter_proto::filter::matches(&f, v))
+            .map(|v| v.name.clone())
+            .collect();
+        want.sort();
+        assert_eq!(names(f.clone()), want, "{f:?}");
+    }
+    for field in GroupField::ALL {
+        let rows = b
+            .store
+            .summary(&Scope::AllTenants, &StoreFilter::default(), &[field])
+            .expect("summary");
+        let mut got: Vec<(String, u64)> =
+            rows.iter().map(|r| (r.keys[0].clone(), r.stores)).collect();
+        got.sort();
+        let mut counted: std::collections::BTreeMap<String, u64> = Default::default();
+        for v in &all {
+            *counted.entry(field.key(v)).or_default() += 1;
+        }
+        let want: Vec<(String, u64)> = counted.into_iter().collect();
+        assert_eq!(got, want, "{}", field.name());
+    }
+    let by_eu = b
+        .store
+        .summary(
+            &Scope::AllTenants,
+            &StoreFilter::default(),
+            &[GroupField::Eu],
+        )
+        .expect("summary");
+    assert!(
+        by_eu
+            .iter()
+            .any(|r| r.keys[0] == "unknown" && r.stores == 1),
+        "unknown counted apart: {by_eu:?}"
+    );
+}

@@ -50,6 +50,7 @@ macro_rules! all_behaviours {
                 issued_reports_keep_their_figures_per_tenant,
                 filters_select_by_kind_and_provider,
                 a_store_id_is_unique_within_its_tenant_only,
+                unknowns_are_never_no_in_filters_and_summaries,
             ]
         );
     };
