@@ -9,7 +9,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use landmeter_proto::v1::{ChangeEvent, ChangeKind, FieldChange, ScanEnd, StoreView, fact::Body};
+use landmeter_proto::v1::{
+    ChangeEvent, ChangeKind, FieldChange, ScanEnd, Store, StoreView, fact::Body,
+};
+use landmeter_proto::{FactTopic, StoreKind};
 
 use crate::map::Interpreter;
 use crate::map::changes::{diff, history_view};
@@ -72,6 +75,10 @@ impl AccountPlanner for ScanEndPlanner<'_> {
             .map(|f| f.fact.subject.clone())
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
+        // Parts of the account whose listing failed in this scan (a storage account whose
+        // containers could not be listed): nothing under them is known to be gone.
+        let mut unlisted: HashSet<String> = HashSet::new();
+        let mut parent_of: HashMap<String, String> = HashMap::new();
         let mut facts = Vec::with_capacity(s.facts.len());
         for f in s.facts {
             let this_scan = f.scan_id == scan_id;
@@ -79,8 +86,19 @@ impl AccountPlanner for ScanEndPlanner<'_> {
                 writes.superseded.push((f.fact.subject, f.kind));
                 continue;
             }
-            if this_scan && matches!(f.fact.body, Some(Body::Store(_))) {
-                seen.insert(f.fact.subject.clone());
+            match &f.fact.body {
+                Some(Body::Store(store)) => {
+                    if this_scan {
+                        seen.insert(f.fact.subject.clone());
+                    }
+                    if let Some(parent) = parent_subject(store) {
+                        parent_of.insert(f.fact.subject.clone(), parent.to_owned());
+                    }
+                }
+                Some(Body::Gap(g)) if this_scan && g.topic() == FactTopic::Listing => {
+                    unlisted.insert(f.fact.subject.clone());
+                }
+                _ => {}
             }
             facts.push(f.fact);
         }
@@ -120,6 +138,13 @@ impl AccountPlanner for ScanEndPlanner<'_> {
                 if seen_ids.contains(&v.id) {
                     continue;
                 }
+                // Under a part whose listing failed: not seen is not gone.
+                if parent_of
+                    .get(&v.name)
+                    .is_some_and(|parent| unlisted.contains(parent))
+                {
+                    continue;
+                }
                 let mut gone = v.clone();
                 gone.gone_at_ms = Some(now);
                 writes.gone.push(v.id.clone());
@@ -129,6 +154,18 @@ impl AccountPlanner for ScanEndPlanner<'_> {
             }
         }
         writes
+    }
+}
+
+/// The subject of the store a store is listed under (a container's storage account), if
+/// any. Older agents left `parent` empty on containers; their names are "account/container".
+fn parent_subject(store: &Store) -> Option<&str> {
+    if !store.parent.is_empty() {
+        Some(&store.parent)
+    } else if store.kind() == StoreKind::Container {
+        store.name.split_once('/').map(|(parent, _)| parent)
+    } else {
+        None
     }
 }
 

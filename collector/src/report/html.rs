@@ -9,6 +9,24 @@ use super::figures::{Figures, RiskKind, Row};
 
 /// Risk rows printed (all kinds counted; the rest are in the evidence bundle).
 pub const MAX_RISK_ROWS: usize = 10;
+/// Rows each kind of risk present gets at least, within or beyond `MAX_RISK_ROWS`.
+pub const MIN_RISK_ROWS_PER_KIND: usize = 2;
+
+/// The risk rows the report prints, in their order: the first `MAX_RISK_ROWS`, plus the
+/// first rows of any kind that would otherwise not show.
+fn printed_risks(risks: &[crate::report::figures::Risk]) -> Vec<&crate::report::figures::Risk> {
+    let mut per_kind: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    risks
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let n = per_kind.entry(r.kind).or_default();
+            *n += 1;
+            *i < MAX_RISK_ROWS || *n <= MIN_RISK_ROWS_PER_KIND
+        })
+        .map(|(_, r)| r)
+        .collect()
+}
 /// Scans listed in the provenance section.
 pub const MAX_SCAN_ROWS: usize = 12;
 const MAX_COUNTRY_ROWS: usize = 8;
@@ -398,7 +416,10 @@ pub fn render(f: &Figures) -> String {
         o.push_str("<p>No store has any of these risks.</p>");
     } else {
         o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th><th>why</th></tr>");
-        for r in f.risks.iter().take(MAX_RISK_ROWS) {
+        // The most serious rows, but every kind present shows its first rows: a board must
+        // see that replication or tags could not be read even beside many provider keys.
+        let printed = printed_risks(&f.risks);
+        for r in printed.iter().copied() {
             let _ = write!(
                 o,
                 "<tr class=\"risk-{k}\" data-risk=\"{k}\" data-store=\"{id}\" data-scan=\"{scan}\"><td class=nw>{title}</td><td class=id>{id}</td><td>{country}</td><td>{custody}</td><td>{class}</td><td class=\"n nw\">{bytes}</td><td class=id>{scan}</td><td class=nw>{seen}</td><td data-risk-detail>{detail}</td></tr>",
@@ -419,11 +440,11 @@ pub fn render(f: &Figures) -> String {
             );
         }
         o.push_str("</table>");
-        if f.risks.len() > MAX_RISK_ROWS {
+        if f.risks.len() > printed.len() {
             let _ = write!(
                 o,
                 "<p class=note>{} more risk rows are not printed: see the evidence bundle (<code>landmeter evidence</code>) or <code>landmeter stores</code> with filters.</p>",
-                f.risks.len() - MAX_RISK_ROWS
+                f.risks.len() - printed.len()
             );
         }
     }

@@ -363,6 +363,166 @@ async fn access_denied_is_a_coverage_gap_on_that_store_only() -> anyhow::Result<
     Ok(())
 }
 
+/// The bucket that replicates out of the EU whose GetBucketReplication the proxy denies.
+const DENIED_REPLICATION_BUCKET: &str = "lm-ie-repl-us";
+/// A classified bucket whose GetBucketTagging the proxy denies.
+const DENIED_TAGS_BUCKET: &str = "lm-ie-cmk-arn";
+
+/// Unknown is never "no" through the whole chain: a bucket that replicates to the US whose
+/// replication cannot be read, and a classified bucket whose tags cannot be read, are
+/// unknown (with the call and its error) in the map, `stores --format json`, the summary,
+/// the dashboard and the report; their indicators are withheld; `--replicated-outside-eu
+/// false` does not list them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_replication_and_tags_are_unknown_never_no() -> anyhow::Result<()> {
+    let moto = Moto::start()?;
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    estate::seed(&aws, ESTATE).await?;
+    let proxy = FaultProxy::start(
+        moto.addr(),
+        vec![
+            Rule::s3("GetBucketReplication")
+                .bucket(DENIED_REPLICATION_BUCKET)
+                .respond(Fault::s3_access_denied()),
+            Rule::s3("GetBucketTagging")
+                .bucket(DENIED_TAGS_BUCKET)
+                .respond(Fault::s3_access_denied()),
+        ],
+    )
+    .await?;
+    let http = format!("127.0.0.1:{}", landmeter_e2e::free_port()?);
+    let dir = landmeter_e2e::TempDir::new("landmeter-unknowns")?;
+    let db = dir.path().join("map.db");
+    let collector = Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", &http])?;
+    run_agent(&collector.url(), &proxy.endpoint(), &[])
+        .await?
+        .success()
+        .map_err(|e| e.context(format!("collector log:\n{}", collector.log())))?;
+    assert!(proxy.count("s3:GetBucketReplication") > 0);
+
+    // The map.
+    let mut map = collector.map().await?;
+    let stores = map.all_stores().await?;
+    let find = |name: &str| {
+        stores
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("{name} not in the map"))
+    };
+    let repl = find(DENIED_REPLICATION_BUCKET);
+    assert_eq!(repl.replicated_outside_eu_known(), None, "{repl:?}");
+    let why = repl
+        .unknown("replication")
+        .expect("replication listed as unknown");
+    assert_eq!(why.code, "AccessDenied", "{why:?}");
+    assert!(why.call.contains("GetBucketReplication"), "{why:?}");
+    assert_eq!((repl.sov2_indicator, repl.sov3_indicator), (None, None));
+    let tags = find(DENIED_TAGS_BUCKET);
+    assert_eq!(tags.classification, "unknown");
+    assert!(
+        tags.unknown("classification")
+            .is_some_and(|u| u.call.contains("GetBucketTagging")),
+        "{tags:?}"
+    );
+    // Undenied buckets keep their known answers.
+    assert_eq!(
+        find("lm-acct2-ie-repl-au").replicated_outside_eu_known(),
+        Some(true)
+    );
+    assert_eq!(find("lm-ie-aes256").classification, "BBN2");
+
+    // Filters: false is known-false only; unknown is a value of its own.
+    let names = |v: Vec<StoreView>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+    let not_outside = names(
+        map.list_stores(StoreFilter {
+            replicated_outside_eu: Some(false),
+            ..StoreFilter::default()
+        })
+        .await?,
+    );
+    assert!(!not_outside.iter().any(|n| n == DENIED_REPLICATION_BUCKET));
+    assert!(not_outside.iter().any(|n| n == "lm-ie-aes256"));
+    let unknown = names(
+        map.list_stores(StoreFilter {
+            unknown: vec!["replication".into()],
+            ..StoreFilter::default()
+        })
+        .await?,
+    );
+    assert_eq!(unknown, [DENIED_REPLICATION_BUCKET]);
+
+    // The summary counts unknown apart.
+    let by = summary_rows(
+        &map.summary(StoreFilter::default(), &["replication"])
+            .await?,
+    );
+    assert_eq!(by.get("unknown").map(|r| r.0), Some(1), "{by:?}");
+    // The other bucket replicating out of the EU (to Australia) was readable.
+    assert_eq!(by.get("outside-EU").map(|r| r.0), Some(1), "{by:?}");
+    let by = summary_rows(
+        &map.summary(StoreFilter::default(), &["classification"])
+            .await?,
+    );
+    assert_eq!(by.get("unknown").map(|r| r.0), Some(1), "{by:?}");
+
+    // The CLI's JSON: null, not false, and why.
+    let json: serde_json::Value = serde_json::from_str(&collector.cli(&[
+        "stores",
+        "--format",
+        "json",
+        "--unknown",
+        "replication",
+    ])?)?;
+    let listed = json.as_array().expect("array");
+    assert_eq!(listed.len(), 1, "{json}");
+    assert_eq!(listed[0]["replicated_outside_eu"], serde_json::Value::Null);
+    assert_eq!(listed[0]["unknowns"][0]["dimension"], "replication");
+    assert!(
+        collector
+            .cli(&[
+                "stores",
+                "--replicated-outside-eu",
+                "false",
+                "--format",
+                "json"
+            ])?
+            .find(DENIED_REPLICATION_BUCKET)
+            .is_none()
+    );
+
+    // The dashboard.
+    let dashboard: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{http}/v1/dashboard"))
+        .bearer_auth(collector.token())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let rows = dashboard["dimensions"]["replication"]
+        .as_array()
+        .expect("replication rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["key"] == "unknown" && r["stores"] == 1),
+        "{rows:?}"
+    );
+
+    // The report names both as risks, with the failed call.
+    let report = collector.cli(&["report", "--tenant", "default"])?;
+    for (risk, call) in [
+        ("replication-unknown", "GetBucketReplication"),
+        ("classification-unknown", "GetBucketTagging"),
+    ] {
+        let row = report
+            .split("<tr")
+            .find(|l| l.contains(&format!("data-risk=\"{risk}\"")))
+            .unwrap_or_else(|| panic!("no {risk} risk row in the report"));
+        assert!(row.contains(call) && row.contains("AccessDenied"), "{row}");
+    }
+    Ok(())
+}
+
 /// Summary rows keyed by their group keys joined with `/`.
 fn summary_rows(resp: &landmeter_proto::v1::SummaryResponse) -> BTreeMap<String, (u64, i64, u64)> {
     resp.rows

@@ -100,6 +100,7 @@ impl Provider for AzureProvider {
             id: account,
             sink,
             gaps: AtomicU64::new(0),
+            unlisted: Default::default(),
         };
         scanner.scan().await
     }

@@ -32,6 +32,9 @@ pub(super) struct Subscription<'a> {
     pub(super) id: &'a str,
     pub(super) sink: &'a FactSink,
     pub(super) gaps: AtomicU64,
+    /// Storage accounts whose containers could not be listed, with why: the subscription's
+    /// coverage says so (the collector marks nothing under them gone).
+    pub(super) unlisted: std::sync::Mutex<Vec<String>>,
 }
 
 impl Subscription<'_> {
@@ -88,12 +91,19 @@ impl Subscription<'_> {
         for r in results {
             stores_seen += r?;
         }
+        let unlisted =
+            std::mem::take(&mut *self.unlisted.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(AccountCoverage {
             account: self.id.to_owned(),
+            // Every storage account was listed; a part that was not is named in the reason.
             complete: true,
             stores_seen,
             gaps: self.gaps.load(Ordering::Relaxed),
-            reason: String::new(),
+            reason: if unlisted.is_empty() {
+                String::new()
+            } else {
+                format!("incomplete for containers: {}", unlisted.join("; "))
+            },
         })
     }
 
@@ -258,6 +268,14 @@ impl Subscription<'_> {
         let containers = match self.ctx.blob.list_containers(&a.name, endpoint).await {
             Ok(c) => c,
             Err(f) => {
+                self.unlisted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!(
+                        "{} ({} failed: {f})",
+                        a.name,
+                        calls::LIST_CONTAINERS.name
+                    ));
                 self.gap(&a.name, calls::LIST_CONTAINERS, &f).await?;
                 return Ok(0);
             }

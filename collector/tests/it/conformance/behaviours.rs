@@ -947,3 +947,78 @@ pub fn unknowns_are_never_no_in_filters_and_summaries(open: Open) {
         "unknown counted apart: {by_eu:?}"
     );
 }
+
+/// A storage account (or, with `containers`, its containers) as an Azure agent reports it.
+fn azure_store(name: &str, parent: &str) -> Fact {
+    Fact {
+        account: "sub-1".into(),
+        subject: name.into(),
+        api_call: "blob:ListContainers".into(),
+        observed_at_ms: 1,
+        body: Some(Body::Store(landmeter_proto::v1::Store {
+            provider: "microsoft-azure".into(),
+            service: if parent.is_empty() { "storage" } else { "blob" }.into(),
+            name: name.into(),
+            region: "westeurope".into(),
+            parent: parent.into(),
+            kind: if parent.is_empty() {
+                landmeter_proto::StoreKind::StorageAccount
+            } else {
+                landmeter_proto::StoreKind::Container
+            } as i32,
+            ..Default::default()
+        })),
+    }
+}
+
+/// A failed listing of part of an account (a storage firewall refusing the container
+/// listing) leaves that part unknown: nothing under it is marked gone, and no change event
+/// says so; a later successful listing marks what is really gone.
+pub fn a_failed_listing_of_a_part_marks_nothing_under_it_gone(open: Open) {
+    use landmeter_proto::FactTopic;
+    let b = Bench::new(open);
+    let containers = ["sa/c1", "sa/c2", "sa/c3"];
+    b.begin("t", AGENT, "s1", "sub-1").expect("begin");
+    let mut facts = vec![azure_store("sa", "")];
+    facts.extend(containers.iter().map(|c| azure_store(c, "sa")));
+    b.batch("t", AGENT, "s1", 1, facts).expect("batch");
+    b.end("t", AGENT, "s1", "sub-1", 1, true, 10).expect("end");
+
+    b.begin("t", AGENT, "s2", "sub-1").expect("begin");
+    let mut denied_listing = denied("sub-1", "sa", "blob:ListContainers", FactTopic::Listing);
+    denied_listing.account = "sub-1".into();
+    b.batch(
+        "t",
+        AGENT,
+        "s2",
+        1,
+        vec![azure_store("sa", ""), denied_listing],
+    )
+    .expect("batch");
+    let outcome = b.end("t", AGENT, "s2", "sub-1", 1, true, 20).expect("end");
+    assert_eq!(outcome.stores_gone, 0, "{outcome:?}");
+    let mut present = b.names(&Scope::AllTenants, &StoreFilter::default());
+    present.sort();
+    assert_eq!(present, ["sa", "sa/c1", "sa/c2", "sa/c3"]);
+    let gone_events = b
+        .store
+        .list_changes(&Scope::AllTenants, 0, 0, 100, &StoreFilter::default())
+        .expect("changes")
+        .into_iter()
+        .filter(|e| e.kind() == ChangeKind::Gone)
+        .count();
+    assert_eq!(gone_events, 0);
+
+    // Listed again, with c1 only: c2 and c3 are gone now.
+    b.begin("t", AGENT, "s3", "sub-1").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s3",
+        1,
+        vec![azure_store("sa", ""), azure_store("sa/c1", "sa")],
+    )
+    .expect("batch");
+    let outcome = b.end("t", AGENT, "s3", "sub-1", 1, true, 30).expect("end");
+    assert_eq!(outcome.stores_gone, 2, "{outcome:?}");
+}
