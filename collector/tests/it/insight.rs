@@ -3,7 +3,7 @@
 
 use landmeter_collector::config::CollectorConfig;
 use landmeter_proto::v1::{
-    AccountCoverage, Fact, FactsBatch, Gap, GapKind, ScanBegin, ScanEnd, Size, Store,
+    AccountCoverage, Fact, FactsBatch, Gap, GapKind, ScanBegin, ScanEnd, Size, Store, StoreFilter,
     collector_message::Msg, fact::Body,
 };
 use serde_json::Value;
@@ -706,4 +706,84 @@ async fn old_views_get_the_indicators_when_the_rules_change() {
         (Some(1), Some(1))
     );
     assert!(!view.indicator_reasons.is_empty());
+}
+
+/// A map written by the previous version (a denied tag read stored as "unclassified", no
+/// unknowns) is re-interpreted to the current rules at the next start: the store becomes
+/// unknown, with the failed call, in its view and in the column filters use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_map_is_reinterpreted_to_unknown_is_never_no() {
+    use prost::Message;
+    let dir = crate::harness::temp_dir("unknowns-upgrade");
+    let cfg = CollectorConfig {
+        insecure_plaintext: true,
+        ..CollectorConfig::default()
+    };
+    let c = Collector::start_in(dir.clone(), cfg.clone()).await;
+    let mut a = c.agent("agent-u").await;
+    a.begin("u1").await;
+    let mut facts: Vec<Fact> = bucket("b-us", "us-east-1", &[])
+        .into_iter()
+        .filter(|f| !matches!(f.body, Some(Body::Tags(_))))
+        .collect();
+    facts.push(Fact {
+        account: ACCOUNT.into(),
+        subject: "b-us".into(),
+        observed_at_ms: 1_700_000_000_000,
+        api_call: "s3:GetBucketTagging".into(),
+        body: Some(Body::Gap(Gap {
+            kind: GapKind::AccessDenied as i32,
+            code: "AccessDenied".into(),
+            message: "not allowed".into(),
+            call: "s3:GetBucketTagging".into(),
+            ..Default::default()
+        })),
+    });
+    a.batch("u1", 1, facts).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    a.end("u1", 1, true).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    drop(a);
+    c.store
+        .set_interpretation_fingerprint("the previous version")
+        .expect("fingerprint");
+    c.stop().await;
+
+    // As the previous version stored it.
+    let db = rusqlite::Connection::open(dir.join("map.db")).expect("open");
+    let blob: Vec<u8> = db
+        .query_row("SELECT view FROM stores", [], |r| r.get(0))
+        .expect("view");
+    let mut old = landmeter_proto::v1::StoreView::decode(blob.as_slice()).expect("decode");
+    assert_eq!(old.classification, "unknown", "today's rules");
+    old.classification = "unclassified".into();
+    old.process = "unassigned".into();
+    old.unknowns.clear();
+    db.execute(
+        "UPDATE stores SET view = ?1, classification = 'unclassified', unknown_dims = ''",
+        [old.encode_to_vec()],
+    )
+    .expect("rewrite");
+    drop(db);
+
+    let mut cfg = cfg;
+    cfg.database = dir.join("map.db").display().to_string();
+    let (interpreter, fingerprint) =
+        landmeter_collector::server::build_interpreter(&cfg).expect("interpreter");
+    let store =
+        landmeter_collector::server::open_store(&cfg, &interpreter, &fingerprint).expect("store");
+    let all = landmeter_collector::store::Scope::AllTenants;
+    let unknown = StoreFilter {
+        unknown: vec!["classification".into()],
+        ..StoreFilter::default()
+    };
+    let (found, _) = store.list_stores(&all, &unknown, 10, "").expect("list");
+    assert_eq!(found.len(), 1, "the column filters use was rewritten too");
+    let view = &found[0];
+    assert_eq!(view.classification, "unknown");
+    let why = view.unknown("classification").expect("why");
+    assert_eq!(
+        (why.call.as_str(), why.code.as_str()),
+        ("s3:GetBucketTagging", "AccessDenied")
+    );
 }
