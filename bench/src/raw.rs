@@ -110,7 +110,7 @@ pub fn bulk_insert(
             let map: Vec<_> = if rows == Rows::Everything {
                 let facts: Vec<_> = batches.iter().flatten().cloned().collect();
                 interpreter
-                    .interpret_account(tenant, &account, &facts, &|_| None)
+                    .interpret_account(tenant, &account, &facts, &|_, _| None)
                     .into_iter()
                     .map(|mut view| {
                         view.first_seen_ms = now_ms;

@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!landmeter_proto::compat::needs_upgrade(&once));
     }
     for (account, facts) in &by_account {
-        let views = interpreter().interpret_account("t", account, facts, &|_| None);
+        let views = interpreter().interpret_account("t", account, facts, &|_, _| None);
         std::hint::black_box(views);
     }
 });

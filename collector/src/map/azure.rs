@@ -436,7 +436,7 @@ mod tests {
             ReferenceTables::builtin().expect("tables"),
             TagConventions::default(),
         )
-        .interpret_account("t1", SUB, facts, &|_| None)
+        .interpret_account("t1", SUB, facts, &|_, _| None)
     }
 
     fn estate(shape: Shape) -> Vec<Fact> {

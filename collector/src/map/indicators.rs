@@ -543,7 +543,7 @@ mod tests {
             })),
         }];
         let i = Interpreter::new(tables(), TagConventions::default());
-        let v = &i.interpret_account("t", "1", &facts, &|_| Option::None)[0];
+        let v = &i.interpret_account("t", "1", &facts, &|_, _| Option::None)[0];
         assert_eq!((v.sov2_indicator, v.sov3_indicator), (Some(0), Some(0)));
         assert!(!v.indicator_reasons.is_empty());
     }

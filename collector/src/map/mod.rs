@@ -188,7 +188,7 @@ impl Interpreter {
 
     /// Interprets every store among one account's facts.
     ///
-    /// `known_region` answers the region of a bucket by name from elsewhere in the tenant's
+    /// `known_region` answers the region of a present bucket by (account, name) from the tenant's
     /// map, for replication destinations the agent could not resolve itself.
     ///
     /// Facts from agents before wave 2 are upgraded first (each on a copy, made only for a
@@ -198,7 +198,7 @@ impl Interpreter {
         tenant: &str,
         account: &str,
         facts: &[Fact],
-        known_region: &dyn Fn(&str) -> Option<String>,
+        known_region: &dyn Fn(&str, &str) -> Option<String>,
     ) -> Vec<StoreView> {
         let facts: Vec<Cow<'_, Fact>> = facts
             .iter()
@@ -228,7 +228,7 @@ impl Interpreter {
         fact: &Fact,
         store: &landmeter_proto::v1::Store,
         a: &AccountFacts<'_>,
-        known_region: &dyn Fn(&str) -> Option<String>,
+        known_region: &dyn Fn(&str, &str) -> Option<String>,
     ) -> StoreView {
         let subject = fact.subject.as_str();
         let provider = store.provider.as_str();
@@ -491,18 +491,21 @@ impl Interpreter {
             v.unknowns.push(unknown_from_gap(dimension::REPLICATION, g));
         } else if let Some(repl) = a.replication.get(subject) {
             for rule in repl.rules.iter().filter(|r| r.status != "Disabled") {
+                let target_account = if rule.destination_account.is_empty() {
+                    account.to_owned()
+                } else {
+                    rule.destination_account.clone()
+                };
+                // The destination's region from that bucket in that account, present in the
+                // map; else unknown (no guess from a namesake elsewhere or a gone bucket).
                 let region = if rule.destination_region.is_empty() {
-                    known_region(&rule.destination_bucket).unwrap_or_default()
+                    known_region(&target_account, &rule.destination_bucket).unwrap_or_default()
                 } else {
                     rule.destination_region.clone()
                 };
                 let mut t = ReplicationTarget {
                     bucket: rule.destination_bucket.clone(),
-                    account: if rule.destination_account.is_empty() {
-                        account.to_owned()
-                    } else {
-                        rule.destination_account.clone()
-                    },
+                    account: target_account,
                     region,
                     ..ReplicationTarget::default()
                 };
@@ -693,7 +696,9 @@ mod tests {
                 }),
             ),
         ];
-        let known = |name: &str| (name == "dst").then(|| "us-east-2".to_owned());
+        let known = |account: &str, name: &str| {
+            (account == "111122223333" && name == "dst").then(|| "us-east-2".to_owned())
+        };
         let views = interpreter().interpret_account("t1", "111122223333", &facts, &known);
         assert_eq!(views.len(), 1);
         let v = &views[0];
@@ -742,7 +747,7 @@ mod tests {
                 }),
             ),
         ];
-        let v = &interpreter().interpret_account("t1", "111122223333", &facts, &|_| None)[0];
+        let v = &interpreter().interpret_account("t1", "111122223333", &facts, &|_, _| None)[0];
         assert_eq!(v.custody(), Custody::CustomerManaged);
         assert!(
             !v.replicated_outside_eu,
@@ -766,7 +771,7 @@ mod tests {
             bucket("plain", "eu-west-1"),
             fact("plain", Body::Tags(Tags { tags: Vec::new() })),
         ];
-        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_, _| None);
         let get = |name: &str| views.iter().find(|v| v.name == name).expect(name);
 
         let repl = get("repl-denied");
@@ -834,7 +839,7 @@ mod tests {
             bucket("tagless", "eu-west-1"),
             failed("tagless", "objects:GetEncryption", FactTopic::Tags),
         ];
-        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_, _| None);
         let get = |name: &str| views.iter().find(|v| v.name == name).expect(name);
         assert_eq!(get("denied").custody(), Custody::Unknown);
         assert_eq!(
@@ -923,8 +928,8 @@ mod tests {
             FactTopic::Encryption,
         ));
         let i = interpreter();
-        let new_views = i.interpret_account("t1", "111122223333", &facts, &|_| None);
-        let old_views = i.interpret_account("t1", "111122223333", &old(facts), &|_| None);
+        let new_views = i.interpret_account("t1", "111122223333", &facts, &|_, _| None);
+        let old_views = i.interpret_account("t1", "111122223333", &old(facts), &|_, _| None);
         assert_eq!(old_views, new_views);
         let kms = &new_views[1];
         assert_eq!((kms.name.as_str(), kms.kind.as_str()), ("kms", "bucket"));
@@ -976,7 +981,7 @@ mod tests {
     #[test]
     fn untagged_store_in_unknown_region_is_unclassified_and_unknown() {
         let facts = vec![bucket("b2", "xx-nowhere-1")];
-        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_| None);
+        let views = interpreter().interpret_account("t1", "111122223333", &facts, &|_, _| None);
         let v = &views[0];
         assert_eq!(v.classification, UNCLASSIFIED);
         assert_eq!(v.process, NO_PROCESS);

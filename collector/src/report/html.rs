@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use super::figures::{Figures, RiskKind, Row};
 
 /// Risk rows printed (all kinds counted; the rest are in the evidence bundle).
-pub const MAX_RISK_ROWS: usize = 10;
+pub const MAX_RISK_ROWS: usize = 6;
 /// Rows each kind of risk present gets at least, within or beyond `MAX_RISK_ROWS`.
-pub const MIN_RISK_ROWS_PER_KIND: usize = 2;
+pub const MIN_RISK_ROWS_PER_KIND: usize = 1;
 
 /// The risk rows the report prints, in their order: the first `MAX_RISK_ROWS`, plus the
 /// first rows of any kind that would otherwise not show.
@@ -50,6 +50,7 @@ table { border-collapse: collapse; width: 100%; margin: 1mm 0; }
 th, td { text-align: left; padding: 0.4mm 1.2mm; border-bottom: 0.3pt solid #ccc; vertical-align: top; }
 th { font-size: 7.5pt; color: #333; font-weight: 600; }
 .nw { white-space: nowrap; }
+.why { white-space: normal; display: block; max-width: 16em; color: #555; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .small { font-size: 7.5pt; }
 .note { font-size: 7.5pt; color: #444; }
@@ -415,14 +416,14 @@ pub fn render(f: &Figures) -> String {
     if f.risks.is_empty() {
         o.push_str("<p>No store has any of these risks.</p>");
     } else {
-        o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th><th>why</th></tr>");
+        o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th></tr>");
         // The most serious rows, but every kind present shows its first rows: a board must
         // see that replication or tags could not be read even beside many provider keys.
         let printed = printed_risks(&f.risks);
         for r in printed.iter().copied() {
             let _ = write!(
                 o,
-                "<tr class=\"risk-{k}\" data-risk=\"{k}\" data-store=\"{id}\" data-scan=\"{scan}\"><td class=nw>{title}</td><td class=id>{id}</td><td>{country}</td><td>{custody}</td><td>{class}</td><td class=\"n nw\">{bytes}</td><td class=id>{scan}</td><td class=nw>{seen}</td><td data-risk-detail>{detail}</td></tr>",
+                "<tr class=\"risk-{k}\" data-risk=\"{k}\" data-store=\"{id}\" data-scan=\"{scan}\"><td class=nw>{title}{detail}</td><td class=id>{id}</td><td>{country}</td><td>{custody}</td><td>{class}</td><td class=\"n nw\">{bytes}</td><td class=id>{scan}</td><td class=nw>{seen}</td></tr>",
                 k = r.kind.id(),
                 id = esc(&r.store_id),
                 scan = esc(&r.last_scan_id),
@@ -436,7 +437,15 @@ pub fn render(f: &Figures) -> String {
                 class = esc(&r.classification),
                 bytes = r.bytes.map_or_else(|| "unknown".to_owned(), human_bytes),
                 seen = day(r.last_seen_ms),
-                detail = esc(&r.detail),
+                // Why, under the risk's name, when it is an unknown (the failed call).
+                detail = if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "<small class=why data-risk-detail>{}</small>",
+                        esc(&r.detail)
+                    )
+                },
             );
         }
         o.push_str("</table>");

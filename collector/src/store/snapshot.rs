@@ -24,10 +24,11 @@ pub struct AccountSnapshot<'a> {
     pub views: Vec<StoreView>,
     /// Another tenant's agent also reported this account.
     pub claimed_by_other_tenant: bool,
-    /// The region of a store elsewhere in the tenant's map, by name (replication targets in
-    /// other accounts). A backend planning outside its writer may refuse to use a plan
-    /// that asked, since other accounts are not part of the snapshot's consistency check.
-    pub known_region: &'a dyn Fn(&str) -> Option<String>,
+    /// The region of a present (not gone) store of the tenant's map, by (account, name):
+    /// replication targets the agent could not place. No guess from another account or a
+    /// gone store. A backend planning outside its writer may refuse to use a plan that
+    /// asked, since other accounts are not part of the snapshot's consistency check.
+    pub known_region: &'a dyn Fn(&str, &str) -> Option<String>,
 }
 
 /// A view ready to be written, with its encoding (made by the planner, off the writer).

@@ -127,10 +127,15 @@ async fn a_watcher_hears_exactly_the_changes_of_each_scan() {
             (
                 s("b1"),
                 ChangeKind::Changed,
+                // Key changes, the jurisdiction and the indicators are recorded too.
                 vec![
                     s("custody: provider -> dedicated-hsm"),
+                    s("key:  -> arn:aws:kms:eu-west-1:123456789012:key/k1"),
+                    s("key_region:  -> eu-west-1"),
                     s("replication:  -> dr@us-east-1"),
                     s("replicated_outside_eu: false -> true"),
+                    s("jurisdiction: EU+US-CLOUD-ACT -> non-EU+US-CLOUD-ACT"),
+                    s("indicators: SOV-2 1 / SOV-3 1 -> SOV-2 0 / SOV-3 0"),
                 ]
             ),
             (s("b2"), ChangeKind::Gone, vec![]),

@@ -350,7 +350,7 @@ fn interpret(account: &str, facts: &[Fact]) -> Vec<StoreView> {
         ReferenceTables::builtin().expect("shipped tables"),
         TagConventions::default(),
     );
-    interpreter.interpret_account("gemeente", account, facts, &|_| None)
+    interpreter.interpret_account("gemeente", account, facts, &|_, _| None)
 }
 
 fn by_name<'v>(views: &'v [StoreView], name: &str) -> &'v StoreView {

@@ -24,9 +24,11 @@ impl AccountScan<'_> {
         let refs: BTreeSet<(String, String)> = buckets
             .iter()
             .flat_map(|b| b.key_refs.iter())
-            .map(|(raw, context)| {
+            // A bare alias or key id names a key in the bucket's region: when that region is
+            // not known, no region is guessed and the key stays undescribed (custody unknown).
+            .filter_map(|(raw, context)| {
                 let region = KeyRef::parse(raw).region().unwrap_or(context).to_owned();
-                (region, raw.clone())
+                (!region.is_empty()).then(|| (region, raw.clone()))
             })
             .collect();
         if refs.is_empty() {

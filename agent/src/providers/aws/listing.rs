@@ -204,10 +204,18 @@ impl AccountScan<'_> {
                     .location_constraint()
                     .map(|c| c.as_str())
                     .unwrap_or_default();
-                Ok((
-                    location_to_region(constraint).to_owned(),
-                    REGION_FROM_GET_BUCKET_LOCATION,
-                ))
+                match location_to_region(&self.settings.provider, constraint) {
+                    Some(region) => Ok((region.to_owned(), REGION_FROM_GET_BUCKET_LOCATION)),
+                    // No guess: only AWS itself means us-east-1 by an empty constraint.
+                    None => Err(CallFailure {
+                        code: Some("EmptyLocationConstraint".to_owned()),
+                        message: format!(
+                            "GetBucketLocation answered an empty location constraint; for provider {:?} that names no region",
+                            self.settings.provider
+                        ),
+                        ..CallFailure::default()
+                    }),
+                }
             }
             Err(err) => {
                 tracing::debug!(bucket, head_error = %head_failure, call = calls::GET_BUCKET_LOCATION.name, location_error = %failure(&err), "cannot resolve bucket region");
@@ -254,12 +262,14 @@ fn regions_from_listings(
     Some(found)
 }
 
-/// `GetBucketLocation`'s legacy spellings: empty means us-east-1, `EU` means eu-west-1.
-fn location_to_region(constraint: &str) -> &str {
-    match constraint {
-        "" => "us-east-1",
-        "EU" => "eu-west-1",
-        other => other,
+/// `GetBucketLocation`'s legacy spellings at AWS: empty means us-east-1, `EU` means
+/// eu-west-1. Another S3-compatible provider's empty answer names no region: None.
+fn location_to_region<'a>(provider: &str, constraint: &'a str) -> Option<&'a str> {
+    match (provider, constraint) {
+        ("aws", "") => Some("us-east-1"),
+        ("aws", "EU") => Some("eu-west-1"),
+        (_, "") => None,
+        (_, other) => Some(other),
     }
 }
 
@@ -300,8 +310,14 @@ mod tests {
 
     #[test]
     fn legacy_locations_map_to_regions() {
-        assert_eq!(location_to_region(""), "us-east-1");
-        assert_eq!(location_to_region("EU"), "eu-west-1");
-        assert_eq!(location_to_region("eu-central-1"), "eu-central-1");
+        assert_eq!(location_to_region("aws", ""), Some("us-east-1"));
+        assert_eq!(location_to_region("aws", "EU"), Some("eu-west-1"));
+        assert_eq!(
+            location_to_region("aws", "eu-central-1"),
+            Some("eu-central-1")
+        );
+        // No guesses for other providers: empty is unknown, not us-east-1.
+        assert_eq!(location_to_region("ovhcloud", ""), None);
+        assert_eq!(location_to_region("ovhcloud", "gra"), Some("gra"));
     }
 }

@@ -336,12 +336,16 @@ fn read_account(
 }
 
 /// The region of a store of the tenant by name, present stores first.
-fn known_region(conn: &Connection, tenant: &str, name: &str) -> Option<String> {
+fn known_region(conn: &Connection, tenant: &str, account: &str, name: &str) -> Option<String> {
     conn.prepare_cached(
-        "SELECT region FROM stores WHERE tenant = ?1 AND name = ?2 AND region <> ''
-         ORDER BY gone_at_ms IS NOT NULL, last_seen_ms DESC LIMIT 1",
+        "SELECT region FROM stores
+         WHERE tenant = ?1 AND account = ?2 AND name = ?3 AND region <> '' AND gone_at_ms IS NULL
+         LIMIT 1",
     )
-    .and_then(|mut s| s.query_row(params![tenant, name], |r| r.get(0)).optional())
+    .and_then(|mut s| {
+        s.query_row(params![tenant, account, name], |r| r.get(0))
+            .optional()
+    })
     .ok()
     .flatten()
 }
@@ -354,7 +358,7 @@ fn plan_in(
     account: &str,
 ) -> Result<AccountWrites, StoreError> {
     let (facts, views, claimed) = read_account(tx, tenant, account)?;
-    let region = |name: &str| known_region(tx, tenant, name);
+    let region = |account: &str, name: &str| known_region(tx, tenant, account, name);
     Ok(planner.plan(AccountSnapshot {
         tenant,
         account,
@@ -476,7 +480,7 @@ fn plan_finish(
     for (account, generation) in accounts.into_iter().zip(before) {
         let (facts, views, claimed) = read_account(&tx, tenant, &account)?;
         let consulted_elsewhere = std::cell::Cell::new(false);
-        let region = |_: &str| {
+        let region = |_: &str, _: &str| {
             consulted_elsewhere.set(true);
             None
         };
