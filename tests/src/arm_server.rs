@@ -115,7 +115,7 @@ pub const AZURE_ESTATE: &[AzureAccount] = &[
         expect: AzureExpect { country: "NL", eu: true, secondary: None, replicated_outside_eu: false, custody: Custody::CustomerManaged, modifiers: &["HSM-backed key (RSA-HSM)"], classification: "BBN3" } },
     AzureAccount { subscription: SUB_MAIN, name: "lmdehsm", location: "germanywestcentral", sku: "Standard_ZRS", secondary: "",
         key: AzureKey::ManagedHsm("hsm-de"), infrastructure_encryption: true, tags: &[], page: 1, used_bytes: Some(42),
-        expect: AzureExpect { country: "DE", eu: true, secondary: None, replicated_outside_eu: false, custody: Custody::DedicatedHsm, modifiers: &["infrastructure (double) encryption"], classification: "unclassified" } },
+        expect: AzureExpect { country: "DE", eu: true, secondary: None, replicated_outside_eu: false, custody: Custody::DedicatedHsm, modifiers: &["infrastructure (double) encryption", "encryption scopes: 1 (weakest provider platform-scope"], classification: "unclassified" } },
     // Page 2 (behind nextLink; its first request is throttled).
     AzureAccount { subscription: SUB_MAIN, name: "lmukgrs", location: "uksouth", sku: "Standard_RAGRS", secondary: "ukwest",
         key: AzureKey::Platform, infrastructure_encryption: false, tags: &[("classification", "BBN1")], page: 2, used_bytes: Some(1_000_000),

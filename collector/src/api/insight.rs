@@ -419,7 +419,15 @@ fn graph_of(stores: &[StoreView], expand: &BTreeSet<String>, aggregated: bool) -
         };
         edges.insert((account.clone(), holder.clone(), "contains"));
         edges.insert((holder.clone(), region.clone(), "located-in"));
-        for t in &v.replication {
+        // A geo-redundant storage account's copy is one edge, from the account: its
+        // containers are copied with it and draw none of their own.
+        let copied_with_account = v.kind == "container"
+            && v.replication.iter().all(|t| {
+                v.name
+                    .split_once('/')
+                    .is_some_and(|(acct, _)| acct == t.bucket)
+            });
+        for t in v.replication.iter().filter(|_| !copied_with_account) {
             let target = format!("region:{}/{}", v.provider, t.region);
             let n = upsert(
                 &mut nodes,
@@ -718,6 +726,38 @@ mod tests {
         assert_eq!(node("store:aws:a:hsm")["jurisdiction"], "non-eu");
         // The node opens its store within its tenant.
         assert_eq!(node("store:aws:a:hsm")["tenant"], "t");
+    }
+
+    #[test]
+    fn a_geo_redundant_account_is_one_replication_edge_not_one_per_container() {
+        let grs = |name: &str, kind: &str| {
+            let mut v = view("t", "sub", name, "westeurope", Some(1));
+            v.kind = kind.into();
+            v.replication.push(landmeter_proto::v1::ReplicationTarget {
+                bucket: "st".into(),
+                region: "northeurope".into(),
+                country: "IE".into(),
+                eu: true,
+                ..Default::default()
+            });
+            v
+        };
+        let g = graph(
+            &[
+                grs("st", "storage-account"),
+                grs("st/c1", "container"),
+                grs("st/c2", "container"),
+            ],
+            &BTreeSet::new(),
+        );
+        let replicas: Vec<&Value> = g["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .filter(|e| e["kind"] == "replicates-to")
+            .collect();
+        assert_eq!(replicas.len(), 1, "{replicas:?}");
+        assert_eq!(replicas[0]["from"], "store:aws:sub:st");
     }
 
     #[test]

@@ -148,16 +148,51 @@ pub(super) fn decide(
             },
         };
         d.reason = format!("account encryption of {account_subject}: {}", d.reason);
+        if !scopes_of(a, account_subject).is_empty() {
+            // Without a default scope, each write may name any scope of the account.
+            d.modifiers.push(
+                "no default encryption scope: blobs may be written under another scope of the account"
+                    .to_owned(),
+            );
+        }
         return d;
     }
-    match a.encryption.get(subject).copied() {
+    let mut d = match a.encryption.get(subject).copied() {
         Some(e) => decide_encryption(a, account, &store.region, e),
         None => CustodyDecision {
             level: Custody::Unknown,
             reason: "no encryption answer observed".to_owned(),
             ..CustodyDecision::default()
         },
+    };
+    // The account's encryption scopes belong to its view: its data may sit under any of them.
+    let mut scopes: Vec<(Custody, &str)> = scopes_of(a, subject)
+        .into_iter()
+        .map(|(name, e)| (decide_encryption(a, account, &store.region, e).level, name))
+        .collect();
+    scopes.sort_by_key(|(level, name)| (level.rank(), *name));
+    if let (Some((weak, weak_name)), Some((strong, strong_name))) = (scopes.first(), scopes.last())
+    {
+        d.modifiers.push(format!(
+            "encryption scopes: {} (weakest {} {weak_name}, strongest {} {strong_name})",
+            scopes.len(),
+            weak.label(),
+            strong.label()
+        ));
     }
+    d
+}
+
+/// The encryption scopes described under a storage account: (scope name, its encryption).
+fn scopes_of<'a>(a: &AccountFacts<'a>, account_subject: &str) -> Vec<(&'a str, &'a Encryption)> {
+    let prefix = format!("{account_subject}/encryptionScopes/");
+    let mut out: Vec<(&'a str, &'a Encryption)> = a
+        .encryption
+        .iter()
+        .filter_map(|(subject, e)| subject.strip_prefix(prefix.as_str()).map(|name| (name, *e)))
+        .collect();
+    out.sort_by_key(|(name, _)| *name);
+    out
 }
 
 /// The ladder for one Azure encryption setting (an account's or an encryption scope's).
@@ -529,7 +564,14 @@ mod tests {
 
         let de = get("stde");
         assert_eq!(de.custody(), Custody::DedicatedHsm, "{}", de.custody_reason);
-        assert_eq!(de.custody_modifiers, ["key not described"]);
+        // Its encryption scopes belong to the account's view.
+        assert_eq!(
+            de.custody_modifiers,
+            [
+                "key not described",
+                "encryption scopes: 1 (weakest provider scope1, strongest provider scope1)"
+            ]
+        );
         assert!(de.replication.is_empty());
 
         let c1 = get("stweu/c1");
@@ -545,6 +587,24 @@ mod tests {
         assert!(c2.custody_reason.contains("scope1"));
         let c3 = get("stde/c3");
         assert_eq!(c3.custody(), Custody::Unknown);
+        // No default scope in an account with scopes: a write may name another scope.
+        let mut facts = estate(Shape::Current);
+        facts.extend(container(
+            Shape::Current,
+            "stde",
+            "c4",
+            "germanywestcentral",
+            "",
+        ));
+        let views = interpret(&facts);
+        let c4 = views.iter().find(|v| v.name == "stde/c4").expect("c4");
+        assert!(
+            c4.custody_modifiers
+                .iter()
+                .any(|m| m.starts_with("no default encryption scope")),
+            "{:?}",
+            c4.custody_modifiers
+        );
     }
 
     #[test]

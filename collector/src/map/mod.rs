@@ -539,7 +539,8 @@ impl Interpreter {
         // Size: known only when the metric had a datapoint.
         if let Some(size) = a.size.get(subject).filter(|s| s.known) {
             v.bytes = Some(size.bytes_by_storage_type.values().sum());
-            v.objects = Some(size.objects);
+            // Azure's capacity metric carries no object count: unknown, not 0.
+            v.objects = (!azure::is_azure_store(store)).then_some(size.objects);
         } else {
             v.unknowns
                 .push(match a.gaps.get(&(subject, FactTopic::Size)) {
