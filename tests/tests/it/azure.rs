@@ -201,3 +201,103 @@ async fn azurite_containers_reach_the_map() -> anyhow::Result<()> {
     assert_eq!(gap_calls, ["blob:ListContainers"], "{detail:?}");
     Ok(())
 }
+
+/// A blob endpoint behind a storage firewall: every request answers 403
+/// `AuthorizationFailure`, as Azure Storage does when the network rules refuse the caller.
+async fn firewalled_blob_endpoint() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                // One request head per connection is enough for a refusal.
+                let _ = conn.read(&mut buf).await;
+                let body = "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationFailure</Code><Message>This request is not authorized to perform this operation.</Message></Error>";
+                let head = format!(
+                    "HTTP/1.1 403 This request is not authorized to perform this operation.\r\nContent-Type: application/xml\r\nx-ms-error-code: AuthorizationFailure\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    Ok((format!("http://{addr}/{AZURITE_ACCOUNT}"), task))
+}
+
+/// First scan: the account's containers are listed. Second scan: a storage firewall refuses
+/// the listing (403). Nothing is marked gone, no "gone" change is recorded, and the coverage
+/// says the subscription is incomplete for that account's containers, and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firewalled_container_listing_marks_nothing_gone() -> anyhow::Result<()> {
+    let azurite = Azurite::start()?;
+    azurite
+        .create_containers(&[("records", &[]), ("scratch", &[]), ("archive", &[])])
+        .await?;
+    let http = format!("127.0.0.1:{}", landmeter_e2e::free_port()?);
+    let dir = landmeter_e2e::TempDir::new("landmeter-firewall")?;
+    let db = dir.path().join("map.db");
+    let collector = Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", &http])?;
+
+    let arm = ArmServer::start(Some(azurite.blob_endpoint())).await?;
+    run_agent_azure(&collector.url(), &arm.agent_config(&collector.url())?)
+        .await?
+        .success()?;
+    let containers = |stores: &[StoreView]| {
+        let mut n: Vec<String> = stores
+            .iter()
+            .filter(|v| v.kind == "container" && v.name.starts_with(AZURITE_ACCOUNT))
+            .map(|v| v.name.clone())
+            .collect();
+        n.sort();
+        n
+    };
+    let mut map = collector.map().await?;
+    let first = containers(&map.all_stores().await?);
+    assert_eq!(first.len(), 3, "{first:?}");
+
+    let (firewalled, _server) = firewalled_blob_endpoint().await?;
+    let arm = ArmServer::start(Some(firewalled)).await?;
+    run_agent_azure(&collector.url(), &arm.agent_config(&collector.url())?)
+        .await?
+        .success()?;
+    assert_eq!(
+        containers(&map.all_stores().await?),
+        first,
+        "not listed is not gone"
+    );
+    let changes = collector.cli(&["changes", "--format", "json"])?;
+    assert!(
+        changes.contains("\"added\""),
+        "the history is there: {changes}"
+    );
+    assert!(!changes.contains("\"gone\""), "{changes}");
+
+    let coverage: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{http}/v1/coverage"))
+        .bearer_auth(collector.token())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let latest = &coverage["scans"][0];
+    let reason = latest["coverage"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("incomplete for containers")
+            && reason.contains(AZURITE_ACCOUNT)
+            && reason.contains("403"),
+        "{latest}"
+    );
+    assert!(
+        latest["gaps"]
+            .as_array()
+            .expect("gaps")
+            .iter()
+            .any(|g| g["call"] == "blob:ListContainers" && g["subject"] == AZURITE_ACCOUNT),
+        "{latest}"
+    );
+    Ok(())
+}
