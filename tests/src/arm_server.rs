@@ -447,6 +447,24 @@ fn route(
         ] => ("Metrics_List", metrics(shared, name)),
         [
             "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Storage",
+            "storageAccounts",
+            name,
+            "blobServices",
+            "default",
+            "providers",
+            "Microsoft.Insights",
+            "metrics",
+        ] => (
+            "Metrics_List(BlobCapacity by Tier)",
+            blob_tier_metrics(shared, name),
+        ),
+        [
+            "subscriptions",
             sub,
             "providers",
             "Microsoft.KeyVault",
@@ -718,6 +736,61 @@ fn metrics(shared: &Shared, account: &str) -> hyper::Response<Full<Bytes>> {
                 "errorCode": "Success"
             }],
             "namespace": "Microsoft.Storage/storageAccounts",
+            "resourceregion": a.location
+        }),
+    )
+}
+
+/// Blob capacity per access tier of [`ARCHIVED_ACCOUNT`]: the rest of its used capacity is
+/// not blob data (files, tables, queues).
+pub const ARCHIVED_TIERS: &[(&str, i64)] = &[("Hot", 100_000_000), ("Archive", 20_000_000)];
+/// The account whose blobs are partly archived.
+pub const ARCHIVED_ACCOUNT: &str = "lmweuplatform";
+
+/// `Metrics_List` of `BlobCapacity` split by the `Tier` dimension (`$filter=Tier eq '*'`),
+/// in the shape of the specification's dimension example: one time series per tier, the
+/// tier in `metadatavalues`.
+fn blob_tier_metrics(shared: &Shared, account: &str) -> hyper::Response<Full<Bytes>> {
+    let Some(a) = shared.accounts.iter().find(|a| a.name == account) else {
+        return arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", "no such account");
+    };
+    let Some(bytes) = a.used_bytes else {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "The Resource 'Microsoft.Insights/metrics' was not found.",
+        );
+    };
+    let tiers: Vec<(&str, i64)> = if a.name == ARCHIVED_ACCOUNT {
+        ARCHIVED_TIERS.to_vec()
+    } else {
+        vec![("Hot", bytes)]
+    };
+    let series: Vec<serde_json::Value> = tiers
+        .iter()
+        .map(|(tier, b)| {
+            json!({
+                "metadatavalues": [{"name": {"value": "tier", "localizedValue": "tier"}, "value": tier}],
+                "data": [
+                    {"timeStamp": "2026-11-28T10:00:00Z"},
+                    {"timeStamp": "2026-11-28T11:00:00Z", "average": *b as f64}
+                ]
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "cost": 0, "timespan": "2026-11-27T00:00:00Z/2026-11-29T00:00:00Z", "interval": "PT1H",
+            "value": [{
+                "id": format!("{}/blobServices/default/providers/Microsoft.Insights/metrics/BlobCapacity", account_id(a)),
+                "type": "Microsoft.Insights/metrics",
+                "name": {"value": "BlobCapacity", "localizedValue": "Blob Capacity"},
+                "unit": "Bytes",
+                "timeseries": series,
+                "errorCode": "Success"
+            }],
+            "namespace": "Microsoft.Storage/storageAccounts/blobServices",
             "resourceregion": a.location
         }),
     )

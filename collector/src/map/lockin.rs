@@ -75,7 +75,7 @@ pub fn s3_class(storage_type: &str) -> ClassInfo {
     }
 }
 
-/// The class of an Azure account's capacity, from its default access tier.
+/// The class of Azure blob capacity in an access tier.
 pub fn azure_tier_class(access_tier: &str) -> ClassInfo {
     match access_tier.to_ascii_lowercase().as_str() {
         "hot" | "premium" => info("standard", false, false, 0),
@@ -101,18 +101,26 @@ pub fn apply(
 ) {
     v.access_tier = access_tier.to_owned();
     if let Some(size) = size.filter(|s| s.known) {
-        let mut archive = 0i64;
+        let mut archive = Some(0i64);
         // A BTreeMap would sort; the proto map is a HashMap, so sort for stable output.
         let mut types: Vec<(&String, &i64)> = size.bytes_by_storage_type.iter().collect();
         types.sort();
         for (storage_type, bytes) in types {
             let c = if access_tier.is_empty() {
                 s3_class(storage_type)
+            } else if let Some(tier) = storage_type.strip_prefix("BlobCapacity:") {
+                azure_tier_class(tier)
+            } else if storage_type == "NonBlobCapacity" {
+                // Files, tables and queues: no access tiers.
+                info("other", false, false, 0)
             } else {
-                azure_tier_class(access_tier)
+                // Capacity not split by tier: the account's default tier says nothing about
+                // blobs moved to Archive one by one, so what is archived is unknown.
+                archive = None;
+                info("tier-unknown", false, false, 0)
             };
             if c.archive {
-                archive += bytes;
+                archive = archive.map(|a| a + bytes);
             }
             v.storage_classes.push(StorageClassBytes {
                 storage_type: storage_type.clone(),
@@ -123,7 +131,7 @@ pub fn apply(
                 retrieval_fee: c.retrieval_fee,
             });
         }
-        v.archive_bytes = Some(archive);
+        v.archive_bytes = archive;
     }
     match retention {
         Some(r) => {
@@ -240,16 +248,41 @@ mod tests {
     #[test]
     fn azure_tier_classifies_capacity_and_legal_hold_cannot_be_shortened() {
         let mut v = StoreView::default();
-        let s = size(&[("UsedCapacity", 5_000)]);
+        // Capacity split by tier: archived blobs counted whatever the account's default.
+        let s = size(&[
+            ("BlobCapacity:Cool", 4_000),
+            ("BlobCapacity:Archive", 900),
+            ("NonBlobCapacity", 100),
+        ]);
         let hold = Retention {
             legal_hold: true,
             ..Retention::default()
         };
         apply(&mut v, Some(&s), "Cool", Some(&hold), true);
         assert_eq!(v.access_tier, "Cool");
-        assert_eq!(v.storage_classes[0].class, "infrequent-access");
-        assert!(v.storage_classes[0].retrieval_fee);
-        assert_eq!(v.archive_bytes, Some(0));
+        let class = |t: &str| {
+            v.storage_classes
+                .iter()
+                .find(|c| c.storage_type == t)
+                .expect(t)
+                .clone()
+        };
+        assert_eq!(class("BlobCapacity:Cool").class, "infrequent-access");
+        assert!(class("BlobCapacity:Cool").retrieval_fee);
+        assert!(class("BlobCapacity:Archive").archive);
+        assert_eq!(class("NonBlobCapacity").class, "other");
+        assert_eq!(v.archive_bytes, Some(900));
+        // Not split by tier: archived bytes unknown, not 0 (nor all, for an Archive default).
+        let mut unsplit = StoreView::default();
+        apply(
+            &mut unsplit,
+            Some(&size(&[("UsedCapacity", 5_000)])),
+            "Hot",
+            None,
+            true,
+        );
+        assert_eq!(unsplit.archive_bytes, None);
+        assert_eq!(unsplit.storage_classes[0].class, "tier-unknown");
         assert!(v.legal_hold && !v.object_lock);
         assert!(cannot_be_shortened(&v));
         assert_eq!(azure_tier_class("Archive").class, "archive");

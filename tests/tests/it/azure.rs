@@ -79,6 +79,29 @@ async fn azure_arm_estate_reaches_the_map() -> anyhow::Result<()> {
         assert!(v.jurisdictions.iter().any(|j| j == "US-CLOUD-ACT"));
         assert_eq!(v.bytes, a.used_bytes, "{}: size", a.name);
     }
+    // Archived bytes come from the blob capacity per tier, not the account's default tier
+    // (Hot): the rest of the used capacity is not blob data.
+    let archived = find(&stores, landmeter_e2e::arm_server::ARCHIVED_ACCOUNT);
+    assert_eq!(archived.access_tier, "Hot");
+    assert_eq!(
+        archived.archive_bytes,
+        Some(20_000_000),
+        "{:?}",
+        archived.storage_classes
+    );
+    let classes: Vec<(&str, &str, i64)> = archived
+        .storage_classes
+        .iter()
+        .map(|c| (c.storage_type.as_str(), c.class.as_str(), c.bytes))
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            ("BlobCapacity:Archive", "archive", 20_000_000),
+            ("BlobCapacity:Hot", "standard", 100_000_000),
+            ("NonBlobCapacity", "other", 3_456_789),
+        ]
+    );
     // The cross-tenant key names its federated identity; the HSM key its vault.
     let cross = find(&stores, "lmsecrosstenant");
     assert!(cross.custody_modifiers[0].contains(FEDERATED_CLIENT_ID));

@@ -433,7 +433,24 @@ pub struct Metric {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TimeSeries {
     #[serde(default)]
+    pub metadatavalues: Vec<MetadataValue>,
+    #[serde(default)]
     pub data: Vec<MetricValue>,
+}
+
+/// A dimension value of a time series (`{"name": {"value": "tier"}, "value": "Archive"}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetadataValue {
+    #[serde(default)]
+    pub name: LocalizedName,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LocalizedName {
+    #[serde(default)]
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -16,6 +16,7 @@ pub const AZURE_CALLS: &[&Call] = &[
     GET_KEY,
     GET_MANAGED_HSM_KEY,
     GET_METRICS,
+    GET_BLOB_TIER_METRICS,
     LIST_CONTAINERS,
 ];
 
@@ -65,6 +66,14 @@ pub const GET_MANAGED_HSM_KEY: &Call = &Call {
 };
 pub const GET_METRICS: &Call = &Call {
     name: "monitor:Metrics_List",
+    topic: FactTopic::Size,
+    permissions: &["Microsoft.Insights/metrics/read"],
+};
+/// Blob capacity split by access tier (Hot, Cool, Cold, Archive): the bytes that must be
+/// rehydrated before they can leave. The account's default tier says nothing about blobs
+/// moved to Archive one by one.
+pub const GET_BLOB_TIER_METRICS: &Call = &Call {
+    name: "monitor:Metrics_List(BlobCapacity by Tier)",
     topic: FactTopic::Size,
     permissions: &["Microsoft.Insights/metrics/read"],
 };

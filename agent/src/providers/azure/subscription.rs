@@ -23,8 +23,11 @@ pub const SERVICE_CONTAINER: &str = "azure-blob-container";
 /// `Store.region_source` values.
 pub const REGION_FROM_ARM: &str = "StorageAccounts_List.location";
 pub const REGION_FROM_ACCOUNT: &str = "storage account location";
-/// `Size.bytes_by_storage_type` key.
+/// `Size.bytes_by_storage_type` keys: the account's used capacity when its split by tier is
+/// unknown; else `BlobCapacity:<tier>` per access tier and `NonBlobCapacity` for the rest.
 pub const USED_CAPACITY: &str = "UsedCapacity";
+pub const BLOB_CAPACITY: &str = "BlobCapacity";
+pub const NON_BLOB_CAPACITY: &str = "NonBlobCapacity";
 
 pub(super) struct Subscription<'a> {
     pub(super) ctx: &'a Ctx,
@@ -257,11 +260,87 @@ impl Subscription<'_> {
                     },
                     None => Size::default(),
                 };
+                let size = if size.known {
+                    self.split_by_tier(a, size, &fmt(start), &fmt(end)).await?
+                } else {
+                    size
+                };
                 self.push(&a.name, calls::GET_METRICS, fact::Body::Size(size))
                     .await
             }
             Err(f) => self.gap(&a.name, calls::GET_METRICS, &f).await,
         }
+    }
+
+    /// Splits the account's used capacity by blob access tier (`BlobCapacity` per `Tier`):
+    /// `BlobCapacity:<tier>` per tier and `NonBlobCapacity` for the rest (files, tables,
+    /// queues), summing to the used capacity. When the split cannot be read, the size stays
+    /// `UsedCapacity` alone (its tiers unknown) and the failure is a gap.
+    async fn split_by_tier(
+        &self,
+        a: &arm::StorageAccount,
+        used: Size,
+        start: &str,
+        end: &str,
+    ) -> Result<Size, SinkClosed> {
+        let Ok(mut url) = self.ctx.arm.url(
+            &format!(
+                "{}/blobServices/default/providers/Microsoft.Insights/metrics",
+                a.id
+            ),
+            arm::MONITOR_API,
+        ) else {
+            return Ok(used);
+        };
+        url.query_pairs_mut()
+            .append_pair("metricnames", BLOB_CAPACITY)
+            .append_pair("aggregation", "Average")
+            .append_pair("interval", "PT1H")
+            .append_pair("timespan", &format!("{start}/{end}"))
+            .append_pair("$filter", "Tier eq '*'");
+        let metrics = match self.ctx.arm.get::<arm::Metrics>(url).await {
+            Ok(m) => m,
+            Err(f) => {
+                self.gap(&a.name, calls::GET_BLOB_TIER_METRICS, &f).await?;
+                return Ok(used);
+            }
+        };
+        let mut tiers: BTreeMap<String, i64> = BTreeMap::new();
+        for series in metrics.value.iter().flat_map(|v| &v.timeseries) {
+            let Some(tier) = series
+                .metadatavalues
+                .iter()
+                .find(|m| m.name.value.eq_ignore_ascii_case("tier"))
+                .map(|m| m.value.clone())
+            else {
+                continue;
+            };
+            if let Some(latest) = series
+                .data
+                .iter()
+                .filter(|d| d.average.is_some())
+                .max_by(|x, y| x.time_stamp.cmp(&y.time_stamp))
+            {
+                *tiers.entry(tier).or_default() +=
+                    latest.average.unwrap_or_default().round() as i64;
+            }
+        }
+        if tiers.is_empty() {
+            return Ok(used);
+        }
+        let total: i64 = used.bytes_by_storage_type.values().sum();
+        let blob: i64 = tiers.values().sum();
+        let mut split: std::collections::HashMap<String, i64> = tiers
+            .into_iter()
+            .map(|(tier, bytes)| (format!("{BLOB_CAPACITY}:{tier}"), bytes))
+            .collect();
+        if total > blob {
+            split.insert(NON_BLOB_CAPACITY.to_owned(), total - blob);
+        }
+        Ok(Size {
+            bytes_by_storage_type: split,
+            ..used
+        })
     }
 
     async fn containers(&self, a: &arm::StorageAccount, endpoint: &str) -> Result<u64, SinkClosed> {
