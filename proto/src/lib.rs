@@ -58,6 +58,12 @@ impl v1::StoreView {
         self.unknown(dimension).is_some()
     }
 
+    /// The store's size is unknown: no bytes, and not because they are counted elsewhere (an
+    /// Azure container's bytes are in its storage account's figure, not unknown twice).
+    pub fn size_unknown(&self) -> bool {
+        self.bytes.is_none() && self.is_unknown(dimension::SIZE)
+    }
+
     /// Whether a replica is outside the EU/EEA: None when that is unknown.
     pub fn replicated_outside_eu_known(&self) -> Option<bool> {
         // A known replica outside the EU is a "yes" even when another rule is unknown.

@@ -83,7 +83,7 @@ impl Figures {
         Figures {
             stores: 1,
             bytes: view.bytes.unwrap_or(0),
-            stores_without_size: u64::from(view.bytes.is_none()),
+            stores_without_size: u64::from(view.size_unknown()),
         }
     }
 

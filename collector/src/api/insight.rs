@@ -577,7 +577,7 @@ pub fn costs_of(stores: &[StoreView], by: CostsBy, prices: &PriceTable) -> Value
                 v.provider.clone(),
                 1,
                 v.bytes.unwrap_or(0),
-                u64::from(v.bytes.is_none()),
+                u64::from(v.size_unknown()),
             )
         })
         .collect();

@@ -576,6 +576,9 @@ mod tests {
 
         let c1 = get("stweu/c1");
         assert_eq!(c1.kind, "container");
+        // Its bytes are in the account's capacity: no size of its own, and not unknown.
+        assert_eq!(c1.bytes, None);
+        assert!(!c1.size_unknown(), "{:?}", c1.unknowns);
         assert_eq!(c1.custody(), Custody::Provider);
         assert_eq!(c1.classification, "BBN2", "inherits the account's tags");
         assert_eq!(

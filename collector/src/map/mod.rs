@@ -541,7 +541,9 @@ impl Interpreter {
             v.bytes = Some(size.bytes_by_storage_type.values().sum());
             // Azure's capacity metric carries no object count: unknown, not 0.
             v.objects = (!azure::is_azure_store(store)).then_some(size.objects);
-        } else {
+        } else if store.kind() != StoreKind::Container {
+            // A container's bytes are counted in its storage account's capacity: not a
+            // second unknown.
             v.unknowns
                 .push(match a.gaps.get(&(subject, FactTopic::Size)) {
                     Some(g) => unknown_from_gap(dimension::SIZE, g),

@@ -218,6 +218,16 @@ fn bump(rows: &mut BTreeMap<String, Row>, key: &str, bytes: Option<i64>) {
     }
 }
 
+/// The bytes a store adds to a figure: None when its size is unknown; 0 when they are
+/// counted elsewhere (an Azure container's, in its storage account's capacity).
+fn counted_bytes(s: &StoreView) -> Option<i64> {
+    if s.size_unknown() {
+        None
+    } else {
+        Some(s.bytes.unwrap_or(0))
+    }
+}
+
 fn indicator(v: Option<i32>) -> String {
     v.map_or_else(|| "none".to_owned(), |l| l.to_string())
 }
@@ -235,7 +245,8 @@ pub fn posture(stores: &[StoreView]) -> Posture {
     let mut p = Posture::default();
     for s in stores {
         p.stores += 1;
-        match s.bytes {
+        let bytes = counted_bytes(s);
+        match bytes {
             Some(b) => p.bytes += b,
             None => p.stores_size_unknown += 1,
         }
@@ -269,7 +280,7 @@ pub fn posture(stores: &[StoreView]) -> Posture {
             ("sov3", indicator(s.sov3_indicator)),
         ];
         for (dim, key) in keys {
-            bump(dims.entry(dim).or_default(), &key, s.bytes);
+            bump(dims.entry(dim).or_default(), &key, bytes);
         }
     }
     for dim in DIMENSIONS {
@@ -368,7 +379,7 @@ pub fn risks(stores: &[StoreView]) -> Vec<Risk> {
                 why(dimension::CLASSIFICATION),
             ));
         }
-        if s.bytes.is_none() {
+        if s.size_unknown() {
             kinds.push((RiskKind::SizeUnknown, why(dimension::SIZE)));
         }
         for (kind, detail) in kinds {
@@ -411,7 +422,7 @@ pub fn costs(stores: &[StoreView], prices: &PriceTable) -> Vec<Cost> {
             price: prices.price(&s.provider).cloned(),
         });
         c.stores += 1;
-        match s.bytes {
+        match counted_bytes(s) {
             Some(b) => c.bytes += b,
             None => c.stores_size_unknown += 1,
         }
@@ -523,6 +534,16 @@ mod tests {
             classification: class.into(),
             bytes,
             last_scan_id: "s1".into(),
+            // As the interpretation says it: no size is an unknown size, with why.
+            unknowns: bytes
+                .is_none()
+                .then(|| landmeter_proto::v1::Unknown {
+                    dimension: dimension::SIZE.into(),
+                    reason: "no size datapoint".into(),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
             ..StoreView::default()
         }
     }

@@ -241,7 +241,8 @@ impl QueryStore for SqliteStore {
             format!("GROUP BY {0} {having} ORDER BY {0}", positions.join(", "))
         };
         let sql = format!(
-            "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0), SUM(bytes IS NULL)
+            "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0),
+                    SUM(bytes IS NULL AND unknown_dims LIKE '%,size,%')
              FROM stores WHERE {} {group}",
             w.sql
         );
