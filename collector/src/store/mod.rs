@@ -11,6 +11,7 @@
 //!   the write set (views, change events, gone marks) out. The interpretation that turns one
 //!   into the other is `crate::scan_end`'s, never a backend's.
 //! - [`sqlite`]: the embedded default.
+//! - [`postgres`]: PostgreSQL, for maps beyond one machine and several collectors.
 //!
 //! Invariants every backend keeps (tested once for all backends: the conformance suite in
 //! `collector/tests/it/conformance/`):
@@ -22,6 +23,7 @@
 //!   gone (kept, with `gone_at`), never deleted;
 //! - change events are recorded in the transaction that makes them.
 
+pub mod postgres;
 pub mod reports;
 pub mod snapshot;
 pub mod sqlite;
@@ -87,8 +89,8 @@ impl std::fmt::Display for BackendError {
     }
 }
 
-/// Where the map is kept: a SQLite file (`map.db`, `sqlite:map.db`, `sqlite://map.db`) or,
-/// once that backend exists, a PostgreSQL URL.
+/// Where the map is kept: a SQLite file (`map.db`, `sqlite:map.db`, `sqlite://map.db`) or a
+/// PostgreSQL URL (`postgres://` or `postgresql://`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(std::path::PathBuf),
@@ -114,10 +116,9 @@ pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn MapStore>, Stor
         DatabaseUrl::Sqlite(path) => {
             Ok(Arc::new(sqlite::SqliteStore::open_with(&path, durability)?))
         }
-        // The PostgreSQL backend is its own issue; until then say so instead of guessing.
-        DatabaseUrl::Postgres(_) => Err(StoreError::UnsupportedUrl(format!(
-            "{url}: the PostgreSQL backend is not built yet; use a SQLite file"
-        ))),
+        DatabaseUrl::Postgres(url) => {
+            Ok(Arc::new(postgres::PostgresStore::open(&url, durability)?))
+        }
     }
 }
 
