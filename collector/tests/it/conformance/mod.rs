@@ -8,6 +8,7 @@
 
 mod behaviours;
 pub mod database;
+mod postgres_backend;
 
 use std::sync::Arc;
 
