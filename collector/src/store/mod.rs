@@ -122,6 +122,49 @@ pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn MapStore>, Stor
     }
 }
 
+/// The URL as it may be shown: a PostgreSQL URL without its password.
+pub fn redacted_url(url: &str) -> String {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Postgres(url) => postgres::tls::redact(&url),
+        DatabaseUrl::Sqlite(_) => url.to_owned(),
+    }
+}
+
+/// Opens the database a URL names, applying the migrations it lacks (as [`open`] does), and
+/// says at which schema version it is now.
+pub fn migrate(url: &str) -> Result<usize, StoreError> {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Sqlite(path) => {
+            drop(sqlite::SqliteStore::open(&path)?);
+            let conn = rusqlite::Connection::open(&path)?;
+            let version: String = conn.query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(version.parse().unwrap_or(0))
+        }
+        DatabaseUrl::Postgres(url) => {
+            postgres::PostgresStore::open(&url, Durability::Full)?.schema_version()
+        }
+    }
+}
+
+/// Copies the whole map of a SQLite file into an empty PostgreSQL database (the way from the
+/// embedded store to a shared one); returns the rows copied per table.
+pub fn copy(from: &str, to: &str) -> Result<postgres::CopyCounts, StoreError> {
+    match (DatabaseUrl::parse(from), DatabaseUrl::parse(to)) {
+        (DatabaseUrl::Sqlite(source), DatabaseUrl::Postgres(target)) => {
+            postgres::PostgresStore::open(&target, Durability::Full)?.import_sqlite(&source)
+        }
+        _ => Err(StoreError::UnsupportedUrl(format!(
+            "copy from {} to {}: a map is copied from a SQLite file to a PostgreSQL database",
+            redacted_url(from),
+            redacted_url(to)
+        ))),
+    }
+}
+
 /// When a committed transaction is on disk.
 ///
 /// Both keep the ingest invariant for a crash of the collector process: a batch is

@@ -15,6 +15,7 @@
 //!   and applied only if `UPDATE account_generations ... WHERE generation = $n` still matches.
 //! - [`queries`]: `QueryStore`; [`insight`]: `InsightStore`; [`trust`]: `TrustStore`;
 //!   [`reports`]: `ReportStore`.
+//! - [`import`]: a whole map copied in from a SQLite file (`landmeter db copy`), with COPY.
 
 use std::future::Future;
 
@@ -27,10 +28,12 @@ use landmeter_proto::v1::StoreView;
 
 use super::{BackendError, Durability, StoreError};
 
+mod import;
 mod ingest;
 mod insight;
 mod queries;
 mod reports;
+pub use import::CopyCounts;
 pub mod tls;
 mod trust;
 

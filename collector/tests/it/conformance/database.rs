@@ -67,7 +67,18 @@ fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// Runs `sql` on the admin database, on a thread of its own, so that it works from a test's
+/// async runtime too.
 fn admin_execute(admin: &str, sql: &str) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| admin_execute_here(admin, sql))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    });
+}
+
+fn admin_execute_here(admin: &str, sql: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -334,3 +334,143 @@ fn used_and_dropped_inside_an_async_runtime() {
         drop(s);
     });
 }
+
+/// Runs the `landmeter` binary; its standard output, or the test fails with its errors.
+async fn landmeter(args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(args)
+        .output()
+        .await
+        .expect("run landmeter");
+    assert!(
+        out.status.success(),
+        "landmeter {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() {
+    use crate::harness::{ACCOUNT, Collector, bucket, temp_dir};
+    use landmeter_collector::config::CollectorConfig;
+    use landmeter_proto::v1::collector_message::Msg;
+
+    // A SQLite map made through a collector, as in production: two scans, one store gone.
+    let dir = temp_dir("pg-copy-source");
+    let source = Collector::start_in(
+        dir.clone(),
+        CollectorConfig {
+            insecure_plaintext: true,
+            ..CollectorConfig::default()
+        },
+    )
+    .await;
+    let mut a = source.agent("agent-1").await;
+    for (scan, names) in [("s1", ["keep", "leaves"]), ("s2", ["keep", "arrives"])] {
+        a.begin(scan).await;
+        let facts = names
+            .iter()
+            .flat_map(|n| bucket(n, "eu-west-3", &[("classification", "bbn2")]))
+            .collect();
+        a.batch(scan, 1, facts).await;
+        assert!(matches!(a.next().await, Msg::Ack(_)));
+        a.end(scan, 1, true).await;
+        assert!(matches!(a.next().await, Msg::Ack(_)));
+    }
+    drop(a);
+
+    let db = TestDatabase::create();
+    let copied = landmeter(&[
+        "db",
+        "copy",
+        "--from",
+        &format!("sqlite:{}", dir.join("map.db").display()),
+        "--to",
+        db.url(),
+    ])
+    .await;
+    assert!(copied.contains("stores: 3 rows"), "{copied}");
+    assert!(copied.contains("changes: 4 rows"), "{copied}");
+    let migrated = landmeter(&["db", "migrate", "--db", db.url()]).await;
+    assert!(migrated.contains("schema version 9"), "{migrated}");
+
+    let target = Collector::start_in(
+        temp_dir("pg-copy-target"),
+        CollectorConfig {
+            insecure_plaintext: true,
+            database: db.url().to_owned(),
+            ..CollectorConfig::default()
+        },
+    )
+    .await;
+    let stores_json = |c: &Collector| {
+        let (url, token) = (c.url.clone(), c.admin_token.clone());
+        async move {
+            landmeter(&[
+                "stores",
+                "--format",
+                "json",
+                "--include-gone",
+                "--server",
+                &url,
+                "--token",
+                &token,
+            ])
+            .await
+        }
+    };
+    let from_sqlite = stores_json(&source).await;
+    assert!(from_sqlite.contains("arrives"), "{from_sqlite}");
+    assert_eq!(from_sqlite, stores_json(&target).await);
+    let changes_json = |c: &Collector| {
+        let (url, token) = (c.url.clone(), c.admin_token.clone());
+        async move {
+            landmeter(&[
+                "changes", "--since", "0", "--format", "json", "--server", &url, "--token", &token,
+            ])
+            .await
+        }
+    };
+    assert_eq!(changes_json(&source).await, changes_json(&target).await);
+
+    // The copy is a live map: the next scan goes to PostgreSQL, its change ids after the
+    // copied ones.
+    let mut b = target.agent("agent-1").await;
+    b.begin("s3").await;
+    b.batch("s3", 1, bucket("keep", "eu-west-3", &[])).await;
+    assert!(matches!(b.next().await, Msg::Ack(_)));
+    b.end("s3", 1, true).await;
+    assert!(matches!(b.next().await, Msg::Ack(_)));
+    drop(b);
+    let changes = target
+        .store
+        .list_changes(&Scope::AllTenants, 0, 0, 100, &Default::default())
+        .expect("changes");
+    let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), 6, "{changes:?}");
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    let present: Vec<String> = names(target.store.as_ref());
+    assert_eq!(present, ["keep"]);
+    assert!(changes.iter().all(|c| c.store.is_some()));
+    assert_eq!(ACCOUNT, changes[5].store.as_ref().expect("view").account);
+
+    // The operator commands that take --db work on PostgreSQL too.
+    let created = landmeter(&[
+        "token",
+        "create",
+        "--db",
+        db.url(),
+        "--role",
+        "admin",
+        "--name",
+        "ops",
+    ])
+    .await;
+    assert!(!created.trim().is_empty());
+    let listed = landmeter(&["token", "list", "--db", db.url()]).await;
+    assert!(listed.contains("ops"), "{listed}");
+    landmeter(&["audit", "--db", db.url()]).await;
+    assert!(source.stop().await);
+    assert!(target.stop().await);
+}
