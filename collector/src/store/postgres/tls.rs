@@ -188,14 +188,46 @@ where
     }
 }
 
-/// A TLS connection to the database. No channel binding is offered (SCRAM without `-PLUS`):
-/// the server's identity is checked by the certificate verification above instead.
+/// A TLS connection to the database.
 pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for RustlsStream<S> {
+    /// SCRAM's `tls-server-end-point` binding, so a password exchange cannot be relayed
+    /// through another TLS connection; none when the certificate's hash is not known.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| tls_server_end_point(cert))
+            .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
     }
+}
+
+/// RFC 5929 `tls-server-end-point`: the certificate's digest with the hash of its signature
+/// algorithm (SHA-1 and MD5 raised to SHA-256). None for algorithms without a hash
+/// (Ed25519), as libpq.
+fn tls_server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::digest;
+    use x509_parser::oid_registry as oid;
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let algorithm = &cert.signature_algorithm.algorithm;
+    let hash = if [
+        oid::OID_PKCS1_SHA1WITHRSA,
+        oid::OID_PKCS1_SHA256WITHRSA,
+        oid::OID_SIG_ECDSA_WITH_SHA256,
+    ]
+    .contains(algorithm)
+    {
+        &digest::SHA256
+    } else if [oid::OID_PKCS1_SHA384WITHRSA, oid::OID_SIG_ECDSA_WITH_SHA384].contains(algorithm) {
+        &digest::SHA384
+    } else if [oid::OID_PKCS1_SHA512WITHRSA, oid::OID_SIG_ECDSA_WITH_SHA512].contains(algorithm) {
+        &digest::SHA512
+    } else {
+        return None;
+    };
+    Some(digest::digest(hash, cert_der).as_ref().to_vec())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
@@ -268,6 +300,19 @@ mod tests {
         assert_eq!(rest, "postgres://u@h/db?sslmode=require");
         assert_eq!(file.as_deref(), Some("/x/ca.pem"));
         assert!(connect_config("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem").is_err());
+    }
+
+    #[test]
+    fn channel_binding_hashes_the_certificate_with_its_signature_hash() {
+        // rcgen signs with ECDSA P-256 and SHA-256 by default.
+        let cert = rcgen::generate_simple_self_signed(vec!["db".to_owned()]).expect("cert");
+        let der = cert.cert.der().to_vec();
+        let expected = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+        assert_eq!(
+            tls_server_end_point(&der).as_deref(),
+            Some(expected.as_ref())
+        );
+        assert_eq!(tls_server_end_point(b"not a certificate"), None);
     }
 
     #[test]

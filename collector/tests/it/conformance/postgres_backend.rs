@@ -474,3 +474,19 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
     assert!(source.stop().await);
     assert!(target.stop().await);
 }
+
+#[test]
+fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
+    let db = TestDatabase::create();
+    let stores: Vec<Arc<dyn MapStore>> = std::thread::scope(|scope| {
+        let opening: Vec<_> = (0..4).map(|_| scope.spawn(|| open(&db))).collect();
+        opening
+            .into_iter()
+            .map(|t| t.join().expect("opened"))
+            .collect()
+    });
+    assert_eq!(store::migrate(db.url()).expect("version"), 9);
+    // One schema, usable through every one of them.
+    begin(stores[0].as_ref(), "s1", "acct");
+    assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);
+}
