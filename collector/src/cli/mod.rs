@@ -415,8 +415,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::CheckConfig { config } => {
-            let cfg = load_config(config.as_deref())?;
+            let mut cfg = load_config(config.as_deref())?;
             crate::server::build_interpreter(&cfg)?;
+            // The effective settings, but never a database password.
+            cfg.database = crate::store::redacted_url(&cfg.database);
             println!("{cfg:#?}");
             Ok(())
         }

@@ -32,10 +32,10 @@ pub fn redact(url: &str) -> String {
     };
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
     match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
         None => url.to_owned(),
     }
 }
@@ -322,6 +322,7 @@ mod tests {
             "postgres://lm:***@db:5432/map?sslmode=require"
         );
         assert_eq!(redact("postgres://db/map"), "postgres://db/map");
+        assert_eq!(redact("postgres://lm@db/map"), "postgres://lm@db/map");
         let err = connect_config("postgres://lm:secret@10.0.0.5/map?sslmode=disable")
             .err()
             .expect("refused");
