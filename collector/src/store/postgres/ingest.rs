@@ -105,8 +105,7 @@ impl IngestStore for PostgresStore {
             let tx = self.block(client.transaction())?;
             self.check_owner(&tx, tenant, agent, &batch.scan_id)?;
             let inserted = self.block(tx.execute(
-                "INSERT INTO batches (tenant, scan_id, seq, facts) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
+                &self.prepared(&tx, INSERT_BATCH)?,
                 &[
                     &tenant,
                     &batch.scan_id,
@@ -119,31 +118,19 @@ impl IngestStore for PostgresStore {
             }
             self.bump_generations(&tx, tenant, &accounts)?;
             let claimed = self.block(tx.query(
-                "INSERT INTO account_claims (tenant, account, first_seen_ms)
-                 SELECT $1, a, $3 FROM unnest($2::text[]) AS a
-                 ON CONFLICT DO NOTHING RETURNING account",
+                &self.prepared(&tx, CLAIM_ACCOUNTS)?,
                 &[&tenant, &accounts, &now_ms],
             ))?;
             if !claimed.is_empty() {
                 // A new claimant changes the other tenants' snapshots of the account
                 // (`claimed_by_other_tenant`): their plans of it go stale too.
                 let new: Vec<String> = claimed.iter().map(|r| r.get(0)).collect();
-                self.block(tx.execute(
-                    "UPDATE account_generations SET generation = generation + 1
-                     WHERE account = ANY($1) AND tenant <> $2",
-                    &[&new, &tenant],
-                ))?;
+                self.block(
+                    tx.execute(&self.prepared(&tx, BUMP_OTHER_CLAIMANTS)?, &[&new, &tenant]),
+                )?;
             }
             self.block(tx.execute(
-                "INSERT INTO facts (tenant, account, subject, kind, scan_id, agent, api_call,
-                                    observed_at_ms, body)
-                 SELECT $1, u.account, u.subject, u.kind, $2, $3, u.api_call, u.observed, u.body
-                 FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[],
-                             $9::bytea[]) AS u(account, subject, kind, api_call, observed, body)
-                 ON CONFLICT (tenant, account, subject, kind) DO UPDATE SET
-                   scan_id = excluded.scan_id, agent = excluded.agent,
-                   api_call = excluded.api_call, observed_at_ms = excluded.observed_at_ms,
-                   body = excluded.body",
+                &self.prepared(&tx, UPSERT_FACTS)?,
                 &[
                     &tenant,
                     &batch.scan_id,
@@ -307,6 +294,32 @@ impl IngestStore for PostgresStore {
     }
 }
 
+/// The batch's dedupe marker: no row inserted means a resend.
+const INSERT_BATCH: &str =
+    "INSERT INTO batches (tenant, scan_id, seq, facts) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING";
+
+/// New claims of accounts by this tenant, returned.
+const CLAIM_ACCOUNTS: &str = "INSERT INTO account_claims (tenant, account, first_seen_ms)
+     SELECT $1, a, $3 FROM unnest($2::text[]) AS a
+     ON CONFLICT DO NOTHING RETURNING account";
+
+/// A new claimant changes the other tenants' snapshots of an account.
+const BUMP_OTHER_CLAIMANTS: &str = "UPDATE account_generations SET generation = generation + 1
+     WHERE account = ANY($1) AND tenant <> $2";
+
+/// Every fact of a batch in one statement, the newest answer replacing the stored one.
+const UPSERT_FACTS: &str =
+    "INSERT INTO facts (tenant, account, subject, kind, scan_id, agent, api_call,
+     observed_at_ms, body)
+     SELECT $1, u.account, u.subject, u.kind, $2, $3, u.api_call, u.observed, u.body
+     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[],
+     $9::bytea[]) AS u(account, subject, kind, api_call, observed, body)
+     ON CONFLICT (tenant, account, subject, kind) DO UPDATE SET
+     scan_id = excluded.scan_id, agent = excluded.agent,
+     api_call = excluded.api_call, observed_at_ms = excluded.observed_at_ms,
+     body = excluded.body";
+
 /// Facts of a batch, one array per column (see `commit_batch`).
 #[derive(Default)]
 struct FactColumns<'a> {
@@ -331,6 +344,15 @@ struct PlannedAccount {
 }
 
 impl PostgresStore {
+    /// A statement prepared once per connection (ingest runs the same few all the time).
+    fn prepared(
+        &self,
+        tx: &Transaction<'_>,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, StoreError> {
+        Ok(self.block(tx.prepare_cached(sql))?)
+    }
+
     fn scan_owner(
         &self,
         tx: &Transaction<'_>,
