@@ -44,8 +44,8 @@ pub struct TlsConfig {
 pub struct CollectorConfig {
     /// Address the gRPC server binds (ingest, map queries, health, reflection).
     pub listen: SocketAddr,
-    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`), created and migrated at
-    /// start. (`postgres://...` is refused until that backend exists.)
+    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`) or a PostgreSQL database
+    /// (`postgres://user@host:5432/name`), created (SQLite) and migrated at start.
     pub database: String,
     /// Tenant assigned to agents on an `insecure_plaintext` listener. Under TLS the tenant
     /// comes from each agent's certificate.

@@ -90,7 +90,7 @@ pub fn open_store(
 ) -> Result<Arc<dyn MapStore>, ServeError> {
     let store =
         crate::store::open(&cfg.database, cfg.durability).map_err(|source| ServeError::Store {
-            url: cfg.database.clone(),
+            url: crate::store::redacted_url(&cfg.database),
             source,
         })?;
     if store

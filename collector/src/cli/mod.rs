@@ -14,8 +14,10 @@ use crate::api::filter::FilterArgs;
 use crate::api::render::{self, Format};
 use crate::config::CollectorConfig;
 
+mod db;
 mod serve;
 mod token;
+pub use db::DbCommand;
 use serve::serve;
 pub use token::TokenCommand;
 
@@ -198,6 +200,9 @@ pub enum Command {
     /// Operator tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The map's database: migrate it, copy a map from SQLite to PostgreSQL.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// The newest entries of the query audit log (run on the collector host).
     Audit {
         #[arg(long, env = "LANDMETER_DATABASE")]
@@ -267,8 +272,8 @@ pub struct ServeArgs {
     /// Address to bind (overrides the file and LANDMETER_LISTEN). Port 0 picks a free port.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`); overrides the file and
-    /// LANDMETER_DATABASE.
+    /// Database URL: a SQLite file (`map.db`, `sqlite:map.db`) or PostgreSQL
+    /// (`postgres://user@host:5432/name`); overrides the file and LANDMETER_DATABASE.
     #[arg(long)]
     pub db: Option<String>,
     /// Tenant for plaintext agent connections (with --insecure-plaintext).
@@ -398,7 +403,8 @@ fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> 
 }
 
 fn open_store(db: &str) -> anyhow::Result<std::sync::Arc<dyn crate::store::MapStore>> {
-    crate::store::open(db, crate::store::Durability::Full).with_context(|| format!("opening {db}"))
+    crate::store::open(db, crate::store::Durability::Full)
+        .with_context(|| format!("opening {}", crate::store::redacted_url(db)))
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<CollectorConfig> {
@@ -409,8 +415,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::CheckConfig { config } => {
-            let cfg = load_config(config.as_deref())?;
+            let mut cfg = load_config(config.as_deref())?;
             crate::server::build_interpreter(&cfg)?;
+            // The effective settings, but never a database password.
+            cfg.database = crate::store::redacted_url(&cfg.database);
             println!("{cfg:#?}");
             Ok(())
         }
@@ -698,6 +706,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token::run(cmd),
+        Command::Db(cmd) => db::run(cmd),
         Command::Audit { db, limit } => {
             for e in open_store(&db)?.audit_log(limit)? {
                 println!(

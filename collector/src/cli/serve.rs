@@ -62,7 +62,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if cfg.insecure_plaintext {
         tracing::warn!(%addr, tenant = %cfg.default_tenant, "serving PLAINTEXT without agent certificates (--insecure-plaintext): local demo only");
     }
-    tracing::info!(%addr, database = %cfg.database, tls = cfg.tls.is_some(), "collector serving gRPC");
+    let database = crate::store::redacted_url(&cfg.database);
+    tracing::info!(%addr, %database, tls = cfg.tls.is_some(), "collector serving gRPC");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

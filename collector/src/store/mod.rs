@@ -11,6 +11,7 @@
 //!   the write set (views, change events, gone marks) out. The interpretation that turns one
 //!   into the other is `crate::scan_end`'s, never a backend's.
 //! - [`sqlite`]: the embedded default.
+//! - [`postgres`]: PostgreSQL, for maps beyond one machine and several collectors.
 //!
 //! Invariants every backend keeps (tested once for all backends: the conformance suite in
 //! `collector/tests/it/conformance/`):
@@ -22,6 +23,7 @@
 //!   gone (kept, with `gone_at`), never deleted;
 //! - change events are recorded in the transaction that makes them.
 
+pub mod postgres;
 pub mod reports;
 pub mod snapshot;
 pub mod sqlite;
@@ -87,8 +89,8 @@ impl std::fmt::Display for BackendError {
     }
 }
 
-/// Where the map is kept: a SQLite file (`map.db`, `sqlite:map.db`, `sqlite://map.db`) or,
-/// once that backend exists, a PostgreSQL URL.
+/// Where the map is kept: a SQLite file (`map.db`, `sqlite:map.db`, `sqlite://map.db`) or a
+/// PostgreSQL URL (`postgres://` or `postgresql://`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(std::path::PathBuf),
@@ -114,9 +116,51 @@ pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn MapStore>, Stor
         DatabaseUrl::Sqlite(path) => {
             Ok(Arc::new(sqlite::SqliteStore::open_with(&path, durability)?))
         }
-        // The PostgreSQL backend is its own issue; until then say so instead of guessing.
-        DatabaseUrl::Postgres(_) => Err(StoreError::UnsupportedUrl(format!(
-            "{url}: the PostgreSQL backend is not built yet; use a SQLite file"
+        DatabaseUrl::Postgres(url) => {
+            Ok(Arc::new(postgres::PostgresStore::open(&url, durability)?))
+        }
+    }
+}
+
+/// The URL as it may be shown: a PostgreSQL URL without its password.
+pub fn redacted_url(url: &str) -> String {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Postgres(url) => postgres::tls::redact(&url),
+        DatabaseUrl::Sqlite(_) => url.to_owned(),
+    }
+}
+
+/// Opens the database a URL names, applying the migrations it lacks (as [`open`] does), and
+/// says at which schema version it is now.
+pub fn migrate(url: &str) -> Result<usize, StoreError> {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Sqlite(path) => {
+            drop(sqlite::SqliteStore::open(&path)?);
+            let conn = rusqlite::Connection::open(&path)?;
+            let version: String = conn.query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(version.parse().unwrap_or(0))
+        }
+        DatabaseUrl::Postgres(url) => {
+            postgres::PostgresStore::open(&url, Durability::Full)?.schema_version()
+        }
+    }
+}
+
+/// Copies the whole map of a SQLite file into an empty PostgreSQL database (the way from the
+/// embedded store to a shared one); returns the rows copied per table.
+pub fn copy(from: &str, to: &str) -> Result<postgres::CopyCounts, StoreError> {
+    match (DatabaseUrl::parse(from), DatabaseUrl::parse(to)) {
+        (DatabaseUrl::Sqlite(source), DatabaseUrl::Postgres(target)) => {
+            postgres::PostgresStore::open(&target, Durability::Full)?.import_sqlite(&source)
+        }
+        _ => Err(StoreError::UnsupportedUrl(format!(
+            "copy from {} to {}: a map is copied from a SQLite file to a PostgreSQL database",
+            redacted_url(from),
+            redacted_url(to)
         ))),
     }
 }

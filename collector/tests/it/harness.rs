@@ -114,7 +114,10 @@ impl Collector {
         let http_url = http
             .as_ref()
             .map(|h| format!("http://{}", h.local_addr().expect("addr")));
-        cfg.database = dir.join("map.db").display().to_string();
+        // A test that names its database (PostgreSQL) keeps it; others get a file in `dir`.
+        if cfg.database == CollectorConfig::default().database {
+            cfg.database = dir.join("map.db").display().to_string();
+        }
         let (interpreter, fingerprint) = server::build_interpreter(&cfg).expect("interpreter");
         let store = server::open_store(&cfg, &interpreter, &fingerprint).expect("store");
         let admin_token = landmeter_collector::auth::new_token();

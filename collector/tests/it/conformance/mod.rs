@@ -7,22 +7,27 @@
 //! checks that a backend applies the write sets it is given, in one transaction.
 
 mod behaviours;
+pub mod database;
+mod postgres_backend;
 
 use std::sync::Arc;
 
 use landmeter_collector::store::MapStore;
 
 /// Opens a fresh, empty store of one backend.
-pub type Open = fn() -> Arc<dyn MapStore>;
+pub type Open<'a> = &'a dyn Fn() -> Arc<dyn MapStore>;
 
 /// Declares one `#[test]` per behaviour for a backend, in a module named after it.
+/// `$fixture` makes what a case opens its store from (a closure owning, say, a database
+/// that is dropped when the case ends, passed or failed).
 macro_rules! conformance_suite {
-    ($backend:ident, $open:expr, [$($behaviour:ident),* $(,)?]) => {
+    ($backend:ident, $fixture:expr, [$($behaviour:ident),* $(,)?]) => {
         mod $backend {
             $(
                 #[test]
                 fn $behaviour() {
-                    super::behaviours::$behaviour($open);
+                    let open = $fixture;
+                    super::behaviours::$behaviour(&open);
                 }
             )*
         }
@@ -65,3 +70,16 @@ fn open_sqlite() -> Arc<dyn MapStore> {
 }
 
 all_behaviours!(sqlite, super::open_sqlite);
+
+/// PostgreSQL: a new database per case on the server `LANDMETER_TEST_PG` names (default the
+/// machine's, trust auth), dropped when the case ends. No server reachable fails the case
+/// with the reason; it is never skipped.
+fn postgres_fixture() -> impl Fn() -> Arc<dyn MapStore> {
+    let db = database::TestDatabase::create();
+    move || {
+        landmeter_collector::store::open(db.url(), Default::default())
+            .unwrap_or_else(|e| panic!("open postgres store {}: {e}", db.url()))
+    }
+}
+
+all_behaviours!(postgres, super::postgres_fixture());

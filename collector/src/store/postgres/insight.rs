@@ -1,0 +1,201 @@
+//! The insight queries (coverage, summaries over view fields) on PostgreSQL. Read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::TryStreamExt;
+use prost::Message;
+
+use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
+
+use super::queries::Where;
+use super::{PostgresStore, view_from_row};
+use crate::store::{
+    AccountCoverageRecord, GapRecord, InsightStore, ScanCoverage, Scope, StoreError, ViewDimension,
+};
+
+// Most gaps listed per scan: the one limit both backends cut `ScanCoverage::gaps` at.
+use crate::store::sqlite::MAX_GAPS_PER_SCAN;
+
+/// `account:complete|incomplete:stores_seen:gaps:reason`, as `finish_scan` writes it.
+fn parse_coverage(text: &str) -> Vec<AccountCoverageRecord> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut parts = line.splitn(5, ':');
+            let mut next = || parts.next().unwrap_or_default();
+            AccountCoverageRecord {
+                account: next().to_owned(),
+                complete: next() == "complete",
+                stores_seen: next().parse().unwrap_or(0),
+                gaps: next().parse().unwrap_or(0),
+                reason: next().to_owned(),
+            }
+        })
+        .collect()
+}
+
+impl InsightStore for PostgresStore {
+    fn scan_coverage(
+        &self,
+        scope: &Scope,
+        tenant: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScanCoverage>, StoreError> {
+        let tenant = match (scope, tenant) {
+            (Scope::Pool { .. }, _) => {
+                return Err(StoreError::Forbidden(
+                    "the pool role reads aggregates only".into(),
+                ));
+            }
+            // A tenant role sees its own scans, whatever it asks for.
+            (Scope::Tenant(own), Some(t)) if t != own => return Ok(Vec::new()),
+            (Scope::Tenant(own), _) => Some(own.as_str()),
+            (Scope::AllTenants, t) => t,
+        };
+        // Insertion order (`seq`): agents' clocks do not decide what is newest.
+        let rows = self.query(
+            "SELECT tenant, scan_id, agent, provider, accounts, started_at_ms, ended_at_ms,
+                    COALESCE(coverage, '')
+             FROM scans WHERE $1::text IS NULL OR tenant = $1 ORDER BY seq DESC LIMIT $2",
+            &[&tenant, &(limit as i64)],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let accounts: String = r.try_get(4)?;
+            let coverage: String = r.try_get(7)?;
+            let mut scan = ScanCoverage {
+                tenant: r.try_get(0)?,
+                scan_id: r.try_get(1)?,
+                agent: r.try_get(2)?,
+                provider: r.try_get(3)?,
+                accounts: accounts
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                started_at_ms: r.try_get(5)?,
+                ended_at_ms: r.try_get(6)?,
+                complete: false,
+                account_coverage: parse_coverage(&coverage),
+                gaps: Vec::new(),
+                gaps_truncated: false,
+            };
+            scan.complete = scan.ended_at_ms.is_some()
+                && !scan.account_coverage.is_empty()
+                && scan.account_coverage.iter().all(|a| a.complete);
+            let mut accounts: BTreeSet<String> = scan.accounts.iter().cloned().collect();
+            accounts.extend(scan.account_coverage.iter().map(|a| a.account.clone()));
+            for account in accounts {
+                let room = MAX_GAPS_PER_SCAN + 1 - scan.gaps.len().min(MAX_GAPS_PER_SCAN);
+                let gaps = self.query(
+                    "SELECT f.subject, f.body,
+                            COALESCE((SELECT s.region FROM stores s
+                                      WHERE s.tenant = f.tenant AND s.account = f.account
+                                        AND s.name = f.subject LIMIT 1), '')
+                     FROM facts f
+                     WHERE f.tenant = $1 AND f.account = $2 AND f.scan_id = $3
+                       AND f.kind LIKE 'gap:%'
+                     ORDER BY f.subject, f.kind LIMIT $4",
+                    &[&scan.tenant, &account, &scan.scan_id, &(room as i64)],
+                )?;
+                for g in gaps {
+                    let body: &[u8] = g.try_get(1)?;
+                    let fact = Fact::decode(body)?;
+                    let Some(Body::Gap(gap)) = fact.body else {
+                        continue;
+                    };
+                    scan.gaps.push(GapRecord {
+                        account: account.clone(),
+                        region: g.try_get(2)?,
+                        call: gap.call.clone(),
+                        subject: g.try_get(0)?,
+                        kind: gap.kind().as_str_name().to_owned(),
+                        code: gap.code,
+                        message: gap.message,
+                    });
+                }
+                if scan.gaps.len() > MAX_GAPS_PER_SCAN {
+                    scan.gaps.truncate(MAX_GAPS_PER_SCAN);
+                    scan.gaps_truncated = true;
+                    break;
+                }
+            }
+            out.push(scan);
+        }
+        Ok(out)
+    }
+
+    fn summary_by_view(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        dimensions: &[ViewDimension],
+    ) -> Result<Vec<Vec<SummaryRow>>, StoreError> {
+        if let Scope::Pool { .. } = scope
+            && !filter.accounts.is_empty()
+        {
+            return Err(StoreError::Forbidden(
+                "the pool role cannot group or filter by tenant or account".into(),
+            ));
+        }
+        let w = Where::new(scope, filter);
+        let sql = format!(
+            "SELECT tenant, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
+             FROM stores WHERE {}",
+            w.sql
+        );
+        #[derive(Default)]
+        struct Acc {
+            tenants: BTreeSet<String>,
+            stores: u64,
+            bytes: i64,
+            without: u64,
+        }
+        let mut groups: Vec<BTreeMap<String, Acc>> =
+            (0..dimensions.len()).map(|_| BTreeMap::new()).collect();
+        let client = self.client()?;
+        // Streamed: every selected view is decoded once, never all held at once.
+        self.block(async {
+            let stmt = client.prepare_cached(&sql).await?;
+            let rows = client.query_raw(&stmt, w.params()).await?;
+            futures::pin_mut!(rows);
+            while let Some(row) = rows.try_next().await? {
+                let tenant: String = row.try_get(0)?;
+                let view = view_from_row(&row)?;
+                for (d, group) in dimensions.iter().zip(groups.iter_mut()) {
+                    let acc = group.entry(d.key(&view)).or_default();
+                    if !acc.tenants.contains(&tenant) {
+                        acc.tenants.insert(tenant.clone());
+                    }
+                    acc.stores += 1;
+                    match view.bytes {
+                        Some(b) => acc.bytes += b,
+                        None => acc.without += 1,
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        let min_tenants = match scope {
+            Scope::Pool { min_tenants } => *min_tenants as usize,
+            _ => 0,
+        };
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                group
+                    .into_iter()
+                    // A row over fewer than k tenants could identify one: it is left out.
+                    .filter(|(_, a)| a.tenants.len() >= min_tenants)
+                    .map(|(key, a)| SummaryRow {
+                        keys: vec![key],
+                        stores: a.stores,
+                        bytes: a.bytes,
+                        stores_without_size: a.without,
+                        withheld_cells: 0,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
