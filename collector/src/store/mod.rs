@@ -397,6 +397,20 @@ impl ViewDimension {
     }
 }
 
+/// The `unknown_dims` column of a view: ",replication,size," (commas around each, so a
+/// dimension is matched with `LIKE '%,name,%'`), "" when every dimension is known.
+pub fn unknown_dims(view: &StoreView) -> String {
+    if view.unknowns.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(",");
+    for u in &view.unknowns {
+        out.push_str(&u.dimension);
+        out.push(',');
+    }
+    out
+}
+
 /// Every store the scope and filter select, paged through [`QueryStore::list_stores`].
 pub fn all_stores(
     store: &dyn QueryStore,

@@ -46,11 +46,11 @@ const TABLES: &[Table] = &[
         select: "SELECT tenant, id, provider, account, name, region, country, eu, custody,
                         custody_rank, classification, process, jurisdiction, cloud_act,
                         replicated_outside_eu, bytes, objects, view, first_seen_ms,
-                        last_seen_ms, gone_at_ms, last_scan_id, kind FROM stores",
+                        last_seen_ms, gone_at_ms, last_scan_id, kind, unknown_dims FROM stores",
         columns: "tenant, id, provider, account, name, region, country, eu, custody,
                   custody_rank, classification, process, jurisdiction, cloud_act,
                   replicated_outside_eu, bytes, objects, view, first_seen_ms, last_seen_ms,
-                  gone_at_ms, last_scan_id, kind",
+                  gone_at_ms, last_scan_id, kind, unknown_dims",
     },
     Table {
         name: "account_claims",

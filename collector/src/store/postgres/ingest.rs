@@ -484,7 +484,7 @@ impl PostgresStore {
                 .map_or(0, |r| r.get(0));
             let (facts, views, claimed) = self.read_account(&tx, tenant, &account)?;
             let consulted_elsewhere = std::cell::Cell::new(false);
-            let region = |_: &str| {
+            let region = |_: &str, _: &str| {
                 consulted_elsewhere.set(true);
                 None
             };
@@ -551,12 +551,14 @@ impl PostgresStore {
         account: &str,
     ) -> Result<AccountWrites, StoreError> {
         let (facts, views, claimed) = self.read_account(tx, tenant, account)?;
-        let region = |name: &str| -> Option<String> {
-            // The region of a store of the tenant by name, present stores first.
+        let region = |target_account: &str, name: &str| -> Option<String> {
+            // The region of a present store of the tenant, in that account (no guesses).
             self.block(tx.query_opt(
-                "SELECT region FROM stores WHERE tenant = $1 AND name = $2 AND region <> ''
-                 ORDER BY gone_at_ms IS NOT NULL, last_seen_ms DESC LIMIT 1",
-                &[&tenant, &name],
+                "SELECT region FROM stores
+                 WHERE tenant = $1 AND account = $2 AND name = $3 AND region <> ''
+                   AND gone_at_ms IS NULL
+                 LIMIT 1",
+                &[&tenant, &target_account, &name],
             ))
             .ok()
             .flatten()
@@ -614,7 +616,7 @@ impl PostgresStore {
                 let sql = format!(
                     "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms,
                                          gone_at_ms, last_scan_id)
-                     SELECT u.*, $20, $20, NULL, $21 FROM {UNNEST_VIEWS}
+                     SELECT u.*, $21, $21, NULL, $22 FROM {UNNEST_VIEWS}
                      ON CONFLICT (tenant, id) DO UPDATE SET
                        provider = excluded.provider, account = excluded.account,
                        name = excluded.name, region = excluded.region,
@@ -624,7 +626,8 @@ impl PostgresStore {
                        jurisdiction = excluded.jurisdiction, cloud_act = excluded.cloud_act,
                        replicated_outside_eu = excluded.replicated_outside_eu,
                        bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
-                       kind = excluded.kind, last_seen_ms = excluded.last_seen_ms,
+                       kind = excluded.kind, unknown_dims = excluded.unknown_dims,
+                       last_seen_ms = excluded.last_seen_ms,
                        gone_at_ms = NULL, last_scan_id = excluded.last_scan_id"
                 );
                 let mut params = columns.params().to_vec();
@@ -649,7 +652,8 @@ impl PostgresStore {
                    custody_rank = u.custody_rank, classification = u.classification,
                    process = u.process, jurisdiction = u.jurisdiction, cloud_act = u.cloud_act,
                    replicated_outside_eu = u.replicated_outside_eu, bytes = u.bytes,
-                   objects = u.objects, view = u.view, kind = u.kind
+                   objects = u.objects, view = u.view, kind = u.kind,
+                   unknown_dims = u.unknown_dims
                  FROM {UNNEST_VIEWS}
                  WHERE s.tenant = u.tenant AND s.id = u.id"
             );

@@ -168,10 +168,8 @@ impl InsightStore for PostgresStore {
                         acc.tenants.insert(tenant.clone());
                     }
                     acc.stores += 1;
-                    match view.bytes {
-                        Some(b) => acc.bytes += b,
-                        None => acc.without += 1,
-                    }
+                    acc.bytes += view.bytes.unwrap_or(0);
+                    acc.without += u64::from(view.size_unknown());
                 }
             }
             Ok::<_, StoreError>(())

@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_store_kind.sql"),
     include_str!("../../../migrations/postgres/0008_token_expiry.sql"),
     include_str!("../../../migrations/postgres/0009_sessions.sql"),
+    include_str!("../../../migrations/postgres/0010_unknowns.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization
@@ -266,7 +267,7 @@ impl Drop for PostgresStore {
 /// Columns of `stores` holding the interpretation, in the order [`ViewColumns`] binds them.
 const VIEW_COLUMNS: &str = "provider, account, name, region, country, eu, custody, custody_rank,
     classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects, view,
-    kind";
+    kind, unknown_dims";
 
 /// Views to write, one array per column: bound as `unnest($n::type[], ...)` so a whole write
 /// set is one statement.
@@ -291,15 +292,17 @@ struct ViewColumns<'a> {
     objects: Vec<Option<i64>>,
     view: Vec<&'a [u8]>,
     kind: Vec<&'a str>,
+    unknown_dims: Vec<String>,
 }
 
 /// The `unnest(...)` of [`ViewColumns::params`], as `u(tenant, id, <VIEW_COLUMNS>)`.
 const UNNEST_VIEWS: &str = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
     $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::text[],
-    $13::text[], $14::text[], $15::bool[], $16::int8[], $17::int8[], $18::bytea[], $19::text[])
+    $13::text[], $14::text[], $15::bool[], $16::int8[], $17::int8[], $18::bytea[], $19::text[],
+    $20::text[])
     AS u(tenant, id, provider, account, name, region, country, eu, custody, custody_rank,
          classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects,
-         view, kind)";
+         view, kind, unknown_dims)";
 
 impl<'a> ViewColumns<'a> {
     fn push(&mut self, view: &'a StoreView, bytes: &'a [u8]) {
@@ -323,14 +326,15 @@ impl<'a> ViewColumns<'a> {
         self.objects.push(view.objects);
         self.view.push(bytes);
         self.kind.push(&view.kind);
+        self.unknown_dims.push(crate::store::unknown_dims(view));
     }
 
     fn is_empty(&self) -> bool {
         self.id.is_empty()
     }
 
-    /// Parameters $1..$19 of [`UNNEST_VIEWS`].
-    fn params(&self) -> [&(dyn ToSql + Sync); 19] {
+    /// Parameters $1..$20 of [`UNNEST_VIEWS`].
+    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
         [
             &self.tenant,
             &self.id,
@@ -351,6 +355,7 @@ impl<'a> ViewColumns<'a> {
             &self.objects,
             &self.view,
             &self.kind,
+            &self.unknown_dims,
         ]
     }
 }

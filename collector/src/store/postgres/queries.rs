@@ -204,7 +204,15 @@ impl QueryStore for PostgresStore {
         let columns: Vec<&str> = group_by
             .iter()
             .map(|g| match g {
-                GroupField::Eu => "CASE WHEN eu THEN 'EU' ELSE 'non-EU' END",
+                // GroupField::key's keys: unknown counted apart, never folded into "no".
+                GroupField::Eu => {
+                    "CASE WHEN country = '' THEN 'unknown' WHEN eu THEN 'EU' ELSE 'non-EU' END"
+                }
+                GroupField::Replication => {
+                    "CASE WHEN replicated_outside_eu THEN 'outside-EU' \
+                     WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
+                     ELSE 'EU-or-none' END"
+                }
                 other => other.name(),
             })
             .collect();
@@ -221,7 +229,7 @@ impl QueryStore for PostgresStore {
         };
         let sql = format!(
             "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0)::int8,
-                    COUNT(*) FILTER (WHERE bytes IS NULL)
+                    COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
              FROM stores WHERE {} {group}",
             w.sql
         );
@@ -283,20 +291,38 @@ impl Where {
         w.any_of("classification", &filter.classifications);
         w.any_of("process", &filter.processes);
         w.any_of("kind", &filter.kinds);
+        // A yes/no filter selects known values only (unknown is never "no"); the meaning is
+        // landmeter_proto::filter::matches's, which the conformance suite holds us to.
         if let Some(eu) = filter.eu {
             let p = w.bind_param(Param::Bool(eu));
-            w.sql.push_str(&format!(" AND eu = {p}"));
+            w.sql.push_str(&format!(" AND eu = {p} AND country <> ''"));
         }
-        if let Some(r) = filter.replicated_outside_eu {
-            let p = w.bind_param(Param::Bool(r));
-            w.sql.push_str(&format!(" AND replicated_outside_eu = {p}"));
+        match filter.replicated_outside_eu {
+            Some(true) => w.sql.push_str(" AND replicated_outside_eu"),
+            Some(false) => w.sql.push_str(
+                " AND NOT replicated_outside_eu AND unknown_dims NOT LIKE '%,replication,%'",
+            ),
+            None => {}
         }
         if let Some(ca) = filter.cloud_act {
+            // "unclear" is exposed until a lawyer says otherwise.
             w.sql.push_str(if ca {
-                " AND cloud_act = 'yes'"
+                " AND cloud_act IN ('yes', 'unclear')"
             } else {
-                " AND cloud_act <> 'yes'"
+                " AND cloud_act = 'no'"
             });
+        }
+        for dimension in &filter.unknown {
+            // Dimension names have no LIKE wildcards; any in the input are dropped.
+            let name = dimension.replace(['%', '_'], "");
+            let p = w.bind(format!("%,{name},%"));
+            w.sql.push_str(&format!(" AND unknown_dims LIKE {p}"));
+        }
+        if filter.custody_at_least() != Custody::Unspecified
+            || filter.custody_at_most() != Custody::Unspecified
+        {
+            w.sql
+                .push_str(&format!(" AND custody_rank > {}", Custody::Unknown.rank()));
         }
         let at_least = filter.custody_at_least();
         if at_least != Custody::Unspecified {

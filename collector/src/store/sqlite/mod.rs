@@ -340,7 +340,7 @@ fn write_row(
         now_ms,
         scan_id,
         view.kind,
-        unknown_dims(view),
+        crate::store::unknown_dims(view),
     ])?;
     Ok(())
 }
@@ -354,20 +354,6 @@ const UPDATE_INTERPRETATION: &str = "UPDATE stores SET provider = ?3, account = 
        replicated_outside_eu = ?15, bytes = ?16, objects = ?17, view = ?18, kind = ?21,
        unknown_dims = ?22
      WHERE tenant = ?1 AND id = ?2";
-
-/// The `unknown_dims` column of a view: ",replication,size," (commas around each, so a
-/// dimension is matched with `LIKE '%,name,%'`), "" when every dimension is known.
-pub(super) fn unknown_dims(view: &StoreView) -> String {
-    if view.unknowns.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from(",");
-    for u in &view.unknowns {
-        out.push_str(&u.dimension);
-        out.push(',');
-    }
-    out
-}
 
 /// Replaces a store's interpretation, keeping its seen/gone bookkeeping.
 fn update_interpretation(
