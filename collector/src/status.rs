@@ -24,9 +24,10 @@ use crate::store::StoreError;
 
 pub fn to_status(e: StoreError) -> Status {
     match e {
-        StoreError::UnknownField(_) | StoreError::BadPageToken => {
-            Status::invalid_argument(e.to_string())
-        }
+        StoreError::UnknownField(_)
+        | StoreError::BadPageToken
+        | StoreError::UnknownName { .. }
+        | StoreError::NoScans { .. } => Status::invalid_argument(e.to_string()),
         StoreError::UnknownScan(_) => Status::not_found(e.to_string()),
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),

@@ -230,7 +230,11 @@ impl MapService for MapApi {
         };
         let filter = req.filter.unwrap_or_default();
         let result = self
-            .blocking(move |s| s.list_stores(&scope?, &filter, page, &req.page_token))
+            .blocking(move |s| {
+                let scope = scope?;
+                let filter = crate::api::names::check_filter(s, &scope, filter)?;
+                s.list_stores(&scope, &filter, page, &req.page_token)
+            })
             .await;
         self.audit(&who, "ListStores", described, &result, |(stores, _)| {
             stores.len() as u64
@@ -318,7 +322,11 @@ impl MapService for MapApi {
         };
         let filter = req.filter.unwrap_or_default();
         let result = self
-            .blocking(move |s| s.list_changes(&scope?, req.since_ms, req.after_id, limit, &filter))
+            .blocking(move |s| {
+                let scope = scope?;
+                let filter = crate::api::names::check_filter(s, &scope, filter)?;
+                s.list_changes(&scope, req.since_ms, req.after_id, limit, &filter)
+            })
             .await;
         self.audit(&who, "ListChanges", described, &result, |c| c.len() as u64)
             .await?;

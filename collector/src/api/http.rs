@@ -436,6 +436,7 @@ async fn graph(
         "Graph",
         |v| v["nodes"].as_array().map_or(0, |n| n.len() as u64),
         move |store, scope| {
+            let filter = super::names::check_filter(store, scope, filter)?;
             Ok(insight::graph(
                 &crate::store::all_stores(store, scope, &filter)?,
                 &expand,

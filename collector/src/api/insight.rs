@@ -64,7 +64,10 @@ pub fn summary(
             disclosure::check_request(filter, group_by)?;
             disclosure::release(store, *min_tenants)?.summary(group_by)
         }
-        _ => store.summary(scope, filter, group_by),
+        _ => {
+            let filter = super::names::check_filter(store, scope, filter.clone())?;
+            store.summary(scope, &filter, group_by)
+        }
     }
 }
 
@@ -168,6 +171,7 @@ pub fn dashboard(
             )
         }
         _ => {
+            let filter = &super::names::check_filter(store, scope, filter.clone())?;
             let mut tables = Vec::new();
             for (_, field) in COLUMNS {
                 tables.push(store.summary(scope, filter, &[field])?);
@@ -515,6 +519,7 @@ pub fn costs(
     by: CostsBy,
     prices: &PriceTable,
 ) -> Result<Value, StoreError> {
+    let filter = &super::names::check_filter(store, scope, filter.clone())?;
     let parts: Vec<CostPart> = match by {
         CostsBy::Store => {
             return Ok(costs_of(

@@ -15,5 +15,6 @@ pub mod filter;
 pub mod grpc;
 pub mod http;
 pub mod insight;
+pub mod names;
 pub mod render;
 pub mod ui;

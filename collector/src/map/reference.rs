@@ -200,6 +200,25 @@ impl ReferenceTables {
         self.providers.get(provider)
     }
 
+    /// Every provider the providers table names.
+    pub fn provider_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Every region code and every country the regions table names (a name an operator may
+    /// filter by even when no store is there yet).
+    pub fn region_codes_and_countries(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut regions: Vec<&str> = self.regions.keys().map(|(_, r)| r.as_str()).collect();
+        let mut countries: Vec<&str> = self.regions.values().map(|r| r.country.as_str()).collect();
+        for list in [&mut regions, &mut countries] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        (regions, countries)
+    }
+
     /// Whether `provider` encrypts at rest by default; `Unknown` for a provider not in the table.
     pub fn encrypts_at_rest_by_default(&self, provider: &str) -> DefaultEncryption {
         self.provider(provider)

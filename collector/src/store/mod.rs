@@ -69,6 +69,17 @@ pub enum StoreError {
     Forbidden(String),
     #[error("store {id:?} exists in several tenants ({}): name the tenant", .tenants.join(", "))]
     AmbiguousStore { id: String, tenants: Vec<String> },
+    /// A name an operator typed that names nothing (a misspelt provider would otherwise
+    /// answer 0 stores, silently).
+    #[error("unknown {what} {given:?}; known: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    UnknownName {
+        what: &'static str,
+        given: String,
+        known: Vec<String>,
+    },
+    /// A report asked of a tenant no scan has reported.
+    #[error("tenant {tenant:?} has no scan to report on; tenants with scans: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    NoScans { tenant: String, known: Vec<String> },
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
     #[error("i/o: {0}")]

@@ -444,3 +444,69 @@ async fn reflection_is_served_only_where_configured() {
     assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
     off.stop().await;
 }
+
+/// A wrong name never answers zero: a misspelt provider, classification or country is an
+/// error that lists the known names; case and common aliases are accepted.
+#[tokio::test]
+async fn a_wrong_name_is_an_error_listing_the_known_ones() {
+    let c = seeded("wrong-names").await;
+    let mut map = c.map().await;
+    let list = |filter: StoreFilter| ListStoresRequest {
+        filter: Some(filter),
+        ..Default::default()
+    };
+    let err = map
+        .list_stores(list(StoreFilter {
+            providers: vec!["azrue".into()],
+            ..StoreFilter::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message()
+            .starts_with("unknown provider \"azrue\"; known: ")
+            && err.message().contains("aws")
+            && err.message().contains("microsoft-azure"),
+        "{}",
+        err.message()
+    );
+    // Case and aliases: AWS is aws.
+    let found = map
+        .list_stores(list(StoreFilter {
+            providers: vec!["AWS".into()],
+            ..StoreFilter::default()
+        }))
+        .await
+        .expect("AWS is aws")
+        .into_inner()
+        .stores;
+    assert_eq!(found.len(), 5);
+    let err = map
+        .summary(SummaryRequest {
+            filter: Some(StoreFilter {
+                classifications: vec!["BBN9".into()],
+                ..StoreFilter::default()
+            }),
+            group_by: vec!["country".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("known: BBN1, BBN2"),
+        "{}",
+        err.message()
+    );
+    // A country the regions table knows but no store is in: a true zero.
+    let none = map
+        .list_stores(list(StoreFilter {
+            countries: vec!["fr".into()],
+            ..StoreFilter::default()
+        }))
+        .await
+        .expect("FR is a country")
+        .into_inner()
+        .stores;
+    assert!(none.is_empty());
+}
