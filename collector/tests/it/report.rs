@@ -567,8 +567,14 @@ async fn evidence_manifest_verifies_and_follows_a_changed_fact() {
         [
             "regions.csv",
             "providers.csv",
-            "egress.csv (prices, built in)"
+            "egress.csv (prices, built in)",
+            "key-managers.csv (external key managers, built in)",
+            "exchange-rates.csv (rates to EUR, built in)"
         ]
+    );
+    assert_eq!(
+        tables["tables"][4]["sha256"],
+        sha256(landmeter_collector::map::exit::EXCHANGE_RATES_CSV)
     );
     assert_eq!(
         tables["tables"][0]["sha256"],

@@ -317,9 +317,10 @@ fn table(x: &ExitScenario) -> String {
         (
             "external key manager at the target",
             format!(
-                "{} ({})",
+                "{} ({}; source: {})",
                 k.target.external_key_manager.label(),
-                dated("", &k.target.status, &k.target.source)
+                k.target.status,
+                k.target.source
             ),
         ),
         ("stores without a key", k.stores_without_key().to_string()),
@@ -361,4 +362,77 @@ fn tier_text(x: &ExitScenario) -> String {
         })
         .collect::<Vec<_>>()
         .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::exit::{PriceTable, exit_scenario};
+    use landmeter_proto::Custody;
+    use landmeter_proto::v1::StoreView;
+
+    /// Every field of `doc` is documented under `schema` (openapi.json), recursively.
+    fn documented(path: &str, doc: &Value, schema: &Value) {
+        match doc {
+            Value::Object(m) => {
+                let props = &schema["properties"];
+                for (k, v) in m {
+                    let s = props
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{path}.{k} is not in openapi.json"));
+                    documented(&format!("{path}.{k}"), v, s);
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .for_each(|v| documented(&format!("{path}[]"), v, &schema["items"])),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_field_is_documented_in_openapi() {
+        let spec: Value = serde_json::from_str(crate::api::http::OPENAPI).expect("spec");
+        let schema = &spec["components"]["schemas"]["Exit"];
+        let stores = [
+            StoreView {
+                provider: "google-cloud".into(),
+                bytes: Some(20 * 1024_i64.pow(4)),
+                custody: Custody::Hyok as i32,
+                key_arn: "projects/p/locations/europe/keyRings/r/cryptoKeys/k".into(),
+                object_lock: true,
+                ..StoreView::default()
+            },
+            StoreView {
+                provider: "google-cloud".into(),
+                custody: Custody::CustomerManaged as i32,
+                key_arn: "projects/p/locations/europe/keyRings/r/cryptoKeys/c".into(),
+                ..StoreView::default()
+            },
+        ];
+        let x = exit_scenario(
+            &stores,
+            "google-cloud",
+            "ovhcloud",
+            1000.0,
+            &PriceTable::builtin().expect("prices"),
+            time::macros::date!(2026 - 12 - 01),
+        );
+        let doc = document(&x);
+        // The case reaches every optional part: tiers, an unsourced one, a programme, HYOK.
+        assert_eq!(
+            doc["egress"]["list_price"]["unsourced_tiers"],
+            json!(["10240+ GiB"])
+        );
+        assert!(doc["egress"]["free_exit_programme"].is_object());
+        assert_eq!(doc["keys"]["hyok_lost"]["stores"], 1);
+        assert_eq!(doc["lock_in"]["object_lock_stores"][0]["mode"], "");
+        documented("Exit", &doc, schema);
+        let csv = exit(&x, Format::Csv);
+        assert!(csv.contains("\nkeys.hyok_lost.stores,1\n"), "{csv}");
+        assert!(
+            csv.contains("\negress.list_price.amount,\n"),
+            "unknown is empty: {csv}"
+        );
+    }
 }
