@@ -32,7 +32,9 @@ pub struct ExitScenario {
     pub on: Date,
     pub stores: usize,
     pub bytes: i64,
+    /// Known objects; stores whose count is unknown are in `stores_objects_unknown`.
     pub objects: i64,
+    pub stores_objects_unknown: usize,
     /// Stores whose size is unknown: their bytes are not in `bytes` nor in any egress figure.
     pub stores_without_size: usize,
     /// Egress of the known bytes: list price, free-exit programme, Data Act, in the
@@ -159,6 +161,7 @@ pub fn exit_scenario(
         stores: moving.len(),
         bytes,
         objects: moving.iter().filter_map(|s| s.objects).sum(),
+        stores_objects_unknown: moving.iter().filter(|s| s.objects.is_none()).count(),
         stores_without_size: moving.iter().filter(|s| s.bytes.is_none()).count(),
         egress: EgressFigures::of(bytes, source.as_ref(), on),
         monthly_storage_cost_now: source.as_ref().and_then(|p| p.monthly_storage(bytes)),

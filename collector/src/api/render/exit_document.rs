@@ -48,6 +48,7 @@ pub fn document(x: &ExitScenario) -> Value {
         "stores": x.stores,
         "bytes": x.bytes,
         "objects": x.objects,
+        "stores_objects_unknown": x.stores_objects_unknown,
         "stores_size_unknown": x.stores_without_size,
         "transfer": {
             "hours": x.transfer_hours.is_finite().then_some(x.transfer_hours),
@@ -275,7 +276,13 @@ fn table(x: &ExitScenario) -> String {
         ("on", x.on.to_string()),
         ("stores", x.stores.to_string()),
         ("bytes to move", x.bytes.to_string()),
-        ("objects to move", x.objects.to_string()),
+        (
+            "objects to move",
+            format!(
+                "{} (+ {} stores whose count is unknown)",
+                x.objects, x.stores_objects_unknown
+            ),
+        ),
         (
             "stores of unknown size (not in bytes)",
             x.stores_without_size.to_string(),

@@ -427,6 +427,7 @@ fn exit_figures_match_a_hand_computed_case() {
         (x.stores, x.bytes, x.objects, x.stores_without_size),
         (4, 150_000_000_001, 30, 1)
     );
+    assert_eq!(x.stores_objects_unknown, 1, "unknown, not 0 objects");
     // 150 GB, the first 100 GB free: 50.000000001 GB x 0.09 USD egress; 150 GB x 0.0245
     // USD/GB-month storage; OVHcloud's storage price unknown.
     let gb = 150_000_000_001.0 / 1e9;
