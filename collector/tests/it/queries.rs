@@ -275,6 +275,10 @@ async fn the_cli_prints_stores_and_summaries() {
         "{table}"
     );
     assert!(table.contains("on: 2027-01-11"), "{table}");
+    assert!(
+        table.contains("the known bytes only: 5 stores of unknown size are not in it"),
+        "{table}"
+    );
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
         .args(["exit", "--from", "aws", "--to", "ovhcloud", "--on", "soon"])
         .args(["--server", &c.url, "--token", &c.admin_token])

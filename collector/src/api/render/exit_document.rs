@@ -287,7 +287,17 @@ fn table(x: &ExitScenario) -> String {
             "stores of unknown size (not in bytes)",
             x.stores_without_size.to_string(),
         ),
-        ("egress at list price", list),
+        (
+            "egress at list price",
+            if x.stores_without_size > 0 {
+                format!(
+                    "{list}; the known bytes only: {} stores of unknown size are not in it",
+                    x.stores_without_size
+                )
+            } else {
+                list
+            },
+        ),
         ("egress under the free-exit programme", free_exit),
         (
             "egress under the EU Data Act (Art. 29)",
