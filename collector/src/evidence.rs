@@ -113,10 +113,23 @@ fn reference_tables(fingerprint: Option<&str>) -> Value {
             .collect(),
         None => Vec::new(),
     };
-    tables.push(json!({
-        "name": "egress.csv (prices, built in)",
-        "sha256": sha256_hex(crate::map::exit::PRICES_CSV.as_bytes()),
-    }));
+    // The exit scenario's tables (built in): prices, external key managers, exchange rates.
+    for (name, text) in [
+        (
+            "egress.csv (prices, built in)",
+            crate::map::exit::PRICES_CSV,
+        ),
+        (
+            "key-managers.csv (external key managers, built in)",
+            crate::map::exit::KEY_MANAGERS_CSV,
+        ),
+        (
+            "exchange-rates.csv (rates to EUR, built in)",
+            crate::map::exit::EXCHANGE_RATES_CSV,
+        ),
+    ] {
+        tables.push(json!({"name": name, "sha256": sha256_hex(text.as_bytes())}));
+    }
     json!({
         "interpretation_fingerprint": fingerprint,
         "tables": tables,

@@ -165,7 +165,7 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Stat
         filter: FilterArgs,
     }
     // `tenant` narrows the caller's scope instead (see `insight::narrow`).
-    const NOT_FILTERS: [&str; 11] = [
+    const NOT_FILTERS: [&str; 12] = [
         "page_token",
         "page_size",
         "by",
@@ -176,6 +176,7 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Stat
         "from",
         "to",
         "bandwidth_mbps",
+        "on",
         "format",
     ];
     let mut args = Vec::new();

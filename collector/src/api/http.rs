@@ -512,7 +512,14 @@ async fn exit(
             ));
         }
     };
-    let described = format!("from={from} to={to} bandwidth_mbps={bandwidth_mbps} {pairs:?}");
+    // The CLI's default (`landmeter exit --on`): today, UTC.
+    let on = match param(&pairs, "on").map(crate::map::exit::parse_day) {
+        None => crate::map::exit::day_of_ms(crate::clock::now_ms()),
+        Some(Ok(day)) => day,
+        Some(Err(e)) => return error(tonic::Status::invalid_argument(format!("on: {e}"))),
+    };
+    let described =
+        format!("from={from} to={to} bandwidth_mbps={bandwidth_mbps} on={on} {pairs:?}");
     let result = s
         .map
         .scoped(
@@ -528,6 +535,7 @@ async fn exit(
                     &to,
                     bandwidth_mbps,
                     &prices,
+                    on,
                 ))
             },
         )

@@ -4,6 +4,9 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use landmeter_proto::json;
 use landmeter_proto::v1::{ChangeEvent, GetStoreResponse, StoreView, SummaryResponse};
 
+mod exit_document;
+pub use exit_document::exit;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -285,67 +288,6 @@ pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
     }
 }
 
-/// The exit scenario: every money figure with its price's date, source and status.
-pub fn exit(x: &crate::map::exit::ExitScenario, format: Format) -> String {
-    let money = |v: Option<f64>, p: &Option<crate::map::exit::Price>| match (v, p) {
-        (Some(v), Some(p)) => format!(
-            "{v:.2} {} (list price {}, {}; source: {})",
-            p.currency, p.date, p.status, p.source
-        ),
-        _ => "unknown (no price in the table)".to_owned(),
-    };
-    let rows = [
-        ("from", x.from.clone()),
-        ("to", x.to.clone()),
-        ("stores", x.stores.to_string()),
-        ("bytes to move", x.bytes.to_string()),
-        ("objects to move", x.objects.to_string()),
-        (
-            "stores of unknown size (not in bytes)",
-            x.stores_without_size.to_string(),
-        ),
-        (
-            "egress cost at list price",
-            money(x.egress_cost, &x.source_price),
-        ),
-        (
-            "storage per month now",
-            money(x.monthly_storage_cost_now, &x.source_price),
-        ),
-        (
-            "storage per month after",
-            money(x.monthly_storage_cost_after, &x.target_price),
-        ),
-        (
-            "transfer time",
-            format!("{:.1} h at {} Mbit/s", x.transfer_hours, x.bandwidth_mbps),
-        ),
-        (
-            "stores whose keys must be re-created (custody below byok)",
-            x.keys_to_recreate.to_string(),
-        ),
-        ("replication edges to cut", x.replication_edges.to_string()),
-        ("lock-in features", lock_in_summary(&x.lock_in)),
-        ("EU Data Act", x.data_act_note.clone()),
-    ];
-    match format {
-        Format::Json | Format::Csv => {
-            let mut obj: serde_json::Map<String, serde_json::Value> = rows
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
-                .collect();
-            obj.insert("lock_in".to_owned(), lock_in_json(&x.lock_in));
-            serde_json::to_string_pretty(&obj).unwrap_or_default()
-        }
-        Format::Table => {
-            let mut lines: Vec<String> =
-                rows.iter().map(|(k, v)| format!("{k:>58}: {v}")).collect();
-            lines.extend(lock_in_lines(&x.lock_in));
-            lines.join("\n")
-        }
-    }
-}
-
 /// One line: the lock-in features found, counted.
 fn lock_in_summary(l: &crate::map::exit::LockIn) -> String {
     let mut parts = vec![
@@ -417,24 +359,6 @@ fn lock_in_lines(l: &crate::map::exit::LockIn) -> Vec<String> {
         ));
     }
     out
-}
-
-fn lock_in_json(l: &crate::map::exit::LockIn) -> serde_json::Value {
-    let store = |s: &crate::map::exit::LockedStore| {
-        serde_json::json!({"id": s.id, "name": s.name, "mode": s.mode,
-            "retention_days": s.retention_days, "archive_bytes": s.archive_bytes})
-    };
-    serde_json::json!({
-        "archive_bytes": l.archive_bytes,
-        "retrieval_fee_bytes": l.retrieval_fee_bytes,
-        "minimum_duration": l.minimum_duration_bytes.iter().map(|(class, days, bytes)|
-            serde_json::json!({"class": class, "minimum_days": days, "bytes": bytes})).collect::<Vec<_>>(),
-        "archive_stores": l.archive_stores.iter().map(store).collect::<Vec<_>>(),
-        "object_lock_stores": l.object_lock_stores.iter().map(store).collect::<Vec<_>>(),
-        "compliance_stores": l.compliance_stores,
-        "legal_hold_stores": l.legal_hold_stores.iter().map(store).collect::<Vec<_>>(),
-        "lock_unknown_stores": l.lock_unknown_stores,
-    })
 }
 
 /// The map as a GraphViz graph: tenant -> account -> provider, store -> region (country),

@@ -135,6 +135,10 @@ pub enum Command {
         /// Sustained transfer bandwidth.
         #[arg(long, default_value_t = 1000.0)]
         bandwidth_mbps: f64,
+        /// The day to compute for, YYYY-MM-DD (default today, UTC): the EU Data Act's
+        /// switching-charge rule depends on it.
+        #[arg(long)]
+        on: Option<String>,
         #[command(flatten)]
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
@@ -551,13 +555,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             to,
             bandwidth_mbps,
+            on,
             filter,
             format,
         } => {
+            use crate::map::exit;
+            let on = match on {
+                Some(text) => exit::parse_day(&text).map_err(|e| anyhow::anyhow!("--on: {e}"))?,
+                None => exit::day_of_ms(crate::clock::now_ms()),
+            };
             let stores = all_stores(&conn, &filter).await?;
-            let prices = crate::map::exit::PriceTable::builtin()?;
-            let scenario =
-                crate::map::exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices);
+            let prices = exit::PriceTable::builtin()?;
+            let scenario = exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices, on);
             println!("{}", render::exit(&scenario, format));
             Ok(())
         }

@@ -8,6 +8,7 @@ use landmeter_proto::{Custody, dimension};
 use serde::{Deserialize, Serialize};
 
 use crate::map::UNCLASSIFIED;
+use crate::map::exit::prices::ExchangeRate;
 use crate::map::exit::{ExitScenario, Price, PriceTable, exit_scenario};
 use crate::store::ScanCoverage;
 
@@ -179,6 +180,71 @@ pub struct Cost {
     /// None when the price table has no storage price for the provider.
     pub monthly: Option<f64>,
     pub price: Option<Price>,
+    /// `monthly` in EUR: the report shows one currency.
+    pub monthly_eur: Eur,
+}
+
+/// A money figure of the report in EUR, converted from its price's currency at a named,
+/// dated rate. Unknown when the amount is unknown or the table has no rate for the currency.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Eur {
+    pub amount: Option<f64>,
+    /// The amount as listed, and its currency.
+    pub listed: Option<f64>,
+    pub currency: String,
+    /// The rate used; None when no conversion happened (EUR already, or none possible).
+    pub rate: Option<ExchangeRate>,
+}
+
+impl Eur {
+    pub fn of(prices: &PriceTable, listed: Option<f64>, currency: &str) -> Self {
+        let converted = listed.and_then(|v| prices.to_eur(v, currency));
+        Eur {
+            amount: converted.as_ref().map(|c| c.amount),
+            listed,
+            currency: currency.to_owned(),
+            rate: converted.and_then(|c| c.rate),
+        }
+    }
+}
+
+/// The exit scenario's money figures in EUR.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExitEur {
+    pub egress_list: Eur,
+    /// The sourced tiers' part when the list price is unknown (a lower bound).
+    pub egress_known_part: Eur,
+    pub egress_free_exit: Eur,
+    pub egress_data_act: Eur,
+    pub egress_data_act_upper_bound: Eur,
+    pub storage_now: Eur,
+    pub storage_after: Eur,
+}
+
+impl ExitEur {
+    pub fn of(x: &ExitScenario, prices: &PriceTable) -> Self {
+        let e = &x.egress;
+        let egress = |v: Option<f64>| Eur::of(prices, v, &e.currency);
+        let currency =
+            |p: &Option<Price>| p.as_ref().map(|p| p.currency.clone()).unwrap_or_default();
+        ExitEur {
+            egress_list: egress(e.list_price),
+            egress_known_part: egress(Some(e.list_price_known_part)),
+            egress_free_exit: egress(e.free_exit_amount()),
+            egress_data_act: egress(e.data_act.amount),
+            egress_data_act_upper_bound: egress(e.data_act.upper_bound),
+            storage_now: Eur::of(
+                prices,
+                x.monthly_storage_cost_now,
+                &currency(&x.source_price),
+            ),
+            storage_after: Eur::of(
+                prices,
+                x.monthly_storage_cost_after,
+                &currency(&x.target_price),
+            ),
+        }
+    }
 }
 
 /// Everything a board report shows.
@@ -192,6 +258,8 @@ pub struct Figures {
     /// Every risk, most serious kind first, larger stores first.
     pub risks: Vec<Risk>,
     pub exit: Option<ExitScenario>,
+    /// The exit's money figures in EUR.
+    pub exit_eur: Option<ExitEur>,
     pub costs: Vec<Cost>,
     /// The scans the figures rest on (the stores' last scans), newest first.
     pub scans: Vec<ScanCoverage>,
@@ -420,6 +488,7 @@ pub fn costs(stores: &[StoreView], prices: &PriceTable) -> Vec<Cost> {
             stores_size_unknown: 0,
             monthly: None,
             price: prices.price(&s.provider).cloned(),
+            monthly_eur: Eur::default(),
         });
         c.stores += 1;
         match counted_bytes(s) {
@@ -430,6 +499,8 @@ pub fn costs(stores: &[StoreView], prices: &PriceTable) -> Vec<Cost> {
     by.into_values()
         .map(|mut c| {
             c.monthly = c.price.as_ref().and_then(|p| p.monthly_storage(c.bytes));
+            let currency = c.price.as_ref().map(|p| p.currency.as_str()).unwrap_or("");
+            c.monthly_eur = Eur::of(prices, c.monthly, currency);
             c
         })
         .collect()
@@ -491,6 +562,7 @@ pub fn figures(input: Inputs<'_>, report_id: i64, issued_at_ms: i64) -> Figures 
             input.exit_to,
             input.bandwidth_mbps,
             input.prices,
+            crate::map::exit::day_of_ms(issued_at_ms),
         )
     });
     Figures {
@@ -503,6 +575,7 @@ pub fn figures(input: Inputs<'_>, report_id: i64, issued_at_ms: i64) -> Figures 
             .as_ref()
             .map(|(id, at, kept)| trend(*id, *at, kept, stores)),
         risks: risks(stores),
+        exit_eur: exit.as_ref().map(|x| ExitEur::of(x, input.prices)),
         exit,
         costs: costs(stores, input.prices),
         scans_not_listed: used

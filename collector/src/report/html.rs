@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::figures::{Figures, RiskKind, Row};
+use super::figures::{Eur, ExitEur, Figures, RiskKind, Row};
+use crate::map::exit::ExitScenario;
 
 /// Risk rows printed (all kinds counted; the rest are in the evidence bundle).
 pub const MAX_RISK_ROWS: usize = 6;
@@ -212,11 +213,281 @@ fn dated(p: &crate::map::exit::Price) -> &str {
     }
 }
 
-fn money(v: Option<f64>, currency: Option<&str>) -> String {
-    match (v, currency) {
-        (Some(v), Some(c)) => format!("{v:.2} {c}"),
+/// A figure in EUR, with the listed amount when it was converted (the rate is named once,
+/// under the section).
+fn eur_text(e: &Eur) -> String {
+    match (e.amount, &e.rate, e.listed) {
+        (Some(a), Some(_), Some(listed)) => format!("{a:.2} EUR ({listed:.2} {})", e.currency),
+        (Some(a), _, _) => format!("{a:.2} EUR"),
+        (None, _, Some(listed)) if !e.currency.is_empty() => format!(
+            "unknown in EUR (no exchange rate for {}; listed {listed:.2} {})",
+            e.currency, e.currency
+        ),
         _ => "unknown".to_owned(),
     }
+}
+
+/// "1 EUR = 1.1172 USD on 2026-10-30" for each rate the figures used (the table names the
+/// source: the ECB's reference rates).
+fn rates_used(figures: &[&Eur]) -> String {
+    let rates: std::collections::BTreeSet<String> = figures
+        .iter()
+        .filter_map(|e| e.rate.as_ref())
+        .map(|r| format!("1 EUR = {} {} on {}", r.per_eur, r.currency, r.date))
+        .collect();
+    if rates.is_empty() {
+        "none used".to_owned()
+    } else {
+        rates.into_iter().collect::<Vec<_>>().join("; ")
+    }
+}
+
+fn eur_value(e: &Eur) -> String {
+    e.amount.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The exit section: every money figure in EUR with the rate it was converted at.
+fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
+    let e = &x.egress;
+    let k = &x.keys;
+    let l = &x.lock_in;
+    let rates = rates_used(&[
+        &eur.egress_list,
+        &eur.egress_known_part,
+        &eur.storage_now,
+        &eur.storage_after,
+    ]);
+    let _ = write!(
+        o,
+        "<p>Moving everything at <b>{}</b> (the largest provider of this tenant) to <b>{}</b> on {}, in EUR (exchange rate: {}):</p><div class=cols><div><table class=small>",
+        esc(&x.from),
+        esc(&x.to),
+        x.on,
+        esc(&rates)
+    );
+    let egress_list = match e.list_price {
+        Some(_) => format!(
+            "{} after {} free; {}",
+            eur_text(&eur.egress_list),
+            e.ladder.free_per_month.map_or_else(
+                || "an unknown allowance".to_owned(),
+                |f| format!("{f} {}", e.ladder.unit.label())
+            ),
+            e.ladder
+                .status
+                .split(" (")
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("undated")
+        ),
+        None if x.source_price.is_none() => "unknown (no price in the table)".to_owned(),
+        None => format!(
+            "unknown: {} unsourced (at least {})",
+            e.unsourced_tiers().join(", "),
+            eur_text(&eur.egress_known_part)
+        ),
+    };
+    let free_exit = match &e.free_exit {
+        Some(_) => format!(
+            "{} if {} approves (below)",
+            eur_text(&eur.egress_free_exit),
+            x.from
+        ),
+        None => "none published".to_owned(),
+    };
+    let data_act = match (e.data_act.amount, e.data_act.upper_bound) {
+        (None, Some(_)) => format!(
+            "at most cost (not published): at most {}",
+            eur_text(&eur.egress_data_act_upper_bound)
+        ),
+        (None, None) => "at most cost (not published)".to_owned(),
+        (Some(_), _) => format!(
+            "{} ({})",
+            eur_text(&eur.egress_data_act),
+            e.data_act.phase.label()
+        ),
+    };
+    let storage = format!(
+        "{} now, {} after",
+        eur_text(&eur.storage_now),
+        if x.target_price.is_none() {
+            "unknown".to_owned()
+        } else {
+            eur_text(&eur.storage_after)
+        }
+    );
+    let hyok_lost = match (k.hyok(), k.hyok_lost()) {
+        (None, _) => ("0".to_owned(), "none (no HYOK data)".to_owned()),
+        (Some(_), Some(lost)) if lost.stores == 0 => (
+            "0".to_owned(),
+            format!("none ({} keeps external keys)", x.to),
+        ),
+        (Some(_), Some(lost)) => (
+            lost.stores.to_string(),
+            format!(
+                "{} stores, {}{} to provider-held keys",
+                lost.stores,
+                human_bytes(lost.bytes),
+                if lost.stores_size_unknown > 0 {
+                    format!(" + {} of unknown size", lost.stores_size_unknown)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        (Some(g), None) => (
+            String::new(),
+            format!(
+                "unknown for {} stores ({}: {})",
+                g.stores,
+                x.to,
+                k.target.external_key_manager.label()
+            ),
+        ),
+    };
+    let unknown = k.custody_unknown();
+    // (data-exit key, label; None: a figure shown within another row, value, shown)
+    let rows: [(&str, Option<&str>, String, String); 16] = [
+        (
+            "stores",
+            Some("Stores"),
+            x.stores.to_string(),
+            x.stores.to_string(),
+        ),
+        (
+            "bytes",
+            Some("Known bytes"),
+            x.bytes.to_string(),
+            format!(
+                "{}, {} objects (+ {} stores of unknown size)",
+                human_bytes(x.bytes),
+                x.objects,
+                x.stores_without_size
+            ),
+        ),
+        ("objects", None, x.objects.to_string(), String::new()),
+        (
+            "egress",
+            Some("Egress, list price"),
+            eur_value(&eur.egress_list),
+            egress_list,
+        ),
+        (
+            "egress-free-exit",
+            Some("Egress, free exit"),
+            eur_value(&eur.egress_free_exit),
+            free_exit,
+        ),
+        (
+            "egress-data-act",
+            Some("Egress, Data Act"),
+            eur_value(&eur.egress_data_act),
+            data_act,
+        ),
+        (
+            "storage-now",
+            Some("Storage a month"),
+            eur_value(&eur.storage_now),
+            storage,
+        ),
+        (
+            "storage-after",
+            None,
+            eur_value(&eur.storage_after),
+            String::new(),
+        ),
+        (
+            "transfer-hours",
+            Some("Transfer time"),
+            format!("{:.3}", x.transfer_hours),
+            format!("{:.1} h at {} Mbit/s", x.transfer_hours, x.bandwidth_mbps),
+        ),
+        (
+            "keys",
+            Some("Keys to re-create"),
+            k.keys_to_recreate().to_string(),
+            format!(
+                "{} (+ {} stores under provider default keys)",
+                k.keys_to_recreate(),
+                k.recreated_stores_without_key_id()
+            ),
+        ),
+        (
+            "keys-byok",
+            Some("BYOK keys"),
+            k.keys_reimport_if_escrowed().to_string(),
+            format!("{}, re-imported if escrowed", k.keys_reimport_if_escrowed()),
+        ),
+        ("hyok-lost", Some("HYOK lost"), hyok_lost.0, hyok_lost.1),
+        (
+            "keys-unknown",
+            Some("Custody unknown"),
+            unknown.map_or(0, |g| g.stores).to_string(),
+            format!(
+                "{} stores, apart (no key: {})",
+                unknown.map_or(0, |g| g.stores),
+                k.stores_without_key()
+            ),
+        ),
+        (
+            "no-key",
+            None,
+            k.stores_without_key().to_string(),
+            String::new(),
+        ),
+        (
+            "replication",
+            Some("Replication to cut"),
+            x.replication_edges.to_string(),
+            x.replication_edges.to_string(),
+        ),
+        (
+            "lock-in",
+            Some("Lock-in"),
+            (l.archive_stores.len() + l.object_lock_stores.len() + l.legal_hold_stores.len())
+                .to_string(),
+            format!(
+                "archive {} ({} stores), object lock {} ({} COMPLIANCE), legal holds {}, lock unknown {}",
+                human_bytes(l.archive_bytes),
+                l.archive_stores.len(),
+                l.object_lock_stores.len(),
+                l.compliance_stores,
+                l.legal_hold_stores.len(),
+                l.lock_unknown_stores
+            ),
+        ),
+    ];
+    for (key, label, value, shown) in rows {
+        if key == "transfer-hours" {
+            o.push_str("</table></div><div><table class=small>");
+        }
+        match label {
+            Some(label) => {
+                let _ = write!(
+                    o,
+                    "<tr data-exit=\"{key}\" data-value=\"{}\"><td>{}</td><td>{}</td></tr>",
+                    esc(&value),
+                    esc(label),
+                    esc(&shown)
+                );
+            }
+            None => {
+                let _ = write!(
+                    o,
+                    "<tr hidden data-exit=\"{key}\" data-value=\"{}\"></tr>",
+                    esc(&value)
+                );
+            }
+        }
+    }
+    let free_exit_note = e.free_exit.as_ref().map_or_else(String::new, |p| {
+        format!("{}'s free-exit programme: {}. ", x.from, p.conditions)
+    });
+    let _ = write!(
+        o,
+        "</table></div></div><p class=note>Egress: known bytes billed in one month. {}</p>",
+        esc(&free_exit_note),
+    );
 }
 
 /// Renders the report.
@@ -461,153 +732,18 @@ pub fn render(f: &Figures) -> String {
 
     // Exit scenario.
     o.push_str("<section id=\"exit\"><h2>Exit scenario</h2>");
-    match &f.exit {
-        None => o.push_str("<p>No stores: nothing to move.</p>"),
-        Some(x) => {
-            let src = x.source_price.as_ref();
-            let dst = x.target_price.as_ref();
-            let _ = write!(
-                o,
-                "<p>Moving everything at <b>{}</b> (the largest provider of this tenant) to <b>{}</b>:</p><div class=cols><div><table class=small>",
-                esc(&x.from),
-                esc(&x.to)
-            );
-            let price_note = |p: Option<&crate::map::exit::Price>| {
-                p.map(|p| {
-                    format!(
-                        "list price of {}, {}; source under Costs",
-                        dated(p),
-                        p.status
-                    )
-                })
-                .unwrap_or_else(|| "no price in the table".to_owned())
-            };
-            let l = &x.lock_in;
-            let lock_in = format!(
-                "{} in archive classes ({} stores), {} with retrieval fees; object lock on {} stores ({} COMPLIANCE); {} legal holds; lock unknown on {}",
-                human_bytes(l.archive_bytes),
-                l.archive_stores.len(),
-                human_bytes(l.retrieval_fee_bytes),
-                l.object_lock_stores.len(),
-                l.compliance_stores,
-                l.legal_hold_stores.len(),
-                l.lock_unknown_stores
-            );
-            let rows: [(&str, String, String, String); 10] = [
-                (
-                    "stores",
-                    "Stores".into(),
-                    x.stores.to_string(),
-                    x.stores.to_string(),
-                ),
-                (
-                    "bytes",
-                    "Known bytes to move".into(),
-                    x.bytes.to_string(),
-                    format!(
-                        "{} ({} stores of unknown size not counted)",
-                        human_bytes(x.bytes),
-                        x.stores_without_size
-                    ),
-                ),
-                (
-                    "objects",
-                    "Objects".into(),
-                    x.objects.to_string(),
-                    x.objects.to_string(),
-                ),
-                (
-                    "egress",
-                    "Egress at list price".into(),
-                    x.egress_cost.map(|v| v.to_string()).unwrap_or_default(),
-                    format!(
-                        "{} ({})",
-                        money(x.egress_cost, src.map(|p| p.currency.as_str())),
-                        price_note(src)
-                    ),
-                ),
-                (
-                    "storage-now",
-                    "Storage per month now".into(),
-                    x.monthly_storage_cost_now
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    money(x.monthly_storage_cost_now, src.map(|p| p.currency.as_str())),
-                ),
-                (
-                    "storage-after",
-                    "Storage per month after".into(),
-                    x.monthly_storage_cost_after
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    format!(
-                        "{} ({})",
-                        money(
-                            x.monthly_storage_cost_after,
-                            dst.map(|p| p.currency.as_str())
-                        ),
-                        price_note(dst)
-                    ),
-                ),
-                (
-                    "transfer-hours",
-                    "Transfer time".into(),
-                    format!("{:.3}", x.transfer_hours),
-                    format!("{:.1} h at {} Mbit/s", x.transfer_hours, x.bandwidth_mbps),
-                ),
-                (
-                    "keys",
-                    "Keys to re-create (stores below byok)".into(),
-                    x.keys_to_recreate.to_string(),
-                    x.keys_to_recreate.to_string(),
-                ),
-                (
-                    "replication",
-                    "Replication edges to cut".into(),
-                    x.replication_edges.to_string(),
-                    x.replication_edges.to_string(),
-                ),
-                (
-                    "lock-in",
-                    "Lock-in features found".into(),
-                    (l.archive_stores.len()
-                        + l.object_lock_stores.len()
-                        + l.legal_hold_stores.len())
-                    .to_string(),
-                    lock_in,
-                ),
-            ];
-            for (i, (key, label, value, shown)) in rows.into_iter().enumerate() {
-                if i == 5 {
-                    o.push_str("</table></div><div><table class=small>");
-                }
-                let _ = write!(
-                    o,
-                    "<tr data-exit=\"{key}\" data-value=\"{}\"><td>{}</td><td>{}</td></tr>",
-                    esc(&value),
-                    esc(&label),
-                    esc(&shown)
-                );
-            }
-            let _ = write!(
-                o,
-                "</table></div></div><p class=note>Target prices: {}. EU Data Act: {}</p>",
-                esc(&dst.map_or_else(
-                    || "none in the table".to_owned(),
-                    |p| format!("{} ({}, {})", p.source, dated(p), p.status)
-                )),
-                esc(&x.data_act_note)
-            );
-        }
+    match (&f.exit, &f.exit_eur) {
+        (Some(x), Some(eur)) => exit_section(&mut o, x, eur),
+        _ => o.push_str("<p>No stores: nothing to move.</p>"),
     }
     o.push_str("</section>");
 
     // Costs.
-    o.push_str("<section id=\"costs\"><h2>Storage costs (list prices)</h2><table class=small><tr><th>provider</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>per month</th><th>price date</th><th>source</th></tr>");
+    o.push_str("<section id=\"costs\"><h2>Storage costs (list prices)</h2><table class=small><tr><th>provider</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>per month (EUR)</th><th>price date</th><th>source</th></tr>");
     for c in &f.costs {
         let _ = write!(
             o,
-            "<tr data-cost=\"{p}\" data-monthly=\"{m}\"><td>{p}</td><td class=n>{s}</td><td class=n>{b}{u}</td><td class=n>{money}</td><td>{date}</td><td>{src}</td></tr>",
+            "<tr data-cost=\"{p}\" data-monthly=\"{m}\" data-monthly-eur=\"{me}\"><td>{p}</td><td class=n>{s}</td><td class=n>{b}{u}</td><td class=n>{money}</td><td>{date}</td><td>{src}</td></tr>",
             p = esc(&c.provider),
             m = c
                 .monthly
@@ -620,10 +756,8 @@ pub fn render(f: &Figures) -> String {
             } else {
                 String::new()
             },
-            money = esc(&money(
-                c.monthly,
-                c.price.as_ref().map(|p| p.currency.as_str())
-            )),
+            me = eur_value(&c.monthly_eur),
+            money = esc(&eur_text(&c.monthly_eur)),
             date = esc(c.price.as_ref().map_or("–", dated)),
             src = esc(&c.price.as_ref().map_or_else(
                 || "no price in the table".to_owned(),
@@ -631,7 +765,12 @@ pub fn render(f: &Figures) -> String {
             )),
         );
     }
-    o.push_str("</table><p class=note>Unknown prices and unknown sizes are shown as unknown, never as zero.</p></section>");
+    let monthly: Vec<&Eur> = f.costs.iter().map(|c| &c.monthly_eur).collect();
+    let _ = write!(
+        o,
+        "</table><p class=note>Unknown prices and unknown sizes are shown as unknown, never as zero. Exchange rate: {}.</p></section>",
+        esc(&rates_used(&monthly))
+    );
 
     // Provenance.
     o.push_str("<section id=\"provenance\"><h2>Provenance</h2><p class=small>Every figure above is computed from the stores' current views, each interpreted from the facts of its last scan (below).");

@@ -457,16 +457,66 @@ async fn coverage_costs_exit_and_the_session_cookie() {
     assert_eq!(by_store["rows"][0]["monthly"], Value::Null);
     assert_eq!(get(&c, "/v1/costs?by=planet", &admin).await.0, 400);
 
-    // The exit scenario is the CLI's JSON rendering.
+    // The exit scenario is the CLI's JSON rendering, computed for the day it is given.
     let (status, exit) = get(
         &c,
-        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=100",
+        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=100&on=2027-01-11",
         &admin,
     )
     .await;
     assert_eq!(status, 200, "{exit}");
-    assert_eq!(exit["stores"], "3");
-    assert_eq!(exit["bytes to move"], "100000000000");
+    assert_eq!(exit["on"], "2027-01-11");
+    assert_eq!(exit["stores"], 3);
+    assert_eq!(exit["bytes"], 100_000_000_000_i64);
+    assert_eq!(exit["stores_size_unknown"], 2, "b-us and late");
+    // 100 GB: exactly AWS's free 100 GB a month, so 0 USD at list price, every tier dated.
+    let egress = &exit["egress"];
+    assert_eq!(egress["currency"], "USD");
+    assert_eq!(egress["unit"], "GB");
+    assert_eq!(egress["volume"], 100.0);
+    assert_eq!(egress["free_allowance_per_month"], 100.0);
+    assert_eq!(egress["list_price"]["amount"], 0.0);
+    assert_eq!(egress["list_price"]["tiers"], serde_json::json!([]));
+    assert!(
+        egress["list_price"]["source"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    // AWS's free-exit programme: a separate figure with its conditions.
+    let programme = &egress["free_exit_programme"];
+    assert_eq!(programme["amount"], 0.0);
+    assert!(
+        programme["conditions"]
+            .as_str()
+            .is_some_and(|c| c.contains("60 days"))
+    );
+    // The Data Act: at most cost the day before 12 January 2027 (unknown, bounded by the
+    // list price), nothing from that day.
+    assert_eq!(egress["data_act"]["phase"], "at-most-cost");
+    assert_eq!(egress["data_act"]["amount"], Value::Null);
+    assert_eq!(egress["data_act"]["upper_bound"], 0.0);
+    let (_, after) = get(
+        &c,
+        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=100&on=2027-01-12",
+        &admin,
+    )
+    .await;
+    assert_eq!(after["egress"]["data_act"]["phase"], "no-switching-charges");
+    assert_eq!(after["egress"]["data_act"]["amount"], 0.0);
+    // Keys: SSE-S3 names no key, so no distinct key, three stores under provider keys;
+    // OVHcloud has no external key manager (from the table, with its source).
+    let keys = &exit["keys"];
+    assert_eq!(keys["keys_to_recreate"], 0);
+    assert_eq!(keys["stores_recreated_without_key_id"], 3);
+    assert_eq!(keys["target_external_key_manager"]["support"], "no");
+    assert_eq!(keys["hyok"], Value::Null);
+    assert_eq!(keys["hyok_lost"]["stores"], 0);
+    assert_eq!(keys["custody_unknown_stores"], 0);
+    assert_eq!(
+        exit["storage_per_month"]["after"]["amount"],
+        Value::Null,
+        "unknown, not 0"
+    );
     let (url, token_arg) = (c.url.clone(), admin.clone());
     let cli = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
@@ -478,6 +528,8 @@ async fn coverage_costs_exit_and_the_session_cookie() {
                 "ovhcloud",
                 "--bandwidth-mbps",
                 "100",
+                "--on",
+                "2027-01-11",
             ])
             .args(["--format", "json", "--server", &url, "--token", &token_arg])
             .output()
@@ -492,6 +544,12 @@ async fn coverage_costs_exit_and_the_session_cookie() {
     );
     let cli: Value = serde_json::from_slice(&cli.stdout).expect("json");
     assert_eq!(exit, cli);
+    assert_eq!(
+        get(&c, "/v1/exit?from=aws&to=ovhcloud&on=11-01-2027", &admin)
+            .await
+            .0,
+        400
+    );
     assert_eq!(get(&c, "/v1/exit?from=aws", &admin).await.0, 400);
 
     // The CLI's exports: costs equal the API's rows; the graph's edges as CSV equal the API's

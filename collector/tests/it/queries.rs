@@ -230,16 +230,62 @@ async fn the_cli_prints_stores_and_summaries() {
         "exit", "--from", "aws", "--to", "ovhcloud", "--format", "json",
     ]))
     .expect("json");
-    assert_eq!(exit["stores"], "5");
-    assert_eq!(exit["stores of unknown size (not in bytes)"], "5");
+    assert_eq!(exit["stores"], 5);
+    assert_eq!(exit["stores_size_unknown"], 5);
+    // Five SSE-S3 buckets: no key id to count, five stores re-created under the target's keys.
+    assert_eq!(exit["keys"]["keys_to_recreate"], 0);
+    assert_eq!(exit["keys"]["stores_recreated_without_key_id"], 5);
     assert_eq!(
-        exit["stores whose keys must be re-created (custody below byok)"],
-        "5"
+        exit["storage_per_month"]["after"]["amount"],
+        serde_json::Value::Null
     );
-    assert_eq!(
-        exit["storage per month after"],
-        "unknown (no price in the table)"
+    // The Data Act figure on either side of 12 January 2027, in each format.
+    let csv = run(&[
+        "exit",
+        "--from",
+        "aws",
+        "--to",
+        "ovhcloud",
+        "--on",
+        "2027-01-12",
+        "--format",
+        "csv",
+    ]);
+    assert!(csv.starts_with("figure,value\n"), "{csv}");
+    assert!(
+        csv.contains("\negress.data_act.phase,no-switching-charges\n"),
+        "{csv}"
     );
+    assert!(csv.contains("\negress.data_act.amount,0.0\n"), "{csv}");
+    assert!(
+        csv.contains("\nstorage_per_month.after.amount,\n"),
+        "unknown is empty: {csv}"
+    );
+    let table = run(&[
+        "exit",
+        "--from",
+        "aws",
+        "--to",
+        "ovhcloud",
+        "--on",
+        "2027-01-11",
+    ]);
+    assert!(
+        table.contains("egress under the EU Data Act (Art. 29): at most cost (not published: list price is an upper bound)"),
+        "{table}"
+    );
+    assert!(table.contains("on: 2027-01-11"), "{table}");
+    assert!(
+        table.contains("the known bytes only: 5 stores of unknown size are not in it"),
+        "{table}"
+    );
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(["exit", "--from", "aws", "--to", "ovhcloud", "--on", "soon"])
+        .args(["--server", &c.url, "--token", &c.admin_token])
+        .output()
+        .expect("run landmeter");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--on"));
     let dot = run(&["graph", "--eu", "false"]);
     assert!(dot.starts_with("digraph landmeter {"), "{dot}");
     assert_eq!(

@@ -242,6 +242,42 @@ async fn report_numbers_equal_the_api() {
     assert_eq!(exit["bytes"], known.to_string());
     assert_eq!(exit["stores"], "6");
     assert!(html.contains("to <b>ovhcloud</b>"), "default exit target");
+    // The report's money is EUR: the API's USD figures at the table's named, dated rate.
+    assert!(html.contains("at <b>aws</b>"));
+    let api: Value = get(
+        &format!("{}/v1/exit?from=aws&to=ovhcloud", http(&c)),
+        &c.admin_token,
+    )
+    .await
+    .json()
+    .await
+    .expect("exit");
+    assert_eq!(api["egress"]["currency"], "USD");
+    let in_eur = |usd: &Value| usd.as_f64().map(|v| v / 1.1172);
+    let eur = |key: &str| exit[key].parse::<f64>().ok();
+    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        (a, b) => a == b,
+    };
+    assert!(close(
+        eur("egress"),
+        in_eur(&api["egress"]["list_price"]["amount"])
+    ));
+    assert!(close(
+        eur("egress-data-act"),
+        in_eur(&api["egress"]["data_act"]["amount"])
+    ));
+    assert!(close(
+        eur("storage-now"),
+        in_eur(&api["storage_per_month"]["now"]["amount"])
+    ));
+    assert_eq!(exit["storage-after"], "", "unknown, not 0");
+    assert_eq!(exit["egress-free-exit"], "0");
+    assert!(
+        html.contains("1 EUR = 1.1172 USD on 2026-10-30"),
+        "the rate is named"
+    );
+    assert_eq!(exit["keys"], api["keys"]["keys_to_recreate"].to_string());
     assert!(html.contains("not an official SEAL"));
     let spec: Value = get(&format!("{}/openapi.json", http(&c)), &c.admin_token)
         .await
@@ -531,8 +567,14 @@ async fn evidence_manifest_verifies_and_follows_a_changed_fact() {
         [
             "regions.csv",
             "providers.csv",
-            "egress.csv (prices, built in)"
+            "egress.csv (prices, built in)",
+            "key-managers.csv (external key managers, built in)",
+            "exchange-rates.csv (rates to EUR, built in)"
         ]
+    );
+    assert_eq!(
+        tables["tables"][4]["sha256"],
+        sha256(landmeter_collector::map::exit::EXCHANGE_RATES_CSV)
     );
     assert_eq!(
         tables["tables"][0]["sha256"],
