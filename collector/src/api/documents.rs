@@ -60,10 +60,23 @@ async fn issue_as(
         |r: &Issued| r.stores,
         may,
         move |store, scope| {
+            // A report of a tenant without a scan would say "no risks" about nothing: refused,
+            // naming the tenants that have scans. (Another tenant than a tenant role's own
+            // is refused by `issue` itself.)
+            let tenant = match (scope, req.tenant.as_str()) {
+                (crate::store::Scope::Tenant(own), named) if !named.is_empty() && named != own => {
+                    req.tenant.clone()
+                }
+                (crate::store::Scope::Tenant(own), _) => {
+                    super::names::tenant_with_scans(store, scope, own)?
+                }
+                (_, "") => req.tenant.clone(),
+                (_, named) => super::names::tenant_with_scans(store, scope, named)?,
+            };
             issue(
                 store,
                 scope,
-                &req.tenant,
+                &tenant,
                 &req.exit_to,
                 req.bandwidth_mbps,
                 now_ms(),

@@ -528,7 +528,12 @@ async fn exit(
             described,
             |x: &crate::map::exit::ExitScenario| x.stores as u64,
             move |store, scope| {
+                let filter = super::names::check_filter(store, scope, filter)?;
                 let stores = crate::store::all_stores(store, scope, &filter)?;
+                // `AWS` is aws, `azure` microsoft-azure; a name that is neither is an error.
+                let present = stores.iter().map(|v| v.provider.as_str());
+                let from = super::names::provider_among(&from, present.clone())?;
+                let to = super::names::provider_among(&to, present)?;
                 Ok(crate::map::exit::exit_scenario(
                     &stores,
                     &from,

@@ -94,6 +94,19 @@ pub fn provider(store: &dyn MapStore, scope: &Scope, given: &str) -> Result<Stri
     canonical("provider", given, &known, &PROVIDER_ALIASES)
 }
 
+/// A provider's name among `present` (e.g. the providers of listed stores) and the
+/// providers table: for callers that hold the stores already (the CLI's exit scenario).
+pub fn provider_among<'a>(
+    given: &str,
+    present: impl IntoIterator<Item = &'a str>,
+) -> Result<String, StoreError> {
+    let mut known: Vec<String> = present.into_iter().map(str::to_owned).collect();
+    if let Some(t) = TABLES.as_ref() {
+        known.extend(t.provider_names().into_iter().map(str::to_owned));
+    }
+    canonical("provider", given, &known, &PROVIDER_ALIASES)
+}
+
 /// `filter` with every name canonical, or the first unknown one as an error. The pool role's
 /// filters are refused elsewhere; its names are not checked (the list would disclose them).
 pub fn check_filter(

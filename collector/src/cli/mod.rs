@@ -566,6 +566,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let stores = all_stores(&conn, &filter).await?;
             let prices = exit::PriceTable::builtin()?;
+            // `AWS` is aws, `azure` microsoft-azure; a name that is neither is an error, not 0.
+            let present = stores.iter().map(|v| v.provider.as_str());
+            let from = crate::api::names::provider_among(&from, present.clone())?;
+            let to = crate::api::names::provider_among(&to, present)?;
             let scenario = exit::exit_scenario(&stores, &from, &to, bandwidth_mbps, &prices, on);
             println!("{}", render::exit(&scenario, format));
             Ok(())

@@ -226,8 +226,9 @@ async fn the_cli_prints_stores_and_summaries() {
     let detail: serde_json::Value = serde_json::from_str(&detail).expect("json");
     assert_eq!(detail["store"]["classification"], "BBN1");
     assert_eq!(detail["facts"].as_array().expect("facts").len(), 3);
+    // `AWS` is aws: a provider's name in any case, or an alias, is the same provider.
     let exit: serde_json::Value = serde_json::from_str(&run(&[
-        "exit", "--from", "aws", "--to", "ovhcloud", "--format", "json",
+        "exit", "--from", "AWS", "--to", "OVH", "--format", "json",
     ]))
     .expect("json");
     assert_eq!(exit["stores"], 5);
@@ -252,6 +253,18 @@ async fn the_cli_prints_stores_and_summaries() {
         "csv",
     ]);
     assert!(csv.starts_with("figure,value\n"), "{csv}");
+    // A name that is no provider is an error listing the known ones, not "0 stores".
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(["exit", "--from", "amazon-web", "--to", "ovhcloud"])
+        .args(["--server", &c.url, "--token", &c.admin_token])
+        .output()
+        .expect("run landmeter");
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("unknown provider \"amazon-web\"; known: ") && stderr.contains("aws"),
+        "{stderr}"
+    );
     assert!(
         csv.contains("\negress.data_act.phase,no-switching-charges\n"),
         "{csv}"
@@ -555,4 +568,20 @@ async fn a_wrong_name_is_an_error_listing_the_known_ones() {
         .into_inner()
         .stores;
     assert!(none.is_empty());
+    // A report of a tenant with no scan is refused, naming the tenants that have some.
+    let err = map
+        .board_report(landmeter_proto::v1::BoardReportRequest {
+            tenant: "gemeente-a".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains(
+            "tenant \"gemeente-a\" has no scan to report on; tenants with scans: default"
+        ),
+        "{}",
+        err.message()
+    );
 }

@@ -410,12 +410,13 @@ async fn a_tenant_viewer_gets_only_its_own_tenants_report() {
         .await
         .expect_err("refused");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    // Its own tenant (left out: the token's) has no stores of default's.
+    // Its own tenant (left out: the token's) has no scan: no report over nothing, and
+    // nothing of default's.
     let own = get(&format!("{base}/v1/report"), &viewer).await;
-    assert_eq!(own.status(), 200);
-    let html = own.text().await.expect("body");
-    assert_eq!(figure(&html, "total-stores"), "0");
-    assert!(!html.contains("fin-de"));
+    assert_eq!(own.status(), 400);
+    let body = own.text().await.expect("body");
+    assert!(body.contains("has no scan to report on"), "{body}");
+    assert!(!body.contains("fin-de"));
     // No token, no report.
     let anonymous = reqwest::get(format!("{base}/v1/report?tenant=default"))
         .await
@@ -840,12 +841,17 @@ async fn a_missing_converter_is_a_clear_error() {
         msg.contains("no PDF converter") && msg.contains("/nonexistent/chromium"),
         "{msg}"
     );
-    // HTML needs no converter.
+    // HTML needs no converter: what stops it here is only that no scan was reported yet.
     let html = get(
         &format!("http://{http_addr}/v1/report?tenant=default"),
         token.trim(),
     )
     .await;
-    assert_eq!(html.status(), 200);
+    assert_eq!(html.status(), 400);
+    let body = html.text().await.expect("body");
+    assert!(
+        body.contains("has no scan") && !body.contains("converter"),
+        "{body}"
+    );
     serve.kill().await.expect("stop serve");
 }
