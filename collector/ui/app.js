@@ -126,9 +126,10 @@ async function render() {
 const CUSTODY = ["unknown", "none", "provider", "customer-managed", "byok", "dedicated-hsm", "hyok"];
 const FILTERS = [
   ["tenant", "Tenant"], ["provider", "Provider"], ["account", "Account"], ["region", "Region"],
-  ["country", "Country (DE,NL)"], ["eu", "EU/EEA", ["", "true", "false"]],
-  ["cloud_act", "CLOUD Act", ["", "true", "false"]],
-  ["replicated_outside_eu", "Replicated outside EU", ["", "true", "false"]],
+  // Unknown is a value of its own: true/false select known values only.
+  ["country", "Country (DE,NL)"], ["eu", "EU/EEA", ["", "true", "false", "unknown"]],
+  ["cloud_act", "CLOUD Act", ["", "true", "false", "unknown"]],
+  ["replicated_outside_eu", "Replicated outside EU", ["", "true", "false", "unknown"]],
   ["custody_at_least", "Custody at least", ["", ...CUSTODY]],
   ["custody_at_most", "Custody at most", ["", ...CUSTODY]],
   ["classification", "Classification"], ["process", "Process"],
@@ -453,14 +454,31 @@ async function coverage(r) {
 
 // ---- exit scenario ------------------------------------------------------------------------
 
+/** An object as nested key/value tables (the exit scenario's figures, each with its source):
+ * null stays "unknown"/"—", never 0. Rows carry data-testid `${prefix}-${key}`. */
+function kvTable(obj, prefix, attrs = {}) {
+  return h("table", { class: "kv", ...attrs }, h("tbody", {},
+    Object.entries(obj).map(([k, v]) => {
+      const id = `${prefix}-${slug(k)}`;
+      let cell;
+      if (v && typeof v === "object" && !Array.isArray(v)) cell = kvTable(v, id);
+      else if (Array.isArray(v) && v.some((x) => x && typeof x === "object")) {
+        cell = h("div", {}, v.map((x, i) => (x && typeof x === "object" ? kvTable(x, `${id}-${i}`) : value(x))));
+      } else cell = value(v, k);
+      return h("tr", { "data-testid": id }, h("th", {}, k), h("td", {}, cell));
+    })));
+}
+
 async function exit(r) {
   const p = r.params;
-  const field = (name, label, val, type = "text") =>
-    h("label", { for: `x-${name}` }, label, h("input", { id: `x-${name}`, name, value: val || "", type, required: true }));
+  const field = (name, label, val, type = "text", required = true) =>
+    h("label", { for: `x-${name}` }, label, h("input", { id: `x-${name}`, name, value: val || "", type, required }));
   const form = h("form", { class: "exit" },
     field("from", "From provider", p.get("from") || "aws"),
     field("to", "To provider", p.get("to") || ""),
     field("bandwidth_mbps", "Bandwidth (Mbit/s)", p.get("bandwidth_mbps") || "1000", "number"),
+    // The EU Data Act's switching charges depend on the day (none from 2027-01-12).
+    field("on", "On (date; default today)", p.get("on") || "", "date", false),
     h("button", { type: "submit", class: "primary" }, "Compute"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -478,15 +496,14 @@ async function exit(r) {
   let result = null;
   if (p.get("from") && p.get("to")) {
     const q = new URLSearchParams(filterParams(p));
-    for (const k of ["from", "to", "bandwidth_mbps"]) if (p.get(k)) q.set(k, p.get(k));
+    for (const k of ["from", "to", "bandwidth_mbps", "on"]) if (p.get(k)) q.set(k, p.get(k));
     const x = await api(`/v1/exit?${q}`);
-    result = h("table", { class: "kv", "data-testid": "exit-result" }, h("tbody", {},
-      Object.entries(x || {}).map(([k, v]) => h("tr", { "data-testid": `exit-${slug(k)}` }, h("th", {}, k), h("td", {}, value(v))))));
+    result = kvTable(x || {}, "exit", { "data-testid": "exit-result" });
   }
   show(
     h("h1", {}, "Exit scenario"),
     h("p", {}, "Move everything of one provider (narrowed by the filters) to an alternative: bytes and objects to move, egress cost, transfer time, keys to re-create, replication to cut, lock-in features."),
-    form, filterForm("exit", p, [], ["from", "to", "bandwidth_mbps"]), links,
+    form, filterForm("exit", p, [], ["from", "to", "bandwidth_mbps", "on"]), links,
     result || h("p", { class: "muted" }, "Choose the providers and compute; the answer includes the EU Data Act's switching-charge rules."));
 }
 

@@ -341,7 +341,7 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
     .await?;
     let exit_rows = exit.as_object().map_or(0, serde_json::Map::len);
     let shown_rows = browser
-        .find_all("[data-testid=exit-result] tbody tr")
+        .find_all("[data-testid=exit-result] > tbody > tr")
         .await?
         .len();
     ensure!(
