@@ -617,6 +617,35 @@ mod tests {
         assert_eq!(interpret(&estate(Shape::Old)), current);
     }
 
+    /// A key in a vault the agent cannot read (another tenant, a subscription it is refused):
+    /// the key's place is unknown, so the store is not "fully in the EU" and has no indicator.
+    #[test]
+    fn a_key_whose_place_is_unknown_leaves_the_jurisdiction_incomplete() {
+        let key = "https://partner.vault.azure.net/keys/k1";
+        let facts = vec![
+            account(Shape::Current, "stnl", "westeurope", "Standard_LRS", ""),
+            enc(Shape::Current, "stnl", "Microsoft.Keyvault", key),
+            gap(Shape::Current, key, "arm:Keys_Get", FactTopic::Key),
+        ];
+        let views = interpret(&facts);
+        let nl = views.iter().find(|v| v.name == "stnl").expect("stnl");
+        assert_eq!(nl.custody(), Custody::CustomerManaged);
+        assert!(nl.is_unknown("key-location"), "{:?}", nl.unknowns);
+        assert!(
+            nl.jurisdiction.starts_with("unknown"),
+            "{}",
+            nl.jurisdiction
+        );
+        assert_eq!((nl.sov2_indicator, nl.sov3_indicator), (None, None));
+        assert!(
+            nl.indicator_reasons
+                .iter()
+                .any(|r| r.contains("key-location unknown")),
+            "{:?}",
+            nl.indicator_reasons
+        );
+    }
+
     #[test]
     fn modifiers_and_gaps_in_both_shapes() {
         let vault_key = "https://contoso.vault.azure.net/keys/k9";
