@@ -167,7 +167,9 @@ function filterForm(name, params, extra = [], keep = []) {
 // ---- dashboard ----------------------------------------------------------------------------
 
 const DIMENSIONS = [
-  ["country", "Country"], ["eu", "EU / non-EU"], ["replication", "Copies outside the EU/EEA"],
+  ["country", "Country"], ["eu", "EU / non-EU (data region)"],
+  ["jurisdiction", "Jurisdiction (data, replicas and keys)"],
+  ["replication", "Copies outside the EU/EEA"], ["readable", "Read completely"],
   ["provider_parent", "Provider legal parent"],
   ["cloud_act", "CLOUD Act exposure"], ["custody", "Key custody level"],
   ["classification", "Classification"], ["process", "Process"],
@@ -224,8 +226,28 @@ async function dashboard(r) {
               h("td", { class: "num" }, num(row.stores_size_unknown, `${id}-size-unknown`)));
           }))));
   });
+  // The board's five questions first, each with its unknown share.
+  const headline = h("div", { class: "figures headline", "data-testid": "headline" },
+    (d.headline || []).map((f) => {
+      const id = `headline-${f.id}`;
+      const share = f.total_bytes > 0 ? pct(f.bytes, f.total_bytes) : "—";
+      return h("div", { class: "figure", "data-testid": id },
+        h("span", { class: "v", "data-testid": `${id}-bytes-share`, title: "share of the known bytes" }, share),
+        h("span", { class: "k" }, f.label),
+        h("span", { class: "muted" },
+          "of known bytes; ", num(f.stores, `${id}-stores`), ` of ${f.total_stores} stores; `,
+          "unknown: ", num(f.unknown_stores, `${id}-unknown-stores`), " stores",
+          f.withheld_stores ? `; withheld (pool rule): ${f.withheld_stores}` : ""));
+    }));
+  const banner = (d.incomplete_coverage || []).length === 0 ? null :
+    h("div", { class: "card warn", role: "status", "data-testid": "coverage-banner" },
+      h("b", {}, "Incomplete coverage: "), "figures leave out what could not be read. ",
+      h("ul", {}, d.incomplete_coverage.map((c) => h("li", {}, `${c.tenant} / ${c.account}: ${c.reason || "incomplete"}`))),
+      h("a", { href: "#/coverage" }, "Coverage"));
   show(
     h("h1", {}, "Sovereignty dashboard ", h("span", { class: "badge", "data-testid": "dash-scope" }, d.scope)),
+    banner,
+    headline,
     filterForm("dashboard", r.params),
     h("p", { class: "note", "data-testid": "indicators-note" }, d.indicators_note ||
       "SOV-2/SOV-3: indicator computed from observed facts, not an official SEAL."),

@@ -47,7 +47,7 @@ impl Dimension {
 
 /// The tables of a release, by the names `group_by` and the dashboard use. Tenant and
 /// account are not among them: they are what the pool must not see.
-pub const TABLES: [(&str, Dimension); 14] = [
+pub const TABLES: [(&str, Dimension); 15] = [
     ("provider", Dimension::Field(GroupField::Provider)),
     ("region", Dimension::Field(GroupField::Region)),
     ("country", Dimension::Field(GroupField::Country)),
@@ -62,6 +62,7 @@ pub const TABLES: [(&str, Dimension); 14] = [
     ("process", Dimension::Field(GroupField::Process)),
     ("kind", Dimension::Field(GroupField::Kind)),
     ("replication", Dimension::Field(GroupField::Replication)),
+    ("readable", Dimension::Field(GroupField::Readable)),
     (
         "provider_parent",
         Dimension::View(ViewDimension::ProviderParent),

@@ -140,9 +140,11 @@ pub fn dashboard(
     prices: &PriceTable,
     now_ms: i64,
 ) -> Result<Value, StoreError> {
-    const COLUMNS: [(&str, GroupField); 7] = [
+    const COLUMNS: [(&str, GroupField); 9] = [
         ("country", GroupField::Country),
         ("eu", GroupField::Eu),
+        ("jurisdiction", GroupField::Jurisdiction),
+        ("readable", GroupField::Readable),
         ("replication", GroupField::Replication),
         ("cloud_act", GroupField::CloudAct),
         ("custody", GroupField::Custody),
@@ -188,6 +190,13 @@ pub fn dashboard(
         .iter()
         .map(|(n, _)| *n)
         .chain(VIEWS.iter().map(|(n, _)| *n));
+    let by_name: BTreeMap<&str, &Vec<SummaryRow>> = names.clone().zip(&tables).collect();
+    let headline = headline_figures(&by_name);
+    let coverage_banner = match scope {
+        // The pool sees no scans (they name tenants and accounts).
+        Scope::Pool { .. } => Value::Null,
+        _ => incomplete_coverage(store, scope)?,
+    };
     let mut dimensions = serde_json::Map::new();
     for (name, rows) in names.zip(tables) {
         let rendered: Vec<Value> = rows
@@ -240,6 +249,8 @@ pub fn dashboard(
         "stores": stores,
         "bytes": bytes,
         "stores_size_unknown": unknown,
+        "headline": headline,
+        "incomplete_coverage": coverage_banner,
         "dimensions": dimensions,
         "indicators_note": crate::map::indicators::NOTE,
         "costs": {
@@ -253,6 +264,110 @@ pub fn dashboard(
         },
         "generated_at_ms": now_ms,
     }))
+}
+
+/// The board's five questions, first on the dashboard, each with its unknown share (never
+/// folded into "no"): what share of the stores and known bytes is outside the EU/EEA
+/// (data, replicas or keys), under the US CLOUD Act ("unclear" counted as exposed), under
+/// keys the provider holds (or none), unclassified, and could not be read completely.
+fn headline_figures(tables: &BTreeMap<&str, &Vec<SummaryRow>>) -> Value {
+    type Test = fn(&str) -> bool;
+    let figures: [(&str, &str, &str, Test, Test); 5] = [
+        (
+            "outside-eu",
+            "Outside the EU/EEA (data, replicas or keys)",
+            "jurisdiction",
+            |k| k.starts_with("non-EU"),
+            |k| k.starts_with("unknown"),
+        ),
+        (
+            "cloud-act",
+            "Under the US CLOUD Act (unclear: legal review)",
+            "cloud_act",
+            |k| matches!(k, "yes" | "unclear"),
+            |k| !matches!(k, "yes" | "unclear" | "no"),
+        ),
+        (
+            "provider-keys",
+            "Keys held by the provider (or no encryption)",
+            "custody",
+            |k| matches!(k, "provider" | "none"),
+            |k| matches!(k, "unknown" | "unspecified"),
+        ),
+        (
+            "unclassified",
+            "Unclassified",
+            "classification",
+            |k| k == crate::map::UNCLASSIFIED,
+            |k| k == crate::map::UNKNOWN,
+        ),
+        (
+            "not-read",
+            "Could not be read completely (a dimension unknown)",
+            "readable",
+            |k| k == "incomplete",
+            |_| false,
+        ),
+    ];
+    let out: Vec<Value> = figures
+        .iter()
+        .map(|(id, label, table, yes, unknown)| {
+            let rows = tables.get(table).copied().map_or(&[][..], Vec::as_slice);
+            let mut total = [0i64; 2];
+            let mut hit = [0i64; 3];
+            let mut unk = [0i64; 2];
+            let mut withheld = 0u64;
+            for r in rows {
+                let key = r.keys.first().map_or("", String::as_str);
+                total[0] += r.stores as i64;
+                total[1] += r.bytes;
+                if r.withheld_cells > 0 {
+                    withheld += r.stores;
+                } else if yes(key) {
+                    hit[0] += r.stores as i64;
+                    hit[1] += r.bytes;
+                    hit[2] += r.stores_without_size as i64;
+                } else if unknown(key) {
+                    unk[0] += r.stores as i64;
+                    unk[1] += r.bytes;
+                }
+            }
+            json!({
+                "id": id, "label": label,
+                "stores": hit[0], "bytes": hit[1], "stores_size_unknown": hit[2],
+                "unknown_stores": unk[0], "unknown_bytes": unk[1],
+                // Pool only: stores in values withheld under the k rule.
+                "withheld_stores": withheld,
+                "total_stores": total[0], "total_bytes": total[1],
+            })
+        })
+        .collect();
+    Value::Array(out)
+}
+
+/// The accounts whose latest scan was incomplete (or partly so), with why: the dashboard's
+/// banner.
+fn incomplete_coverage(store: &dyn MapStore, scope: &Scope) -> Result<Value, StoreError> {
+    let scans = store.scan_coverage(scope, None, COVERAGE_SCANS)?;
+    let mut latest: BTreeMap<(String, String), Value> = BTreeMap::new();
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    // Newest first: the first line of an account is its latest.
+    for s in &scans {
+        for a in &s.account_coverage {
+            let key = (s.tenant.clone(), a.account.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if !a.complete || !a.reason.is_empty() {
+                latest.insert(
+                    key,
+                    json!({"tenant": s.tenant, "account": a.account, "scan_id": s.scan_id,
+                           "complete": a.complete, "reason": a.reason}),
+                );
+            }
+        }
+    }
+    Ok(Value::Array(latest.into_values().collect()))
 }
 
 /// The colour class of a store: outside the EU (data or replicas) beats a US parent.

@@ -268,10 +268,12 @@ pub enum GroupField {
     Kind,
     /// Whether a copy is outside the EU/EEA: "outside-EU", "EU-or-none", "unknown".
     Replication,
+    /// Whether every dimension but the size could be read: "complete", "incomplete".
+    Readable,
 }
 
 impl GroupField {
-    pub const ALL: [GroupField; 13] = [
+    pub const ALL: [GroupField; 14] = [
         GroupField::Tenant,
         GroupField::Provider,
         GroupField::Account,
@@ -285,6 +287,7 @@ impl GroupField {
         GroupField::Process,
         GroupField::Kind,
         GroupField::Replication,
+        GroupField::Readable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -302,6 +305,7 @@ impl GroupField {
             GroupField::Process => "process",
             GroupField::Kind => "kind",
             GroupField::Replication => "replication",
+            GroupField::Readable => "readable",
         }
     }
 
@@ -330,6 +334,16 @@ impl GroupField {
                 Some(true) => "outside-EU",
                 Some(false) => "EU-or-none",
                 None => "unknown",
+            }
+            .to_owned(),
+            GroupField::Readable => if view
+                .unknowns
+                .iter()
+                .all(|u| u.dimension == landmeter_proto::dimension::SIZE)
+            {
+                "complete"
+            } else {
+                "incomplete"
             }
             .to_owned(),
         }

@@ -219,6 +219,52 @@ async fn the_dashboard_equals_summary_per_scope() {
         keys(&d["dimensions"]["country"]),
         [("DE".into(), 2), ("FR".into(), 1), ("US".into(), 1)]
     );
+    // The five headline figures agree with the dimension rows they sum.
+    let headline = |id: &str| {
+        d["headline"]
+            .as_array()
+            .expect("headline")
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no headline {id}: {d}"))
+    };
+    let rows_where = |dim: &str, keep: &dyn Fn(&str) -> bool| -> u64 {
+        d["dimensions"][dim]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| keep(r["key"].as_str().unwrap_or_default()))
+            .map(|r| r["stores"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let unclassified = headline("unclassified");
+    assert_eq!(
+        unclassified["stores"],
+        rows_where("classification", &|k| k.is_empty())
+    );
+    assert_eq!(unclassified["unknown_stores"], 1, "b-us's tags were denied");
+    assert_eq!(
+        headline("cloud-act")["stores"],
+        rows_where("cloud_act", &|k| k == "yes" || k == "unclear")
+    );
+    assert_eq!(
+        headline("outside-eu")["stores"],
+        rows_where("jurisdiction", &|k| k.starts_with("non-EU"))
+    );
+    // b-us: tags denied; o-gra: no encryption answer (custody unknown).
+    assert_eq!(headline("not-read")["stores"], 2);
+    assert_eq!(
+        headline("provider-keys")["unknown_stores"],
+        rows_where("custody", &|k| k == "unknown")
+    );
+    assert!(
+        d["headline"]
+            .as_array()
+            .expect("headline")
+            .iter()
+            .all(|f| f["total_stores"] == 4)
+    );
     // Unclassified is the empty key; b-us, whose tags could not be read, is unknown, not
     // unclassified (unknown is never "no").
     assert_eq!(

@@ -117,6 +117,16 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
         "dash-cost-price-unknown".to_owned(),
         figure(&api["costs"]["stores_price_unknown"]),
     );
+    // The five headline figures come first and equal the API's.
+    let headline = api["headline"]
+        .as_array()
+        .context("dashboard has headline figures")?;
+    ensure!(headline.len() == 5, "five headline figures: {api}");
+    for f in headline {
+        let id = format!("headline-{}", f["id"].as_str().unwrap_or_default());
+        expected.insert(format!("{id}-stores"), figure(&f["stores"]));
+        expected.insert(format!("{id}-unknown-stores"), figure(&f["unknown_stores"]));
+    }
     let dims = api["dimensions"]
         .as_object()
         .context("dashboard has dimensions")?;

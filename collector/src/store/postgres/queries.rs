@@ -213,6 +213,9 @@ impl QueryStore for PostgresStore {
                      WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
                      ELSE 'EU-or-none' END"
                 }
+                GroupField::Readable => {
+                    "CASE WHEN unknown_dims IN ('', ',size,') THEN 'complete' ELSE 'incomplete' END"
+                }
                 other => other.name(),
             })
             .collect();

@@ -226,6 +226,9 @@ impl QueryStore for SqliteStore {
                      WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
                      ELSE 'EU-or-none' END"
                 }
+                GroupField::Readable => {
+                    "CASE WHEN unknown_dims IN ('', ',size,') THEN 'complete' ELSE 'incomplete' END"
+                }
                 other => other.name(),
             })
             .collect();
