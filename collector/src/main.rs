@@ -14,5 +14,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(landmeter_collector::cli::run(cli))
+    match runtime.block_on(landmeter_collector::cli::run(cli)) {
+        Err(e)
+            if e.downcast_ref::<landmeter_collector::cli::Incomplete>()
+                .is_some() =>
+        {
+            // Printed in full, but resting on failed reads: its own exit code.
+            eprintln!("landmeter: {e}");
+            std::process::exit(landmeter_collector::cli::Incomplete::EXIT_CODE);
+        }
+        other => other,
+    }
 }

@@ -509,6 +509,24 @@ impl Collector {
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
         run_cli(&self.url(), &self.token, args)
     }
+
+    /// Runs the CLI and returns its exit code and stdout, whatever the code (3: an answer
+    /// resting on reads that failed).
+    pub fn cli_status(&self, args: &[&str]) -> anyhow::Result<(i32, String)> {
+        let bin = workspace_bin("landmeter")?;
+        let mut cmd = Command::new(&bin);
+        cmd.args(args)
+            .args(["--server", &self.url()])
+            .env("LANDMETER_TOKEN", &self.token);
+        scrub_env(&mut cmd);
+        let out = cmd
+            .output()
+            .with_context(|| format!("run {}", bin.display()))?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
+    }
 }
 
 /// Runs `landmeter <args> --server <server>` with a bearer token and returns stdout; fails

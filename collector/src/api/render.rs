@@ -1,6 +1,6 @@
 //! Stores and summaries for people (table) and programs (JSON, CSV).
 
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use landmeter_proto::json;
 use landmeter_proto::v1::{ChangeEvent, GetStoreResponse, StoreView, SummaryResponse};
 
@@ -91,6 +91,88 @@ fn store_cells(v: &StoreView) -> [String; 14] {
         v.bytes.map_or_else(|| "unknown".into(), |b| b.to_string()),
         v.custody_reason.clone(),
     ]
+}
+
+/// How the `stores` table is laid out for a terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableLayout {
+    /// Every column (modifiers, key owner, replicas, process, the custody reason).
+    pub wide: bool,
+    /// Sizes in bytes rather than KB/MB/GB.
+    pub raw_bytes: bool,
+    /// The width to fit (columns); None: the terminal's when there is one.
+    pub width: Option<u16>,
+}
+
+/// The narrow table's columns: what a reader needs to judge a store at a glance.
+const NARROW_COLUMNS: [&str; 8] = [
+    "id",
+    "country",
+    "eu",
+    "custody",
+    "copy outside EU",
+    "jurisdiction",
+    "classification",
+    "size",
+];
+
+/// A size for people: 1.2 GB; "unknown" when it is.
+pub fn human_bytes(bytes: Option<i64>) -> String {
+    let Some(b) = bytes else {
+        return "unknown".into();
+    };
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < units.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[unit])
+    }
+}
+
+/// The `stores` table for a terminal: narrow unless `wide`, fitted to the width.
+pub fn stores_table(stores: &[StoreView], layout: TableLayout) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = layout.width {
+        t.set_width(w);
+    }
+    let size = |v: &StoreView| {
+        if layout.raw_bytes {
+            v.bytes.map_or_else(|| "unknown".into(), |b| b.to_string())
+        } else {
+            human_bytes(v.bytes)
+        }
+    };
+    if layout.wide {
+        t.set_header(STORE_COLUMNS);
+        for v in stores {
+            let mut cells = store_cells(v);
+            cells[12] = size(v);
+            t.add_row(cells);
+        }
+    } else {
+        t.set_header(NARROW_COLUMNS);
+        for v in stores {
+            t.add_row([
+                v.id.clone(),
+                v.country.clone(),
+                yes_no(v.eu_known()),
+                v.custody().label().to_owned(),
+                yes_no(v.replicated_outside_eu_known()),
+                v.jurisdiction.clone(),
+                v.classification.clone(),
+                size(v),
+            ]);
+        }
+    }
+    format!("{t}\n{} stores", stores.len())
 }
 
 pub fn stores(stores: &[StoreView], format: Format) -> String {

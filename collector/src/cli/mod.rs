@@ -53,6 +53,9 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// List stores, filtered.
+    ///
+    /// The table fits the terminal (or `COLUMNS`); `--wide` shows every column. Exits with 3
+    /// when a listed store has a dimension that could not be read (the answer is incomplete).
     Stores {
         #[command(flatten)]
         conn: Connection,
@@ -60,6 +63,22 @@ pub enum Command {
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Every column: custody modifiers, key owner, replicas, process, custody reason.
+        #[arg(long)]
+        wide: bool,
+        /// Sizes in bytes (default: KB, MB, GB, ...).
+        #[arg(long)]
+        bytes: bool,
+    },
+    /// Shell completions for `landmeter` (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Manual pages of `landmeter` and every subcommand, written into a folder.
+    Man {
+        #[arg(long, default_value = "man")]
+        out_dir: PathBuf,
     },
     /// Store counts and bytes grouped by fields.
     Summary {
@@ -415,6 +434,23 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<CollectorConfig
     Ok(CollectorConfig::load(path, std::env::vars())?)
 }
 
+/// An answer printed in full that rests on reads that failed: the process exits with
+/// [`Incomplete::EXIT_CODE`] so scripts can tell it from a complete answer and from an error.
+#[derive(Debug)]
+pub struct Incomplete(pub String);
+
+impl Incomplete {
+    pub const EXIT_CODE: i32 = 3;
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Incomplete {}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
@@ -430,9 +466,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             conn,
             filter,
             format,
+            wide,
+            bytes,
         } => {
             let all = all_stores(&conn, &filter).await?;
-            println!("{}", render::stores(&all, format));
+            match format {
+                Format::Table => {
+                    let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+                    let layout = render::TableLayout {
+                        wide,
+                        raw_bytes: bytes,
+                        width,
+                    };
+                    println!("{}", render::stores_table(&all, layout));
+                }
+                other => println!("{}", render::stores(&all, other)),
+            }
+            let unread = all
+                .iter()
+                .filter(|v| {
+                    v.unknowns
+                        .iter()
+                        .any(|u| u.dimension != landmeter_proto::dimension::SIZE)
+                })
+                .count();
+            if unread > 0 {
+                return Err(Incomplete(format!(
+                    "{unread} of {} stores have a dimension that could not be read (see `unknowns`, or --unknown ...): the answer is incomplete",
+                    all.len()
+                ))
+                .into());
+            }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "landmeter", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out_dir } => {
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &out_dir)
+                .with_context(|| format!("writing manual pages into {}", out_dir.display()))?;
+            println!("manual pages in {}", out_dir.display());
             Ok(())
         }
         Command::Summary {

@@ -206,6 +206,37 @@ async fn the_cli_prints_stores_and_summaries() {
         );
         String::from_utf8(out.stdout).expect("utf8")
     };
+    // The table fits the terminal: no line over COLUMNS, sizes for people, every store.
+    let fitted = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+        .args(["stores", "--server", &c.url, "--token", &c.admin_token])
+        .env("COLUMNS", "120")
+        .output()
+        .expect("run landmeter");
+    assert!(fitted.status.success());
+    let table = String::from_utf8(fitted.stdout).expect("utf8");
+    assert!(table.lines().all(|l| l.chars().count() <= 120), "{table}");
+    assert!(
+        table.contains("5 stores") && table.contains("unknown"),
+        "{table}"
+    );
+    let wide = run(&["stores", "--wide", "--bytes"]);
+    assert!(
+        wide.contains("custody_reason") && wide.contains("key_owner_account"),
+        "{wide}"
+    );
+    // Shell completions and manual pages come from the same definitions.
+    let local = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+            .args(args)
+            .output()
+            .expect("run landmeter");
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    assert!(local(&["completions", "bash"]).contains("landmeter"));
+    let man = std::env::temp_dir().join(format!("landmeter-man-{}", std::process::id()));
+    local(&["man", "--out-dir", man.to_str().expect("path")]);
+    assert!(man.join("landmeter.1").is_file() && man.join("landmeter-stores.1").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&run(&["stores", "--eu", "false", "--format", "json"])).expect("json");
     let names: Vec<&str> = json
