@@ -116,6 +116,19 @@ const NARROW_COLUMNS: [&str; 8] = [
     "size",
 ];
 
+/// Unix milliseconds as RFC 3339 in UTC, for people (`2026-12-05T08:03:25Z`).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// A size for people: 1.2 GB; "unknown" when it is.
 pub fn human_bytes(bytes: Option<i64>) -> String {
     let Some(b) = bytes else {
@@ -290,13 +303,19 @@ pub fn changes(events: &[ChangeEvent], format: Format) -> String {
             serde_json::to_string_pretty(&all).unwrap_or_default()
         }
         Format::Csv | Format::Table => {
-            let header = ["id", "at_ms", "tenant", "store", "kind", "changes", "scan"];
+            // Programs get epoch ms; people RFC 3339 (UTC).
+            let (at, when): (&str, fn(i64) -> String) = if format == Format::Table {
+                ("at", rfc3339)
+            } else {
+                ("at_ms", |ms| ms.to_string())
+            };
+            let header = ["id", at, "tenant", "store", "kind", "changes", "scan"];
             let rows: Vec<[String; 7]> = events
                 .iter()
                 .map(|e| {
                     [
                         e.id.to_string(),
-                        e.at_ms.to_string(),
+                        when(e.at_ms),
                         e.tenant.clone(),
                         e.store_id.clone(),
                         kind(e).to_owned(),
@@ -359,7 +378,9 @@ pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
                     f["kind"].as_str().unwrap_or(""),
                     f["subject"].as_str().unwrap_or(""),
                     f["api_call"].as_str().unwrap_or(""),
-                    f["observed_at_ms"],
+                    f["observed_at_ms"]
+                        .as_i64()
+                        .map_or_else(|| "unknown".to_owned(), rfc3339),
                     f["scan_id"].as_str().unwrap_or(""),
                     f["agent"].as_str().unwrap_or(""),
                     f["body"]
@@ -608,5 +629,16 @@ mod tests {
         let table = stores(&[v], Format::Table);
         assert!(table.contains("aws:1:b") && table.contains("classification"));
         assert!(!table.contains("bucket") && !table.contains("custody_reason"));
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn times_for_people_are_rfc3339_in_utc() {
+        assert_eq!(super::rfc3339(1_764_921_805_123), "2025-12-05T08:03:25Z");
+        assert_eq!(super::human_bytes(Some(1_234_567)), "1.2 MB");
+        assert_eq!(super::human_bytes(Some(999)), "999 B");
+        assert_eq!(super::human_bytes(None), "unknown");
     }
 }
