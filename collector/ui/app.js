@@ -146,12 +146,20 @@ function filterForm(name, params, extra = [], keep = []) {
   const fields = FILTERS.map(([k, label, options]) => {
     const id = `f-${k}`;
     const value = params.get(k) || "";
+    // Choices, not free text: the names the scope holds (a misspelt name would answer 0).
     const input = options
       ? h("select", { id, name: k }, options.map((o) => h("option", { value: o, selected: o === value }, o || "any")))
-      : h("input", { id, name: k, value, autocomplete: "off" });
+      : h("input", { id, name: k, value, autocomplete: "off", list: `names-${k}` });
     return h("label", { for: id }, label, input);
   });
-  const form = h("form", { class: "filters", "data-testid": "filters" }, fields, extra,
+  const lists = FILTERS.filter(([, , options]) => !options).map(([k]) => h("datalist", { id: `names-${k}` }));
+  api("/v1/names").then((names) => {
+    for (const [k] of FILTERS) {
+      const list = document.getElementById(`names-${k}`);
+      if (list && names && names[k]) list.replaceChildren(...names[k].map((v) => h("option", { value: v })));
+    }
+  }).catch(() => {});
+  const form = h("form", { class: "filters", "data-testid": "filters" }, fields, lists, extra,
     h("button", { type: "submit", class: "primary" }, "Apply"),
     h("button", { type: "button", onclick: () => go(name) }, "Clear"));
   form.addEventListener("submit", (ev) => {

@@ -50,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/dashboard", get(dashboard))
         .route("/v1/graph", get(graph))
         .route("/v1/coverage", get(coverage))
+        .route("/v1/names", get(names))
         .route("/v1/costs", get(costs))
         .route("/v1/exit", get(exit))
         .route(
@@ -458,6 +459,23 @@ async fn coverage(
         "Coverage",
         |v| v["scans"].as_array().map_or(0, |n| n.len() as u64),
         move |store, scope| insight::coverage(store, scope, None),
+    )
+    .await
+}
+
+/// `GET /v1/names`: the names the caller may filter by (the UI offers them as choices).
+async fn names(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Names",
+        |v| v.as_object().map_or(0, |o| o.len() as u64),
+        super::names::known_names,
     )
     .await
 }

@@ -191,6 +191,39 @@ pub fn check_filter(
     Ok(filter)
 }
 
+/// The names the caller's scope holds per filter field (tenants for the admin only), for
+/// choices in the UI. Refused to the pool role: the names would disclose what one tenant has.
+pub fn known_names(store: &dyn MapStore, scope: &Scope) -> Result<serde_json::Value, StoreError> {
+    if matches!(scope, Scope::Pool { .. }) {
+        return Err(StoreError::Forbidden(
+            "the pool role reads aggregates only".into(),
+        ));
+    }
+    let mut out = serde_json::Map::new();
+    let mut fields = vec![
+        ("provider", GroupField::Provider),
+        ("account", GroupField::Account),
+        ("region", GroupField::Region),
+        ("country", GroupField::Country),
+        ("classification", GroupField::Classification),
+        ("process", GroupField::Process),
+        ("kind", GroupField::Kind),
+    ];
+    if matches!(scope, Scope::AllTenants) {
+        fields.push(("tenant", GroupField::Tenant));
+    }
+    for (name, field) in fields {
+        let mut values: Vec<String> = present(store, scope, field)?
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort();
+        values.dedup();
+        out.insert(name.into(), serde_json::json!(values));
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
 /// A tenant a report or a narrowing names: one with a scan, else an error listing those the
 /// caller may name.
 pub fn tenant_with_scans(

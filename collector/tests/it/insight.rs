@@ -346,6 +346,12 @@ async fn the_dashboard_equals_summary_per_scope() {
     assert_eq!(keys(&p["dimensions"]["sov2"]), [("(withheld)".into(), 4)]);
     assert_eq!(p["pool_min_tenants"], 2);
     assert_eq!(get(&c, "/v1/graph", &pool).await.0, 403);
+    // Names to choose from: the admin's include tenants; the pool gets none.
+    let (status, names) = get(&c, "/v1/names", &admin).await;
+    assert_eq!(status, 200, "{names}");
+    assert_eq!(names["provider"], serde_json::json!(["aws", "ovhcloud"]));
+    assert_eq!(names["tenant"], serde_json::json!(["default", "other"]));
+    assert_eq!(get(&c, "/v1/names", &pool).await.0, 403);
     assert_eq!(get(&c, "/v1/dashboard?tenant=other", &pool).await.0, 403);
     // Audited like every query.
     let log = c.store.audit_log(50).expect("audit");
