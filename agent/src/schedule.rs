@@ -77,16 +77,77 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Parses a cron expression: five fields (`min hour day month weekday`, e.g. `0 3 * * *`) or
-/// the `cron` crate's six or seven (with seconds, and years).
+/// Parses a cron expression: five fields with crontab's meaning (`min hour day month
+/// weekday`, e.g. `0 3 * * 1-5`; weekday 0 and 7 are Sunday, 1 is Monday) or the `cron`
+/// crate's six or seven fields (with seconds, and years; its own weekday numbering).
 pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let fields = text.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {}", text.trim())
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let full = if fields.len() == 5 {
+        // The `cron` crate numbers weekdays 1 (Sunday) to 7: crontab's numbers are
+        // translated to names, which both read the same.
+        let weekday = crontab_weekdays(fields[4]).map_err(|e| format!("{text:?}: {e}"))?;
+        format!(
+            "0 {} {} {} {} {weekday}",
+            fields[0], fields[1], fields[2], fields[3]
+        )
     } else {
         text.trim().to_owned()
     };
     cron::Schedule::from_str(&full).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// A crontab weekday field (`*`, `1-5`, `0,6`, `*/2`, `mon-fri`, `7`) as the names of the days
+/// it selects (`MON,TUE,WED,THU,FRI`), or `*`.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    if field == "*" || field == "?" {
+        return Ok("*".to_owned());
+    }
+    let day = |s: &str| -> Result<usize, String> {
+        if let Ok(n) = s.parse::<usize>() {
+            return match n {
+                0..=6 => Ok(n),
+                7 => Ok(0),
+                _ => Err(format!("weekday {n} is not 0-7")),
+            };
+        }
+        NAMES
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("weekday {s:?} is neither 0-7 nor a day's name"))
+    };
+    let mut selected = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                s.parse::<usize>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("step {s:?} is not a positive number"))?,
+            ),
+            None => (item, 1),
+        };
+        let (first, last) = match range {
+            "*" => (0, 6),
+            r => match r.split_once('-') {
+                // `7` ends a range as Sunday's last number (`5-7` is Friday to Sunday).
+                Some((a, b)) => (day(a)?, if b == "7" { 7 } else { day(b)? }),
+                None => {
+                    let d = day(r)?;
+                    (d, d)
+                }
+            },
+        };
+        if first > last {
+            return Err(format!("weekday range {range:?} runs backwards"));
+        }
+        for d in (first..=last).step_by(step) {
+            selected[d % 7] = true;
+        }
+    }
+    let names: Vec<&str> = (0..7).filter(|d| selected[*d]).map(|d| NAMES[d]).collect();
+    Ok(names.join(","))
 }
 
 impl Schedule {
@@ -374,5 +435,37 @@ mod tests {
         assert!(parse_cron("0 0 3 * * *").is_ok());
         assert!(parse_cron("61 3 * * *").is_err());
         assert!(parse_cron("every day").is_err());
+        assert!(parse_cron("0 3 * * 8").is_err());
+    }
+
+    /// Crontab's weekdays, day by day: 0 and 7 are Sunday, 1-5 Monday to Friday.
+    #[test]
+    fn five_field_weekdays_mean_what_crontab_means() {
+        use chrono::{Datelike, TimeZone, Weekday};
+        // Monday 2026-12-07 00:00 UTC: the days of the following week, in order.
+        let monday = Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap();
+        let days = |expr: &str| -> Vec<Weekday> {
+            parse_cron(expr)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .after(&(monday - chrono::Duration::seconds(1)))
+                .take_while(|t| *t < monday + chrono::Duration::days(7))
+                .map(|t| t.weekday())
+                .collect()
+        };
+        use Weekday::*;
+        for (expr, want) in [
+            ("0 3 * * 0", vec![Sun]),
+            ("0 3 * * 7", vec![Sun]),
+            ("0 3 * * 1", vec![Mon]),
+            ("0 3 * * 6", vec![Sat]),
+            ("0 3 * * 1-5", vec![Mon, Tue, Wed, Thu, Fri]),
+            ("0 3 * * 5-7", vec![Fri, Sat, Sun]),
+            ("0 3 * * 0,6", vec![Sat, Sun]),
+            ("0 3 * * mon-fri", vec![Mon, Tue, Wed, Thu, Fri]),
+            ("0 3 * * */2", vec![Tue, Thu, Sat, Sun]),
+            ("0 3 * * *", vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun]),
+        ] {
+            assert_eq!(days(expr), want, "{expr}");
+        }
     }
 }

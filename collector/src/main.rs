@@ -3,14 +3,8 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = landmeter_collector::cli::Cli::parse();
+    init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -24,5 +18,27 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(landmeter_collector::cli::Incomplete::EXIT_CODE);
         }
         other => other,
+    }
+}
+
+/// Logs to stderr in `format` (JSON when not given and stderr is not a terminal); never ANSI
+/// colour codes into a file or pipe.
+fn init_logging(format: Option<landmeter_collector::cli::LogFormat>) {
+    use landmeter_collector::cli::LogFormat;
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stderr().is_terminal();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_ansi(terminal);
+    match format.unwrap_or(if terminal {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    }) {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }

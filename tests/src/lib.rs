@@ -552,8 +552,10 @@ pub fn run_cli(server: &str, token: &str, args: &[&str]) -> anyhow::Result<Strin
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Removes every `AWS_*` variable, so no profile, role or region leaks in from the host.
+/// Removes every `AWS_*` variable, so no profile, role or region leaks in from the host; and
+/// asks for text logs (the tests read them as people do; JSON is the default off a terminal).
 fn scrub_env(cmd: &mut Command) {
+    cmd.env("LANDMETER_LOG_FORMAT", "text");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(k);

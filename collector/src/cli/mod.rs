@@ -30,6 +30,18 @@ pub use token::TokenCommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log format on stderr: json or text (default: json unless stderr is a terminal).
+    #[arg(long, global = true, value_enum, env = "LANDMETER_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written to stderr (`--log-format`, `LANDMETER_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object a line (the default when stderr is not a terminal: files, journald).
+    Json,
+    /// Lines for people; colours only on a terminal.
+    Text,
 }
 
 /// What `landmeter graph` writes.

@@ -1135,4 +1135,8 @@ async fn a_refused_grpc_handshake_is_logged_with_peer_and_reason() {
     assert!(line.contains("gRPC"), "{line}");
     assert!(line.contains("127.0.0.1:"), "the peer: {line}");
     assert!(line.contains("UnknownIssuer"), "the reason: {line}");
+    // Off a terminal the log is JSON, one object a line, and never carries colour codes.
+    let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(json["fields"]["side"], "gRPC", "{json}");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a log file: {log}");
 }
