@@ -8,7 +8,7 @@ use landmeter_agent::config::{Config, ENV_CONFIG_FILE, Overrides};
 
 /// Read-only survey of cloud storage and key custody; streams facts to a landmeter collector.
 #[derive(Debug, Parser)]
-#[command(name = "landmeter-agent", version)]
+#[command(name = "landmeter-agent", version = env!("LANDMETER_VERSION"))]
 struct Cli {
     #[command(subcommand)]
     command: Command,

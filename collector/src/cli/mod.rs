@@ -24,7 +24,7 @@ pub use token::TokenCommand;
 #[derive(Debug, Parser)]
 #[command(
     name = "landmeter",
-    version,
+    version = env!("LANDMETER_VERSION"),
     about = "Where is our data, under which jurisdiction, who holds its keys."
 )]
 pub struct Cli {

@@ -234,6 +234,12 @@ async fn the_cli_prints_stores_and_summaries() {
         String::from_utf8(out.stdout).expect("utf8")
     };
     assert!(local(&["completions", "bash"]).contains("landmeter"));
+    // The version names its commit and build date.
+    let version = local(&["--version"]);
+    assert!(
+        version.contains("(commit ") && version.contains(", built 20"),
+        "{version}"
+    );
     let man = std::env::temp_dir().join(format!("landmeter-man-{}", std::process::id()));
     local(&["man", "--out-dir", man.to_str().expect("path")]);
     assert!(man.join("landmeter.1").is_file() && man.join("landmeter-stores.1").is_file());
