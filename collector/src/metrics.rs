@@ -17,6 +17,12 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabel {
+    /// Version, commit and build date, as `--version` prints them.
+    pub version: String,
+}
+
 /// Counters and histograms the collector updates as it works.
 pub struct Metrics {
     registry: Registry,
@@ -84,6 +90,14 @@ impl Default for Metrics {
             "Alert webhook deliveries, by outcome",
             m.webhooks.clone(),
         );
+        // Which build runs, as the usual `_build_info` gauge fixed at 1.
+        let build: Family<BuildLabel, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabel {
+                version: env!("LANDMETER_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "The running build (value 1)", build);
         Metrics { registry, ..m }
     }
 }

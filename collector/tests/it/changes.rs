@@ -422,6 +422,14 @@ async fn server_sent_events_health_and_metrics_over_http() {
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("landmeter_build_info{version=\"")
+                && l.contains("commit ")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
     drop(a);
     c.stop().await;
 }
