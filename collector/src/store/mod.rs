@@ -587,14 +587,29 @@ pub trait TrustStore: Send + Sync {
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// What collectors sharing one database tell each other. A backend that one process writes
+/// alone (SQLite) tells nothing: the collector's in-process hub already sees every change.
+pub trait SharedFeed: Send + Sync {
+    /// Wake-ups when any process commits change events. The value is the highest change id
+    /// announced so far, starting at the id recorded last when listening began; it is a hint
+    /// (read the changes after the last id seen: ids are gap-free in commit order), and a
+    /// wake-up lost with a dropped connection is made good when it is made again. None: only
+    /// this process writes.
+    fn change_wakeups(&self) -> Result<Option<tokio::sync::watch::Receiver<i64>>, StoreError> {
+        Ok(None)
+    }
+}
+
+impl SharedFeed for sqlite::SqliteStore {}
+
 /// Every role together: what the collector is wired with. Implemented for any backend that
 /// implements the role traits.
 pub trait MapStore:
-    IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+    IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + SharedFeed + 'static
 {
 }
 
 impl<T> MapStore for T where
-    T: IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+    T: IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + SharedFeed + 'static
 {
 }
