@@ -171,6 +171,18 @@ pub async fn run_with_http(
         }
         None => (hub.clone(), None),
     };
+    // Scan requests recorded through any collector reach the agents connected to this one.
+    let shared_requests = store
+        .scan_request_wakeups()
+        .map_err(ServeError::Listen)?
+        .map(|wakeups| {
+            tokio::spawn(crate::agents::follow_shared_requests(
+                Arc::clone(&store),
+                wakeups,
+                connected.clone(),
+                stopped.clone(),
+            ))
+        });
     let alerts = tokio::spawn(crate::alerts::run(
         cfg.alerts.clone(),
         hub.clone(),
@@ -272,10 +284,10 @@ pub async fn run_with_http(
         }
     };
     drain(stopping, http_task, alerts).await;
-    if let Some(feed) = shared_feed
-        && let Err(e) = feed.await
-    {
-        tracing::error!(error = %e, "shared change feed failed");
+    for feed in [shared_feed, shared_requests].into_iter().flatten() {
+        if let Err(e) = feed.await {
+            tracing::error!(error = %e, "shared feed failed");
+        }
     }
     served?;
     Ok(())

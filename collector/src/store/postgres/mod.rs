@@ -15,8 +15,9 @@
 //!   and applied only if `UPDATE account_generations ... WHERE generation = $n` still matches.
 //! - [`queries`]: `QueryStore`; [`insight`]: `InsightStore`; [`trust`]: `TrustStore`;
 //!   [`reports`]: `ReportStore`.
-//! - [`listen`]: `SharedFeed`: LISTEN on a connection of its own for the changes any
-//!   collector on the database commits (the NOTIFY is sent by [`ingest`] in the transaction).
+//! - [`listen`]: `SharedFeed`: LISTEN on a connection of its own for the changes and scan
+//!   requests any collector on the database commits (a change's NOTIFY is sent by [`ingest`]
+//!   in its transaction); the scan requests' rows and deliveries.
 //! - [`import`]: a whole map copied in from a SQLite file (`landmeter db copy`), with COPY.
 
 use std::future::Future;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0008_token_expiry.sql"),
     include_str!("../../../migrations/postgres/0009_sessions.sql"),
     include_str!("../../../migrations/postgres/0010_unknowns.sql"),
+    include_str!("../../../migrations/postgres/0011_scan_requests.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization
@@ -116,8 +118,8 @@ pub struct PostgresStore {
     /// How to open the listening connection ([`listen`]), outside the pool.
     listen_config: tokio_postgres::Config,
     listen_tls: tls::RustlsConnect,
-    /// The change wake-ups, once something asked for them.
-    listener: std::sync::Mutex<Option<tokio::sync::watch::Receiver<i64>>>,
+    /// The wake-ups of the listening connection, once something asked for them.
+    listener: std::sync::Mutex<Option<listen::Wakeups>>,
     /// Drives the connections. Shut down in the background on drop: dropping a runtime
     /// blocks, which a caller's async context forbids.
     runtime: Option<tokio::runtime::Runtime>,

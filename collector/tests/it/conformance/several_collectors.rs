@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio_stream::StreamExt;
 
 use landmeter_collector::config::CollectorConfig;
-use landmeter_proto::v1::{Ack, ChangeEvent, WatchRequest, collector_message::Msg};
+use landmeter_proto::v1::{
+    Ack, ChangeEvent, RequestScanRequest, WatchRequest, collector_message::Msg,
+};
 
 use super::database::TestDatabase;
 use crate::harness::{ACCOUNT, AgentStream, Collector, bucket, bucket_in, temp_dir};
@@ -259,5 +261,80 @@ async fn a_batch_resent_to_another_collector_after_a_failover_is_a_duplicate() {
         "each store added once"
     );
     drop(to_b);
+    assert!(b.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_request_reaches_an_agent_connected_to_another_collector() {
+    let db = TestDatabase::create();
+    let a = collector_on(&db, "multi-request-a").await;
+    let b = collector_on(&db, "multi-request-b").await;
+    let mut on_b = b.agent("agent-b").await;
+    let mut on_a = a.agent("agent-a").await;
+    // Connected: a first exchange on each stream (the registration happens at Hello).
+    for (agent, scan_id) in [(&mut on_b, "sb"), (&mut on_a, "sa")] {
+        agent.begin(scan_id).await;
+        agent.batch(scan_id, 1, bucket("x", "eu-west-1", &[])).await;
+        expect_ack(agent.next().await, 1, false);
+    }
+
+    // Asked through A, for the one agent connected to B.
+    let reached = a
+        .map()
+        .await
+        .request_scan(RequestScanRequest {
+            tenant: "default".into(),
+            agent: "agent-b".into(),
+            reason: "audit tomorrow".into(),
+        })
+        .await
+        .expect("request")
+        .into_inner()
+        .agents;
+    assert_eq!(reached, ["agent-b"]);
+    match on_b.next().await {
+        Msg::ScanRequest(r) => assert_eq!(r.reason, "audit tomorrow"),
+        other => panic!("expected a scan request on b's agent, got {other:?}"),
+    }
+
+    // Asked through B for the whole tenant: both agents, each once.
+    let reached = b
+        .map()
+        .await
+        .request_scan(RequestScanRequest {
+            tenant: "default".into(),
+            agent: String::new(),
+            reason: "everyone".into(),
+        })
+        .await
+        .expect("request")
+        .into_inner()
+        .agents;
+    assert_eq!(reached, ["agent-a", "agent-b"]);
+    for agent in [&mut on_a, &mut on_b] {
+        match agent.next().await {
+            Msg::ScanRequest(r) => assert_eq!(r.reason, "everyone"),
+            other => panic!("expected a scan request, got {other:?}"),
+        }
+        let again = tokio::time::timeout(Duration::from_millis(300), agent.responses.next()).await;
+        assert!(again.is_err(), "one request, one ScanRequest: {again:?}");
+    }
+
+    // Nobody by that name anywhere: an empty answer, not an error.
+    let reached = a
+        .map()
+        .await
+        .request_scan(RequestScanRequest {
+            tenant: "default".into(),
+            agent: "agent-z".into(),
+            reason: String::new(),
+        })
+        .await
+        .expect("request")
+        .into_inner()
+        .agents;
+    assert!(reached.is_empty(), "{reached:?}");
+    drop((on_a, on_b));
+    assert!(a.stop().await);
     assert!(b.stop().await);
 }
