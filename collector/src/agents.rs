@@ -185,7 +185,7 @@ pub async fn request_scan_anywhere(
     let writer = Arc::clone(&store);
     let recorded = tokio::task::spawn_blocking(move || writer.record_scan_request(&request))
         .await
-        .map_err(|_| StoreError::Poisoned)??;
+        .map_err(task_failed)??;
     let Some(id) = recorded else {
         return Ok(connected.request_scan(tenant, agent, reason));
     };
@@ -197,7 +197,7 @@ pub async fn request_scan_anywhere(
         let (reader, tenant) = (Arc::clone(&store), tenant.to_owned());
         let now_reached = tokio::task::spawn_blocking(move || reader.scan_deliveries(&tenant, id))
             .await
-            .map_err(|_| StoreError::Poisoned)??;
+            .map_err(task_failed)??;
         let now = tokio::time::Instant::now();
         if now_reached.len() > reached.len() {
             reached = now_reached;
@@ -209,4 +209,11 @@ pub async fn request_scan_anywhere(
             return Ok(reached);
         }
     }
+}
+
+/// A blocking store task that panicked or was cancelled, as a store error.
+fn task_failed(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Io(std::io::Error::other(format!(
+        "scan request task failed: {e}"
+    )))
 }
