@@ -42,7 +42,7 @@ pub(crate) async fn seed_bulk(
 }
 
 /// An agent configuration with a durable spool and quick reconnection.
-pub(crate) fn spool_config(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+fn spool_config(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let spool = dir.join("spool");
     let config = dir.join("agent.toml");
     std::fs::write(
@@ -289,7 +289,7 @@ async fn thirty_percent_throttling_slows_the_scan_but_the_map_is_right() -> anyh
 }
 
 /// `GET http://addr/metrics`, the body.
-async fn scrape(addr: &str) -> anyhow::Result<String> {
+pub(crate) async fn scrape(addr: &str) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
@@ -306,7 +306,7 @@ async fn scrape(addr: &str) -> anyhow::Result<String> {
         .unwrap_or(text))
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -1,14 +1,18 @@
-//! Issue 16's end-to-end: two collector processes on one PostgreSQL database, one agent with
-//! both URLs, the collector it streams to SIGKILLed mid-scan and not restarted.
+//! Issue 16's end-to-end: two collector processes on one PostgreSQL database, one agent
+//! service with both URLs, the collector it streams to SIGKILLed mid-scan and not restarted.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
 
 use landmeter_e2e::estate::Aws;
 use landmeter_e2e::{AgentProcess, Collector, Moto, PgDatabase, TempDir};
 
-use crate::faults::{assert_exactly, seed_bulk, spool_config, spooled_scans, wait_for_spool_file};
+use crate::faults::{
+    assert_exactly, metric, scrape, seed_bulk, spooled_scans, wait_for_spool_file,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_an_agent_streams_to_killed_mid_scan_the_other_completes_the_map()
@@ -26,11 +30,20 @@ async fn the_collector_an_agent_streams_to_killed_mid_scan_the_other_completes_t
     let second = start("landmeter-collector-b")?;
     let mut watcher = second.map().await?.watch(0).await?;
 
+    // One agent service with both URLs (tried in order): it scans at start.
     let tmp = TempDir::new("landmeter-multi-agent")?;
-    let (config, spool) = spool_config(tmp.path())?;
-    let config_arg = config.display().to_string();
+    let spool = tmp.path().join("spool");
+    let metrics_addr = format!("127.0.0.1:{}", landmeter_e2e::free_port()?);
+    let config = tmp.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nack_timeout_secs = 10\nreconnect_max_secs = 1\n[schedule]\ninterval = \"1h\"\n[spool]\ndir = {:?}\n[metrics]\nlisten = {metrics_addr:?}\n",
+            spool.display().to_string()
+        ),
+    )?;
     let both = format!("{},{}", first.url(), second.url());
-    let mut agent = AgentProcess::spawn(&both, &moto.endpoint(), &["--config", &config_arg])?;
+    let mut agent = AgentProcess::spawn_service(&both, &moto.endpoint(), &config)?;
     // Killed once it has acknowledged a batch: mid-scan, and never restarted.
     wait_for_spool_file(&spool, "acked", Duration::from_secs(120)).await?;
     first.kill();
@@ -40,10 +53,27 @@ async fn the_collector_an_agent_streams_to_killed_mid_scan_the_other_completes_t
         1,
         "the scan was not yet closed when its collector died: {unfinished:?}"
     );
-    agent
-        .wait_success(Duration::from_secs(300))
-        .await
-        .map_err(|e| e.context(format!("second collector's log:\n{}", second.log())))?;
+    // Delivered through the second: the scan finished and the spool empty.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = agent.child.try_wait()? {
+            bail!("agent service exited {status}:\n{}", agent.log());
+        }
+        if let Ok(text) = scrape(&metrics_addr).await
+            && metric(&text, "landmeter_agent_scans_finished_total") == Some(1.0)
+            && metric(&text, "landmeter_agent_spool_scans") == Some(0.0)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no delivered scan within 300 s:\n{}\nsecond collector:\n{}",
+                agent.log(),
+                second.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
         agent.log().contains("trying the next"),
         "the agent never moved to the second collector:\n{}",

@@ -23,6 +23,9 @@ pub(super) const CHANGES_CHANNEL: &str = "landmeter_changes";
 /// The channel scan requests are announced on; the payload is the request's id.
 const SCAN_REQUESTS_CHANNEL: &str = "landmeter_scan_requests";
 
+/// How long a tenant's scan requests and their deliveries are kept (7 days).
+const SCAN_REQUESTS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// How the listening connection shows in `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "landmeter-listener";
 
@@ -130,6 +133,19 @@ impl SharedFeed for PostgresStore {
                         &request.reason,
                         &request.requested_at_ms,
                     ],
+                )
+                .await?;
+                // The tenant's requests of last week and before are history nobody reads.
+                let kept_since = request.requested_at_ms - SCAN_REQUESTS_KEPT_MS;
+                tx.execute(
+                    "DELETE FROM scan_request_deliveries
+                     WHERE tenant = $1 AND delivered_at_ms < $2",
+                    &[&request.tenant, &kept_since],
+                )
+                .await?;
+                tx.execute(
+                    "DELETE FROM scan_requests WHERE tenant = $1 AND requested_at_ms < $2",
+                    &[&request.tenant, &kept_since],
                 )
                 .await?;
                 tx.execute(
