@@ -18,7 +18,8 @@
 //! | Variable | Key |
 //! |---|---|
 //! | `LANDMETER_AGENT_NAME` | `name` |
-//! | `LANDMETER_AGENT_COLLECTOR_URL` | `collector.url` |
+//! | `LANDMETER_AGENT_COLLECTOR_URL` | `collector.url` (a comma-separated list sets `collector.urls`) |
+//! | `LANDMETER_AGENT_COLLECTOR_URLS` | `collector.urls`, comma-separated (the same as above) |
 //! | `LANDMETER_AGENT_COLLECTOR_ACK_TIMEOUT_SECS` | `collector.ack_timeout_secs` |
 //! | `LANDMETER_AGENT_COLLECTOR_CA_FILE` | `collector.ca_file` |
 //! | `LANDMETER_AGENT_COLLECTOR_CERT_FILE` | `collector.cert_file` |
@@ -200,6 +201,10 @@ pub struct CollectorConfig {
     /// gRPC URL of the collector's ingest service, `http://` or `https://`.
     /// Default `http://127.0.0.1:7400`.
     pub url: String,
+    /// Several collectors sharing one database, tried in order (the next when a connection
+    /// fails); replaces `url` when given. Default: just `url`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
     /// Seconds to wait for the collector's answer (an ack) before the scan fails. Default 60.
     pub ack_timeout_secs: u64,
     /// The collector's CA certificate (PEM, `ca.pem` from `landmeter agent enroll`);
@@ -245,11 +250,40 @@ impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
             url: "http://127.0.0.1:7400".to_owned(),
+            urls: Vec::new(),
             ack_timeout_secs: 60,
             ca_file: None,
             cert_file: None,
             key_file: None,
             reconnect_max_secs: 60,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// The collectors to try, in order: `urls`, or else `url`.
+    pub fn all_urls(&self) -> Vec<String> {
+        if self.urls.is_empty() {
+            vec![self.url.clone()]
+        } else {
+            self.urls.clone()
+        }
+    }
+
+    /// Sets the collectors from one URL or a comma-separated list (env, flag): a later layer
+    /// replaces both `url` and `urls`.
+    fn set_urls(&mut self, list: &str) {
+        let urls: Vec<String> = list
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        match urls.as_slice() {
+            [one] => {
+                self.url.clone_from(one);
+                self.urls.clear();
+            }
+            _ => self.urls = urls,
         }
     }
 }
@@ -317,7 +351,7 @@ impl Config {
             match key {
                 "CONFIG" => {}
                 "NAME" => self.name = value,
-                "COLLECTOR_URL" => self.collector.url = value,
+                "COLLECTOR_URL" | "COLLECTOR_URLS" => self.collector.set_urls(&value),
                 "COLLECTOR_CA_FILE" => {
                     self.collector.ca_file = Some(value).filter(|v| !v.is_empty())
                 }
@@ -378,7 +412,7 @@ impl Config {
             self.name.clone_from(name);
         }
         if let Some(url) = &o.collector_url {
-            self.collector.url.clone_from(url);
+            self.collector.set_urls(url);
         }
         if let Some(provider) = &o.provider {
             self.aws.provider.clone_from(provider);
@@ -418,14 +452,21 @@ impl Config {
                 self.name
             ));
         }
-        if let Err(reason) = check_url(&self.collector.url) {
-            return bad(format!("collector.url {:?}: {reason}", self.collector.url));
+        let key = if self.collector.urls.is_empty() {
+            "collector.url"
+        } else {
+            "collector.urls"
+        };
+        for url in self.collector.all_urls() {
+            if let Err(reason) = check_url(&url) {
+                return bad(format!("{key} {url:?}: {reason}"));
+            }
         }
         let c = &self.collector;
         if c.cert_file.is_some() != c.key_file.is_some() {
             return bad("collector.cert_file and collector.key_file go together".to_owned());
         }
-        if c.url.starts_with("https://") && c.ca_file.is_none() {
+        if c.all_urls().iter().any(|u| u.starts_with("https://")) && c.ca_file.is_none() {
             return bad(
                 "an https:// collector url needs collector.ca_file (the collector's CA)".to_owned(),
             );
@@ -739,6 +780,36 @@ pub(crate) mod tests {
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 
     #[test]
+    fn several_collector_urls_come_from_the_file_env_or_flag() {
+        let mut config =
+            Config::from_toml("[collector]\nurls = [\"http://a:7400\", \"http://b:7400\"]\n")
+                .expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(
+            config.collector.all_urls(),
+            ["http://a:7400", "http://b:7400"]
+        );
+        // A single url (env or flag) replaces the list, a comma-separated one is a list.
+        config
+            .apply_env(env(&[("LANDMETER_AGENT_COLLECTOR_URL", "http://env:1")]))
+            .expect("env");
+        assert_eq!(config.collector.all_urls(), ["http://env:1"]);
+        config.apply_overrides(&Overrides {
+            collector_url: Some("http://c:7400, http://d:7400".to_owned()),
+            ..Overrides::default()
+        });
+        assert_eq!(
+            config.collector.all_urls(),
+            ["http://c:7400", "http://d:7400"]
+        );
+        // The default: `url` alone.
+        assert_eq!(
+            Config::default().collector.all_urls(),
+            ["http://127.0.0.1:7400"]
+        );
+    }
+
+    #[test]
     fn invalid_values_are_named() {
         let cases: &[Case] = &[
             (
@@ -755,6 +826,16 @@ pub(crate) mod tests {
                 "",
                 &[("LANDMETER_AGENT_COLLECTOR_URL", "127.0.0.1:7400")],
                 "collector.url",
+            ),
+            (
+                "[collector]\nurls = [\"http://a:7400\", \"b:7400\"]\n",
+                &[],
+                "collector.urls \"b:7400\"",
+            ),
+            (
+                "[collector]\nurls = [\"http://a:7400\", \"https://b:7400\"]\n",
+                &[],
+                "collector.ca_file",
             ),
             (
                 "",

@@ -97,8 +97,10 @@ pub fn open_spool(config: &Config) -> Result<Arc<Spool>, AgentError> {
 
 /// How the uplink reaches the collector; it reconnects when the spool is durable.
 pub fn uplink_config(config: &Config) -> Result<UplinkConfig, AgentError> {
+    let mut urls = config.collector.all_urls().into_iter();
     Ok(UplinkConfig {
-        url: config.collector.url.clone(),
+        url: urls.next().unwrap_or_default(),
+        other_urls: urls.collect(),
         agent_name: config.name.clone(),
         connect_timeout: Duration::from_secs(10),
         ack_timeout: Duration::from_secs(config.collector.ack_timeout_secs),

@@ -71,7 +71,7 @@ struct ScanArgs {
     /// Configuration file (TOML).
     #[arg(long, env = ENV_CONFIG_FILE)]
     config: Option<PathBuf>,
-    /// Collector URL (overrides collector.url).
+    /// Collector URL, or several comma-separated (tried in order); overrides collector.url(s).
     #[arg(long, value_name = "URL", conflicts_with = "output")]
     collector: Option<String>,
     /// Print the facts to stdout instead of streaming them to a collector.
@@ -147,7 +147,7 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             }
         };
-        tracing::info!(name = %config.name, collector = %config.collector.url, "agent service starting");
+        tracing::info!(name = %config.name, collectors = ?config.collector.all_urls(), "agent service starting");
         landmeter_agent::run_service(&config, shutdown).await
     })?;
     Ok(())

@@ -36,6 +36,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Reinterpret(crate::store::StoreError),
+    #[error("listening for the changes of other collectors: {0}")]
+    Listen(crate::store::StoreError),
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("HTTP side over TLS: {0}")]
@@ -155,6 +157,32 @@ pub async fn run_with_http(
     // Every task is joined before this returns: the HTTP side stops with the gRPC side, and
     // alerts deliver what was committed before the change hub closed.
     let (stopping, stopped) = tokio::sync::watch::channel(false);
+    // Watchers see every collector's changes when the database is shared, else this one's.
+    let (watch_hub, shared_feed) = match store.change_wakeups().map_err(ServeError::Listen)? {
+        Some(wakeups) => {
+            let shared = ChangeHub::default();
+            let feed = tokio::spawn(crate::events::follow_shared(
+                Arc::clone(&store),
+                wakeups,
+                shared.clone(),
+                stopped.clone(),
+            ));
+            (shared, Some(feed))
+        }
+        None => (hub.clone(), None),
+    };
+    // Scan requests recorded through any collector reach the agents connected to this one.
+    let shared_requests = store
+        .scan_request_wakeups()
+        .map_err(ServeError::Listen)?
+        .map(|wakeups| {
+            tokio::spawn(crate::agents::follow_shared_requests(
+                Arc::clone(&store),
+                wakeups,
+                connected.clone(),
+                stopped.clone(),
+            ))
+        });
     let alerts = tokio::spawn(crate::alerts::run(
         cfg.alerts.clone(),
         hub.clone(),
@@ -164,13 +192,13 @@ pub async fn run_with_http(
         Some(http) => {
             let router = crate::api::http::router(crate::api::http::HttpState {
                 store: Arc::clone(&store),
-                hub: hub.clone(),
+                hub: watch_hub.clone(),
                 metrics: Arc::clone(&metrics),
                 pool_min_tenants: cfg.pool_min_tenants,
                 map: Arc::new(MapApi::new(
                     Arc::clone(&store),
                     cfg.pool_min_tenants,
-                    hub.clone(),
+                    watch_hub.clone(),
                     connected.clone(),
                 )),
                 stopping: stopped.clone(),
@@ -219,13 +247,19 @@ pub async fn run_with_http(
         Arc::clone(&store),
         interpreter,
         limits,
-        hub.clone(),
+        // Moved, not cloned: the alerts drain once the services holding it are gone.
+        hub,
         Arc::clone(&metrics),
         connected.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let map = MapServiceServer::new(MapApi::new(store, cfg.pool_min_tenants, hub, connected))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let map = MapServiceServer::new(MapApi::new(
+        store,
+        cfg.pool_min_tenants,
+        watch_hub,
+        connected,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_optional_service(reflection)
@@ -250,6 +284,11 @@ pub async fn run_with_http(
         }
     };
     drain(stopping, http_task, alerts).await;
+    for feed in [shared_feed, shared_requests].into_iter().flatten() {
+        if let Err(e) = feed.await {
+            tracing::error!(error = %e, "shared feed failed");
+        }
+    }
     served?;
     Ok(())
 }

@@ -829,6 +829,22 @@ impl MapClient {
             .into_inner())
     }
 
+    /// `MapService.Watch`: every change after `after_id` (0: from now), then live.
+    pub async fn watch(
+        &mut self,
+        after_id: i64,
+    ) -> anyhow::Result<tonic::Streaming<landmeter_proto::v1::ChangeEvent>> {
+        Ok(self
+            .inner
+            .watch(self.request(landmeter_proto::v1::WatchRequest {
+                filter: None,
+                after_id,
+            }))
+            .await
+            .context("MapService.Watch")?
+            .into_inner())
+    }
+
     pub async fn summary(
         &mut self,
         filter: StoreFilter,
@@ -844,4 +860,73 @@ impl MapClient {
             .context("MapService.Summary")?
             .into_inner())
     }
+}
+
+/// A fresh PostgreSQL database `lm_e2e_<pid>_<n>` on the server `LANDMETER_TEST_PG` names
+/// (default `postgres://postgres@127.0.0.1:5432/postgres`), made and dropped with `psql`.
+/// An unreachable server fails the test with the reason; it never skips.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> anyhow::Result<PgDatabase> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let admin = std::env::var("LANDMETER_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!(
+            "lm_e2e_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        psql(&admin, &format!("CREATE DATABASE {name}")).context(
+            "the several-collectors tests need PostgreSQL: start it or set LANDMETER_TEST_PG",
+        )?;
+        Ok(PgDatabase { admin, name })
+    }
+
+    /// The database's URL: the admin URL with its database replaced.
+    pub fn url(&self) -> String {
+        let (base, query) = match self.admin.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (self.admin.as_str(), None),
+        };
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let authority_end = base[scheme_end..]
+            .find('/')
+            .map_or(base.len(), |i| scheme_end + i);
+        let mut url = format!("{}/{}", &base[..authority_end], self.name);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("dropping test database {}: {e:#}", self.name);
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .context("run psql")?;
+    if !out.status.success() {
+        bail!(
+            "psql {sql:?} on {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }

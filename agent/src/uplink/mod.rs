@@ -14,6 +14,10 @@
 //!   acknowledges a resent batch as a duplicate, so a resend is harmless. Any other `Reject` is
 //!   final for that scan: it is set aside in the spool and reported.
 //!
+//! Several collector URLs (collectors sharing one database): a connection that fails moves to
+//! the next URL in order, with the same backoff; the spool makes the switch lossless, and a
+//! batch the previous collector had committed is acknowledged by the next as a duplicate.
+//!
 //! A `ScanRequest` from the collector is passed to whoever asked for them (the scheduler).
 
 use std::collections::BTreeSet;
@@ -49,6 +53,9 @@ pub const RECONNECT_INITIAL_DELAY: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct UplinkConfig {
     pub url: String,
+    /// Further collectors (sharing one database with the first), tried in order after `url`
+    /// when a connection fails; the one that answers is kept until it fails in turn.
+    pub other_urls: Vec<String>,
     pub agent_name: String,
     pub connect_timeout: Duration,
     /// Longest wait for any answer while a batch or `ScanEnd` is unacknowledged.
@@ -301,11 +308,18 @@ pub async fn deliver(
     until: Until,
     requests: Option<mpsc::Sender<ScanRequest>>,
 ) -> Result<Delivered, UplinkError> {
+    let urls: Vec<&str> = std::iter::once(config.url.as_str())
+        .chain(config.other_urls.iter().map(String::as_str))
+        .collect();
+    let mut at = 0;
+    // Connection failures in a row: without reconnection, each URL is tried once.
+    let mut unreachable = 0;
     let mut report = Delivered::default();
     let mut delay = RECONNECT_INITIAL_DELAY;
     loop {
         let before = report;
-        match session(config, spool, &until, requests.as_ref(), &mut report).await {
+        let url = urls[at];
+        match session(config, url, spool, &until, requests.as_ref(), &mut report).await {
             Ok(()) => return Ok(report),
             Err(err) => {
                 if let UplinkError::Rejected { scan_id, .. } = &err
@@ -317,6 +331,18 @@ pub async fn deliver(
                         return Err(err);
                     }
                     continue;
+                }
+                if matches!(err, UplinkError::Connect { .. }) {
+                    unreachable += 1;
+                    at = (at + 1) % urls.len();
+                    if urls.len() > 1 {
+                        tracing::warn!(error = %err, next = urls[at], "collector unreachable; trying the next");
+                    }
+                    if config.reconnect.is_none() && unreachable < urls.len() {
+                        continue;
+                    }
+                } else {
+                    unreachable = 0;
                 }
                 let Some(reconnect) = config.reconnect.filter(|_| err.is_transient()) else {
                     return Err(err);
@@ -336,10 +362,11 @@ pub async fn deliver(
 
 async fn connect(
     config: &UplinkConfig,
+    url: &str,
 ) -> Result<IngestServiceClient<tonic::transport::Channel>, UplinkError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|source| UplinkError::Url {
-            url: config.url.clone(),
+            url: url.to_owned(),
             source,
         })?
         .connect_timeout(config.connect_timeout)
@@ -355,7 +382,7 @@ async fn connect(
             endpoint
                 .tls_config(client_tls)
                 .map_err(|source| UplinkError::Url {
-                    url: config.url.clone(),
+                    url: url.to_owned(),
                     source,
                 })?
         }
@@ -364,7 +391,7 @@ async fn connect(
         .connect()
         .await
         .map_err(|source| UplinkError::Connect {
-            url: config.url.clone(),
+            url: url.to_owned(),
             source,
         })?;
     Ok(IngestServiceClient::new(channel)
@@ -396,6 +423,7 @@ fn waiting_for(end_sent: bool) -> &'static str {
 /// One stream: `Ok` when `until` is reached, `Err` when the stream failed.
 async fn session(
     config: &UplinkConfig,
+    url: &str,
     spool: &Spool,
     until: &Until,
     requests: Option<&mpsc::Sender<ScanRequest>>,
@@ -405,7 +433,7 @@ async fn session(
     if done(spool) {
         return Ok(());
     }
-    let mut client = connect(config).await?;
+    let mut client = connect(config, url).await?;
     let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(MAX_UNACKED_BATCHES + 4);
     let send = |msg: agent_message::Msg| {
         let out_tx = out_tx.clone();
@@ -427,7 +455,7 @@ async fn session(
     }))
     .await?;
     let timeout = |waiting| UplinkError::Timeout {
-        url: config.url.clone(),
+        url: url.to_owned(),
         seconds: config.ack_timeout.as_secs(),
         waiting,
     };
@@ -438,7 +466,7 @@ async fn session(
     .await
     .map_err(|_| timeout("opening the stream"))??;
     let mut inbound = response.into_inner();
-    tracing::debug!(url = %config.url, "stream to collector open");
+    tracing::debug!(url, "stream to collector open");
 
     let mut version = spool.watch();
     let mut current: Option<Current> = None;
@@ -451,7 +479,7 @@ async fn session(
         if current.is_none()
             && let Some(first) = spool.first()
         {
-            tracing::info!(url = %config.url, scan_id = %first.begin.scan_id, accounts = first.begin.accounts.len(), pending_batches = first.pending.len(), "streaming scan to collector");
+            tracing::info!(url, scan_id = %first.begin.scan_id, accounts = first.begin.accounts.len(), pending_batches = first.pending.len(), "streaming scan to collector");
             current = Some(Current {
                 scan_id: first.begin.scan_id.clone(),
                 next_seq: 1,

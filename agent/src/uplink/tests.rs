@@ -26,6 +26,9 @@ struct FakeCollector {
     seen: mpsc::UnboundedSender<AgentMessage>,
     mode: Mode,
     dropped: Arc<std::sync::atomic::AtomicBool>,
+    /// Notified when a `DropOnce` collector drops its stream: the server then stops
+    /// listening, as a killed process would.
+    killed: Arc<tokio::sync::Notify>,
 }
 
 type Out = Pin<Box<dyn Stream<Item = Result<CollectorMessage, tonic::Status>> + Send>>;
@@ -42,6 +45,7 @@ impl IngestService for FakeCollector {
         let seen = self.seen.clone();
         let mode = self.mode;
         let dropped = Arc::clone(&self.dropped);
+        let killed = Arc::clone(&self.killed);
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             while let Some(Ok(message)) = inbound.next().await {
@@ -53,6 +57,7 @@ impl IngestService for FakeCollector {
                     let _ = tx
                         .send(Err(tonic::Status::unavailable("collector killed")))
                         .await;
+                    killed.notify_one();
                     return;
                 }
                 let reply = match &message.msg {
@@ -113,27 +118,54 @@ impl IngestService for FakeCollector {
 }
 
 async fn serve(mode: Mode) -> (String, mpsc::UnboundedReceiver<AgentMessage>) {
+    let (url, seen, _killed) = serve_killable(mode, false).await;
+    (url, seen)
+}
+
+/// [`serve`]; with `die`, the server stops listening once a `DropOnce` stream dropped (the
+/// returned task ends then).
+async fn serve_killable(
+    mode: Mode,
+    die: bool,
+) -> (
+    String,
+    mpsc::UnboundedReceiver<AgentMessage>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let killed = Arc::new(tokio::sync::Notify::new());
     let service = IngestServiceServer::new(FakeCollector {
         seen: seen_tx,
         mode,
         dropped: Arc::default(),
+        killed: Arc::clone(&killed),
     });
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    (format!("http://{addr}"), seen_rx)
+    let server = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                if die {
+                    killed.notified().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            },
+        );
+    let task = tokio::spawn(async move {
+        let _ = server.await;
+    });
+    (format!("http://{addr}"), seen_rx, task)
 }
 
 fn config(url: String) -> UplinkConfig {
     UplinkConfig {
         url,
+        other_urls: Vec::new(),
         agent_name: "test-agent".to_owned(),
         connect_timeout: Duration::from_secs(5),
         ack_timeout: Duration::from_secs(10),
@@ -343,4 +375,102 @@ async fn an_unreachable_collector_is_a_connect_error() {
     .await
     .expect_err("nothing listens");
     assert!(matches!(err, UplinkError::Connect { .. }), "{err}");
+}
+
+/// What a fake collector saw, as short labels.
+fn kinds(seen: &mut mpsc::UnboundedReceiver<AgentMessage>) -> Vec<String> {
+    let mut kinds = Vec::new();
+    while let Ok(message) = seen.try_recv() {
+        kinds.push(match message.msg {
+            Some(agent_message::Msg::Hello(_)) => "hello".to_owned(),
+            Some(agent_message::Msg::ScanBegin(_)) => "begin".to_owned(),
+            Some(agent_message::Msg::FactsBatch(b)) => format!("batch {}", b.seq),
+            Some(agent_message::Msg::ScanEnd(_)) => "end".to_owned(),
+            None => "none".to_owned(),
+        });
+    }
+    kinds
+}
+
+fn dead_url() -> String {
+    // Bind and drop to get a port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    format!("http://{}", listener.local_addr().expect("addr"))
+}
+
+#[tokio::test]
+async fn an_unreachable_first_collector_is_passed_over_for_the_next() {
+    let (url, mut seen) = serve(Mode::Ack).await;
+    let (tx, rx) = mpsc::channel(16);
+    let (cov_tx, cov_rx) = oneshot::channel();
+    tx.send(Fact::default()).await.expect("buffered");
+    drop(tx);
+    cov_tx.send(Vec::new()).expect("coverage");
+    // Without reconnection (`scan`): each URL once, in order.
+    let cfg = UplinkConfig {
+        other_urls: vec![url],
+        ..config(dead_url())
+    };
+    let report = stream_scan(&cfg, start(), rx, cov_rx)
+        .await
+        .expect("delivered to the second collector");
+    assert_eq!(report.batches, 1);
+    assert_eq!(kinds(&mut seen), ["hello", "begin", "batch 1", "end"]);
+
+    // Every URL unreachable: the last connection error.
+    let (_tx, rx) = mpsc::channel(1);
+    let (_cov_tx, cov_rx) = oneshot::channel();
+    let cfg = UplinkConfig {
+        other_urls: vec![dead_url()],
+        ..config(dead_url())
+    };
+    let err = stream_scan(&cfg, start(), rx, cov_rx)
+        .await
+        .expect_err("nothing listens");
+    assert!(matches!(err, UplinkError::Connect { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_collector_killed_mid_scan_fails_over_to_the_next_without_loss() {
+    let (first, mut seen_first, first_server) = serve_killable(Mode::DropOnce, true).await;
+    let (second, mut seen_second) = serve(Mode::Ack).await;
+    let spool = Spool::memory(crate::spool::DEFAULT_MAX_BYTES);
+    spool.begin(&start().begin()).expect("begin");
+    for seq in 1..=3 {
+        spool
+            .push_batch(&FactsBatch {
+                scan_id: "scan-1".to_owned(),
+                seq,
+                facts: vec![Fact::default(); 10],
+            })
+            .await
+            .expect("spooled");
+    }
+    spool
+        .end(&ScanEnd {
+            scan_id: "scan-1".to_owned(),
+            batches: 3,
+            ..ScanEnd::default()
+        })
+        .expect("ended");
+    let cfg = UplinkConfig {
+        other_urls: vec![second],
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_millis(500),
+        }),
+        ..config(first)
+    };
+    let delivered = deliver(&cfg, &spool, Until::Delivered("scan-1".to_owned()), None)
+        .await
+        .expect("delivered through the second collector");
+    assert_eq!(delivered.scans, 1);
+    assert!(!spool.contains("scan-1"), "nothing left in the spool");
+    first_server.await.expect("the first collector stopped");
+    let on_first = kinds(&mut seen_first);
+    assert_eq!(on_first, ["hello", "begin", "batch 1", "batch 2"]);
+    // Batch 1 was acknowledged by the first; the rest goes to the second, from Hello on.
+    assert_eq!(
+        kinds(&mut seen_second),
+        ["hello", "begin", "batch 2", "batch 3", "end"]
+    );
 }

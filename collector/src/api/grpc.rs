@@ -353,15 +353,26 @@ impl MapService for MapApi {
                 "requesting scans needs the admin or that tenant's tenant-admin role",
             )),
         };
-        let result = tenant.map(|t| {
-            let agent = (!req.agent.is_empty()).then_some(req.agent.as_str());
-            let reason = if req.reason.is_empty() {
-                "requested by an operator"
-            } else {
-                &req.reason
-            };
-            self.connected.request_scan(&t, agent, reason)
-        });
+        let result = match tenant {
+            Ok(t) => {
+                let agent = (!req.agent.is_empty()).then_some(req.agent.as_str());
+                let reason = if req.reason.is_empty() {
+                    "requested by an operator"
+                } else {
+                    &req.reason
+                };
+                crate::agents::request_scan_anywhere(
+                    Arc::clone(&self.store),
+                    &self.connected,
+                    &t,
+                    agent,
+                    reason,
+                )
+                .await
+                .map_err(to_status)
+            }
+            Err(e) => Err(e),
+        };
         self.audit(
             &who,
             "RequestScan",

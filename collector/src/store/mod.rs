@@ -612,14 +612,80 @@ pub trait TrustStore: Send + Sync {
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// What collectors sharing one database tell each other. A backend that one process writes
+/// alone (SQLite) tells nothing: the collector's in-process hub already sees every change.
+pub trait SharedFeed: Send + Sync {
+    /// Wake-ups when any process commits change events. The value is the highest change id
+    /// announced so far, starting at the id recorded last when listening began; it is a hint
+    /// (read the changes after the last id seen: ids are gap-free in commit order), and a
+    /// wake-up lost with a dropped connection is made good when it is made again. None: only
+    /// this process writes.
+    fn change_wakeups(&self) -> Result<Option<tokio::sync::watch::Receiver<i64>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Wake-ups when any process records a scan request, as [`SharedFeed::change_wakeups`]:
+    /// the highest request id announced. None: only this process writes.
+    fn scan_request_wakeups(
+        &self,
+    ) -> Result<Option<tokio::sync::watch::Receiver<i64>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Records an operator's scan request for every collector to pass on; returns its id.
+    /// None: only this process serves agents, it passes the request on itself.
+    fn record_scan_request(&self, _request: &SharedScanRequest) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
+    /// Scan requests recorded after `after_id` and not before `since_ms`, in id order.
+    fn scan_requests_after(
+        &self,
+        _after_id: i64,
+        _since_ms: i64,
+    ) -> Result<Vec<SharedScanRequest>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Records that a request reached these agents (connected to this process).
+    fn record_scan_deliveries(
+        &self,
+        _tenant: &str,
+        _request_id: i64,
+        _agents: &[String],
+        _now_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The agents a request reached so far, through any collector, sorted.
+    fn scan_deliveries(&self, _tenant: &str, _request_id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// An operator's request that a tenant's agents (or one) scan now, shared by the collectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedScanRequest {
+    /// Assigned when recorded (0 before).
+    pub id: i64,
+    pub tenant: String,
+    /// None: every agent of the tenant.
+    pub agent: Option<String>,
+    pub reason: String,
+    pub requested_at_ms: i64,
+}
+
+impl SharedFeed for sqlite::SqliteStore {}
+
 /// Every role together: what the collector is wired with. Implemented for any backend that
 /// implements the role traits.
 pub trait MapStore:
-    IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+    IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + SharedFeed + 'static
 {
 }
 
 impl<T> MapStore for T where
-    T: IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + 'static
+    T: IngestStore + QueryStore + InsightStore + TrustStore + ReportStore + SharedFeed + 'static
 {
 }

@@ -106,7 +106,7 @@ impl Collector {
         Self::start_full(dir, cfg, None).await
     }
 
-    async fn start_full(
+    pub async fn start_full(
         dir: PathBuf,
         mut cfg: CollectorConfig,
         http: Option<tokio::net::TcpListener>,

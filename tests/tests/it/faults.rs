@@ -14,7 +14,11 @@ use landmeter_proto::v1::StoreView;
 use crate::map::{Scene, assert_map};
 
 /// Creates `n` plain buckets `<prefix>-NNNN` in the main account (us-east-1), 32 at a time.
-async fn seed_bulk(aws: &Aws, prefix: &str, n: usize) -> anyhow::Result<BTreeSet<String>> {
+pub(crate) async fn seed_bulk(
+    aws: &Aws,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<BTreeSet<String>> {
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:04}")).collect();
     let s3 = aws.s3(Account::Main, "us-east-1");
     for chunk in names.chunks(32) {
@@ -52,7 +56,7 @@ fn spool_config(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 /// The scan directories in a spool (its lock file aside).
-fn spooled_scans(spool: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn spooled_scans(spool: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(std::fs::read_dir(spool)?
         .flatten()
         .map(|e| e.path())
@@ -61,7 +65,7 @@ fn spooled_scans(spool: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// The map without what differs between two scans of the same estate (times, scan ids).
-fn normalise(mut stores: Vec<StoreView>) -> Vec<StoreView> {
+pub(crate) fn normalise(mut stores: Vec<StoreView>) -> Vec<StoreView> {
     for s in &mut stores {
         s.first_seen_ms = 0;
         s.last_seen_ms = 0;
@@ -72,7 +76,7 @@ fn normalise(mut stores: Vec<StoreView>) -> Vec<StoreView> {
 }
 
 /// Fails on a store listed twice, and on a store that is missing or was never seeded.
-fn assert_exactly(stores: &[StoreView], seeded: &BTreeSet<String>) {
+pub(crate) fn assert_exactly(stores: &[StoreView], seeded: &BTreeSet<String>) {
     let mut seen = BTreeSet::new();
     for s in stores {
         assert!(
@@ -97,7 +101,11 @@ fn assert_exactly(stores: &[StoreView], seeded: &BTreeSet<String>) {
 }
 
 /// Waits until `path` has a file named `name` somewhere one level down (a scan directory).
-async fn wait_for_spool_file(spool: &Path, name: &str, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_spool_file(
+    spool: &Path,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(entries) = std::fs::read_dir(spool) {
@@ -281,7 +289,7 @@ async fn thirty_percent_throttling_slows_the_scan_but_the_map_is_right() -> anyh
 }
 
 /// `GET http://addr/metrics`, the body.
-async fn scrape(addr: &str) -> anyhow::Result<String> {
+pub(crate) async fn scrape(addr: &str) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
@@ -298,7 +306,7 @@ async fn scrape(addr: &str) -> anyhow::Result<String> {
         .unwrap_or(text))
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

@@ -27,6 +27,7 @@ mod lockin;
 mod map;
 mod multi_cloud;
 mod proxy;
+mod several_collectors;
 mod tls;
 mod ui;
 

@@ -715,6 +715,11 @@ impl PostgresStore {
                                   $6::bytea[])",
             &[&tenants, &ids, &stores, &at, &scans, &bodies],
         ))?;
+        // Delivered at commit to every collector listening (a wake-up; they read by id).
+        self.block(tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::listen::CHANGES_CHANNEL, &last.to_string()],
+        ))?;
         Ok(())
     }
 }

@@ -15,6 +15,9 @@
 //!   and applied only if `UPDATE account_generations ... WHERE generation = $n` still matches.
 //! - [`queries`]: `QueryStore`; [`insight`]: `InsightStore`; [`trust`]: `TrustStore`;
 //!   [`reports`]: `ReportStore`.
+//! - [`listen`]: `SharedFeed`: LISTEN on a connection of its own for the changes and scan
+//!   requests any collector on the database commits (a change's NOTIFY is sent by [`ingest`]
+//!   in its transaction); the scan requests' rows and deliveries.
 //! - [`import`]: a whole map copied in from a SQLite file (`landmeter db copy`), with COPY.
 
 use std::future::Future;
@@ -31,6 +34,8 @@ use super::{BackendError, Durability, StoreError};
 mod import;
 mod ingest;
 mod insight;
+mod listen;
+pub use listen::LISTENER_APPLICATION_NAME;
 mod queries;
 mod reports;
 pub use import::CopyCounts;
@@ -55,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0008_token_expiry.sql"),
     include_str!("../../../migrations/postgres/0009_sessions.sql"),
     include_str!("../../../migrations/postgres/0010_unknowns.sql"),
+    include_str!("../../../migrations/postgres/0011_scan_requests.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization
@@ -109,6 +115,11 @@ fn is_retryable(e: &StoreError) -> bool {
 
 pub struct PostgresStore {
     pool: Pool,
+    /// How to open the listening connection ([`listen`]), outside the pool.
+    listen_config: tokio_postgres::Config,
+    listen_tls: tls::RustlsConnect,
+    /// The wake-ups of the listening connection, once something asked for them.
+    listener: std::sync::Mutex<Option<listen::Wakeups>>,
     /// Drives the connections. Shut down in the background on drop: dropping a runtime
     /// blocks, which a caller's async context forbids.
     runtime: Option<tokio::runtime::Runtime>,
@@ -129,6 +140,7 @@ impl PostgresStore {
             .thread_name("postgres-io")
             .enable_all()
             .build()?;
+        let (listen_config, listen_tls) = (config.clone(), tls.clone());
         let manager = Manager::from_config(
             config,
             tls,
@@ -148,6 +160,9 @@ impl PostgresStore {
             })?;
         let store = Self {
             pool,
+            listen_config,
+            listen_tls,
+            listener: std::sync::Mutex::new(None),
             runtime: Some(runtime),
         };
         store.migrate()?;

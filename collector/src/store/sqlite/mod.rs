@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0008_token_expiry.sql"),
     include_str!("../../../migrations/0009_sessions.sql"),
     include_str!("../../../migrations/0010_unknowns.sql"),
+    include_str!("../../../migrations/0011_scan_requests.sql"),
 ];
 
 pub struct SqliteStore {

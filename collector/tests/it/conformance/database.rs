@@ -37,6 +37,16 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The database's name on its server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` as the server's admin (e.g. to end another connection).
+    pub fn admin_execute(&self, sql: &str) {
+        admin_execute(&self.admin, sql);
+    }
 }
 
 impl Drop for TestDatabase {

@@ -9,6 +9,7 @@
 mod behaviours;
 pub mod database;
 mod postgres_backend;
+mod several_collectors;
 
 use std::sync::Arc;
 
