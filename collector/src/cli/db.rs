@@ -1,4 +1,4 @@
-//! `landmeter db migrate | copy`: the map's database on the collector host.
+//! `landmeter db migrate | copy | backup`: the map's database on the collector host.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -25,6 +25,16 @@ pub enum DbCommand {
         #[arg(long)]
         to: String,
     },
+    /// Write a consistent copy of a SQLite map while the collector runs (one read
+    /// transaction; the copy is created 0600). PostgreSQL: use pg_dump.
+    Backup {
+        /// The SQLite file (`map.db`, `sqlite:map.db`).
+        #[arg(long, env = "LANDMETER_DATABASE")]
+        db: String,
+        /// The backup file to create (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub(super) fn run(cmd: DbCommand) -> anyhow::Result<()> {
@@ -42,6 +52,12 @@ pub(super) fn run(cmd: DbCommand) -> anyhow::Result<()> {
                 println!("{table}: {rows} rows");
             }
             println!("copied {shown_from} to {shown_to}");
+        }
+        DbCommand::Backup { db, out } => {
+            let shown = store::redacted_url(&db);
+            store::backup(&db, &out)
+                .with_context(|| format!("backing up {shown} to {}", out.display()))?;
+            println!("backed up {shown} to {}", out.display());
         }
     }
     Ok(())

@@ -161,6 +161,38 @@ pub fn migrate(url: &str) -> Result<usize, StoreError> {
     }
 }
 
+/// Writes a consistent copy of a SQLite map to `dest` while a collector may be writing it
+/// (SQLite's `VACUUM INTO`: one read transaction, compacted), the file created 0600 like the
+/// map. PostgreSQL is backed up with its own tools (`pg_dump`).
+pub fn backup(url: &str, dest: &std::path::Path) -> Result<(), StoreError> {
+    match DatabaseUrl::parse(url) {
+        DatabaseUrl::Sqlite(path) => {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // Created empty and private first: VACUUM INTO fills an empty file.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dest)?;
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            let target = dest.to_string_lossy().into_owned();
+            if let Err(e) = conn.execute("VACUUM INTO ?1", [&target]) {
+                let _ = std::fs::remove_file(dest);
+                return Err(e.into());
+            }
+            Ok(())
+        }
+        DatabaseUrl::Postgres(_) => Err(StoreError::UnsupportedUrl(format!(
+            "{}: back up PostgreSQL with pg_dump (README, PostgreSQL)",
+            redacted_url(url)
+        ))),
+    }
+}
+
 /// Copies the whole map of a SQLite file into an empty PostgreSQL database (the way from the
 /// embedded store to a shared one); returns the rows copied per table.
 pub fn copy(from: &str, to: &str) -> Result<postgres::CopyCounts, StoreError> {

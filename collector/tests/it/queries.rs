@@ -622,3 +622,72 @@ async fn a_wrong_name_is_an_error_listing_the_known_ones() {
         err.message()
     );
 }
+
+/// `landmeter db backup` copies a SQLite map while the collector runs: the copy opens and
+/// serves the same stores, is private to its owner, and an existing file is never overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_map_is_backed_up_consistently() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = crate::harness::temp_dir("db-backup");
+    let c = Collector::start_in(
+        dir.clone(),
+        landmeter_collector::config::CollectorConfig {
+            insecure_plaintext: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut a = c.agent("agent-b").await;
+    a.begin("b1").await;
+    a.batch("b1", 1, bucket("kept", "eu-west-1", &[])).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+    a.end("b1", 1, true).await;
+    assert!(matches!(a.next().await, Msg::Ack(_)));
+
+    let out = dir.join("backup.db");
+    let backup = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+            .args(["db", "backup", "--db"])
+            .arg(dir.join("map.db"))
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("run landmeter")
+    };
+    let done = backup(&out);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&out)
+            .expect("backup")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let copy = landmeter_collector::store::open(
+        &out.display().to_string(),
+        landmeter_collector::store::Durability::Full,
+    )
+    .expect("the backup opens");
+    let (stores, _) = copy
+        .list_stores(
+            &landmeter_collector::store::Scope::AllTenants,
+            &StoreFilter::default(),
+            10,
+            "",
+        )
+        .expect("list");
+    assert_eq!(
+        stores.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
+    // Never over an existing file.
+    let again = backup(&out);
+    assert!(!again.status.success());
+    drop(a);
+    c.stop().await;
+}
