@@ -213,6 +213,32 @@ impl Agent {
 
 /// Streams the estate of `accounts` accounts from `agents` concurrent agents (accounts dealt
 /// round-robin). Returns the facts sent.
+/// Ingest of the accounts `a` with `a % of == part` through `collector`, by `agents` agents
+/// named apart from those of the other parts (several collectors sharing one estate).
+pub async fn ingest_named(
+    collector: &Collector,
+    agents: usize,
+    accounts: u64,
+    part: u64,
+    of: u64,
+) -> anyhow::Result<u64> {
+    let mut tasks = Vec::new();
+    for n in 0..agents {
+        let mut agent = collector.agent(&format!("bench-agent-{part}-{n}")).await?;
+        let mine: Vec<u64> = (0..accounts)
+            .filter(|a| a % of == part && ((a / of) as usize) % agents == n)
+            .collect();
+        tasks.push(tokio::spawn(
+            async move { agent.scan_accounts(&mine).await },
+        ));
+    }
+    let mut facts = 0;
+    for t in tasks {
+        facts += t.await??;
+    }
+    Ok(facts)
+}
+
 pub async fn ingest(collector: &Collector, agents: usize, accounts: u64) -> anyhow::Result<u64> {
     let mut tasks = Vec::new();
     for n in 0..agents {

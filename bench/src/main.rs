@@ -49,6 +49,11 @@ struct Args {
     /// Where the temporary databases go (removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Measure PostgreSQL instead of SQLite: a server URL whose database the bench may use to
+    /// create (and afterwards drop) `lm_bench_<pid>`; ingest through two collectors on it,
+    /// queries, and Watch across collectors.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,7 +83,10 @@ async fn run(args: Args, durability: Durability) -> anyhow::Result<()> {
         .unwrap_or_else(std::env::temp_dir)
         .join(format!("landmeter-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = scenarios(&args, durability, &dir).await;
+    let result = match &args.postgres {
+        Some(url) => postgres_scenarios(&args, durability, url).await,
+        None => scenarios(&args, durability, &dir).await,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     let table = result?;
     println!("{}", table.markdown());
@@ -216,8 +224,95 @@ async fn scenarios(
     }
     queries(&big, args.stores, args.stores >= 1_000_000, &mut table).await?;
 
-    watch(&big, args.watch_scans, &mut table).await?;
+    watch(&big, &big, args.watch_scans, "", &mut table).await?;
     big.stop().await?;
+    Ok(table)
+}
+
+/// Runs `psql` on `url` (the bench creates and drops its database with the server's own
+/// client, no driver of its own).
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .context("running psql (PostgreSQL's client)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// PostgreSQL: 8 agents through two collectors on one fresh database, the queries on the
+/// map they built, and Watch with the subscriber on one collector and the writes through
+/// the other.
+async fn postgres_scenarios(
+    args: &Args,
+    durability: Durability,
+    server: &str,
+) -> anyhow::Result<Table> {
+    let name = format!("lm_bench_{}", std::process::id());
+    let (base, _) = server
+        .rsplit_once('/')
+        .context("the PostgreSQL URL names a database: postgres://user@host:port/db")?;
+    let url = format!("{base}/{name}");
+    psql(server, &format!("CREATE DATABASE {name}"))?;
+    let result = async {
+        let mut table = Table::default();
+        let accounts = args.stores / estate::STORES_PER_ACCOUNT;
+        let mut cfg = collector::config(std::path::Path::new(""), durability);
+        cfg.database = url.clone();
+        let a = Collector::start(cfg.clone()).await?;
+        let b = Collector::start(cfg).await?;
+        measure::reset_peak_rss();
+        let started = Instant::now();
+        let (fa, fb) = tokio::try_join!(
+            collector::ingest_named(&a, 4, accounts, 0, 2),
+            collector::ingest_named(&b, 4, accounts, 1, 2),
+        )?;
+        let elapsed = started.elapsed();
+        let rate = (fa + fb) as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "postgres ingest, 8 agents via 2 collectors: {} facts in {elapsed:.1?}",
+            fa + fb
+        );
+        table.push(Row::figure(
+            format!(
+                "PostgreSQL ingest, 8 agents through 2 collectors, {} stores ({elapsed:.0?})",
+                args.stores
+            ),
+            format!("{} facts/s", measure::thousands(rate)),
+            ">= 100,000 facts/s",
+            Some(rate >= 100_000.0),
+        ));
+        table.push(Row::figure(
+            "  peak RSS (whole process: both collectors, agents, clients)",
+            measure::peak_rss(),
+            "",
+            None,
+        ));
+        queries(&a, args.stores, false, &mut table).await?;
+        watch(
+            &b,
+            &a,
+            args.watch_scans,
+            ", across collectors (A writes, B watches)",
+            &mut table,
+        )
+        .await?;
+        a.stop().await?;
+        b.stop().await?;
+        Ok::<_, anyhow::Error>(table)
+    }
+    .await;
+    // Dropped whatever happened; FORCE ends connections the stopped collectors left.
+    let dropped = psql(
+        server,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    let table = result?;
+    dropped?;
     Ok(table)
 }
 
@@ -304,8 +399,16 @@ async fn queries(c: &Collector, size: u64, judged: bool, table: &mut Table) -> a
 
 /// Small scans of one account, each changing a bucket's tags; a Watch subscriber times the
 /// change event against the ScanEnd that commits it.
-async fn watch(c: &Collector, scans: u32, table: &mut Table) -> anyhow::Result<()> {
-    let mut map = c.map().await?;
+/// Watch latency: a subscriber on `watcher`, small scans written through `writer` (the same
+/// collector, or another one on a shared database).
+async fn watch(
+    watcher: &Collector,
+    writer: &Collector,
+    scans: u32,
+    label: &str,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    let mut map = watcher.map().await?;
     let mut events = map
         .watch(WatchRequest {
             filter: None,
@@ -321,7 +424,7 @@ async fn watch(c: &Collector, scans: u32, table: &mut Table) -> anyhow::Result<(
             }
         }
     });
-    let mut agent = c.agent("bench-watch").await?;
+    let mut agent = writer.agent("bench-watch").await?;
     let a = 9_000_000; // an account of its own, beside the estate
     let account = estate::account_id(a);
     let mut from_end = Latencies::default();
@@ -366,7 +469,7 @@ async fn watch(c: &Collector, scans: u32, table: &mut Table) -> anyhow::Result<(
     }
     reader.abort();
     table.push(Row::figure(
-        format!("Watch: ScanEnd sent -> change event, {scans} scans on the big map"),
+        format!("Watch: ScanEnd sent -> change event, {scans} scans on the big map{label}"),
         from_end.summary(),
         "< 100 ms (p99)",
         Some(from_end.p(0.99) < Duration::from_millis(100)),
