@@ -22,4 +22,3 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     done
 fi
 pg_isready -h 127.0.0.1 -p 5432
-export LANDMETER_TEST_PG="${LANDMETER_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
