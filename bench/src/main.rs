@@ -54,6 +54,9 @@ struct Args {
     /// queries, and Watch across collectors.
     #[arg(long)]
     postgres: Option<String>,
+    /// With --postgres: keep the database afterwards (its name is printed), to look into it.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -306,11 +309,17 @@ async fn postgres_scenarios(
         Ok::<_, anyhow::Error>(table)
     }
     .await;
-    // Dropped whatever happened; FORCE ends connections the stopped collectors left.
-    let dropped = psql(
-        server,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    );
+    // Dropped whatever happened (unless kept); FORCE ends connections the stopped collectors
+    // left.
+    let dropped = if args.keep {
+        eprintln!("kept database {url}");
+        Ok(())
+    } else {
+        psql(
+            server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+    };
     let table = result?;
     dropped?;
     Ok(table)

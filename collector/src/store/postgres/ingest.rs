@@ -161,7 +161,7 @@ impl IngestStore for PostgresStore {
             None
         });
         let mut client = self.client()?;
-        self.retrying(|| {
+        let outcome = self.retrying(|| {
             let tx = self.block(client.transaction())?;
             let row = self.block(tx.query_opt(
                 "SELECT agent, accounts, ended_at_ms FROM scans
@@ -236,7 +236,9 @@ impl IngestStore for PostgresStore {
             ))?;
             self.block(tx.commit())?;
             Ok(outcome)
-        })
+        })?;
+        self.note_written(outcome.stores_interpreted as u64);
+        Ok(outcome)
     }
 
     fn reinterpret_all(&self, planner: &dyn AccountPlanner) -> Result<usize, StoreError> {
