@@ -381,6 +381,26 @@ impl GroupField {
         }
     }
 
+    /// The SQL expression of [`GroupField::key`] over the `stores` table, the same text for
+    /// every backend (SQLite's integer booleans and PostgreSQL's booleans both test as
+    /// `WHEN column THEN`): unknown counted apart, never folded into "no".
+    pub fn sql_key(self) -> &'static str {
+        match self {
+            GroupField::Eu => {
+                "CASE WHEN country = '' THEN 'unknown' WHEN eu THEN 'EU' ELSE 'non-EU' END"
+            }
+            GroupField::Replication => {
+                "CASE WHEN replicated_outside_eu THEN 'outside-EU' \
+                 WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
+                 ELSE 'EU-or-none' END"
+            }
+            GroupField::Readable => {
+                "CASE WHEN unknown_dims IN ('', ',size,') THEN 'complete' ELSE 'incomplete' END"
+            }
+            other => other.name(),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StoreError> {
         Self::ALL
             .into_iter()

@@ -214,24 +214,7 @@ impl QueryStore for SqliteStore {
             having = format!("HAVING COUNT(DISTINCT tenant) >= {min_tenants}");
         }
         let w = Where::new(scope, filter);
-        let columns: Vec<&str> = group_by
-            .iter()
-            .map(|g| match g {
-                // GroupField::key's keys: unknown counted apart, never folded into "no".
-                GroupField::Eu => {
-                    "CASE WHEN country = '' THEN 'unknown' WHEN eu = 1 THEN 'EU' ELSE 'non-EU' END"
-                }
-                GroupField::Replication => {
-                    "CASE WHEN replicated_outside_eu = 1 THEN 'outside-EU' \
-                     WHEN unknown_dims LIKE '%,replication,%' THEN 'unknown' \
-                     ELSE 'EU-or-none' END"
-                }
-                GroupField::Readable => {
-                    "CASE WHEN unknown_dims IN ('', ',size,') THEN 'complete' ELSE 'incomplete' END"
-                }
-                other => other.name(),
-            })
-            .collect();
+        let columns: Vec<&str> = group_by.iter().map(|g| g.sql_key()).collect();
         let select_keys = if columns.is_empty() {
             String::new()
         } else {
