@@ -488,6 +488,66 @@ pub fn unknown_dims(view: &StoreView) -> String {
     out
 }
 
+/// Summary rows per view dimension, accumulated view by view: what every backend's
+/// `summary_by_view` does once it has streamed the selected views.
+pub struct ViewGroups<'a> {
+    dimensions: &'a [ViewDimension],
+    groups: Vec<std::collections::BTreeMap<String, ViewAcc>>,
+}
+
+#[derive(Default)]
+struct ViewAcc {
+    tenants: std::collections::BTreeSet<String>,
+    stores: u64,
+    bytes: i64,
+    without: u64,
+}
+
+impl<'a> ViewGroups<'a> {
+    pub fn new(dimensions: &'a [ViewDimension]) -> Self {
+        ViewGroups {
+            dimensions,
+            groups: dimensions.iter().map(|_| Default::default()).collect(),
+        }
+    }
+
+    pub fn add(&mut self, tenant: &str, view: &StoreView) {
+        for (d, group) in self.dimensions.iter().zip(self.groups.iter_mut()) {
+            let acc = group.entry(d.key(view)).or_default();
+            if !acc.tenants.contains(tenant) {
+                acc.tenants.insert(tenant.to_owned());
+            }
+            acc.stores += 1;
+            acc.bytes += view.bytes.unwrap_or(0);
+            acc.without += u64::from(view.size_unknown());
+        }
+    }
+
+    /// The rows per dimension; for the pool, a row over fewer than k tenants is left out.
+    pub fn rows(self, scope: &Scope) -> Vec<Vec<SummaryRow>> {
+        let min_tenants = match scope {
+            Scope::Pool { min_tenants } => *min_tenants as usize,
+            _ => 0,
+        };
+        self.groups
+            .into_iter()
+            .map(|group| {
+                group
+                    .into_iter()
+                    .filter(|(_, a)| a.tenants.len() >= min_tenants)
+                    .map(|(key, a)| SummaryRow {
+                        keys: vec![key],
+                        stores: a.stores,
+                        bytes: a.bytes,
+                        stores_without_size: a.without,
+                        withheld_cells: 0,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Every store the scope and filter select, paged through [`QueryStore::list_stores`].
 pub fn all_stores(
     store: &dyn QueryStore,

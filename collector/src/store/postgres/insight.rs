@@ -1,6 +1,6 @@
 //! The insight queries (coverage, summaries over view fields) on PostgreSQL. Read-only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use futures::TryStreamExt;
 use prost::Message;
@@ -144,15 +144,7 @@ impl InsightStore for PostgresStore {
              FROM stores WHERE {}",
             w.sql
         );
-        #[derive(Default)]
-        struct Acc {
-            tenants: BTreeSet<String>,
-            stores: u64,
-            bytes: i64,
-            without: u64,
-        }
-        let mut groups: Vec<BTreeMap<String, Acc>> =
-            (0..dimensions.len()).map(|_| BTreeMap::new()).collect();
+        let mut groups = crate::store::ViewGroups::new(dimensions);
         let client = self.client()?;
         // Streamed: every selected view is decoded once, never all held at once.
         self.block(async {
@@ -161,39 +153,10 @@ impl InsightStore for PostgresStore {
             futures::pin_mut!(rows);
             while let Some(row) = rows.try_next().await? {
                 let tenant: String = row.try_get(0)?;
-                let view = view_from_row(&row)?;
-                for (d, group) in dimensions.iter().zip(groups.iter_mut()) {
-                    let acc = group.entry(d.key(&view)).or_default();
-                    if !acc.tenants.contains(&tenant) {
-                        acc.tenants.insert(tenant.clone());
-                    }
-                    acc.stores += 1;
-                    acc.bytes += view.bytes.unwrap_or(0);
-                    acc.without += u64::from(view.size_unknown());
-                }
+                groups.add(&tenant, &view_from_row(&row)?);
             }
             Ok::<_, StoreError>(())
         })?;
-        let min_tenants = match scope {
-            Scope::Pool { min_tenants } => *min_tenants as usize,
-            _ => 0,
-        };
-        Ok(groups
-            .into_iter()
-            .map(|group| {
-                group
-                    .into_iter()
-                    // A row over fewer than k tenants could identify one: it is left out.
-                    .filter(|(_, a)| a.tenants.len() >= min_tenants)
-                    .map(|(key, a)| SummaryRow {
-                        keys: vec![key],
-                        stores: a.stores,
-                        bytes: a.bytes,
-                        stores_without_size: a.without,
-                        withheld_cells: 0,
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(groups.rows(scope))
     }
 }

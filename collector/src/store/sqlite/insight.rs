@@ -1,7 +1,7 @@
 //! The insight queries (coverage, summaries over view fields) on SQLite. Read-only; kept
 //! apart from the write path in `ingest.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use prost::Message;
 use rusqlite::{params, params_from_iter};
@@ -159,15 +159,7 @@ impl InsightStore for SqliteStore {
              FROM stores WHERE {}",
             w.sql
         );
-        #[derive(Default)]
-        struct Acc {
-            tenants: BTreeSet<String>,
-            stores: u64,
-            bytes: i64,
-            without: u64,
-        }
-        let mut groups: Vec<BTreeMap<String, Acc>> =
-            (0..dimensions.len()).map(|_| BTreeMap::new()).collect();
+        let mut groups = crate::store::ViewGroups::new(dimensions);
         self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| {
@@ -175,40 +167,10 @@ impl InsightStore for SqliteStore {
             })?;
             for row in rows {
                 let (tenant, view) = row?;
-                let view = view?;
-                for (d, group) in dimensions.iter().zip(groups.iter_mut()) {
-                    let key = d.key(&view);
-                    let acc = group.entry(key).or_default();
-                    if !acc.tenants.contains(&tenant) {
-                        acc.tenants.insert(tenant.clone());
-                    }
-                    acc.stores += 1;
-                    acc.bytes += view.bytes.unwrap_or(0);
-                    acc.without += u64::from(view.size_unknown());
-                }
+                groups.add(&tenant, &view?);
             }
             Ok(())
         })?;
-        let min_tenants = match scope {
-            Scope::Pool { min_tenants } => *min_tenants as usize,
-            _ => 0,
-        };
-        Ok(groups
-            .into_iter()
-            .map(|group| {
-                group
-                    .into_iter()
-                    // A row over fewer than k tenants could identify one: it is left out.
-                    .filter(|(_, a)| a.tenants.len() >= min_tenants)
-                    .map(|(key, a)| SummaryRow {
-                        keys: vec![key],
-                        stores: a.stores,
-                        bytes: a.bytes,
-                        stores_without_size: a.without,
-                        withheld_cells: 0,
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(groups.rows(scope))
     }
 }
