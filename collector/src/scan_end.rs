@@ -138,10 +138,15 @@ impl AccountPlanner for ScanEndPlanner<'_> {
                 if seen_ids.contains(&v.id) {
                     continue;
                 }
-                // Under a part whose listing failed: not seen is not gone.
+                // Under a part whose listing failed (a storage account's containers, one
+                // kind in one region or in all): not seen is not gone.
                 if parent_of
                     .get(&v.name)
                     .is_some_and(|parent| unlisted.contains(parent))
+                    || StoreKind::from_label(&v.kind).is_some_and(|k| {
+                        unlisted.contains(&landmeter_proto::listing_part(k, ""))
+                            || unlisted.contains(&landmeter_proto::listing_part(k, &v.region))
+                    })
                 {
                     continue;
                 }

@@ -19,7 +19,8 @@ pub fn fact(f: &Fact) -> Value {
             json!({"provider": s.provider, "service": s.service, "name": s.name, "region": s.region,
                    "region_source": s.region_source, "created_at_ms": ms(s.created_at_ms), "endpoint": s.endpoint,
                    "sku": s.sku, "secondary_region": s.secondary_region, "parent": s.parent,
-                   "access_tier": s.access_tier, "kind": s.kind().label()}),
+                   "access_tier": s.access_tier, "kind": s.kind().label(), "engine": s.engine,
+                   "copy_of": s.copy_of, "copy_kind": s.copy_kind().label(), "copy_of_region": s.copy_of_region}),
         ),
         Some(Body::Encryption(e)) => (
             "encryption",
@@ -45,12 +46,13 @@ pub fn fact(f: &Fact) -> Value {
             json!({"rules": r.rules.iter().map(|r| json!({"id": r.id, "status": r.status,
                 "destination_bucket": r.destination_bucket, "destination_account": r.destination_account,
                 "destination_region": r.destination_region, "replica_key_ref": r.replica_key_ref,
-                "destination_storage_class": r.destination_storage_class})).collect::<Vec<_>>()}),
+                "destination_storage_class": r.destination_storage_class,
+                "copy_kind": r.copy_kind().label()})).collect::<Vec<_>>()}),
         ),
         Some(Body::Size(s)) => (
             "size",
             json!({"known": s.known, "bytes_by_storage_type": s.bytes_by_storage_type, "objects": s.objects,
-                   "datapoint_at_ms": ms(s.datapoint_at_ms)}),
+                   "datapoint_at_ms": ms(s.datapoint_at_ms), "allocated_bytes": s.allocated_bytes}),
         ),
         Some(Body::Key(k)) => (
             "key",
@@ -72,7 +74,15 @@ pub fn fact(f: &Fact) -> Value {
         Some(Body::Retention(r)) => (
             "retention",
             json!({"enabled": r.enabled, "mode": r.mode, "days": r.days, "years": r.years,
-                   "legal_hold": r.legal_hold}),
+                   "legal_hold": r.legal_hold, "delete_after_days": r.delete_after_days}),
+        ),
+        Some(Body::Sharing(s)) => (
+            "sharing",
+            json!({"public": s.public, "accounts": s.accounts}),
+        ),
+        Some(Body::Setting(s)) => (
+            "setting",
+            json!({"name": s.name, "region": s.region, "value": s.value}),
         ),
         Some(Body::Gap(g)) => (
             "gap",
@@ -116,7 +126,7 @@ pub fn store_view(v: &StoreView) -> Value {
         "key_owner_account": v.key_owner_account, "key_region": v.key_region,
         "client_key_mode": v.client_key_mode,
         "replication": v.replication.iter().map(|t| json!({"bucket": t.bucket, "account": t.account,
-            "region": t.region, "country": t.country, "eu": t.eu, "cross_account": t.cross_account})).collect::<Vec<_>>(),
+            "region": t.region, "country": t.country, "eu": t.eu, "cross_account": t.cross_account, "copy_kind": t.copy_kind})).collect::<Vec<_>>(),
         "replicated_outside_eu": v.replicated_outside_eu_known(), "jurisdictions": v.jurisdictions,
         "jurisdiction": v.jurisdiction, "classification": v.classification, "process": v.process,
         "bytes": v.bytes, "objects": v.objects, "first_seen_ms": v.first_seen_ms,
@@ -136,6 +146,14 @@ pub fn store_view(v: &StoreView) -> Value {
         ("indicator_reasons", json!(v.indicator_reasons)),
         ("key_store_id", json!(v.key_store_id)),
         ("kind", json!(v.kind)),
+        ("engine", json!(v.engine)),
+        ("size_basis", json!(v.size_basis)),
+        ("allocated_bytes", json!(v.allocated_bytes)),
+        ("shared_with", json!(v.shared_with)),
+        ("shared_publicly", json!(v.shared_publicly)),
+        ("delete_after_days", json!(v.delete_after_days)),
+        ("copy_of", json!(v.copy_of)),
+        ("copy_kind", json!(v.copy_kind)),
         // Unknown is never "no": a yes/no above is null when its dimension is listed here.
         (
             "unknowns",

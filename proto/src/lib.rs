@@ -18,7 +18,36 @@ pub mod compat;
 pub mod filter;
 pub mod json;
 
-pub use v1::{Custody, FactTopic, StoreKind};
+pub use v1::{CopyKind, Custody, FactTopic, StoreKind};
+
+/// The subject of a listing gap (`FactTopic::Listing`) for one kind of store in one region
+/// (`database@eu-west-1`), or in every region when `region` is empty (`database`). Stores of
+/// that kind (and region) that a complete scan did not see are then not marked gone: the
+/// listing that would have seen them failed.
+pub fn listing_part(kind: StoreKind, region: &str) -> String {
+    if region.is_empty() {
+        kind.label().to_owned()
+    } else {
+        format!("{}@{region}", kind.label())
+    }
+}
+
+impl CopyKind {
+    /// The name in `ReplicationTarget.copy_kind` and `StoreView.copy_kind`.
+    pub fn label(self) -> &'static str {
+        match self {
+            // Agents before wave 3 reported only S3 object replication.
+            CopyKind::Unspecified | CopyKind::ObjectReplication => "object-replication",
+            CopyKind::ReadReplica => "read-replica",
+            CopyKind::MultiRegion => "multi-region",
+            CopyKind::Snapshot => "snapshot",
+            CopyKind::SnapshotCopy => "snapshot-copy",
+            CopyKind::BackupCopy => "backup-copy",
+            CopyKind::FileSystemReplication => "file-system-replication",
+            CopyKind::GeoRedundant => "geo-redundant",
+        }
+    }
+}
 
 /// The names of the dimensions a store view can leave unknown (`Unknown.dimension`), as
 /// filters, exports and the CLI use them.
@@ -35,8 +64,10 @@ pub mod dimension {
     /// The provider's parent's CLOUD Act exposure is not known (provider not in the table).
     pub const CLOUD_ACT: &str = "cloud-act";
     pub const SIZE: &str = "size";
+    /// Who else can restore the store (a snapshot's sharing) is not known.
+    pub const SHARING: &str = "sharing";
 
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         LOCATION,
         REPLICATION,
         CLASSIFICATION,
@@ -45,6 +76,7 @@ pub mod dimension {
         CUSTODY,
         CLOUD_ACT,
         SIZE,
+        SHARING,
     ];
 }
 
@@ -183,7 +215,7 @@ impl StoreKind {
 
 impl FactTopic {
     /// Every topic with a name, in wire order.
-    pub const ALL: [FactTopic; 9] = [
+    pub const ALL: [FactTopic; 11] = [
         FactTopic::Listing,
         FactTopic::Location,
         FactTopic::Encryption,
@@ -193,6 +225,8 @@ impl FactTopic {
         FactTopic::Key,
         FactTopic::KeyStore,
         FactTopic::Retention,
+        FactTopic::Sharing,
+        FactTopic::Setting,
     ];
 
     /// The name used in coverage reports (`encryption`, `key-store`, ...); `unknown` for a gap
@@ -209,6 +243,8 @@ impl FactTopic {
             FactTopic::Key => "key",
             FactTopic::KeyStore => "key-store",
             FactTopic::Retention => "retention",
+            FactTopic::Sharing => "sharing",
+            FactTopic::Setting => "setting",
         }
     }
 

@@ -233,12 +233,25 @@ fn decide_encryption(
         d.reason = format!("unrecognised keySource {source:?}");
         return d;
     }
-    let key_ref = e.key_ref.as_str();
-    if key_ref.is_empty() {
+    if e.key_ref.is_empty() {
         d.level = Custody::Unknown;
         d.reason = "keySource Microsoft.Keyvault without a key URI".to_owned();
         return d;
     }
+    decide_key_uri(a, account, store_region, e, d)
+}
+
+/// The ladder for a key named by its Key Vault or Managed HSM URI (`e.key_ref`, with the
+/// versionless URI the agent resolved in `resolved_key_arn`): the host decides the level,
+/// the key's own description adds modifiers. Shared by every Azure store kind.
+pub(super) fn decide_key_uri(
+    a: &AccountFacts<'_>,
+    account: &str,
+    store_region: &str,
+    e: &Encryption,
+    mut d: CustodyDecision,
+) -> CustodyDecision {
+    let key_ref = e.key_ref.as_str();
     let versionless = if e.resolved_key_arn.is_empty() {
         key_ref
     } else {

@@ -104,6 +104,18 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
             };
             return d;
         }
+        EncryptionState::Disabled => {
+            d.level = Custody::None;
+            d.reason = if enc.algorithm.is_empty() {
+                "the service reports the data is not encrypted at rest".to_owned()
+            } else {
+                format!(
+                    "the service reports the data is not encrypted at rest ({})",
+                    enc.algorithm
+                )
+            };
+            return d;
+        }
         EncryptionState::Configured => {}
         EncryptionState::Unspecified => {
             d.level = Custody::Unknown;
@@ -136,7 +148,7 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
     }
 }
 
-fn decide_kms(
+pub(super) fn decide_kms(
     input: &CustodyInput<'_>,
     enc: &Encryption,
     mut d: CustodyDecision,
@@ -330,7 +342,7 @@ fn host_of(uri: &str) -> &str {
     rest.split(['/', ':']).next().unwrap_or(rest)
 }
 
-fn gap_text(gap: &Gap) -> String {
+pub(super) fn gap_text(gap: &Gap) -> String {
     if gap.message.is_empty() {
         gap.code.clone()
     } else {

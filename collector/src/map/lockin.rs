@@ -163,6 +163,7 @@ mod tests {
             objects: 1,
             datapoint_at_ms: 1,
             known: true,
+            allocated_bytes: None,
         }
     }
 

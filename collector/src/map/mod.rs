@@ -22,6 +22,7 @@ pub mod changes;
 pub mod custody;
 pub mod exit;
 pub mod indicators;
+pub mod kinds;
 pub mod lockin;
 pub mod reference;
 
@@ -29,8 +30,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use landmeter_proto::v1::{
-    Encryption, Fact, FactTopic, Gap, Key, KeyStore, ReplicationTarget, Retention, Size, StoreKind,
-    StoreView, Tag, Unknown, fact::Body,
+    Encryption, Fact, FactTopic, Gap, Key, KeyStore, ReplicationTarget, Retention, Sharing, Size,
+    StoreKind, StoreView, Tag, Unknown, fact::Body,
 };
 use landmeter_proto::{Custody, compat, dimension};
 
@@ -109,6 +110,9 @@ struct AccountFacts<'a> {
     replication: HashMap<&'a str, &'a landmeter_proto::v1::Replication>,
     size: HashMap<&'a str, &'a Size>,
     retention: HashMap<&'a str, &'a Retention>,
+    sharing: HashMap<&'a str, &'a Sharing>,
+    /// Stores that name their source (`Store.copy_of`), by the source's subject.
+    copies_of: HashMap<&'a str, Vec<&'a landmeter_proto::v1::Store>>,
     keys_by_arn: HashMap<&'a str, &'a Key>,
     keys_by_ref: HashMap<&'a str, &'a Key>,
     key_stores: HashMap<&'a str, &'a KeyStore>,
@@ -125,6 +129,9 @@ impl<'a> AccountFacts<'a> {
                 Some(Body::Store(s)) => {
                     a.stores.push((f, s));
                     a.stores_by_subject.insert(subject, s);
+                    if !s.copy_of.is_empty() {
+                        a.copies_of.entry(s.copy_of.as_str()).or_default().push(s);
+                    }
                 }
                 Some(Body::Encryption(e)) => {
                     a.encryption.insert(subject, e);
@@ -150,6 +157,11 @@ impl<'a> AccountFacts<'a> {
                 Some(Body::Retention(r)) => {
                     a.retention.insert(subject, r);
                 }
+                Some(Body::Sharing(sh)) => {
+                    a.sharing.insert(subject, sh);
+                }
+                // Account and region settings describe no store.
+                Some(Body::Setting(_)) => {}
                 Some(Body::Gap(g)) => {
                     a.gaps.insert((subject, g.topic()), g);
                 }
@@ -240,8 +252,13 @@ impl Interpreter {
             name: store.name.clone(),
             region: store.region.clone(),
             kind: store.kind().label().to_owned(),
+            engine: store.engine.clone(),
             ..StoreView::default()
         };
+        if !store.copy_of.is_empty() {
+            v.copy_of.clone_from(&store.copy_of);
+            v.copy_kind = store.copy_kind().label().to_owned();
+        }
 
         // Location.
         let mut jurisdictions = BTreeSet::new();
@@ -301,19 +318,20 @@ impl Interpreter {
             _ => {}
         }
 
-        // Tags: classification, process, client-side declaration. An Azure container's
-        // metadata first, then its storage account's tags.
+        // Tags: classification, process, client-side declaration. The store's own first,
+        // then those of the store it lives in or copies (an Azure container's storage
+        // account, a file share's account, a snapshot's volume).
         let tags: &[Tag] = a.tags.get(subject).copied().unwrap_or(&[]);
-        let parent_tags: &[Tag] = if azure::is_azure_store(store) {
-            let parent = azure::account_subject(store);
-            if parent == subject {
-                &[]
-            } else {
-                a.tags.get(parent).copied().unwrap_or(&[])
-            }
+        let holder: Option<&str> = if azure::is_azure_store(store) {
+            Some(azure::account_subject(store)).filter(|parent| *parent != subject)
+        } else if !store.parent.is_empty() {
+            Some(store.parent.as_str())
+        } else if !store.copy_of.is_empty() {
+            Some(store.copy_of.as_str())
         } else {
-            &[]
+            None
         };
+        let parent_tags: &[Tag] = holder.and_then(|h| a.tags.get(h).copied()).unwrap_or(&[]);
         let tag = |keys: &[String]| tag_value(tags, keys).or_else(|| tag_value(parent_tags, keys));
         // Tags that could not be read leave "no tag" unknown: the failed read of the store's
         // own tags, or of its account's when the store's own say nothing.
@@ -322,12 +340,7 @@ impl Interpreter {
                 .then(|| a.gaps.get(&(of, FactTopic::Tags)).copied())
                 .flatten()
         };
-        let tags_gap = unreadable(subject).or_else(|| {
-            azure::is_azure_store(store)
-                .then(|| azure::account_subject(store))
-                .filter(|parent| *parent != subject)
-                .and_then(unreadable)
-        });
+        let tags_gap = unreadable(subject).or_else(|| holder.and_then(unreadable));
         for (dim, keys, none, field) in [
             (
                 dimension::CLASSIFICATION,
@@ -373,7 +386,7 @@ impl Interpreter {
             if let KeyEvidence::Described(k) = &key {
                 v.key_store_id = k.custom_key_store_id.clone();
             }
-            custody::decide(&CustodyInput {
+            let input = CustodyInput {
                 provider,
                 encrypts_by_default: self.tables.encrypts_at_rest_by_default(provider),
                 store_account: account,
@@ -383,7 +396,12 @@ impl Interpreter {
                 key,
                 key_store,
                 client_side_declared,
-            })
+            };
+            if kinds::is_object_storage(store.kind()) {
+                custody::decide(&input)
+            } else {
+                kinds::decide(a, &input)
+            }
         };
         v.custody = decision.level as i32;
         v.custody_reason = decision.reason;
@@ -446,6 +464,7 @@ impl Interpreter {
 
         // Replication. Azure: a geo-redundant SKU keeps a copy of the account (and so of its
         // containers) in the secondary region.
+        let mut copies: Vec<ReplicationTarget> = Vec::new();
         if azure::is_azure_store(store) {
             let holder = a
                 .stores_by_subject
@@ -457,6 +476,7 @@ impl Interpreter {
                     bucket: holder.name.clone(),
                     account: account.to_owned(),
                     region: holder.secondary_region.clone(),
+                    copy_kind: landmeter_proto::CopyKind::GeoRedundant.label().to_owned(),
                     ..ReplicationTarget::default()
                 };
                 match self.tables.region(provider, &t.region) {
@@ -496,51 +516,84 @@ impl Interpreter {
                 } else {
                     rule.destination_account.clone()
                 };
-                // The destination's region from that bucket in that account, present in the
-                // map; else unknown (no guess from a namesake elsewhere or a gone bucket).
-                let region = if rule.destination_region.is_empty() {
-                    known_region(&target_account, &rule.destination_bucket).unwrap_or_default()
-                } else {
+                // The destination's region: as the rule says; else that store in this scan
+                // of the same account; else that store in that account, present in the map;
+                // else unknown (no guess from a namesake elsewhere or a gone store).
+                let region = if !rule.destination_region.is_empty() {
                     rule.destination_region.clone()
+                } else if let Some(dest) = (target_account == account)
+                    .then(|| a.stores_by_subject.get(rule.destination_bucket.as_str()))
+                    .flatten()
+                    .filter(|dest| !dest.region.is_empty())
+                {
+                    dest.region.clone()
+                } else {
+                    known_region(&target_account, &rule.destination_bucket).unwrap_or_default()
                 };
                 let mut t = ReplicationTarget {
                     bucket: rule.destination_bucket.clone(),
                     account: target_account,
                     region,
+                    copy_kind: rule.copy_kind().label().to_owned(),
                     ..ReplicationTarget::default()
                 };
                 t.cross_account = t.account != account;
-                match self.tables.region(provider, &t.region) {
-                    Some(r) => {
-                        t.country = r.country.clone();
-                        t.eu = r.eu;
-                        jurisdictions.insert(r.country.clone());
-                        all_eu &= r.eu;
-                        if !r.eu {
-                            v.replicated_outside_eu = true;
-                        }
-                    }
-                    None => {
-                        location_known = false;
-                        v.unknowns.push(unknown_because(
-                            dimension::REPLICATION,
-                            if t.region.is_empty() {
-                                format!("the region of replica {} is not known", t.bucket)
-                            } else {
-                                format!("replica region {:?} is not in the regions table", t.region)
-                            },
-                        ));
-                    }
-                }
-                v.replication.push(t);
+                copies.push(t);
             }
         }
+        // Copies that name this store as their source and sit in another region (a
+        // snapshot copied away, a replica that only knows its primary).
+        for copy in a.copies_of.get(subject).into_iter().flatten() {
+            if copy.region == store.region || copies.iter().any(|t| t.bucket == copy.name) {
+                continue;
+            }
+            copies.push(ReplicationTarget {
+                bucket: copy.name.clone(),
+                account: account.to_owned(),
+                region: copy.region.clone(),
+                copy_kind: copy.copy_kind().label().to_owned(),
+                ..ReplicationTarget::default()
+            });
+        }
+        for mut t in copies {
+            match self.tables.region(provider, &t.region) {
+                Some(r) => {
+                    t.country = r.country.clone();
+                    t.eu = r.eu;
+                    jurisdictions.insert(r.country.clone());
+                    all_eu &= r.eu;
+                    if !r.eu {
+                        v.replicated_outside_eu = true;
+                    }
+                }
+                None => {
+                    location_known = false;
+                    v.unknowns.push(unknown_because(
+                        dimension::REPLICATION,
+                        if t.region.is_empty() {
+                            format!("the region of copy {} is not known", t.bucket)
+                        } else {
+                            format!("copy region {:?} is not in the regions table", t.region)
+                        },
+                    ));
+                }
+            }
+            v.replication.push(t);
+        }
 
-        // Size: known only when the metric had a datapoint.
-        if let Some(size) = a.size.get(subject).filter(|s| s.known) {
+        // Size: the stored bytes when the service reports them; else the provisioned
+        // capacity (a volume, a database's allocated storage), marked as such.
+        let size = a.size.get(subject).copied();
+        v.allocated_bytes = size.and_then(|s| s.allocated_bytes);
+        if let Some(size) = size.filter(|s| s.known) {
             v.bytes = Some(size.bytes_by_storage_type.values().sum());
+            v.size_basis = "stored".to_owned();
             // Azure's capacity metric carries no object count: unknown, not 0.
-            v.objects = (!azure::is_azure_store(store)).then_some(size.objects);
+            v.objects = (!azure::is_azure_store(store) && kinds::counts_objects(store.kind()))
+                .then_some(size.objects);
+        } else if let Some(allocated) = v.allocated_bytes {
+            v.bytes = Some(allocated);
+            v.size_basis = "allocated".to_owned();
         } else if store.kind() != StoreKind::Container {
             // A container's bytes are counted in its storage account's capacity: not a
             // second unknown.
@@ -551,28 +604,49 @@ impl Interpreter {
                 });
         }
 
+        // Who else can restore it (snapshots).
+        match (
+            a.sharing.get(subject),
+            a.gaps.get(&(subject, FactTopic::Sharing)),
+        ) {
+            (Some(sharing), _) => kinds::apply_sharing(&mut v, sharing),
+            (None, Some(g)) => v.unknowns.push(unknown_from_gap(dimension::SHARING, g)),
+            (None, None) => {}
+        }
+
         // Lock-in: storage classes and retention. An Azure container's capacity is counted
         // on its account, whose access tier applies; immutability is reported per container.
-        let (access_tier, lock_expected) = if azure::is_azure_store(store) {
-            let holder = a
-                .stores_by_subject
-                .get(azure::account_subject(store))
-                .copied()
-                .unwrap_or(store);
-            (
-                holder.access_tier.as_str(),
-                store.kind() == StoreKind::Container,
-            )
+        // Other kinds have no storage classes; a backup vault may be locked.
+        let retention = a.retention.get(subject).copied();
+        v.delete_after_days = retention
+            .map(|r| i64::from(r.delete_after_days))
+            .filter(|d| *d > 0);
+        if kinds::is_object_storage(store.kind()) {
+            let (access_tier, lock_expected) = if azure::is_azure_store(store) {
+                let holder = a
+                    .stores_by_subject
+                    .get(azure::account_subject(store))
+                    .copied()
+                    .unwrap_or(store);
+                (
+                    holder.access_tier.as_str(),
+                    store.kind() == StoreKind::Container,
+                )
+            } else {
+                ("", true)
+            };
+            lockin::apply(&mut v, size, access_tier, retention, lock_expected);
         } else {
-            ("", true)
-        };
-        lockin::apply(
-            &mut v,
-            a.size.get(subject).copied(),
-            access_tier,
-            a.retention.get(subject).copied(),
-            lock_expected,
-        );
+            lockin::apply(
+                &mut v,
+                None,
+                "",
+                retention,
+                store.kind() == StoreKind::BackupVault,
+            );
+            // Nothing of these kinds sits in an archive class that must be restored first.
+            v.archive_bytes = v.bytes.map(|_| 0);
+        }
 
         v.jurisdiction = jurisdiction_label(location_known, all_eu, &v.cloud_act);
         v.jurisdictions = jurisdictions.into_iter().collect();

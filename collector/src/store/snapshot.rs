@@ -96,6 +96,8 @@ pub fn fact_kind(fact: &Fact) -> std::borrow::Cow<'static, str> {
         Some(Body::Key(_)) => "key".into(),
         Some(Body::KeyStore(_)) => "key_store".into(),
         Some(Body::Retention(_)) => "retention".into(),
+        Some(Body::Sharing(_)) => "sharing".into(),
+        Some(Body::Setting(_)) => "setting".into(),
         Some(Body::Gap(g)) => format!("gap:{}", g.call).into(),
         None => "empty".into(),
     }

@@ -23,6 +23,7 @@ fn size(account: &str, subject: &str, bytes: i64) -> Fact {
             objects: 7,
             datapoint_at_ms: 1_700_000_000_000,
             known: true,
+            allocated_bytes: None,
         })),
     }
 }

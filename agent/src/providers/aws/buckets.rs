@@ -2,7 +2,7 @@
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use landmeter_proto::v1::{
-    Replication, ReplicationRule, Retention, Store, StoreKind, Tag, Tags, fact,
+    CopyKind, Replication, ReplicationRule, Retention, Store, StoreKind, Tag, Tags, fact,
 };
 
 use super::account::{AccountScan, Bucket, Listed};
@@ -190,6 +190,7 @@ impl AccountScan<'_> {
                     .and_then(|d| d.storage_class())
                     .map(|c| c.as_str().to_owned())
                     .unwrap_or_default(),
+                copy_kind: CopyKind::ObjectReplication as i32,
             });
         }
         self.emit(
@@ -219,6 +220,7 @@ fn retention_from(config: Option<&aws_sdk_s3::types::ObjectLockConfiguration>) -
         days: default.and_then(|d| d.days()).unwrap_or_default(),
         years: default.and_then(|d| d.years()).unwrap_or_default(),
         legal_hold: false,
+        delete_after_days: 0,
     }
 }
 

@@ -146,6 +146,7 @@ impl Subscription<'_> {
             parent: String::new(),
             access_tier: a.properties.access_tier.clone(),
             kind: StoreKind::StorageAccount as i32,
+            ..Store::default()
         };
         self.push(name, calls::LIST_STORAGE_ACCOUNTS, fact::Body::Store(store))
             .await?;
@@ -257,6 +258,7 @@ impl Subscription<'_> {
                         objects: 0,
                         datapoint_at_ms: parse_time_ms(&d.time_stamp).unwrap_or_default(),
                         known: true,
+                        allocated_bytes: None,
                     },
                     None => Size::default(),
                 };
@@ -375,6 +377,7 @@ impl Subscription<'_> {
                 parent: a.name.clone(),
                 access_tier: String::new(),
                 kind: StoreKind::Container as i32,
+                ..Store::default()
             };
             self.push(&subject, calls::LIST_CONTAINERS, fact::Body::Store(store))
                 .await?;

@@ -516,6 +516,7 @@ pub fn summaries_count_unknown_sizes_apart(open: Open) {
                 objects: 3,
                 datapoint_at_ms: 1,
                 known: true,
+                allocated_bytes: None,
             })),
         });
     }
