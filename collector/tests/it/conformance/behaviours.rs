@@ -1023,3 +1023,72 @@ pub fn a_failed_listing_of_a_part_marks_nothing_under_it_gone(open: Open) {
     let outcome = b.end("t", AGENT, "s3", "sub-1", 1, true, 30).expect("end");
     assert_eq!(outcome.stores_gone, 2, "{outcome:?}");
 }
+
+fn kind_store(name: &str, kind: landmeter_proto::StoreKind, region: &str) -> Fact {
+    Fact {
+        account: "acct".into(),
+        subject: name.into(),
+        api_call: "rds:DescribeDBInstances".into(),
+        observed_at_ms: 1,
+        body: Some(Body::Store(landmeter_proto::v1::Store {
+            provider: "aws".into(),
+            service: "rds".into(),
+            name: name.into(),
+            region: region.into(),
+            kind: kind as i32,
+            ..Default::default()
+        })),
+    }
+}
+
+/// A failed listing of one kind in one region (`database@eu-west-1`) or in every region
+/// (`volume`) marks none of those stores gone; stores of other kinds and regions that a
+/// complete scan did not see are gone.
+pub fn a_failed_listing_of_a_kind_marks_none_of_that_kind_gone(open: Open) {
+    use landmeter_proto::{FactTopic, StoreKind, listing_part};
+    let b = Bench::new(open);
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s1",
+        1,
+        vec![
+            kind_store("db-eu", StoreKind::Database, "eu-west-1"),
+            kind_store("db-us", StoreKind::Database, "us-east-1"),
+            kind_store("vol-eu", StoreKind::Volume, "eu-west-1"),
+            kind_store("table-eu", StoreKind::Table, "eu-west-1"),
+        ],
+    )
+    .expect("batch");
+    b.end("t", AGENT, "s1", "acct", 1, true, 10).expect("end");
+
+    b.begin("t", AGENT, "s2", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s2",
+        1,
+        vec![
+            denied(
+                "acct",
+                &listing_part(StoreKind::Database, "eu-west-1"),
+                "rds:DescribeDBInstances",
+                FactTopic::Listing,
+            ),
+            denied(
+                "acct",
+                &listing_part(StoreKind::Volume, ""),
+                "ec2:DescribeRegions",
+                FactTopic::Listing,
+            ),
+        ],
+    )
+    .expect("batch");
+    let outcome = b.end("t", AGENT, "s2", "acct", 1, true, 20).expect("end");
+    // db-us (its region was listed) and table-eu (its kind was listed) are gone.
+    assert_eq!(outcome.stores_gone, 2, "{outcome:?}");
+    let mut present = b.names(&Scope::AllTenants, &StoreFilter::default());
+    present.sort();
+    assert_eq!(present, ["db-eu", "vol-eu"]);
+}
