@@ -381,6 +381,24 @@ function storeHref(id, tenant) {
   return `#/store/${encodeURIComponent(id)}${q}`;
 }
 
+/** Where else this store's data is: its copies (with their kind and place), the store it
+ * is a copy of, and who else may restore it. Each copy links to its own store page. */
+function copiesCard(s, tenant) {
+  const copies = s.replication || [];
+  const shared = s.shared_with || [];
+  if (copies.length === 0 && !s.copy_of && !s.shared_publicly && shared.length === 0) return null;
+  const link = (account, name) => h("a", { href: storeHref(`${s.provider}:${account}:${name}`, tenant) }, name);
+  return h("section", { class: "card", "data-testid": "store-copies" }, h("h2", {}, "Copies and sharing"),
+    h("ul", {},
+      s.copy_of ? h("li", { "data-testid": "store-copy-of" }, `${s.copy_kind || "copy"} of `, link(s.account, s.copy_of)) : null,
+      copies.map((t) => h("li", { "data-testid": "store-copy", "data-copy-kind": t.copy_kind || "object-replication" },
+        h("b", {}, t.copy_kind || "object-replication"), ": ", link(t.account || s.account, t.bucket),
+        ` in ${t.region || "an unknown region"}${t.country ? ` (${t.country}${t.eu ? ", EU/EEA" : ", outside the EU/EEA"})` : ""}`,
+        t.cross_account ? ` — another account (${t.account})` : "")),
+      s.shared_publicly ? h("li", { class: "warn", "data-testid": "store-shared-publicly" }, "shared publicly: anyone can restore a copy") : null,
+      shared.length ? h("li", { "data-testid": "store-shared-with" }, `shared with ${shared.length} other account(s): ${shared.join(", ")}`) : null));
+}
+
 async function store(r) {
   const id = r.arg;
   const tenant = r.params.get("tenant");
@@ -395,6 +413,7 @@ async function store(r) {
       h("section", { class: "card warn", "data-testid": "store-unknowns" }, h("h2", {}, "Not known — and why"),
         h("ul", {}, s.unknowns.map((u) => h("li", { "data-testid": `store-unknown-${u.dimension}` },
           h("b", {}, u.dimension), ": ", u.reason)))),
+    copiesCard(s, tenant),
     h("div", { class: "split" },
       h("section", { class: "card" }, h("h2", {}, "Interpretation"),
         h("table", { class: "kv", "data-testid": "store-view" }, h("tbody", {},

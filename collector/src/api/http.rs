@@ -491,7 +491,7 @@ async fn costs(
     };
     let Some(by) = insight::CostsBy::parse(param(&pairs, "by").unwrap_or_default()) else {
         return error(tonic::Status::invalid_argument(
-            "by must be one of provider, account, tenant, store",
+            "by must be one of provider, account, tenant, kind, store",
         ));
     };
     insight_document(

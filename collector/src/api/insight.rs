@@ -71,7 +71,7 @@ pub fn summary(
     }
 }
 
-/// Known storage cost per month of summary rows keyed by provider (first key).
+/// Known storage cost per month of summary rows, each priced by its provider and store kind.
 struct Cost {
     by_currency: BTreeMap<String, f64>,
     stores_price_unknown: u64,
@@ -91,9 +91,9 @@ impl Cost {
         }
     }
 
-    fn add(&mut self, provider: &str, stores: u64, bytes: i64, prices: &PriceTable) {
+    fn add(&mut self, provider: &str, kind: &str, stores: u64, bytes: i64, prices: &PriceTable) {
         match prices
-            .price(provider)
+            .storage_price(provider, kind)
             .and_then(|p| p.monthly_storage(bytes).map(|m| (p, m)))
         {
             Some((p, monthly)) => {
@@ -117,6 +117,18 @@ impl Cost {
             _ => (Value::Null, json!("mixed")),
         }
     }
+}
+
+/// Whether rows by kind hold object storage only (no other kind, nothing withheld): the
+/// pool's release cannot join kinds to providers, so only then is it priced per provider.
+fn only_object_storage(by_kind: &[SummaryRow]) -> bool {
+    by_kind.iter().all(|r| {
+        r.withheld_cells == 0
+            && r.keys.first().is_some_and(|k| {
+                landmeter_proto::v1::StoreKind::from_label(k)
+                    .is_some_and(crate::map::kinds::is_object_storage)
+            })
+    })
 }
 
 fn round_cents(v: f64) -> f64 {
@@ -156,8 +168,8 @@ pub fn dashboard(
         ("sov2", ViewDimension::Sov2),
         ("sov3", ViewDimension::Sov3),
     ];
-    // (total, rows per dimension in COLUMNS then VIEWS order, rows by provider)
-    let (total, tables, by_provider) = match scope {
+    // (total, rows per dimension in COLUMNS then VIEWS order, rows by provider and kind)
+    let (total, tables, by_provider_kind) = match scope {
         Scope::Pool { min_tenants } => {
             disclosure::check_request(filter, &[])?;
             let release = disclosure::release(store, *min_tenants)?;
@@ -166,11 +178,18 @@ pub fn dashboard(
                 .map(|(_, f)| release.rows(Dimension::Field(*f)))
                 .chain(VIEWS.iter().map(|(_, d)| release.rows(Dimension::View(*d))))
                 .collect();
-            (
-                release.summary(&[])?,
-                tables,
-                release.rows(Dimension::Field(GroupField::Provider)),
-            )
+            // The release has one dimension a table: prices per kind cannot be joined to
+            // providers there, so only an estate of object storage alone is priced (the
+            // kind ""); any other kind, or a withheld kind, makes the whole cost unknown.
+            let only_object_storage =
+                only_object_storage(&release.rows(Dimension::Field(GroupField::Kind)));
+            let mut by_provider = release.rows(Dimension::Field(GroupField::Provider));
+            if !only_object_storage {
+                for r in &mut by_provider {
+                    r.withheld_cells = r.withheld_cells.max(1);
+                }
+            }
+            (release.summary(&[])?, tables, by_provider)
         }
         _ => {
             let filter = &super::names::check_filter(store, scope, filter.clone())?;
@@ -182,7 +201,7 @@ pub fn dashboard(
             (
                 store.summary(scope, filter, &[])?,
                 tables,
-                store.summary(scope, filter, &[GroupField::Provider])?,
+                store.summary(scope, filter, &[GroupField::Provider, GroupField::Kind])?,
             )
         }
     };
@@ -215,7 +234,7 @@ pub fn dashboard(
         dimensions.insert(name.into(), Value::Array(rendered));
     }
     let mut cost = Cost::new();
-    for r in by_provider {
+    for r in by_provider_kind {
         if r.withheld_cells > 0 {
             // Which providers the withheld row holds is not released: its price is unknown.
             cost.stores_price_unknown += r.stores;
@@ -223,6 +242,7 @@ pub fn dashboard(
         }
         cost.add(
             r.keys.first().map_or("", String::as_str),
+            r.keys.get(1).map_or("", String::as_str),
             r.stores,
             r.bytes,
             prices,
@@ -610,6 +630,8 @@ pub enum CostsBy {
     Provider,
     Account,
     Tenant,
+    /// Store kind (database, volume, ...): each kind has its own price.
+    Kind,
     Store,
 }
 
@@ -619,6 +641,7 @@ impl CostsBy {
             "" | "provider" => Some(CostsBy::Provider),
             "account" => Some(CostsBy::Account),
             "tenant" => Some(CostsBy::Tenant),
+            "kind" => Some(CostsBy::Kind),
             "store" => Some(CostsBy::Store),
             _ => None,
         }
@@ -644,7 +667,11 @@ pub fn costs(
             ));
         }
         CostsBy::Provider if matches!(scope, Scope::Pool { .. }) => {
-            // The withheld row's providers are not released: its price is unknown.
+            // The withheld row's providers are not released: its price is unknown. The pool
+            // releases one dimension a table, so each provider is priced as object storage
+            // only when no other kind is released (else its price is unknown: no kind).
+            let only_object_storage =
+                only_object_storage(&summary(store, scope, filter, &[GroupField::Kind])?);
             summary(store, scope, filter, &[GroupField::Provider])?
                 .into_iter()
                 .map(|r| {
@@ -653,24 +680,50 @@ pub fn costs(
                         .first()
                         .cloned()
                         .unwrap_or_else(|| "(withheld)".into());
-                    (key.clone(), key, r.stores, r.bytes, r.stores_without_size)
+                    let kind = if only_object_storage {
+                        "bucket"
+                    } else {
+                        "(not released)"
+                    };
+                    (
+                        key.clone(),
+                        key,
+                        kind.to_owned(),
+                        r.stores,
+                        r.bytes,
+                        r.stores_without_size,
+                    )
                 })
                 .collect()
         }
         _ => {
-            // The row's key first, the provider (whose price applies) last.
+            // The row's key first, then the provider and the kind (whose price applies).
             let group = match by {
-                CostsBy::Provider => vec![GroupField::Provider],
-                CostsBy::Account => vec![GroupField::Account, GroupField::Provider],
-                _ => vec![GroupField::Tenant, GroupField::Provider],
+                CostsBy::Provider => vec![GroupField::Provider, GroupField::Kind],
+                CostsBy::Account => {
+                    vec![GroupField::Account, GroupField::Provider, GroupField::Kind]
+                }
+                CostsBy::Kind => vec![GroupField::Kind, GroupField::Provider],
+                _ => vec![GroupField::Tenant, GroupField::Provider, GroupField::Kind],
             };
             store
                 .summary(scope, filter, &group)?
                 .into_iter()
                 .map(|r| {
                     let key = r.keys.first().cloned().unwrap_or_default();
-                    let provider = r.keys.last().cloned().unwrap_or_default();
-                    (key, provider, r.stores, r.bytes, r.stores_without_size)
+                    let (provider, kind) = match (by, r.keys.as_slice()) {
+                        (CostsBy::Kind, [kind, provider]) => (provider.clone(), kind.clone()),
+                        (_, [.., provider, kind]) => (provider.clone(), kind.clone()),
+                        _ => Default::default(),
+                    };
+                    (
+                        key,
+                        provider,
+                        kind,
+                        r.stores,
+                        r.bytes,
+                        r.stores_without_size,
+                    )
                 })
                 .collect()
         }
@@ -678,8 +731,8 @@ pub fn costs(
     Ok(cost_rows(parts, prices))
 }
 
-/// (key, provider, stores, known bytes, stores of unknown size)
-type CostPart = (String, String, u64, i64, u64);
+/// (key, provider, kind, stores, known bytes, stores of unknown size)
+type CostPart = (String, String, String, u64, i64, u64);
 
 /// The same rows as [`costs`], from stores already listed (the CLI lists them over gRPC).
 pub fn costs_of(stores: &[StoreView], by: CostsBy, prices: &PriceTable) -> Value {
@@ -690,11 +743,13 @@ pub fn costs_of(stores: &[StoreView], by: CostsBy, prices: &PriceTable) -> Value
                 CostsBy::Provider => &v.provider,
                 CostsBy::Account => &v.account,
                 CostsBy::Tenant => &v.tenant,
+                CostsBy::Kind => &v.kind,
                 CostsBy::Store => &v.id,
             };
             (
                 key.clone(),
                 v.provider.clone(),
+                v.kind.clone(),
                 1,
                 v.bytes.unwrap_or(0),
                 u64::from(v.size_unknown()),
@@ -706,11 +761,11 @@ pub fn costs_of(stores: &[StoreView], by: CostsBy, prices: &PriceTable) -> Value
 
 fn cost_rows(parts: Vec<CostPart>, prices: &PriceTable) -> Value {
     let mut rows: BTreeMap<String, (Cost, u64, i64, u64, BTreeSet<String>)> = BTreeMap::new();
-    for (key, provider, stores, bytes, unknown) in parts {
+    for (key, provider, kind, stores, bytes, unknown) in parts {
         let row = rows
             .entry(key)
             .or_insert_with(|| (Cost::new(), 0, 0, 0, BTreeSet::new()));
-        row.0.add(&provider, stores, bytes, prices);
+        row.0.add(&provider, &kind, stores, bytes, prices);
         row.1 += stores;
         row.2 += bytes;
         row.3 += unknown;
@@ -914,5 +969,28 @@ mod tests {
             narrow(&Scope::Pool { min_tenants: 3 }, None),
             Ok(Scope::Pool { .. })
         ));
+    }
+
+    /// Costs by kind: each kind at its own price; a kind without a price is counted as
+    /// unknown in its row, not priced as object storage.
+    #[test]
+    fn costs_by_kind_price_each_kind_and_keep_unpriced_kinds_unknown() {
+        let prices = PriceTable::builtin().expect("prices");
+        let mut db = view("t", "1", "db", "eu-west-1", Some(10_000_000_000));
+        db.kind = "database".into();
+        let mut bucket = view("t", "1", "b", "eu-west-1", Some(20_000_000_000));
+        bucket.kind = "bucket".into();
+        let mut disk = view("t", "1", "d", "westeurope", Some(10_000_000_000));
+        disk.kind = "volume".into();
+        disk.provider = "microsoft-azure".into();
+        let out = costs_of(&[db, bucket, disk], CostsBy::Kind, &prices);
+        let rows = out["rows"].as_array().expect("rows");
+        let row = |k: &str| rows.iter().find(|r| r["key"] == k).cloned().expect(k);
+        // 10 GB x 0.115 USD (RDS gp3) and 20 GB x 0.0245 USD (S3 Standard).
+        assert_eq!(row("database")["monthly"], json!(1.15));
+        assert_eq!(row("bucket")["monthly"], json!(0.49));
+        let volume = row("volume");
+        assert_eq!(volume["monthly"], Value::Null, "unknown, never zero");
+        assert_eq!(volume["stores_price_unknown"], json!(1));
     }
 }

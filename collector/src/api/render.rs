@@ -51,8 +51,13 @@ fn store_cells(v: &StoreView) -> [String; 14] {
         .replication
         .iter()
         .map(|t| {
+            // Object replication needs no label (the only copy wave-1 agents reported).
+            let kind = match t.copy_kind.as_str() {
+                "" | "object-replication" => String::new(),
+                k => format!("{k}:"),
+            };
             format!(
-                "{}@{}({})",
+                "{kind}{}@{}({})",
                 t.bucket,
                 if t.region.is_empty() { "?" } else { &t.region },
                 if t.country.is_empty() {
@@ -105,8 +110,9 @@ pub struct TableLayout {
 }
 
 /// The narrow table's columns: what a reader needs to judge a store at a glance.
-const NARROW_COLUMNS: [&str; 8] = [
+const NARROW_COLUMNS: [&str; 9] = [
     "id",
+    "kind",
     "country",
     "eu",
     "custody",
@@ -157,10 +163,16 @@ pub fn stores_table(stores: &[StoreView], layout: TableLayout) -> String {
         t.set_width(w);
     }
     let size = |v: &StoreView| {
-        if layout.raw_bytes {
+        let figure = if layout.raw_bytes {
             v.bytes.map_or_else(|| "unknown".into(), |b| b.to_string())
         } else {
             human_bytes(v.bytes)
+        };
+        // Provisioned capacity is not stored bytes: say which one the figure is.
+        if v.size_basis == "allocated" {
+            format!("{figure} allocated")
+        } else {
+            figure
         }
     };
     if layout.wide {
@@ -175,6 +187,7 @@ pub fn stores_table(stores: &[StoreView], layout: TableLayout) -> String {
         for v in stores {
             t.add_row([
                 v.id.clone(),
+                v.kind.clone(),
                 v.country.clone(),
                 yes_no(v.eu_known()),
                 v.custody().label().to_owned(),

@@ -139,12 +139,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
     },
-    /// Monthly storage cost at list price per provider, account, tenant or store, with the
+    /// Monthly storage cost at list price per provider, account, tenant, kind or store, with the
     /// price's date, status and source; unknown prices and sizes stay unknown.
     Costs {
         #[command(flatten)]
         conn: Connection,
-        /// provider, account, tenant or store.
+        /// provider, account, tenant, kind (each kind has its own price) or store.
         #[arg(long, default_value = "provider")]
         by: String,
         #[command(flatten)]
@@ -613,7 +613,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
         } => {
             let by = crate::api::insight::CostsBy::parse(&by)
-                .context("--by must be one of provider, account, tenant, store")?;
+                .context("--by must be one of provider, account, tenant, kind, store")?;
             let stores = all_stores(&conn, &filter).await?;
             let prices = crate::map::exit::PriceTable::builtin()?;
             let costs = crate::api::insight::costs_of(&stores, by, &prices);

@@ -164,8 +164,8 @@ pub fn exit_scenario(
         stores_objects_unknown: moving.iter().filter(|s| s.objects.is_none()).count(),
         stores_without_size: moving.iter().filter(|s| s.bytes.is_none()).count(),
         egress: EgressFigures::of(bytes, source.as_ref(), on),
-        monthly_storage_cost_now: source.as_ref().and_then(|p| p.monthly_storage(bytes)),
-        monthly_storage_cost_after: target.as_ref().and_then(|p| p.monthly_storage(bytes)),
+        monthly_storage_cost_now: monthly_storage(&moving, from, source.as_ref(), prices),
+        monthly_storage_cost_after: monthly_storage(&moving, to, target.as_ref(), prices),
         transfer_hours: if bandwidth_mbps > 0.0 {
             bytes as f64 * 8.0 / (bandwidth_mbps * 1e6) / 3600.0
         } else {
@@ -179,6 +179,31 @@ pub fn exit_scenario(
         source_price: source,
         target_price: target,
     }
+}
+
+/// What the stores' known bytes cost a month at `provider`, each at its kind's price (an
+/// RDS volume is not priced as S3). Unknown when any store of known size has no price for
+/// its kind there, or its price is in another currency than `reference` (the provider's
+/// object-storage price, whose currency the scenario shows): a partial sum would read as a
+/// total.
+fn monthly_storage(
+    stores: &[&StoreView],
+    provider: &str,
+    reference: Option<&Price>,
+    prices: &PriceTable,
+) -> Option<f64> {
+    let reference = reference?;
+    // No object-storage price at all: unknown, even when no store has a known size.
+    let mut total = reference.monthly_storage(0)?;
+    for s in stores {
+        let Some(bytes) = s.bytes else { continue };
+        let price = prices.storage_price(provider, &s.kind)?;
+        if price.currency != reference.currency {
+            return None;
+        }
+        total += price.monthly_storage(bytes)?;
+    }
+    Some(total)
 }
 
 /// The UTC calendar day of a Unix time in ms.

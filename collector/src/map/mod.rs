@@ -472,35 +472,13 @@ impl Interpreter {
                 .copied()
                 .unwrap_or(store);
             if azure::is_geo_redundant(&holder.sku) {
-                let mut t = ReplicationTarget {
+                copies.push(ReplicationTarget {
                     bucket: holder.name.clone(),
                     account: account.to_owned(),
                     region: holder.secondary_region.clone(),
                     copy_kind: landmeter_proto::CopyKind::GeoRedundant.label().to_owned(),
                     ..ReplicationTarget::default()
-                };
-                match self.tables.region(provider, &t.region) {
-                    Some(r) => {
-                        t.country = r.country.clone();
-                        t.eu = r.eu;
-                        jurisdictions.insert(r.country.clone());
-                        all_eu &= r.eu;
-                        if !r.eu {
-                            v.replicated_outside_eu = true;
-                        }
-                    }
-                    None => {
-                        location_known = false;
-                        v.unknowns.push(unknown_because(
-                            dimension::REPLICATION,
-                            format!(
-                                "geo-redundant secondary region {:?} is not in the regions table",
-                                t.region
-                            ),
-                        ));
-                    }
-                }
-                v.replication.push(t);
+                });
             }
         } else if let Some(g) = (!a.replication.contains_key(subject))
             .then(|| a.gaps.get(&(subject, FactTopic::Replication)))

@@ -174,10 +174,12 @@ impl RiskKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cost {
     pub provider: String,
+    /// The store kind (`bucket`, `database`, ...): each kind has its own price.
+    pub kind: String,
     pub stores: u64,
     pub bytes: i64,
     pub stores_size_unknown: u64,
-    /// None when the price table has no storage price for the provider.
+    /// None when the price table has no storage price for the provider and kind.
     pub monthly: Option<f64>,
     pub price: Option<Price>,
     /// `monthly` in EUR: the report shows one currency.
@@ -479,17 +481,20 @@ pub fn risks(stores: &[StoreView]) -> Vec<Risk> {
 }
 
 pub fn costs(stores: &[StoreView], prices: &PriceTable) -> Vec<Cost> {
-    let mut by: BTreeMap<&str, Cost> = BTreeMap::new();
+    let mut by: BTreeMap<(&str, &str), Cost> = BTreeMap::new();
     for s in stores {
-        let c = by.entry(s.provider.as_str()).or_insert_with(|| Cost {
-            provider: s.provider.clone(),
-            stores: 0,
-            bytes: 0,
-            stores_size_unknown: 0,
-            monthly: None,
-            price: prices.price(&s.provider).cloned(),
-            monthly_eur: Eur::default(),
-        });
+        let c = by
+            .entry((s.provider.as_str(), s.kind.as_str()))
+            .or_insert_with(|| Cost {
+                provider: s.provider.clone(),
+                kind: s.kind.clone(),
+                stores: 0,
+                bytes: 0,
+                stores_size_unknown: 0,
+                monthly: None,
+                price: prices.storage_price(&s.provider, &s.kind).cloned(),
+                monthly_eur: Eur::default(),
+            });
         c.stores += 1;
         match counted_bytes(s) {
             Some(b) => c.bytes += b,
@@ -711,6 +716,44 @@ mod tests {
                 .expect("ovh")
                 .monthly,
             None
+        );
+    }
+
+    /// One cost row per provider and kind, each at its kind's price: 100 GB of RDS storage
+    /// at 0.115 USD, 200 GB of EBS gp3 at 0.08 and 10 GB of S3 at 0.0245 a month.
+    #[test]
+    fn costs_price_each_kind_at_its_own_rate() {
+        let prices = PriceTable::builtin().expect("prices");
+        let of = |name: &str, kind: &str, bytes: i64| {
+            let mut v = view(name, true, Custody::Provider, UNCLASSIFIED, Some(bytes));
+            v.kind = kind.into();
+            v
+        };
+        let mut c = costs(
+            &[
+                of("db", "database", 100_000_000_000),
+                of("vol", "volume", 200_000_000_000),
+                of("b", "bucket", 10_000_000_000),
+            ],
+            &prices,
+        );
+        c.sort_by(|a, b| a.kind.cmp(&b.kind));
+        let kinds: Vec<(&str, Option<f64>)> = c
+            .iter()
+            .map(|c| {
+                (
+                    c.kind.as_str(),
+                    c.monthly.map(|m| (m * 1000.0).round() / 1000.0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("bucket", Some(0.245)),
+                ("database", Some(11.5)),
+                ("volume", Some(16.0))
+            ]
         );
     }
 

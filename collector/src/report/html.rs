@@ -739,12 +739,13 @@ pub fn render(f: &Figures) -> String {
     o.push_str("</section>");
 
     // Costs.
-    o.push_str("<section id=\"costs\"><h2>Storage costs (list prices)</h2><table class=small><tr><th>provider</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>per month (EUR)</th><th>price date</th><th>source</th></tr>");
+    o.push_str("<section id=\"costs\"><h2>Storage costs (list prices)</h2><table class=small><tr><th>provider</th><th>kind</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>per month (EUR)</th><th>price date</th><th>source</th></tr>");
     for c in &f.costs {
         let _ = write!(
             o,
-            "<tr data-cost=\"{p}\" data-monthly=\"{m}\" data-monthly-eur=\"{me}\"><td>{p}</td><td class=n>{s}</td><td class=n>{b}{u}</td><td class=n>{money}</td><td>{date}</td><td>{src}</td></tr>",
+            "<tr data-cost=\"{p}\" data-kind=\"{k}\" data-monthly=\"{m}\" data-monthly-eur=\"{me}\"><td>{p}</td><td>{k}</td><td class=n>{s}</td><td class=n>{b}{u}</td><td class=n>{money}</td><td>{date}</td><td>{src}</td></tr>",
             p = esc(&c.provider),
+            k = esc(&c.kind),
             m = c
                 .monthly
                 .map(|v| v.to_string())

@@ -13,6 +13,9 @@ pub const PRICES_CSV: &str = include_str!("../../../data/egress.csv");
 pub const KEY_MANAGERS_CSV: &str = include_str!("../../../data/key-managers.csv");
 /// Reference rates to EUR, dated and sourced.
 pub const EXCHANGE_RATES_CSV: &str = include_str!("../../../data/exchange-rates.csv");
+/// Storage list prices of the store kinds other than object storage (databases, volumes,
+/// snapshots, ...), per provider and kind, with what they are billed on.
+pub const KIND_PRICES_CSV: &str = include_str!("../../../data/kind-prices.csv");
 
 #[derive(Debug, thiserror::Error)]
 pub enum PriceTableError {
@@ -152,6 +155,9 @@ pub struct InEur {
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
     by_provider: HashMap<String, Price>,
+    /// Storage prices of other kinds, by (provider, kind label); a row without a price is
+    /// kept out (unknown).
+    by_kind: HashMap<(String, String), Price>,
     key_managers: HashMap<String, KeyManagerSupport>,
     exchange_rates: HashMap<String, ExchangeRate>,
     /// The EU Data Act's switching-charge rule, as the table records it.
@@ -190,6 +196,18 @@ struct PriceRow {
     free_exit_programme_status: String,
     #[serde(default)]
     free_exit_programme_source: String,
+}
+
+#[derive(Deserialize)]
+struct KindPriceRow {
+    provider: String,
+    kind: String,
+    price_per_gb_month: String,
+    currency: String,
+    billed_on: String,
+    price_date: String,
+    status: String,
+    source: String,
 }
 
 #[derive(Deserialize)]
@@ -284,7 +302,45 @@ fn optional_number(table: &'static str, cell: &str) -> Result<Option<f64>, Price
 
 impl PriceTable {
     pub fn builtin() -> Result<Self, PriceTableError> {
-        Self::parse(PRICES_CSV, KEY_MANAGERS_CSV, EXCHANGE_RATES_CSV)
+        Self::parse(PRICES_CSV, KEY_MANAGERS_CSV, EXCHANGE_RATES_CSV)?
+            .with_kind_prices(KIND_PRICES_CSV)
+    }
+
+    /// Adds the storage prices of kinds other than object storage (`kind-prices.csv`).
+    pub fn with_kind_prices(mut self, csv_text: &str) -> Result<Self, PriceTableError> {
+        for row in csv::Reader::from_reader(csv_text.as_bytes()).deserialize::<KindPriceRow>() {
+            let row = row?;
+            let Some(per_gb) = optional_number("kind-prices.csv", &row.price_per_gb_month)? else {
+                continue;
+            };
+            if !matches!(row.billed_on.as_str(), "stored" | "allocated") {
+                return Err(PriceTableError::Value {
+                    table: "kind-prices.csv",
+                    detail: format!(
+                        "billed_on {:?} of {} {} (stored or allocated)",
+                        row.billed_on, row.provider, row.kind
+                    ),
+                });
+            }
+            let egress = self
+                .by_provider
+                .get(&row.provider)
+                .map(|p| p.egress.clone())
+                .unwrap_or_default();
+            self.by_kind.insert(
+                (row.provider, row.kind),
+                Price {
+                    storage_per_gb_month: Some(per_gb),
+                    currency: row.currency,
+                    date: row.price_date,
+                    status: row.status,
+                    source: row.source,
+                    egress,
+                    free_exit: None,
+                },
+            );
+        }
+        Ok(self)
     }
 
     /// Keeps the first price row per provider (the table lists its reference region first).
@@ -392,8 +448,19 @@ impl PriceTable {
         Ok(t)
     }
 
+    /// The provider's object-storage price and egress ladder.
     pub fn price(&self, provider: &str) -> Option<&Price> {
         self.by_provider.get(provider)
+    }
+
+    /// The storage price of a store of `kind` (a `StoreKind` label) at `provider`: the
+    /// object-storage price for buckets, storage accounts and containers (and a kind not
+    /// reported), the kind's own row otherwise; None when the table has none (unknown).
+    pub fn storage_price(&self, provider: &str, kind: &str) -> Option<&Price> {
+        match kind {
+            "" | "unknown" | "bucket" | "storage-account" | "container" => self.price(provider),
+            _ => self.by_kind.get(&(provider.to_owned(), kind.to_owned())),
+        }
     }
 
     /// Whether `provider` can keep keys outside it; unknown when the table does not list it.

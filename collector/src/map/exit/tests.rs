@@ -555,3 +555,49 @@ fn lock_in_features_are_counted_and_listed() {
     assert!(l.legal_hold_stores.is_empty());
     assert_eq!(l.lock_unknown_stores, 1, "the unread store is unknown");
 }
+
+/// Each kind at its own price: 100 GB of RDS storage at 0.115 USD, 200 GB of EBS gp3 at 0.08
+/// and 10 GB of S3 at 0.0245 (collector/data/kind-prices.csv, egress.csv); a kind the table
+/// does not price (an Azure managed disk) or a target without per-kind prices is unknown.
+#[test]
+fn every_kind_is_priced_at_its_own_rate_and_an_unpriced_kind_is_unknown() {
+    let t = prices();
+    assert_eq!(
+        t.storage_price("aws", "bucket")
+            .and_then(|p| p.storage_per_gb_month),
+        Some(0.0245),
+        "object storage keeps the provider's S3 price"
+    );
+    assert_eq!(
+        t.storage_price("aws", "database")
+            .and_then(|p| p.storage_per_gb_month),
+        Some(0.115)
+    );
+    assert_eq!(t.storage_price("microsoft-azure", "volume"), None);
+    assert_eq!(t.storage_price("ovhcloud", "database"), None);
+    let of = |kind: &str, bytes: i64| StoreView {
+        kind: kind.into(),
+        ..store("aws", Some(bytes), Custody::Provider, "")
+    };
+    let stores = [
+        of("database", 100_000_000_000),
+        of("volume", 200_000_000_000),
+        of("bucket", 10_000_000_000),
+    ];
+    let x = exit_scenario(&stores, "aws", "hetzner", 1000.0, &t, DAY);
+    assert!(close(
+        x.monthly_storage_cost_now.expect("every kind priced"),
+        100.0 * 0.115 + 200.0 * 0.08 + 10.0 * 0.0245
+    ));
+    assert_eq!(
+        x.monthly_storage_cost_after, None,
+        "Hetzner's database and volume prices are not in the table: unknown, not its S3 price"
+    );
+    let buckets = exit_scenario(&stores[2..], "aws", "hetzner", 1000.0, &t, DAY);
+    assert!(close(
+        buckets
+            .monthly_storage_cost_after
+            .expect("object storage priced"),
+        10.0 * 0.0049
+    ));
+}
