@@ -119,6 +119,22 @@ impl Cost {
     }
 }
 
+/// The distinguishing end of a store's name: an ARN's resource (`db:payroll`,
+/// `volume/vol-1`), an ARM id's last type and name (`disks/d1`); other names whole.
+fn short_name(name: &str) -> &str {
+    if name.starts_with("arn:") {
+        return name.splitn(6, ':').nth(5).unwrap_or(name);
+    }
+    if name.starts_with("/subscriptions/") {
+        let mut cut = name.rmatch_indices('/').map(|(i, _)| i);
+        return match (cut.next(), cut.next()) {
+            (Some(_), Some(i)) => &name[i + 1..],
+            _ => name,
+        };
+    }
+    name
+}
+
 /// Whether rows by kind hold object storage only (no other kind, nothing withheld): the
 /// pool's release cannot join kinds to providers, so only then is it priced per provider.
 fn only_object_storage(by_kind: &[SummaryRow]) -> bool {
@@ -476,7 +492,17 @@ fn graph_of(stores: &[StoreView], expand: &BTreeSet<String>, aggregated: bool) -
         let account = format!("account:{}/{}", v.tenant, v.account);
         let provider = format!("provider:{}", v.provider);
         let region = format!("region:{}/{}", v.provider, v.region);
-        let group = format!("group:{}/{}/{}/{}", v.tenant, v.account, v.region, custody);
+        // Stores are grouped by kind too: 40 snapshots and 2 databases in one region are
+        // different things to a reader.
+        let kind = if v.kind.is_empty() {
+            "store"
+        } else {
+            v.kind.as_str()
+        };
+        let group = format!(
+            "group:{}/{}/{}/{kind}/{custody}",
+            v.tenant, v.account, v.region
+        );
         for (id, kind, label) in [
             (&tenant, "tenant", v.tenant.clone()),
             (&account, "account", v.account.clone()),
@@ -530,11 +556,11 @@ fn graph_of(stores: &[StoreView], expand: &BTreeSet<String>, aggregated: bool) -
             }
             g.add(v);
             g.jurisdiction = worse(g.jurisdiction, j);
-            g.label = format!("{} stores in {} ({custody})", g.count, v.region);
+            g.label = format!("{} × {kind} in {} ({custody})", g.count, v.region);
             group
         } else {
             let id = format!("store:{}", v.id);
-            let s = upsert(&mut nodes, &id, "store", &v.name);
+            let s = upsert(&mut nodes, &id, "store", short_name(&v.name));
             s.add(v);
             s.jurisdiction = j;
             s.custody = Some(custody.to_owned());
@@ -839,13 +865,13 @@ mod tests {
             .iter()
             .find(|n| n["kind"] == "store-group")
             .expect("group");
-        assert_eq!(group["id"], "group:t/a/eu-central-1/provider");
+        assert_eq!(group["id"], "group:t/a/eu-central-1/store/provider");
         assert_eq!(
             (group["count"].as_u64(), group["bytes"].as_i64()),
             (Some(250), Some(249))
         );
         assert_eq!(group["stores_size_unknown"], 1);
-        let expand = BTreeSet::from(["group:t/a/eu-central-1/provider".to_owned()]);
+        let expand = BTreeSet::from(["group:t/a/eu-central-1/store/provider".to_owned()]);
         let g = graph(&many, &expand);
         assert_eq!(g["nodes"].as_array().expect("nodes").len(), 4 + 250);
     }
@@ -955,6 +981,23 @@ mod tests {
             (node["count"].as_u64(), &node["tenant"]),
             (Some(2), &Value::Null)
         );
+    }
+
+    #[test]
+    fn store_labels_keep_the_distinguishing_end_of_long_ids() {
+        assert_eq!(
+            short_name("arn:aws:rds:eu-west-1:1:db:payroll"),
+            "db:payroll"
+        );
+        assert_eq!(
+            short_name("arn:aws:ec2:eu-west-1:1:volume/vol-1"),
+            "volume/vol-1"
+        );
+        assert_eq!(
+            short_name("/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/disks/d1"),
+            "disks/d1"
+        );
+        assert_eq!(short_name("lm-ie-aes256"), "lm-ie-aes256");
     }
 
     #[test]

@@ -426,7 +426,7 @@ async fn the_graph_aggregates_large_sets_and_expands_groups() {
     let (_, g) = get(&c, "/v1/graph?region=eu-west-1", &admin).await;
     assert_eq!(g["aggregated"], true);
     let nodes = g["nodes"].as_array().expect("nodes");
-    let group_id = format!("group:default/{OTHER_ACCOUNT}/eu-west-1/provider");
+    let group_id = format!("group:default/{OTHER_ACCOUNT}/eu-west-1/bucket/provider");
     // tenant, account, provider, region, one group.
     assert_eq!(nodes.len(), 5, "{g}");
     let group = nodes.iter().find(|n| n["id"] == group_id).expect("group");
