@@ -26,6 +26,8 @@
 //! - [`config`]: the `[azure]` section; [`calls`]: the registry of calls (topic, RBAC actions).
 //! - `provider.rs`: [`AzureProvider`] and its planning; `subscription.rs`: one subscription's
 //!   storage accounts and containers; `keys.rs`: vaults, managed HSMs and their keys.
+//! - [`kinds`]: the other store kinds (disks, snapshots, SQL, PostgreSQL, MySQL, Cosmos DB,
+//!   Recovery Services and Backup vaults, file shares), one file per service.
 //! - [`arm`]: ARM over azure_core (paging, `Retry-After`); [`auth`]: the credential chain and
 //!   Shared Key / SAS policies; [`blob`]: the Blob data plane (containers).
 
@@ -40,6 +42,8 @@ pub mod auth;
 pub mod blob;
 #[cfg(feature = "azure")]
 mod keys;
+#[cfg(feature = "azure")]
+pub mod kinds;
 #[cfg(feature = "azure")]
 mod provider;
 #[cfg(feature = "azure")]
