@@ -99,6 +99,9 @@ fn denied(sub: &str, action: &str) -> ArmResponse {
     )
 }
 
+/// Builds the answer from the path's segments.
+type Answer = fn(&[&str]) -> ArmResponse;
+
 /// Routes a request for one of the kinds; `None` when the path is not a kinds route.
 /// `kinds` false answers empty listings; `deny` names a route answered with 403.
 pub fn route(
@@ -106,181 +109,219 @@ pub fn route(
     deny: Option<&str>,
     segments: &[&str],
 ) -> Option<(&'static str, ArmResponse)> {
-    let (name, action, answer): (&'static str, &str, fn(&[&str]) -> ArmResponse) =
-        match segments {
-            ["subscriptions", _, "locations"] => (
-                "Subscriptions_ListLocations",
-                "Microsoft.Resources/subscriptions/locations/read",
-                |_| locations(),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.Compute", "disks"] => {
-                ("Disks_List", "Microsoft.Compute/disks/read", |_| disks())
-            }
-            ["subscriptions", _, "providers", "Microsoft.Compute", "snapshots"] => (
-                "Snapshots_List",
-                "Microsoft.Compute/snapshots/read",
-                |_| snapshots(),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.Compute", "diskEncryptionSets"] => (
-                "DiskEncryptionSets_List",
-                "Microsoft.Compute/diskEncryptionSets/read",
-                |_| encryption_sets(),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Compute",
-                "diskEncryptionSets",
-                _,
-            ] => (
-                "DiskEncryptionSets_Get",
-                "Microsoft.Compute/diskEncryptionSets/read",
-                |_| denied("44444444-4444-4444-8444-444444444444", "Microsoft.Compute/diskEncryptionSets/read"),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.Sql", "servers"] => {
-                ("Servers_List", "Microsoft.Sql/servers/read", |_| sql_servers())
-            }
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Sql",
-                "servers",
-                _,
-                "databases",
-            ] => (
-                "Databases_ListByServer",
-                "Microsoft.Sql/servers/databases/read",
-                |s| sql_databases(s[7]),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Sql",
-                "servers",
-                _,
-                "encryptionProtector",
-            ] => (
-                "EncryptionProtectors_ListByServer",
-                "Microsoft.Sql/servers/encryptionProtector/read",
-                |s| sql_protector(s[7]),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Sql",
-                "servers",
-                _,
-                "databases",
-                _,
-                "transparentDataEncryption",
-                "current",
-            ] => (
-                "TransparentDataEncryptions_Get",
-                "Microsoft.Sql/servers/databases/transparentDataEncryption/read",
-                |s| sql_tde(s[7], s[9]),
-            ),
-            [
-                "subscriptions",
-                _,
-                "providers",
-                "Microsoft.DBforPostgreSQL",
-                "flexibleServers",
-            ] => (
-                "PostgreSqlFlexibleServers_List",
-                "Microsoft.DBforPostgreSQL/flexibleServers/read",
-                |_| postgresql(),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.DBforMySQL", "flexibleServers"] => (
-                "MySqlFlexibleServers_List",
-                "Microsoft.DBforMySQL/flexibleServers/read",
-                |_| mysql(),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.DocumentDB", "databaseAccounts"] => (
-                "DatabaseAccounts_List",
-                "Microsoft.DocumentDB/databaseAccounts/read",
-                |_| cosmos(),
-            ),
-            ["subscriptions", _, "providers", "Microsoft.RecoveryServices", "vaults"] => (
-                "Vaults_ListBySubscriptionId",
-                "Microsoft.RecoveryServices/vaults/read",
-                |_| recovery_services_vaults(),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.RecoveryServices",
-                "vaults",
-                _,
-                "backupstorageconfig",
-                "vaultstorageconfig",
-            ] => (
-                "BackupStorageConfig_Get",
-                "Microsoft.RecoveryServices/vaults/backupstorageconfig/read",
-                |s| vault_storage_config(s[7]),
-            ),
-            [
-                "subscriptions",
-                _,
-                "providers",
-                "Microsoft.DataProtection",
-                "backupVaults",
-            ] => (
-                "BackupVaults_GetInSubscription",
-                "Microsoft.DataProtection/backupVaults/read",
-                |_| backup_vaults(),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Storage",
-                "storageAccounts",
-                _,
-                "fileServices",
-                "default",
-                "shares",
-            ] => (
-                "FileShares_List",
-                "Microsoft.Storage/storageAccounts/fileServices/shares/read",
-                |s| file_shares(s[7]),
-            ),
-            [
-                "subscriptions",
-                _,
-                "resourceGroups",
-                _,
-                "providers",
-                "Microsoft.Storage",
-                "storageAccounts",
-                _,
-                "fileServices",
-                "default",
-                "shares",
-                _,
-            ] => (
-                "FileShares_Get",
-                "Microsoft.Storage/storageAccounts/fileServices/shares/read",
-                |s| file_share(s[7], s[11]),
-            ),
-            _ => return None,
-        };
+    let (name, action, answer): (&'static str, &str, Answer) = match segments {
+        ["subscriptions", _, "locations"] => (
+            "Subscriptions_ListLocations",
+            "Microsoft.Resources/subscriptions/locations/read",
+            |_| locations(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.Compute",
+            "disks",
+        ] => ("Disks_List", "Microsoft.Compute/disks/read", |_| disks()),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.Compute",
+            "snapshots",
+        ] => ("Snapshots_List", "Microsoft.Compute/snapshots/read", |_| {
+            snapshots()
+        }),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.Compute",
+            "diskEncryptionSets",
+        ] => (
+            "DiskEncryptionSets_List",
+            "Microsoft.Compute/diskEncryptionSets/read",
+            |_| encryption_sets(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Compute",
+            "diskEncryptionSets",
+            _,
+        ] => (
+            "DiskEncryptionSets_Get",
+            "Microsoft.Compute/diskEncryptionSets/read",
+            |_| {
+                denied(
+                    "44444444-4444-4444-8444-444444444444",
+                    "Microsoft.Compute/diskEncryptionSets/read",
+                )
+            },
+        ),
+        ["subscriptions", _, "providers", "Microsoft.Sql", "servers"] => {
+            ("Servers_List", "Microsoft.Sql/servers/read", |_| {
+                sql_servers()
+            })
+        }
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Sql",
+            "servers",
+            _,
+            "databases",
+        ] => (
+            "Databases_ListByServer",
+            "Microsoft.Sql/servers/databases/read",
+            |s| sql_databases(s[7]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Sql",
+            "servers",
+            _,
+            "encryptionProtector",
+        ] => (
+            "EncryptionProtectors_ListByServer",
+            "Microsoft.Sql/servers/encryptionProtector/read",
+            |s| sql_protector(s[7]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Sql",
+            "servers",
+            _,
+            "databases",
+            _,
+            "transparentDataEncryption",
+            "current",
+        ] => (
+            "TransparentDataEncryptions_Get",
+            "Microsoft.Sql/servers/databases/transparentDataEncryption/read",
+            |s| sql_tde(s[7], s[9]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.DBforPostgreSQL",
+            "flexibleServers",
+        ] => (
+            "PostgreSqlFlexibleServers_List",
+            "Microsoft.DBforPostgreSQL/flexibleServers/read",
+            |_| postgresql(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.DBforMySQL",
+            "flexibleServers",
+        ] => (
+            "MySqlFlexibleServers_List",
+            "Microsoft.DBforMySQL/flexibleServers/read",
+            |_| mysql(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.DocumentDB",
+            "databaseAccounts",
+        ] => (
+            "DatabaseAccounts_List",
+            "Microsoft.DocumentDB/databaseAccounts/read",
+            |_| cosmos(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.RecoveryServices",
+            "vaults",
+        ] => (
+            "Vaults_ListBySubscriptionId",
+            "Microsoft.RecoveryServices/vaults/read",
+            |_| recovery_services_vaults(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.RecoveryServices",
+            "vaults",
+            _,
+            "backupstorageconfig",
+            "vaultstorageconfig",
+        ] => (
+            "BackupStorageConfig_Get",
+            "Microsoft.RecoveryServices/vaults/backupstorageconfig/read",
+            |s| vault_storage_config(s[7]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.DataProtection",
+            "backupVaults",
+        ] => (
+            "BackupVaults_GetInSubscription",
+            "Microsoft.DataProtection/backupVaults/read",
+            |_| backup_vaults(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Storage",
+            "storageAccounts",
+            _,
+            "fileServices",
+            "default",
+            "shares",
+        ] => (
+            "FileShares_List",
+            "Microsoft.Storage/storageAccounts/fileServices/shares/read",
+            |s| file_shares(s[7]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Storage",
+            "storageAccounts",
+            _,
+            "fileServices",
+            "default",
+            "shares",
+            _,
+        ] => (
+            "FileShares_Get",
+            "Microsoft.Storage/storageAccounts/fileServices/shares/read",
+            |s| file_share(s[7], s[11]),
+        ),
+        _ => return None,
+    };
     let sub = segments.get(1).copied().unwrap_or_default();
     let response = if deny == Some(name) || (kinds && sub == SUB_DENIED) {
         denied(sub, action)
@@ -306,7 +347,11 @@ fn locations() -> ArmResponse {
     let value: Vec<Value> = [
         ("westeurope", "West Europe", Some("northeurope")),
         ("northeurope", "North Europe", Some("westeurope")),
-        ("germanywestcentral", "Germany West Central", Some("germanynorth")),
+        (
+            "germanywestcentral",
+            "Germany West Central",
+            Some("germanynorth"),
+        ),
         ("eastus", "East US", Some("westus")),
         ("westus", "West US", Some("eastus")),
         ("swedencentral", "Sweden Central", Some("swedensouth")),
@@ -371,21 +416,44 @@ fn platform() -> Value {
 fn disks() -> ArmResponse {
     // Set ids in another casing than the sets' own: ARM answers vary.
     let set = |name: &str| {
-        format!("/subscriptions/{SUB_MAIN}/resourceGroups/RG-LANDMETER/providers/Microsoft.Compute/diskEncryptionSets/{name}")
+        format!(
+            "/subscriptions/{SUB_MAIN}/resourceGroups/RG-LANDMETER/providers/Microsoft.Compute/diskEncryptionSets/{name}"
+        )
     };
     list(vec![
-        disk(DISK_PLATFORM, "westeurope", 128, platform(), json!({"createOption": "Empty"}),
-             json!({"classification": "BBN2"})),
-        disk(DISK_CMK, "westeurope", 256,
-             json!({"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": set("des-vault")}),
-             json!({"createOption": "Empty"}), json!({})),
-        disk(DISK_HSM, "germanywestcentral", 64,
-             json!({"type": "EncryptionAtRestWithPlatformAndCustomerKeys", "diskEncryptionSetId": set("des-hsm")}),
-             json!({"createOption": "Empty"}), json!({})),
-        disk(DISK_FOREIGN_DES, "westeurope", 32,
-             json!({"type": "EncryptionAtRestWithCustomerKey",
+        disk(
+            DISK_PLATFORM,
+            "westeurope",
+            128,
+            platform(),
+            json!({"createOption": "Empty"}),
+            json!({"classification": "BBN2"}),
+        ),
+        disk(
+            DISK_CMK,
+            "westeurope",
+            256,
+            json!({"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": set("des-vault")}),
+            json!({"createOption": "Empty"}),
+            json!({}),
+        ),
+        disk(
+            DISK_HSM,
+            "germanywestcentral",
+            64,
+            json!({"type": "EncryptionAtRestWithPlatformAndCustomerKeys", "diskEncryptionSetId": set("des-hsm")}),
+            json!({"createOption": "Empty"}),
+            json!({}),
+        ),
+        disk(
+            DISK_FOREIGN_DES,
+            "westeurope",
+            32,
+            json!({"type": "EncryptionAtRestWithCustomerKey",
                     "diskEncryptionSetId": "/subscriptions/44444444-4444-4444-8444-444444444444/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-foreign"}),
-             json!({"createOption": "Empty"}), json!({})),
+            json!({"createOption": "Empty"}),
+            json!({}),
+        ),
     ])
 }
 
@@ -393,10 +461,22 @@ fn snapshots() -> ArmResponse {
     // As in the example, the source id comes without its leading slash.
     let source = rid(DISK_PLATFORM).trim_start_matches('/').to_owned();
     list(vec![
-        disk(SNAP_WEU, "westeurope", 128, platform(),
-             json!({"createOption": "Copy", "sourceResourceId": source}), json!({})),
-        disk(SNAP_US, "eastus", 128, platform(),
-             json!({"createOption": "CopyStart", "sourceResourceId": rid(SNAP_WEU)}), json!({})),
+        disk(
+            SNAP_WEU,
+            "westeurope",
+            128,
+            platform(),
+            json!({"createOption": "Copy", "sourceResourceId": source}),
+            json!({}),
+        ),
+        disk(
+            SNAP_US,
+            "eastus",
+            128,
+            platform(),
+            json!({"createOption": "CopyStart", "sourceResourceId": rid(SNAP_WEU)}),
+            json!({}),
+        ),
     ])
 }
 
@@ -422,10 +502,16 @@ fn encryption_sets() -> ArmResponse {
         })
     };
     list(vec![
-        set("des-vault", "EncryptionAtRestWithCustomerKey",
-            &format!("{VAULT_URI}/keys/disk-key/6e1c4f3a0b2d4e5f8a9b0c1d2e3f4a5b")),
-        set("des-hsm", "EncryptionAtRestWithPlatformAndCustomerKeys",
-            &format!("{HSM_URI}/keys/disk-hsm-key/7f2d5a4b1c3e4f6a9b0c1d2e3f4a5b6c")),
+        set(
+            "des-vault",
+            "EncryptionAtRestWithCustomerKey",
+            &format!("{VAULT_URI}/keys/disk-key/6e1c4f3a0b2d4e5f8a9b0c1d2e3f4a5b"),
+        ),
+        set(
+            "des-hsm",
+            "EncryptionAtRestWithPlatformAndCustomerKeys",
+            &format!("{HSM_URI}/keys/disk-hsm-key/7f2d5a4b1c3e4f6a9b0c1d2e3f4a5b6c"),
+        ),
     ])
 }
 
@@ -442,7 +528,10 @@ fn sql_servers() -> ArmResponse {
                            "publicNetworkAccess": "Disabled"}
         })
     };
-    list(vec![server("lm-sql-weu", "westeurope"), server("lm-sql-cmk", "westeurope")])
+    list(vec![
+        server("lm-sql-weu", "westeurope"),
+        server("lm-sql-cmk", "westeurope"),
+    ])
 }
 
 /// No `Databases_ListByServer` example file was found in the index; the shape follows
@@ -450,34 +539,50 @@ fn sql_servers() -> ArmResponse {
 /// as the service does. lm-sql-cmk's database spells its location as a display name, as the
 /// SQL examples do ("Japan East").
 fn sql_databases(server: &str) -> ArmResponse {
-    let db = |name: &str, location: &str, redundancy: &str, secondary: Option<&str>, tags: Value| {
-        let mut properties = json!({
-            "collation": "SQL_Latin1_General_CP1_CI_AS",
-            "maxSizeBytes": 268_435_456_000_i64,
-            "status": "Online",
-            "currentBackupStorageRedundancy": redundancy,
-            "requestedBackupStorageRedundancy": redundancy,
-            "zoneRedundant": false,
-            "isInfraEncryptionEnabled": false
-        });
-        if let Some(s) = secondary {
-            properties["defaultSecondaryLocation"] = json!(s);
-        }
-        json!({
-            "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/{name}")),
-            "name": name, "type": "Microsoft.Sql/servers/databases", "location": location,
-            "kind": "v12.0,user", "sku": {"name": "GP_Gen5_2", "tier": "GeneralPurpose"},
-            "tags": tags, "properties": properties
-        })
-    };
+    let db =
+        |name: &str, location: &str, redundancy: &str, secondary: Option<&str>, tags: Value| {
+            let mut properties = json!({
+                "collation": "SQL_Latin1_General_CP1_CI_AS",
+                "maxSizeBytes": 268_435_456_000_i64,
+                "status": "Online",
+                "currentBackupStorageRedundancy": redundancy,
+                "requestedBackupStorageRedundancy": redundancy,
+                "zoneRedundant": false,
+                "isInfraEncryptionEnabled": false
+            });
+            if let Some(s) = secondary {
+                properties["defaultSecondaryLocation"] = json!(s);
+            }
+            json!({
+                "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/{name}")),
+                "name": name, "type": "Microsoft.Sql/servers/databases", "location": location,
+                "kind": "v12.0,user", "sku": {"name": "GP_Gen5_2", "tier": "GeneralPurpose"},
+                "tags": tags, "properties": properties
+            })
+        };
     let master = db("master", "westeurope", "Local", None, json!({}));
     match server {
         "lm-sql-weu" => list(vec![
             master,
-            db("payroll", "westeurope", "Geo", Some("northeurope"), json!({"classification": "BBN3"})),
-            db("legacy", "westeurope", "Local", Some("northeurope"), json!({})),
+            db(
+                "payroll",
+                "westeurope",
+                "Geo",
+                Some("northeurope"),
+                json!({"classification": "BBN3"}),
+            ),
+            db(
+                "legacy",
+                "westeurope",
+                "Local",
+                Some("northeurope"),
+                json!({}),
+            ),
         ]),
-        "lm-sql-cmk" => list(vec![master, db("cases", "West Europe", "Geo", None, json!({}))]),
+        "lm-sql-cmk" => list(vec![
+            master,
+            db("cases", "West Europe", "Geo", None, json!({})),
+        ]),
         _ => list(Vec::new()),
     }
 }
@@ -492,7 +597,12 @@ fn sql_protector(server: &str) -> ArmResponse {
             format!("{VAULT_URI}/keys/sql-tde/01234567890123456789012345678901"),
         )
     } else {
-        ("servicemanaged", "ServiceManaged", "ServiceManaged", String::new())
+        (
+            "servicemanaged",
+            "ServiceManaged",
+            "ServiceManaged",
+            String::new(),
+        )
     };
     let mut properties = json!({"serverKeyName": name, "serverKeyType": key_type});
     if !uri.is_empty() {
@@ -507,7 +617,11 @@ fn sql_protector(server: &str) -> ArmResponse {
 
 /// Shape of az-specs Microsoft.Sql/stable/2025-01-01/examples/TransparentDataEncryptionGet.json.
 fn sql_tde(server: &str, database: &str) -> ArmResponse {
-    let state = if database == "legacy" { "Disabled" } else { "Enabled" };
+    let state = if database == "legacy" {
+        "Disabled"
+    } else {
+        "Enabled"
+    };
     json_response(
         StatusCode::OK,
         &json!({
@@ -528,8 +642,12 @@ fn flexible(
     geo_backup: &str,
     role: &str,
     source: Option<String>,
-    size_gb: i64,
 ) -> Value {
+    let size_gb = if path.contains("DBforMySQL") {
+        100
+    } else {
+        512
+    };
     let mut properties = json!({
         "replica": {"role": role, "capacity": 5},
         "storage": {"type": "", "iops": 500, "tier": "P10", "storageSizeGB": size_gb, "autoGrow": "Disabled"},
@@ -546,7 +664,9 @@ fn flexible(
     if let Some(s) = source {
         properties["sourceServerResourceId"] = json!(s);
     }
-    let kind = path.rsplit_once("/flexibleServers/").map_or("", |(ns, _)| ns);
+    let kind = path
+        .rsplit_once("/flexibleServers/")
+        .map_or("", |(ns, _)| ns);
     json!({
         "sku": {"name": "Standard_D4ds_v5", "tier": "GeneralPurpose"},
         "systemData": {"createdAt": "2025-06-01T18:30:22.123456Z"},
@@ -561,12 +681,25 @@ fn flexible(
 
 fn postgresql() -> ArmResponse {
     list(vec![
-        flexible(PG_PRIMARY, "westeurope", "17", json!({"type": "SystemManaged"}), "Enabled",
-                 "Primary", None, 512),
-        flexible(PG_REPLICA, "eastus", "17",
-                 json!({"primaryEncryptionKeyStatus": "Valid", "type": "AzureKeyVault",
+        flexible(
+            PG_PRIMARY,
+            "westeurope",
+            "17",
+            json!({"type": "SystemManaged"}),
+            "Enabled",
+            "Primary",
+            None,
+        ),
+        flexible(
+            PG_REPLICA,
+            "eastus",
+            "17",
+            json!({"primaryEncryptionKeyStatus": "Valid", "type": "AzureKeyVault",
                         "primaryKeyURI": format!("{VAULT_URI}/keys/pg-key/0a1b2c3d4e5f")}),
-                 "Disabled", "GeoAsyncReplica", Some(rid(PG_PRIMARY)), 512),
+            "Disabled",
+            "GeoAsyncReplica",
+            Some(rid(PG_PRIMARY)),
+        ),
     ])
 }
 
@@ -581,7 +714,6 @@ fn mysql() -> ArmResponse {
         "Disabled",
         "None",
         None,
-        100,
     )])
 }
 
@@ -593,7 +725,10 @@ fn cosmos() -> ArmResponse {
                "documentEndpoint": format!("https://lm-cosmos-{region}.documents.azure.com:443/"),
                "provisioningState": "Succeeded", "failoverPriority": priority})
     };
-    let locations = vec![loc("West Europe", "westeurope", 0), loc("East US", "eastus", 1)];
+    let locations = vec![
+        loc("West Europe", "westeurope", 0),
+        loc("East US", "eastus", 1),
+    ];
     list(vec![json!({
         "id": rid(COSMOS), "name": "lm-cosmos", "location": "West Europe",
         "type": "Microsoft.DocumentDB/databaseAccounts", "kind": "GlobalDocumentDB", "tags": {},
@@ -677,7 +812,12 @@ fn backup_vaults() -> ArmResponse {
     };
     list(vec![
         vault(BV_UNPAIRED, "polandcentral", json!([]), "Unlocked"),
-        vault(BV_REPLICATED, "germanywestcentral", json!(["germanynorth"]), "Disabled"),
+        vault(
+            BV_REPLICATED,
+            "germanywestcentral",
+            json!(["germanynorth"]),
+            "Disabled",
+        ),
     ])
 }
 
@@ -701,9 +841,15 @@ fn file_shares(account: &str) -> ArmResponse {
 
 /// Shape of az-specs Microsoft.Storage/stable/2025-06-01/examples/FileSharesGet_Stats.json.
 fn file_share(account: &str, share: &str) -> ArmResponse {
-    let Some((a, s, quota, used)) = SHARES.iter().find(|(a, s, ..)| *a == account && *s == share)
+    let Some((a, s, quota, used)) = SHARES
+        .iter()
+        .find(|(a, s, ..)| *a == account && *s == share)
     else {
-        return arm_error(StatusCode::NOT_FOUND, "ShareNotFound", "The specified share does not exist.");
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ShareNotFound",
+            "The specified share does not exist.",
+        );
     };
     json_response(
         StatusCode::OK,

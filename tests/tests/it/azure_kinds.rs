@@ -6,8 +6,8 @@ use landmeter_e2e::arm_server::{AZURE_ESTATE, ArmServer, SUB_MAIN};
 use landmeter_e2e::{Collector, MapClient, run_agent_azure};
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
-    CopyKind, Encryption, EncryptionState, Fact, FactTopic, Gap, ReplicationRule, Retention,
-    Size, Store, StoreKind, StoreView, fact::Body,
+    CopyKind, Encryption, EncryptionState, Fact, FactTopic, Gap, ReplicationRule, Retention, Size,
+    Store, StoreKind, StoreView, fact::Body,
 };
 
 const VAULT: &str = "https://lm-vault.vault.azure.net";
@@ -93,8 +93,11 @@ fn view<'v>(stores: &'v [StoreView], subject: &str) -> &'v StoreView {
         .unwrap_or_else(|| panic!("{subject} not in the map"))
 }
 
-fn targets(v: &StoreView) -> Vec<(&str, &str, &str)> {
-    let mut t: Vec<(&str, &str, &str)> = v
+/// A copy as the map shows it: (copy kind, region, country).
+type Target<'a> = (&'a str, &'a str, &'a str);
+
+fn targets(v: &StoreView) -> Vec<Target<'_>> {
+    let mut t: Vec<Target<'_>> = v
         .replication
         .iter()
         .map(|t| (t.copy_kind.as_str(), t.region.as_str(), t.country.as_str()))
@@ -122,7 +125,12 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     let f = facts(&mut map, &rid(k::DISK_PLATFORM)).await?;
     let s = store_of(&f);
     assert_eq!(
-        (s.kind(), s.service.as_str(), s.region.as_str(), s.sku.as_str()),
+        (
+            s.kind(),
+            s.service.as_str(),
+            s.region.as_str(),
+            s.sku.as_str()
+        ),
         (StoreKind::Volume, "azure-disk", "westeurope", "Premium_LRS")
     );
     let e = encryption_of(&f).expect("encryption");
@@ -136,7 +144,10 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     let e = encryption_of(&facts(&mut map, &rid(k::DISK_CMK)).await?)
         .expect("encryption")
         .clone();
-    assert!(e.key_ref.starts_with(&format!("{VAULT}/keys/disk-key/")), "{e:?}");
+    assert!(
+        e.key_ref.starts_with(&format!("{VAULT}/keys/disk-key/")),
+        "{e:?}"
+    );
     assert_eq!(e.resolved_key_arn, format!("{VAULT}/keys/disk-key"));
     let e = encryption_of(&facts(&mut map, &rid(k::DISK_HSM)).await?)
         .expect("encryption")
@@ -148,7 +159,11 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     let gaps = gaps_of(&f);
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(
-        (gaps[0].call.as_str(), gaps[0].topic(), gaps[0].code.as_str()),
+        (
+            gaps[0].call.as_str(),
+            gaps[0].topic(),
+            gaps[0].code.as_str()
+        ),
         (
             "arm:DiskEncryptionSets_Get",
             FactTopic::Encryption,
@@ -193,10 +208,21 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     );
     let f = facts(&mut map, &rid(k::SQL_LEGACY)).await?;
     let e = encryption_of(&f).expect("encryption");
-    assert_eq!(e.state(), EncryptionState::Disabled, "TDE off is said, not guessed");
-    assert!(rules_of(&f).expect("replication").is_empty(), "Local backups");
+    assert_eq!(
+        e.state(),
+        EncryptionState::Disabled,
+        "TDE off is said, not guessed"
+    );
+    assert!(
+        rules_of(&f).expect("replication").is_empty(),
+        "Local backups"
+    );
     let f = facts(&mut map, &rid(k::SQL_CASES)).await?;
-    assert_eq!(store_of(&f).region, "westeurope", "\"West Europe\" normalised");
+    assert_eq!(
+        store_of(&f).region,
+        "westeurope",
+        "\"West Europe\" normalised"
+    );
     assert!(
         encryption_of(&f)
             .expect("encryption")
@@ -216,15 +242,16 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         copies(&f),
         [(CopyKind::GeoRedundant, "northeurope".to_owned())]
     );
-    assert_eq!(
-        size_of(&f).and_then(|s| s.allocated_bytes),
-        Some(512 * GIB)
-    );
+    assert_eq!(size_of(&f).and_then(|s| s.allocated_bytes), Some(512 * GIB));
     let f = facts(&mut map, &rid(k::PG_REPLICA)).await?;
     let s = store_of(&f);
     assert_eq!(
         (s.copy_of.as_str(), s.copy_kind(), s.copy_of_region.as_str()),
-        (rid(k::PG_PRIMARY).as_str(), CopyKind::ReadReplica, "westeurope")
+        (
+            rid(k::PG_PRIMARY).as_str(),
+            CopyKind::ReadReplica,
+            "westeurope"
+        )
     );
     assert!(
         encryption_of(&f)
@@ -234,7 +261,12 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     );
     let f = facts(&mut map, &rid(k::MYSQL_HSM)).await?;
     assert_eq!(store_of(&f).engine, "MySQL 8.0.21");
-    assert!(encryption_of(&f).expect("encryption").key_ref.starts_with(HSM));
+    assert!(
+        encryption_of(&f)
+            .expect("encryption")
+            .key_ref
+            .starts_with(HSM)
+    );
 
     // Cosmos DB: the write region is the store's; every other region a full replica.
     let f = facts(&mut map, &rid(k::COSMOS)).await?;
@@ -360,7 +392,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
 
     // Copies with their kind and region (the pair's when the resource names none).
     #[rustfmt::skip]
-    let copy_expect: &[(String, &[(&str, &str, &str)], bool)] = &[
+    let copy_expect: &[(String, &[Target], bool)] = &[
         (rid(k::SNAP_WEU), &[("snapshot-copy", "eastus", "US")], true),
         (rid(k::DISK_PLATFORM), &[], false),
         (rid(k::SQL_PAYROLL), &[("geo-redundant", "northeurope", "IE")], false),
@@ -391,7 +423,10 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
     let unpaired = view(&stores, &rid(k::BV_UNPAIRED));
     assert_eq!(targets(unpaired), [("geo-redundant", "", "")]);
     assert!(
-        unpaired.unknowns.iter().any(|u| u.dimension == "replication"),
+        unpaired
+            .unknowns
+            .iter()
+            .any(|u| u.dimension == "replication"),
         "{:?}",
         unpaired.unknowns
     );
@@ -442,7 +477,11 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
     assert_eq!(n("BackupStorageConfig_Get"), 1);
     assert_eq!(n("FileShares_List"), AZURE_ESTATE.len() as u64);
     assert_eq!(n("FileShares_Get"), k::SHARES.len() as u64);
-    assert_eq!(n("Subscriptions_ListLocations"), 1, "paired regions read once");
+    assert_eq!(
+        n("Subscriptions_ListLocations"),
+        1,
+        "paired regions read once"
+    );
     Ok(())
 }
 

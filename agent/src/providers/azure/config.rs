@@ -226,7 +226,11 @@ mod tests {
         .expect("valid");
         assert!(config.azure.enabled);
         assert_eq!(config.azure.provider, "microsoft-azure");
-        assert_eq!(config.azure.kinds.len(), super::KINDS.len(), "all kinds by default");
+        assert_eq!(
+            config.azure.kinds.len(),
+            super::KINDS.len(),
+            "all kinds by default"
+        );
         let only = Config::load(
             None,
             env(&[

@@ -164,7 +164,10 @@ mod tests {
               "backupPolicy": {"type": "Periodic", "periodicModeProperties": {"backupIntervalInMinutes": 240,
                 "backupRetentionIntervalInHours": 720, "backupStorageRedundancy": "Geo"}}}}"#;
         let a: Account = serde_json::from_str(json).expect("parses");
-        assert_eq!(normalize_region(&a.properties.locations[0].location_name), "eastus");
+        assert_eq!(
+            normalize_region(&a.properties.locations[0].location_name),
+            "eastus"
+        );
         assert_eq!(
             a.properties
                 .backup_policy

@@ -153,10 +153,16 @@ impl Subscription<'_> {
         let regions: HashMap<String, String> = disks
             .iter()
             .chain(&snapshots)
-            .map(|d| (arm_id(&d.id).to_ascii_lowercase(), normalize_region(&d.location)))
+            .map(|d| {
+                (
+                    arm_id(&d.id).to_ascii_lowercase(),
+                    normalize_region(&d.location),
+                )
+            })
             .collect();
         for d in &disks {
-            self.disk_like(d, StoreKind::Volume, &sets, &regions).await?;
+            self.disk_like(d, StoreKind::Volume, &sets, &regions)
+                .await?;
         }
         for s in &snapshots {
             self.disk_like(s, StoreKind::Snapshot, &sets, &regions)

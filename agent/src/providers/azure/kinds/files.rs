@@ -132,8 +132,12 @@ impl Subscription<'_> {
                 }
             };
             if size.known || size.allocated_bytes.is_some() {
-                self.push(&subject, calls::GET_FILE_SHARE_STATS, fact::Body::Size(size))
-                    .await?;
+                self.push(
+                    &subject,
+                    calls::GET_FILE_SHARE_STATS,
+                    fact::Body::Size(size),
+                )
+                .await?;
             }
             self.sink.store_done();
         }

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use landmeter_proto::v1::{CopyKind, Size, StoreKind, fact};
 use serde::Deserialize;
 
-use super::{
-    SERVICE_MYSQL, SERVICE_POSTGRESQL, arm_id, encrypted, gib, normalize_region, store,
-};
+use super::{SERVICE_MYSQL, SERVICE_POSTGRESQL, arm_id, encrypted, gib, normalize_region, store};
 use crate::providers::Call;
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
@@ -121,7 +119,12 @@ impl Subscription<'_> {
         self.sink.stores_found(servers.len() as u64);
         let regions: HashMap<String, String> = servers
             .iter()
-            .map(|s| (arm_id(&s.id).to_ascii_lowercase(), normalize_region(&s.location)))
+            .map(|s| {
+                (
+                    arm_id(&s.id).to_ascii_lowercase(),
+                    normalize_region(&s.location),
+                )
+            })
             .collect();
         let service = match engine {
             Engine::PostgreSql => SERVICE_POSTGRESQL,
@@ -230,6 +233,9 @@ mod tests {
         let de = s.properties.data_encryption.expect("dataEncryption");
         assert_eq!(de.kind, "AzureKeyVault");
         assert!(de.primary_key_uri.starts_with("https://examplekeyvault3"));
-        assert_eq!(s.properties.storage.and_then(|s| s.storage_size_gb), Some(128));
+        assert_eq!(
+            s.properties.storage.and_then(|s| s.storage_size_gb),
+            Some(128)
+        );
     }
 }

@@ -15,7 +15,8 @@ use crate::sink::SinkClosed;
 
 /// Region -> its first paired region ("" when the API names none); `None` when the read
 /// failed (reported once as a gap on the subscription).
-pub(in crate::providers::azure) type Locations = tokio::sync::OnceCell<Option<HashMap<String, String>>>;
+pub(in crate::providers::azure) type Locations =
+    tokio::sync::OnceCell<Option<HashMap<String, String>>>;
 
 /// `Subscriptions_ListLocations` answers `{"value": [...]}` (the spec's `LocationListResult`);
 /// the spec's example file `GetLocations.json` (2022-12-01) shows a bare array, so both parse.

@@ -145,8 +145,12 @@ impl Subscription<'_> {
         call: &Call,
         rules: Vec<ReplicationRule>,
     ) -> Result<(), SinkClosed> {
-        self.push(subject, call, fact::Body::Replication(Replication { rules }))
-            .await
+        self.push(
+            subject,
+            call,
+            fact::Body::Replication(Replication { rules }),
+        )
+        .await
     }
 
     /// A provider-made copy in the paired region: the region the resource names, else the
@@ -245,7 +249,11 @@ mod tests {
             arm_id("subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/disks/d"),
             "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/disks/d"
         );
-        let e = encrypted("AzureKeyVault", "https://v.vault.azure.net/keys/k/123", true);
+        let e = encrypted(
+            "AzureKeyVault",
+            "https://v.vault.azure.net/keys/k/123",
+            true,
+        );
         assert_eq!(e.resolved_key_arn, "https://v.vault.azure.net/keys/k");
         assert!(e.double_encryption);
         assert!(encrypted("SystemManaged", "", false).key_ref.is_empty());

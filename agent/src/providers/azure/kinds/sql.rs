@@ -12,9 +12,9 @@ use landmeter_proto::v1::{Encryption, EncryptionState, Size, StoreKind, fact};
 use serde::Deserialize;
 
 use super::{SERVICE_SQL, encrypted, store};
-use crate::providers::{Call, CallFailure};
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
+use crate::providers::{Call, CallFailure};
 use crate::sink::SinkClosed;
 
 pub const SQL_API: &str = "2025-01-01";

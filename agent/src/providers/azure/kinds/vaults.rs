@@ -136,10 +136,7 @@ struct StorageSetting {
 }
 
 fn is_geo(storage_type: &str) -> bool {
-    matches!(
-        storage_type,
-        "GeoRedundant" | "ReadAccessGeoZoneRedundant"
-    )
+    matches!(storage_type, "GeoRedundant" | "ReadAccessGeoZoneRedundant")
 }
 
 impl Subscription<'_> {
@@ -181,7 +178,8 @@ impl Subscription<'_> {
                     "CustomerManaged"
                 },
                 &key,
-                enc.infrastructure_encryption.eq_ignore_ascii_case("Enabled"),
+                enc.infrastructure_encryption
+                    .eq_ignore_ascii_case("Enabled"),
             );
             self.push_store(call, s, &v.tags, Some(encryption)).await?;
             self.vault_lock(&subject, call, v.properties.security_settings.as_ref())
@@ -264,7 +262,8 @@ impl Subscription<'_> {
                     "encryptionSettings.keyVaultProperties"
                 },
                 &key,
-                enc.infrastructure_encryption.eq_ignore_ascii_case("Enabled"),
+                enc.infrastructure_encryption
+                    .eq_ignore_ascii_case("Enabled"),
             );
             self.push_store(call, s, &v.tags, Some(encryption)).await?;
             self.vault_lock(&subject, call, p.security_settings.as_ref())
