@@ -44,6 +44,9 @@ pub const RSV_LOCKED: &str = "Microsoft.RecoveryServices/vaults/lm-rsv-weu";
 /// Geo-redundant in a region without a pair: the copy's region is unknown.
 pub const BV_UNPAIRED: &str = "Microsoft.DataProtection/backupVaults/lm-bv-pl";
 pub const BV_REPLICATED: &str = "Microsoft.DataProtection/backupVaults/lm-bv-de";
+/// Linked to a dedicated cluster whose key is in the Managed HSM; replicated.
+pub const LOGS_CLUSTER: &str = "Microsoft.OperationalInsights/workspaces/lm-logs-weu";
+pub const LOGS_PLAIN: &str = "Microsoft.OperationalInsights/workspaces/lm-logs-plain";
 /// (storage account, share, quota GiB, used bytes).
 pub const SHARES: &[(&str, &str, i64, i64)] = &[
     ("lmweuplatform", "records", 1024, 652_945),
@@ -71,6 +74,8 @@ pub fn all_ids() -> Vec<String> {
         RSV_LOCKED,
         BV_UNPAIRED,
         BV_REPLICATED,
+        LOGS_CLUSTER,
+        LOGS_PLAIN,
     ]
     .iter()
     .map(|p| rid(p))
@@ -319,6 +324,28 @@ pub fn route(
             "FileShares_Get",
             "Microsoft.Storage/storageAccounts/fileServices/shares/read",
             |s| file_share(s[7], s[11]),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.OperationalInsights",
+            "workspaces",
+        ] => (
+            "Workspaces_List",
+            "Microsoft.OperationalInsights/workspaces/read",
+            |_| workspaces(),
+        ),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "Microsoft.OperationalInsights",
+            "clusters",
+        ] => (
+            "Clusters_List",
+            "Microsoft.OperationalInsights/clusters/read",
+            |_| clusters(),
         ),
         _ => return None,
     };
@@ -860,4 +887,62 @@ fn file_share(account: &str, share: &str) -> ArmResponse {
             "properties": {"lastModifiedTime": "2019-05-26T05:06:14Z", "shareQuota": quota, "shareUsageBytes": used}
         }),
     )
+}
+
+/// Shape of az-specs Microsoft.OperationalInsights/…/stable/2025-02-01/examples/WorkspacesGet.json,
+/// with `features.clusterResourceId` (bicep-types 2025-02-01).
+fn workspaces() -> ArmResponse {
+    let workspace = |path: &str, retention: i64, cluster: bool, replication: Value| {
+        let mut properties = json!({
+            "customerId": "5b02755b-5bf4-430c-9487-45502a2a7e62",
+            "provisioningState": "Succeeded",
+            "sku": {"name": "PerGB2018"},
+            "retentionInDays": retention,
+            "publicNetworkAccessForQuery": "Enabled",
+            "publicNetworkAccessForIngestion": "Enabled",
+            "replication": replication
+        });
+        if cluster {
+            properties["features"] = json!({
+                "clusterResourceId": rid("Microsoft.OperationalInsights/clusters/lm-cluster")
+            });
+        }
+        json!({
+            "properties": properties,
+            "id": rid(path),
+            "name": path.rsplit('/').next().unwrap_or_default(),
+            "type": "Microsoft.OperationalInsights/workspaces",
+            "location": "westeurope",
+            "tags": {}
+        })
+    };
+    list(vec![
+        workspace(
+            LOGS_CLUSTER,
+            90,
+            true,
+            json!({"location": "northeurope", "enabled": true,
+            "provisioningState": "Succeeded", "createdDate": "2020-07-04T07:35:51Z"}),
+        ),
+        workspace(LOGS_PLAIN, 30, false, json!({"enabled": false})),
+    ])
+}
+
+/// Shape of az-specs …/stable/2025-02-01/examples/ClustersSubscriptionList.json (ids in
+/// lowercase, as there).
+fn clusters() -> ArmResponse {
+    list(vec![json!({
+        "properties": {
+            "keyVaultProperties": {"keyVaultUri": HSM_URI, "keyName": "logs-key", "keyVersion": "654ft6c4e63845cbb50fd6fg51540429"},
+            "provisioningState": "Succeeded",
+            "clusterId": "5b02755b-5bf4-430c-9487-45502a2a7e62",
+            "isDoubleEncryptionEnabled": true
+        },
+        "sku": {"name": "CapacityReservation", "capacity": 1000},
+        "id": rid("Microsoft.OperationalInsights/clusters/lm-cluster").to_ascii_lowercase(),
+        "identity": {"principalId": "356d057d-cba5-44dd-8a30-b2e547bc416b", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "type": "SystemAssigned"},
+        "name": "lm-cluster",
+        "type": "Microsoft.OperationalInsights/clusters",
+        "location": "westeurope"
+    })])
 }

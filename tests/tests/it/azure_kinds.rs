@@ -306,6 +306,18 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         [(CopyKind::GeoRedundant, "germanynorth".to_owned())]
     );
 
+    // Log Analytics: retention deletes (not a lock), the cluster's key, replication.
+    let f = facts(&mut map, &rid(k::LOGS_CLUSTER)).await?;
+    assert_eq!(store_of(&f).kind(), StoreKind::LogGroup);
+    let r = retention_of(&f).expect("retention");
+    assert_eq!((r.enabled, r.delete_after_days), (false, 90));
+    let e = encryption_of(&f).expect("encryption");
+    assert!(e.key_ref.starts_with(&format!("{HSM}/keys/logs-key/")) && e.double_encryption);
+    assert_eq!(
+        copies(&f),
+        [(CopyKind::MultiRegion, "northeurope".to_owned())]
+    );
+
     // File shares: inside their account, its key and its geo-redundant SKU; used bytes.
     let share = share_id("lmweuplatform", "records");
     let f = facts(&mut map, &share).await?;
@@ -361,6 +373,8 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::BV_REPLICATED), "backup-vault", "germanywestcentral", "DE", Custody::Provider),
         (share_id("lmweuplatform", "records"), "file-system", "westeurope", "NL", Custody::Provider),
         (share_id("lmdehsm", "archive"), "file-system", "germanywestcentral", "DE", Custody::DedicatedHsm),
+        (rid(k::LOGS_CLUSTER), "log-group", "westeurope", "NL", Custody::DedicatedHsm),
+        (rid(k::LOGS_PLAIN), "log-group", "westeurope", "NL", Custody::Provider),
     ];
     for (subject, kind, region, country, custody) in expect {
         let v = view(&stores, subject);
@@ -404,6 +418,8 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::BV_REPLICATED), &[("geo-redundant", "germanynorth", "DE")], false),
         (share_id("lmweuplatform", "records"), &[("geo-redundant", "northeurope", "IE")], false),
         (share_id("lmdehsm", "archive"), &[], false),
+        (rid(k::LOGS_CLUSTER), &[("multi-region", "northeurope", "IE")], false),
+        (rid(k::LOGS_PLAIN), &[], false),
     ];
     for (subject, want, outside) in copy_expect {
         let v = view(&stores, subject);
@@ -451,6 +467,8 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (Some(652_945), "stored")
     );
     assert_eq!(share.classification, "BBN2", "the account's tag");
+    let logs = view(&stores, &rid(k::LOGS_PLAIN));
+    assert_eq!(logs.delete_after_days, Some(30));
 
     // Requests: one listing per kind and subscription (three subscriptions), a few child
     // calls, the locations once.
@@ -467,6 +485,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         "DatabaseAccounts_List",
         "Vaults_ListBySubscriptionId",
         "BackupVaults_GetInSubscription",
+        "Workspaces_List",
     ] {
         assert_eq!(n(route), 3, "{route}: {counts:?}");
     }
@@ -475,6 +494,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
     assert_eq!(n("EncryptionProtectors_ListByServer"), 2);
     assert_eq!(n("TransparentDataEncryptions_Get"), 3, "master skipped");
     assert_eq!(n("BackupStorageConfig_Get"), 1);
+    assert_eq!(n("Clusters_List"), 1, "only where a workspace is linked");
     assert_eq!(n("FileShares_List"), AZURE_ESTATE.len() as u64);
     assert_eq!(n("FileShares_Get"), k::SHARES.len() as u64);
     assert_eq!(

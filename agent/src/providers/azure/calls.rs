@@ -35,6 +35,8 @@ pub const AZURE_CALLS: &[&Call] = &[
     LIST_BACKUP_VAULTS,
     LIST_FILE_SHARES,
     GET_FILE_SHARE_STATS,
+    LIST_LOG_ANALYTICS_WORKSPACES,
+    LIST_LOG_ANALYTICS_CLUSTERS,
 ];
 
 pub const LIST_SUBSCRIPTIONS: &Call = &Call {
@@ -199,6 +201,19 @@ pub const GET_FILE_SHARE_STATS: &Call = &Call {
     name: "arm:FileShares_Get(stats)",
     topic: FactTopic::Size,
     permissions: &["Microsoft.Storage/storageAccounts/fileServices/shares/read"],
+};
+
+/// Workspaces carry their retention, replication and linked cluster.
+pub const LIST_LOG_ANALYTICS_WORKSPACES: &Call = &Call {
+    name: "arm:Workspaces_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.OperationalInsights/workspaces/read"],
+};
+/// Read only when a workspace is linked to a dedicated cluster: the cluster holds the key.
+pub const LIST_LOG_ANALYTICS_CLUSTERS: &Call = &Call {
+    name: "arm:Clusters_List",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.OperationalInsights/clusters/read"],
 };
 
 #[cfg(test)]

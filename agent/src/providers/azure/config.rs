@@ -64,6 +64,7 @@ pub const KINDS: &[&str] = &[
     "recovery-services-vaults",
     "backup-vaults",
     "file-shares",
+    "log-analytics",
 ];
 
 /// Data-plane credential for one storage account (a secret in a file, never in the config).

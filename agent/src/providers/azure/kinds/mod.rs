@@ -1,6 +1,6 @@
 //! Store kinds beside storage accounts and containers: managed disks and snapshots, SQL
 //! databases, PostgreSQL and MySQL flexible servers, Cosmos DB accounts, Recovery Services
-//! and Backup vaults, and Azure Files shares (STORE-KINDS.md 8-13).
+//! and Backup vaults, Azure Files shares, Log Analytics workspaces (STORE-KINDS.md 8-14).
 //!
 //! Each kind is listed once per subscription (`nextLink` paged); its facts use the neutral
 //! fields of facts.proto: `Store` (kind, region, `copy_of`), `Encryption` (provider key =
@@ -10,13 +10,15 @@
 //! a gap on the store with the call's topic. Geo-redundant copies that name no region take
 //! the region's pair from the locations API ([`locations`]), never from a table.
 //!
-//! One file per service: [`disks`], [`sql`], [`flexible`], [`cosmos`], [`vaults`], [`files`].
+//! One file per service: [`disks`], [`sql`], [`flexible`], [`cosmos`], [`vaults`], [`files`],
+//! [`logs`].
 
 mod cosmos;
 mod disks;
 mod files;
 mod flexible;
 mod locations;
+mod logs;
 mod sql;
 mod vaults;
 
@@ -45,6 +47,7 @@ pub const SERVICE_COSMOSDB: &str = "azure-cosmosdb";
 pub const SERVICE_RECOVERY_SERVICES: &str = "azure-recovery-services";
 pub const SERVICE_BACKUP_VAULT: &str = "azure-backup-vault";
 pub const SERVICE_FILE_SHARE: &str = "azure-files";
+pub const SERVICE_LOG_ANALYTICS: &str = "azure-log-analytics";
 
 /// Suffix of the `destination_bucket` of a provider-made geo copy that has no name of its own.
 pub const GEO_COPY: &str = " (geo copy)";
@@ -77,6 +80,9 @@ impl Subscription<'_> {
         }
         if self.kind_enabled("backup-vaults") {
             seen += self.backup_vaults().await?;
+        }
+        if self.kind_enabled("log-analytics") {
+            seen += self.log_analytics_workspaces().await?;
         }
         Ok(seen)
     }
