@@ -36,6 +36,8 @@ pub const SNAP_US: &str = "Microsoft.Compute/snapshots/lm-snap-us";
 pub const SQL_PAYROLL: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/payroll";
 pub const SQL_LEGACY: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/legacy";
 pub const SQL_CASES: &str = "Microsoft.Sql/servers/lm-sql-cmk/databases/cases";
+/// The geo-secondary of [`SQL_PAYROLL`] (a replication link on both servers).
+pub const SQL_PAYROLL_REPLICA: &str = "Microsoft.Sql/servers/lm-sql-us/databases/payroll";
 pub const PG_PRIMARY: &str = "Microsoft.DBforPostgreSQL/flexibleServers/lm-pg-weu";
 pub const PG_REPLICA: &str = "Microsoft.DBforPostgreSQL/flexibleServers/lm-pg-us-replica";
 pub const MYSQL_HSM: &str = "Microsoft.DBforMySQL/flexibleServers/lm-mysql-se";
@@ -67,6 +69,7 @@ pub fn all_ids() -> Vec<String> {
         SQL_PAYROLL,
         SQL_LEGACY,
         SQL_CASES,
+        SQL_PAYROLL_REPLICA,
         PG_PRIMARY,
         PG_REPLICA,
         MYSQL_HSM,
@@ -347,6 +350,21 @@ pub fn route(
             "Microsoft.OperationalInsights/clusters/read",
             |_| clusters(),
         ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Sql",
+            "servers",
+            _,
+            "replicationLinks",
+        ] => (
+            "ReplicationLinks_ListByServer",
+            "Microsoft.Sql/servers/databases/replicationLinks/read",
+            |s| sql_replication_links(s[7]),
+        ),
         _ => return None,
     };
     let sub = segments.get(1).copied().unwrap_or_default();
@@ -558,6 +576,7 @@ fn sql_servers() -> ArmResponse {
     list(vec![
         server("lm-sql-weu", "westeurope"),
         server("lm-sql-cmk", "westeurope"),
+        server("lm-sql-us", "eastus"),
     ])
 }
 
@@ -610,6 +629,51 @@ fn sql_databases(server: &str) -> ArmResponse {
             master,
             db("cases", "West Europe", "Geo", None, json!({})),
         ]),
+        "lm-sql-us" => list(vec![
+            master,
+            db("payroll", "eastus", "Local", Some("westus"), json!({})),
+        ]),
+        _ => list(Vec::new()),
+    }
+}
+
+/// No `ReplicationLinks_ListByServer` example file was found in the index; the shape follows
+/// bicep-types sql 2025-01-01 `ReplicationLinkProperties` (STORE-KINDS.md 8.2). Locations as
+/// display names, as the SQL examples spell them.
+fn sql_replication_links(server: &str) -> ArmResponse {
+    let link = |db: &str, role: &str, partner: &str, partner_role: &str, location: &str| {
+        let (partner_server, partner_db) = partner
+            .rsplit_once("/databases/")
+            .map(|(s, d)| (s.rsplit('/').next().unwrap_or_default(), d))
+            .unwrap_or_default();
+        json!({
+            "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/{db}/replicationLinks/5b301b68-03f6-4b26-b0f4-73ebb8634238")),
+            "name": "5b301b68-03f6-4b26-b0f4-73ebb8634238",
+            "type": "Microsoft.Sql/servers/databases/replicationLinks",
+            "properties": {
+                "partnerServer": partner_server, "partnerDatabase": partner_db,
+                "partnerDatabaseId": rid(partner), "partnerLocation": location,
+                "role": role, "partnerRole": partner_role, "linkType": "GEO",
+                "replicationMode": "Async", "replicationState": "CATCH_UP",
+                "isTerminationAllowed": true, "percentComplete": 100
+            }
+        })
+    };
+    match server {
+        "lm-sql-weu" => list(vec![link(
+            "payroll",
+            "Primary",
+            SQL_PAYROLL_REPLICA,
+            "Secondary",
+            "East US",
+        )]),
+        "lm-sql-us" => list(vec![link(
+            "payroll",
+            "Secondary",
+            SQL_PAYROLL,
+            "Primary",
+            "West Europe",
+        )]),
         _ => list(Vec::new()),
     }
 }

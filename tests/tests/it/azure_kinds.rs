@@ -200,11 +200,24 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     );
     assert_eq!(
         copies(&f),
-        [(CopyKind::GeoRedundant, "northeurope".to_owned())]
+        [
+            (CopyKind::ReadReplica, "eastus".to_owned()),
+            (CopyKind::GeoRedundant, "northeurope".to_owned())
+        ],
+        "the geo-secondary (partnerLocation \"East US\") and the geo backups"
     );
     assert_eq!(
         size_of(&f).and_then(|s| s.allocated_bytes),
         Some(268_435_456_000)
+    );
+    let s = store_of(&facts(&mut map, &rid(k::SQL_PAYROLL_REPLICA)).await?).clone();
+    assert_eq!(
+        (s.copy_of.as_str(), s.copy_kind(), s.copy_of_region.as_str()),
+        (
+            rid(k::SQL_PAYROLL).as_str(),
+            CopyKind::ReadReplica,
+            "westeurope"
+        )
     );
     let f = facts(&mut map, &rid(k::SQL_LEGACY)).await?;
     let e = encryption_of(&f).expect("encryption");
@@ -364,6 +377,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::SQL_PAYROLL), "database", "westeurope", "NL", Custody::Provider),
         (rid(k::SQL_LEGACY), "database", "westeurope", "NL", Custody::None),
         (rid(k::SQL_CASES), "database", "westeurope", "NL", Custody::CustomerManaged),
+        (rid(k::SQL_PAYROLL_REPLICA), "database", "eastus", "US", Custody::Provider),
         (rid(k::PG_PRIMARY), "database", "westeurope", "NL", Custody::Provider),
         (rid(k::PG_REPLICA), "database", "eastus", "US", Custody::CustomerManaged),
         (rid(k::MYSQL_HSM), "database", "swedencentral", "SE", Custody::DedicatedHsm),
@@ -409,7 +423,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
     let copy_expect: &[(String, &[Target], bool)] = &[
         (rid(k::SNAP_WEU), &[("snapshot-copy", "eastus", "US")], true),
         (rid(k::DISK_PLATFORM), &[], false),
-        (rid(k::SQL_PAYROLL), &[("geo-redundant", "northeurope", "IE")], false),
+        (rid(k::SQL_PAYROLL), &[("geo-redundant", "northeurope", "IE"), ("read-replica", "eastus", "US")], true),
         (rid(k::SQL_CASES), &[("geo-redundant", "northeurope", "IE")], false),
         (rid(k::SQL_LEGACY), &[], false),
         (rid(k::PG_PRIMARY), &[("geo-redundant", "northeurope", "IE"), ("read-replica", "eastus", "US")], true),
@@ -490,9 +504,10 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         assert_eq!(n(route), 3, "{route}: {counts:?}");
     }
     assert_eq!(n("DiskEncryptionSets_Get"), 1, "the unlisted set, once");
-    assert_eq!(n("Databases_ListByServer"), 2);
-    assert_eq!(n("EncryptionProtectors_ListByServer"), 2);
-    assert_eq!(n("TransparentDataEncryptions_Get"), 3, "master skipped");
+    assert_eq!(n("Databases_ListByServer"), 3);
+    assert_eq!(n("EncryptionProtectors_ListByServer"), 3);
+    assert_eq!(n("ReplicationLinks_ListByServer"), 3);
+    assert_eq!(n("TransparentDataEncryptions_Get"), 4, "master skipped");
     assert_eq!(n("BackupStorageConfig_Get"), 1);
     assert_eq!(n("Clusters_List"), 1, "only where a workspace is linked");
     assert_eq!(n("FileShares_List"), AZURE_ESTATE.len() as u64);

@@ -27,6 +27,7 @@ pub const AZURE_CALLS: &[&Call] = &[
     LIST_SQL_DATABASES,
     LIST_SQL_ENCRYPTION_PROTECTORS,
     GET_SQL_TDE,
+    LIST_SQL_REPLICATION_LINKS,
     LIST_POSTGRESQL_SERVERS,
     LIST_MYSQL_SERVERS,
     LIST_COSMOSDB_ACCOUNTS,
@@ -156,6 +157,12 @@ pub const GET_SQL_TDE: &Call = &Call {
     name: "arm:TransparentDataEncryptions_Get",
     topic: FactTopic::Encryption,
     permissions: &["Microsoft.Sql/servers/databases/transparentDataEncryption/read"],
+};
+/// The server's geo-replication links: which databases have readable copies, and where.
+pub const LIST_SQL_REPLICATION_LINKS: &Call = &Call {
+    name: "arm:ReplicationLinks_ListByServer",
+    topic: FactTopic::Replication,
+    permissions: &["Microsoft.Sql/servers/databases/replicationLinks/read"],
 };
 pub const LIST_POSTGRESQL_SERVERS: &Call = &Call {
     name: "arm:PostgreSqlFlexibleServers_List",

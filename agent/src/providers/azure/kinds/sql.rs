@@ -3,15 +3,19 @@
 //!
 //! The store is the database (the server holds settings, not data); `master` is skipped
 //! (logins and metadata only, and TDE cannot encrypt it). Per server: the databases and the
-//! protector; per database: TDE. Backups kept geo-redundant (`Geo`, `GeoZone`) are a copy in
-//! `defaultSecondaryLocation`, else in the region's pair.
+//! protector and the geo-replication links; per database: TDE. A link makes the secondary a
+//! read replica of the primary (both sides say so, with the partner's location). Backups
+//! kept geo-redundant (`Geo`, `GeoZone`) are a copy in `defaultSecondaryLocation`, else in
+//! the region's pair.
 
 use std::collections::BTreeMap;
 
-use landmeter_proto::v1::{Encryption, EncryptionState, Size, StoreKind, fact};
+use landmeter_proto::v1::{
+    CopyKind, Encryption, EncryptionState, ReplicationRule, Size, StoreKind, fact,
+};
 use serde::Deserialize;
 
-use super::{SERVICE_SQL, encrypted, store};
+use super::{SERVICE_SQL, arm_id, encrypted, normalize_region, store};
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
 use crate::providers::{Call, CallFailure};
@@ -70,6 +74,58 @@ struct ProtectorProperties {
     uri: String,
 }
 
+/// A geo-replication link (`ReplicationLinks_ListByServer`), listed under its database:
+/// `…/databases/{db}/replicationLinks/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Link {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    properties: LinkProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkProperties {
+    #[serde(default)]
+    partner_server: String,
+    #[serde(default)]
+    partner_database: String,
+    #[serde(default)]
+    partner_database_id: String,
+    #[serde(default)]
+    partner_location: String,
+    /// This database's role: Primary, Secondary, NonReadableSecondary, Source, Copy.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    replication_state: String,
+}
+
+impl Link {
+    /// The database the link is listed under, lowercase.
+    fn database(&self) -> Option<String> {
+        let lower = self.id.to_ascii_lowercase();
+        let (_, rest) = lower.split_once("/databases/")?;
+        rest.split('/').next().map(str::to_owned)
+    }
+
+    /// The partner's subject: its id, else built from the partner server's name (same
+    /// resource group is not guaranteed, so the name form is only a fallback).
+    fn partner(&self) -> String {
+        let p = &self.properties;
+        if p.partner_database_id.is_empty() {
+            format!("{}/{}", p.partner_server, p.partner_database)
+        } else {
+            arm_id(&p.partner_database_id)
+        }
+    }
+
+    fn this_is_primary(&self) -> bool {
+        matches!(self.properties.role.as_str(), "Primary" | "Source")
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 struct Tde {
     #[serde(default)]
@@ -117,8 +173,24 @@ impl Subscription<'_> {
         }
         self.sink.stores_found(databases.len() as u64);
         let protector = self.sql_protector(server).await;
+        let links = match self
+            .ctx
+            .arm
+            .url(&format!("{}/replicationLinks", arm_id(&server.id)), SQL_API)
+        {
+            Ok(url) => match self.ctx.arm.list::<Link>(url).await {
+                (links, None) => Ok(links),
+                (_, Some(f)) => Err(f),
+            },
+            Err(f) => Err(f),
+        };
         for db in &databases {
-            self.sql_database(db, &protector).await?;
+            let db_links: Result<Vec<&Link>, &CallFailure> = links.as_ref().map(|all| {
+                all.iter()
+                    .filter(|l| l.database().as_deref() == Some(&db.name.to_ascii_lowercase()))
+                    .collect()
+            });
+            self.sql_database(db, &protector, db_links).await?;
         }
         Ok(databases.len() as u64)
     }
@@ -142,6 +214,7 @@ impl Subscription<'_> {
         &self,
         db: &Database,
         protector: &Result<(String, String), CallFailure>,
+        links: Result<Vec<&Link>, &CallFailure>,
     ) -> Result<(), SinkClosed> {
         let call = calls::LIST_SQL_DATABASES;
         let mut s = store(
@@ -154,6 +227,14 @@ impl Subscription<'_> {
         );
         s.engine = "SQLServer".to_owned();
         s.sku = db.sku.as_ref().map(|k| k.name.clone()).unwrap_or_default();
+        // A geo-secondary is a read replica of its primary.
+        if let Ok(links) = &links
+            && let Some(primary) = links.iter().find(|l| !l.this_is_primary())
+        {
+            s.copy_of = primary.partner();
+            s.copy_kind = CopyKind::ReadReplica as i32;
+            s.copy_of_region = normalize_region(&primary.properties.partner_location);
+        }
         let subject = s.name.clone();
         let region = s.region.clone();
         let encryption = match self.sql_encryption(db, protector).await {
@@ -166,17 +247,35 @@ impl Subscription<'_> {
         self.push_store(call, s, &db.tags, encryption).await?;
         let p = &db.properties;
         let redundancy = p.current_backup_storage_redundancy.as_str();
-        if !redundancy.is_empty() {
-            let rules = if matches!(redundancy, "Geo" | "GeoZone") {
-                vec![
-                    self.geo_copy(&subject, &region, &p.default_secondary_location, redundancy)
-                        .await?,
-                ]
-            } else {
+        match links {
+            // Not knowing the replicas leaves the copies unknown, whatever the backups say.
+            Err(f) => {
+                self.gap(&subject, calls::LIST_SQL_REPLICATION_LINKS, f)
+                    .await?
+            }
+            Ok(links) if !redundancy.is_empty() || !links.is_empty() => {
+                let mut rules: Vec<ReplicationRule> = links
+                    .iter()
+                    .filter(|l| l.this_is_primary())
+                    .map(|l| ReplicationRule {
+                        id: l.id.clone(),
+                        status: l.properties.replication_state.clone(),
+                        destination_bucket: l.partner(),
+                        destination_region: normalize_region(&l.properties.partner_location),
+                        copy_kind: CopyKind::ReadReplica as i32,
+                        ..ReplicationRule::default()
+                    })
+                    .collect();
+                if matches!(redundancy, "Geo" | "GeoZone") {
+                    rules.push(
+                        self.geo_copy(&subject, &region, &p.default_secondary_location, redundancy)
+                            .await?,
+                    );
+                }
                 // Local or Zone: the backups stay in the database's region.
-                Vec::new()
-            };
-            self.push_copies(&subject, call, rules).await?;
+                self.push_copies(&subject, call, rules).await?;
+            }
+            Ok(_) => {}
         }
         if let Some(max) = p.max_size_bytes.filter(|b| *b > 0) {
             self.push(
@@ -268,5 +367,18 @@ mod tests {
         )
         .expect("tde");
         assert_eq!(tde.properties.state, "Enabled");
+    }
+
+    #[test]
+    fn a_link_belongs_to_its_database_and_names_its_partner() {
+        let link: Link = serde_json::from_str(
+            r#"{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Sql/servers/a/databases/Payroll/replicationLinks/5b30",
+                "properties": {"partnerServer": "b", "partnerDatabase": "payroll", "partnerLocation": "East US",
+                               "role": "Secondary", "partnerRole": "Primary", "linkType": "GEO"}}"#,
+        )
+        .expect("link");
+        assert_eq!(link.database().as_deref(), Some("payroll"));
+        assert!(!link.this_is_primary());
+        assert_eq!(link.partner(), "b/payroll", "no id: the partner's names");
     }
 }
