@@ -45,7 +45,8 @@ pub struct AzureConfig {
     pub subscriptions: Vec<String>,
     /// Storage accounts examined concurrently per subscription (1 to 256). Default 8.
     pub concurrency: usize,
-    /// Read `UsedCapacity` from Azure Monitor for sizes. Default true.
+    /// Read sizes: `UsedCapacity` from Azure Monitor and file shares' used bytes
+    /// (`$expand=stats`, one request per share). Default true.
     pub metrics: bool,
     /// Data-plane access by account key or SAS instead of Entra ID, per storage account.
     pub account_keys: Vec<AzureAccountKey>,

@@ -1,7 +1,7 @@
 //! Managed disks, snapshots and the disk encryption sets behind customer keys
 //! (Microsoft.Compute, api-version 2025-01-02; STORE-KINDS.md 11).
 //!
-//! Three listings per subscription and no call per disk: `encryption.type` says platform or
+//! Two listings per subscription (three when a customer key is in use) and no call per disk: `encryption.type` says platform or
 //! customer key; a customer key is named by the disk encryption set (`activeKey.keyUrl`),
 //! listed once, or read by id when not in the listing (another subscription). A snapshot's
 //! `creationData.sourceResourceId` names its source: a disk (a snapshot) or a snapshot (a
@@ -115,16 +115,6 @@ struct EncryptionSets {
 impl Subscription<'_> {
     pub(super) async fn disks_and_snapshots(&self) -> Result<u64, SinkClosed> {
         let base = format!("/subscriptions/{}/providers/Microsoft.Compute", self.id);
-        let sets: Vec<EncryptionSet> = self
-            .list_kind_quiet(&format!("{base}/diskEncryptionSets"))
-            .await?;
-        let sets = EncryptionSets {
-            listed: sets
-                .into_iter()
-                .map(|s| (s.id.to_ascii_lowercase(), s))
-                .collect(),
-            read: Mutex::new(HashMap::new()),
-        };
         let disks: Vec<DiskResource> = if self.kind_enabled("disks") {
             self.list_kind(
                 StoreKind::Volume,
@@ -146,6 +136,29 @@ impl Subscription<'_> {
             .await?
         } else {
             Vec::new()
+        };
+        // The sets are listed only when a disk or snapshot names one.
+        let needs_sets = disks.iter().chain(&snapshots).any(|d| {
+            let p = &d.properties;
+            p.encryption
+                .as_ref()
+                .is_some_and(|e| !e.disk_encryption_set_id.is_empty())
+                || p.security_profile
+                    .as_ref()
+                    .is_some_and(|s| !s.secure_vm_disk_encryption_set_id.is_empty())
+        });
+        let sets: Vec<EncryptionSet> = if needs_sets {
+            self.list_kind_quiet(&format!("{base}/diskEncryptionSets"))
+                .await?
+        } else {
+            Vec::new()
+        };
+        let sets = EncryptionSets {
+            listed: sets
+                .into_iter()
+                .map(|s| (arm_id(&s.id).to_ascii_lowercase(), s))
+                .collect(),
+            read: Mutex::new(HashMap::new()),
         };
         self.sink
             .stores_found((disks.len() + snapshots.len()) as u64);

@@ -102,6 +102,18 @@ impl Subscription<'_> {
             };
             self.push_copies(&subject, call, rules).await?;
             let allocated = share.properties.share_quota.map(gib);
+            if !self.ctx.metrics {
+                // Sizes switched off: the quota only, no request.
+                if allocated.is_some() {
+                    let size = Size {
+                        allocated_bytes: allocated,
+                        ..Size::default()
+                    };
+                    self.push(&subject, call, fact::Body::Size(size)).await?;
+                }
+                self.sink.store_done();
+                continue;
+            }
             let url = self.ctx.arm.url(&subject, arm::STORAGE_API).map(|mut u| {
                 u.query_pairs_mut().append_pair("$expand", "stats");
                 u
