@@ -57,34 +57,59 @@ impl Subscription<'_> {
         self.ctx.kinds.iter().any(|k| k == kind)
     }
 
-    /// Lists every enabled kind; returns the stores seen. File shares are listed per storage
-    /// account, by the account's scan.
+    /// Lists every enabled kind, the kinds side by side; returns the stores seen. File
+    /// shares are listed per storage account, by the account's scan.
     pub(super) async fn scan_kinds(&self) -> Result<u64, SinkClosed> {
-        let mut seen = 0;
-        if self.kind_enabled("disks") || self.kind_enabled("snapshots") {
-            seen += self.disks_and_snapshots().await?;
+        let on = |kind: &str| self.kind_enabled(kind);
+        let (compute, sql, postgresql, mysql, cosmos, rsv, backup, logs) = futures::join!(
+            async {
+                if on("disks") || on("snapshots") {
+                    self.disks_and_snapshots().await
+                } else {
+                    Ok(0)
+                }
+            },
+            async { if on("sql") { self.sql().await } else { Ok(0) } },
+            self.flexible_if(flexible::Engine::PostgreSql),
+            self.flexible_if(flexible::Engine::MySql),
+            async {
+                if on("cosmosdb") {
+                    self.cosmos_accounts().await
+                } else {
+                    Ok(0)
+                }
+            },
+            async {
+                if on("recovery-services-vaults") {
+                    self.recovery_services_vaults().await
+                } else {
+                    Ok(0)
+                }
+            },
+            async {
+                if on("backup-vaults") {
+                    self.backup_vaults().await
+                } else {
+                    Ok(0)
+                }
+            },
+            async {
+                if on("log-analytics") {
+                    self.log_analytics_workspaces().await
+                } else {
+                    Ok(0)
+                }
+            },
+        );
+        Ok(compute? + sql? + postgresql? + mysql? + cosmos? + rsv? + backup? + logs?)
+    }
+
+    async fn flexible_if(&self, engine: flexible::Engine) -> Result<u64, SinkClosed> {
+        if self.kind_enabled(engine.kind_name()) {
+            self.flexible_servers(engine).await
+        } else {
+            Ok(0)
         }
-        if self.kind_enabled("sql") {
-            seen += self.sql().await?;
-        }
-        for engine in [flexible::Engine::PostgreSql, flexible::Engine::MySql] {
-            if self.kind_enabled(engine.kind_name()) {
-                seen += self.flexible_servers(engine).await?;
-            }
-        }
-        if self.kind_enabled("cosmosdb") {
-            seen += self.cosmos_accounts().await?;
-        }
-        if self.kind_enabled("recovery-services-vaults") {
-            seen += self.recovery_services_vaults().await?;
-        }
-        if self.kind_enabled("backup-vaults") {
-            seen += self.backup_vaults().await?;
-        }
-        if self.kind_enabled("log-analytics") {
-            seen += self.log_analytics_workspaces().await?;
-        }
-        Ok(seen)
     }
 
     /// Every item of a subscription-scope listing. A failure is a gap on the kind's listing
