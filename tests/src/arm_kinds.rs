@@ -36,6 +36,8 @@ pub const SNAP_US: &str = "Microsoft.Compute/snapshots/lm-snap-us";
 pub const SQL_PAYROLL: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/payroll";
 pub const SQL_LEGACY: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/legacy";
 pub const SQL_CASES: &str = "Microsoft.Sql/servers/lm-sql-cmk/databases/cases";
+/// Its TDE read answers 403: custody unknown, never `none`.
+pub const SQL_TDE_DENIED: &str = "Microsoft.Sql/servers/lm-sql-cmk/databases/audit";
 /// The geo-secondary of [`SQL_PAYROLL`] (a replication link on both servers).
 pub const SQL_PAYROLL_REPLICA: &str = "Microsoft.Sql/servers/lm-sql-us/databases/payroll";
 pub const PG_PRIMARY: &str = "Microsoft.DBforPostgreSQL/flexibleServers/lm-pg-weu";
@@ -70,6 +72,7 @@ pub fn all_ids() -> Vec<String> {
         SQL_LEGACY,
         SQL_CASES,
         SQL_PAYROLL_REPLICA,
+        SQL_TDE_DENIED,
         PG_PRIMARY,
         PG_REPLICA,
         MYSQL_HSM,
@@ -628,6 +631,7 @@ fn sql_databases(server: &str) -> ArmResponse {
         "lm-sql-cmk" => list(vec![
             master,
             db("cases", "West Europe", "Geo", None, json!({})),
+            db("audit", "westeurope", "Zone", None, json!({})),
         ]),
         "lm-sql-us" => list(vec![
             master,
@@ -708,6 +712,12 @@ fn sql_protector(server: &str) -> ArmResponse {
 
 /// Shape of az-specs Microsoft.Sql/stable/2025-01-01/examples/TransparentDataEncryptionGet.json.
 fn sql_tde(server: &str, database: &str) -> ArmResponse {
+    if database == "audit" {
+        return denied(
+            SUB_MAIN,
+            "Microsoft.Sql/servers/databases/transparentDataEncryption/read",
+        );
+    }
     let state = if database == "legacy" {
         "Disabled"
     } else {

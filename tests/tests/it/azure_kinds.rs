@@ -230,6 +230,18 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         rules_of(&f).expect("replication").is_empty(),
         "Local backups"
     );
+    let f = facts(&mut map, &rid(k::SQL_TDE_DENIED)).await?;
+    assert!(
+        encryption_of(&f).is_none(),
+        "a denied TDE read is not a DISABLED"
+    );
+    let gaps = gaps_of(&f);
+    assert_eq!(
+        gaps.iter()
+            .map(|g| (g.call.as_str(), g.topic()))
+            .collect::<Vec<_>>(),
+        [("arm:TransparentDataEncryptions_Get", FactTopic::Encryption)]
+    );
     let f = facts(&mut map, &rid(k::SQL_CASES)).await?;
     assert_eq!(
         store_of(&f).region,
@@ -378,6 +390,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::SQL_LEGACY), "database", "westeurope", "NL", Custody::None),
         (rid(k::SQL_CASES), "database", "westeurope", "NL", Custody::CustomerManaged),
         (rid(k::SQL_PAYROLL_REPLICA), "database", "eastus", "US", Custody::Provider),
+        (rid(k::SQL_TDE_DENIED), "database", "westeurope", "NL", Custody::Unknown),
         (rid(k::PG_PRIMARY), "database", "westeurope", "NL", Custody::Provider),
         (rid(k::PG_REPLICA), "database", "eastus", "US", Custody::CustomerManaged),
         (rid(k::MYSQL_HSM), "database", "swedencentral", "SE", Custody::DedicatedHsm),
@@ -511,7 +524,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
     assert_eq!(n("Databases_ListByServer"), 3);
     assert_eq!(n("EncryptionProtectors_ListByServer"), 3);
     assert_eq!(n("ReplicationLinks_ListByServer"), 3);
-    assert_eq!(n("TransparentDataEncryptions_Get"), 4, "master skipped");
+    assert_eq!(n("TransparentDataEncryptions_Get"), 5, "master skipped");
     assert_eq!(n("BackupStorageConfig_Get"), 1);
     assert_eq!(n("Clusters_List"), 1, "only where a workspace is linked");
     assert_eq!(n("FileShares_List"), AZURE_ESTATE.len() as u64);
