@@ -45,6 +45,7 @@
 //! | `LANDMETER_AGENT_AZURE_ARM_ENDPOINT` | `azure.arm_endpoint` |
 //! | `LANDMETER_AGENT_AZURE_BLOB_ENDPOINT` | `azure.blob_endpoint` (empty string clears it) |
 //! | `LANDMETER_AGENT_AZURE_CA_FILE` | `azure.ca_file` (empty string clears it) |
+//! | `LANDMETER_AGENT_AZURE_KINDS` | `azure.kinds` (comma-separated; empty lists none) |
 //!
 //! `LANDMETER_AGENT_CONFIG` names the file (read by the command line, not here). Any other
 //! `LANDMETER_AGENT_*` variable is an error, like an unknown key in the file.

@@ -51,8 +51,8 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-const VAULT_URI: &str = "https://lm-vault.vault.azure.net";
-const HSM_URI: &str = "https://lm-hsm.managedhsm.azure.net";
+pub const VAULT_URI: &str = "https://lm-vault.vault.azure.net";
+pub const HSM_URI: &str = "https://lm-hsm.managedhsm.azure.net";
 const PARTNER_VAULT_URI: &str = "https://lm-partner.vault.azure.net";
 /// Federated identity client of the cross-tenant key.
 pub const FEDERATED_CLIENT_ID: &str = "f3a1b2c4-0000-4000-8000-00000000fed1";
@@ -154,8 +154,15 @@ pub const AZURITE_ROW: AzureAccount = AzureAccount {
     },
 };
 
+/// An answer of the server.
+pub type ArmResponse = hyper::Response<Full<Bytes>>;
+
 struct Shared {
     accounts: Vec<AzureAccount>,
+    /// Serve the store kinds of `arm_kinds` (else their listings are empty).
+    kinds: bool,
+    /// A kinds route answered with 403 `AuthorizationFailed`.
+    deny: Option<&'static str>,
     azurite: Option<String>,
     base: String,
     counts: Mutex<BTreeMap<String, u64>>,
@@ -175,6 +182,20 @@ impl ArmServer {
     /// Serves [`AZURE_ESTATE`] (plus the Azurite account when `azurite` names its blob
     /// endpoint, e.g. `http://127.0.0.1:PORT/devstoreaccount1`) on 127.0.0.1:0.
     pub async fn start(azurite: Option<String>) -> anyhow::Result<ArmServer> {
+        Self::start_with(azurite, false, None).await
+    }
+
+    /// Serves [`AZURE_ESTATE`] and the other store kinds (`arm_kinds`); `deny` names a
+    /// route (`Snapshots_List`, ...) answered with 403 `AuthorizationFailed`.
+    pub async fn start_with_kinds(deny: Option<&'static str>) -> anyhow::Result<ArmServer> {
+        Self::start_with(None, true, deny).await
+    }
+
+    async fn start_with(
+        azurite: Option<String>,
+        kinds: bool,
+        deny: Option<&'static str>,
+    ) -> anyhow::Result<ArmServer> {
         let dir = TempDir::new("landmeter-arm")?;
         let (tls, ca_pem) = tls_config()?;
         let ca_file = dir.path().join("arm-ca.pem");
@@ -191,6 +212,8 @@ impl ArmServer {
         }
         let shared = Arc::new(Shared {
             accounts,
+            kinds,
+            deny,
             azurite,
             base: format!("https://{addr}"),
             counts: Mutex::new(BTreeMap::new()),
@@ -317,7 +340,7 @@ async fn accept_loop(
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> hyper::Response<Full<Bytes>> {
+pub fn json_response(status: StatusCode, body: &Value) -> ArmResponse {
     hyper::Response::builder()
         .status(status)
         .header("content-type", "application/json; charset=utf-8")
@@ -325,7 +348,7 @@ fn json_response(status: StatusCode, body: &Value) -> hyper::Response<Full<Bytes
         .expect("response")
 }
 
-fn arm_error(status: StatusCode, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+pub fn arm_error(status: StatusCode, code: &str, message: &str) -> ArmResponse {
     json_response(
         status,
         &json!({"error": {"code": code, "message": message}}),
@@ -411,6 +434,9 @@ fn route(
                 "Authentication failed. The 'Authorization' header is missing.",
             ),
         );
+    }
+    if let Some(answer) = crate::arm_kinds::route(shared.kinds, shared.deny, &segments) {
+        return answer;
     }
     match segments.as_slice() {
         ["subscriptions"] => ("Subscriptions_List", subscriptions()),

@@ -12,6 +12,8 @@
 //!
 //! - [`arm_server`]: a local HTTPS server playing Azure Resource Manager and Entra ID, with
 //!   the Azure estate as a table ([`arm_server::AZURE_ESTATE`]).
+//! - [`arm_kinds`]: the ARM server's other store kinds (disks, snapshots, SQL, PostgreSQL,
+//!   MySQL, Cosmos DB, vaults, file shares) and the subscription's paired regions.
 //! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
 //! - [`browser`]: headless chromium through chromedriver (WebDriver), for the UI tests.
 //! - [`multi_cloud`]: one agent configuration with `[aws]` and `[azure]` both enabled.
@@ -19,6 +21,7 @@
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
 
+pub mod arm_kinds;
 pub mod arm_server;
 pub mod azurite;
 pub mod browser;

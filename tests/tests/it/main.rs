@@ -13,6 +13,8 @@
 //! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
 //!   (a small estate of its own).
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
+//! - `azure_kinds`: the other Azure store kinds (disks, snapshots, databases, vaults, file
+//!   shares) against the ARM test server: facts, the map, requests, a denied listing.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
@@ -21,6 +23,7 @@
 //!   nodes after a filter, a store's facts, live changes); screenshots in target/ui-artifacts.
 
 mod azure;
+mod azure_kinds;
 mod faults;
 mod key_stores;
 mod lockin;

@@ -18,6 +18,26 @@ pub const AZURE_CALLS: &[&Call] = &[
     GET_METRICS,
     GET_BLOB_TIER_METRICS,
     LIST_CONTAINERS,
+    LIST_LOCATIONS,
+    LIST_DISKS,
+    LIST_SNAPSHOTS,
+    LIST_DISK_ENCRYPTION_SETS,
+    GET_DISK_ENCRYPTION_SET,
+    LIST_SQL_SERVERS,
+    LIST_SQL_DATABASES,
+    LIST_SQL_ENCRYPTION_PROTECTORS,
+    GET_SQL_TDE,
+    LIST_SQL_REPLICATION_LINKS,
+    LIST_POSTGRESQL_SERVERS,
+    LIST_MYSQL_SERVERS,
+    LIST_COSMOSDB_ACCOUNTS,
+    LIST_RECOVERY_SERVICES_VAULTS,
+    GET_VAULT_STORAGE_CONFIG,
+    LIST_BACKUP_VAULTS,
+    LIST_FILE_SHARES,
+    GET_FILE_SHARE_STATS,
+    LIST_LOG_ANALYTICS_WORKSPACES,
+    LIST_LOG_ANALYTICS_CLUSTERS,
 ];
 
 pub const LIST_SUBSCRIPTIONS: &Call = &Call {
@@ -85,6 +105,124 @@ pub const LIST_CONTAINERS: &Call = &Call {
     permissions: &["Microsoft.Storage/storageAccounts/blobServices/containers/read"],
 };
 
+/// The subscription's regions and their pairs: where a geo-redundant copy that names no
+/// region lives. A failure leaves those copies' regions unknown.
+pub const LIST_LOCATIONS: &Call = &Call {
+    name: "arm:Subscriptions_ListLocations",
+    topic: FactTopic::Replication,
+    permissions: &["Microsoft.Resources/subscriptions/locations/read"],
+};
+/// Managed disks carry their location, size and encryption type: only the listing can fail.
+pub const LIST_DISKS: &Call = &Call {
+    name: "arm:Disks_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Compute/disks/read"],
+};
+pub const LIST_SNAPSHOTS: &Call = &Call {
+    name: "arm:Snapshots_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Compute/snapshots/read"],
+};
+/// A disk encrypted with a customer key names a disk encryption set; the set names the key.
+pub const LIST_DISK_ENCRYPTION_SETS: &Call = &Call {
+    name: "arm:DiskEncryptionSets_List",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.Compute/diskEncryptionSets/read"],
+};
+/// A set not in the subscription's listing (another subscription, or a failed listing).
+pub const GET_DISK_ENCRYPTION_SET: &Call = &Call {
+    name: "arm:DiskEncryptionSets_Get",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.Compute/diskEncryptionSets/read"],
+};
+pub const LIST_SQL_SERVERS: &Call = &Call {
+    name: "arm:Servers_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Sql/servers/read"],
+};
+/// The databases of one logical server: a failure leaves that server's databases unlisted.
+pub const LIST_SQL_DATABASES: &Call = &Call {
+    name: "arm:Databases_ListByServer",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Sql/servers/databases/read"],
+};
+/// The server's TDE protector: service-managed or a Key Vault key.
+pub const LIST_SQL_ENCRYPTION_PROTECTORS: &Call = &Call {
+    name: "arm:EncryptionProtectors_ListByServer",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.Sql/servers/encryptionProtector/read"],
+};
+/// Whether a database is encrypted at rest at all (TDE can be disabled).
+pub const GET_SQL_TDE: &Call = &Call {
+    name: "arm:TransparentDataEncryptions_Get",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.Sql/servers/databases/transparentDataEncryption/read"],
+};
+/// The server's geo-replication links: which databases have readable copies, and where.
+pub const LIST_SQL_REPLICATION_LINKS: &Call = &Call {
+    name: "arm:ReplicationLinks_ListByServer",
+    topic: FactTopic::Replication,
+    permissions: &["Microsoft.Sql/servers/databases/replicationLinks/read"],
+};
+pub const LIST_POSTGRESQL_SERVERS: &Call = &Call {
+    name: "arm:PostgreSqlFlexibleServers_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.DBforPostgreSQL/flexibleServers/read"],
+};
+pub const LIST_MYSQL_SERVERS: &Call = &Call {
+    name: "arm:MySqlFlexibleServers_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.DBforMySQL/flexibleServers/read"],
+};
+/// Cosmos DB accounts carry their key, regions and backup redundancy (no `listKeys`).
+pub const LIST_COSMOSDB_ACCOUNTS: &Call = &Call {
+    name: "arm:DatabaseAccounts_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.DocumentDB/databaseAccounts/read"],
+};
+pub const LIST_RECOVERY_SERVICES_VAULTS: &Call = &Call {
+    name: "arm:Vaults_ListBySubscriptionId",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.RecoveryServices/vaults/read"],
+};
+/// The vault's backup storage redundancy as stored (authoritative over the vault's
+/// `redundancySettings`): whether a copy lives in the paired region.
+pub const GET_VAULT_STORAGE_CONFIG: &Call = &Call {
+    name: "arm:BackupResourceStorageConfigsNonCRR_Get",
+    topic: FactTopic::Replication,
+    permissions: &["Microsoft.RecoveryServices/vaults/backupstorageconfig/read"],
+};
+pub const LIST_BACKUP_VAULTS: &Call = &Call {
+    name: "arm:BackupVaults_GetInSubscription",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.DataProtection/backupVaults/read"],
+};
+/// The file shares of one storage account: a failure leaves that account's shares unlisted.
+pub const LIST_FILE_SHARES: &Call = &Call {
+    name: "arm:FileShares_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.Storage/storageAccounts/fileServices/shares/read"],
+};
+/// One share with `$expand=stats`: its used bytes (the listing gives only the quota).
+pub const GET_FILE_SHARE_STATS: &Call = &Call {
+    name: "arm:FileShares_Get(stats)",
+    topic: FactTopic::Size,
+    permissions: &["Microsoft.Storage/storageAccounts/fileServices/shares/read"],
+};
+
+/// Workspaces carry their retention, replication and linked cluster.
+pub const LIST_LOG_ANALYTICS_WORKSPACES: &Call = &Call {
+    name: "arm:Workspaces_List",
+    topic: FactTopic::Listing,
+    permissions: &["Microsoft.OperationalInsights/workspaces/read"],
+};
+/// Read only when a workspace is linked to a dedicated cluster: the cluster holds the key.
+pub const LIST_LOG_ANALYTICS_CLUSTERS: &Call = &Call {
+    name: "arm:Clusters_List",
+    topic: FactTopic::Encryption,
+    permissions: &["Microsoft.OperationalInsights/clusters/read"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +236,10 @@ mod tests {
             (GET_METRICS, FactTopic::Size),
             (GET_KEY, FactTopic::Key),
             (LIST_MANAGED_HSMS, FactTopic::KeyStore),
+            (LIST_DISKS, FactTopic::Listing),
+            (GET_SQL_TDE, FactTopic::Encryption),
+            (GET_DISK_ENCRYPTION_SET, FactTopic::Encryption),
+            (GET_VAULT_STORAGE_CONFIG, FactTopic::Replication),
         ] {
             assert_eq!(call.topic, expected, "{call}");
         }

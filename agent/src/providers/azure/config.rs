@@ -45,11 +45,28 @@ pub struct AzureConfig {
     pub subscriptions: Vec<String>,
     /// Storage accounts examined concurrently per subscription (1 to 256). Default 8.
     pub concurrency: usize,
-    /// Read `UsedCapacity` from Azure Monitor for sizes. Default true.
+    /// Read sizes: `UsedCapacity` from Azure Monitor and file shares' used bytes
+    /// (`$expand=stats`, one request per share). Default true.
     pub metrics: bool,
     /// Data-plane access by account key or SAS instead of Entra ID, per storage account.
     pub account_keys: Vec<AzureAccountKey>,
+    /// Store kinds listed beside storage accounts (names in [`KINDS`]). Default: all.
+    pub kinds: Vec<String>,
 }
+
+/// The store kinds the Azure provider can list beside storage accounts and containers.
+pub const KINDS: &[&str] = &[
+    "disks",
+    "snapshots",
+    "sql",
+    "postgresql",
+    "mysql",
+    "cosmosdb",
+    "recovery-services-vaults",
+    "backup-vaults",
+    "file-shares",
+    "log-analytics",
+];
 
 /// Data-plane credential for one storage account (a secret in a file, never in the config).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +99,7 @@ impl Default for AzureConfig {
             concurrency: 8,
             metrics: true,
             account_keys: Vec::new(),
+            kinds: KINDS.iter().map(|k| (*k).to_owned()).collect(),
         }
     }
 }
@@ -97,6 +115,15 @@ impl AzureConfig {
             "AZURE_BLOB_ENDPOINT" => self.blob_endpoint = Some(value).filter(|v| !v.is_empty()),
             "AZURE_CA_FILE" => {
                 self.ca_file = Some(value).filter(|v| !v.is_empty()).map(PathBuf::from)
+            }
+            // Comma-separated; empty lists none (storage accounts and containers only).
+            "AZURE_KINDS" => {
+                self.kinds = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect();
             }
             _ => return Ok(false),
         }
@@ -160,6 +187,14 @@ impl AzureConfig {
                 ));
             }
         }
+        for k in &az.kinds {
+            if !KINDS.contains(&k.as_str()) {
+                return bad(format!(
+                    "azure.kinds entry {k:?} is not one of {}",
+                    KINDS.join(", ")
+                ));
+            }
+        }
         for k in &az.account_keys {
             if k.key_file.is_some() == k.sas_file.is_some() {
                 return bad(format!(
@@ -193,6 +228,21 @@ mod tests {
         .expect("valid");
         assert!(config.azure.enabled);
         assert_eq!(config.azure.provider, "microsoft-azure");
+        assert_eq!(
+            config.azure.kinds.len(),
+            super::KINDS.len(),
+            "all kinds by default"
+        );
+        let only = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_AZURE_ENABLED", "true"),
+                ("LANDMETER_AGENT_AZURE_KINDS", "disks, sql"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(only.azure.kinds, ["disks", "sql"]);
         let text = "[azure]\nenabled = true\nca_file = \"/x/ca.pem\"\n[[azure.account_keys]]\naccount = \"devstoreaccount1\"\nkey_file = \"/x/key\"\n";
         let config = Config::from_toml(text).expect("parses");
         config.validate().expect("valid");
@@ -216,6 +266,10 @@ mod tests {
             (
                 "[azure]\nenabled = true\n[[azure.account_keys]]\naccount = \"a\"\n",
                 "exactly one",
+            ),
+            (
+                "[azure]\nenabled = true\nkinds = [\"disks\", \"tapes\"]\n",
+                "azure.kinds",
             ),
         ] {
             let err = Config::from_toml(text)

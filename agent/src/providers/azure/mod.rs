@@ -5,6 +5,9 @@
 //! credential chain and the ARM client, and lists the subscriptions to cover
 //! (`Subscriptions_List`, or the configured ones). `scan` then scans one subscription:
 //!
+//! 0. The other store kinds named in `[azure] kinds` ([`kinds`]): one listing per kind and
+//!    subscription (a failure is a gap on that kind's listing part, never an incomplete
+//!    subscription), a few child calls (SQL TDE and protector, a vault's storage config).
 //! 1. `StorageAccounts_List` (paged by `nextLink`). A failure here is the only thing that
 //!    makes a subscription incomplete; a 403 `AuthorizationFailed` is reported, not fatal.
 //! 2. Per storage account, `concurrency` at a time: a `Store` fact (location, SKU,
@@ -13,7 +16,7 @@
 //!    `Encryption` fact per scope, subject `ACCOUNT/encryptionScopes/SCOPE`), `UsedCapacity`
 //!    from Azure Monitor (`Size`), and the containers from the Blob data plane (a `Store`
 //!    per container, subject `ACCOUNT/CONTAINER`, with its metadata as `Tags` and its default
-//!    encryption scope as `Encryption`).
+//!    encryption scope as `Encryption`), and its file shares (`FileShares_List`).
 //! 3. Keys: the vaults and managed HSMs of every planned subscription are listed once
 //!    (`Vaults_ListBySubscription`, `ManagedHsms_ListBySubscription`); each key URI is
 //!    matched to its vault by host and read once (`Keys_Get`, `ManagedHsmKeys_Get`). A key
@@ -26,6 +29,8 @@
 //! - [`config`]: the `[azure]` section; [`calls`]: the registry of calls (topic, RBAC actions).
 //! - `provider.rs`: [`AzureProvider`] and its planning; `subscription.rs`: one subscription's
 //!   storage accounts and containers; `keys.rs`: vaults, managed HSMs and their keys.
+//! - [`kinds`]: the other store kinds (disks, snapshots, SQL, PostgreSQL, MySQL, Cosmos DB,
+//!   Recovery Services and Backup vaults, file shares), one file per service.
 //! - [`arm`]: ARM over azure_core (paging, `Retry-After`); [`auth`]: the credential chain and
 //!   Shared Key / SAS policies; [`blob`]: the Blob data plane (containers).
 
@@ -40,6 +45,8 @@ pub mod auth;
 pub mod blob;
 #[cfg(feature = "azure")]
 mod keys;
+#[cfg(feature = "azure")]
+pub mod kinds;
 #[cfg(feature = "azure")]
 mod provider;
 #[cfg(feature = "azure")]

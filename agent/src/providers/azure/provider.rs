@@ -101,6 +101,7 @@ impl Provider for AzureProvider {
             sink,
             gaps: AtomicU64::new(0),
             unlisted: Default::default(),
+            locations: Default::default(),
         };
         scanner.scan().await
     }
@@ -113,6 +114,8 @@ pub(super) struct Ctx {
     pub(super) blob: blob::BlobAccess,
     pub(super) concurrency: usize,
     pub(super) metrics: bool,
+    /// The `[azure] kinds` to list beside storage accounts.
+    pub(super) kinds: Vec<String>,
     /// Vaults and managed HSMs by lowercase host, listed once per scan.
     pub(super) vaults: OnceCell<HashMap<String, VaultRef>>,
     /// Keys already read, by (subscription, versionless key URI): the collector interprets
@@ -165,6 +168,7 @@ async fn plan(config: &AzureConfig) -> Result<AzurePlan, AzureError> {
         blob,
         concurrency: config.concurrency,
         metrics: config.metrics,
+        kinds: config.kinds.clone(),
         vaults: OnceCell::new(),
         keys_done: Mutex::new(HashMap::new()),
     };

@@ -38,6 +38,8 @@ pub(super) struct Subscription<'a> {
     /// Storage accounts whose containers could not be listed, with why: the subscription's
     /// coverage says so (the collector marks nothing under them gone).
     pub(super) unlisted: std::sync::Mutex<Vec<String>>,
+    /// The subscription's paired regions, read at most once (kinds/locations.rs).
+    pub(super) locations: super::kinds::Locations,
 }
 
 impl Subscription<'_> {
@@ -70,6 +72,9 @@ impl Subscription<'_> {
     }
 
     pub(super) async fn scan(&self) -> Result<AccountCoverage, SinkClosed> {
+        // The other store kinds do not depend on the storage accounts: listed first, so a
+        // failed account listing leaves them in the map.
+        let kinds_seen = self.scan_kinds().await?;
         let url = match self.ctx.arm.url(
             &format!(
                 "/subscriptions/{}/providers/Microsoft.Storage/storageAccounts",
@@ -78,11 +83,11 @@ impl Subscription<'_> {
             arm::STORAGE_API,
         ) {
             Ok(u) => u,
-            Err(f) => return self.incomplete(f).await,
+            Err(f) => return self.incomplete(f, kinds_seen).await,
         };
         let (accounts, failure) = self.ctx.arm.list::<arm::StorageAccount>(url).await;
         if let Some(f) = failure {
-            return self.incomplete(f).await;
+            return self.incomplete(f, kinds_seen).await;
         }
         self.sink.stores_found(accounts.len() as u64);
         let results: Vec<Result<u64, SinkClosed>> = stream::iter(accounts.iter())
@@ -90,7 +95,7 @@ impl Subscription<'_> {
             .buffer_unordered(self.ctx.concurrency)
             .collect()
             .await;
-        let mut stores_seen = 0;
+        let mut stores_seen = kinds_seen;
         for r in results {
             stores_seen += r?;
         }
@@ -110,12 +115,16 @@ impl Subscription<'_> {
         })
     }
 
-    async fn incomplete(&self, f: CallFailure) -> Result<AccountCoverage, SinkClosed> {
+    async fn incomplete(
+        &self,
+        f: CallFailure,
+        stores_seen: u64,
+    ) -> Result<AccountCoverage, SinkClosed> {
         self.gap(self.id, calls::LIST_STORAGE_ACCOUNTS, &f).await?;
         Ok(AccountCoverage {
             account: self.id.to_owned(),
             complete: false,
-            stores_seen: 0,
+            stores_seen,
             gaps: self.gaps.load(Ordering::Relaxed),
             reason: format!("{} failed: {f}", calls::LIST_STORAGE_ACCOUNTS.name),
         })
@@ -173,8 +182,13 @@ impl Subscription<'_> {
             self.size(a).await?;
         }
         let containers = self.containers(a, &blob_endpoint).await?;
+        let shares = if self.kind_enabled("file-shares") {
+            self.file_shares(a).await?
+        } else {
+            0
+        };
         self.sink.store_done();
-        Ok(1 + containers)
+        Ok(1 + containers + shares)
     }
 
     async fn encryption_scopes(&self, a: &arm::StorageAccount) -> Result<(), SinkClosed> {
@@ -434,7 +448,7 @@ fn encryption_fact(mut e: Encryption) -> fact::Body {
 }
 
 /// The account's `Encryption` fact, and the key URI it names (if any).
-fn account_encryption(a: &arm::StorageAccount) -> (Encryption, Option<String>) {
+pub(super) fn account_encryption(a: &arm::StorageAccount) -> (Encryption, Option<String>) {
     let Some(e) = &a.properties.encryption else {
         return (
             Encryption {
@@ -479,7 +493,7 @@ fn account_encryption(a: &arm::StorageAccount) -> (Encryption, Option<String>) {
     )
 }
 
-fn tags_of<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<Tag> {
+pub(super) fn tags_of<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<Tag> {
     let sorted: BTreeMap<&String, &String> = pairs.collect();
     sorted
         .into_iter()

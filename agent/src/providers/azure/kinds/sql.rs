@@ -1,0 +1,384 @@
+//! Azure SQL Database: logical servers, their databases, TDE and the server's encryption
+//! protector (Microsoft.Sql, api-version 2025-01-01; STORE-KINDS.md 8).
+//!
+//! The store is the database (the server holds settings, not data); `master` is skipped
+//! (logins and metadata only, and TDE cannot encrypt it). Per server: the databases and the
+//! protector and the geo-replication links; per database: TDE. A link makes the secondary a
+//! read replica of the primary (both sides say so, with the partner's location). Backups
+//! kept geo-redundant (`Geo`, `GeoZone`) are a copy in `defaultSecondaryLocation`, else in
+//! the region's pair.
+
+use std::collections::BTreeMap;
+
+use landmeter_proto::v1::{
+    CopyKind, Encryption, EncryptionState, ReplicationRule, Size, StoreKind, fact,
+};
+use serde::Deserialize;
+
+use super::{SERVICE_SQL, arm_id, encrypted, normalize_region, store};
+use crate::providers::azure::calls;
+use crate::providers::azure::subscription::Subscription;
+use crate::providers::{Call, CallFailure};
+use crate::sink::SinkClosed;
+
+pub const SQL_API: &str = "2025-01-01";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Server {
+    id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Database {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    sku: Option<super::disks::NamedSku>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    properties: DatabaseProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DatabaseProperties {
+    #[serde(default)]
+    max_size_bytes: Option<i64>,
+    #[serde(default)]
+    current_backup_storage_redundancy: String,
+    #[serde(default)]
+    default_secondary_location: String,
+    #[serde(default)]
+    is_infra_encryption_enabled: bool,
+    /// Per-database customer-managed key (a Key Vault key URI); wins over the server's.
+    #[serde(default)]
+    encryption_protector: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Protector {
+    #[serde(default)]
+    properties: ProtectorProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProtectorProperties {
+    #[serde(default)]
+    server_key_type: String,
+    #[serde(default)]
+    uri: String,
+}
+
+/// A geo-replication link (`ReplicationLinks_ListByServer`), listed under its database:
+/// `…/databases/{db}/replicationLinks/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Link {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    properties: LinkProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkProperties {
+    #[serde(default)]
+    partner_server: String,
+    #[serde(default)]
+    partner_database: String,
+    #[serde(default)]
+    partner_database_id: String,
+    #[serde(default)]
+    partner_location: String,
+    /// This database's role: Primary, Secondary, NonReadableSecondary, Source, Copy.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    replication_state: String,
+}
+
+impl Link {
+    /// The database the link is listed under, lowercase.
+    fn database(&self) -> Option<String> {
+        let lower = self.id.to_ascii_lowercase();
+        let (_, rest) = lower.split_once("/databases/")?;
+        rest.split('/').next().map(str::to_owned)
+    }
+
+    /// The partner's subject: its id, else built from the partner server's name (same
+    /// resource group is not guaranteed, so the name form is only a fallback).
+    fn partner(&self) -> String {
+        let p = &self.properties;
+        if p.partner_database_id.is_empty() {
+            format!("{}/{}", p.partner_server, p.partner_database)
+        } else {
+            arm_id(&p.partner_database_id)
+        }
+    }
+
+    fn this_is_primary(&self) -> bool {
+        matches!(self.properties.role.as_str(), "Primary" | "Source")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Tde {
+    #[serde(default)]
+    properties: TdeProperties,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TdeProperties {
+    #[serde(default)]
+    state: String,
+}
+
+impl Subscription<'_> {
+    pub(super) async fn sql(&self) -> Result<u64, SinkClosed> {
+        let servers: Vec<Server> = self
+            .list_kind(
+                StoreKind::Database,
+                calls::LIST_SQL_SERVERS,
+                &format!("/subscriptions/{}/providers/Microsoft.Sql/servers", self.id),
+                SQL_API,
+            )
+            .await?;
+        let mut seen = 0;
+        for server in &servers {
+            seen += self.sql_server(server).await?;
+        }
+        Ok(seen)
+    }
+
+    async fn sql_server(&self, server: &Server) -> Result<u64, SinkClosed> {
+        let databases: Vec<Database> = self
+            .list_kind(
+                StoreKind::Database,
+                calls::LIST_SQL_DATABASES,
+                &format!("{}/databases", super::arm_id(&server.id)),
+                SQL_API,
+            )
+            .await?;
+        let databases: Vec<&Database> = databases
+            .iter()
+            .filter(|d| !d.name.eq_ignore_ascii_case("master"))
+            .collect();
+        if databases.is_empty() {
+            return Ok(0);
+        }
+        self.sink.stores_found(databases.len() as u64);
+        let protector = self.sql_protector(server).await;
+        let links = match self
+            .ctx
+            .arm
+            .url(&format!("{}/replicationLinks", arm_id(&server.id)), SQL_API)
+        {
+            Ok(url) => match self.ctx.arm.list::<Link>(url).await {
+                (links, None) => Ok(links),
+                (_, Some(f)) => Err(f),
+            },
+            Err(f) => Err(f),
+        };
+        for db in &databases {
+            let db_links: Result<Vec<&Link>, &CallFailure> = links.as_ref().map(|all| {
+                all.iter()
+                    .filter(|l| l.database().as_deref() == Some(&db.name.to_ascii_lowercase()))
+                    .collect()
+            });
+            self.sql_database(db, &protector, db_links).await?;
+        }
+        Ok(databases.len() as u64)
+    }
+
+    /// The server's current protector: (serverKeyType, key URI).
+    async fn sql_protector(&self, server: &Server) -> Result<(String, String), CallFailure> {
+        let url = self.ctx.arm.url(
+            &format!("{}/encryptionProtector", super::arm_id(&server.id)),
+            SQL_API,
+        )?;
+        let (protectors, failure) = self.ctx.arm.list::<Protector>(url).await;
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        // The listing has one item, `current`.
+        let p = protectors.into_iter().next().unwrap_or_default().properties;
+        Ok((p.server_key_type, p.uri))
+    }
+
+    async fn sql_database(
+        &self,
+        db: &Database,
+        protector: &Result<(String, String), CallFailure>,
+        links: Result<Vec<&Link>, &CallFailure>,
+    ) -> Result<(), SinkClosed> {
+        let call = calls::LIST_SQL_DATABASES;
+        let mut s = store(
+            &self.ctx.provider,
+            SERVICE_SQL,
+            StoreKind::Database,
+            &db.id,
+            &db.location,
+            "Databases_ListByServer.location",
+        );
+        s.engine = "SQLServer".to_owned();
+        s.sku = db.sku.as_ref().map(|k| k.name.clone()).unwrap_or_default();
+        // A geo-secondary is a read replica of its primary.
+        if let Ok(links) = &links
+            && let Some(primary) = links.iter().find(|l| !l.this_is_primary())
+        {
+            s.copy_of = primary.partner();
+            s.copy_kind = CopyKind::ReadReplica as i32;
+            s.copy_of_region = normalize_region(&primary.properties.partner_location);
+        }
+        let subject = s.name.clone();
+        let region = s.region.clone();
+        let encryption = match self.sql_encryption(db, protector).await {
+            Ok(e) => Some(e),
+            Err((failed, f)) => {
+                self.gap(&subject, failed, &f).await?;
+                None
+            }
+        };
+        self.push_store(call, s, &db.tags, encryption).await?;
+        let p = &db.properties;
+        let redundancy = p.current_backup_storage_redundancy.as_str();
+        match links {
+            // Not knowing the replicas leaves the copies unknown, whatever the backups say.
+            Err(f) => {
+                self.gap(&subject, calls::LIST_SQL_REPLICATION_LINKS, f)
+                    .await?
+            }
+            Ok(links) if !redundancy.is_empty() || !links.is_empty() => {
+                let mut rules: Vec<ReplicationRule> = links
+                    .iter()
+                    .filter(|l| l.this_is_primary())
+                    .map(|l| ReplicationRule {
+                        id: l.id.clone(),
+                        status: l.properties.replication_state.clone(),
+                        destination_bucket: l.partner(),
+                        destination_region: normalize_region(&l.properties.partner_location),
+                        copy_kind: CopyKind::ReadReplica as i32,
+                        ..ReplicationRule::default()
+                    })
+                    .collect();
+                if matches!(redundancy, "Geo" | "GeoZone") {
+                    rules.push(
+                        self.geo_copy(&subject, &region, &p.default_secondary_location, redundancy)
+                            .await?,
+                    );
+                }
+                // Local or Zone: the backups stay in the database's region.
+                self.push_copies(&subject, call, rules).await?;
+            }
+            Ok(_) => {}
+        }
+        if let Some(max) = p.max_size_bytes.filter(|b| *b > 0) {
+            self.push(
+                &subject,
+                call,
+                fact::Body::Size(Size {
+                    allocated_bytes: Some(max),
+                    ..Size::default()
+                }),
+            )
+            .await?;
+        }
+        self.sink.store_done();
+        Ok(())
+    }
+
+    async fn sql_encryption(
+        &self,
+        db: &Database,
+        protector: &Result<(String, String), CallFailure>,
+    ) -> Result<Encryption, (&'static Call, CallFailure)> {
+        let url = self
+            .ctx
+            .arm
+            .url(
+                &format!(
+                    "{}/transparentDataEncryption/current",
+                    super::arm_id(&db.id)
+                ),
+                SQL_API,
+            )
+            .map_err(|f| (calls::GET_SQL_TDE, f))?;
+        let tde = self
+            .ctx
+            .arm
+            .get::<Tde>(url)
+            .await
+            .map_err(|f| (calls::GET_SQL_TDE, f))?;
+        let double = db.properties.is_infra_encryption_enabled;
+        if tde.properties.state.eq_ignore_ascii_case("Disabled") {
+            return Ok(Encryption {
+                state: EncryptionState::Disabled as i32,
+                algorithm: "TransparentDataEncryption.state=Disabled".to_owned(),
+                ..Encryption::default()
+            });
+        }
+        if !db.properties.encryption_protector.is_empty() {
+            return Ok(encrypted(
+                "AzureKeyVault (database)",
+                &db.properties.encryption_protector,
+                double,
+            ));
+        }
+        match protector {
+            Ok((key_type, uri)) if key_type.eq_ignore_ascii_case("AzureKeyVault") => {
+                Ok(encrypted(key_type, uri, double))
+            }
+            Ok((key_type, _)) => Ok(encrypted(
+                if key_type.is_empty() {
+                    "ServiceManaged"
+                } else {
+                    key_type
+                },
+                "",
+                double,
+            )),
+            Err(f) => Err((calls::LIST_SQL_ENCRYPTION_PROTECTORS, f.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_protector_and_tde() {
+        // az-specs Microsoft.Sql/stable/2025-01-01/examples/EncryptionProtectorList.json.
+        let json = r#"{"value": [{"id": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/sqlcrudtest-7398/providers/Microsoft.Sql/servers/sqlcrudtest-4645/encryptionProtector/current",
+            "name": "current", "type": "Microsoft.Sql/servers/encryptionProtector", "location": "Japan East", "kind": "azurekeyvault",
+            "properties": {"serverKeyName": "someVault_someKey_01234567890123456789012345678901", "serverKeyType": "AzureKeyVault",
+            "uri": "https://someVault.vault.azure.net/keys/someKey/01234567890123456789012345678901"}}]}"#;
+        let page: crate::providers::azure::arm::Page<Protector> =
+            serde_json::from_str(json).expect("parses");
+        assert_eq!(page.value[0].properties.server_key_type, "AzureKeyVault");
+        // az-specs …/2025-01-01/examples/TransparentDataEncryptionGet.json.
+        let tde: Tde = serde_json::from_str(
+            r#"{"name": "current", "properties": {"state": "Enabled", "scanState": "Suspend"}}"#,
+        )
+        .expect("tde");
+        assert_eq!(tde.properties.state, "Enabled");
+    }
+
+    #[test]
+    fn a_link_belongs_to_its_database_and_names_its_partner() {
+        let link: Link = serde_json::from_str(
+            r#"{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Sql/servers/a/databases/Payroll/replicationLinks/5b30",
+                "properties": {"partnerServer": "b", "partnerDatabase": "payroll", "partnerLocation": "East US",
+                               "role": "Secondary", "partnerRole": "Primary", "linkType": "GEO"}}"#,
+        )
+        .expect("link");
+        assert_eq!(link.database().as_deref(), Some("payroll"));
+        assert!(!link.this_is_primary());
+        assert_eq!(link.partner(), "b/payroll", "no id: the partner's names");
+    }
+}
