@@ -20,6 +20,7 @@
 //! disabled, empty AWS config files.
 
 pub mod arm_server;
+pub mod aws_kinds_estate;
 pub mod azurite;
 pub mod browser;
 pub mod estate;
@@ -596,7 +597,20 @@ pub async fn run_agent(
     endpoint: &str,
     extra: &[&str],
 ) -> anyhow::Result<AgentRun> {
+    run_agent_with_env(collector, endpoint, extra, &[]).await
+}
+
+/// [`run_agent`] with `LANDMETER_AGENT_*` variables added (e.g. `[aws] kinds` and `regions`).
+pub async fn run_agent_with_env(
+    collector: &str,
+    endpoint: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<AgentRun> {
     let (mut cmd, _home) = agent_command(collector, endpoint, extra)?;
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
         .await

@@ -12,6 +12,8 @@
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
 //! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
 //!   (a small estate of its own).
+//! - `aws_kinds`: AWS databases, tables, volumes, snapshots, file systems, backup vaults and
+//!   log groups (a seeded estate of their own), and a denied listing of one kind.
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
@@ -20,6 +22,7 @@
 //! - `ui`: the web UI in headless chromium against the demo estate (dashboard = API, map
 //!   nodes after a filter, a store's facts, live changes); screenshots in target/ui-artifacts.
 
+mod aws_kinds;
 mod azure;
 mod faults;
 mod key_stores;
