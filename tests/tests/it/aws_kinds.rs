@@ -14,13 +14,18 @@ use anyhow::Context as _;
 use landmeter_e2e::aws_kinds_estate::{self, EU, KindsEstate, US};
 use landmeter_e2e::browser::{get_json, http_addr};
 use landmeter_e2e::estate::{Aws, SECOND_ACCOUNT};
-use landmeter_e2e::fault_proxy::{Fault, FaultProxy, Rule};
+use landmeter_e2e::fault_proxy::{Answer, Fault, FaultProxy, Rule};
 use landmeter_e2e::{Collector, Moto, TempDir, run_agent_with_env};
 use landmeter_proto::Custody;
 use landmeter_proto::v1::StoreView;
 
-/// The two regions of the estate: enough, and a scan of all of moto's 38 regions per test
-/// would cost more than the kinds' listings themselves.
+/// Every kind (the harness scans buckets only unless told).
+const KINDS: (&str, &str) = (
+    "LANDMETER_AGENT_AWS_KINDS",
+    "database,table,volume,snapshot,file-system,backup-vault,log-group",
+);
+/// The two regions of the estate: a scan of all of moto's 38 regions in two accounts costs
+/// ~20 s more.
 const REGIONS: (&str, &str) = ("LANDMETER_AGENT_AWS_REGIONS", "eu-west-1,us-east-1");
 
 fn find<'a>(stores: &'a [StoreView], name: &str) -> &'a StoreView {
@@ -82,7 +87,7 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     let (moto, e) = seeded().await?;
     let proxy = FaultProxy::start(moto.addr(), Vec::new()).await?;
     let collector = Collector::start()?;
-    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[REGIONS])
+    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
         .await?
         .success()
         .map_err(|err| err.context(format!("collector log:\n{}", collector.log())))?;
@@ -238,12 +243,15 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
     let db = dir.path().join("map.db");
     let collector =
         Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
-    run_agent_with_env(&collector.url(), &moto.endpoint(), &[], &[REGIONS])
+    // First scan: the enabled regions from ec2:DescribeRegions.
+    run_agent_with_env(&collector.url(), &moto.endpoint(), &[], &[KINDS])
         .await?
         .success()?;
     let mut map = collector.map().await?;
     let before = map.all_stores().await?;
-    assert!(find(&before, &e.log_group).gone_at_ms.is_none());
+    for name in e.stores() {
+        assert!(find(&before, name).gone_at_ms.is_none(), "{name}");
+    }
 
     let proxy = FaultProxy::start(
         moto.addr(),
@@ -259,7 +267,7 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
         ],
     )
     .await?;
-    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[REGIONS])
+    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
         .await?
         .success()?;
     assert!(proxy.count("logs:DescribeLogGroups") >= 1);
@@ -300,5 +308,50 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
             .all(|c| c["complete"] == true),
         "a kind's listing gap leaves the account complete: {latest}"
     );
+
+    // Third scan: the regions cannot be listed. Only the buckets' regions and the home
+    // region (us-east-1) are scanned; no EU store of any kind is gone.
+    let no_regions = FaultProxy::start(
+        moto.addr(),
+        vec![
+            Rule::any()
+                .service("ec2")
+                .operation("ec2:DescribeRegions")
+                // The EC2 Query protocol's error shape.
+                .respond(Answer::new(
+                    hyper::StatusCode::FORBIDDEN,
+                    "text/xml;charset=UTF-8",
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>e2e</RequestID></Response>",
+                )),
+        ],
+    )
+    .await?;
+    run_agent_with_env(&collector.url(), &no_regions.endpoint(), &[], &[KINDS])
+        .await?
+        .success()?;
+    assert!(no_regions.count("ec2:DescribeRegions") >= 1);
+    assert_eq!(
+        no_regions.count("logs:DescribeLogGroups"),
+        2,
+        "the home region only, in two accounts"
+    );
+    let after = map.all_stores().await?;
+    for name in e.stores() {
+        assert!(
+            find(&after, name).gone_at_ms.is_none(),
+            "{name} marked gone"
+        );
+    }
+    let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
+    let latest = &coverage["scans"][0];
+    let gaps = latest["gaps"].as_array().context("gaps")?;
+    for kind in ["database", "log-group", "backup-vault"] {
+        assert!(
+            gaps.iter().any(|g| g["call"] == "ec2:DescribeRegions"
+                && g["subject"] == kind
+                && g["code"] == "UnauthorizedOperation"),
+            "no all-regions gap for {kind}: {latest}"
+        );
+    }
     Ok(())
 }
