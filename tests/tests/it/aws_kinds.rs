@@ -264,6 +264,15 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
                     "AccessDeniedException",
                     "User is not authorized to perform: logs:DescribeLogGroups",
                 )),
+            // And one store's describe: its custody is unknown, never none.
+            Rule::any()
+                .service("dynamodb")
+                .operation("dynamodb:DescribeTable")
+                .body_contains("\"cases\"")
+                .respond(Fault::json_error(
+                    "AccessDeniedException",
+                    "User is not authorized to perform: dynamodb:DescribeTable",
+                )),
         ],
     )
     .await?;
@@ -281,6 +290,13 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
         let v = find(&after, name);
         assert!(v.gone_at_ms.is_none(), "{name} marked gone");
     }
+    let table = find(&after, &e.table_cmk);
+    assert_eq!(table.custody(), Custody::Unknown, "{table:?}");
+    assert!(
+        table.custody_reason.contains("AccessDenied"),
+        "{}",
+        table.custody_reason
+    );
     // The other kinds of the same region were listed in this scan.
     let scan_id = &find(&after, &e.table_cmk).last_scan_id;
     assert_ne!(
