@@ -32,6 +32,9 @@ pub struct KindsEstate {
     /// RDS instance without storage encryption, with a read replica in [`US`].
     pub db_plain: String,
     pub db_replica: String,
+    /// Aurora global database: the writer cluster in [`EU`], a secondary in [`US`].
+    pub cluster_writer: String,
+    pub cluster_secondary: String,
     /// Manual snapshot of `db_encrypted`, shared with [`SECOND_ACCOUNT`].
     pub db_snapshot: String,
     /// DynamoDB table with the key, and one with the AWS owned key in [`US`].
@@ -58,6 +61,8 @@ impl KindsEstate {
             &self.db_encrypted,
             &self.db_plain,
             &self.db_replica,
+            &self.cluster_writer,
+            &self.cluster_secondary,
             &self.db_snapshot,
             &self.table_cmk,
             &self.table_owned,
@@ -142,6 +147,29 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         .send()
         .await
         .context("rds:CreateDBInstanceReadReplica")?;
+    // Aurora global database (moto serves it when the clusters name their engine).
+    rds.create_global_cluster()
+        .global_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .context("rds:CreateGlobalCluster")?;
+    for (region, id) in [(EU, "ledger-eu"), (US, "ledger-us")] {
+        let mut req = aws
+            .rds(region)
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .global_cluster_identifier("ledger");
+        if region == EU {
+            req = req
+                .master_username("admin")
+                .master_user_password("password-1");
+        }
+        req.send()
+            .await
+            .with_context(|| format!("rds:CreateDBCluster {id}"))?;
+    }
     rds.create_db_snapshot()
         .db_snapshot_identifier("payroll-manual")
         .db_instance_identifier("payroll")
@@ -315,6 +343,8 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         db_encrypted: arn("rds", EU, "db:payroll"),
         db_plain,
         db_replica: arn("rds", US, "db:archive-replica"),
+        cluster_writer: arn("rds", EU, "cluster:ledger-eu"),
+        cluster_secondary: arn("rds", US, "cluster:ledger-us"),
         db_snapshot: arn("rds", EU, "snapshot:payroll-manual"),
         table_cmk: arn("dynamodb", EU, "table/cases"),
         table_owned: arn("dynamodb", US, "table/lookups"),

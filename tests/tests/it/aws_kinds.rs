@@ -147,6 +147,28 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         !db.replicated_outside_eu,
         "no copy of the encrypted one leaves the EU"
     );
+    // Aurora global database: the secondary cluster in the US is a copy of the writer.
+    let writer = find(&stores, &e.cluster_writer);
+    assert_eq!(
+        (writer.kind.as_str(), writer.engine.as_str()),
+        ("database", "aurora-postgresql")
+    );
+    assert_eq!(
+        copies(writer),
+        [(
+            e.cluster_secondary.clone(),
+            US.to_owned(),
+            "multi-region".to_owned(),
+            false
+        )]
+    );
+    assert!(writer.replicated_outside_eu);
+    let secondary = find(&stores, &e.cluster_secondary);
+    assert_eq!(secondary.region, US);
+    assert_eq!(
+        (secondary.copy_of.as_str(), secondary.copy_kind.as_str()),
+        (e.cluster_writer.as_str(), "multi-region")
+    );
 
     // Snapshots: their source, and who else may restore them.
     let snap = find(&stores, &e.db_snapshot);
@@ -228,6 +250,11 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     // One listing per kind and region; per store only the sharing of snapshots and a
     // table's describe and tags.
     assert_eq!(n("rds:DescribeDBInstances"), 4, "two regions, two accounts");
+    assert_eq!(
+        n("rds:DescribeGlobalClusters"),
+        2,
+        "where a member cluster is"
+    );
     assert_eq!(n("ec2:GetEbsEncryptionByDefault"), 4);
     assert_eq!(n("ec2:GetEbsDefaultKmsKeyId"), 1, "asked only where on");
     assert_eq!(n("dynamodb:DescribeTable"), 2);

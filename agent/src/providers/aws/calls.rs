@@ -26,6 +26,7 @@ pub const AWS_CALLS: &[&Call] = &[
     DESCRIBE_REGIONS,
     DESCRIBE_DB_INSTANCES,
     DESCRIBE_DB_CLUSTERS,
+    DESCRIBE_GLOBAL_CLUSTERS,
     DESCRIBE_DB_SNAPSHOTS,
     DESCRIBE_DB_SNAPSHOT_ATTRIBUTES,
     LIST_TABLES,
@@ -130,6 +131,12 @@ pub const DESCRIBE_DB_CLUSTERS: &Call = &call(
     "rds:DescribeDBClusters",
     FactTopic::Listing,
     &["rds:DescribeDBClusters"],
+);
+/// Aurora global databases: which clusters in other regions hold the same data.
+pub const DESCRIBE_GLOBAL_CLUSTERS: &Call = &call(
+    "rds:DescribeGlobalClusters",
+    FactTopic::Replication,
+    &["rds:DescribeGlobalClusters"],
 );
 pub const DESCRIBE_DB_SNAPSHOTS: &Call = &call(
     "rds:DescribeDBSnapshots",

@@ -1,6 +1,7 @@
 //! RDS: DB instances (members of a cluster are skipped: the cluster is the store), DB
-//! clusters and DB snapshots, with read replicas and snapshot copies as copies, and who else
-//! may restore a manual snapshot (`DescribeDBSnapshotAttributes`).
+//! clusters and DB snapshots, with read replicas, Aurora global database members and
+//! snapshot copies as copies, and who else may restore a manual snapshot
+//! (`DescribeDBSnapshotAttributes`).
 
 use std::collections::HashSet;
 
@@ -56,8 +57,17 @@ impl AccountScan<'_> {
             match list_clusters(&client).await {
                 Ok(clusters) => {
                     self.sink.stores_found(clusters.len() as u64);
+                    // Asked only where a cluster belongs to a global database.
+                    let global = if clusters
+                        .iter()
+                        .any(|c| c.global_cluster_identifier().is_some_and(|g| !g.is_empty()))
+                    {
+                        Some(list_global_members(&client).await)
+                    } else {
+                        None
+                    };
                     for cluster in &clusters {
-                        out.merge(self.rds_cluster(region, cluster).await?);
+                        out.merge(self.rds_cluster(region, cluster, global.as_ref()).await?);
                     }
                 }
                 Err(failed) => {
@@ -165,7 +175,12 @@ impl AccountScan<'_> {
         Ok(out)
     }
 
-    async fn rds_cluster(&self, region: &str, c: &DbCluster) -> Result<KindsOutcome, SinkClosed> {
+    async fn rds_cluster(
+        &self,
+        region: &str,
+        c: &DbCluster,
+        global: Option<&Result<Vec<GlobalMember>, CallFailure>>,
+    ) -> Result<KindsOutcome, SinkClosed> {
         let call = calls::DESCRIBE_DB_CLUSTERS;
         let mut out = KindsOutcome::default();
         let arn = match c.db_cluster_arn() {
@@ -184,7 +199,38 @@ impl AccountScan<'_> {
             store.copy_kind = CopyKind::ReadReplica as i32;
             store.copy_of_region = arn_region(&store.copy_of);
         }
+        // An Aurora global database: the writer's cluster holds the data, every other
+        // member a copy of it in its region.
+        let group = c
+            .global_cluster_identifier()
+            .filter(|g| !g.is_empty())
+            .and_then(|g| Some((g, global?)));
+        let mut global_copies = Vec::new();
+        if let Some((id, Ok(members))) = group {
+            let mine: Vec<&GlobalMember> = members.iter().filter(|m| m.global_id == id).collect();
+            let writer = mine
+                .iter()
+                .find(|m| m.is_writer)
+                .map(|m| m.cluster_arn.as_str());
+            if writer == Some(arn.as_str()) {
+                global_copies = mine
+                    .iter()
+                    .filter(|m| m.cluster_arn != arn)
+                    .map(|m| self.copy_rule(&m.cluster_arn, CopyKind::MultiRegion, &m.status))
+                    .collect();
+            } else if let Some(writer) = writer
+                && store.copy_of.is_empty()
+            {
+                store.copy_of = writer.to_owned();
+                store.copy_kind = CopyKind::MultiRegion as i32;
+                store.copy_of_region = arn_region(writer);
+            }
+        }
         self.emit_store(call, store).await?;
+        if let Some((_, Err(failed))) = group {
+            self.gap(&arn, calls::DESCRIBE_GLOBAL_CLUSTERS, failed)
+                .await?;
+        }
         self.emit_tags(&arn, call, rds_tags(c.tag_list())).await?;
         self.rds_encryption(
             &arn,
@@ -205,6 +251,7 @@ impl AccountScan<'_> {
             .iter()
             .map(|id| self.rds_subject(region, "cluster", id))
             .map(|replica| self.copy_rule(&replica, CopyKind::ReadReplica, ""))
+            .chain(global_copies)
             .collect();
         self.emit_replication(&arn, call, replicas).await?;
         Ok(out)
@@ -393,6 +440,40 @@ async fn list_clusters(client: &aws_sdk_rds::Client) -> Result<Vec<DbCluster>, C
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
         all.extend_from_slice(page.map_err(|e| failure(&e))?.db_clusters());
+    }
+    Ok(all)
+}
+
+/// A member cluster of an Aurora global database.
+#[derive(Debug)]
+struct GlobalMember {
+    global_id: String,
+    cluster_arn: String,
+    is_writer: bool,
+    /// Raw `SynchronizationStatus`.
+    status: String,
+}
+
+async fn list_global_members(
+    client: &aws_sdk_rds::Client,
+) -> Result<Vec<GlobalMember>, CallFailure> {
+    let mut pages = client.describe_global_clusters().into_paginator().send();
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        for g in page.map_err(|e| failure(&e))?.global_clusters() {
+            let id = g.global_cluster_identifier().unwrap_or_default();
+            for m in g.global_cluster_members() {
+                all.push(GlobalMember {
+                    global_id: id.to_owned(),
+                    cluster_arn: m.db_cluster_arn().unwrap_or_default().to_owned(),
+                    is_writer: m.is_writer().unwrap_or(false),
+                    status: m
+                        .synchronization_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                });
+            }
+        }
     }
     Ok(all)
 }
