@@ -276,7 +276,7 @@ impl Aws {
         }
     }
 
-    fn creds(&self, account: Account) -> Credentials {
+    pub(crate) fn creds(&self, account: Account) -> Credentials {
         self.credentials
             .get(&account)
             .cloned()

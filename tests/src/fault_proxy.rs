@@ -72,6 +72,18 @@ impl RequestInfo {
             .to_owned()
     }
 
+    /// The SigV4 region of the request, from the credential scope; empty when unsigned.
+    pub fn region(&self) -> String {
+        self.headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|auth| auth.split("Credential=").nth(1))
+            .and_then(|c| c.split([',', ' ']).next())
+            .and_then(|scope| scope.split('/').nth(2))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The path-style S3 bucket: the first path segment, if any.
     pub fn bucket(&self) -> Option<&str> {
         self.path
@@ -299,6 +311,8 @@ pub struct Rule {
     times: Option<u64>,
     /// The SigV4 service (`s3`, `kms`).
     service: Option<String>,
+    /// The SigV4 region (`eu-west-1`).
+    region: Option<String>,
     /// Apply to each matching request with this probability (a seeded draw).
     probability: Option<(f64, Arc<Mutex<u64>>)>,
     applied: Arc<AtomicU64>,
@@ -317,6 +331,7 @@ impl fmt::Debug for Rule {
             .field("body_contains", &self.body_contains)
             .field("times", &self.times)
             .field("service", &self.service)
+            .field("region", &self.region)
             .field("probability", &self.probability.as_ref().map(|(p, _)| *p))
             .finish_non_exhaustive()
     }
@@ -335,6 +350,7 @@ impl Rule {
             body_contains: None,
             times: None,
             service: None,
+            region: None,
             probability: None,
             applied: Arc::new(AtomicU64::new(0)),
             // Replaced by respond() or rewrite(); a bare rule passes answers through.
@@ -367,6 +383,12 @@ impl Rule {
     /// with `seed` (the same seed gives the same sequence of draws).
     pub fn probability(mut self, p: f64, seed: u64) -> Self {
         self.probability = Some((p, Arc::new(Mutex::new(seed | 1))));
+        self
+    }
+
+    /// Only requests signed for `region` (the SigV4 credential scope).
+    pub fn region(mut self, region: &str) -> Self {
+        self.region = Some(region.to_owned());
         self
     }
 
@@ -444,6 +466,7 @@ impl Rule {
 
     fn matches(&self, req: &RequestInfo, operation: &str) -> bool {
         self.service.as_deref().is_none_or(|s| s == req.service())
+            && self.region.as_deref().is_none_or(|r| r == req.region())
             && self.method.as_ref().is_none_or(|m| *m == req.method)
             && self.operation.as_deref().is_none_or(|o| o == operation)
             && self

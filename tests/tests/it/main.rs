@@ -12,6 +12,8 @@
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
 //! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
 //!   (a small estate of its own).
+//! - `aws_kinds`: AWS databases, tables, volumes, snapshots, file systems, backup vaults and
+//!   log groups (a seeded estate of their own), and a denied listing of one kind.
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
 //! - `azure_kinds`: the other Azure store kinds (disks, snapshots, databases, vaults, file
 //!   shares) against the ARM test server: facts, the map, requests, a denied listing.
@@ -22,6 +24,7 @@
 //! - `ui`: the web UI in headless chromium against the demo estate (dashboard = API, map
 //!   nodes after a filter, a store's facts, live changes); screenshots in target/ui-artifacts.
 
+mod aws_kinds;
 mod azure;
 mod azure_kinds;
 mod faults;

@@ -1,14 +1,14 @@
 //! One account's scan: the listing, then every bucket (`concurrency` at a time), sizes and
 //! keys, then the encryption facts carrying the key ARNs they resolved to.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_config::{Region, SdkConfig};
 use futures::{StreamExt, stream};
 use landmeter_proto::v1::{AccountCoverage, Encryption, fact};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::calls;
 use super::encryption::with_s3_detail;
@@ -49,6 +49,9 @@ pub(super) struct AccountScan<'a> {
     pub(super) s3_clients: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     /// Bucket name -> region, resolved at most once per name (own buckets and destinations).
     pub(super) regions: Mutex<HashMap<String, Arc<OnceCell<RegionAnswer>>>>,
+    /// Bounds the per-store calls of the other kinds (the listings are bounded by their
+    /// own stream): `concurrency` in flight.
+    pub(super) permits: Semaphore,
 }
 
 impl<'a> AccountScan<'a> {
@@ -66,6 +69,7 @@ impl<'a> AccountScan<'a> {
             gaps: AtomicU64::new(0),
             s3_clients: Mutex::new(HashMap::new()),
             regions: Mutex::new(HashMap::new()),
+            permits: Semaphore::new(settings.concurrency),
         }
     }
 
@@ -133,22 +137,87 @@ impl<'a> AccountScan<'a> {
         aws_sdk_cloudwatch::Client::from_conf(conf)
     }
 
+    /// Buckets, then the other kinds per region, then the keys of both, then the encryption
+    /// facts carrying the key ARNs.
     pub(super) async fn scan(&self) -> Result<AccountCoverage, SinkClosed> {
-        let listed = match self.list_buckets().await {
-            Ok(listed) => listed,
+        let (buckets, bucket_stores, late_sizes, listing_failure) = match self.list_buckets().await
+        {
+            Ok(listed) => {
+                let (buckets, late) = self.scan_buckets(listed).await?;
+                let n = buckets.len() as u64;
+                (buckets, n, late, None)
+            }
             Err(failed) => {
                 tracing::error!(account = %self.account, error = %failed, "cannot list buckets");
                 self.gap(&self.account, calls::LIST_BUCKETS, &failed)
                     .await?;
-                return Ok(AccountCoverage {
-                    account: self.account.clone(),
-                    complete: false,
-                    stores_seen: 0,
-                    gaps: self.gaps.load(Ordering::Relaxed),
-                    reason: format!("s3:ListBuckets failed: {failed}"),
-                });
+                (Vec::new(), 0, false, Some(failed))
             }
         };
+
+        let late_sizes = async {
+            if !late_sizes {
+                return Ok(());
+            }
+            let pairs: Vec<(&str, &str)> = buckets
+                .iter()
+                .map(|b| (b.name.as_str(), b.region.as_str()))
+                .collect();
+            self.sizes(&pairs).await
+        };
+        let kinds_and_keys = async {
+            let bucket_regions: BTreeSet<String> = buckets
+                .iter()
+                .filter(|b| !b.region.is_empty())
+                .map(|b| b.region.clone())
+                .collect();
+            let kinds = self.scan_kinds(&bucket_regions).await?;
+            let mut key_refs: Vec<(String, String)> = buckets
+                .iter()
+                .flat_map(|b| b.key_refs.iter().cloned())
+                .collect();
+            key_refs.extend(kinds.key_refs());
+            let resolved = self.resolve_keys(&key_refs).await?;
+            Ok::<_, SinkClosed>((kinds, resolved))
+        };
+        let (sizes, kinds_and_keys) = tokio::join!(late_sizes, kinds_and_keys);
+        sizes?;
+        let (kinds, resolved) = kinds_and_keys?;
+
+        for bucket in buckets {
+            let Some(mut encryption) = bucket.encryption.map(|boxed| *boxed) else {
+                continue;
+            };
+            if !encryption.key_ref.is_empty() {
+                let region = self.region_or_home(&bucket.region).to_owned();
+                if let Some(arn) = resolved.get(&(region, encryption.key_ref.clone())) {
+                    encryption.resolved_key_arn.clone_from(arn);
+                }
+            }
+            self.emit(
+                &bucket.name,
+                calls::GET_BUCKET_ENCRYPTION,
+                fact::Body::Encryption(with_s3_detail(encryption)),
+            )
+            .await?;
+        }
+        let kind_stores = kinds.stores;
+        self.emit_kind_encryptions(kinds, &resolved).await?;
+
+        Ok(AccountCoverage {
+            account: self.account.clone(),
+            complete: listing_failure.is_none(),
+            stores_seen: bucket_stores + kind_stores,
+            gaps: self.gaps.load(Ordering::Relaxed),
+            reason: listing_failure
+                .map(|failed| format!("s3:ListBuckets failed: {failed}"))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Examines every listed bucket; returns them, and whether their sizes are still to be
+    /// read (the listing did not give every region, so sizes wait for the examination).
+    async fn scan_buckets(&self, listed: Vec<Listed>) -> Result<(Vec<Bucket>, bool), SinkClosed> {
         self.sink.stores_found(listed.len() as u64);
         let mut listed = listed;
         let unresolved = listed.iter().filter(|b| b.region.is_none()).count();
@@ -215,45 +284,6 @@ impl<'a> AccountScan<'a> {
         let (buckets, early_sizes) = tokio::join!(examine_all, early_sizes);
         let buckets = buckets?;
         early_sizes?;
-
-        let late_sizes = async {
-            if listed_regions.is_some() || !self.settings.sizes {
-                return Ok(());
-            }
-            let pairs: Vec<(&str, &str)> = buckets
-                .iter()
-                .map(|b| (b.name.as_str(), b.region.as_str()))
-                .collect();
-            self.sizes(&pairs).await
-        };
-        let (sizes, resolved) = tokio::join!(late_sizes, self.resolve_keys(&buckets));
-        sizes?;
-        let resolved = resolved?;
-
-        for bucket in buckets {
-            let Some(mut encryption) = bucket.encryption.map(|boxed| *boxed) else {
-                continue;
-            };
-            if !encryption.key_ref.is_empty() {
-                let region = self.region_or_home(&bucket.region).to_owned();
-                if let Some(arn) = resolved.get(&(region, encryption.key_ref.clone())) {
-                    encryption.resolved_key_arn.clone_from(arn);
-                }
-            }
-            self.emit(
-                &bucket.name,
-                calls::GET_BUCKET_ENCRYPTION,
-                fact::Body::Encryption(with_s3_detail(encryption)),
-            )
-            .await?;
-        }
-
-        Ok(AccountCoverage {
-            account: self.account.clone(),
-            complete: true,
-            stores_seen,
-            gaps: self.gaps.load(Ordering::Relaxed),
-            reason: String::new(),
-        })
+        Ok((buckets, listed_regions.is_none() && self.settings.sizes))
     }
 }

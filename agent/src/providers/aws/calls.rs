@@ -23,6 +23,26 @@ pub const AWS_CALLS: &[&Call] = &[
     LIST_ALIASES,
     DESCRIBE_KEY,
     DESCRIBE_CUSTOM_KEY_STORES,
+    DESCRIBE_REGIONS,
+    DESCRIBE_DB_INSTANCES,
+    DESCRIBE_DB_CLUSTERS,
+    DESCRIBE_GLOBAL_CLUSTERS,
+    DESCRIBE_DB_SNAPSHOTS,
+    DESCRIBE_DB_SNAPSHOT_ATTRIBUTES,
+    LIST_TABLES,
+    DESCRIBE_TABLE,
+    LIST_TAGS_OF_RESOURCE,
+    DESCRIBE_VOLUMES,
+    DESCRIBE_SNAPSHOTS,
+    DESCRIBE_SNAPSHOT_ATTRIBUTE,
+    GET_EBS_ENCRYPTION_BY_DEFAULT,
+    GET_EBS_DEFAULT_KMS_KEY_ID,
+    DESCRIBE_FILE_SYSTEMS,
+    DESCRIBE_REPLICATION_CONFIGURATIONS,
+    LIST_BACKUP_VAULTS,
+    LIST_BACKUP_PLANS,
+    GET_BACKUP_PLAN,
+    DESCRIBE_LOG_GROUPS,
 ];
 
 const fn call(name: &'static str, topic: FactTopic, permissions: &'static [&'static str]) -> Call {
@@ -93,6 +113,112 @@ pub const DESCRIBE_CUSTOM_KEY_STORES: &Call = &call(
     "kms:DescribeCustomKeyStores",
     FactTopic::KeyStore,
     &["kms:DescribeCustomKeyStores"],
+);
+
+// Stores other than buckets (kinds/), per region. A failed listing leaves that kind's
+// listing in that region unknown; the per-store calls leave one dimension unknown.
+pub const DESCRIBE_REGIONS: &Call = &call(
+    "ec2:DescribeRegions",
+    FactTopic::Listing,
+    &["ec2:DescribeRegions"],
+);
+pub const DESCRIBE_DB_INSTANCES: &Call = &call(
+    "rds:DescribeDBInstances",
+    FactTopic::Listing,
+    &["rds:DescribeDBInstances"],
+);
+pub const DESCRIBE_DB_CLUSTERS: &Call = &call(
+    "rds:DescribeDBClusters",
+    FactTopic::Listing,
+    &["rds:DescribeDBClusters"],
+);
+/// Aurora global databases: which clusters in other regions hold the same data.
+pub const DESCRIBE_GLOBAL_CLUSTERS: &Call = &call(
+    "rds:DescribeGlobalClusters",
+    FactTopic::Replication,
+    &["rds:DescribeGlobalClusters"],
+);
+pub const DESCRIBE_DB_SNAPSHOTS: &Call = &call(
+    "rds:DescribeDBSnapshots",
+    FactTopic::Listing,
+    &["rds:DescribeDBSnapshots"],
+);
+pub const DESCRIBE_DB_SNAPSHOT_ATTRIBUTES: &Call = &call(
+    "rds:DescribeDBSnapshotAttributes",
+    FactTopic::Sharing,
+    &["rds:DescribeDBSnapshotAttributes"],
+);
+pub const LIST_TABLES: &Call = &call(
+    "dynamodb:ListTables",
+    FactTopic::Listing,
+    &["dynamodb:ListTables"],
+);
+/// The table's key and replicas come only from here.
+pub const DESCRIBE_TABLE: &Call = &call(
+    "dynamodb:DescribeTable",
+    FactTopic::Encryption,
+    &["dynamodb:DescribeTable"],
+);
+pub const LIST_TAGS_OF_RESOURCE: &Call = &call(
+    "dynamodb:ListTagsOfResource",
+    FactTopic::Tags,
+    &["dynamodb:ListTagsOfResource"],
+);
+pub const DESCRIBE_VOLUMES: &Call = &call(
+    "ec2:DescribeVolumes",
+    FactTopic::Listing,
+    &["ec2:DescribeVolumes"],
+);
+pub const DESCRIBE_SNAPSHOTS: &Call = &call(
+    "ec2:DescribeSnapshots",
+    FactTopic::Listing,
+    &["ec2:DescribeSnapshots"],
+);
+pub const DESCRIBE_SNAPSHOT_ATTRIBUTE: &Call = &call(
+    "ec2:DescribeSnapshotAttribute",
+    FactTopic::Sharing,
+    &["ec2:DescribeSnapshotAttribute"],
+);
+pub const GET_EBS_ENCRYPTION_BY_DEFAULT: &Call = &call(
+    "ec2:GetEbsEncryptionByDefault",
+    FactTopic::Setting,
+    &["ec2:GetEbsEncryptionByDefault"],
+);
+pub const GET_EBS_DEFAULT_KMS_KEY_ID: &Call = &call(
+    "ec2:GetEbsDefaultKmsKeyId",
+    FactTopic::Setting,
+    &["ec2:GetEbsDefaultKmsKeyId"],
+);
+pub const DESCRIBE_FILE_SYSTEMS: &Call = &call(
+    "elasticfilesystem:DescribeFileSystems",
+    FactTopic::Listing,
+    &["elasticfilesystem:DescribeFileSystems"],
+);
+pub const DESCRIBE_REPLICATION_CONFIGURATIONS: &Call = &call(
+    "elasticfilesystem:DescribeReplicationConfigurations",
+    FactTopic::Replication,
+    &["elasticfilesystem:DescribeReplicationConfigurations"],
+);
+pub const LIST_BACKUP_VAULTS: &Call = &call(
+    "backup:ListBackupVaults",
+    FactTopic::Listing,
+    &["backup:ListBackupVaults"],
+);
+/// Plans name the copies (copy actions) and the deletion (lifecycle) of a vault's backups.
+pub const LIST_BACKUP_PLANS: &Call = &call(
+    "backup:ListBackupPlans",
+    FactTopic::Replication,
+    &["backup:ListBackupPlans"],
+);
+pub const GET_BACKUP_PLAN: &Call = &call(
+    "backup:GetBackupPlan",
+    FactTopic::Replication,
+    &["backup:GetBackupPlan"],
+);
+pub const DESCRIBE_LOG_GROUPS: &Call = &call(
+    "logs:DescribeLogGroups",
+    FactTopic::Listing,
+    &["logs:DescribeLogGroups"],
 );
 
 #[cfg(test)]

@@ -48,7 +48,27 @@ pub struct AwsConfig {
     pub sizes: bool,
     /// Further accounts, each reached by assuming a role.
     pub accounts: Vec<AwsAccount>,
+    /// Store kinds scanned besides buckets (which are always scanned), per region:
+    /// `database` (RDS instances and clusters), `table` (DynamoDB), `volume` (EBS, and the
+    /// region's EBS encryption defaults), `snapshot` (RDS and EBS), `file-system` (EFS),
+    /// `backup-vault` (AWS Backup), `log-group` (CloudWatch Logs). Default: all of them;
+    /// `[]` scans buckets only.
+    pub kinds: Vec<String>,
+    /// Regions the kinds are scanned in. Default: empty, meaning the account's enabled
+    /// regions (`ec2:DescribeRegions`).
+    pub regions: Vec<String>,
 }
+
+/// The `kinds` values, in the order a scan walks them.
+pub const AWS_KINDS: &[&str] = &[
+    "database",
+    "table",
+    "volume",
+    "snapshot",
+    "file-system",
+    "backup-vault",
+    "log-group",
+];
 
 /// One account reached through a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +95,8 @@ impl Default for AwsConfig {
             object_lock: true,
             sizes: true,
             accounts: Vec::new(),
+            kinds: AWS_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+            regions: Vec::new(),
         }
     }
 }
@@ -101,6 +123,8 @@ impl AwsConfig {
             "ORGANIZATION_ROLE_NAME" => self.organization_role_name = value,
             "OBJECT_LOCK" => self.object_lock = flag(&value)?,
             "SIZES" => self.sizes = flag(&value)?,
+            "AWS_KINDS" => self.kinds = list(&value),
+            "AWS_REGIONS" => self.regions = list(&value),
             _ => return Ok(false),
         }
         Ok(true)
@@ -136,6 +160,19 @@ impl AwsConfig {
                 "aws.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
                 self.concurrency
             ));
+        }
+        for kind in &self.kinds {
+            if !AWS_KINDS.contains(&kind.as_str()) {
+                return Err(format!(
+                    "aws.kinds {kind:?} is not one of {}",
+                    AWS_KINDS.join(", ")
+                ));
+            }
+        }
+        for region in &self.regions {
+            if region.is_empty() || region.contains(char::is_whitespace) {
+                return Err(format!("aws.regions {region:?} is not a region"));
+            }
         }
         if self.organization
             && (self.organization_role_name.is_empty()
@@ -190,6 +227,16 @@ impl AwsConfig {
     }
 }
 
+/// A comma-separated variable as a list; empty items dropped (`""` is the empty list).
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +255,39 @@ mod tests {
         )
         .expect("loads");
         assert!(!config.aws.sizes);
+    }
+
+    #[test]
+    fn kinds_and_regions_default_to_all_and_can_be_narrowed() {
+        let all = AwsConfig::default();
+        assert_eq!(all.kinds.len(), AWS_KINDS.len());
+        assert!(all.regions.is_empty(), "default: the enabled regions");
+        let some = Config::from_toml(
+            "[aws]\nkinds = [\"database\", \"log-group\"]\nregions = [\"eu-west-1\"]\n",
+        )
+        .expect("parses");
+        assert_eq!(some.aws.kinds, ["database", "log-group"]);
+        assert_eq!(some.aws.regions, ["eu-west-1"]);
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_AWS_KINDS", "table, volume"),
+                ("LANDMETER_AGENT_AWS_REGIONS", "eu-central-1,us-east-1"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(config.aws.kinds, ["table", "volume"]);
+        assert_eq!(config.aws.regions, ["eu-central-1", "us-east-1"]);
+        let none = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_AWS_KINDS", "")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(none.aws.kinds.is_empty(), "buckets only");
+        let bad = Config::from_toml("[aws]\nkinds = [\"disk\"]\n").expect("parses");
+        assert!(bad.validate().is_err(), "unknown kind");
     }
 
     #[test]

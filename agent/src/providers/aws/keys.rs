@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::{StreamExt, stream};
 use landmeter_proto::v1::{Key, KeyStore, fact};
 
-use super::account::{AccountScan, Bucket};
+use super::account::AccountScan;
 use super::calls;
 use super::sdk::failure;
 use crate::arn::{Arn, KeyRef};
@@ -14,16 +14,16 @@ use crate::providers::CallFailure;
 use crate::sink::SinkClosed;
 
 impl AccountScan<'_> {
-    /// Describes every distinct key the buckets refer to; emits `Key` and `KeyStore` facts.
+    /// Describes every distinct key the stores refer to (raw reference, region a bare id or
+    /// alias resolves in); emits `Key` and `KeyStore` facts.
     /// Returns (region the ref resolved in, raw ref) -> key ARN.
     pub(super) async fn resolve_keys(
         &self,
-        buckets: &[Bucket],
+        key_refs: &[(String, String)],
     ) -> Result<HashMap<(String, String), String>, SinkClosed> {
         // (region, raw ref): the same alias name or key id means different keys per region.
-        let refs: BTreeSet<(String, String)> = buckets
+        let refs: BTreeSet<(String, String)> = key_refs
             .iter()
-            .flat_map(|b| b.key_refs.iter())
             // A bare alias or key id names a key in the bucket's region: when that region is
             // not known, no region is guessed and the key stays undescribed (custody unknown).
             .filter_map(|(raw, context)| {

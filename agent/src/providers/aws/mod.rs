@@ -42,6 +42,8 @@ mod encryption;
 #[cfg(feature = "aws")]
 mod keys;
 #[cfg(feature = "aws")]
+mod kinds;
+#[cfg(feature = "aws")]
 mod listing;
 #[cfg(feature = "aws")]
 mod provider;

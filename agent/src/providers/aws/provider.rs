@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use landmeter_proto::v1::{AccountCoverage, Fact, fact};
+use landmeter_proto::v1::{AccountCoverage, Fact, StoreKind, fact};
 
 use super::account::AccountScan;
 use super::calls;
@@ -70,6 +70,10 @@ pub(super) struct Settings {
     pub(super) sizes: bool,
     /// Region of global calls: the chain's region, else `home_region` from the configuration.
     pub(super) home_region: String,
+    /// Store kinds scanned besides buckets.
+    pub(super) kinds: Vec<StoreKind>,
+    /// Regions the kinds are scanned in; empty: the enabled regions.
+    pub(super) regions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +171,12 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
         object_lock: config.object_lock,
         sizes: config.sizes,
         home_region,
+        kinds: config
+            .kinds
+            .iter()
+            .filter_map(|k| super::kinds::kind_of(k))
+            .collect(),
+        regions: config.regions.clone(),
     };
 
     let identity = aws_sdk_sts::Client::new(&base)
@@ -295,7 +305,7 @@ async fn scan_target(
     tracing::info!(
         account = %coverage.account,
         complete = coverage.complete,
-        buckets = coverage.stores_seen,
+        stores = coverage.stores_seen,
         gaps = coverage.gaps,
         seconds = started.elapsed().as_secs_f64(),
         "account scanned"

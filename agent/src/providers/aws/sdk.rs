@@ -8,6 +8,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::InterceptorContext;
+use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::config::AwsConfig;
@@ -73,6 +75,33 @@ where
         message,
         status,
         timeout,
+    }
+}
+
+/// Stops retries of an HTTP 500 whose body is an HTML page: an emulator's "not implemented"
+/// (moto), never an AWS service error (those carry an XML or JSON error code and stay
+/// retried). Without it each such call waits out ten backoffs before becoming a gap.
+#[derive(Debug)]
+pub(super) struct NoRetryOnHtmlError;
+
+impl ClassifyRetry for NoRetryOnHtmlError {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.response() {
+            Some(response)
+                if response.status().as_u16() == 500
+                    && response
+                        .headers()
+                        .get("content-type")
+                        .is_some_and(|c| c.starts_with("text/html")) =>
+            {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "NoRetryOnHtmlError"
     }
 }
 
