@@ -85,6 +85,10 @@ pub struct CollectorConfig {
     /// a power cut); `"normal"` syncs at WAL checkpoints (an acknowledged batch survives a
     /// crash of the collector, a power cut may lose the last transactions whole).
     pub durability: crate::store::Durability,
+    /// Apply the schema migrations the database lacks at start (default). `false`
+    /// (`serve --no-migrate`): refuse a database behind this build's schema instead, for
+    /// operators who migrate explicitly (`landmeter db migrate`) before a rollout.
+    pub migrate: bool,
 }
 
 impl Default for CollectorConfig {
@@ -108,6 +112,7 @@ impl Default for CollectorConfig {
             regions_table: None,
             providers_table: None,
             durability: crate::store::Durability::default(),
+            migrate: true,
         }
     }
 }

@@ -90,10 +90,17 @@ pub fn open_store(
     interpreter: &Interpreter,
     fingerprint: &str,
 ) -> Result<Arc<dyn MapStore>, ServeError> {
+    let migrations = if cfg.migrate {
+        crate::store::Migrations::Apply
+    } else {
+        crate::store::Migrations::Refuse
+    };
     let store =
-        crate::store::open(&cfg.database, cfg.durability).map_err(|source| ServeError::Store {
-            url: crate::store::redacted_url(&cfg.database),
-            source,
+        crate::store::open_with(&cfg.database, cfg.durability, migrations).map_err(|source| {
+            ServeError::Store {
+                url: crate::store::redacted_url(&cfg.database),
+                source,
+            }
         })?;
     if store
         .interpretation_fingerprint()

@@ -32,9 +32,9 @@ pub fn to_status(e: StoreError) -> Status {
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),
         StoreError::Forbidden(_) => Status::permission_denied(e.to_string()),
-        StoreError::UnsupportedUrl(_) | StoreError::AmbiguousStore { .. } => {
-            Status::failed_precondition(e.to_string())
-        }
+        StoreError::UnsupportedUrl(_)
+        | StoreError::AmbiguousStore { .. }
+        | StoreError::SchemaBehind { .. } => Status::failed_precondition(e.to_string()),
         StoreError::Backend(_)
         | StoreError::Corrupt(_)
         | StoreError::Poisoned

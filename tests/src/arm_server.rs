@@ -191,6 +191,14 @@ impl ArmServer {
         Self::start_with(None, true, deny).await
     }
 
+    /// Serves everything: [`AZURE_ESTATE`], the Azurite account when `azurite` names its
+    /// blob endpoint, and the other store kinds (the demo).
+    pub async fn start_with_azurite_and_kinds(
+        azurite: Option<String>,
+    ) -> anyhow::Result<ArmServer> {
+        Self::start_with(azurite, true, None).await
+    }
+
     async fn start_with(
         azurite: Option<String>,
         kinds: bool,

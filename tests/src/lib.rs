@@ -536,6 +536,26 @@ impl Collector {
 /// Runs `landmeter <args> --server <server>` with a bearer token and returns stdout; fails
 /// on a non-zero exit.
 pub fn run_cli(server: &str, token: &str, args: &[&str]) -> anyhow::Result<String> {
+    let (out, _) = cli_output(server, token, args, false)?;
+    Ok(out)
+}
+
+/// [`run_cli`] for a listing whose answer may be incomplete: exit status 3 (a listed store
+/// has a dimension that could not be read) is an answer too; its note is returned with it.
+pub fn run_cli_listing(
+    server: &str,
+    token: &str,
+    args: &[&str],
+) -> anyhow::Result<(String, Option<String>)> {
+    cli_output(server, token, args, true)
+}
+
+fn cli_output(
+    server: &str,
+    token: &str,
+    args: &[&str],
+    incomplete_ok: bool,
+) -> anyhow::Result<(String, Option<String>)> {
     let bin = workspace_bin("landmeter")?;
     let mut cmd = Command::new(&bin);
     cmd.args(args)
@@ -545,6 +565,12 @@ pub fn run_cli(server: &str, token: &str, args: &[&str]) -> anyhow::Result<Strin
     let out = cmd
         .output()
         .with_context(|| format!("run {}", bin.display()))?;
+    if incomplete_ok && out.status.code() == Some(3) {
+        return Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        ));
+    }
     if !out.status.success() {
         bail!(
             "`landmeter {}` failed ({}):\n{}",
@@ -553,7 +579,7 @@ pub fn run_cli(server: &str, token: &str, args: &[&str]) -> anyhow::Result<Strin
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), None))
 }
 
 /// Removes every `AWS_*` variable, so no profile, role or region leaks in from the host; and

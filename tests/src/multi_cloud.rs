@@ -40,13 +40,25 @@ pub fn config(
 
 /// Runs `landmeter-agent scan --config <config> --collector <collector>` with the test AWS
 /// environment (static credentials, no config files, no metadata) and no Azure variables
-/// from the host.
+/// from the host. AWS scans buckets only (the harness's default).
 pub async fn run_agent(collector: &str, config: &Path) -> anyhow::Result<AgentRun> {
+    run(collector, config, false).await
+}
+
+/// [`run_agent`] with the AWS store kinds as the configuration says (the demo).
+pub async fn run_agent_with_aws_kinds(collector: &str, config: &Path) -> anyhow::Result<AgentRun> {
+    run(collector, config, true).await
+}
+
+async fn run(collector: &str, config: &Path, aws_kinds: bool) -> anyhow::Result<AgentRun> {
     let config = config.display().to_string();
     let (mut cmd, _home) = agent_with_args(
         &["scan", "--config", &config, "--collector", collector],
         &[],
     )?;
+    if aws_kinds {
+        cmd.env_remove("LANDMETER_AGENT_AWS_KINDS");
+    }
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
         if k.starts_with("AZURE_") || k.starts_with("IDENTITY_") {

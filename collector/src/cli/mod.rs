@@ -329,6 +329,10 @@ pub struct ServeArgs {
     /// loopback only, unless served over TLS (--http-tls-cert and --http-tls-key).
     #[arg(long)]
     pub http_listen: Option<std::net::SocketAddr>,
+    /// Apply no schema migration at start: refuse a database behind this build's schema
+    /// (migrate it first with `landmeter db migrate`).
+    #[arg(long)]
+    pub no_migrate: bool,
     /// Certificate (PEM) of the HTTP side: serves it over TLS, on any address.
     #[arg(long, requires = "http_tls_key")]
     pub http_tls_cert: Option<PathBuf>,

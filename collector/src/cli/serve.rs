@@ -21,6 +21,9 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.insecure_plaintext {
         cfg.insecure_plaintext = true;
     }
+    if args.no_migrate {
+        cfg.migrate = false;
+    }
     if let (Some(cert_file), Some(key_file)) = (args.http_tls_cert, args.http_tls_key) {
         cfg.http_tls = Some(crate::https::HttpTlsConfig {
             cert_file,

@@ -80,6 +80,11 @@ pub enum StoreError {
     /// A report asked of a tenant no scan has reported.
     #[error("tenant {tenant:?} has no scan to report on; tenants with scans: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
     NoScans { tenant: String, known: Vec<String> },
+    /// `serve --no-migrate` on a database whose schema is older than this collector's.
+    #[error(
+        "the database is at schema version {at}, this collector needs {needs}: run `landmeter db migrate --db ...` first (serve --no-migrate applies no migration)"
+    )]
+    SchemaBehind { at: usize, needs: usize },
     #[error("unsupported database URL {0:?}")]
     UnsupportedUrl(String),
     #[error("i/o: {0}")]
@@ -121,15 +126,35 @@ impl DatabaseUrl {
     }
 }
 
+/// Whether opening a store applies the schema migrations it lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply them (the default: `serve`, every CLI command, tests).
+    Apply,
+    /// Apply none; a database behind this build's schema is refused with
+    /// [`StoreError::SchemaBehind`] (`serve --no-migrate`, when an operator migrates
+    /// explicitly with `landmeter db migrate` before rolling out several collectors).
+    Refuse,
+}
+
 /// Opens (creating and migrating if needed) the store a database URL names.
 pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn MapStore>, StoreError> {
+    open_with(url, durability, Migrations::Apply)
+}
+
+/// [`open`], choosing whether missing migrations are applied.
+pub fn open_with(
+    url: &str,
+    durability: Durability,
+    migrations: Migrations,
+) -> Result<Arc<dyn MapStore>, StoreError> {
     match DatabaseUrl::parse(url) {
-        DatabaseUrl::Sqlite(path) => {
-            Ok(Arc::new(sqlite::SqliteStore::open_with(&path, durability)?))
-        }
-        DatabaseUrl::Postgres(url) => {
-            Ok(Arc::new(postgres::PostgresStore::open(&url, durability)?))
-        }
+        DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open_migrating(
+            &path, durability, migrations,
+        )?)),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open_migrating(
+            &url, durability, migrations,
+        )?)),
     }
 }
 

@@ -1,10 +1,12 @@
-//! The demo: moto with a seeded municipal estate, an Azure estate (a local HTTPS server
-//! playing Azure Resource Manager, and Azurite for the Blob containers), a collector, one
-//! agent scan of both clouds, the map.
+//! The demo: moto with a seeded municipal estate (buckets, and every other AWS store kind:
+//! databases, tables, volumes, snapshots, file systems, backup vaults, log groups), an Azure
+//! estate (a local HTTPS server playing Azure Resource Manager with storage accounts and
+//! every other Azure store kind, and Azurite for the Blob containers), a collector, one agent
+//! scan of both clouds, the map.
 //!
 //! `scripts/demo.sh` runs it after installing moto and Azurite and building the workspace. It
-//! prints `landmeter summary --by provider,country,custody` and `landmeter stores`, then keeps
-//! the collector
+//! prints `landmeter summary --by provider,country,custody`, `summary --by
+//! kind,country,custody` and `landmeter stores`, then keeps the collector
 //! (and moto) serving until Ctrl-C, so the CLI and the web UI (its URL, with an admin token in
 //! the fragment, is printed) can be tried against it; `--exit` stops after printing (CI).
 
@@ -13,10 +15,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use landmeter_e2e::arm_server::ArmServer;
+use landmeter_e2e::aws_kinds_estate;
 use landmeter_e2e::azurite::{self, Azurite};
 use landmeter_e2e::estate::{self, Aws};
 use landmeter_e2e::{
-    AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud, run_cli, workspace_root,
+    AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud, run_cli, run_cli_listing, workspace_root,
 };
 
 #[derive(Debug, Parser)]
@@ -64,6 +67,13 @@ async fn main() -> anyhow::Result<()> {
         estate::MAIN_ACCOUNT,
         estate::SECOND_ACCOUNT
     );
+    let kinds = aws_kinds_estate::seed(&aws).await?;
+    eprintln!(
+        "seeded {} databases, tables, volumes, snapshots, file systems, vaults and log groups in {} and {}",
+        kinds.stores().len(),
+        aws_kinds_estate::EU,
+        aws_kinds_estate::US
+    );
 
     let collector = Collector::start_with(
         TempDir::new("landmeter-demo")?,
@@ -89,18 +99,22 @@ async fn main() -> anyhow::Result<()> {
             None
         }
     };
-    let arm = ArmServer::start(azurite.as_ref().map(Azurite::blob_endpoint)).await?;
+    let arm = ArmServer::start_with_azurite_and_kinds(azurite.as_ref().map(Azurite::blob_endpoint))
+        .await?;
     eprintln!("Azure Resource Manager test server on {}", arm.endpoint());
 
     // One agent, one scan, both clouds: the AWS accounts (the credential chain's and the
-    // second account by role) and every Azure subscription the ARM server serves.
+    // second account by role) and every Azure subscription the ARM server serves. The AWS
+    // kinds are listed in the estate's two regions, not in all of moto's 38.
     let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), None)?;
     let mut text = std::fs::read_to_string(&config)?;
     text.push_str(&format!(
-        "[[aws.accounts]]\nrole_arn = \"{AGENT_ROLE_ARN}\"\n"
+        "regions = [\"{}\", \"{}\"]\n[[aws.accounts]]\nrole_arn = \"{AGENT_ROLE_ARN}\"\n",
+        aws_kinds_estate::EU,
+        aws_kinds_estate::US
     ));
     std::fs::write(&config, text)?;
-    let run = multi_cloud::run_agent(&collector.url(), &config)
+    let run = multi_cloud::run_agent_with_aws_kinds(&collector.url(), &config)
         .await?
         .success()?;
     eprintln!(
@@ -118,8 +132,23 @@ async fn main() -> anyhow::Result<()> {
             &["summary", "--by", "provider,country,custody"]
         )?
     );
+    println!("\n$ landmeter summary --server {server} --by kind,country,custody");
+    print!(
+        "{}",
+        run_cli(
+            &server,
+            collector.token(),
+            &["summary", "--by", "kind,country,custody"]
+        )?
+    );
     println!("\n$ landmeter stores --server {server}");
-    print!("{}", run_cli(&server, collector.token(), &["stores"])?);
+    // Exit status 3 is expected here: the estate has parts no scan could read on purpose
+    // (a denied subscription, unknown keys), and the listing says so under the table.
+    let (stores, incomplete) = run_cli_listing(&server, collector.token(), &["stores"])?;
+    print!("{stores}");
+    if let Some(note) = incomplete {
+        println!("{note}");
+    }
 
     // The fragment never reaches the server or a log; the UI trades it for an HttpOnly cookie.
     println!(

@@ -19,6 +19,7 @@
 //!   shares) against the ARM test server: facts, the map, requests, a denied listing.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
+//! - `demo`: the demo binary (`scripts/demo.sh --exit`) prints every store kind and exits 0.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
 //!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
 //! - `ui`: the web UI in headless chromium against the demo estate (dashboard = API, map
@@ -27,6 +28,7 @@
 mod aws_kinds;
 mod azure;
 mod azure_kinds;
+mod demo;
 mod faults;
 mod key_stores;
 mod lockin;

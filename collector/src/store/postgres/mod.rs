@@ -137,6 +137,16 @@ impl PostgresStore {
     /// Connects to the database a `postgres://` or `postgresql://` URL names and migrates it.
     /// TLS as [`tls::connect_config`] decides.
     pub fn open(url: &str, durability: Durability) -> Result<Self, StoreError> {
+        Self::open_migrating(url, durability, super::Migrations::Apply)
+    }
+
+    /// [`PostgresStore::open`], applying the missing migrations or refusing a database that
+    /// lacks some.
+    pub fn open_migrating(
+        url: &str,
+        durability: Durability,
+        migrations: super::Migrations,
+    ) -> Result<Self, StoreError> {
         let (mut config, tls) = tls::connect_config(url)?;
         if durability == Durability::Normal {
             // A commit is acknowledged once the server has it, before its WAL is flushed: it
@@ -174,7 +184,18 @@ impl PostgresStore {
             runtime: Some(runtime),
             written_since_analyze: std::sync::atomic::AtomicU64::new(0),
         };
-        store.migrate()?;
+        match migrations {
+            super::Migrations::Apply => store.migrate()?,
+            super::Migrations::Refuse => {
+                let at = store.schema_version_if_any()?;
+                if at < MIGRATIONS.len() {
+                    return Err(StoreError::SchemaBehind {
+                        at,
+                        needs: MIGRATIONS.len(),
+                    });
+                }
+            }
+        }
         Ok(store)
     }
 
@@ -301,6 +322,15 @@ impl PostgresStore {
             self.block(tx.commit())?;
             tracing::info!(version = version + 1, "applied schema migration (postgres)");
         }
+    }
+
+    /// The schema version of a database that may have no `meta` table yet (0).
+    fn schema_version_if_any(&self) -> Result<usize, StoreError> {
+        let exists = self.query("SELECT to_regclass('meta') IS NOT NULL", &[])?;
+        if !exists.first().is_some_and(|r| r.get::<_, bool>(0)) {
+            return Ok(0);
+        }
+        self.schema_version()
     }
 
     /// The schema version the database is at.

@@ -86,11 +86,21 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with the chosen durability of commits.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        Self::open_migrating(path, durability, super::Migrations::Apply)
+    }
+
+    /// [`SqliteStore::open_with`], applying the missing migrations or refusing a database
+    /// that lacks some.
+    pub fn open_migrating(
+        path: &Path,
+        durability: Durability,
+        migrations: super::Migrations,
+    ) -> Result<Self, StoreError> {
         create_private(path)?;
         let writer = Connection::open(path)?;
         configure(&writer, durability)?;
         configure_writer(&writer)?;
-        migrate(&writer)?;
+        migrate(&writer, migrations)?;
         let reader = Connection::open(path)?;
         configure(&reader, durability)?;
         let planners = Planners::open(path, durability)?;
@@ -233,7 +243,7 @@ pub fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
 /// never pause, and every page lookup walks its whole index.
 const WRITER_CHECKPOINT_PAGES: i64 = 8192;
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
+fn migrate(conn: &Connection, migrations: super::Migrations) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     )?;
@@ -246,6 +256,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .optional()?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    if migrations == super::Migrations::Refuse && version < MIGRATIONS.len() {
+        return Err(StoreError::SchemaBehind {
+            at: version,
+            needs: MIGRATIONS.len(),
+        });
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         conn.execute_batch(&format!("BEGIN; {sql}; COMMIT;"))?;
         conn.execute(

@@ -490,3 +490,45 @@ fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
     begin(stores[0].as_ref(), "s1", "acct");
     assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);
 }
+
+/// `serve --no-migrate`: a database behind this build's schema is refused with the versions
+/// and the command to run, on both backends; once `landmeter db migrate` ran it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_migrate_refuses_a_database_behind_and_opens_it_once_migrated() {
+    use landmeter_collector::store::{Migrations, StoreError};
+
+    let dir = crate::harness::temp_dir("no-migrate");
+    let sqlite = format!("sqlite:{}", dir.join("map.db").display());
+    let pg = TestDatabase::create();
+    for url in [sqlite.as_str(), pg.url()] {
+        let refused = store::open_with(url, Default::default(), Migrations::Refuse);
+        let Err(StoreError::SchemaBehind { at: 0, needs }) = refused else {
+            panic!(
+                "{url}: an empty database is refused, got {:?}",
+                refused.err()
+            );
+        };
+        assert!(needs > 0);
+
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_landmeter"))
+            .args(["serve", "--insecure-plaintext", "--listen", "127.0.0.1:0"])
+            .args(["--no-migrate", "--db", url])
+            .output()
+            .await
+            .expect("run landmeter serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: serve --no-migrate started");
+        assert!(
+            stderr.contains("schema version 0") && stderr.contains("landmeter db migrate"),
+            "{url}: {stderr}"
+        );
+
+        let migrated = landmeter(&["db", "migrate", "--db", url]).await;
+        assert!(
+            migrated.contains(&format!("schema version {needs}")),
+            "{migrated}"
+        );
+        store::open_with(url, Default::default(), Migrations::Refuse)
+            .unwrap_or_else(|e| panic!("{url}: a migrated database opens: {e}"));
+    }
+}
