@@ -3,10 +3,21 @@
 //! and one outside the EU, in moto's default account. [`seed`] returns the subjects (ARNs)
 //! the map must show.
 //!
-//! What moto 5.2 does not serve is left out, never faked (shared/reference/EMULATORS.md):
-//! EFS replication (`CreateReplicationConfiguration` 404), DynamoDB global tables (replica
-//! updates ignored), AWS Backup recovery points, `GetEbsDefaultKmsKeyId` (500); a copied EBS
-//! or RDS snapshot carries no source fields in moto.
+//! moto 5.2 serves the listings and describes the agent calls, except these, which it lacks
+//! or answers without the fields AWS documents (shared/reference/EMULATORS.md). They are
+//! answered in the AWS API reference's shapes by [`crate::aws_gaps`], through the fault
+//! proxy in front of moto, never faked in moto itself:
+//! - EFS `DescribeReplicationConfigurations` (404; `CreateReplicationConfiguration` too):
+//!   the estate seeds the destination file system, [`crate::aws_gaps`] the configuration;
+//! - DynamoDB `DescribeTable` of a global table (moto ignores replica updates: no
+//!   `Replicas`): the estate seeds the replica table in [`US`], the gap answers add it;
+//! - AWS Backup `ListRecoveryPointsByBackupVault` (no route): answered whole;
+//! - EC2 `GetEbsDefaultKmsKeyId` (500): answered whole where encryption by default is on;
+//! - RDS `DescribeDBSnapshots` of a cross-region copy (moto omits
+//!   `SourceDBSnapshotIdentifier`/`SourceRegion`): added to moto's answer.
+//!
+//! EC2 `DescribeSnapshots` documents no source field for a copied EBS snapshot (its
+//! `VolumeId` is documented as arbitrary), so the copy has no source to answer.
 
 use anyhow::Context as _;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, CopyAction, Lifecycle};
@@ -37,15 +48,21 @@ pub struct KindsEstate {
     pub cluster_secondary: String,
     /// Manual snapshot of `db_encrypted`, shared with [`SECOND_ACCOUNT`].
     pub db_snapshot: String,
+    /// Its copy in [`US`] (`CopyDBSnapshot` across regions).
+    pub db_snapshot_copy: String,
     /// DynamoDB table with the key, and one with the AWS owned key in [`US`].
     pub table_cmk: String,
     pub table_owned: String,
+    /// `table_cmk`'s global table replica in [`US`] (a table of the same name).
+    pub table_replica: String,
     pub volume_plain: String,
     pub volume_cmk: String,
     /// Snapshot of `volume_plain`, and its copy in [`US`].
     pub volume_snapshot: String,
     pub volume_snapshot_copy: String,
     pub file_system: String,
+    /// The destination of `file_system`'s replication, in [`US`].
+    pub file_system_replica: String,
     /// Locked vault with the key (min retention 7 days), filled by a plan that keeps
     /// backups 35 days and copies them to `vault_dr` in [`US`].
     pub vault: String,
@@ -64,13 +81,16 @@ impl KindsEstate {
             &self.cluster_writer,
             &self.cluster_secondary,
             &self.db_snapshot,
+            &self.db_snapshot_copy,
             &self.table_cmk,
             &self.table_owned,
+            &self.table_replica,
             &self.volume_plain,
             &self.volume_cmk,
             &self.volume_snapshot,
             &self.volume_snapshot_copy,
             &self.file_system,
+            &self.file_system_replica,
             &self.vault,
             &self.vault_dr,
             &self.log_group,
@@ -184,8 +204,20 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         .await
         .context("rds:ModifyDBSnapshotAttribute")?;
 
-    // DynamoDB.
-    for (region, name, key) in [(EU, "cases", Some(&key_arn)), (US, "lookups", None)] {
+    aws.rds(US)
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(arn("rds", EU, "snapshot:payroll-manual"))
+        .target_db_snapshot_identifier("payroll-manual-us")
+        .send()
+        .await
+        .context("rds:CopyDBSnapshot")?;
+
+    // DynamoDB ("cases" in the US is the EU table's global table replica).
+    for (region, name, key) in [
+        (EU, "cases", Some(&key_arn)),
+        (US, "lookups", None),
+        (US, "cases", None),
+    ] {
         let mut req = aws
             .dynamodb(region)
             .create_table()
@@ -259,7 +291,25 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         .await
         .context("ec2:EnableEbsEncryptionByDefault")?;
 
-    // EFS (replication: moto answers 404 to CreateReplicationConfiguration).
+    // EFS (replication: moto answers 404 to CreateReplicationConfiguration, so only the
+    // destination file system is seeded; aws_gaps answers the configuration).
+    let replica = aws
+        .efs(US)
+        .create_file_system()
+        .creation_token("payroll-files-replica")
+        .send()
+        .await
+        .context("elasticfilesystem:CreateFileSystem (replica)")?;
+    let file_system_replica = replica
+        .file_system_arn()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            arn(
+                "elasticfilesystem",
+                US,
+                &format!("file-system/{}", replica.file_system_id()),
+            )
+        });
     let fs = aws
         .efs(EU)
         .create_file_system()
@@ -346,13 +396,16 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         cluster_writer: arn("rds", EU, "cluster:ledger-eu"),
         cluster_secondary: arn("rds", US, "cluster:ledger-us"),
         db_snapshot: arn("rds", EU, "snapshot:payroll-manual"),
+        db_snapshot_copy: arn("rds", US, "snapshot:payroll-manual-us"),
         table_cmk: arn("dynamodb", EU, "table/cases"),
         table_owned: arn("dynamodb", US, "table/lookups"),
+        table_replica: arn("dynamodb", US, "table/cases"),
         volume_plain: arn("ec2", EU, &format!("volume/{plain_id}")),
         volume_cmk: arn("ec2", EU, &format!("volume/{cmk_id}")),
         volume_snapshot: arn("ec2", EU, &format!("snapshot/{snap_id}")),
         volume_snapshot_copy: arn("ec2", US, &format!("snapshot/{copy_id}")),
         file_system,
+        file_system_replica,
         vault: arn("backup", EU, "backup-vault:main"),
         vault_dr,
         log_group: arn("logs", EU, "log-group:/app/payroll"),

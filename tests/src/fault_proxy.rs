@@ -124,6 +124,8 @@ impl RequestInfo {
         {
             // Query protocol (STS, CloudWatch): Action=AssumeRole.
             action
+        } else if let Some(op) = rest_json_operation(&service, &self.method, &self.path) {
+            op.to_owned()
         } else {
             format!("{} {}", self.method, self.path)
         };
@@ -186,6 +188,26 @@ impl RequestInfo {
             _ => format!("{verb}Object"),
         }
     }
+}
+
+/// The REST-JSON operations the agent calls (EFS, AWS Backup), by method and path as their
+/// API references give them; other REST requests are named `METHOD /path`.
+fn rest_json_operation(service: &str, method: &Method, path: &str) -> Option<&'static str> {
+    if *method != Method::GET {
+        return None;
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    Some(match (service, segments.as_slice()) {
+        ("elasticfilesystem", ["2015-02-01", "file-systems"]) => "DescribeFileSystems",
+        ("elasticfilesystem", ["2015-02-01", "file-systems", "replication-configurations"]) => {
+            "DescribeReplicationConfigurations"
+        }
+        ("backup", ["backup-vaults"]) => "ListBackupVaults",
+        ("backup", ["backup-vaults", _, "recovery-points"]) => "ListRecoveryPointsByBackupVault",
+        ("backup", ["backup", "plans"]) => "ListBackupPlans",
+        ("backup", ["backup", "plans", _]) => "GetBackupPlan",
+        _ => return None,
+    })
 }
 
 fn form_value(body: &[u8], key: &str) -> Option<String> {
@@ -812,6 +834,53 @@ mod tests {
         ];
         for (method, path, query, op) in cases {
             assert_eq!(req(method, path, query).operation(), op, "{path}?{query}");
+        }
+    }
+
+    #[test]
+    fn rest_json_operations_are_named_like_aws() {
+        let signed = |service: &str, path: &str| {
+            let mut r = req(Method::GET, path, "");
+            r.headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=x"
+                ))
+                .expect("header"),
+            );
+            r.operation()
+        };
+        let cases = [
+            (
+                "elasticfilesystem",
+                "/2015-02-01/file-systems/replication-configurations",
+                "elasticfilesystem:DescribeReplicationConfigurations",
+            ),
+            (
+                "elasticfilesystem",
+                "/2015-02-01/file-systems",
+                "elasticfilesystem:DescribeFileSystems",
+            ),
+            (
+                "backup",
+                "/backup-vaults/main/recovery-points",
+                "backup:ListRecoveryPointsByBackupVault",
+            ),
+            (
+                "backup",
+                "/backup-vaults/main/recovery-points/",
+                "backup:ListRecoveryPointsByBackupVault",
+            ),
+            ("backup", "/backup-vaults/", "backup:ListBackupVaults"),
+            ("backup", "/backup/plans/abc/", "backup:GetBackupPlan"),
+            (
+                "backup",
+                "/backup-vaults/main",
+                "backup:GET /backup-vaults/main",
+            ),
+        ];
+        for (service, path, op) in cases {
+            assert_eq!(signed(service, path), op, "{path}");
         }
     }
 

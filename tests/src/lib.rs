@@ -23,6 +23,7 @@
 
 pub mod arm_kinds;
 pub mod arm_server;
+pub mod aws_gaps;
 pub mod aws_kinds_estate;
 pub mod azurite;
 pub mod browser;

@@ -2,15 +2,22 @@
 //! through the whole chain: seeded moto -> agent -> collector -> MapService, with a fault
 //! proxy in front of moto counting the requests.
 //!
-//! Not served by moto 5.2, so not asserted (see `aws_kinds_estate`): EFS replication,
-//! DynamoDB global table replicas, Backup recovery points (sizes), `GetEbsDefaultKmsKeyId`
-//! (a gap), the source fields of copied RDS and EBS snapshots (a copy in another region
-//! shows without `copy_of`), and stored bytes of logs (moto reports 0).
+//! moto 5.2 answers every call of the agent except these (see `aws_kinds_estate`), which
+//! `landmeter_e2e::aws_gaps` answers in the AWS API reference's shapes through the proxy,
+//! tested in `aws_kinds_gap_calls_answer_in_documented_shapes` and
+//! `aws_kinds_denied_gap_calls_are_unknown_never_none`: EFS
+//! `DescribeReplicationConfigurations`, DynamoDB `DescribeTable` replicas of a global table,
+//! AWS Backup `ListRecoveryPointsByBackupVault`, EC2 `GetEbsDefaultKmsKeyId`, and the source
+//! fields of a copied RDS snapshot in `DescribeDBSnapshots`. Against moto alone
+//! (`aws_kinds_facts_follow_the_api`) those calls fail and leave gaps. EC2 documents no
+//! source for a copied EBS snapshot, so that copy shows without `copy_of`; stored bytes of
+//! logs are not asserted (moto reports 0).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use landmeter_e2e::aws_gaps;
 use landmeter_e2e::aws_kinds_estate::{self, EU, KindsEstate, US};
 use landmeter_e2e::browser::{get_json, http_addr};
 use landmeter_e2e::estate::{Aws, SECOND_ACCOUNT};
@@ -257,7 +264,7 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     );
     assert_eq!(n("ec2:GetEbsEncryptionByDefault"), 4);
     assert_eq!(n("ec2:GetEbsDefaultKmsKeyId"), 1, "asked only where on");
-    assert_eq!(n("dynamodb:DescribeTable"), 2);
+    assert_eq!(n("dynamodb:DescribeTable"), 3);
     Ok(())
 }
 
@@ -396,5 +403,233 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
             "no all-regions gap for {kind}: {latest}"
         );
     }
+    Ok(())
+}
+
+/// (source, copy kind, region) a copy names.
+fn source_of(v: &StoreView) -> (&str, &str, &str) {
+    (v.copy_of.as_str(), v.copy_kind.as_str(), v.region.as_str())
+}
+
+/// One entry of [`copies`]: a copy in `region` (the estate's EU region or the US).
+fn copy_in(target: &str, region: &str, kind: &str) -> (String, String, String, bool) {
+    (
+        target.to_owned(),
+        region.to_owned(),
+        kind.to_owned(),
+        region == EU,
+    )
+}
+
+/// A collector with the HTTP side on, for the evidence bundle and the coverage.
+fn collector_with_http(name: &str) -> anyhow::Result<Collector> {
+    let dir = TempDir::new(name)?;
+    let db = dir.path().join("map.db");
+    Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])
+}
+
+/// The calls moto lacks or answers wrongly, answered in the AWS API reference's shapes
+/// (`aws_gaps`): each reaches the map as the copy, size or setting it documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_kinds_gap_calls_answer_in_documented_shapes() -> anyhow::Result<()> {
+    let (moto, e) = seeded().await?;
+    let proxy = FaultProxy::start(moto.addr(), aws_gaps::for_estate(&e)).await?;
+    let collector = collector_with_http("landmeter-aws-gaps")?;
+    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
+        .await?
+        .success()
+        .map_err(|err| err.context(format!("collector log:\n{}", collector.log())))?;
+    let stores = collector.map().await?.all_stores().await?;
+    for op in [
+        "elasticfilesystem:DescribeReplicationConfigurations",
+        "backup:ListRecoveryPointsByBackupVault",
+        "ec2:GetEbsDefaultKmsKeyId",
+    ] {
+        assert!(
+            proxy.count(op) >= 1,
+            "{op} not called: {:#?}",
+            proxy.counts()
+        );
+    }
+
+    // EFS replication to the US: an edge from the source, the source named on the copy.
+    let fs = find(&stores, &e.file_system);
+    assert_eq!(
+        copies(fs),
+        [copy_in(
+            &e.file_system_replica,
+            US,
+            "file-system-replication"
+        )]
+    );
+    assert_eq!(fs.replicated_outside_eu_known(), Some(true), "{fs:?}");
+    let replica = find(&stores, &e.file_system_replica);
+    assert_eq!(
+        source_of(replica),
+        (e.file_system.as_str(), "file-system-replication", US)
+    );
+
+    // DynamoDB global table: the EU table's replica in the US is a copy outside the EU, and
+    // the US replica names the EU one the same way.
+    let table = find(&stores, &e.table_cmk);
+    assert_eq!(
+        copies(table),
+        [copy_in(&e.table_replica, US, "multi-region")]
+    );
+    assert!(table.replicated_outside_eu, "{table:?}");
+    assert_eq!(
+        copies(find(&stores, &e.table_replica)),
+        [copy_in(&e.table_cmk, EU, "multi-region")]
+    );
+    assert!(
+        !find(&stores, &e.table_owned).replicated_outside_eu,
+        "a table without replicas has no copy"
+    );
+
+    // Backup: the vault's size is the sum of its recovery points, and their count.
+    let vault = find(&stores, &e.vault);
+    let total: i64 = aws_gaps::RECOVERY_POINT_BYTES.iter().sum();
+    assert_eq!(
+        (vault.bytes, vault.objects, vault.size_basis.as_str()),
+        (Some(total), Some(2), "stored"),
+        "{vault:?}"
+    );
+    assert!(!vault.is_unknown(landmeter_proto::dimension::SIZE));
+    let dr = find(&stores, &e.vault_dr);
+    assert_eq!(
+        (dr.bytes, dr.objects, dr.size_basis.as_str()),
+        (Some(0), Some(0), "stored"),
+        "an empty vault holds nothing: {dr:?}"
+    );
+
+    // Snapshot copies: the RDS copy in the US names its EU source; the source shows the
+    // copy outside the EU. The EBS copy's VolumeId is arbitrary (documented): no source.
+    let copy = find(&stores, &e.db_snapshot_copy);
+    assert_eq!(
+        source_of(copy),
+        (e.db_snapshot.as_str(), "snapshot-copy", US)
+    );
+    let source = find(&stores, &e.db_snapshot);
+    assert!(
+        copies(source).contains(&copy_in(&e.db_snapshot_copy, US, "snapshot-copy")),
+        "{:?}",
+        copies(source)
+    );
+    assert!(source.replicated_outside_eu, "{source:?}");
+    let vcopy = find(&stores, &e.volume_snapshot_copy);
+    assert_eq!(vcopy.copy_of, "", "no source from an arbitrary VolumeId");
+
+    // EBS encryption by default per region, and the default key where it is on: setting
+    // facts the collector keeps (shown in the evidence bundle; they describe no store).
+    let base = format!("http://{}", http_addr(&collector, Duration::from_secs(10))?);
+    let evidence = get_json(&base, "/v1/evidence?tenant=default", collector.token()).await?;
+    let settings: BTreeMap<String, String> = evidence["facts"]
+        .as_array()
+        .context("facts")?
+        .iter()
+        .filter(|f| f["fact"]["kind"] == "setting")
+        .filter(|f| f["account"] == landmeter_e2e::estate::MAIN_ACCOUNT)
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap_or_default().to_owned(),
+                f["fact"]["body"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        settings,
+        BTreeMap::from([
+            (format!("ebs-default-kms-key@{EU}"), e.key_arn.clone()),
+            (format!("ebs-encryption-by-default@{EU}"), "true".to_owned()),
+            (
+                format!("ebs-encryption-by-default@{US}"),
+                "false".to_owned()
+            ),
+        ])
+    );
+    let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
+    let gaps = coverage["scans"][0]["gaps"].as_array().context("gaps")?;
+    let gap_calls: Vec<&str> = gaps.iter().filter_map(|g| g["call"].as_str()).collect();
+    for call in [
+        "ec2:GetEbsDefaultKmsKeyId",
+        "elasticfilesystem:DescribeReplicationConfigurations",
+        "backup:ListRecoveryPointsByBackupVault",
+    ] {
+        assert!(!gap_calls.contains(&call), "{call} left a gap: {gaps:?}");
+    }
+    Ok(())
+}
+
+/// A denied answer to the calls moto lacks: replication and size are unknown with the
+/// failed call and its error, never "not replicated" or 0 bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<()> {
+    let (moto, e) = seeded().await?;
+    let mut rules = vec![
+        Rule::any()
+            .operation("elasticfilesystem:DescribeReplicationConfigurations")
+            .respond(aws_gaps::rest_json_denied(
+                "elasticfilesystem:DescribeReplicationConfigurations",
+            )),
+        Rule::any()
+            .operation("backup:ListRecoveryPointsByBackupVault")
+            .region(EU)
+            .respond(aws_gaps::rest_json_denied(
+                "backup:ListRecoveryPointsByBackupVault",
+            )),
+    ];
+    // The rest as documented (the denials come first and win).
+    rules.extend(aws_gaps::for_estate(&e));
+    let proxy = FaultProxy::start(moto.addr(), rules).await?;
+    let collector = Collector::start()?;
+    run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
+        .await?
+        .success()?;
+    let stores = collector.map().await?.all_stores().await?;
+
+    for name in [&e.file_system, &e.file_system_replica] {
+        let v = find(&stores, name);
+        assert_eq!(v.replicated_outside_eu_known(), None, "{v:?}");
+        let why = v
+            .unknown(landmeter_proto::dimension::REPLICATION)
+            .unwrap_or_else(|| panic!("{name}: replication not unknown: {v:?}"));
+        assert_eq!(
+            (why.call.as_str(), why.code.as_str()),
+            (
+                "elasticfilesystem:DescribeReplicationConfigurations",
+                "AccessDeniedException"
+            ),
+            "{why:?}"
+        );
+        assert!(why.reason.contains("not authorized"), "{}", why.reason);
+    }
+    assert_eq!(
+        find(&stores, &e.file_system_replica).copy_of,
+        "",
+        "no source without the configuration"
+    );
+
+    let vault = find(&stores, &e.vault);
+    assert_eq!((vault.bytes, vault.objects), (None, None), "{vault:?}");
+    let why = vault
+        .unknown(landmeter_proto::dimension::SIZE)
+        .context("vault size not unknown")?;
+    assert_eq!(
+        (why.call.as_str(), why.code.as_str()),
+        (
+            "backup:ListRecoveryPointsByBackupVault",
+            "AccessDeniedException"
+        )
+    );
+    // The other answers still reach the map.
+    assert!(find(&stores, &e.table_cmk).replicated_outside_eu);
+    assert_eq!(
+        find(&stores, &e.db_snapshot_copy).copy_of,
+        e.db_snapshot,
+        "the RDS copy's source"
+    );
     Ok(())
 }

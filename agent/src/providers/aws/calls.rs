@@ -40,6 +40,7 @@ pub const AWS_CALLS: &[&Call] = &[
     DESCRIBE_FILE_SYSTEMS,
     DESCRIBE_REPLICATION_CONFIGURATIONS,
     LIST_BACKUP_VAULTS,
+    LIST_RECOVERY_POINTS_BY_BACKUP_VAULT,
     LIST_BACKUP_PLANS,
     GET_BACKUP_PLAN,
     DESCRIBE_LOG_GROUPS,
@@ -203,6 +204,12 @@ pub const LIST_BACKUP_VAULTS: &Call = &call(
     "backup:ListBackupVaults",
     FactTopic::Listing,
     &["backup:ListBackupVaults"],
+);
+/// A vault's recovery points: their count and `BackupSizeInBytes` are the vault's size.
+pub const LIST_RECOVERY_POINTS_BY_BACKUP_VAULT: &Call = &call(
+    "backup:ListRecoveryPointsByBackupVault",
+    FactTopic::Size,
+    &["backup:ListRecoveryPointsByBackupVault"],
 );
 /// Plans name the copies (copy actions) and the deletion (lifecycle) of a vault's backups.
 pub const LIST_BACKUP_PLANS: &Call = &call(
