@@ -552,38 +552,28 @@ async fn read_response(
 mod tests {
     use super::*;
 
-    fn op(head: &str, body: &str) -> String {
+    /// The operation of a request `line` signed for `service`, with `extra` header lines.
+    fn op(line: &str, service: &str, extra: &str, body: &str) -> String {
+        let head = format!(
+            "{line} HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n{extra}\r\n"
+        );
         RequestInfo::parse(head.as_bytes()).operation(body.as_bytes())
     }
 
     #[test]
     fn operations_are_named_per_protocol() {
-        let auth = |service: &str| {
-            format!(
-                "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-            )
-        };
-        let json = format!(
-            "POST / HTTP/1.1\r\n{}\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\n\r\n",
-            auth("dynamodb")
-        );
-        assert_eq!(op(&json, ""), "DescribeTable");
-        let query = format!("POST / HTTP/1.1\r\n{}\r\n\r\n", auth("rds"));
+        let target = "X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n";
+        assert_eq!(op("POST /", "dynamodb", target, ""), "DescribeTable");
+        let form = "Action=DescribeDBInstances&Version=2014-10-31";
+        assert_eq!(op("POST /", "rds", "", form), "DescribeDBInstances");
+        let plan = "GET /backup/plans/8e1c7f5a-0d4e-4a7b-9a52-1f0e2b3c4d5e/";
+        assert_eq!(op(plan, "backup", "", ""), "backup GET /backup/plans/{id}/");
+        let efs = "GET /2015-02-01/file-systems";
         assert_eq!(
-            op(&query, "Action=DescribeDBInstances&Version=2014-10-31"),
-            "DescribeDBInstances"
+            op(efs, "elasticfilesystem", "", ""),
+            "elasticfilesystem GET /2015-02-01/file-systems"
         );
-        let plan = format!(
-            "GET /backup/plans/8e1c7f5a-0d4e-4a7b-9a52-1f0e2b3c4d5e/ HTTP/1.1\r\n{}\r\n\r\n",
-            auth("backup")
-        );
-        assert_eq!(op(&plan, ""), "backup GET /backup/plans/{id}/");
-        let efs = format!(
-            "GET /2015-02-01/file-systems HTTP/1.1\r\n{}\r\n\r\n",
-            auth("elasticfilesystem")
-        );
-        assert_eq!(op(&efs, ""), "elasticfilesystem GET /2015-02-01/file-systems");
-        let s3 = format!("GET /lm-bench-00001?encryption HTTP/1.1\r\n{}\r\n\r\n", auth("s3"));
-        assert_eq!(op(&s3, ""), "GET /b?encryption");
+        let s3 = "GET /lm-bench-00001?encryption";
+        assert_eq!(op(s3, "s3", "", ""), "GET /b?encryption");
     }
 }
