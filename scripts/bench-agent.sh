@@ -9,17 +9,23 @@
 #
 #   scripts/bench-agent.sh            # the full run (about 15 minutes)
 #   scripts/bench-agent.sh --quick    # 1,000 buckets, agent and boto3 only (iteration)
+#   scripts/bench-agent.sh --kinds    # the AWS store kinds instead of buckets: 50 stores of
+#                                     # each kind in moto, requests per store per kind
+#                                     # (bench/README.md, "Store kinds: requests per store")
 #   scripts/bench-agent.sh --no-build # use the release binaries already built
-#   other flags go to bench/agent/run.py (--emulators, --sizes, --tools, ...)
+#   other flags go to bench/agent/run.py (--emulators, --sizes, --tools, --kinds-count, ...)
+# The binaries are built into and run from $CARGO_TARGET_DIR when set, else target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
 quick=0
+kinds=0
 pass=()
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
+        --kinds) kinds=1 ;;
         --no-build) build=0 ;;
         *) pass+=("$arg") ;;
     esac
@@ -35,6 +41,7 @@ test -x /usr/bin/time || { echo "error: GNU time is needed (apt-get install time
 mkdir -p .bench
 python="${PYTHON:-python3}"
 for tool in ministack prowler c7n; do
+    if [ "$kinds" = 1 ]; then break; fi  # moto only
     if [ "$quick" = 1 ] && [ "$tool" != ministack ]; then continue; fi
     venv=".bench/$tool"
     if [ -x "$venv/bin/${bins[$tool]}" ]; then continue; fi
@@ -51,7 +58,13 @@ if [ "$build" = 1 ]; then
 fi
 
 args=()
-if [ "$quick" = 1 ]; then
+command="scripts/bench-agent.sh"
+markers=agent-results
+if [ "$kinds" = 1 ]; then
+    args+=(--scenario kinds)
+    command="scripts/bench-agent.sh --kinds"
+    markers=kinds-results
+elif [ "$quick" = 1 ]; then
     args+=(--sizes 1000 --tools agent,boto3)
 fi
 out=$(mktemp)
@@ -67,7 +80,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 block=$(mktemp)
 {
-    echo "Command: \`scripts/bench-agent.sh\`"
+    echo "Command: \`$command\`"
     echo
     echo "Machine: $(nproc) cores ($cpu), $mem memory; $(uname -sr); rustc $(rustc --version | cut -d' ' -f2); $(.venv/bin/python --version)."
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); git $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')."
@@ -76,9 +89,9 @@ block=$(mktemp)
     echo
 } > "$block"
 readme=bench/README.md
-awk -v block="$block" '
-  /<!-- agent-results:begin -->/ { print; while ((getline line < block) > 0) print line; skip = 1; next }
-  /<!-- agent-results:end -->/ { skip = 0 }
+awk -v block="$block" -v begin="<!-- $markers:begin -->" -v end="<!-- $markers:end -->" '
+  $0 == begin { print; while ((getline line < block) > 0) print line; skip = 1; next }
+  $0 == end { skip = 0 }
   !skip { print }
 ' "$readme" > "$readme.new" && mv "$readme.new" "$readme"
 rm -f "$block"

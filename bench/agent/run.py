@@ -8,6 +8,10 @@ process tree, from GNU time), peak RSS (largest process of the tree, GNU time's 
 HTTP requests (counted at the proxy), and check the tool's answer against the seeded truth.
 
 Prints one Markdown table on stdout and writes the raw figures as JSON (--json).
+
+`--scenario kinds`: the AWS store kinds other than buckets instead (moto only): seed
+`--kinds-count` stores of each kind in 2 regions (seed.py --kinds), run the agent once with
+every kind on and those 2 regions, and print requests per store per kind (see kinds_main).
 """
 
 import argparse
@@ -31,8 +35,10 @@ MOTO = os.path.join(ROOT, ".venv", "bin", "moto_server")
 MINISTACK = os.path.join(BENCH, "ministack", "bin", "ministack")
 PROWLER = os.path.join(BENCH, "prowler", "bin", "prowler")
 CUSTODIAN = os.path.join(BENCH, "c7n", "bin", "custodian")
-PROXY = os.path.join(ROOT, "target", "release", "count-proxy")
-AGENT = os.path.join(ROOT, "target", "release", "landmeter-agent")
+# The release binaries: under CARGO_TARGET_DIR when set (as cargo builds them), else target/.
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+PROXY = os.path.join(TARGET, "release", "count-proxy")
+AGENT = os.path.join(TARGET, "release", "landmeter-agent")
 TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
 
 # Largest estate a tool runs on per emulator, to keep the whole run near 15 minutes: on moto
@@ -349,7 +355,14 @@ def main():
     ap.add_argument("--agent-concurrency", type=int, default=16)
     ap.add_argument("--json", default=os.path.join(BENCH, "agent-results.json"))
     ap.add_argument("--workdir", default=os.path.join(BENCH, "work"))
+    ap.add_argument("--scenario", choices=("buckets", "kinds"), default="buckets")
+    ap.add_argument("--kinds-count", type=int, default=50,
+                    help="kinds scenario: stores seeded of each kind")
     args = ap.parse_args()
+    if args.scenario == "kinds":
+        if args.json == ap.get_default("json"):
+            args.json = os.path.join(BENCH, "agent-kinds-results.json")
+        return kinds_main(args)
 
     os.makedirs(args.workdir, exist_ok=True)
     tools = args.tools.split(",")
@@ -443,15 +456,204 @@ def main():
     print(table(results))
 
 
+# ---------------------------------------------------------------- store kinds (--scenario kinds)
+
+KIND_REGIONS = ["eu-west-1", "us-east-1"]
+ALL_KINDS = ["database", "table", "volume", "snapshot", "file-system", "backup-vault", "log-group"]
+
+# Rows of the kinds table: (service, kind) as the agent's Store facts say, a label, and the
+# operations (as the counting proxy names them) whose requests are that row's. A snapshot is
+# an RDS or an EBS one: the rows split by service.
+KIND_ROWS = [
+    ("rds", "database", "RDS DB instances (and clusters)",
+     ["DescribeDBInstances", "DescribeDBClusters", "DescribeGlobalClusters"]),
+    ("rds", "snapshot", "RDS DB snapshots (manual, and moto's automated)",
+     ["DescribeDBSnapshots", "DescribeDBSnapshotAttributes"]),
+    ("dynamodb", "table", "DynamoDB tables", ["ListTables", "DescribeTable", "ListTagsOfResource"]),
+    ("ebs", "volume", "EBS volumes",
+     ["DescribeVolumes", "GetEbsEncryptionByDefault", "GetEbsDefaultKmsKeyId"]),
+    ("ebs", "snapshot", "EBS snapshots", ["DescribeSnapshots", "DescribeSnapshotAttribute"]),
+    ("efs", "file-system", "EFS file systems",
+     ["DescribeFileSystems", "DescribeReplicationConfigurations"]),
+    ("backup", "backup-vault", "AWS Backup vaults",
+     ["ListBackupVaults", "ListBackupPlans", "GetBackupPlan"]),
+    ("logs", "log-group", "CloudWatch Logs log groups", ["DescribeLogGroups"]),
+]
+# Requests shared by the kinds: the keys their stores name (ListAliases per region of a key,
+# DescribeKey per distinct key).
+KIND_SHARED = ["ListAliases", "DescribeKey"]
+
+# REST (not query or JSON-target) operations: the proxy names them `service METHOD path`.
+REST_OPERATIONS = {
+    "elasticfilesystem GET /2015-02-01/file-systems": "DescribeFileSystems",
+    "elasticfilesystem GET /2015-02-01/file-systems/replication-configurations":
+        "DescribeReplicationConfigurations",
+    "backup GET /backup-vaults": "ListBackupVaults",
+    "backup GET /backup/plans": "ListBackupPlans",
+    "backup GET /backup/plans/{id}": "GetBackupPlan",
+}
+
+
+def api_name(op):
+    return REST_OPERATIONS.get(op.rstrip("/"), op)
+
+
+def parse_agent_kinds(path):
+    """Per subject: service, kind and region of its Store fact, encryption state and resolved
+    key; and the gaps, by call."""
+    with open(path) as f:
+        doc = json.load(f)
+    rows, gaps = {}, {}
+    for fact in doc["facts"]:
+        kind, body = fact["kind"], fact["body"]
+        if kind == "store":
+            rows.setdefault(body["name"], {}).update(
+                service=body["service"], kind=body["kind"], region=body["region"])
+        elif kind == "encryption":
+            rows.setdefault(fact["subject"], {}).update(
+                state=body["state"].removeprefix("ENCRYPTION_STATE_"),
+                key_arn=body["resolved_key_arn"])
+        elif kind == "sharing":
+            rows.setdefault(fact["subject"], {})["shared_with"] = sorted(
+                body.get("accounts", []) + (["public"] if body.get("public") else []))
+        elif kind == "gap":
+            gaps[fact["api_call"]] = gaps.get(fact["api_call"], 0) + 1
+    return rows, gaps
+
+
+def check_kind(answer, truth):
+    """'yes' or what is wrong: every seeded store of the row reported (and no other), with its
+    region, encryption state and key, and (snapshots) the accounts it is shared with; a
+    snapshot's sharing left unknown counts as wrong."""
+    names = {t["name"] for t in truth}
+    missing = sum(1 for t in truth if t["name"] not in answer)
+    wrong = {"region": 0, "state": 0, "key_arn": 0, "shared_with": 0}
+    for t in truth:
+        row = answer.get(t["name"])
+        for f in wrong:
+            if row is None or f not in t:
+                continue
+            if f == "shared_with":
+                right = row.get(f) == sorted(t[f])  # no Sharing fact: None, never []
+            else:
+                right = (row.get(f) or "") == (t[f] or "")
+            wrong[f] += not right
+    extra = len(set(answer) - names)
+    problems = [f"{n} {f} wrong" for f, n in wrong.items() if n]
+    if missing:
+        problems.append(f"{missing} missing")
+    if extra:
+        problems.append(f"{extra} not seeded")
+    return "yes" if not problems else "NO: " + ", ".join(problems)
+
+
+def kinds_main(args):
+    workdir = os.path.join(args.workdir, "kinds")
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    emu = Emulator("moto", workdir)
+    proxy = Proxy(emu.port)
+    truth_path = os.path.join(workdir, "truth.json")
+    try:
+        log(f"moto: seeding {args.kinds_count} stores of each kind")
+        t0 = time.monotonic()
+        subprocess.run([VENV_PY, os.path.join(HERE, "seed.py"), "--kinds", "--endpoint", emu.url,
+                        "--count", str(args.kinds_count), "--truth", truth_path], check=True)
+        log(f"moto: seeded in {time.monotonic() - t0:.0f}s")
+        with open(truth_path) as f:
+            truth = json.load(f)["stores"]
+        proxy.counts(reset=True)
+        emu_cpu = emu.cpu()
+        extra = ["object_lock = false", "sizes = false",
+                 "kinds = [" + ", ".join(f'"{k}"' for k in ALL_KINDS) + "]",
+                 "regions = [" + ", ".join(f'"{r}"' for r in KIND_REGIONS) + "]"]
+        cfg = os.path.join(workdir, "agent-kinds.toml")
+        agent_config(cfg, proxy.url, args.agent_concurrency, extra)
+        out = os.path.join(workdir, "agent-kinds.json")
+        env = tool_env(proxy.url, workdir)
+        env["RUST_LOG"] = "warn"
+        log("moto kinds: agent ...")
+        m = measure([AGENT, "scan", "--config", cfg, "--output", "json"], env, out)
+        m["emulator_cpu_s"] = emu.cpu() - emu_cpu
+        counts = proxy.counts()
+        m["requests"] = counts["requests"]
+        m["by_op"] = {api_name(op): v["n"] for op, v in counts["by_op"].items()}
+        answer, gaps = parse_agent_kinds(out) if m["rc"] == 0 else ({}, {})
+        m["gaps"] = gaps
+        rows = []
+        for service, kind, label, ops in KIND_ROWS:
+            seeded = [t for t in truth if (t["service"], t["kind"]) == (service, kind)]
+            reported = {n: r for n, r in answer.items()
+                        if (r.get("service"), r.get("kind")) == (service, kind)}
+            rows.append({"service": service, "kind": kind, "label": label,
+                         "seeded": len(seeded), "reported": len(reported),
+                         "by_op": {op: m["by_op"].get(op, 0) for op in ops},
+                         "right": check_kind(reported, seeded) if m["rc"] == 0 else f"exit {m['rc']}"})
+        counted = {op for *_, ops in KIND_ROWS for op in ops} | set(KIND_SHARED)
+        m["other_ops"] = {op: n for op, n in m["by_op"].items() if op not in counted}
+        result = {"scenario": "kinds", "per_kind": args.kinds_count, "regions": KIND_REGIONS,
+                  "moto": emu.version, "rows": rows, **m}
+        log(f"moto kinds: agent {m['wall_s']:.1f}s rss {m['rss_mib']:.0f}MiB "
+            f"{m['requests']} req; gaps {gaps}")
+        if m["rc"] != 0:
+            log("agent failed:", m["stderr_tail"])
+    finally:
+        proxy.stop()
+        emu.stop()
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=1)
+    print(kinds_table(result))
+
+
+def kinds_table(r):
+    lines = [
+        f"moto {r['moto']}; {r['per_kind']} seeded stores of each kind, store i in "
+        f"{' or '.join(r['regions'])} (i % 2); one agent run, every kind on, those regions.",
+        "",
+        "| kind | stores seeded | stores reported (right: region, encryption, key; snapshots: "
+        "sharing) | "
+        "requests (by operation) | requests | requests / store |",
+        "|---|---|---|---|---|---|",
+    ]
+    kind_requests = kind_stores = 0
+    for row in r["rows"]:
+        n = sum(row["by_op"].values())
+        kind_requests += n
+        kind_stores += row["seeded"]
+        ops = ", ".join(f"{op} {c}" for op, c in row["by_op"].items() if c)
+        per = n / row["seeded"] if row["seeded"] else 0
+        lines.append(f"| {row['label']} | {row['seeded']} | {row['reported']} ({row['right']}) | "
+                     f"{ops} | {n} | {per:.2f} |")
+    shared = sum(r["by_op"].get(op, 0) for op in KIND_SHARED)
+    ops = ", ".join(f"{op} {r['by_op'].get(op, 0)}" for op in KIND_SHARED)
+    lines.append(f"| keys the stores name (KMS: ListAliases per region, DescribeKey per "
+                 f"distinct key) | | | {ops} | {shared} | |")
+    total = kind_requests + shared
+    lines.append(f"| **new kinds, total** | {kind_stores} | | | {total} | "
+                 f"{total / kind_stores:.2f} |")
+    other = ", ".join(f"{op} {n}" for op, n in sorted(r["other_ops"].items()))
+    lines.append(f"| not the kinds' (account, bucket listing) | | | {other} | "
+                 f"{sum(r['other_ops'].values())} | |")
+    gaps = ", ".join(f"{call} {n}" for call, n in sorted(r["gaps"].items())) or "none"
+    lines += [
+        "",
+        f"All requests: {r['requests']}. Agent: wall {fnum(r['wall_s'], 2)} s, CPU "
+        f"{fnum(r['cpu_s'], 2)} s, peak RSS {fnum(r['rss_mib'])} MiB; moto CPU "
+        f"{fnum(r['emulator_cpu_s'], 1)} s. Gaps the agent reported (by call): {gaps}.",
+    ]
+    return "\n".join(lines)
+
+
 def fnum(x, digits=1):
     return f"{x:,.{digits}f}"
 
 
 # The agent with the peers' coverage: no object-lock request, no CloudWatch sizes.
-AGENT_LIKE_PEERS = ("bench", ["object_lock = false", "sizes = false"])
+# No other store kinds either: the peers check buckets only.
+AGENT_LIKE_PEERS = ("bench", ["object_lock = false", "sizes = false", "kinds = []"])
 
 TOOL_NAMES = {
-    "agent": "landmeter agent, peers' coverage (object_lock = false, sizes = false)",
+    "agent": "landmeter agent, peers' coverage (object_lock = false, sizes = false, kinds = [])",
     "agent-default": "landmeter agent, default config (+ object lock: 1 request per bucket; "
                      "+ CloudWatch sizes: ListMetrics and GetMetricData per region)",
     "boto3": "boto3 script (sequential)",

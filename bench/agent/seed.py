@@ -8,7 +8,13 @@ Per bucket: a region (8, EU and not), default encryption (about 30 % none, 30 % 
 70 %, replication on 4 % (every 25th bucket, to bucket i+3 of the estate, in another region;
 versioning on both ends). Sizes are multiples of 100, so i+3 is always in the estate.
 
+With --kinds, instead: COUNT stores of each AWS store kind other than buckets (RDS
+instances and their manual snapshots, DynamoDB tables, EBS volumes and their snapshots, EFS
+file systems, Backup vaults, log groups), store i in eu-west-1 or us-east-1 (i % 2), two in
+three under a customer managed key of its region, tags on 70 %; moto only (see KindSeeder).
+
 Usage: seed.py --endpoint URL --count N [--start M] --truth FILE
+       seed.py --kinds --endpoint URL --count N --truth FILE
 """
 
 import argparse
@@ -124,6 +130,239 @@ def replicate_one(i, clients):
                    "Destination": {"Bucket": f"arn:aws:s3:::{bucket_name(i + 3)}"}}]})
 
 
+# ---------------------------------------------------------------- store kinds (--kinds)
+
+KIND_REGIONS = ["eu-west-1", "us-east-1"]
+SECOND_ACCOUNT = "444455556666"
+KIND_PASSWORD = "password-1"
+
+
+def kind_region(i):
+    return KIND_REGIONS[i % len(KIND_REGIONS)]
+
+
+def kind_tags(i):
+    """Tags on 70 % of the stores, as for buckets."""
+    if (i * 31) % 10 < 7:
+        return {"classification": ("public", "internal", "confidential", "secret")[i % 4],
+                "process": f"p{i % 17}"}
+    return {}
+
+
+def kind_encrypted(i):
+    """A customer managed key on two stores in three (store i, any kind)."""
+    return i % 3 != 2
+
+
+def tag_list(tags, key="Key", value="Value"):
+    return [{key: k, value: v} for k, v in tags.items()]
+
+
+class KindSeeder:
+    """Seeds `count` stores of each kind (store i in KIND_REGIONS[i % 2]) and returns the
+    truth: one row per store the agent must report, with its service, kind, ARN (the map's
+    subject), region and encryption (state, key ARN)."""
+
+    def __init__(self, endpoint, count):
+        self.endpoint, self.count = endpoint, count
+        self.clients = {}
+        self.volumes = {}  # store i -> its volume id, for the snapshot of it
+        self.account = client("sts", endpoint, KIND_REGIONS[0]).get_caller_identity()["Account"]
+        self.keys = {}
+        for region in KIND_REGIONS:
+            meta = self.client("kms", region).create_key(Description=f"lm-bench kinds {region}")
+            self.keys[region] = meta["KeyMetadata"]["Arn"]
+
+    def client(self, service, region):
+        if (service, region) not in self.clients:
+            self.clients[(service, region)] = client(service, self.endpoint, region)
+        return self.clients[(service, region)]
+
+    def arn(self, service, region, resource):
+        return f"arn:aws:{service}:{region}:{self.account}:{resource}"
+
+    def row(self, service, kind, arn, region, state, key_arn=""):
+        return {"service": service, "kind": kind, "name": arn, "region": region,
+                "state": state, "key_arn": key_arn}
+
+    def seed(self, threads):
+        steps = [self.rds_instance, self.dynamodb_table, self.ebs_volume, self.efs_file_system,
+                 self.backup_vault, self.log_group]
+        rows = []
+        with ThreadPoolExecutor(threads) as pool:
+            for step in steps:
+                rows.extend(pool.map(step, range(self.count)))
+            # Snapshots of what exists by now: one of each RDS instance and each volume.
+            rows.extend(pool.map(self.rds_snapshot, range(self.count)))
+            rows.extend(pool.map(self.ebs_snapshot, range(self.count)))
+        rows.extend(self.backup_plans())
+        rows.extend(self.emulator_made())
+        return rows
+
+    def rds_instance(self, i):
+        region, encrypted = kind_region(i), kind_encrypted(i)
+        ident = f"lm-db-{i:04d}"
+        args = {"DBInstanceIdentifier": ident, "DBInstanceClass": "db.t3.micro",
+                "Engine": "postgres", "AllocatedStorage": 20, "MasterUsername": "admin",
+                "MasterUserPassword": KIND_PASSWORD, "StorageEncrypted": encrypted,
+                "Tags": tag_list(kind_tags(i))}
+        if encrypted:
+            args["KmsKeyId"] = self.keys[region]
+        self.client("rds", region).create_db_instance(**args)
+        return self.row("rds", "database", self.arn("rds", region, f"db:{ident}"), region,
+                        "CONFIGURED" if encrypted else "DISABLED",
+                        self.keys[region] if encrypted else "")
+
+    def rds_snapshot(self, i):
+        """A manual snapshot of instance i; every fifth shared with another account."""
+        region, encrypted = kind_region(i), kind_encrypted(i)
+        ident = f"lm-db-{i:04d}-manual"
+        rds = self.client("rds", region)
+        rds.create_db_snapshot(DBSnapshotIdentifier=ident, DBInstanceIdentifier=f"lm-db-{i:04d}")
+        if i % 5 == 0:
+            rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=ident, AttributeName="restore",
+                                             ValuesToAdd=[SECOND_ACCOUNT])
+        row = self.row("rds", "snapshot", self.arn("rds", region, f"snapshot:{ident}"), region,
+                       "CONFIGURED" if encrypted else "DISABLED",
+                       self.keys[region] if encrypted else "")
+        row["shared_with"] = [SECOND_ACCOUNT] if i % 5 == 0 else []
+        return row
+
+    def dynamodb_table(self, i):
+        """Always encrypted: with the customer key, or with the AWS owned key (no key ARN)."""
+        region, cmk = kind_region(i), kind_encrypted(i)
+        name = f"lm-table-{i:04d}"
+        args = {"TableName": name, "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST"}
+        if cmk:
+            args["SSESpecification"] = {"Enabled": True, "SSEType": "KMS",
+                                        "KMSMasterKeyId": self.keys[region]}
+        if kind_tags(i):
+            args["Tags"] = tag_list(kind_tags(i))
+        self.client("dynamodb", region).create_table(**args)
+        return self.row("dynamodb", "table", self.arn("dynamodb", region, f"table/{name}"),
+                        region, "CONFIGURED", self.keys[region] if cmk else "")
+
+    def ebs_volume(self, i):
+        region, encrypted = kind_region(i), kind_encrypted(i)
+        args = {"AvailabilityZone": f"{region}a", "Size": 8 + i % 5, "Encrypted": encrypted}
+        if encrypted:
+            args["KmsKeyId"] = self.keys[region]
+        if kind_tags(i):
+            args["TagSpecifications"] = [{"ResourceType": "volume", "Tags": tag_list(kind_tags(i))}]
+        vol = self.client("ec2", region).create_volume(**args)
+        self.volumes[i] = vol["VolumeId"]
+        return self.row("ebs", "volume", self.arn("ec2", region, f"volume/{vol['VolumeId']}"),
+                        region, "CONFIGURED" if encrypted else "DISABLED",
+                        self.keys[region] if encrypted else "")
+
+    def ebs_snapshot(self, i):
+        """A snapshot of volume i (its encryption); every fifth shared with another account."""
+        region = kind_region(i)
+        ec2 = self.client("ec2", region)
+        snap = ec2.create_snapshot(VolumeId=self.volumes[i], Description=f"lm-bench {i}")
+        if i % 5 == 0:
+            ec2.modify_snapshot_attribute(SnapshotId=snap["SnapshotId"],
+                                          Attribute="createVolumePermission",
+                                          OperationType="add", UserIds=[SECOND_ACCOUNT])
+        # The key as the service reports it: AWS gives the volume's, moto 5.2 none.
+        row = self.row("ebs", "snapshot", self.arn("ec2", region, f"snapshot/{snap['SnapshotId']}"),
+                       region, "CONFIGURED" if snap["Encrypted"] else "DISABLED",
+                       snap.get("KmsKeyId", ""))
+        row["shared_with"] = [SECOND_ACCOUNT] if i % 5 == 0 else []
+        return row
+
+    def efs_file_system(self, i):
+        region, encrypted = kind_region(i), kind_encrypted(i)
+        args = {"CreationToken": f"lm-fs-{i:04d}", "Encrypted": encrypted,
+                "Tags": tag_list(kind_tags(i))}
+        if encrypted:
+            args["KmsKeyId"] = self.keys[region]
+        fs = self.client("efs", region).create_file_system(**args)
+        arn = fs.get("FileSystemArn") or self.arn("elasticfilesystem", region,
+                                                  f"file-system/{fs['FileSystemId']}")
+        return self.row("efs", "file-system", arn, region,
+                        "CONFIGURED" if encrypted else "DISABLED",
+                        self.keys[region] if encrypted else "")
+
+    def backup_vault(self, i):
+        """Always encrypted: with the customer key, or the AWS owned key; every tenth locked."""
+        region, cmk = kind_region(i), kind_encrypted(i)
+        name = f"lm-vault-{i:04d}"
+        backup = self.client("backup", region)
+        args = {"BackupVaultName": name}
+        if cmk:
+            args["EncryptionKeyArn"] = self.keys[region]
+        if kind_tags(i):
+            args["BackupVaultTags"] = kind_tags(i)
+        backup.create_backup_vault(**args)
+        if i % 10 == 0:
+            backup.put_backup_vault_lock_configuration(BackupVaultName=name, MinRetentionDays=7)
+        return self.row("backup", "backup-vault",
+                        self.arn("backup", region, f"backup-vault:{name}"), region,
+                        "CONFIGURED", self.keys[region] if cmk else "")
+
+    def backup_plans(self):
+        """One plan per region filling vault 0 or 1, copying to the other region's: plans are
+        read per plan (GetBackupPlan), not per vault. Adds no store."""
+        for i, region in enumerate(KIND_REGIONS):
+            other = (i + 1) % len(KIND_REGIONS)
+            self.client("backup", region).create_backup_plan(BackupPlan={
+                "BackupPlanName": f"lm-nightly-{region}",
+                "Rules": [{"RuleName": "daily", "TargetBackupVaultName": f"lm-vault-{i:04d}",
+                           "Lifecycle": {"DeleteAfterDays": 35},
+                           "CopyActions": [{"DestinationBackupVaultArn": self.arn(
+                               "backup", KIND_REGIONS[other], f"backup-vault:lm-vault-{other:04d}")}]}]})
+        return []
+
+    def log_group(self, i):
+        """Always encrypted: with the customer key, or the service's own; retention on half."""
+        region, cmk = kind_region(i), kind_encrypted(i)
+        name = f"/lm-bench/app-{i:04d}"
+        logs = self.client("logs", region)
+        args = {"logGroupName": name}
+        if cmk:
+            args["kmsKeyId"] = self.keys[region]
+        if kind_tags(i):
+            args["tags"] = kind_tags(i)
+        logs.create_log_group(**args)
+        if i % 2 == 0:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=30)
+        return self.row("logs", "log-group", self.arn("logs", region, f"log-group:{name}"),
+                        region, "CONFIGURED", self.keys[region] if cmk else "")
+
+    def emulator_made(self):
+        """Stores the emulator adds by itself (moto: an automated snapshot per RDS instance):
+        the agent must report them too. Read back, as the bucket seeder reads moto's implicit
+        bucket encryption."""
+        rows = []
+        for region in KIND_REGIONS:
+            pages = self.client("rds", region).get_paginator("describe_db_snapshots")
+            for page in pages.paginate(SnapshotType="automated"):
+                for s in page["DBSnapshots"]:
+                    encrypted = s.get("Encrypted", False)
+                    row = self.row("rds", "snapshot", s["DBSnapshotArn"], region,
+                                   "CONFIGURED" if encrypted else "DISABLED",
+                                   s.get("KmsKeyId", "") if encrypted else "")
+                    row["shared_with"] = []  # AWS cannot share automated snapshots
+                    rows.append(row)
+        return rows
+
+
+def seed_kinds(args):
+    seeder = KindSeeder(args.endpoint, args.count)
+    rows = seeder.seed(args.threads)
+    with open(args.truth, "w") as f:
+        json.dump({"stores": rows, "account": seeder.account,
+                   "keys": sorted(seeder.keys.values())}, f)
+    by = {}
+    for r in rows:
+        by[(r["service"], r["kind"])] = by.get((r["service"], r["kind"]), 0) + 1
+    print(f"seeded {len(rows)} stores: " + ", ".join(f"{s} {k} {n}" for (s, k), n in sorted(by.items())),
+          file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -131,7 +370,12 @@ def main():
     ap.add_argument("--count", type=int, required=True, help="estate size after seeding")
     ap.add_argument("--truth", required=True)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--kinds", action="store_true",
+                    help="seed COUNT stores of each AWS store kind (not buckets) in 2 regions")
     args = ap.parse_args()
+    if args.kinds:
+        seed_kinds(args)
+        return
 
     keys = ensure_keys(args.endpoint, args.truth + ".keys.json")
     clients = {r: client("s3", args.endpoint, r) for r in REGIONS}

@@ -298,6 +298,8 @@ struct RequestInfo {
     method: String,
     target: String,
     amz_target: Option<String>,
+    /// The service of the SigV4 credential scope (`Credential=AKID/date/region/service/...`).
+    service: Option<String>,
     body: BodyLen,
     expect_continue: bool,
 }
@@ -311,6 +313,7 @@ impl RequestInfo {
         let target = first.next().unwrap_or("").to_owned();
         let mut body = BodyLen::Fixed(0);
         let mut amz_target = None;
+        let mut service = None;
         let mut expect_continue = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
@@ -325,6 +328,11 @@ impl RequestInfo {
                 body = BodyLen::Chunked;
             } else if name.eq_ignore_ascii_case("x-amz-target") {
                 amz_target = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("authorization") {
+                service = value
+                    .split_once("Credential=")
+                    .and_then(|(_, c)| c.split(['/', ',']).nth(3))
+                    .map(str::to_owned);
             } else if name.eq_ignore_ascii_case("expect") {
                 expect_continue = value.eq_ignore_ascii_case("100-continue");
             }
@@ -333,13 +341,16 @@ impl RequestInfo {
             method,
             target,
             amz_target,
+            service,
             body,
             expect_continue,
         }
     }
 
     /// A name for the operation: `X-Amz-Target` (JSON protocols: KMS), `Action=` of a form
-    /// body (query protocols: STS, CloudWatch), else the S3 shape `GET /b?encryption`.
+    /// body (query protocols: STS, CloudWatch, EC2, RDS), the path of another REST service
+    /// with its ids as `{id}` (`backup GET /backup/plans/{id}/`), else the S3 shape
+    /// `GET /b?encryption`.
     fn operation(&self, body: &[u8]) -> String {
         if let Some(target) = &self.amz_target {
             return target.rsplit('.').next().unwrap_or(target).to_owned();
@@ -356,6 +367,13 @@ impl RequestInfo {
             .find_map(|pair| pair.strip_prefix("Action="))
         {
             return action.to_owned();
+        }
+        if let Some(service) = self.service.as_deref().filter(|s| *s != "s3") {
+            let path: Vec<&str> = path
+                .split('/')
+                .map(|seg| if is_id(seg) { "{id}" } else { seg })
+                .collect();
+            return format!("{service} {} {}", self.method, path.join("/"));
         }
         let shape = match path.trim_start_matches('/').split_once('/') {
             _ if path == "/" || path.is_empty() => "/",
@@ -375,6 +393,14 @@ impl RequestInfo {
             format!("{} {shape}?{}", self.method, keys.join("&"))
         }
     }
+}
+
+/// A path segment naming one resource (a UUID, `fs-0123abcd`), not an API's fixed path; an
+/// API version such as `2015-02-01` is not one.
+fn is_id(segment: &str) -> bool {
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    let letters = segment.bytes().filter(u8::is_ascii_alphabetic).count();
+    digits > 0 && (letters > 0 || segment.len() > 12)
 }
 
 async fn ceiling(
@@ -520,4 +546,34 @@ async fn read_response(
         keep = false;
     }
     Ok((status, keep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operation of a request `line` signed for `service`, with `extra` header lines.
+    fn op(line: &str, service: &str, extra: &str, body: &str) -> String {
+        let head = format!(
+            "{line} HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n{extra}\r\n"
+        );
+        RequestInfo::parse(head.as_bytes()).operation(body.as_bytes())
+    }
+
+    #[test]
+    fn operations_are_named_per_protocol() {
+        let target = "X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n";
+        assert_eq!(op("POST /", "dynamodb", target, ""), "DescribeTable");
+        let form = "Action=DescribeDBInstances&Version=2014-10-31";
+        assert_eq!(op("POST /", "rds", "", form), "DescribeDBInstances");
+        let plan = "GET /backup/plans/8e1c7f5a-0d4e-4a7b-9a52-1f0e2b3c4d5e/";
+        assert_eq!(op(plan, "backup", "", ""), "backup GET /backup/plans/{id}/");
+        let efs = "GET /2015-02-01/file-systems";
+        assert_eq!(
+            op(efs, "elasticfilesystem", "", ""),
+            "elasticfilesystem GET /2015-02-01/file-systems"
+        );
+        let s3 = "GET /lm-bench-00001?encryption";
+        assert_eq!(op(s3, "s3", "", ""), "GET /b?encryption");
+    }
 }

@@ -128,7 +128,12 @@ impl AccountScan<'_> {
 async fn list_file_systems(
     client: &aws_sdk_efs::Client,
 ) -> Result<Vec<FileSystemDescription>, CallFailure> {
-    let mut pages = client.describe_file_systems().into_paginator().send();
+    // 100 a page, as AWS pages by default; said outright because moto pages by 10.
+    let mut pages = client
+        .describe_file_systems()
+        .max_items(100)
+        .into_paginator()
+        .send();
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
         all.extend_from_slice(page.map_err(|e| failure(&e))?.file_systems());
