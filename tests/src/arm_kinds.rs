@@ -59,35 +59,83 @@ pub const SHARES: &[(&str, &str, i64, i64)] = &[
 /// Bytes of a GiB, as ARM's GB sizes are meant.
 pub const GIB: i64 = 1 << 30;
 
+/// A database with a key of its own (`encryptionProtector`): its server's protector is
+/// never read.
+pub const SQL_DB_KEY: &str = "Microsoft.Sql/servers/lm-sql-dbkey/databases/ledger";
+
+/// Each kind (as `[azure] kinds` names it; disks and snapshots share their key reads) with
+/// its stores and the routes its scan sends.
+pub fn kinds() -> Vec<(&'static str, Vec<String>, &'static [&'static str])> {
+    let ids = |paths: &[&str]| paths.iter().map(|p| rid(p)).collect::<Vec<_>>();
+    vec![
+        (
+            "disks+snapshots",
+            ids(&[
+                DISK_PLATFORM,
+                DISK_CMK,
+                DISK_HSM,
+                DISK_FOREIGN_DES,
+                SNAP_WEU,
+                SNAP_US,
+            ]),
+            &[
+                "Disks_List",
+                "Snapshots_List",
+                "DiskEncryptionSets_List",
+                "DiskEncryptionSets_Get",
+            ],
+        ),
+        (
+            "sql",
+            ids(&[
+                SQL_PAYROLL,
+                SQL_LEGACY,
+                SQL_CASES,
+                SQL_PAYROLL_REPLICA,
+                SQL_TDE_DENIED,
+                SQL_DB_KEY,
+            ]),
+            &[
+                "Servers_List",
+                "Databases_ListByServer",
+                "ReplicationLinks_ListByServer",
+                "EncryptionProtectors_ListByServer",
+                "TransparentDataEncryptions_Get",
+            ],
+        ),
+        (
+            "postgresql",
+            ids(&[PG_PRIMARY, PG_REPLICA]),
+            &["PostgreSqlFlexibleServers_List"],
+        ),
+        ("mysql", ids(&[MYSQL_HSM]), &["MySqlFlexibleServers_List"]),
+        ("cosmosdb", ids(&[COSMOS]), &["DatabaseAccounts_List"]),
+        (
+            "recovery-services-vaults",
+            ids(&[RSV_LOCKED]),
+            &["Vaults_ListBySubscriptionId", "BackupStorageConfig_Get"],
+        ),
+        (
+            "backup-vaults",
+            ids(&[BV_UNPAIRED, BV_REPLICATED]),
+            &["BackupVaults_GetInSubscription"],
+        ),
+        (
+            "file-shares",
+            SHARES.iter().map(|(a, s, _, _)| share_id(a, s)).collect(),
+            &["FileShares_List", "FileShares_Get"],
+        ),
+        (
+            "log-analytics",
+            ids(&[LOGS_CLUSTER, LOGS_PLAIN]),
+            &["Workspaces_List", "Clusters_List"],
+        ),
+    ]
+}
+
 /// Every kind's store ids (file shares included).
 pub fn all_ids() -> Vec<String> {
-    let mut ids: Vec<String> = [
-        DISK_PLATFORM,
-        DISK_CMK,
-        DISK_HSM,
-        DISK_FOREIGN_DES,
-        SNAP_WEU,
-        SNAP_US,
-        SQL_PAYROLL,
-        SQL_LEGACY,
-        SQL_CASES,
-        SQL_PAYROLL_REPLICA,
-        SQL_TDE_DENIED,
-        PG_PRIMARY,
-        PG_REPLICA,
-        MYSQL_HSM,
-        COSMOS,
-        RSV_LOCKED,
-        BV_UNPAIRED,
-        BV_REPLICATED,
-        LOGS_CLUSTER,
-        LOGS_PLAIN,
-    ]
-    .iter()
-    .map(|p| rid(p))
-    .collect();
-    ids.extend(SHARES.iter().map(|(a, s, _, _)| share_id(a, s)));
-    ids
+    kinds().into_iter().flat_map(|(_, ids, _)| ids).collect()
 }
 
 pub fn share_id(account: &str, share: &str) -> String {
@@ -580,36 +628,66 @@ fn sql_servers() -> ArmResponse {
         server("lm-sql-weu", "westeurope"),
         server("lm-sql-cmk", "westeurope"),
         server("lm-sql-us", "eastus"),
+        server("lm-sql-dbkey", "westeurope"),
     ])
 }
 
-/// No `Databases_ListByServer` example file was found in the index; the shape follows
-/// bicep-types sql 2025-01-01 `DatabaseProperties` (STORE-KINDS.md 8.2). `master` is listed,
-/// as the service does. lm-sql-cmk's database spells its location as a display name, as the
-/// SQL examples do ("Japan East").
+/// Shape of az-specs Microsoft.Sql/stable/2025-01-01/examples/ListVCoreDatabasesByServer.json
+/// (`master` listed as a system database, as there), with `encryptionProtector` as in
+/// GetVCoreDatabaseWithExpandEqualsKeys.json for the database with its own key.
+/// lm-sql-cmk's database spells its location as a display name ("West Europe").
 fn sql_databases(server: &str) -> ArmResponse {
-    let db =
-        |name: &str, location: &str, redundancy: &str, secondary: Option<&str>, tags: Value| {
-            let mut properties = json!({
+    let db = |name: &str, location: &str, redundancy: &str, secondary: &str, tags: Value| {
+        let mut d = json!({
+            "sku": {"name": "BC_Gen4", "tier": "BusinessCritical", "capacity": 2},
+            "kind": "v12.0,user,vcore",
+            "properties": {
                 "collation": "SQL_Latin1_General_CP1_CI_AS",
                 "maxSizeBytes": 268_435_456_000_i64,
                 "status": "Online",
+                "databaseId": "6c764297-577b-470f-9af4-96d3d41e2ba3",
+                "creationDate": "2017-06-07T04:41:33.937Z",
+                "currentServiceObjectiveName": "BC_Gen4_2",
+                "requestedServiceObjectiveName": "BC_Gen4_2",
+                "defaultSecondaryLocation": secondary,
+                "catalogCollation": "SQL_Latin1_General_CP1_CI_AS",
+                "licenseType": "LicenseIncluded",
+                "maxLogSizeBytes": 104_857_600,
+                "isInfraEncryptionEnabled": false,
+                "zoneRedundant": false,
+                "readScale": "Enabled",
+                "earliestRestoreDate": "2017-06-07T04:51:33.937Z",
+                "currentSku": {"name": "BC_Gen4", "tier": "BusinessCritical", "capacity": 2},
                 "currentBackupStorageRedundancy": redundancy,
                 "requestedBackupStorageRedundancy": redundancy,
-                "zoneRedundant": false,
-                "isInfraEncryptionEnabled": false
-            });
-            if let Some(s) = secondary {
-                properties["defaultSecondaryLocation"] = json!(s);
+                "isLedgerOn": false
+            },
+            "location": location,
+            "tags": tags,
+            "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/{name}")),
+            "name": name,
+            "type": "Microsoft.Sql/servers/databases"
+        });
+        if secondary.is_empty() {
+            // Not stated: the agent takes the region's pair.
+            if let Some(p) = d["properties"].as_object_mut() {
+                p.remove("defaultSecondaryLocation");
             }
-            json!({
-                "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/{name}")),
-                "name": name, "type": "Microsoft.Sql/servers/databases", "location": location,
-                "kind": "v12.0,user", "sku": {"name": "GP_Gen5_2", "tier": "GeneralPurpose"},
-                "tags": tags, "properties": properties
-            })
-        };
-    let master = db("master", "westeurope", "Local", None, json!({}));
+        }
+        d
+    };
+    let master = json!({
+        "sku": {"name": "System0", "tier": "System", "capacity": 0},
+        "kind": "v12.0,system",
+        "properties": {"collation": "SQL_Latin1_General_CP1_CI_AS", "maxSizeBytes": 32_212_254_720_i64,
+                       "status": "Online", "currentServiceObjectiveName": "System0",
+                       "defaultSecondaryLocation": "North Europe", "isInfraEncryptionEnabled": false,
+                       "currentBackupStorageRedundancy": "Local", "requestedBackupStorageRedundancy": "Local"},
+        "location": "westeurope",
+        "id": rid(&format!("Microsoft.Sql/servers/{server}/databases/master")),
+        "name": "master",
+        "type": "Microsoft.Sql/servers/databases"
+    });
     match server {
         "lm-sql-weu" => list(vec![
             master,
@@ -617,26 +695,27 @@ fn sql_databases(server: &str) -> ArmResponse {
                 "payroll",
                 "westeurope",
                 "Geo",
-                Some("northeurope"),
+                "North Europe",
                 json!({"classification": "BBN3"}),
             ),
-            db(
-                "legacy",
-                "westeurope",
-                "Local",
-                Some("northeurope"),
-                json!({}),
-            ),
+            db("legacy", "westeurope", "Local", "North Europe", json!({})),
         ]),
         "lm-sql-cmk" => list(vec![
             master,
-            db("cases", "West Europe", "Geo", None, json!({})),
-            db("audit", "westeurope", "Zone", None, json!({})),
+            db("cases", "West Europe", "Geo", "", json!({})),
+            db("audit", "westeurope", "Zone", "", json!({})),
         ]),
         "lm-sql-us" => list(vec![
             master,
-            db("payroll", "eastus", "Local", Some("westus"), json!({})),
+            db("payroll", "eastus", "Local", "West US", json!({})),
         ]),
+        "lm-sql-dbkey" => {
+            let mut ledger = db("ledger", "westeurope", "Zone", "North Europe", json!({}));
+            let key = format!("{VAULT_URI}/keys/ledger-key/0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+            ledger["properties"]["keys"] = json!({ key.clone(): {} });
+            ledger["properties"]["encryptionProtector"] = json!(key);
+            list(vec![master, ledger])
+        }
         _ => list(Vec::new()),
     }
 }
@@ -854,8 +933,9 @@ fn cosmos() -> ArmResponse {
     })])
 }
 
-/// No `Vaults_ListBySubscriptionId` example file was found in the index; the shape follows
-/// bicep-types recoveryservices 2025-08-01 `VaultProperties` (STORE-KINDS.md 12.1).
+/// Shape of az-specs recoveryservices/…/stable/2025-08-01/examples/GETVault.json (the list
+/// answers the same resource), with `encryption` (bicep-types 2025-08-01 `VaultProperties`).
+/// It states `redundancySettings`, so the agent reads no backup storage config.
 fn recovery_services_vaults() -> ArmResponse {
     list(vec![json!({
         "id": rid(RSV_LOCKED), "name": "lm-rsv-weu", "type": "Microsoft.RecoveryServices/vaults",

@@ -265,6 +265,15 @@ impl ArmServer {
     /// An agent configuration (TOML) that scans this server as Azure, with the client-secret
     /// credential, this server's CA, and the Azurite account key when Azurite is in play.
     pub fn agent_config(&self, collector_url: &str) -> anyhow::Result<PathBuf> {
+        self.agent_config_for(collector_url, &[])
+    }
+
+    /// [`Self::agent_config`] scanning only `subscriptions` (all the identity sees when empty).
+    pub fn agent_config_for(
+        &self,
+        collector_url: &str,
+        subscriptions: &[&str],
+    ) -> anyhow::Result<PathBuf> {
         let mut text = format!(
             "name = \"e2e-azure\"\n[collector]\nurl = \"{collector_url}\"\n[azure]\nenabled = true\n\
              arm_endpoint = \"{ep}\"\narm_audience = \"https://management.azure.com\"\n\
@@ -274,6 +283,9 @@ impl ArmServer {
             ca = self.ca_file.display(),
             secret = self.dir.path().join("client-secret").display(),
         );
+        if !subscriptions.is_empty() {
+            text.push_str(&format!("subscriptions = {subscriptions:?}\n"));
+        }
         if self.shared.azurite.is_some() {
             text.push_str(&format!(
                 "[[azure.account_keys]]\naccount = \"{AZURITE_ACCOUNT}\"\nkey_file = \"{}\"\n",

@@ -505,6 +505,19 @@ impl Collector {
         &self.token
     }
 
+    /// GETs `path` of the collector's HTTP side at `http` (its `--http-listen` address) with
+    /// the admin token, as JSON.
+    pub async fn http_json(&self, http: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(reqwest::Client::new()
+            .get(format!("http://{http}{path}"))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
     /// A typed MapService client with the admin token.
     pub async fn map(&self) -> anyhow::Result<MapClient> {
         MapClient::connect(&self.url(), Some(&self.token)).await

@@ -298,14 +298,7 @@ async fn a_firewalled_container_listing_marks_nothing_gone() -> anyhow::Result<(
     );
     assert!(!changes.contains("\"gone\""), "{changes}");
 
-    let coverage: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{http}/v1/coverage"))
-        .bearer_auth(collector.token())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let coverage = collector.http_json(&http, "/v1/coverage").await?;
     let latest = &coverage["scans"][0];
     let reason = latest["coverage"][0]["reason"].as_str().unwrap_or_default();
     assert!(

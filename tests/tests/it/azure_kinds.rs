@@ -107,8 +107,17 @@ fn targets(v: &StoreView) -> Vec<Target<'_>> {
 }
 
 async fn scan(arm: &ArmServer) -> anyhow::Result<Collector> {
-    let collector = Collector::start()?;
-    run_agent_azure(&collector.url(), &arm.agent_config(&collector.url())?)
+    scan_into(arm, Collector::start()?, &[]).await
+}
+
+/// One agent scan of `subscriptions` (all when empty) into `collector`.
+async fn scan_into(
+    arm: &ArmServer,
+    collector: Collector,
+    subscriptions: &[&str],
+) -> anyhow::Result<Collector> {
+    let config = arm.agent_config_for(&collector.url(), subscriptions)?;
+    run_agent_azure(&collector.url(), &config)
         .await?
         .success()?;
     Ok(collector)
@@ -260,6 +269,18 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         "pair from the locations API"
     );
 
+    let e = encryption_of(&facts(&mut map, &rid(k::SQL_DB_KEY)).await?)
+        .expect("encryption")
+        .clone();
+    assert_eq!(
+        (e.algorithm.as_str(), e.resolved_key_arn.as_str()),
+        (
+            "AzureKeyVault (database)",
+            format!("{VAULT}/keys/ledger-key").as_str()
+        ),
+        "the database's own key wins over its server's"
+    );
+
     // Flexible servers: a read replica names its source; geo backup goes to the pair.
     let f = facts(&mut map, &rid(k::PG_PRIMARY)).await?;
     assert_eq!(store_of(&f).engine, "PostgreSQL 17");
@@ -391,6 +412,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::SQL_CASES), "database", "westeurope", "NL", Custody::CustomerManaged),
         (rid(k::SQL_PAYROLL_REPLICA), "database", "eastus", "US", Custody::Provider),
         (rid(k::SQL_TDE_DENIED), "database", "westeurope", "NL", Custody::Unknown),
+        (rid(k::SQL_DB_KEY), "database", "westeurope", "NL", Custody::CustomerManaged),
         (rid(k::PG_PRIMARY), "database", "westeurope", "NL", Custody::Provider),
         (rid(k::PG_REPLICA), "database", "eastus", "US", Custody::CustomerManaged),
         (rid(k::MYSQL_HSM), "database", "swedencentral", "SE", Custody::DedicatedHsm),
@@ -521,11 +543,19 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         "only where a disk names a set"
     );
     assert_eq!(n("DiskEncryptionSets_Get"), 1, "the unlisted set, once");
-    assert_eq!(n("Databases_ListByServer"), 3);
-    assert_eq!(n("EncryptionProtectors_ListByServer"), 3);
-    assert_eq!(n("ReplicationLinks_ListByServer"), 3);
-    assert_eq!(n("TransparentDataEncryptions_Get"), 5, "master skipped");
-    assert_eq!(n("BackupStorageConfig_Get"), 1);
+    assert_eq!(n("Databases_ListByServer"), 4);
+    assert_eq!(
+        n("EncryptionProtectors_ListByServer"),
+        3,
+        "not for the server whose database holds its own key"
+    );
+    assert_eq!(n("ReplicationLinks_ListByServer"), 4);
+    assert_eq!(n("TransparentDataEncryptions_Get"), 6, "master skipped");
+    assert_eq!(
+        n("BackupStorageConfig_Get"),
+        0,
+        "the vault listing states its redundancy"
+    );
     assert_eq!(n("Clusters_List"), 1, "only where a workspace is linked");
     assert_eq!(n("FileShares_List"), AZURE_ESTATE.len() as u64);
     assert_eq!(n("FileShares_Get"), k::SHARES.len() as u64);
@@ -546,9 +576,7 @@ async fn azure_kinds_denied_listing_is_a_coverage_gap() -> anyhow::Result<()> {
     let dir = landmeter_e2e::TempDir::new("landmeter-kinds-denied")?;
     let db = dir.path().join("map.db");
     let collector = Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", &http])?;
-    run_agent_azure(&collector.url(), &arm.agent_config(&collector.url())?)
-        .await?
-        .success()?;
+    let collector = scan_into(&arm, collector, &[]).await?;
     let mut map = collector.map().await?;
     let stores = map.all_stores().await?;
     assert!(
@@ -558,14 +586,7 @@ async fn azure_kinds_denied_listing_is_a_coverage_gap() -> anyhow::Result<()> {
     for subject in [rid(k::DISK_PLATFORM), rid(k::SQL_PAYROLL), rid(k::COSMOS)] {
         view(&stores, &subject);
     }
-    let coverage: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{http}/v1/coverage"))
-        .bearer_auth(collector.token())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let coverage = collector.http_json(&http, "/v1/coverage").await?;
     let latest = &coverage["scans"][0];
     assert!(
         latest["gaps"].as_array().expect("gaps").iter().any(|g| {
@@ -582,5 +603,68 @@ async fn azure_kinds_denied_listing_is_a_coverage_gap() -> anyhow::Result<()> {
         .find(|c| c["account"] == SUB_MAIN)
         .expect("main subscription");
     assert_eq!(main["complete"], true, "{main}");
+    Ok(())
+}
+
+/// Requests per store for each kind, in the subscription that holds every store (counts are
+/// deterministic): the scan must not send more than these. Printed as a table; reproduce with
+/// `cargo test -p landmeter-e2e --test it azure_kinds_requests_per_store -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_kinds_requests_per_store() -> anyhow::Result<()> {
+    // (kind, the most requests its scan of this estate may send).
+    const BUDGET: &[(&str, u64)] = &[
+        ("disks+snapshots", 4),
+        ("sql", 18),
+        ("postgresql", 1),
+        ("mysql", 1),
+        ("cosmosdb", 1),
+        ("recovery-services-vaults", 1),
+        ("backup-vaults", 1),
+        ("file-shares", 7),
+        ("log-analytics", 2),
+    ];
+    let arm = ArmServer::start_with_kinds(None).await?;
+    let collector = scan_into(&arm, Collector::start()?, &[SUB_MAIN]).await?;
+    let mut map = collector.map().await?;
+    let stores = map.all_stores().await?;
+    let counts = arm.counts();
+    let mut table = format!(
+        "{:<26} {:>8} {:>6} {:>9}\n",
+        "kind", "requests", "stores", "per store"
+    );
+    let mut over = Vec::new();
+    for (kind, ids, routes) in k::kinds() {
+        for id in &ids {
+            view(&stores, id);
+        }
+        let requests: u64 = routes
+            .iter()
+            .map(|r| counts.get(*r).copied().unwrap_or(0))
+            .sum();
+        let budget = BUDGET
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, b)| *b)
+            .unwrap_or_else(|| panic!("{kind}: no budget"));
+        table.push_str(&format!(
+            "{kind:<26} {requests:>8} {:>6} {:>9.2}\n",
+            ids.len(),
+            requests as f64 / ids.len() as f64
+        ));
+        if requests > budget {
+            over.push(format!("{kind}: {requests} > {budget}"));
+        }
+    }
+    let shared = counts
+        .get("Subscriptions_ListLocations")
+        .copied()
+        .unwrap_or(0);
+    table.push_str(&format!(
+        "{:<26} {shared:>8}  (paired regions, shared by every geo copy)\n",
+        "locations"
+    ));
+    eprintln!("ARM requests per kind, subscription {SUB_MAIN}:\n{table}");
+    assert!(over.is_empty(), "over budget: {over:?}\n{table}");
+    assert_eq!(shared, 1, "paired regions read once");
     Ok(())
 }

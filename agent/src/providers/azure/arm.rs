@@ -239,40 +239,43 @@ pub struct Subscription {
     pub state: String,
 }
 
+/// An ARM resource as listed: the envelope every resource type shares around its own
+/// `properties`. `id` is required: an item without one cannot be a store.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct StorageAccount {
+pub struct Resource<P> {
     pub id: String,
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub location: String,
+    /// The resource's `kind` (storage account kind, Cosmos DB API, ...).
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
-    pub sku: Sku,
+    pub sku: Option<NamedSku>,
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    pub identity: Option<Identity>,
-    #[serde(default)]
-    pub properties: AccountProperties,
+    pub properties: P,
+}
+
+impl<P> Resource<P> {
+    /// `sku.name`, empty when the resource has none.
+    pub fn sku_name(&self) -> String {
+        self.sku
+            .as_ref()
+            .map(|k| k.name.clone())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Sku {
+pub struct NamedSku {
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
-    pub tier: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Identity {
-    #[serde(default, rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub tenant_id: String,
-}
+pub type StorageAccount = Resource<AccountProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -382,7 +385,7 @@ pub struct VaultProperties {
     #[serde(default)]
     pub tenant_id: String,
     #[serde(default)]
-    pub sku: Option<Sku>,
+    pub sku: Option<NamedSku>,
 }
 
 /// `…/vaults/{v}/keys/{k}` or `…/managedHSMs/{h}/keys/{k}`.
@@ -493,7 +496,7 @@ mod tests {
           }
         }"#;
         let a: StorageAccount = serde_json::from_str(json).expect("parses");
-        assert_eq!(a.sku.name, "Standard_GRS");
+        assert_eq!(a.sku_name(), "Standard_GRS");
         let e = a.properties.encryption.expect("encryption");
         assert_eq!(e.key_source, "Microsoft.Keyvault");
         assert_eq!(e.keyvaultproperties.expect("kv").keyname, "wrappingKey");

@@ -150,7 +150,7 @@ impl Subscription<'_> {
                 .and_then(parse_time_ms)
                 .unwrap_or_default(),
             endpoint: blob_endpoint.clone(),
-            sku: a.sku.name.clone(),
+            sku: a.sku_name(),
             secondary_region: a.properties.secondary_location.clone(),
             parent: String::new(),
             access_tier: a.properties.access_tier.clone(),

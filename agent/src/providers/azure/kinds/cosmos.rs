@@ -4,30 +4,17 @@
 //! top-level `location` is the resource group's). Periodic backups kept `Geo` are a copy in
 //! the write region's pair. The key is `keyVaultKeyUri`, else service-managed.
 
-use std::collections::BTreeMap;
-
 use landmeter_proto::v1::{CopyKind, ReplicationRule, StoreKind};
 use serde::Deserialize;
 
-use super::{SERVICE_COSMOSDB, encrypted, normalize_region, store};
+use super::{Resource, SERVICE_COSMOSDB, encrypted, normalize_region, store};
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
 use crate::sink::SinkClosed;
 
 pub const COSMOSDB_API: &str = "2025-10-15";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Account {
-    id: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: AccountProperties,
-}
+type Account = Resource<AccountProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,10 +59,7 @@ impl Subscription<'_> {
             .list_kind(
                 StoreKind::Database,
                 call,
-                &format!(
-                    "/subscriptions/{}/providers/Microsoft.DocumentDB/databaseAccounts",
-                    self.id
-                ),
+                &self.in_subscription("Microsoft.DocumentDB/databaseAccounts"),
                 COSMOSDB_API,
             )
             .await?;

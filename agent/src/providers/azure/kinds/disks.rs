@@ -7,13 +7,13 @@
 //! `creationData.sourceResourceId` names its source: a disk (a snapshot) or a snapshot (a
 //! snapshot copy, e.g. `CopyStart` to another region).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use landmeter_proto::v1::{CopyKind, Encryption, Size, StoreKind, fact};
+use landmeter_proto::v1::{CopyKind, Encryption, StoreKind};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{SERVICE_DISK, SERVICE_SNAPSHOT, arm_id, encrypted, normalize_region, store};
+use super::{Resource, SERVICE_DISK, SERVICE_SNAPSHOT, arm_id, encrypted, regions_by_id};
 use crate::providers::CallFailure;
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
@@ -24,24 +24,7 @@ const PLATFORM_KEY: &str = "EncryptionAtRestWithPlatformKey";
 const PLATFORM_AND_CUSTOMER_KEYS: &str = "EncryptionAtRestWithPlatformAndCustomerKeys";
 
 /// A disk or snapshot as listed (the fields read).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(super) struct DiskResource {
-    pub id: String,
-    #[serde(default)]
-    pub location: String,
-    #[serde(default)]
-    pub sku: Option<NamedSku>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    #[serde(default)]
-    pub properties: DiskProperties,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(super) struct NamedSku {
-    #[serde(default)]
-    pub name: String,
-}
+pub(super) type DiskResource = Resource<DiskProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,7 +97,7 @@ struct EncryptionSets {
 
 impl Subscription<'_> {
     pub(super) async fn disks_and_snapshots(&self) -> Result<u64, SinkClosed> {
-        let base = format!("/subscriptions/{}/providers/Microsoft.Compute", self.id);
+        let base = self.in_subscription("Microsoft.Compute");
         let disks: Vec<DiskResource> = if self.kind_enabled("disks") {
             self.list_kind(
                 StoreKind::Volume,
@@ -147,9 +130,19 @@ impl Subscription<'_> {
                     .as_ref()
                     .is_some_and(|s| !s.secure_vm_disk_encryption_set_id.is_empty())
         });
+        // Its failure is not a listing gap of a store kind: the sets are then read one by one,
+        // and a failed read is a gap on each disk.
         let sets: Vec<EncryptionSet> = if needs_sets {
-            self.list_kind_quiet(&format!("{base}/diskEncryptionSets"))
-                .await?
+            self.list_all(&format!("{base}/diskEncryptionSets"), COMPUTE_DISK_API)
+                .await
+                .unwrap_or_else(|f| {
+                    tracing::debug!(
+                        subscription = self.id,
+                        "{} failed: {f}; sets are read one by one",
+                        calls::LIST_DISK_ENCRYPTION_SETS.name
+                    );
+                    Vec::new()
+                })
         } else {
             Vec::new()
         };
@@ -163,16 +156,7 @@ impl Subscription<'_> {
         self.sink
             .stores_found((disks.len() + snapshots.len()) as u64);
         // Where each listed disk and snapshot is, for a snapshot's source region.
-        let regions: HashMap<String, String> = disks
-            .iter()
-            .chain(&snapshots)
-            .map(|d| {
-                (
-                    arm_id(&d.id).to_ascii_lowercase(),
-                    normalize_region(&d.location),
-                )
-            })
-            .collect();
+        let regions = regions_by_id(disks.iter().chain(&snapshots));
         for d in &disks {
             self.disk_like(d, StoreKind::Volume, &sets, &regions)
                 .await?;
@@ -182,26 +166,6 @@ impl Subscription<'_> {
                 .await?;
         }
         Ok((disks.len() + snapshots.len()) as u64)
-    }
-
-    /// The encryption sets listing: its failure is not a listing gap of a store kind (the
-    /// sets are read one by one instead, and a failed read is a gap on each disk).
-    async fn list_kind_quiet<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> Result<Vec<T>, SinkClosed> {
-        let Ok(url) = self.ctx.arm.url(path, COMPUTE_DISK_API) else {
-            return Ok(Vec::new());
-        };
-        let (items, failure) = self.ctx.arm.list::<T>(url).await;
-        if let Some(f) = failure {
-            tracing::debug!(
-                subscription = self.id,
-                "{} failed: {f}; sets are read one by one",
-                calls::LIST_DISK_ENCRYPTION_SETS.name
-            );
-        }
-        Ok(items)
     }
 
     async fn disk_like(
@@ -215,19 +179,16 @@ impl Subscription<'_> {
             StoreKind::Snapshot => (SERVICE_SNAPSHOT, calls::LIST_SNAPSHOTS),
             _ => (SERVICE_DISK, calls::LIST_DISKS),
         };
-        let mut s = store(
+        let mut s = d.store(
             &self.ctx.provider,
             service,
             kind,
-            &d.id,
-            &d.location,
             if kind == StoreKind::Snapshot {
                 "Snapshots_List.location"
             } else {
                 "Disks_List.location"
             },
         );
-        s.sku = d.sku.as_ref().map(|k| k.name.clone()).unwrap_or_default();
         let p = &d.properties;
         if kind == StoreKind::Snapshot && !p.creation_data.source_resource_id.is_empty() {
             let source = arm_id(&p.creation_data.source_resource_id);
@@ -257,22 +218,9 @@ impl Subscription<'_> {
             }
         };
         self.push_store(call, s, &d.tags, encryption).await?;
-        let allocated = p
-            .disk_size_bytes
-            .or(p.disk_size_gb.map(super::gib))
-            .filter(|b| *b > 0);
-        if let Some(bytes) = allocated {
-            // Provisioned size only: ARM exposes no used bytes for disks or snapshots.
-            self.push(
-                &subject,
-                call,
-                fact::Body::Size(Size {
-                    allocated_bytes: Some(bytes),
-                    ..Size::default()
-                }),
-            )
-            .await?;
-        }
+        // Provisioned size only: ARM exposes no used bytes for disks or snapshots.
+        let allocated = p.disk_size_bytes.or(p.disk_size_gb.map(super::gib));
+        self.push_allocated(&subject, call, allocated).await?;
         self.sink.store_done();
         Ok(())
     }
@@ -340,10 +288,7 @@ impl Subscription<'_> {
         if let Some(r) = read.get(&lower) {
             return r.clone();
         }
-        let result = match self.ctx.arm.url(&arm_id(id), COMPUTE_DISK_API) {
-            Ok(url) => self.ctx.arm.get::<EncryptionSet>(url).await,
-            Err(f) => Err(f),
-        };
+        let result = self.get_at(&arm_id(id), COMPUTE_DISK_API, &[]).await;
         read.insert(lower, result.clone());
         result
     }

@@ -1,13 +1,18 @@
 //! Azure Files shares inside the storage accounts already listed (Microsoft.Storage,
 //! api-version 2025-06-01; STORE-KINDS.md 13). A share has no key of its own: Azure Files
 //! always uses the account's key, so the share carries the account's encryption. A
-//! geo-redundant account SKU keeps a copy of its shares in the secondary region. Used bytes
-//! come from `FileShares_Get` with `$expand=stats` (the listing gives only the quota).
+//! geo-redundant account SKU keeps a copy of its shares in the secondary region.
+//!
+//! Requests: one `FileShares_List` per account that can hold shares (not `BlobStorage` or
+//! `BlockBlobStorage` accounts), which gives every share with its quota; used bytes need
+//! one `FileShares_Get` with `$expand=stats` per share: the listing's `$expand` takes only
+//! `deleted`, `snapshots` and `metadata`, and Azure Monitor's `FileShare` dimension exists
+//! only for premium shares (standard shares report the account total).
 
-use landmeter_proto::v1::{CopyKind, ReplicationRule, Size, StoreKind, fact};
+use landmeter_proto::v1::{Size, StoreKind, fact};
 use serde::Deserialize;
 
-use super::{GEO_COPY, SERVICE_FILE_SHARE, arm_id, encrypted, gib, normalize_region, store};
+use super::{Resource, SERVICE_FILE_SHARE, arm_id, encrypted, gib, store};
 use crate::providers::azure::arm;
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::{Subscription, account_encryption};
@@ -16,12 +21,7 @@ use crate::sink::SinkClosed;
 /// `Size.bytes_by_storage_type` key of a share's used bytes.
 pub const SHARE_USAGE_BYTES: &str = "ShareUsageBytes";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Share {
-    id: String,
-    #[serde(default)]
-    properties: ShareProperties,
-}
+type Share = Resource<ShareProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,12 +43,21 @@ fn geo_redundant(sku: &str) -> bool {
     )
 }
 
+/// Blob-only account kinds hold no file shares (`StorageV2`, `Storage` and `FileStorage`
+/// do); an unknown kind is listed.
+fn may_hold_shares(account_kind: &str) -> bool {
+    !matches!(account_kind, "BlobStorage" | "BlockBlobStorage")
+}
+
 impl Subscription<'_> {
     /// The shares of one storage account; returns the stores seen.
     pub(in crate::providers::azure) async fn file_shares(
         &self,
         a: &arm::StorageAccount,
     ) -> Result<u64, SinkClosed> {
+        if !may_hold_shares(&a.kind) {
+            return Ok(0);
+        }
         let call = calls::LIST_FILE_SHARES;
         let shares: Vec<Share> = self
             .list_kind(
@@ -67,6 +76,7 @@ impl Subscription<'_> {
                 account_enc.require_infrastructure_encryption,
             )
         });
+        let sku = a.sku_name();
         for share in &shares {
             let mut s = store(
                 &self.ctx.provider,
@@ -78,82 +88,55 @@ impl Subscription<'_> {
             );
             // The account's subject: shares inherit its tags (shares have metadata, not tags).
             s.parent = a.name.clone();
-            s.sku = a.sku.name.clone();
+            s.sku = sku.clone();
             let subject = s.name.clone();
             let region = s.region.clone();
             self.push_store(call, s, &Default::default(), encryption.clone())
                 .await?;
-            let rules = if geo_redundant(&a.sku.name) {
-                let destination_region = if a.properties.secondary_location.is_empty() {
-                    self.paired_region(&region).await?
-                } else {
-                    normalize_region(&a.properties.secondary_location)
-                };
-                vec![ReplicationRule {
-                    id: format!("geo-redundant:{}", a.sku.name),
-                    status: "Enabled".to_owned(),
-                    destination_bucket: format!("{subject}{GEO_COPY}"),
-                    destination_region,
-                    copy_kind: CopyKind::GeoRedundant as i32,
-                    ..ReplicationRule::default()
-                }]
+            let rules = if geo_redundant(&sku) {
+                vec![
+                    self.geo_copy(&subject, &region, &a.properties.secondary_location, &sku)
+                        .await?,
+                ]
             } else {
                 Vec::new()
             };
             self.push_copies(&subject, call, rules).await?;
             let allocated = share.properties.share_quota.map(gib);
-            if !self.ctx.metrics {
+            if self.ctx.metrics {
+                self.share_usage(&subject, allocated).await?;
+            } else {
                 // Sizes switched off: the quota only, no request.
-                if allocated.is_some() {
-                    let size = Size {
-                        allocated_bytes: allocated,
-                        ..Size::default()
-                    };
-                    self.push(&subject, call, fact::Body::Size(size)).await?;
-                }
-                self.sink.store_done();
-                continue;
-            }
-            let url = self.ctx.arm.url(&subject, arm::STORAGE_API).map(|mut u| {
-                u.query_pairs_mut().append_pair("$expand", "stats");
-                u
-            });
-            let stats = match url {
-                Ok(u) => self.ctx.arm.get::<Share>(u).await,
-                Err(f) => Err(f),
-            };
-            let size = match stats {
-                Ok(got) => match got.properties.share_usage_bytes {
-                    Some(used) => Size {
-                        bytes_by_storage_type: [(SHARE_USAGE_BYTES.to_owned(), used)].into(),
-                        known: true,
-                        allocated_bytes: allocated,
-                        ..Size::default()
-                    },
-                    None => Size {
-                        allocated_bytes: allocated,
-                        ..Size::default()
-                    },
-                },
-                Err(f) => {
-                    self.gap(&subject, calls::GET_FILE_SHARE_STATS, &f).await?;
-                    Size {
-                        allocated_bytes: allocated,
-                        ..Size::default()
-                    }
-                }
-            };
-            if size.known || size.allocated_bytes.is_some() {
-                self.push(
-                    &subject,
-                    calls::GET_FILE_SHARE_STATS,
-                    fact::Body::Size(size),
-                )
-                .await?;
+                self.push_allocated(&subject, call, allocated).await?;
             }
             self.sink.store_done();
         }
         Ok(shares.len() as u64)
+    }
+
+    /// Used bytes (`$expand=stats`) beside the quota; a failed read leaves them unknown.
+    async fn share_usage(&self, subject: &str, allocated: Option<i64>) -> Result<(), SinkClosed> {
+        let call = calls::GET_FILE_SHARE_STATS;
+        let stats = self
+            .get_at::<Share>(subject, arm::STORAGE_API, &[("$expand", "stats")])
+            .await;
+        let used = match stats {
+            Ok(got) => got.properties.share_usage_bytes,
+            Err(f) => {
+                self.gap(subject, call, &f).await?;
+                None
+            }
+        };
+        let Some(used) = used else {
+            return self.push_allocated(subject, call, allocated).await;
+        };
+        let size = Size {
+            bytes_by_storage_type: [(SHARE_USAGE_BYTES.to_owned(), used)].into(),
+            known: true,
+            allocated_bytes: allocated,
+            ..Size::default()
+        };
+        self.push(subject, call, fact::Body::Size(size)).await
     }
 }
 
@@ -171,5 +154,8 @@ mod tests {
         assert_eq!(s.properties.share_quota, Some(1024));
         assert_eq!(s.properties.share_usage_bytes, Some(652_945));
         assert!(geo_redundant("Standard_RAGZRS") && !geo_redundant("Premium_ZRS"));
+        assert!(may_hold_shares("StorageV2") && may_hold_shares("FileStorage"));
+        assert!(may_hold_shares(""), "an unknown kind is listed");
+        assert!(!may_hold_shares("BlockBlobStorage") && !may_hold_shares("BlobStorage"));
     }
 }

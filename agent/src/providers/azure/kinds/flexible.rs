@@ -4,12 +4,10 @@
 //! under `geoBackupKeyURI` when set), and read replicas (`sourceServerResourceId`: the copy
 //! names its source; the collector draws the edge from both sides).
 
-use std::collections::{BTreeMap, HashMap};
-
-use landmeter_proto::v1::{CopyKind, Size, StoreKind, fact};
+use landmeter_proto::v1::{CopyKind, StoreKind};
 use serde::Deserialize;
 
-use super::{SERVICE_MYSQL, SERVICE_POSTGRESQL, arm_id, encrypted, gib, normalize_region, store};
+use super::{Resource, SERVICE_MYSQL, SERVICE_POSTGRESQL, arm_id, encrypted, gib, regions_by_id};
 use crate::providers::Call;
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
@@ -48,18 +46,7 @@ impl Engine {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct FlexibleServer {
-    id: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    sku: Option<super::disks::NamedSku>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: FlexibleProperties,
-}
+type FlexibleServer = Resource<FlexibleProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,35 +96,22 @@ impl Subscription<'_> {
             .list_kind(
                 StoreKind::Database,
                 call,
-                &format!(
-                    "/subscriptions/{}/providers/{namespace}/flexibleServers",
-                    self.id
-                ),
+                &self.in_subscription(&format!("{namespace}/flexibleServers")),
                 api,
             )
             .await?;
         self.sink.stores_found(servers.len() as u64);
-        let regions: HashMap<String, String> = servers
-            .iter()
-            .map(|s| {
-                (
-                    arm_id(&s.id).to_ascii_lowercase(),
-                    normalize_region(&s.location),
-                )
-            })
-            .collect();
+        let regions = regions_by_id(&servers);
         let service = match engine {
             Engine::PostgreSql => SERVICE_POSTGRESQL,
             Engine::MySql => SERVICE_MYSQL,
         };
         for server in &servers {
             let p = &server.properties;
-            let mut s = store(
+            let mut s = server.store(
                 &self.ctx.provider,
                 service,
                 StoreKind::Database,
-                &server.id,
-                &server.location,
                 "flexibleServers list location",
             );
             s.engine = if p.version.is_empty() {
@@ -145,11 +119,6 @@ impl Subscription<'_> {
             } else {
                 format!("{engine_name} {}", p.version)
             };
-            s.sku = server
-                .sku
-                .as_ref()
-                .map(|k| k.name.clone())
-                .unwrap_or_default();
             // Only a read replica names its source ("returned only when the target server
             // is a read replica").
             if !p.source_server_resource_id.is_empty() {
@@ -191,17 +160,8 @@ impl Subscription<'_> {
                 };
                 self.push_copies(&subject, call, rules).await?;
             }
-            if let Some(gb) = p.storage.as_ref().and_then(|s| s.storage_size_gb) {
-                self.push(
-                    &subject,
-                    call,
-                    fact::Body::Size(Size {
-                        allocated_bytes: Some(gib(gb)),
-                        ..Size::default()
-                    }),
-                )
-                .await?;
-            }
+            let allocated = p.storage.as_ref().and_then(|s| s.storage_size_gb).map(gib);
+            self.push_allocated(&subject, call, allocated).await?;
             tracing::trace!(
                 server = subject,
                 role = p.replication_role,

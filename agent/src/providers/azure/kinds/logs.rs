@@ -5,12 +5,12 @@
 //! `retentionInDays` is when data is deleted (not a lock); workspace replication keeps a
 //! copy in `replication.location`. No ARM field gives the stored bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use landmeter_proto::v1::{CopyKind, Encryption, ReplicationRule, Retention, StoreKind, fact};
 use serde::Deserialize;
 
-use super::{SERVICE_LOG_ANALYTICS, arm_id, encrypted, normalize_region, store};
+use super::{Resource, SERVICE_LOG_ANALYTICS, arm_id, encrypted, normalize_region};
 use crate::providers::CallFailure;
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
@@ -18,16 +18,7 @@ use crate::sink::SinkClosed;
 
 pub const LOG_ANALYTICS_API: &str = "2025-02-01";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Workspace {
-    id: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: WorkspaceProperties,
-}
+type Workspace = Resource<WorkspaceProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,12 +46,7 @@ struct WorkspaceReplication {
     location: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Cluster {
-    id: String,
-    #[serde(default)]
-    properties: ClusterProperties,
-}
+type Cluster = Resource<ClusterProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,10 +72,7 @@ struct ClusterKey {
 impl Subscription<'_> {
     pub(super) async fn log_analytics_workspaces(&self) -> Result<u64, SinkClosed> {
         let call = calls::LIST_LOG_ANALYTICS_WORKSPACES;
-        let base = format!(
-            "/subscriptions/{}/providers/Microsoft.OperationalInsights",
-            self.id
-        );
+        let base = self.in_subscription("Microsoft.OperationalInsights");
         let workspaces: Vec<Workspace> = self
             .list_kind(
                 StoreKind::LogGroup,
@@ -102,30 +85,21 @@ impl Subscription<'_> {
         let linked = workspaces.iter().any(|w| !cluster_of(w).is_empty());
         // Clusters by lowercase id (the examples answer lowercase ids), or why unknown.
         let clusters: Result<HashMap<String, Cluster>, CallFailure> = if linked {
-            match self
-                .ctx
-                .arm
-                .url(&format!("{base}/clusters"), LOG_ANALYTICS_API)
-            {
-                Ok(url) => match self.ctx.arm.list::<Cluster>(url).await {
-                    (list, None) => Ok(list
-                        .into_iter()
+            self.list_all::<Cluster>(&format!("{base}/clusters"), LOG_ANALYTICS_API)
+                .await
+                .map(|list| {
+                    list.into_iter()
                         .map(|c| (arm_id(&c.id).to_ascii_lowercase(), c))
-                        .collect()),
-                    (_, Some(f)) => Err(f),
-                },
-                Err(f) => Err(f),
-            }
+                        .collect()
+                })
         } else {
             Ok(HashMap::new())
         };
         for w in &workspaces {
-            let s = store(
+            let s = w.store(
                 &self.ctx.provider,
                 SERVICE_LOG_ANALYTICS,
                 StoreKind::LogGroup,
-                &w.id,
-                &w.location,
                 "Workspaces_List.location",
             );
             let subject = s.name.clone();

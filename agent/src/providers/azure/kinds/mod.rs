@@ -24,12 +24,17 @@ mod vaults;
 
 use std::collections::BTreeMap;
 
+use std::collections::HashMap;
+
+use azure_core::http::Url;
 use landmeter_proto::v1::{
-    CopyKind, Encryption, EncryptionState, Replication, ReplicationRule, Store, StoreKind, Tags,
-    fact,
+    CopyKind, Encryption, EncryptionState, Replication, ReplicationRule, Size, Store, StoreKind,
+    Tags, fact,
 };
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub(super) use super::arm::Resource;
 use super::keys::parse_key_uri;
 use super::subscription::{Subscription, tags_of};
 use crate::providers::{Call, CallFailure};
@@ -51,6 +56,52 @@ pub const SERVICE_LOG_ANALYTICS: &str = "azure-log-analytics";
 
 /// Suffix of the `destination_bucket` of a provider-made geo copy that has no name of its own.
 pub const GEO_COPY: &str = " (geo copy)";
+
+/// A child document read for its properties alone (`transparentDataEncryption/current`, ...).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct Properties<P> {
+    #[serde(default)]
+    pub properties: P,
+}
+
+impl<P> Resource<P> {
+    /// The store this resource is, in its own location, with its SKU.
+    pub(super) fn store(
+        &self,
+        provider: &str,
+        service: &str,
+        kind: StoreKind,
+        region_source: &str,
+    ) -> Store {
+        Store {
+            sku: self.sku_name(),
+            ..store(
+                provider,
+                service,
+                kind,
+                &self.id,
+                &self.location,
+                region_source,
+            )
+        }
+    }
+}
+
+/// Region of each listed resource by lowercase id (answers differ in casing), so a copy
+/// names its source's region without another request.
+pub(super) fn regions_by_id<'a, P: 'a>(
+    resources: impl IntoIterator<Item = &'a Resource<P>>,
+) -> HashMap<String, String> {
+    resources
+        .into_iter()
+        .map(|r| {
+            (
+                arm_id(&r.id).to_ascii_lowercase(),
+                normalize_region(&r.location),
+            )
+        })
+        .collect()
+}
 
 impl Subscription<'_> {
     pub(super) fn kind_enabled(&self, kind: &str) -> bool {
@@ -130,6 +181,60 @@ impl Subscription<'_> {
             self.listing_gap(kind, call, &f).await?;
         }
         Ok(items)
+    }
+
+    /// `/subscriptions/{id}/providers/{resource_type}`: a subscription-scope listing.
+    pub(super) fn in_subscription(&self, resource_type: &str) -> String {
+        format!("/subscriptions/{}/providers/{resource_type}", self.id)
+    }
+
+    /// Every item of a child listing, or why not: a listing that failed on a later page is
+    /// a failure (a partial answer would read as the whole).
+    pub(super) async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Vec<T>, CallFailure> {
+        let url = self.ctx.arm.url(path, api_version)?;
+        match self.ctx.arm.list::<T>(url).await {
+            (items, None) => Ok(items),
+            (_, Some(f)) => Err(f),
+        }
+    }
+
+    /// One document at `path`, with extra query pairs (`$expand`, ...).
+    pub(super) async fn get_at<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, CallFailure> {
+        let mut url: Url = self.ctx.arm.url(path, api_version)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.ctx.arm.get::<T>(url).await
+    }
+
+    /// A provisioned size (the only size ARM gives for most kinds); nothing when unknown.
+    pub(super) async fn push_allocated(
+        &self,
+        subject: &str,
+        call: &Call,
+        bytes: Option<i64>,
+    ) -> Result<(), SinkClosed> {
+        let Some(bytes) = bytes.filter(|b| *b > 0) else {
+            return Ok(());
+        };
+        self.push(
+            subject,
+            call,
+            fact::Body::Size(Size {
+                allocated_bytes: Some(bytes),
+                ..Size::default()
+            }),
+        )
+        .await
     }
 
     pub(super) async fn listing_gap(

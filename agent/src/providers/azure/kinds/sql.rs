@@ -2,20 +2,20 @@
 //! protector (Microsoft.Sql, api-version 2025-01-01; STORE-KINDS.md 8).
 //!
 //! The store is the database (the server holds settings, not data); `master` is skipped
-//! (logins and metadata only, and TDE cannot encrypt it). Per server: the databases and the
-//! protector and the geo-replication links; per database: TDE. A link makes the secondary a
-//! read replica of the primary (both sides say so, with the partner's location). Backups
-//! kept geo-redundant (`Geo`, `GeoZone`) are a copy in `defaultSecondaryLocation`, else in
-//! the region's pair.
+//! (logins and metadata only, and TDE cannot encrypt it). Requests: per server the
+//! databases (their listing carries backup redundancy, size, infrastructure encryption and a
+//! database-level key) and the geo-replication links; per database TDE, the one thing no
+//! listing carries (`Databases_ListByServer` takes no `$expand`); the server's protector
+//! once, and only when a database with TDE on has no key of its own. A link makes the
+//! secondary a read replica of the primary (both sides say so, with the partner's
+//! location). Backups kept geo-redundant (`Geo`, `GeoZone`) are a copy in
+//! `defaultSecondaryLocation`, else in the region's pair.
 
-use std::collections::BTreeMap;
-
-use landmeter_proto::v1::{
-    CopyKind, Encryption, EncryptionState, ReplicationRule, Size, StoreKind, fact,
-};
+use landmeter_proto::v1::{CopyKind, Encryption, EncryptionState, ReplicationRule, StoreKind};
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
-use super::{SERVICE_SQL, arm_id, encrypted, normalize_region, store};
+use super::{Properties, Resource, SERVICE_SQL, arm_id, encrypted, normalize_region};
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
 use crate::providers::{Call, CallFailure};
@@ -28,20 +28,7 @@ struct Server {
     id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Database {
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    sku: Option<super::disks::NamedSku>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: DatabaseProperties,
-}
+type Database = Resource<DatabaseProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,11 +46,10 @@ struct DatabaseProperties {
     encryption_protector: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Protector {
-    #[serde(default)]
-    properties: ProtectorProperties,
-}
+type Protector = Properties<ProtectorProperties>;
+
+/// The server's protector (serverKeyType, key URI), read at most once per server.
+type ServerProtector = OnceCell<Result<(String, String), CallFailure>>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,13 +62,7 @@ struct ProtectorProperties {
 
 /// A geo-replication link (`ReplicationLinks_ListByServer`), listed under its database:
 /// `…/databases/{db}/replicationLinks/{id}`.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Link {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    properties: LinkProperties,
-}
+type Link = Resource<LinkProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -126,11 +106,7 @@ impl Link {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Tde {
-    #[serde(default)]
-    properties: TdeProperties,
-}
+type Tde = Properties<TdeProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct TdeProperties {
@@ -144,23 +120,23 @@ impl Subscription<'_> {
             .list_kind(
                 StoreKind::Database,
                 calls::LIST_SQL_SERVERS,
-                &format!("/subscriptions/{}/providers/Microsoft.Sql/servers", self.id),
+                &self.in_subscription("Microsoft.Sql/servers"),
                 SQL_API,
             )
             .await?;
         let mut seen = 0;
         for server in &servers {
-            seen += self.sql_server(server).await?;
+            seen += self.sql_server(&arm_id(&server.id)).await?;
         }
         Ok(seen)
     }
 
-    async fn sql_server(&self, server: &Server) -> Result<u64, SinkClosed> {
+    async fn sql_server(&self, server: &str) -> Result<u64, SinkClosed> {
         let databases: Vec<Database> = self
             .list_kind(
                 StoreKind::Database,
                 calls::LIST_SQL_DATABASES,
-                &format!("{}/databases", super::arm_id(&server.id)),
+                &format!("{server}/databases"),
                 SQL_API,
             )
             .await?;
@@ -172,39 +148,26 @@ impl Subscription<'_> {
             return Ok(0);
         }
         self.sink.stores_found(databases.len() as u64);
-        let protector = self.sql_protector(server).await;
-        let links = match self
-            .ctx
-            .arm
-            .url(&format!("{}/replicationLinks", arm_id(&server.id)), SQL_API)
-        {
-            Ok(url) => match self.ctx.arm.list::<Link>(url).await {
-                (links, None) => Ok(links),
-                (_, Some(f)) => Err(f),
-            },
-            Err(f) => Err(f),
-        };
+        let links = self
+            .list_all::<Link>(&format!("{server}/replicationLinks"), SQL_API)
+            .await;
+        let protector = ServerProtector::new();
         for db in &databases {
             let db_links: Result<Vec<&Link>, &CallFailure> = links.as_ref().map(|all| {
                 all.iter()
                     .filter(|l| l.database().as_deref() == Some(&db.name.to_ascii_lowercase()))
                     .collect()
             });
-            self.sql_database(db, &protector, db_links).await?;
+            self.sql_database(server, db, &protector, db_links).await?;
         }
         Ok(databases.len() as u64)
     }
 
     /// The server's current protector: (serverKeyType, key URI).
-    async fn sql_protector(&self, server: &Server) -> Result<(String, String), CallFailure> {
-        let url = self.ctx.arm.url(
-            &format!("{}/encryptionProtector", super::arm_id(&server.id)),
-            SQL_API,
-        )?;
-        let (protectors, failure) = self.ctx.arm.list::<Protector>(url).await;
-        if let Some(f) = failure {
-            return Err(f);
-        }
+    async fn sql_protector(&self, server: &str) -> Result<(String, String), CallFailure> {
+        let protectors: Vec<Protector> = self
+            .list_all(&format!("{server}/encryptionProtector"), SQL_API)
+            .await?;
         // The listing has one item, `current`.
         let p = protectors.into_iter().next().unwrap_or_default().properties;
         Ok((p.server_key_type, p.uri))
@@ -212,21 +175,19 @@ impl Subscription<'_> {
 
     async fn sql_database(
         &self,
+        server: &str,
         db: &Database,
-        protector: &Result<(String, String), CallFailure>,
+        protector: &ServerProtector,
         links: Result<Vec<&Link>, &CallFailure>,
     ) -> Result<(), SinkClosed> {
         let call = calls::LIST_SQL_DATABASES;
-        let mut s = store(
+        let mut s = db.store(
             &self.ctx.provider,
             SERVICE_SQL,
             StoreKind::Database,
-            &db.id,
-            &db.location,
             "Databases_ListByServer.location",
         );
         s.engine = "SQLServer".to_owned();
-        s.sku = db.sku.as_ref().map(|k| k.name.clone()).unwrap_or_default();
         // A geo-secondary is a read replica of its primary.
         if let Ok(links) = &links
             && let Some(primary) = links.iter().find(|l| !l.this_is_primary())
@@ -237,7 +198,7 @@ impl Subscription<'_> {
         }
         let subject = s.name.clone();
         let region = s.region.clone();
-        let encryption = match self.sql_encryption(db, protector).await {
+        let encryption = match self.sql_encryption(server, db, protector).await {
             Ok(e) => Some(e),
             Err((failed, f)) => {
                 self.gap(&subject, failed, &f).await?;
@@ -277,41 +238,24 @@ impl Subscription<'_> {
             }
             Ok(_) => {}
         }
-        if let Some(max) = p.max_size_bytes.filter(|b| *b > 0) {
-            self.push(
-                &subject,
-                call,
-                fact::Body::Size(Size {
-                    allocated_bytes: Some(max),
-                    ..Size::default()
-                }),
-            )
+        self.push_allocated(&subject, call, p.max_size_bytes)
             .await?;
-        }
         self.sink.store_done();
         Ok(())
     }
 
     async fn sql_encryption(
         &self,
+        server: &str,
         db: &Database,
-        protector: &Result<(String, String), CallFailure>,
+        protector: &ServerProtector,
     ) -> Result<Encryption, (&'static Call, CallFailure)> {
-        let url = self
-            .ctx
-            .arm
-            .url(
-                &format!(
-                    "{}/transparentDataEncryption/current",
-                    super::arm_id(&db.id)
-                ),
+        let tde: Tde = self
+            .get_at(
+                &format!("{}/transparentDataEncryption/current", arm_id(&db.id)),
                 SQL_API,
+                &[],
             )
-            .map_err(|f| (calls::GET_SQL_TDE, f))?;
-        let tde = self
-            .ctx
-            .arm
-            .get::<Tde>(url)
             .await
             .map_err(|f| (calls::GET_SQL_TDE, f))?;
         let double = db.properties.is_infra_encryption_enabled;
@@ -329,7 +273,7 @@ impl Subscription<'_> {
                 double,
             ));
         }
-        match protector {
+        match protector.get_or_init(|| self.sql_protector(server)).await {
             Ok((key_type, uri)) if key_type.eq_ignore_ascii_case("AzureKeyVault") => {
                 Ok(encrypted(key_type, uri, double))
             }

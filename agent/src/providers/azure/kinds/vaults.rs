@@ -3,20 +3,23 @@
 //!
 //! Custody: the vault's customer key (`keyUri`), else the platform's; infrastructure
 //! encryption is a second layer. Copies: geo-redundant backup storage is a copy in the
-//! paired region (a Backup vault may name it in `replicatedRegions[]`); for a Recovery
-//! Services vault the backup storage config is authoritative (the vault's
-//! `redundancySettings` can lag behind it). Lock-in: immutability `Locked` is a retention
-//! lock; `Unlocked` can still be switched off and soft delete is not a lock.
+//! paired region (a Backup vault may name it in `replicatedRegions[]`). A Recovery Services
+//! vault states its redundancy in the listing (`redundancySettings.standardTierStorageRedundancy`,
+//! az-specs 2025-08-01 GETVault.json), so nothing is read per vault; only a vault whose
+//! listing omits it (or says `Invalid`) has its backup storage config read. The two can
+//! disagree while a change is under way (STORE-KINDS.md 12.3): the next scan follows.
+//! Lock-in: immutability `Locked` is a retention lock; `Unlocked` can still be switched off
+//! and soft delete is not a lock.
 
-use std::collections::BTreeMap;
-
-use landmeter_proto::v1::{Retention, StoreKind, fact};
+use landmeter_proto::v1::{ReplicationRule, Retention, StoreKind, fact};
 use serde::Deserialize;
 
-use super::{SERVICE_BACKUP_VAULT, SERVICE_RECOVERY_SERVICES, arm_id, encrypted, store};
-use crate::providers::Call;
+use super::{
+    Properties, Resource, SERVICE_BACKUP_VAULT, SERVICE_RECOVERY_SERVICES, arm_id, encrypted,
+};
 use crate::providers::azure::calls;
 use crate::providers::azure::subscription::Subscription;
+use crate::providers::{Call, CallFailure};
 use crate::sink::SinkClosed;
 
 pub const RECOVERY_SERVICES_API: &str = "2025-08-01";
@@ -24,26 +27,25 @@ pub const RECOVERY_SERVICES_API: &str = "2025-08-01";
 pub const BACKUP_STORAGE_CONFIG_API: &str = "2025-02-01";
 pub const DATA_PROTECTION_API: &str = "2025-07-01";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct RsVault {
-    id: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    sku: Option<super::disks::NamedSku>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: RsVaultProperties,
-}
+type RsVault = Resource<RsVaultProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RsVaultProperties {
     #[serde(default)]
+    redundancy_settings: Option<RedundancySettings>,
+    #[serde(default)]
     encryption: Option<RsEncryption>,
     #[serde(default)]
     security_settings: Option<SecuritySettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RedundancySettings {
+    /// GeoRedundant, LocallyRedundant, ZoneRedundant, Invalid.
+    #[serde(default)]
+    standard_tier_storage_redundancy: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,11 +91,7 @@ struct BvEncryption {
     infrastructure_encryption: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct StorageConfig {
-    #[serde(default)]
-    properties: StorageConfigProperties,
-}
+type StorageConfig = Properties<StorageConfigProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -104,16 +102,7 @@ struct StorageConfigProperties {
     storage_model_type: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-struct BackupVault {
-    id: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: BackupVaultProperties,
-}
+type BackupVault = Resource<BackupVaultProperties>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,6 +128,33 @@ fn is_geo(storage_type: &str) -> bool {
     matches!(storage_type, "GeoRedundant" | "ReadAccessGeoZoneRedundant")
 }
 
+/// The redundancy a Recovery Services vault states in its listing, if it states one.
+fn stated_redundancy(v: &RsVault) -> Option<&str> {
+    v.properties
+        .redundancy_settings
+        .as_ref()
+        .map(|r| r.standard_tier_storage_redundancy.as_str())
+        .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("Invalid"))
+}
+
+/// Encryption of a vault: its customer key, else the platform's (what `algorithm_cmk`
+/// names); `infrastructure` `Enabled` is a second layer.
+fn vault_encryption(
+    key: &str,
+    algorithm_cmk: &str,
+    infrastructure: &str,
+) -> landmeter_proto::v1::Encryption {
+    encrypted(
+        if key.is_empty() {
+            "platform-managed key"
+        } else {
+            algorithm_cmk
+        },
+        key,
+        infrastructure.eq_ignore_ascii_case("Enabled"),
+    )
+}
+
 impl Subscription<'_> {
     pub(super) async fn recovery_services_vaults(&self) -> Result<u64, SinkClosed> {
         let call = calls::LIST_RECOVERY_SERVICES_VAULTS;
@@ -146,24 +162,18 @@ impl Subscription<'_> {
             .list_kind(
                 StoreKind::BackupVault,
                 call,
-                &format!(
-                    "/subscriptions/{}/providers/Microsoft.RecoveryServices/vaults",
-                    self.id
-                ),
+                &self.in_subscription("Microsoft.RecoveryServices/vaults"),
                 RECOVERY_SERVICES_API,
             )
             .await?;
         self.sink.stores_found(vaults.len() as u64);
         for v in &vaults {
-            let mut s = store(
+            let s = v.store(
                 &self.ctx.provider,
                 SERVICE_RECOVERY_SERVICES,
                 StoreKind::BackupVault,
-                &v.id,
-                &v.location,
                 "Vaults_ListBySubscriptionId.location",
             );
-            s.sku = v.sku.as_ref().map(|k| k.name.clone()).unwrap_or_default();
             let subject = s.name.clone();
             let region = s.region.clone();
             let enc = v.properties.encryption.clone().unwrap_or_default();
@@ -171,50 +181,70 @@ impl Subscription<'_> {
                 .key_vault_properties
                 .map(|k| k.key_uri)
                 .unwrap_or_default();
-            let encryption = encrypted(
-                if key.is_empty() {
-                    "platform-managed key"
-                } else {
-                    "CustomerManaged"
-                },
-                &key,
-                enc.infrastructure_encryption
-                    .eq_ignore_ascii_case("Enabled"),
-            );
+            let encryption =
+                vault_encryption(&key, "CustomerManaged", &enc.infrastructure_encryption);
             self.push_store(call, s, &v.tags, Some(encryption)).await?;
             self.vault_lock(&subject, call, v.properties.security_settings.as_ref())
                 .await?;
-            let url = self.ctx.arm.url(
-                &format!("{}/backupstorageconfig/vaultstorageconfig", arm_id(&v.id)),
-                BACKUP_STORAGE_CONFIG_API,
-            );
-            let config = match url {
-                Ok(u) => self.ctx.arm.get::<StorageConfig>(u).await,
-                Err(f) => Err(f),
+            let (storage_type, from) = match stated_redundancy(v) {
+                Some(t) => (Ok(t.to_owned()), call),
+                None => (
+                    self.vault_storage_type(&v.id).await,
+                    calls::GET_VAULT_STORAGE_CONFIG,
+                ),
             };
-            match config {
-                Ok(c) => {
-                    let t = if c.properties.storage_type.is_empty() {
-                        c.properties.storage_model_type
-                    } else {
-                        c.properties.storage_type
-                    };
-                    let rules = if is_geo(&t) {
-                        vec![self.geo_copy(&subject, &region, "", &t).await?]
-                    } else {
-                        Vec::new()
-                    };
-                    self.push_copies(&subject, calls::GET_VAULT_STORAGE_CONFIG, rules)
-                        .await?;
+            match storage_type {
+                Ok(t) => {
+                    let rules = self.geo_rules(&subject, &region, &t, &[]).await?;
+                    self.push_copies(&subject, from, rules).await?;
                 }
-                Err(f) => {
-                    self.gap(&subject, calls::GET_VAULT_STORAGE_CONFIG, &f)
-                        .await?
-                }
+                Err(f) => self.gap(&subject, from, &f).await?,
             }
             self.sink.store_done();
         }
         Ok(vaults.len() as u64)
+    }
+
+    /// The backup storage config's type (`storageType`, else `storageModelType`).
+    async fn vault_storage_type(&self, vault_id: &str) -> Result<String, CallFailure> {
+        let c: StorageConfig = self
+            .get_at(
+                &format!(
+                    "{}/backupstorageconfig/vaultstorageconfig",
+                    arm_id(vault_id)
+                ),
+                BACKUP_STORAGE_CONFIG_API,
+                &[],
+            )
+            .await?;
+        Ok(if c.properties.storage_type.is_empty() {
+            c.properties.storage_model_type
+        } else {
+            c.properties.storage_type
+        })
+    }
+
+    /// Geo-redundant storage is a copy: in each replicated region named, else in the pair.
+    async fn geo_rules(
+        &self,
+        subject: &str,
+        region: &str,
+        storage_type: &str,
+        replicated: &[String],
+    ) -> Result<Vec<ReplicationRule>, SinkClosed> {
+        if !is_geo(storage_type) {
+            return Ok(Vec::new());
+        }
+        if replicated.is_empty() {
+            return Ok(vec![
+                self.geo_copy(subject, region, "", storage_type).await?,
+            ]);
+        }
+        let mut rules = Vec::new();
+        for r in replicated {
+            rules.push(self.geo_copy(subject, region, r, storage_type).await?);
+        }
+        Ok(rules)
     }
 
     pub(super) async fn backup_vaults(&self) -> Result<u64, SinkClosed> {
@@ -223,21 +253,16 @@ impl Subscription<'_> {
             .list_kind(
                 StoreKind::BackupVault,
                 call,
-                &format!(
-                    "/subscriptions/{}/providers/Microsoft.DataProtection/backupVaults",
-                    self.id
-                ),
+                &self.in_subscription("Microsoft.DataProtection/backupVaults"),
                 DATA_PROTECTION_API,
             )
             .await?;
         self.sink.stores_found(vaults.len() as u64);
         for v in &vaults {
-            let s = store(
+            let s = v.store(
                 &self.ctx.provider,
                 SERVICE_BACKUP_VAULT,
                 StoreKind::BackupVault,
-                &v.id,
-                &v.location,
                 "BackupVaults_GetInSubscription.location",
             );
             let subject = s.name.clone();
@@ -255,15 +280,10 @@ impl Subscription<'_> {
             } else {
                 String::new()
             };
-            let encryption = encrypted(
-                if key.is_empty() {
-                    "platform-managed key"
-                } else {
-                    "encryptionSettings.keyVaultProperties"
-                },
+            let encryption = vault_encryption(
                 &key,
-                enc.infrastructure_encryption
-                    .eq_ignore_ascii_case("Enabled"),
+                "encryptionSettings.keyVaultProperties",
+                &enc.infrastructure_encryption,
             );
             self.push_store(call, s, &v.tags, Some(encryption)).await?;
             self.vault_lock(&subject, call, p.security_settings.as_ref())
@@ -273,17 +293,11 @@ impl Subscription<'_> {
             let geo = p
                 .storage_settings
                 .iter()
-                .find(|s| s.datastore_type != "OperationalStore" && is_geo(&s.kind));
-            let mut rules = Vec::new();
-            if let Some(setting) = geo {
-                if p.replicated_regions.is_empty() {
-                    rules.push(self.geo_copy(&subject, &region, "", &setting.kind).await?);
-                } else {
-                    for r in &p.replicated_regions {
-                        rules.push(self.geo_copy(&subject, &region, r, &setting.kind).await?);
-                    }
-                }
-            }
+                .find(|s| s.datastore_type != "OperationalStore" && is_geo(&s.kind))
+                .map_or("", |s| s.kind.as_str());
+            let rules = self
+                .geo_rules(&subject, &region, geo, &p.replicated_regions)
+                .await?;
             self.push_copies(&subject, call, rules).await?;
             self.sink.store_done();
         }
@@ -351,5 +365,36 @@ mod tests {
         )
         .expect("config");
         assert!(is_geo(&c.properties.storage_type));
+    }
+
+    #[test]
+    fn a_vault_listing_states_its_redundancy_or_the_config_is_read() {
+        // Trimmed from az-specs recoveryservices/…/stable/2025-08-01/examples/GETVault.json.
+        let stated: RsVault = serde_json::from_str(
+            r#"{"name": "swaggerExample", "type": "Microsoft.RecoveryServices/vaults",
+                "id": "/subscriptions/77777777-b0c6-47a2-b37c-d8e65a629c18/resourceGroups/Default-RecoveryServices-ResourceGroup/providers/Microsoft.RecoveryServices/vaults/swaggerExample",
+                "location": "westus", "sku": {"name": "Standard"},
+                "properties": {"provisioningState": "Succeeded",
+                  "redundancySettings": {"crossRegionRestore": "Enabled", "standardTierStorageRedundancy": "GeoRedundant"},
+                  "securitySettings": {"immutabilitySettings": {"state": "Disabled"}}}}"#,
+        )
+        .expect("vault");
+        assert_eq!(stated_redundancy(&stated), Some("GeoRedundant"));
+        // …/2025-08-01/examples/ListResources.json lists vaults with provisioningState alone.
+        let silent: RsVault = serde_json::from_str(
+            r#"{"name": "patchtest", "id": "/subscriptions/x/resourceGroups/r/providers/Microsoft.RecoveryServices/vaults/patchtest",
+                "location": "westus", "properties": {"provisioningState": "Succeeded"}}"#,
+        )
+        .expect("vault");
+        assert_eq!(
+            stated_redundancy(&silent),
+            None,
+            "unknown: the config is read"
+        );
+        let mut invalid = stated.clone();
+        invalid.properties.redundancy_settings = Some(RedundancySettings {
+            standard_tier_storage_redundancy: "Invalid".into(),
+        });
+        assert_eq!(stated_redundancy(&invalid), None);
     }
 }
