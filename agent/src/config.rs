@@ -38,6 +38,7 @@
 //! | `LANDMETER_AGENT_INCLUDE_CALLER_ACCOUNT` | `aws.include_caller_account` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION` | `aws.organization` (`true`/`false`) |
 //! | `LANDMETER_AGENT_ORGANIZATION_ROLE_NAME` | `aws.organization_role_name` |
+//! | `LANDMETER_AGENT_ORGANIZATION_EXTERNAL_ID` | `aws.organization_external_id` (empty string clears it) |
 //! | `LANDMETER_AGENT_OBJECT_LOCK` | `aws.object_lock` (`true`/`false`) |
 //! | `LANDMETER_AGENT_SIZES` | `aws.sizes` (`true`/`false`) |
 //! | `LANDMETER_AGENT_AWS_ENABLED` | `aws.enabled` (`true`/`false`) |

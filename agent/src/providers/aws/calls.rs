@@ -229,11 +229,11 @@ pub const DESCRIBE_LOG_GROUPS: &Call = &call(
 );
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The registry is complete and each call has one topic; the shipped IAM policy grants
     //! exactly what the registry needs, and nothing that reads data or uses a key.
     use super::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
     fn every_call_has_a_topic_and_is_named_once() {
@@ -278,38 +278,59 @@ mod tests {
         "cloudtrail:LookupEvents",
     ];
 
-    #[test]
-    fn shipped_policy_matches_the_call_registry() {
+    /// The shipped policy's statements: Sid -> actions. Every statement allows (no `Deny`,
+    /// no `NotAction`).
+    pub(crate) fn shipped_policy_statements() -> BTreeMap<String, BTreeSet<String>> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../deploy/policies/aws-agent-policy.json"
         );
         let text = std::fs::read_to_string(path).expect("policy file");
         let policy: serde_json::Value = serde_json::from_str(&text).expect("policy is JSON");
-        let mut granted = BTreeSet::new();
+        let mut statements = BTreeMap::new();
         for st in policy["Statement"].as_array().expect("statements") {
             assert_eq!(st["Effect"], "Allow");
-            match &st["Action"] {
-                serde_json::Value::String(a) => {
-                    granted.insert(a.clone());
-                }
-                serde_json::Value::Array(a) => {
-                    granted.extend(a.iter().map(|v| v.as_str().expect("action").to_owned()))
-                }
+            assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none());
+            let actions = match &st["Action"] {
+                serde_json::Value::String(a) => BTreeSet::from([a.clone()]),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().expect("action").to_owned())
+                    .collect(),
                 other => panic!("unexpected Action {other}"),
-            }
+            };
+            let sid = st["Sid"].as_str().expect("every statement has a Sid");
+            assert!(
+                statements.insert(sid.to_owned(), actions).is_none(),
+                "Sid {sid} twice"
+            );
         }
+        statements
+    }
+
+    /// Asserts that `granted` (by `what`) is exactly the registry's IAM actions: no wildcard,
+    /// no action that reads data or uses a key.
+    pub(crate) fn assert_grants_exactly_the_registry(
+        what: &str,
+        statements: &BTreeMap<String, BTreeSet<String>>,
+    ) {
+        let granted: BTreeSet<String> = statements.values().flatten().cloned().collect();
         let needed: BTreeSet<String> = AWS_CALLS
             .iter()
             .flat_map(|c| c.permissions.iter().map(|a| (*a).to_owned()))
             .collect();
-        assert_eq!(granted, needed, "policy and call registry differ");
+        assert_eq!(granted, needed, "{what} and call registry differ");
         for a in &granted {
-            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(!a.contains('*'), "{what}: wildcard action {a}");
             assert!(
                 !DATA_ACTIONS.contains(&a.as_str()),
-                "policy grants data access: {a}"
+                "{what} grants data access: {a}"
             );
         }
+    }
+
+    #[test]
+    fn shipped_policy_matches_the_call_registry() {
+        assert_grants_exactly_the_registry("aws-agent-policy.json", &shipped_policy_statements());
     }
 }

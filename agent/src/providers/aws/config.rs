@@ -36,8 +36,14 @@ pub struct AwsConfig {
     /// from the management or a delegated administrator account), assuming
     /// `organization_role_name` in each. Default false.
     pub organization: bool,
-    /// Role assumed in each organization account. Default `OrganizationAccountAccessRole`.
+    /// Role assumed in each organization account. Default `landmeter-read`, the read-only
+    /// role of `deploy/onboarding/aws` (CloudFormation StackSet or Terraform), not the
+    /// administrator role `OrganizationAccountAccessRole` that Organizations creates.
     pub organization_role_name: String,
+    /// External id sent when assuming `organization_role_name` (the onboarding role's trust
+    /// policy requires one). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_external_id: Option<String>,
     /// Read each bucket's Object Lock configuration (`s3:GetObjectLockConfiguration`, one
     /// request per bucket) for the exit scenario's lock-in section. When false, lock-in by
     /// object lock shows as unknown. Default true.
@@ -58,6 +64,9 @@ pub struct AwsConfig {
     /// regions (`ec2:DescribeRegions`).
     pub regions: Vec<String>,
 }
+
+/// The role the onboarding templates create in every account (`deploy/onboarding/aws`).
+pub const DEFAULT_ORGANIZATION_ROLE_NAME: &str = "landmeter-read";
 
 /// The `kinds` values, in the order a scan walks them.
 pub const AWS_KINDS: &[&str] = &[
@@ -91,7 +100,8 @@ impl Default for AwsConfig {
             concurrency: 16,
             include_caller_account: true,
             organization: false,
-            organization_role_name: "OrganizationAccountAccessRole".to_owned(),
+            organization_role_name: DEFAULT_ORGANIZATION_ROLE_NAME.to_owned(),
+            organization_external_id: None,
             object_lock: true,
             sizes: true,
             accounts: Vec::new(),
@@ -121,6 +131,9 @@ impl AwsConfig {
             "INCLUDE_CALLER_ACCOUNT" => self.include_caller_account = flag(&value)?,
             "ORGANIZATION" => self.organization = flag(&value)?,
             "ORGANIZATION_ROLE_NAME" => self.organization_role_name = value,
+            "ORGANIZATION_EXTERNAL_ID" => {
+                self.organization_external_id = Some(value).filter(|v| !v.is_empty())
+            }
             "OBJECT_LOCK" => self.object_lock = flag(&value)?,
             "SIZES" => self.sizes = flag(&value)?,
             "AWS_KINDS" => self.kinds = list(&value),
@@ -182,6 +195,11 @@ impl AwsConfig {
                 "aws.organization_role_name {:?} must be a role name, not a path or ARN",
                 self.organization_role_name
             ));
+        }
+        if self.organization_external_id.as_deref() == Some("") {
+            return Err(
+                "aws.organization_external_id is empty: remove it or give a value".to_owned(),
+            );
         }
         for account in &self.accounts {
             if crate::arn::Arn::parse(&account.role_arn)
@@ -310,6 +328,44 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn organization_role_defaults_to_the_onboarding_read_role() {
+        let default = AwsConfig::default();
+        assert_eq!(default.organization_role_name, "landmeter-read");
+        assert_eq!(default.organization_external_id, None);
+        let file = Config::from_toml(
+            "[aws]\norganization = true\norganization_external_id = \"lm-1234\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            file.aws.organization_external_id.as_deref(),
+            Some("lm-1234")
+        );
+        file.validate().expect("valid");
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_ORGANIZATION", "true"),
+                ("LANDMETER_AGENT_ORGANIZATION_EXTERNAL_ID", "lm-5678"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(
+            config.aws.organization_external_id.as_deref(),
+            Some("lm-5678")
+        );
+        let cleared = Config::load(
+            None,
+            env(&[("LANDMETER_AGENT_ORGANIZATION_EXTERNAL_ID", "")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(cleared.aws.organization_external_id, None);
+        let empty = Config::from_toml("[aws]\norganization_external_id = \"\"\n").expect("parses");
+        assert!(empty.validate().is_err(), "an empty external id is refused");
     }
 
     #[test]

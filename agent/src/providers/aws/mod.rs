@@ -32,6 +32,8 @@
 
 pub mod calls;
 pub mod config;
+#[cfg(test)]
+mod onboarding_tests;
 
 #[cfg(feature = "aws")]
 mod account;

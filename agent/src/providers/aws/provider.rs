@@ -240,7 +240,7 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
                                 "arn:{partition}:iam::{id}:role/{}",
                                 config.organization_role_name
                             ),
-                            external_id: None,
+                            external_id: config.organization_external_id.clone(),
                         },
                     });
                 }

@@ -250,13 +250,14 @@ mod tests {
 }
 
 #[cfg(test)]
-mod policy_tests {
+pub(crate) mod policy_tests {
     //! The shipped custom role grants exactly what the call registry needs, read-only.
     use super::AZURE_CALLS;
     use std::collections::BTreeSet;
 
-    #[test]
-    fn shipped_role_matches_the_call_registry() {
+    /// The shipped role's `actions` and `dataActions` (it has no `notActions` or
+    /// `notDataActions`).
+    pub(crate) fn shipped_role_permissions() -> (BTreeSet<String>, BTreeSet<String>) {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../deploy/policies/azure-agent-role.json"
@@ -265,32 +266,56 @@ mod policy_tests {
         let role: serde_json::Value = serde_json::from_str(&text).expect("role is JSON");
         let props = &role["properties"];
         assert_eq!(props["type"], "CustomRole");
-        let mut granted = BTreeSet::new();
+        let (mut actions, mut data_actions) = (BTreeSet::new(), BTreeSet::new());
         for p in props["permissions"].as_array().expect("permissions") {
-            for field in ["actions", "dataActions"] {
+            for (field, set) in [
+                ("actions", &mut actions),
+                ("dataActions", &mut data_actions),
+            ] {
                 for a in p[field].as_array().expect(field) {
-                    granted.insert(a.as_str().expect("action").to_owned());
+                    set.insert(a.as_str().expect("action").to_owned());
                 }
             }
             for field in ["notActions", "notDataActions"] {
                 assert!(p[field].as_array().is_none_or(|a| a.is_empty()), "{field}");
             }
         }
-        let needed: BTreeSet<String> = AZURE_CALLS
+        (actions, data_actions)
+    }
+
+    /// Every RBAC action (and data action) the registry needs.
+    pub(crate) fn registry_permissions() -> BTreeSet<String> {
+        AZURE_CALLS
             .iter()
             .flat_map(|c| c.permissions.iter().map(|a| (*a).to_owned()))
-            .collect();
-        assert_eq!(granted, needed, "role and call registry differ");
-        for a in &granted {
-            assert!(!a.contains('*'), "wildcard action {a}");
+            .collect()
+    }
+
+    /// Asserts that every action `what` grants reads metadata: no wildcard, no data or key
+    /// material.
+    pub(crate) fn assert_read_only<'a>(what: &str, granted: impl IntoIterator<Item = &'a String>) {
+        for a in granted {
+            assert!(!a.contains('*'), "{what}: wildcard action {a}");
             assert!(
                 a.ends_with("/read") || a.ends_with("/read/action"),
-                "not a read action: {a}"
+                "{what}: not a read action: {a}"
             );
             assert!(
                 !a.contains("/blobs/") && !a.contains("listKeys") && !a.contains("/secrets/"),
-                "role grants data or key material access: {a}"
+                "{what} grants data or key material access: {a}"
             );
         }
+    }
+
+    #[test]
+    fn shipped_role_matches_the_call_registry() {
+        let (actions, data_actions) = shipped_role_permissions();
+        let granted: BTreeSet<String> = actions.union(&data_actions).cloned().collect();
+        assert_eq!(
+            granted,
+            registry_permissions(),
+            "role and call registry differ"
+        );
+        assert_read_only("azure-agent-role.json", &granted);
     }
 }

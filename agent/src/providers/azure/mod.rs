@@ -36,6 +36,8 @@
 
 pub mod calls;
 pub mod config;
+#[cfg(test)]
+mod onboarding_tests;
 
 #[cfg(feature = "azure")]
 pub mod arm;
