@@ -59,6 +59,7 @@ data "aws_iam_policy_document" "read" {
       "elasticfilesystem:DescribeFileSystems",
       "elasticfilesystem:DescribeReplicationConfigurations",
       "backup:ListBackupVaults",
+      "backup:ListRecoveryPointsByBackupVault",
       "backup:ListBackupPlans",
       "backup:GetBackupPlan",
       "logs:DescribeLogGroups",
