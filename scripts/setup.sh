@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests and the demo need beside Rust: moto (the AWS emulator)
+# Installs what the demo and the end-to-end tests need beside Rust: moto (the AWS emulator)
 # in <repo>/.venv, and Azurite (the Azure Storage emulator, Node 20) in <repo>/.tools.
-# Idempotent: does nothing for a tool whose pinned version is already there.
+# Idempotent: does nothing for a tool whose pinned version is already there. Never uses
+# apt-get or sudo (the demo runs this); the browser the UI tests and PDF reports need is
+# scripts/setup-browser.sh's job, run by scripts/test.sh.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,18 +47,3 @@ else
 fi
 test -x "$azurite_bin" || { echo "error: $azurite_bin missing after install" >&2; exit 1; }
 echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZURITE)"
-
-# Chromium and chromedriver (Debian packages) for the headless-browser UI tests.
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
-    echo "chromium already installed: /usr/bin/chromium, /usr/bin/chromedriver"
-elif [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-    # The demo does not need a browser; the UI tests fail and point here.
-    echo "warning: chromium missing and no root to install it: run 'apt-get install chromium chromium-driver' as root for the UI tests" >&2
-else
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    echo "installing chromium and chromium-driver with apt-get"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
-    test -x /usr/bin/chromedriver || { echo "error: /usr/bin/chromedriver missing after install" >&2; exit 1; }
-fi

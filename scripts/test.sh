@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+scripts/setup-browser.sh
 scripts/ensure-postgres.sh
 export LANDMETER_TEST_PG="${LANDMETER_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
 export LANDMETER_MOTO_SERVER="${LANDMETER_MOTO_SERVER:-$PWD/.venv/bin/moto_server}"

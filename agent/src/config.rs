@@ -28,6 +28,7 @@
 //! | `LANDMETER_AGENT_SPOOL_DIR` | `spool.dir` (empty string clears it) |
 //! | `LANDMETER_AGENT_SPOOL_MAX_BYTES` | `spool.max_bytes` |
 //! | `LANDMETER_AGENT_METRICS_LISTEN` | `metrics.listen` (empty string clears it) |
+//! | `LANDMETER_AGENT_METRICS_BEARER_TOKEN_FILE` | `metrics.bearer_token_file` |
 //! | `LANDMETER_AGENT_SCHEDULE_INTERVAL` | `schedule.interval` |
 //! | `LANDMETER_AGENT_SCHEDULE_CRON` | `schedule.cron` |
 //! | `LANDMETER_AGENT_SCHEDULE_JITTER` | `schedule.jitter` |
@@ -194,6 +195,10 @@ pub struct MetricsConfig {
     /// Address for `/metrics` (and `/live`), e.g. `"127.0.0.1:9464"`. Default: off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// A file holding the bearer token `/metrics` requires (`/live` stays open). Required
+    /// when `listen` is not a loopback address, e.g. for Prometheus in Kubernetes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 /// The collector the agent streams to.
@@ -385,6 +390,10 @@ impl Config {
                         .map_err(|_| invalid("expected a number of bytes"))?
                 }
                 "METRICS_LISTEN" => self.metrics.listen = Some(value).filter(|v| !v.is_empty()),
+                "METRICS_BEARER_TOKEN_FILE" => {
+                    self.metrics.bearer_token_file =
+                        Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
+                }
                 "SCHEDULE_INTERVAL" => {
                     self.schedule.interval = Some(value).filter(|v| !v.is_empty())
                 }
@@ -496,12 +505,17 @@ impl Config {
         {
             return bad("spool.dir is empty: remove it or give a directory".to_owned());
         }
-        if let Some(listen) = &self.metrics.listen
-            && listen.parse::<std::net::SocketAddr>().is_err()
-        {
-            return bad(format!(
-                "metrics.listen {listen:?} is not an address such as \"127.0.0.1:9464\""
-            ));
+        if let Some(listen) = &self.metrics.listen {
+            let Ok(addr) = listen.parse::<std::net::SocketAddr>() else {
+                return bad(format!(
+                    "metrics.listen {listen:?} is not an address such as \"127.0.0.1:9464\""
+                ));
+            };
+            if !addr.ip().is_loopback() && self.metrics.bearer_token_file.is_none() {
+                return bad(format!(
+                    "metrics.listen {listen} is beyond loopback: set metrics.bearer_token_file so only your scraper reads /metrics"
+                ));
+            }
         }
         if let Err(reason) = self.aws.validate(self.aws_enabled()) {
             return bad(reason);
@@ -587,6 +601,24 @@ pub(crate) mod tests {
         );
     }
 
+    /// The .deb's /etc/landmeter/agent.toml validates and keeps its state where the unit's
+    /// `StateDirectory` is (the service may write nowhere else).
+    #[test]
+    fn packaged_config_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/debian/agent.toml");
+        let config = Config::load(Some(&path), env(&[]), &Overrides::default())
+            .expect("the .deb's config is valid");
+        let state = Path::new("/var/lib/landmeter");
+        assert!(config.spool.dir.as_deref().unwrap().starts_with(state));
+        for file in [
+            &config.collector.ca_file,
+            &config.collector.cert_file,
+            &config.collector.key_file,
+        ] {
+            assert!(Path::new(file.as_deref().unwrap()).starts_with(state), "{file:?}");
+        }
+    }
+
     /// The `agent.toml` of every ConfigMap under deploy/kubernetes validates.
     #[test]
     fn kubernetes_example_configs_validate() {
@@ -628,6 +660,10 @@ pub(crate) mod tests {
             ("[schedule]\njitter = \"soon\"\n", "schedule.jitter"),
             ("[spool]\nmax_bytes = 10\n", "spool.max_bytes"),
             ("[metrics]\nlisten = \"localhost\"\n", "metrics.listen"),
+            (
+                "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+                "metrics.bearer_token_file",
+            ),
             (
                 "[collector]\nreconnect_max_secs = 0\n",
                 "reconnect_max_secs",

@@ -310,7 +310,11 @@ pub async fn run_service(
                     addr: addr.clone(),
                     source,
                 })?;
-            Some(metrics::serve(listener, Arc::clone(&spool)))
+            let token = match &config.metrics.bearer_token_file {
+                Some(path) => Some(metrics::read_bearer_token(path).map_err(AgentError::Config)?),
+                None => None,
+            };
+            Some(metrics::serve(listener, Arc::clone(&spool), token))
         }
         None => None,
     };

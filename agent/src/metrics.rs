@@ -169,18 +169,33 @@ pub fn render(spool: Option<&Spool>) -> String {
     out
 }
 
-/// Serves `/metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, spool: Arc<Spool>) {
+/// Reads `[metrics] bearer_token_file`: the token Prometheus must send for `/metrics`
+/// (surrounding whitespace dropped; an empty file is an error, never an open endpoint).
+pub fn read_bearer_token(path: &std::path::Path) -> Result<Arc<str>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("metrics.bearer_token_file {}: {e}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("metrics.bearer_token_file {} is empty", path.display()));
+    }
+    Ok(Arc::from(token))
+}
+
+/// Serves `/metrics` on `listener` until the task is dropped; with `token`, `/metrics`
+/// answers only `Authorization: Bearer <token>` (`/live` and `/ready` stay open for probes).
+pub async fn serve(listener: tokio::net::TcpListener, spool: Arc<Spool>, token: Option<Arc<str>>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let spool = Arc::clone(&spool);
+                let token = token.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                         let spool = Arc::clone(&spool);
-                        async move { Ok::<_, std::convert::Infallible>(answer(&req, &spool)) }
+                        let token = token.clone();
+                        async move { Ok::<_, std::convert::Infallible>(answer(&req, &spool, token.as_deref())) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -192,8 +207,30 @@ pub async fn serve(listener: tokio::net::TcpListener, spool: Arc<Spool>) {
     }
 }
 
-fn answer<B>(req: &Request<B>, spool: &Spool) -> Response<Full<Bytes>> {
+/// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
+fn authorised<B>(req: &Request<B>, token: &str) -> bool {
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| {
+            // Every byte compared whatever the first difference: no timing hint.
+            given.len() == token.len()
+                && given
+                    .bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        })
+}
+
+fn answer<B>(req: &Request<B>, spool: &Spool, token: Option<&str>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
+        "/metrics" if token.is_some_and(|t| !authorised(req, t)) => (
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "a bearer token is required\n".to_owned(),
+        ),
         "/metrics" => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -240,5 +277,33 @@ mod tests {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }
         assert!(text.contains("# TYPE landmeter_agent_spool_bytes gauge"));
+    }
+
+    /// With a token, `/metrics` over a real socket answers 401 without it or with another,
+    /// 200 with it; `/live` stays open for probes.
+    #[tokio::test]
+    async fn a_bearer_token_guards_metrics_but_not_liveness() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spool = Arc::new(Spool::memory(1024));
+        let server = tokio::spawn(serve(listener, spool, Some(Arc::from("scrape-me"))));
+        let get = |path: &'static str, auth: Option<&'static str>| async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut req = Request::get(path).header("host", "agent");
+            if let Some(auth) = auth {
+                req = req.header("authorization", auth);
+            }
+            let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+            send.send_request(req).await.unwrap().status()
+        };
+        assert_eq!(get("/metrics", None).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(get("/metrics", Some("Bearer wrong")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(get("/metrics", Some("Bearer scrape-me")).await, StatusCode::OK);
+        assert_eq!(get("/live", None).await, StatusCode::OK);
+        server.abort();
     }
 }

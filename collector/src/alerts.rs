@@ -1,4 +1,6 @@
-//! Alert rules: chosen changes to the map, delivered as an HTTP POST with a JSON body.
+//! Alert rules: chosen changes to the map, delivered as an HTTP POST with a JSON body, in
+//! landmeter's own shape or as a CloudEvents 1.0 structured event, signed with HMAC-SHA256
+//! when the rule has a secret (receivers verify with `docs/webhooks.md`'s recipe).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +32,108 @@ pub enum Condition {
     Any,
 }
 
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertFormat {
+    /// `{"alert", "condition", "event"}` as `application/json`.
+    #[default]
+    Landmeter,
+    /// A CloudEvents 1.0 structured-mode event (`application/cloudevents+json`) whose `data`
+    /// is the landmeter body.
+    Cloudevents,
+}
+
 /// `[[alerts]]` in the collector configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRule {
     pub name: String,
     /// Receives `POST` with `{"alert", "condition", "event"}`; http or https.
     pub url: String,
     pub on: Vec<Condition>,
+    /// Default `landmeter`; `cloudevents` for CloudEvents 1.0.
+    #[serde(default)]
+    pub format: AlertFormat,
+    /// A file holding the shared secret: each delivery then carries
+    /// `Landmeter-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+    #[serde(default)]
+    pub secret_file: Option<std::path::PathBuf>,
+}
+
+impl AlertRule {
+    /// The signing secret, read from `secret_file` (surrounding whitespace dropped). An empty
+    /// or unreadable file is an error: a rule meant to be signed is never sent unsigned.
+    pub fn secret(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(path) = &self.secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!("alert {}: secret_file {}: {e}", self.name, path.display())
+        })?;
+        let secret = text.trim();
+        if secret.is_empty() {
+            return Err(format!(
+                "alert {}: secret_file {} is empty",
+                self.name,
+                path.display()
+            ));
+        }
+        Ok(Some(secret.as_bytes().to_vec()))
+    }
+}
+
+/// `Landmeter-Signature` for `body` sent at `unix_secs`: `t=<secs>,v1=<hex HMAC-SHA256 over
+/// "<secs>.<body>">`. The timestamp is inside the MAC, so a receiver that rejects old
+/// timestamps also rejects replays.
+pub fn signature(secret: &[u8], unix_secs: u64, body: &[u8]) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    ctx.update(unix_secs.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    format!(
+        "t={unix_secs},v1={}",
+        crate::pki::hex(ctx.sign().as_ref())
+    )
+}
+
+/// The bytes and content type one rule posts for one event.
+fn payload(rule: &AlertRule, condition: Condition, event: &ChangeEvent) -> (Vec<u8>, &'static str) {
+    let body = serde_json::json!({
+        "alert": rule.name,
+        "condition": condition,
+        "event": landmeter_proto::json::change(event),
+    });
+    let (value, content_type) = match rule.format {
+        AlertFormat::Landmeter => (body, "application/json"),
+        AlertFormat::Cloudevents => {
+            let condition = serde_json::to_value(condition)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let time = time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(event.at_ms) * 1_000_000,
+            )
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+            (
+                serde_json::json!({
+                    "specversion": "1.0",
+                    // Unique per rule and change: a receiver de-duplicates retries by it.
+                    "id": format!("{}-{}", event.id, rule.name),
+                    "source": format!("urn:landmeter:tenant:{}", event.tenant),
+                    "type": format!("nl.landmeter.alert.{condition}"),
+                    "subject": event.store_id,
+                    "time": time,
+                    "datacontenttype": "application/json",
+                    "data": body,
+                }),
+                "application/cloudevents+json",
+            )
+        }
+    };
+    (value.to_string().into_bytes(), content_type)
 }
 
 fn field<'e>(e: &'e ChangeEvent, name: &str) -> Option<(&'e str, &'e str)> {
@@ -92,6 +188,18 @@ async fn deliver(
     mut events: tokio::sync::broadcast::Receiver<Arc<ChangeEvent>>,
     metrics: Arc<Metrics>,
 ) {
+    // Secrets were checked when the configuration was validated; one that has gone since
+    // disables its rule (never an unsigned delivery of a rule meant to be signed).
+    let rules: Vec<(AlertRule, Option<Vec<u8>>)> = rules
+        .into_iter()
+        .filter_map(|rule| match rule.secret() {
+            Ok(secret) => Some((rule, secret)),
+            Err(e) => {
+                tracing::error!(error = %e, "alert rule disabled");
+                None
+            }
+        })
+        .collect();
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -114,21 +222,28 @@ async fn deliver(
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
-        for rule in &rules {
+        for (rule, secret) in &rules {
             let Some(condition) = triggered(&rule.on, &event) else {
                 continue;
             };
-            let body = serde_json::json!({
-                "alert": rule.name,
-                "condition": condition,
-                "event": landmeter_proto::json::change(&event),
-            });
+            let (body, content_type) = payload(rule, condition, &event);
             let mut delivered = false;
             for attempt in 0..4u32 {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
                 }
-                match client.post(&rule.url).json(&body).send().await {
+                let mut request = client
+                    .post(&rule.url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(body.clone());
+                if let Some(secret) = secret {
+                    // Signed per attempt: a retry carries a fresh timestamp.
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    request = request.header("Landmeter-Signature", signature(secret, now, &body));
+                }
+                match request.send().await {
                     Ok(r) if r.status().is_success() => {
                         delivered = true;
                         break;
@@ -145,6 +260,12 @@ async fn deliver(
                 &metrics.webhooks,
                 if delivered { "delivered" } else { "failed" },
             );
+            if !delivered {
+                // Given up after the retries: the change stays in the history
+                // (`landmeter changes`), the alert itself is dropped and counted.
+                metrics.webhook_dead_letters.inc();
+                tracing::error!(alert = %rule.name, change = event.id, "webhook given up after 4 attempts (dead letter)");
+            }
         }
     }
 }

@@ -154,6 +154,14 @@ impl CollectorConfig {
                                 message: e.to_string(),
                             })?;
                 }
+                "LANDMETER_HTTP_LISTEN" => {
+                    cfg.http_listen = Some(value.parse().map_err(
+                        |e: std::net::AddrParseError| ConfigError::Env {
+                            name: name.clone(),
+                            message: e.to_string(),
+                        },
+                    )?);
+                }
                 "LANDMETER_DATABASE" => cfg.database = value.clone(),
                 "LANDMETER_DEFAULT_TENANT" => cfg.default_tenant = value.clone(),
                 "LANDMETER_CLASSIFICATION_TAGS" => cfg.classification_tags = list(),
@@ -166,6 +174,10 @@ impl CollectorConfig {
 
     /// Checks the settings that only make sense together, without binding anything.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // A rule meant to be signed must have its secret: never an unsigned delivery.
+        if let Some(e) = self.alerts.iter().find_map(|r| r.secret().err()) {
+            return Err(ConfigError::Invalid(e));
+        }
         match (&self.tls, self.insecure_plaintext) {
             (Some(_), true) => Err(ConfigError::Invalid(
                 "tls and insecure_plaintext are both set: choose one".into(),
@@ -297,5 +309,72 @@ mod tests {
         assert_eq!(cfg.default_tenant, "gemeente-example");
         assert!(cfg.tls.is_some());
         cfg.validate().expect("the example is valid");
+    }
+
+    /// A rule meant to be signed whose secret file is missing or empty is refused at start.
+    #[test]
+    fn alert_secrets_must_be_readable_and_non_empty() {
+        let dir = std::env::temp_dir().join(format!("lm-alert-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, " \n").unwrap();
+        let mut cfg = CollectorConfig::default();
+        cfg.insecure_plaintext = true;
+        for (file, expected) in [
+            (dir.join("missing"), "secret_file"),
+            (empty.clone(), "is empty"),
+        ] {
+            cfg.alerts = vec![crate::alerts::AlertRule {
+                name: "signed".into(),
+                url: "https://hooks.example.nl/x".into(),
+                secret_file: Some(file),
+                ..Default::default()
+            }];
+            let err = cfg.validate().expect_err("refused").to_string();
+            assert!(err.contains(expected) && err.contains("alert signed"), "{err}");
+        }
+        std::fs::write(&empty, "secret").unwrap();
+        cfg.alerts[0].secret_file = Some(empty);
+        cfg.validate().expect("a readable secret is fine");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The configurations the packages and manifests install load and validate as written:
+    /// the .deb's /etc/landmeter/collector.toml and the `collector.toml` of each Kubernetes
+    /// ConfigMap (PostgreSQL's with its URL from the environment, as the Secret gives it).
+    #[test]
+    fn packaged_and_kubernetes_configs_validate() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let deb = CollectorConfig::load(Some(&deploy.join("debian/collector.toml")), [])
+            .expect("the .deb's config loads");
+        deb.validate().expect("the .deb's config is valid");
+        assert_eq!(deb.database, "/var/lib/landmeter/landmeter.db");
+        assert!(deb.tls.is_some() && deb.migrate);
+
+        let pg_url = "postgres://landmeter@db.example.nl:5432/landmeter";
+        for (file, env, database, migrate) in [
+            ("collector-statefulset-sqlite.yaml", None, "/var/lib/landmeter/landmeter.db", true),
+            ("collector-deployment-postgres.yaml", Some(pg_url), pg_url, false),
+        ] {
+            let text = std::fs::read_to_string(deploy.join("kubernetes").join(file)).unwrap();
+            let toml_text: String = text
+                .lines()
+                .skip_while(|l| l.trim() != "collector.toml: |")
+                .skip(1)
+                .take_while(|l| l.is_empty() || l.starts_with("    "))
+                .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+                .collect();
+            let dir = std::env::temp_dir().join(format!("lm-k8s-{}-{file}", std::process::id()));
+            std::fs::write(&dir, &toml_text).unwrap();
+            let env = env.map(|url| ("LANDMETER_DATABASE".to_owned(), url.to_owned()));
+            let cfg = CollectorConfig::load(Some(&dir), env)
+                .unwrap_or_else(|e| panic!("{file}: {e}\n{toml_text}"));
+            std::fs::remove_file(&dir).ok();
+            cfg.validate().unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(cfg.database, database, "{file}");
+            assert_eq!(cfg.migrate, migrate, "{file}");
+            // Kubelet probes reach the pod's address: the HTTP listener must carry TLS.
+            assert!(cfg.http_tls.is_some(), "{file}: plaintext HTTP beyond loopback");
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub watchers: Gauge,
     /// Webhook deliveries by outcome: delivered, failed.
     pub webhooks: Family<OutcomeLabel, Counter>,
+    /// Alerts given up after every retry (the dead-letter count).
+    pub webhook_dead_letters: Counter,
 }
 
 impl Default for Metrics {
@@ -52,6 +54,7 @@ impl Default for Metrics {
             changes: Family::default(),
             watchers: Gauge::default(),
             webhooks: Family::default(),
+            webhook_dead_letters: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -90,6 +93,11 @@ impl Default for Metrics {
             "Alert webhook deliveries, by outcome",
             m.webhooks.clone(),
         );
+        registry.register(
+            "webhook_dead_letters",
+            "Alerts given up after every retry",
+            m.webhook_dead_letters.clone(),
+        );
         // Which build runs, as the usual `_build_info` gauge fixed at 1.
         let build: Family<BuildLabel, Gauge> = Family::default();
         build
@@ -100,6 +108,60 @@ impl Default for Metrics {
         registry.register("build_info", "The running build (value 1)", build);
         Metrics { registry, ..m }
     }
+}
+
+/// How many of the newest scans the staleness gauges look at per scrape.
+pub const STALENESS_SCANS: usize = 10_000;
+
+/// Per tenant and agent, from the newest scans first: the age of the last complete scan
+/// (`+Inf` when none has completed: alert on it as on a large age), whether the latest scan
+/// was complete, and how many coverage gaps it left. OpenMetrics text, without `# EOF`.
+pub fn render_staleness(scans: &[crate::store::ScanCoverage], now_ms: i64) -> String {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Agent {
+        last_complete_ms: Option<i64>,
+        latest: Option<(bool, usize)>,
+    }
+    let mut agents: BTreeMap<(&str, &str), Agent> = BTreeMap::new();
+    for scan in scans {
+        let a = agents.entry((&scan.tenant, &scan.agent)).or_default();
+        if a.latest.is_none() && scan.ended_at_ms.is_some() {
+            a.latest = Some((scan.complete, scan.gaps.len()));
+        }
+        if a.last_complete_ms.is_none() && scan.complete {
+            a.last_complete_ms = scan.ended_at_ms;
+        }
+    }
+    let escape = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let mut age = String::from(
+        "# TYPE landmeter_agent_last_complete_scan_age_seconds gauge\n\
+         # HELP landmeter_agent_last_complete_scan_age_seconds Seconds since the agent's last complete scan ended (+Inf: none yet).\n",
+    );
+    let mut complete = String::from(
+        "# TYPE landmeter_agent_last_scan_complete gauge\n\
+         # HELP landmeter_agent_last_scan_complete Whether the agent's latest ended scan was complete (1) or not (0).\n",
+    );
+    let mut gaps = String::from(
+        "# TYPE landmeter_agent_last_scan_coverage_gaps gauge\n\
+         # HELP landmeter_agent_last_scan_coverage_gaps Coverage gaps the agent's latest ended scan left.\n",
+    );
+    for ((tenant, agent), a) in &agents {
+        let labels = format!("{{tenant=\"{}\",agent=\"{}\"}}", escape(tenant), escape(agent));
+        let seconds = a.last_complete_ms.map_or("+Inf".to_owned(), |ended| {
+            format!("{:.3}", (now_ms - ended).max(0) as f64 / 1000.0)
+        });
+        age.push_str(&format!("landmeter_agent_last_complete_scan_age_seconds{labels} {seconds}\n"));
+        if let Some((ok, n)) = a.latest {
+            complete.push_str(&format!("landmeter_agent_last_scan_complete{labels} {}\n", u8::from(ok)));
+            gaps.push_str(&format!("landmeter_agent_last_scan_coverage_gaps{labels} {n}\n"));
+        }
+    }
+    format!("{age}{complete}{gaps}")
 }
 
 impl Metrics {

@@ -2,7 +2,7 @@
 //! client of our own (plain HTTP on loopback), enough for the UI tests: navigate, run a
 //! script, find, click, read text, wait, screenshot.
 //!
-//! A missing chromium or chromedriver is an error naming `scripts/setup.sh`, never a skip.
+//! A missing chromium or chromedriver is an error naming `scripts/setup-browser.sh`, never a skip.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -30,13 +30,13 @@ fn binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((chromium, driver))
 }
 
-/// Fails, naming `scripts/setup.sh`, unless both binaries exist.
+/// Fails, naming `scripts/setup-browser.sh`, unless both binaries exist.
 pub fn check_installed(chromium: &Path, driver: &Path) -> anyhow::Result<()> {
     for p in [chromium, driver] {
         if !p.is_file() {
             bail!(
                 "{} not found: the UI tests need Debian's chromium and chromium-driver. Run \
-                 `scripts/setup.sh` (installs them with apt-get) or set LANDMETER_CHROMIUM / \
+                 `scripts/setup-browser.sh` (installs them with apt-get) or set LANDMETER_CHROMIUM / \
                  LANDMETER_CHROMEDRIVER",
                 p.display()
             );

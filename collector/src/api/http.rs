@@ -71,13 +71,51 @@ async fn ready(State(s): State<HttpState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<HttpState>) -> Response {
+/// The process's counters for anyone who reaches the HTTP side (loopback, or TLS); a scraper
+/// that sends a bearer token also gets, for the tenants its token may read, each agent's
+/// staleness (`crate::metrics::render_staleness`). Tenant and agent names are never shown
+/// without a token.
+async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    let mut text = s.metrics.render();
+    if let Some(credential) = caller_credential(&headers) {
+        let principal = match s.map.principal_for(Some(credential), "Metrics").await {
+            Ok(p) => p,
+            Err(refused) => return error(refused),
+        };
+        let scope = principal.scope(s.pool_min_tenants);
+        if !matches!(scope, Scope::Pool { .. }) {
+            if let Err(e) = s
+                .map
+                .audit_granted(&principal, "Metrics", "staleness per agent".to_owned())
+                .await
+            {
+                return error(e);
+            }
+            let store = Arc::clone(&s.store);
+            let scans = tokio::task::spawn_blocking(move || {
+                store.scan_coverage(&scope, None, crate::metrics::STALENESS_SCANS)
+            })
+            .await;
+            match scans {
+                Ok(Ok(scans)) => {
+                    let gauges = crate::metrics::render_staleness(&scans, crate::clock::now_ms());
+                    // Before the exposition's closing `# EOF`.
+                    let body = text.strip_suffix("# EOF\n").unwrap_or(&text).to_owned();
+                    text = format!("{body}{gauges}# EOF\n");
+                }
+                _ => {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+                        .into_response();
+                }
+            }
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -12,7 +12,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
     #[error(
-        "no PDF converter: chromium not found at {0} (install Debian's chromium, e.g. scripts/setup.sh, or set {CHROMIUM_ENV}); the HTML report works without it"
+        "no PDF converter: chromium not found at {0} (install Chromium: scripts/setup-browser.sh names how per system, or set {CHROMIUM_ENV}); the HTML report works without it"
     )]
     ConverterMissing(PathBuf),
     #[error("PDF conversion with {converter} failed: {detail}")]

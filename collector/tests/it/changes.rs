@@ -287,16 +287,19 @@ async fn alert_rules_post_the_matching_changes() {
                 name: "leaving-eu".into(),
                 url: url.clone(),
                 on: vec![Condition::ReplicatedOutsideEu, Condition::LeftEu],
+                ..AlertRule::default()
             },
             AlertRule {
                 name: "weaker-keys".into(),
                 url: url.clone(),
                 on: vec![Condition::CustodyDown],
+                ..AlertRule::default()
             },
             AlertRule {
                 name: "untagged".into(),
                 url: url.clone(),
                 on: vec![Condition::NewUnclassified],
+                ..AlertRule::default()
             },
         ];
     })
@@ -346,6 +349,224 @@ async fn alert_rules_post_the_matching_changes() {
             .await
             .is_err()
     );
+    drop(a);
+    c.stop().await;
+}
+
+/// One webhook POST as received: headers and the raw body.
+struct Received {
+    content_type: String,
+    signature: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A receiver that answers `status` to every POST and keeps what it got.
+async fn raw_receiver(
+    status: u16,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let _ = tx.send(Received {
+                    content_type: header("content-type").unwrap_or_default(),
+                    signature: header("landmeter-signature"),
+                    body: body.to_vec(),
+                });
+                axum::http::StatusCode::from_u16(status).expect("status")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+/// A rule with a secret and `format = "cloudevents"`: the receiver gets a CloudEvents 1.0
+/// structured event whose signature it can verify with the shared secret alone (HMAC-SHA256
+/// over "<t>.<body>"), and a tampered body or another secret does not verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cloudevents_webhooks_verify_with_the_shared_secret() {
+    use landmeter_collector::alerts::{AlertFormat, AlertRule, Condition};
+    let dir = std::env::temp_dir().join(format!("lm-hook-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, "s3cr3t-shared-with-the-receiver\n").expect("secret");
+    let (url, mut posts) = raw_receiver(200).await;
+    let c = Collector::start_http("signed-hooks", |cfg| {
+        cfg.alerts = vec![AlertRule {
+            name: "untagged".into(),
+            url,
+            on: vec![Condition::NewUnclassified],
+            format: AlertFormat::Cloudevents,
+            secret_file: Some(secret_file.clone()),
+        }];
+    })
+    .await;
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), posts.recv())
+        .await
+        .expect("post in time")
+        .expect("receiver open");
+
+    assert_eq!(got.content_type, "application/cloudevents+json");
+    let event: serde_json::Value = serde_json::from_slice(&got.body).expect("json");
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["type"], "nl.landmeter.alert.new-unclassified");
+    assert_eq!(event["source"], "urn:landmeter:tenant:default");
+    assert_eq!(event["datacontenttype"], "application/json");
+    assert!(event["subject"].as_str().is_some_and(|s| s.ends_with("b1")), "{event}");
+    assert!(event["id"].as_str().is_some_and(|id| id.ends_with("-untagged")), "{event}");
+    assert!(event["time"].as_str().is_some_and(|t| t.starts_with("20")), "{event}");
+    assert_eq!(event["data"]["alert"], "untagged");
+    assert_eq!(event["data"]["event"]["kind"], "added");
+
+    // Verify as a receiver would: parse t and v1, recompute over "<t>.<body>".
+    let header = got.signature.expect("a Landmeter-Signature header");
+    let (t, v1) = header
+        .split_once(',')
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
+        .unwrap_or_else(|| panic!("signature header shape: {header}"));
+    let t: u64 = t.parse().expect("unix seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(now.abs_diff(t) < 60, "timestamp {t} is not now ({now})");
+    let mac: Vec<u8> = (0..v1.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&v1[i..i + 2], 16).expect("hex"))
+        .collect();
+    let verify = |secret: &[u8], body: &[u8]| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        let mut message = format!("{t}.").into_bytes();
+        message.extend_from_slice(body);
+        aws_lc_rs::hmac::verify(&key, &message, &mac).is_ok()
+    };
+    assert!(verify(b"s3cr3t-shared-with-the-receiver", &got.body));
+    assert!(!verify(b"another-secret", &got.body));
+    let mut tampered = got.body.clone();
+    tampered.push(b' ');
+    assert!(!verify(b"s3cr3t-shared-with-the-receiver", &tampered));
+    drop(a);
+    c.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A receiver that always fails: four attempts with backoff, then one dead letter counted in
+/// `landmeter_webhook_dead_letters_total`; ingest is not held up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_keeps_failing_becomes_a_dead_letter() {
+    use landmeter_collector::alerts::{AlertRule, Condition};
+    let (url, mut posts) = raw_receiver(503).await;
+    let c = Collector::start_http("dead-letter", |cfg| {
+        cfg.alerts = vec![AlertRule {
+            name: "untagged".into(),
+            url,
+            on: vec![Condition::NewUnclassified],
+            ..AlertRule::default()
+        }];
+    })
+    .await;
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await;
+    for attempt in 1..=4 {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), posts.recv())
+            .await
+            .unwrap_or_else(|_| panic!("attempt {attempt} in time"))
+            .expect("receiver open");
+        assert_eq!(got.content_type, "application/json");
+        assert!(got.signature.is_none(), "a rule without a secret is not signed");
+    }
+    let http = c.http_url.clone().expect("http side");
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(format!("{http}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        if metrics.contains("landmeter_webhook_dead_letters_total 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.contains("landmeter_webhook_dead_letters_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("landmeter_webhook_deliveries_total{outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    // No fifth attempt.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), posts.recv())
+            .await
+            .is_err()
+    );
+    drop(a);
+    c.stop().await;
+}
+
+/// Staleness per tenant and agent for Prometheus: with a token the scrape shows each agent's
+/// last complete scan's age and its latest scan's gaps; without one, no tenant or agent name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_each_agents_staleness_to_a_token_holder() {
+    let c = Collector::start_http("staleness", |_| {}).await;
+    let http = c.http_url.clone().expect("http side");
+    let mut a = c.agent("agent-1").await;
+    scan(&mut a, "s1", bucket("b1", "eu-west-1", &[])).await;
+    let client = reqwest::Client::new();
+    let scrape = |token: Option<String>| {
+        let mut req = client.get(format!("{http}/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.expect("metrics").text().await.expect("body") }
+    };
+    let anonymous = scrape(None).await;
+    assert!(anonymous.contains("landmeter_ingest_facts_total"), "{anonymous}");
+    assert!(!anonymous.contains("agent-1"), "names without a token:\n{anonymous}");
+
+    let admin = scrape(Some(c.admin_token.clone())).await;
+    assert!(admin.ends_with("# EOF\n"), "{admin}");
+    let line = admin
+        .lines()
+        .find(|l| {
+            l.starts_with("landmeter_agent_last_complete_scan_age_seconds{tenant=\"default\",agent=\"agent-1\"}")
+        })
+        .unwrap_or_else(|| panic!("no staleness line:\n{admin}"));
+    let age: f64 = line.rsplit(' ').next().unwrap().parse().expect("seconds");
+    assert!((0.0..600.0).contains(&age), "{line}");
+    assert!(
+        admin.contains("landmeter_agent_last_scan_complete{tenant=\"default\",agent=\"agent-1\"} 1"),
+        "{admin}"
+    );
+    assert!(
+        admin.contains("landmeter_agent_last_scan_coverage_gaps{tenant=\"default\",agent=\"agent-1\"} 0"),
+        "{admin}"
+    );
+    let refused = client
+        .get(format!("{http}/metrics"))
+        .bearer_auth("lm_not-a-token")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(refused.status(), 401);
     drop(a);
     c.stop().await;
 }
@@ -462,6 +683,7 @@ async fn shutdown_drains_event_streams_and_alert_deliveries() {
             name: "untagged".into(),
             url,
             on: vec![Condition::NewUnclassified],
+            ..AlertRule::default()
         }];
     })
     .await;

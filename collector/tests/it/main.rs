@@ -10,3 +10,4 @@ mod layering;
 mod queries;
 mod report;
 mod trust;
+mod upgrade;

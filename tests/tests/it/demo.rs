@@ -63,3 +63,30 @@ async fn the_demo_prints_every_store_kind_of_both_clouds() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// The demo's set-up (scripts/demo.sh and the scripts/setup.sh it runs) installs only what
+/// the demo uses: it never reaches for the system's package manager or for root, which a
+/// newcomer's machine may not have (the browser is scripts/setup-browser.sh's, for the tests).
+#[test]
+fn the_demo_setup_never_calls_apt_or_sudo() -> anyhow::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for script in ["scripts/demo.sh", "scripts/setup.sh"] {
+        let text = std::fs::read_to_string(root.join(script)).context(script)?;
+        let commands = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for forbidden in ["apt-get", "apt ", "sudo", "chromium", "dnf ", "brew "] {
+            ensure!(
+                !commands.contains(forbidden),
+                "{script} runs `{forbidden}`: the demo must install only moto and Azurite"
+            );
+        }
+        ensure!(
+            !commands.contains("setup-browser"),
+            "{script} runs the browser set-up"
+        );
+    }
+    Ok(())
+}
