@@ -1,13 +1,17 @@
 //! RDS: DB instances (members of a cluster are skipped: the cluster is the store), DB
 //! clusters and DB snapshots, with read replicas, Aurora global database members and
 //! snapshot copies as copies, and who else may restore a manual snapshot
-//! (`DescribeDBSnapshotAttributes`).
+//! (`DescribeDBSnapshotAttributes`). Automated backups replicated from an instance in another
+//! region (`DescribeDBInstanceAutomatedBackups` here, `DBInstanceAutomatedBackupsReplications`
+//! on the source instance) are snapshot-kind stores: a backup copy under a key of this region.
 
 use std::collections::HashSet;
 
-use aws_sdk_rds::types::{DbCluster, DbInstance, DbSnapshot, StorageEncryptionType};
+use aws_sdk_rds::types::{
+    DbCluster, DbInstance, DbInstanceAutomatedBackup, DbSnapshot, StorageEncryptionType,
+};
 use futures::{StreamExt, stream};
-use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, Sharing, StoreKind, fact};
+use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, Retention, Sharing, StoreKind, fact};
 
 use super::super::account::AccountScan;
 use super::super::calls;
@@ -104,6 +108,93 @@ impl AccountScan<'_> {
                     .await?
                 }
             }
+            match list_automated_backups(&client).await {
+                Ok(backups) => {
+                    // This region's own automated backups belong to their instance; those
+                    // replicated here from another region are copies kept here.
+                    let copies: Vec<(&DbInstanceAutomatedBackup, String)> = backups
+                        .iter()
+                        .filter_map(|b| Some((b, replicated_from(b, region)?)))
+                        .collect();
+                    self.sink.stores_found(copies.len() as u64);
+                    for (b, source_region) in copies {
+                        out.merge(self.rds_backup_copy(region, b, &source_region).await?);
+                    }
+                }
+                Err(failed) => {
+                    self.listing_gap(
+                        StoreKind::Snapshot,
+                        region,
+                        calls::DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS,
+                        &failed,
+                    )
+                    .await?
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An instance's automated backups replicated into `region` from `source_region`.
+    async fn rds_backup_copy(
+        &self,
+        region: &str,
+        b: &DbInstanceAutomatedBackup,
+        source_region: &str,
+    ) -> Result<KindsOutcome, SinkClosed> {
+        let call = calls::DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS;
+        let mut out = KindsOutcome::default();
+        let id = b
+            .dbi_resource_id()
+            .or(b.db_instance_identifier())
+            .unwrap_or_default();
+        let arn = match b.db_instance_automated_backups_arn() {
+            Some(arn) if !arn.is_empty() => arn.to_owned(),
+            _ => self.rds_subject(region, "auto-backup", id),
+        };
+        let mut store = self.kind_store(SERVICE, StoreKind::Snapshot, &arn, region, call);
+        store.engine = b.engine().unwrap_or_default().to_owned();
+        store.created_at_ms = millis(b.instance_create_time());
+        store.copy_of = match b.db_instance_arn() {
+            Some(source) if !source.is_empty() => source.to_owned(),
+            _ => self.rds_subject(
+                source_region,
+                "db",
+                b.db_instance_identifier().unwrap_or_default(),
+            ),
+        };
+        store.copy_kind = CopyKind::BackupCopy as i32;
+        store.copy_of_region = source_region.to_owned();
+        self.emit_store(call, store).await?;
+        self.emit_tags(&arn, call, rds_tags(b.tag_list())).await?;
+        // A replicated backup is encrypted under a key of this (the destination) region.
+        self.rds_encryption(
+            &arn,
+            region,
+            call,
+            b.encrypted(),
+            b.storage_encryption_type(),
+            b.kms_key_id(),
+            &mut out,
+        )
+        .await?;
+        if let Some(gib) = b.allocated_storage() {
+            self.emit_size(&arn, call, allocated_gib(gib.into()))
+                .await?;
+        }
+        // Automated backups cannot be shared (only snapshots have a restore attribute).
+        self.emit(&arn, call, fact::Body::Sharing(Sharing::default()))
+            .await?;
+        if let Some(days) = b.backup_retention_period().filter(|d| *d > 0) {
+            self.emit(
+                &arn,
+                call,
+                fact::Body::Retention(Retention {
+                    delete_after_days: days,
+                    ..Retention::default()
+                }),
+            )
+            .await?;
         }
         Ok(out)
     }
@@ -170,6 +261,14 @@ impl AccountScan<'_> {
                     .map(|id| self.rds_subject(region, "cluster", id)),
             )
             .map(|replica| self.copy_rule(&replica, CopyKind::ReadReplica, ""))
+            .chain(
+                // Automated backups replicated to another region (their ARN names it).
+                db.db_instance_automated_backups_replications()
+                    .iter()
+                    .filter_map(|r| r.db_instance_automated_backups_arn())
+                    .filter(|a| !a.is_empty())
+                    .map(|backups| self.copy_rule(backups, CopyKind::BackupCopy, "")),
+            )
             .collect();
         self.emit_replication(&arn, call, replicas).await?;
         Ok(out)
@@ -478,6 +577,37 @@ async fn list_global_members(
     Ok(all)
 }
 
+/// The region an automated backup was replicated from, when not `here`: its `Region` (the
+/// source instance's region on a replicated backup, as the CLI reference's
+/// `stop-db-instance-automated-backups-replication` example shows), else its
+/// `DBInstanceArn`'s. `None` for this region's own backups, and when neither is reported.
+fn replicated_from(b: &DbInstanceAutomatedBackup, here: &str) -> Option<String> {
+    let region = b
+        .region()
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .or_else(|| b.db_instance_arn().map(arn_region))
+        .filter(|r| !r.is_empty())?;
+    (region != here).then_some(region)
+}
+
+async fn list_automated_backups(
+    client: &aws_sdk_rds::Client,
+) -> Result<Vec<DbInstanceAutomatedBackup>, CallFailure> {
+    let mut pages = client
+        .describe_db_instance_automated_backups()
+        .into_paginator()
+        .send();
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        all.extend_from_slice(
+            page.map_err(|e| failure(&e))?
+                .db_instance_automated_backups(),
+        );
+    }
+    Ok(all)
+}
+
 async fn list_snapshots(client: &aws_sdk_rds::Client) -> Result<Vec<DbSnapshot>, CallFailure> {
     let mut pages = client.describe_db_snapshots().into_paginator().send();
     let mut all = Vec::new();
@@ -511,6 +641,32 @@ mod tests {
             rds_encryption(None, None, None).is_none(),
             "unknown, never none"
         );
+    }
+
+    #[test]
+    fn a_backup_from_another_region_is_a_copy() {
+        let replicated = DbInstanceAutomatedBackup::builder()
+            .db_instance_arn("arn:aws:rds:eu-west-1:1:db:payroll")
+            .region("eu-west-1")
+            .build();
+        assert_eq!(
+            replicated_from(&replicated, "us-east-1").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(replicated_from(&replicated, "eu-west-1"), None, "its own");
+        let by_arn = DbInstanceAutomatedBackup::builder()
+            .db_instance_arn("arn:aws:rds:eu-west-1:1:db:payroll")
+            .build();
+        assert_eq!(
+            replicated_from(&by_arn, "us-east-1").as_deref(),
+            Some("eu-west-1")
+        );
+        // moto's answer: identifier and status only, this region's own.
+        let local = DbInstanceAutomatedBackup::builder()
+            .db_instance_identifier("payroll")
+            .status("active")
+            .build();
+        assert_eq!(replicated_from(&local, "us-east-1"), None);
     }
 
     #[test]
