@@ -247,7 +247,10 @@ impl RdsBackupReplication {
 ///   `KmsKeyId` a key of the destination region
 ///   (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartDBInstanceAutomatedBackupsReplication.html>).
 pub fn rds_backup_replication(r: &RdsBackupReplication) -> Vec<Rule> {
-    let anchor = format!("<DBInstanceIdentifier>{}</DBInstanceIdentifier>", r.instance_id());
+    let anchor = format!(
+        "<DBInstanceIdentifier>{}</DBInstanceIdentifier>",
+        r.instance_id()
+    );
     let replications = format!(
         "<DBInstanceAutomatedBackupsReplications><DBInstanceAutomatedBackupsReplication><DBInstanceAutomatedBackupsArn>{}</DBInstanceAutomatedBackupsArn></DBInstanceAutomatedBackupsReplication></DBInstanceAutomatedBackupsReplications>",
         r.backups_arn

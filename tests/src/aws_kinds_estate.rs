@@ -140,28 +140,23 @@ fn arn(service: &str, region: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{region}:{MAIN_ACCOUNT}:{resource}")
 }
 
+/// A customer managed key in `region` of moto's default account: its ARN.
+async fn create_key(aws: &Aws, region: &str) -> anyhow::Result<String> {
+    aws.kms(Account::Main, region)
+        .create_key()
+        .description(format!("landmeter kinds ({region})"))
+        .send()
+        .await
+        .with_context(|| format!("kms:CreateKey {region}"))?
+        .key_metadata()
+        .map(|m| m.arn().unwrap_or_default().to_owned())
+        .context("no key metadata")
+}
+
 /// Seeds the estate into moto's default account.
 pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
-    let key_arn = aws
-        .kms(Account::Main, EU)
-        .create_key()
-        .description("landmeter kinds")
-        .send()
-        .await
-        .context("kms:CreateKey")?
-        .key_metadata()
-        .map(|m| m.arn().unwrap_or_default().to_owned())
-        .context("no key metadata")?;
-    let key_us_arn = aws
-        .kms(Account::Main, US)
-        .create_key()
-        .description("landmeter kinds (us)")
-        .send()
-        .await
-        .context("kms:CreateKey (us)")?
-        .key_metadata()
-        .map(|m| m.arn().unwrap_or_default().to_owned())
-        .context("no key metadata")?;
+    let key_arn = create_key(aws, EU).await?;
+    let key_us_arn = create_key(aws, US).await?;
 
     // RDS.
     let rds = aws.rds(EU);

@@ -374,7 +374,10 @@ mod tests {
         facts[1] = fact(
             table,
             Body::Replication(Replication {
-                rules: vec![rule("arn:aws:dynamodb:eu-central-1:111122223333:table/cases", "eu-central-1")],
+                rules: vec![rule(
+                    "arn:aws:dynamodb:eu-central-1:111122223333:table/cases",
+                    "eu-central-1",
+                )],
             }),
         );
         let views = interpret(&facts);

@@ -746,19 +746,19 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
     // US, from its own describe).
     assert!(!stores.iter().any(|s| s.name == e.db_backup_copy));
     let db = find(&stores, &e.db_encrypted);
-    assert_eq!(
-        copies(db),
-        [copy_in(&e.db_backup_copy, US, "backup-copy")]
-    );
+    assert_eq!(copies(db), [copy_in(&e.db_backup_copy, US, "backup-copy")]);
     assert!(db.replicated_outside_eu);
     let base = format!("http://{}", http_addr(&collector, Duration::from_secs(10))?);
     let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
     let latest = &coverage["scans"][0];
     assert!(
-        latest["gaps"].as_array().context("gaps")?.iter().any(|g| g["call"]
-            == "rds:DescribeDBInstanceAutomatedBackups"
-            && g["subject"] == format!("snapshot@{US}")
-            && g["code"] == "AccessDenied"),
+        latest["gaps"]
+            .as_array()
+            .context("gaps")?
+            .iter()
+            .any(|g| g["call"] == "rds:DescribeDBInstanceAutomatedBackups"
+                && g["subject"] == format!("snapshot@{US}")
+                && g["code"] == "AccessDenied"),
         "{latest}"
     );
 

@@ -731,7 +731,11 @@ async fn azure_kinds_denied_failover_groups_are_unknown_never_none() -> anyhow::
         "the reason names what was denied: {}",
         why.reason
     );
-    assert_eq!(cases.custody(), Custody::CustomerManaged, "custody unaffected");
+    assert_eq!(
+        cases.custody(),
+        Custody::CustomerManaged,
+        "custody unaffected"
+    );
     // Same server, no failover group: its copies are known.
     let audit = view(&stores, &rid(k::SQL_TDE_DENIED));
     assert!(

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{BackupStatus, BackupSummary, BackupType, BackupTypeFilter};
 use aws_sdk_dynamodb::types::{ContinuousBackupsDescription, PointInTimeRecoveryStatus};
 use futures::{StreamExt, stream};
-use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, ReplicationRule, Sharing, StoreKind, fact};
+use landmeter_proto::v1::{
+    CopyKind, Encryption, FactTopic, ReplicationRule, Sharing, StoreKind, fact,
+};
 
 use super::super::account::AccountScan;
 use super::super::calls;
@@ -219,7 +221,11 @@ impl AccountScan<'_> {
             .collect();
         let pitr = {
             let _permit = self.permits.acquire().await.ok();
-            client.describe_continuous_backups().table_name(name).send().await
+            client
+                .describe_continuous_backups()
+                .table_name(name)
+                .send()
+                .await
         };
         match pitr {
             Ok(answer) => {
@@ -287,7 +293,9 @@ const PITR: &str = "point-in-time-recovery";
 /// Every backup of the region's tables but AWS Backup's (its vaults' recovery points) and
 /// deleted ones. `BackupType=ALL` takes user and system backups (made when a table with
 /// point-in-time recovery is deleted) in one listing; paged by `LastEvaluatedBackupArn`.
-async fn list_backups(client: &aws_sdk_dynamodb::Client) -> Result<Vec<BackupSummary>, CallFailure> {
+async fn list_backups(
+    client: &aws_sdk_dynamodb::Client,
+) -> Result<Vec<BackupSummary>, CallFailure> {
     let mut all = Vec::new();
     let mut start: Option<String> = None;
     loop {

@@ -166,22 +166,21 @@ impl AccountScan<'_> {
         store.copy_kind = CopyKind::BackupCopy as i32;
         store.copy_of_region = source_region.to_owned();
         self.emit_store(call, store).await?;
-        self.emit_tags(&arn, call, rds_tags(b.tag_list())).await?;
         // A replicated backup is encrypted under a key of this (the destination) region.
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            b.encrypted(),
-            b.storage_encryption_type(),
-            b.kms_key_id(),
+            RdsFacts {
+                tags: b.tag_list(),
+                encrypted: b.encrypted(),
+                encryption_type: b.storage_encryption_type(),
+                key: b.kms_key_id(),
+                allocated_gib: b.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = b.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         // Automated backups cannot be shared (only snapshots have a restore attribute).
         self.emit(&arn, call, fact::Body::Sharing(Sharing::default()))
             .await?;
@@ -236,21 +235,20 @@ impl AccountScan<'_> {
             store.copy_of_region = arn_region(&store.copy_of);
         }
         self.emit_store(call, store).await?;
-        self.emit_tags(&arn, call, rds_tags(db.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            db.storage_encrypted(),
-            db.storage_encryption_type(),
-            db.kms_key_id(),
+            RdsFacts {
+                tags: db.tag_list(),
+                encrypted: db.storage_encrypted(),
+                encryption_type: db.storage_encryption_type(),
+                key: db.kms_key_id(),
+                allocated_gib: db.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = db.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         let replicas = db
             .read_replica_db_instance_identifiers()
             .iter()
@@ -330,21 +328,20 @@ impl AccountScan<'_> {
             self.gap(&arn, calls::DESCRIBE_GLOBAL_CLUSTERS, failed)
                 .await?;
         }
-        self.emit_tags(&arn, call, rds_tags(c.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            c.storage_encrypted(),
-            c.storage_encryption_type(),
-            c.kms_key_id(),
+            RdsFacts {
+                tags: c.tag_list(),
+                encrypted: c.storage_encrypted(),
+                encryption_type: c.storage_encryption_type(),
+                key: c.kms_key_id(),
+                allocated_gib: c.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = c.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         let replicas = c
             .read_replica_identifiers()
             .iter()
@@ -397,21 +394,20 @@ impl AccountScan<'_> {
             store.copy_of_region = region.to_owned();
         }
         self.emit_store(call, store).await?;
-        self.emit_tags(&arn, call, rds_tags(s.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            s.encrypted(),
-            s.storage_encryption_type(),
-            s.kms_key_id(),
+            RdsFacts {
+                tags: s.tag_list(),
+                encrypted: s.encrypted(),
+                encryption_type: s.storage_encryption_type(),
+                key: s.kms_key_id(),
+                allocated_gib: s.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = s.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         if s.snapshot_type() == Some("manual") {
             let _permit = self.permits.acquire().await.ok();
             match client
@@ -448,6 +444,32 @@ impl AccountScan<'_> {
         Ok(out)
     }
 
+    /// What every RDS store's answer carries alike: its tags, encryption and provisioned size.
+    async fn rds_facts(
+        &self,
+        arn: &str,
+        region: &str,
+        call: &'static Call,
+        f: RdsFacts<'_>,
+        out: &mut KindsOutcome,
+    ) -> Result<(), SinkClosed> {
+        self.emit_tags(arn, call, rds_tags(f.tags)).await?;
+        self.rds_encryption(
+            arn,
+            region,
+            call,
+            f.encrypted,
+            f.encryption_type,
+            f.key,
+            out,
+        )
+        .await?;
+        if let Some(gib) = f.allocated_gib {
+            self.emit_size(arn, call, allocated_gib(gib.into())).await?;
+        }
+        Ok(())
+    }
+
     /// The neutral encryption of an RDS instance, cluster or snapshot, kept for after key
     /// resolution; a gap when the answer says nothing about it.
     #[allow(clippy::too_many_arguments)]
@@ -480,6 +502,16 @@ impl AccountScan<'_> {
         }
         Ok(())
     }
+}
+
+/// The fields of an RDS instance, cluster, snapshot or automated backup that
+/// [`AccountScan::rds_facts`] reports.
+struct RdsFacts<'a> {
+    tags: &'a [aws_sdk_rds::types::Tag],
+    encrypted: Option<bool>,
+    encryption_type: Option<&'a StorageEncryptionType>,
+    key: Option<&'a str>,
+    allocated_gib: Option<i32>,
 }
 
 /// `StorageEncryptionType` (2026: none, sse-rds, sse-kms) when present, else

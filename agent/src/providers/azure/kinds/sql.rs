@@ -99,7 +99,9 @@ impl FailoverGroup {
     }
 
     fn this_is_primary(&self) -> bool {
-        self.properties.replication_role.eq_ignore_ascii_case("Primary")
+        self.properties
+            .replication_role
+            .eq_ignore_ascii_case("Primary")
     }
 }
 
