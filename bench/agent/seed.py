@@ -9,7 +9,8 @@ Per bucket: a region (8, EU and not), default encryption (about 30 % none, 30 % 
 versioning on both ends). Sizes are multiples of 100, so i+3 is always in the estate.
 
 With --kinds, instead: COUNT stores of each AWS store kind other than buckets (RDS
-instances and their manual snapshots, DynamoDB tables, EBS volumes and their snapshots, EFS
+instances and their manual snapshots, DynamoDB tables (an on-demand backup of half of
+them, point-in-time recovery on a third), EBS volumes and their snapshots, EFS
 file systems, Backup vaults, log groups), store i in eu-west-1 or us-east-1 (i % 2), two in
 three under a customer managed key of its region, tags on 70 %; moto only (see KindSeeder).
 
@@ -192,9 +193,11 @@ class KindSeeder:
         with ThreadPoolExecutor(threads) as pool:
             for step in steps:
                 rows.extend(pool.map(step, range(self.count)))
-            # Snapshots of what exists by now: one of each RDS instance and each volume.
+            # Snapshots of what exists by now: one of each RDS instance and each volume, and
+            # an on-demand backup of half the DynamoDB tables (both regions).
             rows.extend(pool.map(self.rds_snapshot, range(self.count)))
             rows.extend(pool.map(self.ebs_snapshot, range(self.count)))
+            rows.extend(r for r in pool.map(self.dynamodb_backup, range(self.count)) if r)
         rows.extend(self.backup_plans())
         rows.extend(self.emulator_made())
         return rows
@@ -243,6 +246,24 @@ class KindSeeder:
         self.client("dynamodb", region).create_table(**args)
         return self.row("dynamodb", "table", self.arn("dynamodb", region, f"table/{name}"),
                         region, "CONFIGURED", self.keys[region] if cmk else "")
+
+    def dynamodb_backup(self, i):
+        """An on-demand backup of table i when i % 4 is 0 or 1 (under the table's key), and
+        point-in-time recovery on every third table (a fact on the table, no store)."""
+        region, cmk = kind_region(i), kind_encrypted(i)
+        name = f"lm-table-{i:04d}"
+        ddb = self.client("dynamodb", region)
+        if i % 3 == 0:
+            ddb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        if i % 4 not in (0, 1):
+            return None
+        arn = ddb.create_backup(TableName=name, BackupName=f"{name}-backup")["BackupDetails"]["BackupArn"]
+        row = self.row("dynamodb", "snapshot", arn, region, "CONFIGURED",
+                       self.keys[region] if cmk else "")
+        row["shared_with"] = []
+        return row
 
     def ebs_volume(self, i):
         region, encrypted = kind_region(i), kind_encrypted(i)

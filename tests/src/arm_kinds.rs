@@ -35,7 +35,12 @@ pub const SNAP_WEU: &str = "Microsoft.Compute/snapshots/lm-snap-weu";
 pub const SNAP_US: &str = "Microsoft.Compute/snapshots/lm-snap-us";
 pub const SQL_PAYROLL: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/payroll";
 pub const SQL_LEGACY: &str = "Microsoft.Sql/servers/lm-sql-weu/databases/legacy";
+/// In the failover group [`SQL_FAILOVER_GROUP`] (primary), whose partner server
+/// [`SQL_FAILOVER_PARTNER`] is in uksouth (outside the EU); no replication link names it.
 pub const SQL_CASES: &str = "Microsoft.Sql/servers/lm-sql-cmk/databases/cases";
+pub const SQL_FAILOVER_GROUP: &str = "Microsoft.Sql/servers/lm-sql-cmk/failoverGroups/lm-fog-cases";
+/// Not in the server listing (another team's server): only the group names it.
+pub const SQL_FAILOVER_PARTNER: &str = "Microsoft.Sql/servers/lm-sql-uk";
 /// Its TDE read answers 403: custody unknown, never `none`.
 pub const SQL_TDE_DENIED: &str = "Microsoft.Sql/servers/lm-sql-cmk/databases/audit";
 /// The geo-secondary of [`SQL_PAYROLL`] (a replication link on both servers).
@@ -99,6 +104,7 @@ pub fn kinds() -> Vec<(&'static str, Vec<String>, &'static [&'static str])> {
                 "Servers_List",
                 "Databases_ListByServer",
                 "ReplicationLinks_ListByServer",
+                "FailoverGroups_ListByServer",
                 "EncryptionProtectors_ListByServer",
                 "TransparentDataEncryptions_Get",
             ],
@@ -416,6 +422,21 @@ pub fn route(
             "Microsoft.Sql/servers/databases/replicationLinks/read",
             |s| sql_replication_links(s[7]),
         ),
+        [
+            "subscriptions",
+            _,
+            "resourceGroups",
+            _,
+            "providers",
+            "Microsoft.Sql",
+            "servers",
+            _,
+            "failoverGroups",
+        ] => (
+            "FailoverGroups_ListByServer",
+            "Microsoft.Sql/servers/failoverGroups/read",
+            |s| sql_failover_groups(s[7]),
+        ),
         _ => return None,
     };
     let sub = segments.get(1).copied().unwrap_or_default();
@@ -700,11 +721,16 @@ fn sql_databases(server: &str) -> ArmResponse {
             ),
             db("legacy", "westeurope", "Local", "North Europe", json!({})),
         ]),
-        "lm-sql-cmk" => list(vec![
-            master,
-            db("cases", "West Europe", "Geo", "", json!({})),
-            db("audit", "westeurope", "Zone", "", json!({})),
-        ]),
+        "lm-sql-cmk" => {
+            let mut cases = db("cases", "West Europe", "Geo", "", json!({}));
+            // DatabaseProperties.failoverGroupId (read-only; bicep-types sql 2025-01-01).
+            cases["properties"]["failoverGroupId"] = json!(rid(SQL_FAILOVER_GROUP));
+            list(vec![
+                master,
+                cases,
+                db("audit", "westeurope", "Zone", "", json!({})),
+            ])
+        }
         "lm-sql-us" => list(vec![
             master,
             db("payroll", "eastus", "Local", "West US", json!({})),
@@ -759,6 +785,32 @@ fn sql_replication_links(server: &str) -> ArmResponse {
         )]),
         _ => list(Vec::new()),
     }
+}
+
+/// Shape of az-specs Microsoft.Sql/…/examples/FailoverGroupList.json (`FailoverGroups_ListByServer`,
+/// `FailoverGroupListResult`; the example as the 2023-02-01-preview file has it, the
+/// properties the same in 2025-01-01 per bicep-types `FailoverGroupProperties`), with the
+/// estate's names: lm-sql-cmk is the primary of one group holding `cases`, its partner
+/// lm-sql-uk in "UK South". Other servers have none.
+fn sql_failover_groups(server: &str) -> ArmResponse {
+    if server != "lm-sql-cmk" {
+        return list(Vec::new());
+    }
+    let partner = rid(SQL_FAILOVER_PARTNER);
+    list(vec![json!({
+        "location": "West Europe",
+        "properties": {
+            "readWriteEndpoint": {"failoverPolicy": "Automatic", "failoverWithDataLossGracePeriodMinutes": 480},
+            "readOnlyEndpoint": {"failoverPolicy": "Disabled", "targetServer": partner},
+            "replicationRole": "Primary",
+            "replicationState": "CATCH_UP",
+            "partnerServers": [{"id": partner, "location": "UK South", "replicationRole": "Secondary"}],
+            "databases": [rid(SQL_CASES)]
+        },
+        "id": rid(SQL_FAILOVER_GROUP),
+        "name": "lm-fog-cases",
+        "type": "Microsoft.Sql/servers/failoverGroups"
+    })])
 }
 
 /// Shape of az-specs Microsoft.Sql/stable/2025-01-01/examples/EncryptionProtectorList.json.

@@ -11,6 +11,11 @@
 //! | Backup `ListRecoveryPointsByBackupVault` | no route | [`backup_recovery_points`]: answered whole |
 //! | EC2 `GetEbsDefaultKmsKeyId` | 500 | [`ebs_default_kms_key`]: answered whole |
 //! | RDS `DescribeDBSnapshots` of a cross-region copy | no source fields | [`rds_snapshot_copy_source`]: added to moto's snapshot |
+//! | RDS `DescribeDBInstanceAutomatedBackups` of a replicated backup | this region's own only, `DBInstanceIdentifier` and `Status` (no `StartDBInstanceAutomatedBackupsReplication`) | [`rds_backup_replication`]: the replicated backup added to moto's list |
+//! | RDS `DescribeDBInstances`: `DBInstanceAutomatedBackupsReplications` | absent | [`rds_backup_replication`]: added to moto's instance |
+//!
+//! moto serves DynamoDB `DescribeContinuousBackups` and `ListBackups` as documented (one page,
+//! `BackupSizeBytes` always 123), so they need no answer here.
 //!
 //! EC2 `DescribeSnapshots` documents no source field for a copied snapshot: "Snapshots
 //! created by copying another snapshot have an arbitrary volume ID that should not be used
@@ -200,6 +205,114 @@ pub fn rds_snapshot_copy_source(
         })
 }
 
+/// An RDS instance's automated backups replicated to another region.
+#[derive(Debug, Clone)]
+pub struct RdsBackupReplication {
+    /// The source instance (`arn:aws:rds:<source region>:…:db:<id>`).
+    pub instance_arn: String,
+    /// The replicated backups' ARN, in the destination region.
+    pub backups_arn: String,
+    /// Their key: a key of the destination region.
+    pub key_arn: String,
+    pub allocated_gib: i32,
+}
+
+impl RdsBackupReplication {
+    fn source_region(&self) -> &str {
+        self.instance_arn.split(':').nth(3).unwrap_or_default()
+    }
+
+    fn destination_region(&self) -> &str {
+        self.backups_arn.split(':').nth(3).unwrap_or_default()
+    }
+
+    fn instance_id(&self) -> &str {
+        self.instance_arn.rsplit(':').next().unwrap_or_default()
+    }
+}
+
+/// Automated backups of an RDS instance replicated to another region
+/// (`StartDBInstanceAutomatedBackupsReplication`, which moto lacks), as both sides show them:
+/// - `DescribeDBInstances` in the source region: moto's answer with
+///   `DBInstanceAutomatedBackupsReplications[].DBInstanceAutomatedBackupsArn` on the instance
+///   (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html>,
+///   <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstanceAutomatedBackupsReplication.html>);
+/// - `DescribeDBInstanceAutomatedBackups` in the destination region: moto's answer (this
+///   region's own backups) plus the replicated one, with the members of
+///   <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstanceAutomatedBackup.html>.
+///   `Region` is the source instance's region and `DBInstanceArn` the source instance, as
+///   the CLI reference's `stop-db-instance-automated-backups-replication` example shows for a
+///   backup replicated from us-east-1 to us-west-2
+///   (<https://docs.aws.amazon.com/cli/latest/reference/rds/stop-db-instance-automated-backups-replication.html>);
+///   `KmsKeyId` a key of the destination region
+///   (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartDBInstanceAutomatedBackupsReplication.html>).
+pub fn rds_backup_replication(r: &RdsBackupReplication) -> Vec<Rule> {
+    let anchor = format!(
+        "<DBInstanceIdentifier>{}</DBInstanceIdentifier>",
+        r.instance_id()
+    );
+    let replications = format!(
+        "<DBInstanceAutomatedBackupsReplications><DBInstanceAutomatedBackupsReplication><DBInstanceAutomatedBackupsArn>{}</DBInstanceAutomatedBackupsArn></DBInstanceAutomatedBackupsReplication></DBInstanceAutomatedBackupsReplications>",
+        r.backups_arn
+    );
+    let on_instance = Rule::any()
+        .operation("rds:DescribeDBInstances")
+        .region(r.source_region())
+        .rewrite(move |_, mut answer| {
+            let text = answer.body_text().into_owned();
+            if answer.status == StatusCode::OK
+                && !text.contains("<DBInstanceAutomatedBackupsReplications>")
+            {
+                answer.body = text
+                    .replacen(&anchor, &format!("{anchor}{replications}"), 1)
+                    .into();
+            }
+            answer
+        });
+    let dbi_resource_id = format!("db-{}", r.instance_id().to_ascii_uppercase());
+    let backup = format!(
+        "<DBInstanceAutomatedBackup><DBInstanceArn>{instance}</DBInstanceArn><DbiResourceId>{dbi_resource_id}</DbiResourceId><Region>{source}</Region><DBInstanceIdentifier>{id}</DBInstanceIdentifier><RestoreWindow><EarliestTime>2026-01-05T00:10:00Z</EarliestTime><LatestTime>2026-01-12T00:05:00Z</LatestTime></RestoreWindow><AllocatedStorage>{gib}</AllocatedStorage><Status>replicating</Status><Port>5432</Port><InstanceCreateTime>2026-01-05T00:00:00Z</InstanceCreateTime><MasterUsername>admin</MasterUsername><Engine>postgres</Engine><EngineVersion>16.3</EngineVersion><LicenseModel>postgresql-license</LicenseModel><Encrypted>true</Encrypted><StorageType>gp2</StorageType><KmsKeyId>{key}</KmsKeyId><IAMDatabaseAuthenticationEnabled>false</IAMDatabaseAuthenticationEnabled><BackupRetentionPeriod>7</BackupRetentionPeriod><DBInstanceAutomatedBackupsArn>{arn}</DBInstanceAutomatedBackupsArn><TagList><Tag><Key>classification</Key><Value>BBN2</Value></Tag></TagList></DBInstanceAutomatedBackup>",
+        instance = r.instance_arn,
+        source = r.source_region(),
+        id = r.instance_id(),
+        gib = r.allocated_gib,
+        key = r.key_arn,
+        arn = r.backups_arn,
+    );
+    let in_destination = Rule::any()
+        .operation("rds:DescribeDBInstanceAutomatedBackups")
+        .region(r.destination_region())
+        .rewrite(move |_, mut answer| {
+            let text = answer.body_text().into_owned();
+            if answer.status == StatusCode::OK && !text.contains(&backup) {
+                let list = "<DBInstanceAutomatedBackups>";
+                answer.body = if text.contains(list) {
+                    text.replacen(list, &format!("{list}{backup}"), 1)
+                } else {
+                    // moto's empty list.
+                    text.replacen(
+                        "<DBInstanceAutomatedBackups/>",
+                        &format!("{list}{backup}</DBInstanceAutomatedBackups>"),
+                        1,
+                    )
+                }
+                .into();
+            }
+            answer
+        });
+    vec![on_instance, in_destination]
+}
+
+/// An AWS Query-protocol (RDS, EC2-style XML) `AccessDenied`, as IAM denies a call: HTTP 403,
+/// the `ErrorResponse` document of the Query API
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/CommonErrors.html>).
+pub fn query_denied(action: &str) -> Answer {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:sts::{MAIN_ACCOUNT}:assumed-role/landmeter-read/e2e is not authorized to perform: {action}</Message></Error><RequestId>landmeter-gap-denied</RequestId></ErrorResponse>"
+    );
+    Answer::new(StatusCode::FORBIDDEN, "text/xml", body)
+}
+
 /// A REST-JSON `AccessDeniedException` (EFS, AWS Backup), as IAM denies a call: the common
 /// error of every AWS API, HTTP 400
 /// (<https://docs.aws.amazon.com/aws-backup/latest/devguide/CommonErrors.html>), its type in
@@ -224,9 +337,16 @@ pub const RECOVERY_POINT_BYTES: [i64; 2] = [1_500_000_000, 2_250_000_000];
 /// `cases` a global table in [`EU`] and [`US`], two recovery points in the vault `main` (none
 /// in `dr`), the
 /// estate's key as the EBS default key in [`EU`] (where encryption by default is on), and the
-/// source of the RDS snapshot copy in [`US`].
+/// source of the RDS snapshot copy in [`US`], and the encrypted RDS instance's automated
+/// backups replicated to [`US`] under the estate's US key.
 pub fn for_estate(e: &KindsEstate) -> Vec<Rule> {
-    vec![
+    let mut rules = rds_backup_replication(&RdsBackupReplication {
+        instance_arn: e.db_encrypted.clone(),
+        backups_arn: e.db_backup_copy.clone(),
+        key_arn: e.key_us_arn.clone(),
+        allocated_gib: 20,
+    });
+    rules.extend([
         efs_replication(&[EfsReplication {
             source_arn: e.file_system.clone(),
             source_region: EU.to_owned(),
@@ -259,7 +379,8 @@ pub fn for_estate(e: &KindsEstate) -> Vec<Rule> {
             &e.db_snapshot,
             EU,
         ),
-    ]
+    ]);
+    rules
 }
 
 /// A 200 REST-JSON answer.

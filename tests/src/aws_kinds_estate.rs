@@ -14,7 +14,14 @@
 //! - AWS Backup `ListRecoveryPointsByBackupVault` (no route): answered whole;
 //! - EC2 `GetEbsDefaultKmsKeyId` (500): answered whole where encryption by default is on;
 //! - RDS `DescribeDBSnapshots` of a cross-region copy (moto omits
-//!   `SourceDBSnapshotIdentifier`/`SourceRegion`): added to moto's answer.
+//!   `SourceDBSnapshotIdentifier`/`SourceRegion`): added to moto's answer;
+//! - RDS automated backups replicated to another region (moto has no
+//!   `StartDBInstanceAutomatedBackupsReplication`; its `DescribeDBInstanceAutomatedBackups`
+//!   lists a region's own backups with identifier and status only): the replicated backup
+//!   and the instance's `DBInstanceAutomatedBackupsReplications` are added to moto's answers.
+//!
+//! DynamoDB point-in-time recovery (`UpdateContinuousBackups`/`DescribeContinuousBackups`)
+//! and on-demand backups (`CreateBackup`/`ListBackups`) are moto's own.
 //!
 //! EC2 `DescribeSnapshots` documents no source field for a copied EBS snapshot (its
 //! `VolumeId` is documented as arbitrary), so the copy has no source to answer.
@@ -22,8 +29,8 @@
 use anyhow::Context as _;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, CopyAction, Lifecycle};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    SseSpecification, SseType,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    ScalarAttributeType, SseSpecification, SseType,
 };
 
 use crate::estate::{Account, Aws, MAIN_ACCOUNT, SECOND_ACCOUNT};
@@ -38,6 +45,8 @@ pub const US: &str = "us-east-1";
 pub struct KindsEstate {
     /// The customer managed key (eu-west-1) of every encrypted store.
     pub key_arn: String,
+    /// A customer managed key in [`US`]: the replicated RDS backups' (a key of their region).
+    pub key_us_arn: String,
     /// RDS instance encrypted with the key.
     pub db_encrypted: String,
     /// RDS instance without storage encryption, with a read replica in [`US`].
@@ -50,11 +59,16 @@ pub struct KindsEstate {
     pub db_snapshot: String,
     /// Its copy in [`US`] (`CopyDBSnapshot` across regions).
     pub db_snapshot_copy: String,
+    /// `db_encrypted`'s automated backups replicated to [`US`] (answered by `aws_gaps`: not
+    /// in moto, so not in [`KindsEstate::stores`]).
+    pub db_backup_copy: String,
     /// DynamoDB table with the key, and one with the AWS owned key in [`US`].
     pub table_cmk: String,
     pub table_owned: String,
     /// `table_cmk`'s global table replica in [`US`] (a table of the same name).
     pub table_replica: String,
+    /// `table_cmk` has point-in-time recovery on, and this on-demand backup.
+    pub table_backup: String,
     pub volume_plain: String,
     pub volume_cmk: String,
     /// Snapshot of `volume_plain`, and its copy in [`US`].
@@ -85,6 +99,7 @@ impl KindsEstate {
             &self.table_cmk,
             &self.table_owned,
             &self.table_replica,
+            &self.table_backup,
             &self.volume_plain,
             &self.volume_cmk,
             &self.volume_snapshot,
@@ -125,18 +140,23 @@ fn arn(service: &str, region: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{region}:{MAIN_ACCOUNT}:{resource}")
 }
 
-/// Seeds the estate into moto's default account.
-pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
-    let key_arn = aws
-        .kms(Account::Main, EU)
+/// A customer managed key in `region` of moto's default account: its ARN.
+async fn create_key(aws: &Aws, region: &str) -> anyhow::Result<String> {
+    aws.kms(Account::Main, region)
         .create_key()
-        .description("landmeter kinds")
+        .description(format!("landmeter kinds ({region})"))
         .send()
         .await
-        .context("kms:CreateKey")?
+        .with_context(|| format!("kms:CreateKey {region}"))?
         .key_metadata()
         .map(|m| m.arn().unwrap_or_default().to_owned())
-        .context("no key metadata")?;
+        .context("no key metadata")
+}
+
+/// Seeds the estate into moto's default account.
+pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
+    let key_arn = create_key(aws, EU).await?;
+    let key_us_arn = create_key(aws, US).await?;
 
     // RDS.
     let rds = aws.rds(EU);
@@ -248,6 +268,28 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
             .await
             .with_context(|| format!("dynamodb:CreateTable {name}"))?;
     }
+    let dynamodb = aws.dynamodb(EU);
+    dynamodb
+        .update_continuous_backups()
+        .table_name("cases")
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("dynamodb:UpdateContinuousBackups")?;
+    let table_backup = dynamodb
+        .create_backup()
+        .table_name("cases")
+        .backup_name("cases-before-migration")
+        .send()
+        .await
+        .context("dynamodb:CreateBackup")?
+        .backup_details()
+        .map(|d| d.backup_arn().to_owned())
+        .context("no backup details")?;
 
     // EBS.
     let ec2 = aws.ec2(EU);
@@ -390,6 +432,7 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
 
     Ok(KindsEstate {
         key_arn,
+        key_us_arn,
         db_encrypted: arn("rds", EU, "db:payroll"),
         db_plain,
         db_replica: arn("rds", US, "db:archive-replica"),
@@ -397,9 +440,11 @@ pub async fn seed(aws: &Aws) -> anyhow::Result<KindsEstate> {
         cluster_secondary: arn("rds", US, "cluster:ledger-us"),
         db_snapshot: arn("rds", EU, "snapshot:payroll-manual"),
         db_snapshot_copy: arn("rds", US, "snapshot:payroll-manual-us"),
+        db_backup_copy: arn("rds", US, "auto-backup:ab-payroll0replica0us0east0example"),
         table_cmk: arn("dynamodb", EU, "table/cases"),
         table_owned: arn("dynamodb", US, "table/lookups"),
         table_replica: arn("dynamodb", US, "table/cases"),
+        table_backup,
         volume_plain: arn("ec2", EU, &format!("volume/{plain_id}")),
         volume_cmk: arn("ec2", EU, &format!("volume/{cmk_id}")),
         volume_snapshot: arn("ec2", EU, &format!("snapshot/{snap_id}")),

@@ -330,6 +330,62 @@ mod tests {
         );
     }
 
+    /// Some copies answered, the rest of the copies' call failed: the known copies stay (a
+    /// known copy outside the EU is a yes), and replication is unknown with the failed call.
+    #[test]
+    fn a_partial_replication_answer_keeps_its_copies_and_is_unknown() {
+        let table = "arn:aws:dynamodb:eu-west-1:111122223333:table/cases";
+        let replica = "arn:aws:dynamodb:us-east-1:111122223333:table/cases";
+        let rule = |dest: &str, region: &str| ReplicationRule {
+            destination_bucket: dest.into(),
+            destination_region: region.into(),
+            copy_kind: CopyKind::MultiRegion as i32,
+            ..ReplicationRule::default()
+        };
+        let mut facts = vec![
+            fact(
+                table,
+                Body::Store(store("aws", table, StoreKind::Table, "eu-west-1")),
+            ),
+            fact(
+                table,
+                Body::Replication(Replication {
+                    rules: vec![rule(replica, "us-east-1")],
+                }),
+            ),
+            denied(
+                table,
+                "dynamodb:DescribeContinuousBackups",
+                FactTopic::Replication,
+            ),
+        ];
+        let views = interpret(&facts);
+        let v = view(&views, table);
+        assert_eq!(v.replication.len(), 1);
+        assert_eq!(v.replicated_outside_eu_known(), Some(true));
+        let why = v
+            .unknown(landmeter_proto::dimension::REPLICATION)
+            .expect("replication unknown");
+        assert_eq!(
+            (why.call.as_str(), why.code.as_str()),
+            ("dynamodb:DescribeContinuousBackups", "AccessDenied")
+        );
+        // Only an EU copy known: not "no", unknown.
+        facts[1] = fact(
+            table,
+            Body::Replication(Replication {
+                rules: vec![rule(
+                    "arn:aws:dynamodb:eu-central-1:111122223333:table/cases",
+                    "eu-central-1",
+                )],
+            }),
+        );
+        let views = interpret(&facts);
+        let v = view(&views, table);
+        assert_eq!(v.replicated_outside_eu_known(), None, "{v:?}");
+        assert!(v.jurisdiction.starts_with("unknown"), "{}", v.jurisdiction);
+    }
+
     #[test]
     fn size_basis_sharing_and_retention() {
         let vol = "arn:aws:ec2:eu-west-1:111122223333:volume/vol-1";

@@ -488,6 +488,13 @@ impl Interpreter {
             location_known = false;
             v.unknowns.push(unknown_from_gap(dimension::REPLICATION, g));
         } else if let Some(repl) = a.replication.get(subject) {
+            // Part of the copies answered, part failed (a DynamoDB table's replicas read,
+            // its point-in-time recovery not; an SQL database's links read, its failover
+            // groups not): the known copies count, and replication stays unknown.
+            if let Some(g) = a.gaps.get(&(subject, FactTopic::Replication)) {
+                location_known = false;
+                v.unknowns.push(unknown_from_gap(dimension::REPLICATION, g));
+            }
             for rule in repl.rules.iter().filter(|r| r.status != "Disabled") {
                 let target_account = if rule.destination_account.is_empty() {
                     account.to_owned()

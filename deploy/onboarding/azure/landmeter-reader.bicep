@@ -56,6 +56,7 @@ resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Sql/servers/encryptionProtector/read'
           'Microsoft.Sql/servers/databases/transparentDataEncryption/read'
           'Microsoft.Sql/servers/databases/replicationLinks/read'
+          'Microsoft.Sql/servers/failoverGroups/read'
           'Microsoft.DBforPostgreSQL/flexibleServers/read'
           'Microsoft.DBforMySQL/flexibleServers/read'
           'Microsoft.DocumentDB/databaseAccounts/read'

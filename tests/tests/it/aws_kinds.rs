@@ -8,7 +8,10 @@
 //! `aws_kinds_denied_gap_calls_are_unknown_never_none`: EFS
 //! `DescribeReplicationConfigurations`, DynamoDB `DescribeTable` replicas of a global table,
 //! AWS Backup `ListRecoveryPointsByBackupVault`, EC2 `GetEbsDefaultKmsKeyId`, and the source
-//! fields of a copied RDS snapshot in `DescribeDBSnapshots`. Against moto alone
+//! fields of a copied RDS snapshot in `DescribeDBSnapshots`, and RDS automated backups
+//! replicated to another region (`DescribeDBInstanceAutomatedBackups` in the destination,
+//! `DBInstanceAutomatedBackupsReplications` on the instance). moto serves DynamoDB
+//! `DescribeContinuousBackups` and `ListBackups` itself. Against moto alone
 //! (`aws_kinds_facts_follow_the_api`) those calls fail and leave gaps. EC2 documents no
 //! source for a copied EBS snapshot, so that copy shows without `copy_of`; stored bytes of
 //! logs are not asserted (moto reports 0).
@@ -107,6 +110,8 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         (&e.db_replica, "database", US, Custody::None),
         (&e.table_cmk, "table", EU, Custody::CustomerManaged),
         (&e.table_owned, "table", US, Custody::Provider),
+        // An on-demand backup has its table's key.
+        (&e.table_backup, "snapshot", EU, Custody::CustomerManaged),
         (&e.volume_plain, "volume", EU, Custody::None),
         (&e.volume_cmk, "volume", EU, Custody::CustomerManaged),
         (&e.volume_snapshot, "snapshot", EU, Custody::None),
@@ -204,6 +209,37 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
         "sharing was answered: {vsnap:?}"
     );
 
+    // DynamoDB: point-in-time recovery is a backup in the table's region, shown on the table;
+    // an on-demand backup is a store of its own, a backup copy of its table, with its size
+    // (moto reports 123 bytes for every backup).
+    let table = find(&stores, &e.table_cmk);
+    assert_eq!(
+        copies(table),
+        [(
+            format!("{}/point-in-time-recovery", e.table_cmk),
+            EU.to_owned(),
+            "backup-copy".to_owned(),
+            true
+        )]
+    );
+    assert_eq!(table.replicated_outside_eu_known(), Some(false));
+    assert!(copies(find(&stores, &e.table_owned)).is_empty(), "PITR off");
+    let backup = find(&stores, &e.table_backup);
+    assert_eq!(
+        (backup.copy_of.as_str(), backup.copy_kind.as_str()),
+        (e.table_cmk.as_str(), "backup-copy")
+    );
+    assert_eq!(
+        (backup.bytes, backup.size_basis.as_str()),
+        (Some(123), "stored")
+    );
+    assert!(backup.shared_with.is_empty() && !backup.shared_publicly);
+    // Automated backups replicated to another region: none in moto (no such operation).
+    assert!(
+        !stores.iter().any(|s| s.name == e.db_backup_copy),
+        "no replicated backup without the gap answers"
+    );
+
     // Sizes: provisioned for volumes, stored for tables, file systems and log groups.
     let vol = find(&stores, &e.volume_plain);
     assert_eq!(
@@ -265,6 +301,9 @@ async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     assert_eq!(n("ec2:GetEbsEncryptionByDefault"), 4);
     assert_eq!(n("ec2:GetEbsDefaultKmsKeyId"), 1, "asked only where on");
     assert_eq!(n("dynamodb:DescribeTable"), 3);
+    assert_eq!(n("dynamodb:DescribeContinuousBackups"), 3, "one per table");
+    assert_eq!(n("dynamodb:ListBackups"), 4, "two regions, two accounts");
+    assert_eq!(n("rds:DescribeDBInstanceAutomatedBackups"), 4);
     Ok(())
 }
 
@@ -330,6 +369,14 @@ async fn aws_kinds_denied_listing_is_a_gap_and_nothing_goes() -> anyhow::Result<
         table.custody_reason.contains("AccessDenied"),
         "{}",
         table.custody_reason
+    );
+    // Its backup has its key: unknown too, with why, never none.
+    let backup = find(&after, &e.table_backup);
+    assert_eq!(backup.custody(), Custody::Unknown, "{backup:?}");
+    assert!(
+        backup.custody_reason.contains("was not described"),
+        "{}",
+        backup.custody_reason
     );
     // The other kinds of the same region were listed in this scan.
     let scan_id = &find(&after, &e.table_cmk).last_scan_id;
@@ -444,6 +491,7 @@ async fn aws_kinds_gap_calls_answer_in_documented_shapes() -> anyhow::Result<()>
         "elasticfilesystem:DescribeReplicationConfigurations",
         "backup:ListRecoveryPointsByBackupVault",
         "ec2:GetEbsDefaultKmsKeyId",
+        "rds:DescribeDBInstanceAutomatedBackups",
     ] {
         assert!(
             proxy.count(op) >= 1,
@@ -474,7 +522,14 @@ async fn aws_kinds_gap_calls_answer_in_documented_shapes() -> anyhow::Result<()>
     let table = find(&stores, &e.table_cmk);
     assert_eq!(
         copies(table),
-        [copy_in(&e.table_replica, US, "multi-region")]
+        [
+            copy_in(
+                &format!("{}/point-in-time-recovery", e.table_cmk),
+                EU,
+                "backup-copy"
+            ),
+            copy_in(&e.table_replica, US, "multi-region")
+        ]
     );
     assert!(table.replicated_outside_eu, "{table:?}");
     assert_eq!(
@@ -518,6 +573,34 @@ async fn aws_kinds_gap_calls_answer_in_documented_shapes() -> anyhow::Result<()>
     assert!(source.replicated_outside_eu, "{source:?}");
     let vcopy = find(&stores, &e.volume_snapshot_copy);
     assert_eq!(vcopy.copy_of, "", "no source from an arbitrary VolumeId");
+
+    // RDS automated backups replicated to the US: a store there under a US key, a backup
+    // copy of the EU instance, which shows it as a copy outside the EU.
+    let copy = find(&stores, &e.db_backup_copy);
+    expect_shape(copy, "snapshot", US, Custody::CustomerManaged);
+    assert_eq!(
+        (copy.key_arn.as_str(), copy.key_region.as_str()),
+        (e.key_us_arn.as_str(), US),
+        "a key of the destination region"
+    );
+    assert_eq!(
+        source_of(copy),
+        (e.db_encrypted.as_str(), "backup-copy", US)
+    );
+    assert_eq!(
+        (copy.size_basis.as_str(), copy.bytes),
+        ("allocated", Some(20 << 30))
+    );
+    assert_eq!(copy.delete_after_days, Some(7), "BackupRetentionPeriod");
+    assert_eq!(copy.classification, "BBN2", "its TagList");
+    assert!(!copy.eu);
+    let db = find(&stores, &e.db_encrypted);
+    assert_eq!(
+        copies(db),
+        [copy_in(&e.db_backup_copy, US, "backup-copy")],
+        "one edge, drawn from both sides"
+    );
+    assert!(db.replicated_outside_eu, "{db:?}");
 
     // EBS encryption by default per region, and the default key where it is on: setting
     // facts the collector keeps (shown in the evidence bundle; they describe no store).
@@ -580,11 +663,25 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
             .respond(aws_gaps::rest_json_denied(
                 "backup:ListRecoveryPointsByBackupVault",
             )),
+        Rule::any()
+            .operation("rds:DescribeDBInstanceAutomatedBackups")
+            .region(US)
+            .respond(aws_gaps::query_denied(
+                "rds:DescribeDBInstanceAutomatedBackups",
+            )),
+        Rule::any()
+            .operation("dynamodb:DescribeContinuousBackups")
+            .region(EU)
+            .body_contains("\"cases\"")
+            .respond(Fault::json_error(
+                "AccessDeniedException",
+                "User is not authorized to perform: dynamodb:DescribeContinuousBackups",
+            )),
     ];
     // The rest as documented (the denials come first and win).
     rules.extend(aws_gaps::for_estate(&e));
     let proxy = FaultProxy::start(moto.addr(), rules).await?;
-    let collector = Collector::start()?;
+    let collector = collector_with_http("landmeter-aws-gaps-denied")?;
     run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
         .await?
         .success()?;
@@ -624,6 +721,47 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
             "AccessDeniedException"
         )
     );
+    // PITR unreadable: the table's replicas (outside the EU) are known, its replication as a
+    // whole unknown, with the failed call.
+    let table = find(&stores, &e.table_cmk);
+    assert_eq!(table.replicated_outside_eu_known(), Some(true));
+    assert!(
+        !copies(table).iter().any(|c| c.2 == "backup-copy"),
+        "{:?}",
+        copies(table)
+    );
+    let why = table
+        .unknown(landmeter_proto::dimension::REPLICATION)
+        .context("table replication not unknown")?;
+    assert_eq!(
+        (why.call.as_str(), why.code.as_str()),
+        (
+            "dynamodb:DescribeContinuousBackups",
+            "AccessDeniedException"
+        )
+    );
+
+    // The US automated backups cannot be listed: no store there, a coverage gap on that
+    // kind and region; the EU instance still names its replicated backups (an edge to the
+    // US, from its own describe).
+    assert!(!stores.iter().any(|s| s.name == e.db_backup_copy));
+    let db = find(&stores, &e.db_encrypted);
+    assert_eq!(copies(db), [copy_in(&e.db_backup_copy, US, "backup-copy")]);
+    assert!(db.replicated_outside_eu);
+    let base = format!("http://{}", http_addr(&collector, Duration::from_secs(10))?);
+    let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
+    let latest = &coverage["scans"][0];
+    assert!(
+        latest["gaps"]
+            .as_array()
+            .context("gaps")?
+            .iter()
+            .any(|g| g["call"] == "rds:DescribeDBInstanceAutomatedBackups"
+                && g["subject"] == format!("snapshot@{US}")
+                && g["code"] == "AccessDenied"),
+        "{latest}"
+    );
+
     // The other answers still reach the map.
     assert!(find(&stores, &e.table_cmk).replicated_outside_eu);
     assert_eq!(

@@ -265,8 +265,24 @@ async fn azure_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     );
     assert_eq!(
         copies(&f),
-        [(CopyKind::GeoRedundant, "northeurope".to_owned())],
-        "pair from the locations API"
+        [
+            (CopyKind::ReadReplica, "uksouth".to_owned()),
+            (CopyKind::GeoRedundant, "northeurope".to_owned())
+        ],
+        "the failover group's partner (\"UK South\"), and the pair from the locations API"
+    );
+    let rule = &rules_of(&f).expect("replication")[0];
+    assert_eq!(
+        (
+            rule.id.as_str(),
+            rule.destination_bucket.as_str(),
+            rule.status.as_str()
+        ),
+        (
+            rid(k::SQL_FAILOVER_GROUP).as_str(),
+            format!("{}/databases/cases", rid(k::SQL_FAILOVER_PARTNER)).as_str(),
+            "CATCH_UP"
+        )
     );
 
     let e = encryption_of(&facts(&mut map, &rid(k::SQL_DB_KEY)).await?)
@@ -459,7 +475,7 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         (rid(k::SNAP_WEU), &[("snapshot-copy", "eastus", "US")], true),
         (rid(k::DISK_PLATFORM), &[], false),
         (rid(k::SQL_PAYROLL), &[("geo-redundant", "northeurope", "IE"), ("read-replica", "eastus", "US")], true),
-        (rid(k::SQL_CASES), &[("geo-redundant", "northeurope", "IE")], false),
+        (rid(k::SQL_CASES), &[("geo-redundant", "northeurope", "IE"), ("read-replica", "uksouth", "GB")], true),
         (rid(k::SQL_LEGACY), &[], false),
         (rid(k::PG_PRIMARY), &[("geo-redundant", "northeurope", "IE"), ("read-replica", "eastus", "US")], true),
         (rid(k::COSMOS), &[("geo-redundant", "northeurope", "IE"), ("multi-region", "eastus", "US")], true),
@@ -550,6 +566,11 @@ async fn azure_kinds_reach_the_map() -> anyhow::Result<()> {
         "not for the server whose database holds its own key"
     );
     assert_eq!(n("ReplicationLinks_ListByServer"), 4);
+    assert_eq!(
+        n("FailoverGroups_ListByServer"),
+        1,
+        "only the server whose database names a failover group"
+    );
     assert_eq!(n("TransparentDataEncryptions_Get"), 6, "master skipped");
     assert_eq!(
         n("BackupStorageConfig_Get"),
@@ -614,7 +635,7 @@ async fn azure_kinds_requests_per_store() -> anyhow::Result<()> {
     // (kind, the most requests its scan of this estate may send).
     const BUDGET: &[(&str, u64)] = &[
         ("disks+snapshots", 4),
-        ("sql", 18),
+        ("sql", 19),
         ("postgresql", 1),
         ("mysql", 1),
         ("cosmosdb", 1),
@@ -666,5 +687,63 @@ async fn azure_kinds_requests_per_store() -> anyhow::Result<()> {
     eprintln!("ARM requests per kind, subscription {SUB_MAIN}:\n{table}");
     assert!(over.is_empty(), "over budget: {over:?}\n{table}");
     assert_eq!(shared, 1, "paired regions read once");
+    Ok(())
+}
+
+/// The failover groups cannot be read (403): the database in a group keeps the copies that
+/// were read (its geo backups) and its replication is unknown with the failed call and its
+/// error, never "no other copy"; databases in no group are not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_kinds_denied_failover_groups_are_unknown_never_none() -> anyhow::Result<()> {
+    let arm = ArmServer::start_with_kinds(Some("FailoverGroups_ListByServer")).await?;
+    let collector = scan(&arm).await?;
+    let mut map = collector.map().await?;
+    assert_eq!(arm.counts().get("FailoverGroups_ListByServer"), Some(&1));
+    let f = facts(&mut map, &rid(k::SQL_CASES)).await?;
+    assert_eq!(
+        copies(&f),
+        [(CopyKind::GeoRedundant, "northeurope".to_owned())],
+        "the copies that were read"
+    );
+    let gaps = gaps_of(&f);
+    assert_eq!(
+        gaps.iter()
+            .map(|g| (g.call.as_str(), g.topic(), g.code.as_str()))
+            .collect::<Vec<_>>(),
+        [(
+            "arm:FailoverGroups_ListByServer",
+            FactTopic::Replication,
+            "AuthorizationFailed"
+        )]
+    );
+    let stores = map.all_stores().await?;
+    let cases = view(&stores, &rid(k::SQL_CASES));
+    assert_eq!(cases.replicated_outside_eu_known(), None, "{cases:?}");
+    let why = cases
+        .unknown(landmeter_proto::dimension::REPLICATION)
+        .expect("replication unknown");
+    assert_eq!(
+        (why.call.as_str(), why.code.as_str()),
+        ("arm:FailoverGroups_ListByServer", "AuthorizationFailed")
+    );
+    assert!(
+        why.reason.contains("failoverGroups/read"),
+        "the reason names what was denied: {}",
+        why.reason
+    );
+    assert_eq!(
+        cases.custody(),
+        Custody::CustomerManaged,
+        "custody unaffected"
+    );
+    // Same server, no failover group: its copies are known.
+    let audit = view(&stores, &rid(k::SQL_TDE_DENIED));
+    assert!(
+        audit
+            .unknown(landmeter_proto::dimension::REPLICATION)
+            .is_none(),
+        "{:?}",
+        audit.unknowns
+    );
     Ok(())
 }

@@ -29,9 +29,12 @@ pub const AWS_CALLS: &[&Call] = &[
     DESCRIBE_GLOBAL_CLUSTERS,
     DESCRIBE_DB_SNAPSHOTS,
     DESCRIBE_DB_SNAPSHOT_ATTRIBUTES,
+    DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS,
     LIST_TABLES,
     DESCRIBE_TABLE,
     LIST_TAGS_OF_RESOURCE,
+    DESCRIBE_CONTINUOUS_BACKUPS,
+    LIST_BACKUPS,
     DESCRIBE_VOLUMES,
     DESCRIBE_SNAPSHOTS,
     DESCRIBE_SNAPSHOT_ATTRIBUTE,
@@ -149,6 +152,13 @@ pub const DESCRIBE_DB_SNAPSHOT_ATTRIBUTES: &Call = &call(
     FactTopic::Sharing,
     &["rds:DescribeDBSnapshotAttributes"],
 );
+/// Automated backups in this region, among them those replicated here from an instance in
+/// another region (a backup copy with its own key).
+pub const DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS: &Call = &call(
+    "rds:DescribeDBInstanceAutomatedBackups",
+    FactTopic::Listing,
+    &["rds:DescribeDBInstanceAutomatedBackups"],
+);
 pub const LIST_TABLES: &Call = &call(
     "dynamodb:ListTables",
     FactTopic::Listing,
@@ -164,6 +174,18 @@ pub const LIST_TAGS_OF_RESOURCE: &Call = &call(
     "dynamodb:ListTagsOfResource",
     FactTopic::Tags,
     &["dynamodb:ListTagsOfResource"],
+);
+/// Point-in-time recovery of a table: continuous backups in the table's region.
+pub const DESCRIBE_CONTINUOUS_BACKUPS: &Call = &call(
+    "dynamodb:DescribeContinuousBackups",
+    FactTopic::Replication,
+    &["dynamodb:DescribeContinuousBackups"],
+);
+/// On-demand backups of the region's tables (each a store).
+pub const LIST_BACKUPS: &Call = &call(
+    "dynamodb:ListBackups",
+    FactTopic::Listing,
+    &["dynamodb:ListBackups"],
 );
 pub const DESCRIBE_VOLUMES: &Call = &call(
     "ec2:DescribeVolumes",

@@ -28,6 +28,7 @@ pub const AZURE_CALLS: &[&Call] = &[
     LIST_SQL_ENCRYPTION_PROTECTORS,
     GET_SQL_TDE,
     LIST_SQL_REPLICATION_LINKS,
+    LIST_SQL_FAILOVER_GROUPS,
     LIST_POSTGRESQL_SERVERS,
     LIST_MYSQL_SERVERS,
     LIST_COSMOSDB_ACCOUNTS,
@@ -164,6 +165,13 @@ pub const LIST_SQL_REPLICATION_LINKS: &Call = &Call {
     topic: FactTopic::Replication,
     permissions: &["Microsoft.Sql/servers/databases/replicationLinks/read"],
 };
+/// A server's failover groups: their partner servers' locations hold copies of the group's
+/// databases. Read only for a server with a database in a group.
+pub const LIST_SQL_FAILOVER_GROUPS: &Call = &Call {
+    name: "arm:FailoverGroups_ListByServer",
+    topic: FactTopic::Replication,
+    permissions: &["Microsoft.Sql/servers/failoverGroups/read"],
+};
 pub const LIST_POSTGRESQL_SERVERS: &Call = &Call {
     name: "arm:PostgreSqlFlexibleServers_List",
     topic: FactTopic::Listing,
@@ -240,6 +248,7 @@ mod tests {
             (GET_SQL_TDE, FactTopic::Encryption),
             (GET_DISK_ENCRYPTION_SET, FactTopic::Encryption),
             (GET_VAULT_STORAGE_CONFIG, FactTopic::Replication),
+            (LIST_SQL_FAILOVER_GROUPS, FactTopic::Replication),
         ] {
             assert_eq!(call.topic, expected, "{call}");
         }

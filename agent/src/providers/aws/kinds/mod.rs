@@ -71,7 +71,7 @@ impl Service {
     fn kinds(self) -> &'static [StoreKind] {
         match self {
             Service::Rds => &[StoreKind::Database, StoreKind::Snapshot],
-            Service::DynamoDb => &[StoreKind::Table],
+            Service::DynamoDb => &[StoreKind::Table, StoreKind::Snapshot],
             Service::Ebs => &[StoreKind::Volume, StoreKind::Snapshot],
             Service::Efs => &[StoreKind::FileSystem],
             Service::Backup => &[StoreKind::BackupVault],

@@ -1,13 +1,17 @@
 //! RDS: DB instances (members of a cluster are skipped: the cluster is the store), DB
 //! clusters and DB snapshots, with read replicas, Aurora global database members and
 //! snapshot copies as copies, and who else may restore a manual snapshot
-//! (`DescribeDBSnapshotAttributes`).
+//! (`DescribeDBSnapshotAttributes`). Automated backups replicated from an instance in another
+//! region (`DescribeDBInstanceAutomatedBackups` here, `DBInstanceAutomatedBackupsReplications`
+//! on the source instance) are snapshot-kind stores: a backup copy under a key of this region.
 
 use std::collections::HashSet;
 
-use aws_sdk_rds::types::{DbCluster, DbInstance, DbSnapshot, StorageEncryptionType};
+use aws_sdk_rds::types::{
+    DbCluster, DbInstance, DbInstanceAutomatedBackup, DbSnapshot, StorageEncryptionType,
+};
 use futures::{StreamExt, stream};
-use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, Sharing, StoreKind, fact};
+use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, Retention, Sharing, StoreKind, fact};
 
 use super::super::account::AccountScan;
 use super::super::calls;
@@ -104,6 +108,92 @@ impl AccountScan<'_> {
                     .await?
                 }
             }
+            match list_automated_backups(&client).await {
+                Ok(backups) => {
+                    // This region's own automated backups belong to their instance; those
+                    // replicated here from another region are copies kept here.
+                    let copies: Vec<(&DbInstanceAutomatedBackup, String)> = backups
+                        .iter()
+                        .filter_map(|b| Some((b, replicated_from(b, region)?)))
+                        .collect();
+                    self.sink.stores_found(copies.len() as u64);
+                    for (b, source_region) in copies {
+                        out.merge(self.rds_backup_copy(region, b, &source_region).await?);
+                    }
+                }
+                Err(failed) => {
+                    self.listing_gap(
+                        StoreKind::Snapshot,
+                        region,
+                        calls::DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS,
+                        &failed,
+                    )
+                    .await?
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An instance's automated backups replicated into `region` from `source_region`.
+    async fn rds_backup_copy(
+        &self,
+        region: &str,
+        b: &DbInstanceAutomatedBackup,
+        source_region: &str,
+    ) -> Result<KindsOutcome, SinkClosed> {
+        let call = calls::DESCRIBE_DB_INSTANCE_AUTOMATED_BACKUPS;
+        let mut out = KindsOutcome::default();
+        let id = b
+            .dbi_resource_id()
+            .or(b.db_instance_identifier())
+            .unwrap_or_default();
+        let arn = match b.db_instance_automated_backups_arn() {
+            Some(arn) if !arn.is_empty() => arn.to_owned(),
+            _ => self.rds_subject(region, "auto-backup", id),
+        };
+        let mut store = self.kind_store(SERVICE, StoreKind::Snapshot, &arn, region, call);
+        store.engine = b.engine().unwrap_or_default().to_owned();
+        store.created_at_ms = millis(b.instance_create_time());
+        store.copy_of = match b.db_instance_arn() {
+            Some(source) if !source.is_empty() => source.to_owned(),
+            _ => self.rds_subject(
+                source_region,
+                "db",
+                b.db_instance_identifier().unwrap_or_default(),
+            ),
+        };
+        store.copy_kind = CopyKind::BackupCopy as i32;
+        store.copy_of_region = source_region.to_owned();
+        self.emit_store(call, store).await?;
+        // A replicated backup is encrypted under a key of this (the destination) region.
+        self.rds_facts(
+            &arn,
+            region,
+            call,
+            RdsFacts {
+                tags: b.tag_list(),
+                encrypted: b.encrypted(),
+                encryption_type: b.storage_encryption_type(),
+                key: b.kms_key_id(),
+                allocated_gib: b.allocated_storage(),
+            },
+            &mut out,
+        )
+        .await?;
+        // Automated backups cannot be shared (only snapshots have a restore attribute).
+        self.emit(&arn, call, fact::Body::Sharing(Sharing::default()))
+            .await?;
+        if let Some(days) = b.backup_retention_period().filter(|d| *d > 0) {
+            self.emit(
+                &arn,
+                call,
+                fact::Body::Retention(Retention {
+                    delete_after_days: days,
+                    ..Retention::default()
+                }),
+            )
+            .await?;
         }
         Ok(out)
     }
@@ -145,21 +235,20 @@ impl AccountScan<'_> {
             store.copy_of_region = arn_region(&store.copy_of);
         }
         self.emit_store(call, store).await?;
-        self.emit_tags(&arn, call, rds_tags(db.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            db.storage_encrypted(),
-            db.storage_encryption_type(),
-            db.kms_key_id(),
+            RdsFacts {
+                tags: db.tag_list(),
+                encrypted: db.storage_encrypted(),
+                encryption_type: db.storage_encryption_type(),
+                key: db.kms_key_id(),
+                allocated_gib: db.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = db.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         let replicas = db
             .read_replica_db_instance_identifiers()
             .iter()
@@ -170,6 +259,14 @@ impl AccountScan<'_> {
                     .map(|id| self.rds_subject(region, "cluster", id)),
             )
             .map(|replica| self.copy_rule(&replica, CopyKind::ReadReplica, ""))
+            .chain(
+                // Automated backups replicated to another region (their ARN names it).
+                db.db_instance_automated_backups_replications()
+                    .iter()
+                    .filter_map(|r| r.db_instance_automated_backups_arn())
+                    .filter(|a| !a.is_empty())
+                    .map(|backups| self.copy_rule(backups, CopyKind::BackupCopy, "")),
+            )
             .collect();
         self.emit_replication(&arn, call, replicas).await?;
         Ok(out)
@@ -231,21 +328,20 @@ impl AccountScan<'_> {
             self.gap(&arn, calls::DESCRIBE_GLOBAL_CLUSTERS, failed)
                 .await?;
         }
-        self.emit_tags(&arn, call, rds_tags(c.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            c.storage_encrypted(),
-            c.storage_encryption_type(),
-            c.kms_key_id(),
+            RdsFacts {
+                tags: c.tag_list(),
+                encrypted: c.storage_encrypted(),
+                encryption_type: c.storage_encryption_type(),
+                key: c.kms_key_id(),
+                allocated_gib: c.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = c.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         let replicas = c
             .read_replica_identifiers()
             .iter()
@@ -298,21 +394,20 @@ impl AccountScan<'_> {
             store.copy_of_region = region.to_owned();
         }
         self.emit_store(call, store).await?;
-        self.emit_tags(&arn, call, rds_tags(s.tag_list())).await?;
-        self.rds_encryption(
+        self.rds_facts(
             &arn,
             region,
             call,
-            s.encrypted(),
-            s.storage_encryption_type(),
-            s.kms_key_id(),
+            RdsFacts {
+                tags: s.tag_list(),
+                encrypted: s.encrypted(),
+                encryption_type: s.storage_encryption_type(),
+                key: s.kms_key_id(),
+                allocated_gib: s.allocated_storage(),
+            },
             &mut out,
         )
         .await?;
-        if let Some(gib) = s.allocated_storage() {
-            self.emit_size(&arn, call, allocated_gib(gib.into()))
-                .await?;
-        }
         if s.snapshot_type() == Some("manual") {
             let _permit = self.permits.acquire().await.ok();
             match client
@@ -349,6 +444,32 @@ impl AccountScan<'_> {
         Ok(out)
     }
 
+    /// What every RDS store's answer carries alike: its tags, encryption and provisioned size.
+    async fn rds_facts(
+        &self,
+        arn: &str,
+        region: &str,
+        call: &'static Call,
+        f: RdsFacts<'_>,
+        out: &mut KindsOutcome,
+    ) -> Result<(), SinkClosed> {
+        self.emit_tags(arn, call, rds_tags(f.tags)).await?;
+        self.rds_encryption(
+            arn,
+            region,
+            call,
+            f.encrypted,
+            f.encryption_type,
+            f.key,
+            out,
+        )
+        .await?;
+        if let Some(gib) = f.allocated_gib {
+            self.emit_size(arn, call, allocated_gib(gib.into())).await?;
+        }
+        Ok(())
+    }
+
     /// The neutral encryption of an RDS instance, cluster or snapshot, kept for after key
     /// resolution; a gap when the answer says nothing about it.
     #[allow(clippy::too_many_arguments)]
@@ -381,6 +502,16 @@ impl AccountScan<'_> {
         }
         Ok(())
     }
+}
+
+/// The fields of an RDS instance, cluster, snapshot or automated backup that
+/// [`AccountScan::rds_facts`] reports.
+struct RdsFacts<'a> {
+    tags: &'a [aws_sdk_rds::types::Tag],
+    encrypted: Option<bool>,
+    encryption_type: Option<&'a StorageEncryptionType>,
+    key: Option<&'a str>,
+    allocated_gib: Option<i32>,
 }
 
 /// `StorageEncryptionType` (2026: none, sse-rds, sse-kms) when present, else
@@ -478,6 +609,37 @@ async fn list_global_members(
     Ok(all)
 }
 
+/// The region an automated backup was replicated from, when not `here`: its `Region` (the
+/// source instance's region on a replicated backup, as the CLI reference's
+/// `stop-db-instance-automated-backups-replication` example shows), else its
+/// `DBInstanceArn`'s. `None` for this region's own backups, and when neither is reported.
+fn replicated_from(b: &DbInstanceAutomatedBackup, here: &str) -> Option<String> {
+    let region = b
+        .region()
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .or_else(|| b.db_instance_arn().map(arn_region))
+        .filter(|r| !r.is_empty())?;
+    (region != here).then_some(region)
+}
+
+async fn list_automated_backups(
+    client: &aws_sdk_rds::Client,
+) -> Result<Vec<DbInstanceAutomatedBackup>, CallFailure> {
+    let mut pages = client
+        .describe_db_instance_automated_backups()
+        .into_paginator()
+        .send();
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        all.extend_from_slice(
+            page.map_err(|e| failure(&e))?
+                .db_instance_automated_backups(),
+        );
+    }
+    Ok(all)
+}
+
 async fn list_snapshots(client: &aws_sdk_rds::Client) -> Result<Vec<DbSnapshot>, CallFailure> {
     let mut pages = client.describe_db_snapshots().into_paginator().send();
     let mut all = Vec::new();
@@ -511,6 +673,32 @@ mod tests {
             rds_encryption(None, None, None).is_none(),
             "unknown, never none"
         );
+    }
+
+    #[test]
+    fn a_backup_from_another_region_is_a_copy() {
+        let replicated = DbInstanceAutomatedBackup::builder()
+            .db_instance_arn("arn:aws:rds:eu-west-1:1:db:payroll")
+            .region("eu-west-1")
+            .build();
+        assert_eq!(
+            replicated_from(&replicated, "us-east-1").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(replicated_from(&replicated, "eu-west-1"), None, "its own");
+        let by_arn = DbInstanceAutomatedBackup::builder()
+            .db_instance_arn("arn:aws:rds:eu-west-1:1:db:payroll")
+            .build();
+        assert_eq!(
+            replicated_from(&by_arn, "us-east-1").as_deref(),
+            Some("eu-west-1")
+        );
+        // moto's answer: identifier and status only, this region's own.
+        let local = DbInstanceAutomatedBackup::builder()
+            .db_instance_identifier("payroll")
+            .status("active")
+            .build();
+        assert_eq!(replicated_from(&local, "us-east-1"), None);
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! listing carries (`Databases_ListByServer` takes no `$expand`); the server's protector
 //! once, and only when a database with TDE on has no key of its own. A link makes the
 //! secondary a read replica of the primary (both sides say so, with the partner's
-//! location). Backups kept geo-redundant (`Geo`, `GeoZone`) are a copy in
-//! `defaultSecondaryLocation`, else in the region's pair.
+//! location). A failover group (`FailoverGroups_ListByServer`, read only for a server one of
+//! whose databases names a `failoverGroupId`) does the same for its databases with each
+//! partner server's location, also when the links say nothing of them. Backups kept
+//! geo-redundant (`Geo`, `GeoZone`) are a copy in `defaultSecondaryLocation`, else in the
+//! region's pair.
 
 use landmeter_proto::v1::{CopyKind, Encryption, EncryptionState, ReplicationRule, StoreKind};
 use serde::Deserialize;
@@ -44,6 +47,62 @@ struct DatabaseProperties {
     /// Per-database customer-managed key (a Key Vault key URI); wins over the server's.
     #[serde(default)]
     encryption_protector: String,
+    /// The failover group the database is in (its resource id), when it is in one.
+    #[serde(default)]
+    failover_group_id: String,
+}
+
+/// A failover group of a server (`FailoverGroups_ListByServer`).
+type FailoverGroup = Resource<FailoverGroupProperties>;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FailoverGroupProperties {
+    /// This server's role in the group: Primary or Secondary.
+    #[serde(default)]
+    replication_role: String,
+    #[serde(default)]
+    replication_state: String,
+    #[serde(default)]
+    partner_servers: Vec<PartnerServer>,
+    /// Resource ids of the databases in the group.
+    #[serde(default)]
+    databases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartnerServer {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    replication_role: String,
+}
+
+impl FailoverGroup {
+    /// Whether `db` is in this group: the group lists it, or it names the group.
+    fn holds(&self, db: &Database) -> bool {
+        let id = arm_id(&db.id);
+        self.properties
+            .databases
+            .iter()
+            .any(|d| arm_id(d).eq_ignore_ascii_case(&id))
+            || (!db.properties.failover_group_id.is_empty()
+                && arm_id(&db.properties.failover_group_id).eq_ignore_ascii_case(&arm_id(&self.id)))
+    }
+
+    /// The database of the same name on `partner` (a failover group keeps the names).
+    fn partner_database(partner: &PartnerServer, db: &Database) -> String {
+        format!("{}/databases/{}", arm_id(&partner.id), db.name)
+    }
+
+    fn this_is_primary(&self) -> bool {
+        self.properties
+            .replication_role
+            .eq_ignore_ascii_case("Primary")
+    }
 }
 
 type Protector = Properties<ProtectorProperties>;
@@ -151,6 +210,16 @@ impl Subscription<'_> {
         let links = self
             .list_all::<Link>(&format!("{server}/replicationLinks"), SQL_API)
             .await;
+        // Asked only where a database says it is in a failover group.
+        let groups = if databases
+            .iter()
+            .any(|d| !d.properties.failover_group_id.is_empty())
+        {
+            self.list_all::<FailoverGroup>(&format!("{server}/failoverGroups"), SQL_API)
+                .await
+        } else {
+            Ok(Vec::new())
+        };
         let protector = ServerProtector::new();
         for db in &databases {
             let db_links: Result<Vec<&Link>, &CallFailure> = links.as_ref().map(|all| {
@@ -158,7 +227,14 @@ impl Subscription<'_> {
                     .filter(|l| l.database().as_deref() == Some(&db.name.to_ascii_lowercase()))
                     .collect()
             });
-            self.sql_database(server, db, &protector, db_links).await?;
+            let db_groups: Result<Vec<&FailoverGroup>, &CallFailure> = match &groups {
+                Ok(all) => Ok(all.iter().filter(|g| g.holds(db)).collect()),
+                // A failed listing matters only to a database in a group.
+                Err(_) if db.properties.failover_group_id.is_empty() => Ok(Vec::new()),
+                Err(f) => Err(f),
+            };
+            self.sql_database(server, db, &protector, db_links, db_groups)
+                .await?;
         }
         Ok(databases.len() as u64)
     }
@@ -179,6 +255,7 @@ impl Subscription<'_> {
         db: &Database,
         protector: &ServerProtector,
         links: Result<Vec<&Link>, &CallFailure>,
+        groups: Result<Vec<&FailoverGroup>, &CallFailure>,
     ) -> Result<(), SinkClosed> {
         let call = calls::LIST_SQL_DATABASES;
         let mut s = db.store(
@@ -195,6 +272,19 @@ impl Subscription<'_> {
             s.copy_of = primary.partner();
             s.copy_kind = CopyKind::ReadReplica as i32;
             s.copy_of_region = normalize_region(&primary.properties.partner_location);
+        }
+        // A secondary of a failover group: a copy of the primary server's database.
+        if s.copy_of.is_empty()
+            && let Ok(groups) = &groups
+            && let Some(partner) = groups
+                .iter()
+                .filter(|g| !g.this_is_primary())
+                .flat_map(|g| g.properties.partner_servers.iter())
+                .find(|p| p.replication_role.eq_ignore_ascii_case("Primary"))
+        {
+            s.copy_of = FailoverGroup::partner_database(partner, db);
+            s.copy_kind = CopyKind::ReadReplica as i32;
+            s.copy_of_region = normalize_region(&partner.location);
         }
         let subject = s.name.clone();
         let region = s.region.clone();
@@ -214,7 +304,11 @@ impl Subscription<'_> {
                 self.gap(&subject, calls::LIST_SQL_REPLICATION_LINKS, f)
                     .await?
             }
-            Ok(links) if !redundancy.is_empty() || !links.is_empty() => {
+            Ok(links)
+                if !redundancy.is_empty()
+                    || !links.is_empty()
+                    || !matches!(&groups, Ok(g) if g.is_empty()) =>
+            {
                 let mut rules: Vec<ReplicationRule> = links
                     .iter()
                     .filter(|l| l.this_is_primary())
@@ -227,6 +321,27 @@ impl Subscription<'_> {
                         ..ReplicationRule::default()
                     })
                     .collect();
+                // The failover groups' partners this database is copied to, unless a link
+                // named the same copy.
+                for g in groups.iter().flatten().filter(|g| g.this_is_primary()) {
+                    for partner in &g.properties.partner_servers {
+                        let copy = FailoverGroup::partner_database(partner, db);
+                        if rules
+                            .iter()
+                            .any(|r| r.destination_bucket.eq_ignore_ascii_case(&copy))
+                        {
+                            continue;
+                        }
+                        rules.push(ReplicationRule {
+                            id: arm_id(&g.id),
+                            status: g.properties.replication_state.clone(),
+                            destination_bucket: copy,
+                            destination_region: normalize_region(&partner.location),
+                            copy_kind: CopyKind::ReadReplica as i32,
+                            ..ReplicationRule::default()
+                        });
+                    }
+                }
                 if matches!(redundancy, "Geo" | "GeoZone") {
                     rules.push(
                         self.geo_copy(&subject, &region, &p.default_secondary_location, redundancy)
@@ -235,6 +350,12 @@ impl Subscription<'_> {
                 }
                 // Local or Zone: the backups stay in the database's region.
                 self.push_copies(&subject, call, rules).await?;
+                // Its failover groups could not be read: the copies above are known, the
+                // rest unknown (never "no other copy").
+                if let Err(f) = groups {
+                    self.gap(&subject, calls::LIST_SQL_FAILOVER_GROUPS, f)
+                        .await?;
+                }
             }
             Ok(_) => {}
         }
@@ -311,6 +432,45 @@ mod tests {
         )
         .expect("tde");
         assert_eq!(tde.properties.state, "Enabled");
+    }
+
+    #[test]
+    fn a_failover_group_holds_its_databases_and_names_partners() {
+        // Shape of az-specs Microsoft.Sql …/examples/FailoverGroupList.json (one item).
+        let page: crate::providers::azure::arm::Page<FailoverGroup> = serde_json::from_str(
+            r#"{"value": [{"location": "Japan East",
+                "properties": {"readWriteEndpoint": {"failoverPolicy": "Automatic", "failoverWithDataLossGracePeriodMinutes": 480},
+                  "readOnlyEndpoint": {"failoverPolicy": "Disabled"}, "replicationRole": "Primary", "replicationState": "CATCH_UP",
+                  "partnerServers": [{"id": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/Default/providers/Microsoft.Sql/servers/failover-group-secondary-server",
+                                      "location": "Japan West", "replicationRole": "Secondary"}],
+                  "databases": ["/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/Default/providers/Microsoft.Sql/servers/failover-group-primary-server/databases/testdb-1"]},
+                "id": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/Default/providers/Microsoft.Sql/servers/failover-group-primary-server/failoverGroups/failover-group-test",
+                "name": "failover-group-test", "type": "Microsoft.Sql/servers/failoverGroups"}]}"#,
+        )
+        .expect("parses");
+        let g = &page.value[0];
+        assert!(g.this_is_primary());
+        let db = |id: &str, group: &str| Database {
+            id: id.to_owned(),
+            name: id.rsplit('/').next().unwrap_or_default().to_owned(),
+            properties: DatabaseProperties {
+                failover_group_id: group.to_owned(),
+                ..DatabaseProperties::default()
+            },
+            ..Database::default()
+        };
+        let server = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/Default/providers/Microsoft.Sql/servers/failover-group-primary-server";
+        let listed = db(&format!("{server}/DATABASES/TESTDB-1"), "");
+        assert!(g.holds(&listed), "listed by the group, whatever the case");
+        let naming = db(&format!("{server}/databases/testdb-2"), &g.id);
+        assert!(g.holds(&naming), "names the group");
+        assert!(!g.holds(&db(&format!("{server}/databases/other"), "")));
+        let partner = &g.properties.partner_servers[0];
+        assert_eq!(normalize_region(&partner.location), "japanwest");
+        assert!(
+            FailoverGroup::partner_database(partner, &naming)
+                .ends_with("/servers/failover-group-secondary-server/databases/testdb-2")
+        );
     }
 
     #[test]
