@@ -124,10 +124,9 @@ fn uplink_tls(c: &config::CollectorConfig) -> Result<Option<crate::uplink::Uplin
         return Ok(None);
     };
     let identity = match (&c.cert_file, &c.key_file) {
-        (Some(cert), Some(key)) => Some(crate::uplink::ClientIdentity::new(
-            read(cert)?,
-            read(key)?,
-        )),
+        (Some(cert), Some(key)) => {
+            Some(crate::uplink::ClientIdentity::new(read(cert)?, read(key)?))
+        }
         _ => None,
     };
     Ok(Some(crate::uplink::UplinkTls {

@@ -370,7 +370,11 @@ mod tests {
                 .try_into()
                 .expect("uri"),
         ));
-        let csr = asked.serialize_request(&key).expect("csr").pem().expect("pem");
+        let csr = asked
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem");
         let signed = ca
             .sign_agent_csr("gemeente-a", "agent-2", &csr, Duration::days(30))
             .expect("sign");

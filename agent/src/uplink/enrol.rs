@@ -227,7 +227,10 @@ fn split_url(url: &str) -> Result<(String, u16), EnrolError> {
         url: url.to_owned(),
         message: "no host".to_owned(),
     })?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Ok((host, uri.port_u16().unwrap_or(443)))
 }
 

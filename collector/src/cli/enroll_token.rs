@@ -82,7 +82,11 @@ pub(super) fn run(cmd: EnrollTokenCommand) -> anyhow::Result<()> {
                 name.as_deref()
                     .map_or_else(|| "an agent".to_owned(), |n| format!("agent {n}")),
                 super::token::when(Some(expires_at_ms)),
-                if name.is_none() { " --name <agent>" } else { "" }
+                if name.is_none() {
+                    " --name <agent>"
+                } else {
+                    ""
+                }
             );
             println!("token: {token}");
             println!("ca-fingerprint: {fingerprint}");

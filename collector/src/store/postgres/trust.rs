@@ -181,16 +181,14 @@ impl TrustStore for PostgresStore {
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[&serial, &tenant, &agent, &now_ms],
             ))?;
-            self.block(tx.execute(
-                &format!(
-                    "{RENEWED_FROM}
-                     INSERT INTO revoked_certificates (serial, tenant, agent, revoked_at_ms)
-                     SELECT c.serial, c.tenant, c.agent, $2::BIGINT
-                     FROM agent_certificates c JOIN lineage l ON l.serial = c.serial
-                     ON CONFLICT DO NOTHING"
-                ),
-                &[&serial, &now_ms],
-            ))?;
+            let renewed = format!(
+                "{RENEWED_FROM}
+                 INSERT INTO revoked_certificates (serial, tenant, agent, revoked_at_ms)
+                 SELECT c.serial, c.tenant, c.agent, $2::BIGINT
+                 FROM agent_certificates c JOIN lineage l ON l.serial = c.serial
+                 ON CONFLICT DO NOTHING"
+            );
+            self.block(tx.execute(renewed.as_str(), &[&serial, &now_ms]))?;
             Ok((true, ()))
         })
     }
