@@ -99,7 +99,7 @@ impl Ingest {
 
     /// The peer of a stream, or why it is refused.
     async fn peer<T>(&self, request: &Request<T>) -> Result<Peer, Status> {
-        if request.peer_certs().is_none_or(|c| c.first().is_none()) {
+        if request.peer_certs().is_none_or(|c| c.is_empty()) {
             return match &self.limits.plaintext_tenant {
                 Some(tenant) => Ok(Peer {
                     tenant: tenant.clone(),

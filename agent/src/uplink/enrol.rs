@@ -75,10 +75,13 @@ impl From<tonic::Status> for EnrolError {
     }
 }
 
+/// A certificate and its private key, PEM.
+pub type CertAndKey = Arc<(Vec<u8>, Vec<u8>)>;
+
 /// The agent's certificate and key (PEM) as the uplink presents them: replaced by a renewal,
 /// read again by every new connection.
 #[derive(Clone)]
-pub struct ClientIdentity(Arc<watch::Sender<Arc<(Vec<u8>, Vec<u8>)>>>);
+pub struct ClientIdentity(Arc<watch::Sender<CertAndKey>>);
 
 impl ClientIdentity {
     pub fn new(cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
@@ -86,7 +89,7 @@ impl ClientIdentity {
     }
 
     /// The current certificate and key.
-    pub fn get(&self) -> Arc<(Vec<u8>, Vec<u8>)> {
+    pub fn get(&self) -> CertAndKey {
         Arc::clone(&self.0.borrow())
     }
 
@@ -95,7 +98,7 @@ impl ClientIdentity {
     }
 
     /// Sees every replacement from now on.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<(Vec<u8>, Vec<u8>)>> {
+    pub fn subscribe(&self) -> watch::Receiver<CertAndKey> {
         self.0.subscribe()
     }
 }

@@ -338,7 +338,16 @@ async fn renewal_at_two_thirds_of_the_lifetime_under_a_paused_clock_and_none_onc
         assert_eq!(mode & 0o777, 0o600);
     }
     let second = Validity::of(&current.0)?;
-    assert!(second.not_after_ms > first.not_after_ms);
+    assert!(second.not_after_ms >= first.not_after_ms);
+    // The same tenant and agent, bound by the collector.
+    let params =
+        rcgen::CertificateParams::from_ca_cert_pem(&String::from_utf8(current.0.clone())?)?;
+    assert_eq!(
+        params.subject_alt_names,
+        [rcgen::SanType::URI(
+            "spiffe://landmeter/tenant/gemeente-b/agent/renewer".try_into()?
+        )]
+    );
     // The renewed certificate authenticates a new connection: it renews again.
     renewal_ok(&renewal).await?;
 
