@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "landmeter/v1/facts.proto",
         "landmeter/v1/ingest.proto",
         "landmeter/v1/map.proto",
+        "landmeter/v1/enrol.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -124,7 +124,9 @@ fn uplink_tls(c: &config::CollectorConfig) -> Result<Option<crate::uplink::Uplin
         return Ok(None);
     };
     let identity = match (&c.cert_file, &c.key_file) {
-        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        (Some(cert), Some(key)) => {
+            Some(crate::uplink::ClientIdentity::new(read(cert)?, read(key)?))
+        }
         _ => None,
     };
     Ok(Some(crate::uplink::UplinkTls {
@@ -324,6 +326,35 @@ pub async fn run_service(
             None => std::future::pending().await,
         }
     };
+    // Renewal at two thirds of the certificate's lifetime, when the agent has one.
+    let renewal = match (
+        &uplink_config.tls,
+        &config.collector.cert_file,
+        &config.collector.key_file,
+    ) {
+        (Some(tls), Some(cert_file), Some(key_file)) => match &tls.identity {
+            Some(identity) => Some(uplink::enrol::run_renewal(
+                uplink::enrol::Renewal {
+                    urls: config.collector.all_urls(),
+                    ca_pem: tls.ca_pem.clone(),
+                    cert_file: cert_file.into(),
+                    key_file: key_file.into(),
+                    identity: identity.clone(),
+                    connect_timeout: uplink_config.connect_timeout,
+                },
+                schedule::Clock::system(),
+            )),
+            None => None,
+        },
+        _ => None,
+    };
+    // Never ends: a renewal that gives up (an unreadable certificate) has logged why.
+    let renewal = async {
+        if let Some(renewal) = renewal {
+            renewal.await;
+        }
+        std::future::pending::<()>().await
+    };
     let (requests_tx, requests_rx) = tokio::sync::mpsc::channel(1);
     let delivery = uplink::deliver(&uplink_config, &spool, Until::Forever, Some(requests_tx));
     let scans = schedule::run(
@@ -342,6 +373,7 @@ pub async fn run_service(
         result = delivery => result.map(|_| ()).map_err(AgentError::from),
         () = scans => Ok(()),
         () = metrics => Ok(()),
+        () = renewal => Ok(()),
         () = shutdown => {
             let (batches, bytes) = spool.depth();
             tracing::info!(spool_batches = batches, spool_bytes = bytes, "shutting down; the spool keeps what is not delivered");

@@ -58,12 +58,36 @@ enum Command {
         #[arg(long, env = ENV_CONFIG_FILE)]
         config: Option<PathBuf>,
     },
+    /// Enrol with a collector: the key is made here (0600) and never leaves this host; a
+    /// certificate signing request goes with a one-time token (`landmeter enroll-token
+    /// create`) to the collector, whose CA is first checked against --ca-fingerprint.
+    /// Writes ca.pem, agent.pem and agent.key into --dir and prints the [collector] settings.
+    Enroll(EnrollArgs),
     /// Load and validate the configuration, then print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
         #[arg(long, env = ENV_CONFIG_FILE)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct EnrollArgs {
+    /// The collector's gRPC URL, `https://host:port`.
+    #[arg(long, value_name = "URL")]
+    collector: String,
+    /// The one-time enrolment token.
+    #[arg(long, env = "LANDMETER_ENROLL_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The collector CA's fingerprint, `sha256:...`, as `enroll-token create` printed it.
+    #[arg(long, value_name = "sha256:HEX")]
+    ca_fingerprint: String,
+    /// Folder for ca.pem, agent.pem and agent.key.
+    #[arg(long, default_value = "/var/lib/landmeter/agent")]
+    dir: PathBuf,
+    /// This agent's name, when the token does not bind one.
+    #[arg(long)]
+    name: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scan(args) => scan(args),
+        Command::Enroll(args) => enroll(args),
         Command::Run { config } => run(config),
     }
 }
@@ -150,6 +175,47 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::info!(name = %config.name, collectors = ?config.collector.all_urls(), "agent service starting");
         landmeter_agent::run_service(&config, shutdown).await
     })?;
+    Ok(())
+}
+
+fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
+    use landmeter_agent::uplink::enrol;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let options = enrol::EnrollOptions {
+        collector: args.collector.clone(),
+        token: args.token,
+        ca_fingerprint: args.ca_fingerprint,
+        dir: args.dir,
+        name: args.name,
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let enrolled = runtime
+        .block_on(enrol::enroll(&options))
+        .context("enrolment failed")?;
+    let when = time::OffsetDateTime::from_unix_timestamp(enrolled.not_after_ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "enrolled as agent {} of tenant {}; certificate valid until {when}, renewed automatically by `landmeter-agent run`; key {} (0600) never left this host. Agent configuration:",
+        enrolled.agent,
+        enrolled.tenant,
+        enrolled.key_file.display()
+    );
+    println!(
+        "name = {:?}\n\n[collector]\nurl = {:?}\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}",
+        enrolled.agent,
+        args.collector,
+        enrolled.ca_file.display().to_string(),
+        enrolled.cert_file.display().to_string(),
+        enrolled.key_file.display().to_string()
+    );
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub enum ConfigError {
 
 /// TLS for the collector's listener. Agents must present a certificate issued by
 /// `client_ca_file`; operators authenticate with bearer tokens over the same TLS.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Server certificate (PEM), e.g. from `landmeter ca server-cert`.
@@ -36,6 +36,16 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     /// The CA that issues agent certificates (`landmeter ca init` wrote `ca.pem`).
     pub client_ca_file: PathBuf,
+    /// The CA's private key (`ca.key`): with it the collector signs agents' certificates at
+    /// enrolment (`landmeter enroll-token create`, `landmeter-agent enroll`) and renewal.
+    /// Without it agents are enrolled on the CA host (`landmeter agent enroll`) and renew
+    /// the same way.
+    #[serde(default)]
+    pub ca_key_file: Option<PathBuf>,
+    /// Validity of the certificates signed at enrolment and renewal, in days (default 30);
+    /// agents renew at two thirds of it.
+    #[serde(default)]
+    pub agent_certificate_days: Option<u32>,
 }
 
 /// `landmeter serve` configuration. Every field has a default; a file may set any of them.
@@ -296,6 +306,7 @@ mod tests {
             cert_file: "a".into(),
             key_file: "b".into(),
             client_ca_file: "c".into(),
+            ..TlsConfig::default()
         });
         assert!(cfg.validate().is_ok());
         cfg.insecure_plaintext = true;

@@ -99,8 +99,7 @@ impl Ingest {
 
     /// The peer of a stream, or why it is refused.
     async fn peer<T>(&self, request: &Request<T>) -> Result<Peer, Status> {
-        let certs = request.peer_certs();
-        let Some(leaf) = certs.as_ref().and_then(|c| c.first()) else {
+        if request.peer_certs().is_none_or(|c| c.is_empty()) {
             return match &self.limits.plaintext_tenant {
                 Some(tenant) => Ok(Peer {
                     tenant: tenant.clone(),
@@ -112,24 +111,8 @@ impl Ingest {
                     "a client certificate issued by the collector's CA is required",
                 )),
             };
-        };
-        let id = crate::pki::identity_from_der(leaf.as_ref())
-            .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        let serial = id.serial.clone();
-        let store = Arc::clone(&self.store);
-        let revoked = tokio::task::spawn_blocking(move || store.is_certificate_revoked(&serial))
-            .await
-            .map_err(|_| Status::internal("revocation check failed"))?
-            .map_err(crate::status::to_status)?;
-        if id.not_after_ms < crate::clock::now_ms() {
-            // The TLS handshake checks validity too; this keeps the rule in one place with
-            // the per-message check below.
-            return Err(Status::unauthenticated("certificate expired"));
         }
-        if revoked {
-            tracing::warn!(tenant = %id.tenant, agent = %id.agent, serial = %id.serial, "revoked certificate refused");
-            return Err(Status::unauthenticated("certificate revoked"));
-        }
+        let id = agent_identity(&self.store, request).await?;
         Ok(Peer {
             tenant: id.tenant,
             agent: Some(id.agent),
@@ -137,6 +120,38 @@ impl Ingest {
             not_after_ms: Some(id.not_after_ms),
         })
     }
+}
+
+/// The agent behind a request's client certificate (verified by TLS against the agents'
+/// CA): its identity, checked for revocation and expiry; or why it is refused.
+pub async fn agent_identity<T>(
+    store: &Arc<dyn MapStore>,
+    request: &Request<T>,
+) -> Result<crate::pki::AgentIdentity, Status> {
+    let certs = request.peer_certs();
+    let Some(leaf) = certs.as_ref().and_then(|c| c.first()) else {
+        return Err(Status::unauthenticated(
+            "a client certificate issued by the collector's CA is required",
+        ));
+    };
+    let id = crate::pki::identity_from_der(leaf.as_ref())
+        .map_err(|e| Status::unauthenticated(e.to_string()))?;
+    let serial = id.serial.clone();
+    let store = Arc::clone(store);
+    let revoked = tokio::task::spawn_blocking(move || store.is_certificate_revoked(&serial))
+        .await
+        .map_err(|_| Status::internal("revocation check failed"))?
+        .map_err(crate::status::to_status)?;
+    if id.not_after_ms < crate::clock::now_ms() {
+        // The TLS handshake checks validity too; this keeps the rule in one place with
+        // the per-message check below.
+        return Err(Status::unauthenticated("certificate expired"));
+    }
+    if revoked {
+        tracing::warn!(tenant = %id.tenant, agent = %id.agent, serial = %id.serial, "revoked certificate refused");
+        return Err(Status::unauthenticated("certificate revoked"));
+    }
+    Ok(id)
 }
 
 /// A token bucket: `rate` batches per second, bursts up to `2 * rate`. Time is the

@@ -31,6 +31,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod enrol;
 pub mod events;
 pub mod evidence;
 pub mod https;

@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
+    SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -33,6 +34,8 @@ pub enum PkiError {
     BadName { what: &'static str, value: String },
     #[error("client certificate cannot be parsed: {0}")]
     Parse(String),
+    #[error("certificate signing request: {0}")]
+    Csr(String),
     #[error(
         "client certificate carries no landmeter identity (URI SAN {URI_PREFIX}<tenant>/agent/<agent>)"
     )]
@@ -145,6 +148,26 @@ pub fn init_ca(dir: &Path, organisation: &str, valid_days: i64) -> Result<PathBu
     Ok(cert_path)
 }
 
+/// A certificate signed for a public key the holder keeps (a CSR's): no private key here.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub cert_pem: String,
+    pub serial: String,
+    /// The end of its validity, Unix ms.
+    pub not_after_ms: i64,
+}
+
+/// The SHA-256 fingerprint of a PEM certificate's DER, as `sha256:<hex>`: what an operator
+/// hands an agent to pin the collector's CA (`landmeter enroll-token create` prints it).
+pub fn fingerprint(cert_pem: &str) -> Result<String, PkiError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| PkiError::Parse(e.to_string()))?;
+    Ok(format!(
+        "sha256:{}",
+        hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &pem.contents).as_ref())
+    ))
+}
+
 /// The CA loaded from `dir`, ready to issue.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
@@ -153,25 +176,47 @@ pub struct Ca {
 
 impl Ca {
     pub fn load(dir: &Path) -> Result<Self, PkiError> {
-        let cert_pem = read(&dir.join(CA_CERT))?;
-        let key = KeyPair::from_pem(&read(&dir.join(CA_KEY))?)?;
+        Self::load_files(&dir.join(CA_CERT), &dir.join(CA_KEY))
+    }
+
+    /// The CA from its certificate and key files (the collector's `tls.ca_key_file`).
+    pub fn load_files(cert: &Path, key: &Path) -> Result<Self, PkiError> {
+        let cert_pem = read(cert)?;
+        let key = KeyPair::from_pem(&read(key)?)?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)?;
         Ok(Self { issuer, cert_pem })
     }
 
-    fn issue(&self, mut params: CertificateParams, valid: Duration) -> Result<Issued, PkiError> {
-        let key = KeyPair::generate()?;
+    /// Signs `params` for `public_key`, valid from five minutes ago (clock skew) for `valid`.
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        public_key: &impl PublicKeyData,
+        valid: Duration,
+    ) -> Result<Signed, PkiError> {
         let serial = random_serial();
         let serial_hex = hex(&serial.to_bytes());
+        let now = OffsetDateTime::now_utc();
         params.serial_number = Some(serial);
-        params.not_before = OffsetDateTime::now_utc() - Duration::minutes(5);
-        params.not_after = OffsetDateTime::now_utc() + valid;
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + valid;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Issued {
+        let cert = params.signed_by(public_key, &self.issuer)?;
+        let not_after_ms = (params.not_after.unix_timestamp_nanos() / 1_000_000) as i64;
+        Ok(Signed {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
             serial: serial_hex,
+            not_after_ms,
+        })
+    }
+
+    fn issue(&self, params: CertificateParams, valid: Duration) -> Result<Issued, PkiError> {
+        let key = KeyPair::generate()?;
+        let signed = self.sign(params, &key, valid)?;
+        Ok(Issued {
+            cert_pem: signed.cert_pem,
+            key_pem: key.serialize_pem(),
+            serial: signed.serial,
         })
     }
 
@@ -182,17 +227,22 @@ impl Ca {
         agent: &str,
         valid: Duration,
     ) -> Result<Issued, PkiError> {
-        validate_name("tenant", tenant)?;
-        validate_name("agent", agent)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{agent}.{tenant}"));
-        params.subject_alt_names = vec![SanType::URI(
-            format!("{URI_PREFIX}{tenant}/agent/{agent}").try_into()?,
-        )];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(params, valid)
+        self.issue(agent_params(tenant, agent)?, valid)
+    }
+
+    /// An agent certificate binding `tenant` and `agent` for the public key of a CSR (PEM)
+    /// whose signature proves its sender holds the key. Nothing else of the CSR is used: the
+    /// subject, names and usages are the ones [`Ca::issue_agent`] writes.
+    pub fn sign_agent_csr(
+        &self,
+        tenant: &str,
+        agent: &str,
+        csr_pem: &str,
+        valid: Duration,
+    ) -> Result<Signed, PkiError> {
+        let params = agent_params(tenant, agent)?;
+        let csr = parse_csr(csr_pem)?;
+        self.sign(params, &csr.public_key, valid)
     }
 
     /// A server certificate for the collector, for the given DNS names and IP addresses.
@@ -204,6 +254,26 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.issue(params, valid)
     }
+}
+
+/// A CSR (PEM) parsed and its signature verified: proof that the sender holds the key.
+pub fn parse_csr(csr_pem: &str) -> Result<CertificateSigningRequestParams, PkiError> {
+    CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr(e.to_string()))
+}
+
+/// The subject, URI SAN and usage of an agent certificate.
+fn agent_params(tenant: &str, agent: &str) -> Result<CertificateParams, PkiError> {
+    validate_name("tenant", tenant)?;
+    validate_name("agent", agent)?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{agent}.{tenant}"));
+    params.subject_alt_names = vec![SanType::URI(
+        format!("{URI_PREFIX}{tenant}/agent/{agent}").try_into()?,
+    )];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
 }
 
 /// Writes an issued certificate as `<dir>/<name>.pem` and `<dir>/<name>.key` (0600).
@@ -292,6 +362,35 @@ mod tests {
             ca.issue_agent("Gemeente A", "x", Duration::days(1)),
             Err(PkiError::BadName { .. })
         ));
+        // A CSR asking for another tenant and server usage gets the identity it is given.
+        let key = KeyPair::generate().expect("key");
+        let mut asked = CertificateParams::new(vec!["evil.example".to_owned()]).expect("params");
+        asked.subject_alt_names.push(SanType::URI(
+            "spiffe://landmeter/tenant/other/agent/x"
+                .try_into()
+                .expect("uri"),
+        ));
+        let csr = asked
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem");
+        let signed = ca
+            .sign_agent_csr("gemeente-a", "agent-2", &csr, Duration::days(30))
+            .expect("sign");
+        let id = identity_from_pem(&signed.cert_pem).expect("identity");
+        assert_eq!(
+            (id.tenant.as_str(), id.agent.as_str(), id.serial.as_str()),
+            ("gemeente-a", "agent-2", signed.serial.as_str())
+        );
+        assert_eq!(id.not_after_ms / 1000, signed.not_after_ms / 1000);
+        assert!(matches!(
+            ca.sign_agent_csr("gemeente-a", "agent-2", "not a csr", Duration::days(1)),
+            Err(PkiError::Csr(_))
+        ));
+        let fp = fingerprint(&ca.cert_pem).expect("fingerprint");
+        assert!(fp.starts_with("sha256:") && fp.len() == 7 + 64, "{fp}");
+        assert_ne!(fp, fingerprint(&signed.cert_pem).expect("fingerprint"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

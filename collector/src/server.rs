@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use landmeter_proto::v1::enrol_service_server::EnrolServiceServer;
 use landmeter_proto::v1::ingest_service_server::IngestServiceServer;
 use landmeter_proto::v1::map_service_server::MapServiceServer;
 use landmeter_proto::{FILE_DESCRIPTOR_SET, MAX_MESSAGE_BYTES};
@@ -46,6 +47,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("gRPC TLS: {0}")]
     Tls(#[from] crate::tls_accept::TlsSetupError),
+    #[error("the agents' CA for enrolment: {0}")]
+    Ca(#[from] crate::pki::PkiError),
 }
 
 /// The interpreter as configured: shipped or edited tables, tag conventions; and a
@@ -234,6 +237,11 @@ pub async fn run_with_http(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     health.set_serving::<MapServiceServer<MapApi>>().await;
+    if cfg.tls.is_some() {
+        health
+            .set_serving::<EnrolServiceServer<crate::enrol::Enrol>>()
+            .await;
+    }
     // Reflection describes the API to anyone who connects: by default only on loopback.
     let bound_loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let reflection = if cfg.reflection.unwrap_or(bound_loopback) {
@@ -260,6 +268,32 @@ pub async fn run_with_http(
         connected.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    // Enrolment only under TLS: a token never travels in plaintext. Signing needs the CA key.
+    let enrol = match &cfg.tls {
+        Some(tls) => {
+            let ca_pem = std::fs::read_to_string(&tls.client_ca_file).map_err(|source| {
+                crate::pki::PkiError::Io {
+                    path: tls.client_ca_file.clone(),
+                    source,
+                }
+            })?;
+            let ca = match &tls.ca_key_file {
+                Some(key) => Some(Arc::new(crate::pki::Ca::load_files(
+                    &tls.client_ca_file,
+                    key,
+                )?)),
+                None => None,
+            };
+            Some(EnrolServiceServer::new(crate::enrol::Enrol::new(
+                Arc::clone(&store),
+                ca_pem,
+                ca,
+                tls.agent_certificate_days
+                    .unwrap_or(crate::enrol::DEFAULT_AGENT_CERTIFICATE_DAYS),
+            )))
+        }
+        None => None,
+    };
     let map = MapServiceServer::new(MapApi::new(
         store,
         cfg.pool_min_tenants,
@@ -271,7 +305,8 @@ pub async fn run_with_http(
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_service(ingest)
-        .add_service(map);
+        .add_service(map)
+        .add_optional_service(enrol);
     let served = match &cfg.tls {
         // Our own TLS accept, so refused handshakes are logged (tonic's drops them silently).
         Some(tls) => {

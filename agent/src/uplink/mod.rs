@@ -33,6 +33,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
+pub mod enrol;
+
+pub use enrol::ClientIdentity;
+
 use crate::metrics::METRICS;
 use crate::sink::FactReceiver;
 use crate::spool::{Spool, SpoolError};
@@ -74,11 +78,12 @@ pub struct Reconnect {
     pub max_delay: Duration,
 }
 
-/// PEM material for mutual TLS: the collector's CA, and this agent's certificate and key.
+/// PEM material for mutual TLS: the collector's CA, and this agent's certificate and key
+/// (read on every new connection, so a renewed certificate is used without a restart).
 #[derive(Clone)]
 pub struct UplinkTls {
     pub ca_pem: Vec<u8>,
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    pub identity: Option<ClientIdentity>,
 }
 
 impl std::fmt::Debug for UplinkTls {
@@ -376,8 +381,10 @@ async fn connect(
         Some(tls) => {
             let mut client_tls = tonic::transport::ClientTlsConfig::new()
                 .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
-            if let Some((cert, key)) = &tls.identity {
-                client_tls = client_tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            if let Some(identity) = &tls.identity {
+                let pem = identity.get();
+                client_tls =
+                    client_tls.identity(tonic::transport::Identity::from_pem(&pem.0, &pem.1));
             }
             endpoint
                 .tls_config(client_tls)

@@ -15,9 +15,11 @@ use crate::api::render::{self, Format};
 use crate::config::CollectorConfig;
 
 mod db;
+mod enroll_token;
 mod serve;
 mod token;
 pub use db::DbCommand;
+pub use enroll_token::EnrollTokenCommand;
 use serve::serve;
 pub use token::TokenCommand;
 
@@ -235,6 +237,9 @@ pub enum Command {
     /// Operator tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// One-time tokens with which agents enrol themselves (their key never leaves them).
+    #[command(subcommand)]
+    EnrollToken(EnrollTokenCommand),
     /// The map's database: migrate it, copy a map from SQLite to PostgreSQL.
     #[command(subcommand)]
     Db(DbCommand),
@@ -290,13 +295,22 @@ pub enum AgentCommand {
         #[arg(long, default_value_t = 30)]
         days: i64,
     },
-    /// Revoke an agent certificate; takes effect at once, also on open streams.
+    /// Revoke an agent certificate and every certificate renewed from it, or (with --tenant
+    /// and --name) every certificate the collector signed for an agent; takes effect at once,
+    /// also on open streams, and a revoked certificate is never renewed.
     Revoke {
         #[arg(long, env = "LANDMETER_DATABASE")]
         db: String,
         /// The agent's certificate (PEM).
-        #[arg(long)]
-        cert: PathBuf,
+        #[arg(long, required_unless_present = "name", conflicts_with_all = ["tenant", "name"])]
+        cert: Option<PathBuf>,
+        /// The agent's tenant (with --name).
+        #[arg(long, requires = "name")]
+        tenant: Option<String>,
+        /// The agent's name (with --tenant): revokes every certificate enrolment and renewal
+        /// signed for it.
+        #[arg(long, requires = "tenant")]
+        name: Option<String>,
     },
 }
 
@@ -325,6 +339,13 @@ pub struct ServeArgs {
     /// The CA that issued the agents' certificates.
     #[arg(long)]
     pub client_ca: Option<PathBuf>,
+    /// The CA's key (`ca.key`): the collector then enrols agents with one-time tokens
+    /// (`landmeter enroll-token create`) and renews their certificates.
+    #[arg(long, requires = "client_ca")]
+    pub ca_key: Option<PathBuf>,
+    /// Validity in days of certificates signed at enrolment and renewal (default 30).
+    #[arg(long, requires = "ca_key")]
+    pub agent_cert_days: Option<u32>,
     /// Address of the HTTP side (web UI, JSON API, /live, /ready, /metrics, /v1/events):
     /// loopback only, unless served over TLS (--http-tls-cert and --http-tls-key).
     #[arg(long)]
@@ -800,7 +821,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Agent(AgentCommand::Revoke { db, cert }) => {
+        Command::Agent(AgentCommand::Revoke {
+            db,
+            cert: None,
+            tenant,
+            name,
+        }) => {
+            let (tenant, name) = (tenant.unwrap_or_default(), name.unwrap_or_default());
+            let n = open_store(&db)?.revoke_agent(&tenant, &name)?;
+            if n == 0 {
+                anyhow::bail!(
+                    "no certificate of agent {name} of tenant {tenant} left to revoke (certificates made by `landmeter agent enroll` are revoked with --cert)"
+                );
+            }
+            println!("revoked agent {name} of tenant {tenant} ({n} certificates)");
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Revoke {
+            db,
+            cert: Some(cert),
+            ..
+        }) => {
             let pem = std::fs::read_to_string(&cert)
                 .with_context(|| format!("reading {}", cert.display()))?;
             let id = crate::pki::identity_from_pem(&pem)?;
@@ -812,6 +853,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token::run(cmd),
+        Command::EnrollToken(cmd) => enroll_token::run(cmd),
         Command::Db(cmd) => db::run(cmd),
         Command::Audit { db, limit } => {
             for e in open_store(&db)?.audit_log(limit)? {

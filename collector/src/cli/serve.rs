@@ -40,6 +40,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cert_file,
             key_file,
             client_ca_file,
+            ca_key_file: args.ca_key,
+            agent_certificate_days: args.agent_cert_days,
         });
     }
     cfg.validate()?;

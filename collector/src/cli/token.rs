@@ -70,7 +70,7 @@ pub fn parse_validity(s: &str) -> Result<Validity, String> {
 }
 
 /// RFC 3339 in UTC, or `-`.
-fn when(ms: Option<i64>) -> String {
+pub(super) fn when(ms: Option<i64>) -> String {
     ms.and_then(|ms| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
     })

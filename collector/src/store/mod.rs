@@ -266,6 +266,31 @@ pub struct TokenRecord {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A one-time enrolment token (its hash only, never listed).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnrolmentToken {
+    pub id: i64,
+    pub tenant: String,
+    /// The agent name it binds; None: the enrolling agent names itself.
+    pub agent: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// When it was used (it is used once, never again).
+    pub used_at_ms: Option<i64>,
+}
+
+/// An agent certificate the collector signed (enrolment or renewal).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentCertificate {
+    pub serial: String,
+    pub tenant: String,
+    pub agent: String,
+    pub issued_at_ms: i64,
+    pub not_after_ms: i64,
+    /// The certificate this one renewed (None: enrolled).
+    pub renewed_from: Option<String>,
+}
+
 /// One audited operator query.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
@@ -741,9 +766,46 @@ pub trait TrustStore: Send + Sync {
     fn find_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// Ends a session (logout); false when it was not open.
     fn end_session(&self, id_hash: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Revokes a certificate and every certificate renewed from it (transitively), in one
+    /// transaction that no renewal interleaves with.
     fn revoke_certificate(&self, serial: &str, tenant: &str, agent: &str)
     -> Result<(), StoreError>;
     fn is_certificate_revoked(&self, serial: &str) -> Result<bool, StoreError>;
+    /// Revokes every certificate recorded for an agent (enrolled or renewed); returns how
+    /// many were not revoked before.
+    fn revoke_agent(&self, tenant: &str, agent: &str) -> Result<u64, StoreError>;
+    /// The certificates recorded for an agent, oldest first.
+    fn agent_certificates(
+        &self,
+        tenant: &str,
+        agent: &str,
+    ) -> Result<Vec<AgentCertificate>, StoreError>;
+    /// Stores a one-time enrolment token's hash; returns its id.
+    fn create_enrolment_token(
+        &self,
+        hash: &str,
+        tenant: &str,
+        agent: Option<&str>,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<i64, StoreError>;
+    /// The enrolment token with this hash, used or not, expired or not (to say why it no
+    /// longer counts).
+    fn find_enrolment_token(&self, hash: &str) -> Result<Option<EnrolmentToken>, StoreError>;
+    /// Uses the token with this hash and records the certificate signed with it, in one
+    /// transaction: only when the token is unused, not expired at `now_ms`, of
+    /// `cert.tenant`, and binds `cert.agent` or no agent. False (nothing written) otherwise:
+    /// of two concurrent uses, one wins.
+    fn consume_enrolment_token(
+        &self,
+        hash: &str,
+        now_ms: i64,
+        cert: &AgentCertificate,
+    ) -> Result<bool, StoreError>;
+    /// Records a renewed certificate (`cert.renewed_from` names the one presented), in one
+    /// transaction with the check that the presented certificate is not revoked. False
+    /// (nothing written) when it is: a revoked agent gets no new certificate.
+    fn record_renewal(&self, cert: &AgentCertificate) -> Result<bool, StoreError>;
     fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The newest audit entries, newest first.
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;

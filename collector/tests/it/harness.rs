@@ -79,6 +79,8 @@ impl Collector {
                 cert_file,
                 key_file,
                 client_ca_file: ca_dir.join("ca.pem"),
+                ca_key_file: Some(ca_dir.join("ca.key")),
+                agent_certificate_days: None,
             }),
             ..CollectorConfig::default()
         };

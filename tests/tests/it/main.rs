@@ -9,6 +9,9 @@
 //! - `map`: agent -> collector -> MapService answers, on stock moto, on today's AWS
 //!   behaviour, under AccessDenied, and across repeated scans.
 //! - `tls`: the agent and the CLI over mutual TLS with certificates from `landmeter ca`.
+//! - `enrol`: `enroll-token create` -> `landmeter-agent enroll` -> `run` -> the scan in the
+//!   token's tenant; refused reuse, fingerprint and token; renewal under a paused clock;
+//!   revocation stops renewal.
 //! - `key_stores`: custom key stores (XKS proxy, CloudHSM) from recorded AWS answers.
 //! - `lockin`: Object Lock and archive storage classes in the map and the exit scenario
 //!   (a small estate of its own).
@@ -29,6 +32,7 @@ mod aws_kinds;
 mod azure;
 mod azure_kinds;
 mod demo;
+mod enrol;
 mod faults;
 mod key_stores;
 mod lockin;

@@ -85,6 +85,18 @@ const TABLES: &[Table] = &[
         columns: "serial, tenant, agent, revoked_at_ms",
     },
     Table {
+        name: "enrolment_tokens",
+        select: "SELECT id, hash, tenant, agent, created_at_ms, expires_at_ms, used_at_ms,
+                        used_serial FROM enrolment_tokens ORDER BY id",
+        columns: "id, hash, tenant, agent, created_at_ms, expires_at_ms, used_at_ms, used_serial",
+    },
+    Table {
+        name: "agent_certificates",
+        select: "SELECT serial, tenant, agent, issued_at_ms, not_after_ms, renewed_from
+                 FROM agent_certificates",
+        columns: "serial, tenant, agent, issued_at_ms, not_after_ms, renewed_from",
+    },
+    Table {
         name: "audit_log",
         select: "SELECT id, at_ms, token_id, role, tenant, method, request, rows, outcome
                  FROM audit_log ORDER BY id",
@@ -184,6 +196,8 @@ impl PostgresStore {
                            COALESCE((SELECT MAX(seq) FROM scans), 0) + 1, false);
              SELECT setval(pg_get_serial_sequence('tokens', 'id'),
                            COALESCE((SELECT MAX(id) FROM tokens), 0) + 1, false);
+             SELECT setval(pg_get_serial_sequence('enrolment_tokens', 'id'),
+                           COALESCE((SELECT MAX(id) FROM enrolment_tokens), 0) + 1, false);
              SELECT setval(pg_get_serial_sequence('audit_log', 'id'),
                            COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false);
              SELECT setval(pg_get_serial_sequence('reports', 'id'),

@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0009_sessions.sql"),
     include_str!("../../../migrations/postgres/0010_unknowns.sql"),
     include_str!("../../../migrations/postgres/0011_scan_requests.sql"),
+    include_str!("../../../migrations/postgres/0012_enrolment.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization

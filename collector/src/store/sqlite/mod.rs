@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0009_sessions.sql"),
     include_str!("../../../migrations/0010_unknowns.sql"),
     include_str!("../../../migrations/0011_scan_requests.sql"),
+    include_str!("../../../migrations/0012_enrolment.sql"),
 ];
 
 pub struct SqliteStore {

@@ -7,7 +7,7 @@ use landmeter_collector::config::CollectorConfig;
 use landmeter_collector::map::Interpreter;
 use landmeter_collector::scan_end;
 use landmeter_collector::store::{
-    AuditEntry, BatchOutcome, GroupField, MapStore, Scope, StoreError,
+    AgentCertificate, AuditEntry, BatchOutcome, GroupField, MapStore, Scope, StoreError,
 };
 use landmeter_proto::v1::{
     AccountCoverage, ChangeKind, Fact, FactsBatch, ScanBegin, ScanEnd, Size, StoreFilter,
@@ -672,6 +672,185 @@ pub fn tokens_revocations_and_the_audit_log(open: Open) {
     assert_eq!(methods, ["Summary", "ListStores"], "newest first");
     assert_eq!(log[0].rows, 1);
     assert_eq!(b.store.audit_log(1).expect("log").len(), 1);
+}
+
+fn certificate(serial: &str, agent: &str, renewed_from: Option<&str>) -> AgentCertificate {
+    AgentCertificate {
+        serial: serial.into(),
+        tenant: "t".into(),
+        agent: agent.into(),
+        issued_at_ms: 1_000,
+        not_after_ms: 9_000,
+        renewed_from: renewed_from.map(Into::into),
+    }
+}
+
+/// An enrolment token is used once: the second use, a use after its expiry, a use for
+/// another tenant or another agent than it binds record nothing. Of many concurrent uses
+/// exactly one wins.
+pub fn an_enrolment_token_is_used_once_before_it_expires(open: Open) {
+    let b = Bench::new(open);
+    let id = b
+        .store
+        .create_enrolment_token("h1", "t", Some("a1"), 100, 5_000)
+        .expect("create");
+    let found = b
+        .store
+        .find_enrolment_token("h1")
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (
+            found.id,
+            found.tenant.as_str(),
+            found.agent.as_deref(),
+            found.expires_at_ms,
+            found.used_at_ms
+        ),
+        (id, "t", Some("a1"), 5_000, None)
+    );
+    assert!(
+        b.store
+            .find_enrolment_token("h-none")
+            .expect("find")
+            .is_none()
+    );
+    // Bound to tenant t and agent a1: another tenant or agent does not use it.
+    let mut other_tenant = certificate("s0", "a1", None);
+    other_tenant.tenant = "u".into();
+    assert!(
+        !b.store
+            .consume_enrolment_token("h1", 200, &other_tenant)
+            .expect("use")
+    );
+    assert!(
+        !b.store
+            .consume_enrolment_token("h1", 200, &certificate("s0", "a2", None))
+            .expect("use")
+    );
+    // Expired at 5_000.
+    assert!(
+        !b.store
+            .consume_enrolment_token("h1", 5_000, &certificate("s0", "a1", None))
+            .expect("use")
+    );
+    assert!(
+        b.store
+            .agent_certificates("t", "a1")
+            .expect("certs")
+            .is_empty(),
+        "nothing recorded"
+    );
+    assert!(
+        b.store
+            .consume_enrolment_token("h1", 4_999, &certificate("s1", "a1", None))
+            .expect("use")
+    );
+    assert!(
+        !b.store
+            .consume_enrolment_token("h1", 4_999, &certificate("s2", "a1", None))
+            .expect("again"),
+        "used once"
+    );
+    let used = b
+        .store
+        .find_enrolment_token("h1")
+        .expect("find")
+        .expect("found");
+    assert_eq!(used.used_at_ms, Some(4_999));
+    let certs = b.store.agent_certificates("t", "a1").expect("certs");
+    assert_eq!(certs, [certificate("s1", "a1", None)]);
+    // A token binding no agent enrols whichever name is given.
+    b.store
+        .create_enrolment_token("h2", "t", None, 100, 5_000)
+        .expect("create");
+    // Eight uses at once: one wins.
+    let store = Arc::clone(&b.store);
+    let won: usize = std::thread::scope(|scope| {
+        let uses: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                scope.spawn(move || {
+                    store
+                        .consume_enrolment_token(
+                            "h2",
+                            200,
+                            &certificate(&format!("c{i}"), &format!("n{i}"), None),
+                        )
+                        .expect("use")
+                })
+            })
+            .collect();
+        uses.into_iter()
+            .map(|u| usize::from(u.join().expect("joined")))
+            .sum()
+    });
+    assert_eq!(won, 1, "one concurrent use wins");
+}
+
+/// Revoking a certificate revokes every certificate renewed from it; a revoked certificate
+/// is not renewed; revoking an agent revokes all its recorded certificates.
+pub fn revocation_follows_renewals_and_stops_them(open: Open) {
+    let b = Bench::new(open);
+    b.store
+        .create_enrolment_token("h", "t", None, 0, 10_000)
+        .expect("token");
+    assert!(
+        b.store
+            .consume_enrolment_token("h", 1, &certificate("e1", "a", None))
+            .expect("enrol")
+    );
+    assert!(
+        b.store
+            .record_renewal(&certificate("e2", "a", Some("e1")))
+            .expect("renew")
+    );
+    assert!(
+        b.store
+            .record_renewal(&certificate("e3", "a", Some("e2")))
+            .expect("renew")
+    );
+    // A certificate made on the CA host (`agent enroll`, not recorded) renews too.
+    assert!(
+        b.store
+            .record_renewal(&certificate("x2", "b", Some("x1")))
+            .expect("renew")
+    );
+    b.store.revoke_certificate("e2", "t", "a").expect("revoke");
+    assert!(
+        !b.store.is_certificate_revoked("e1").expect("e1"),
+        "the older one is not"
+    );
+    assert!(b.store.is_certificate_revoked("e2").expect("e2"));
+    assert!(
+        b.store.is_certificate_revoked("e3").expect("e3"),
+        "renewed from a revoked one"
+    );
+    assert!(
+        !b.store
+            .record_renewal(&certificate("e4", "a", Some("e2")))
+            .expect("renew"),
+        "a revoked certificate is not renewed"
+    );
+    assert!(
+        !b.store
+            .record_renewal(&certificate("e4", "a", Some("e3")))
+            .expect("renew")
+    );
+    assert!(
+        b.store
+            .agent_certificates("t", "a")
+            .expect("certs")
+            .iter()
+            .all(|c| c.serial != "e4"),
+        "nothing recorded"
+    );
+    b.store.revoke_certificate("x1", "t", "b").expect("revoke");
+    assert!(b.store.is_certificate_revoked("x2").expect("x2"));
+    // The agent as a whole: e1 was left.
+    assert_eq!(b.store.revoke_agent("t", "a").expect("agent"), 1);
+    assert!(b.store.is_certificate_revoked("e1").expect("e1"));
+    assert_eq!(b.store.revoke_agent("t", "a").expect("again"), 0);
 }
 
 pub fn issued_reports_keep_their_figures_per_tenant(open: Open) {

@@ -53,6 +53,8 @@ macro_rules! all_behaviours {
                 summaries_count_unknown_sizes_apart,
                 reinterpretation_keeps_bookkeeping_and_records_changes,
                 tokens_revocations_and_the_audit_log,
+                an_enrolment_token_is_used_once_before_it_expires,
+                revocation_follows_renewals_and_stops_them,
                 issued_reports_keep_their_figures_per_tenant,
                 filters_select_by_kind_and_provider,
                 a_store_id_is_unique_within_its_tenant_only,

@@ -393,7 +393,7 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
     assert!(copied.contains("stores: 3 rows"), "{copied}");
     assert!(copied.contains("changes: 4 rows"), "{copied}");
     let migrated = landmeter(&["db", "migrate", "--db", db.url()]).await;
-    assert!(migrated.contains("schema version 11"), "{migrated}");
+    assert!(migrated.contains("schema version 12"), "{migrated}");
 
     let target = Collector::start_in(
         temp_dir("pg-copy-target"),
@@ -485,7 +485,7 @@ fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
             .map(|t| t.join().expect("opened"))
             .collect()
     });
-    assert_eq!(store::migrate(db.url()).expect("version"), 11);
+    assert_eq!(store::migrate(db.url()).expect("version"), 12);
     // One schema, usable through every one of them.
     begin(stores[0].as_ref(), "s1", "acct");
     assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);
