@@ -114,11 +114,16 @@ curl -sf "http://127.0.0.1:$http_port/ready" >/dev/null || { cat "$work/collecto
 [ -f /var/lib/landmeter/landmeter.db ] || fail "no map database in /var/lib/landmeter"
 check_mode /var/lib/landmeter/landmeter.db 600 landmeter:landmeter
 
-echo "== enrol the agent (air-gapped path) and point it at the collector and moto"
-landmeter agent enroll --ca-dir /etc/landmeter/ca --tenant package-test --name agent-1 --out "$work/id" >/dev/null
-install -m 0600 -o landmeter -g landmeter "$work/id/agent-1.pem" /var/lib/landmeter/identity/agent.pem
-install -m 0600 -o landmeter -g landmeter "$work/id/agent-1.key" /var/lib/landmeter/identity/agent.key
-install -m 0644 -o landmeter -g landmeter /etc/landmeter/ca/ca.pem /var/lib/landmeter/identity/ca.pem
+echo "== enrol the agent with a one-time token: its key is made on its host, in its state directory"
+enrolment="$(runuser -u landmeter -- landmeter enroll-token create --db /var/lib/landmeter/landmeter.db \
+    --ca-dir /etc/landmeter/ca --tenant package-test --name agent-1 --expires 1h --log-format text)"
+token="$(echo "$enrolment" | sed -n 's/^ *token: *\(lme_[^ ]*\).*/\1/p' | head -1)"
+fingerprint="$(echo "$enrolment" | grep -o 'sha256:[0-9a-f]*' | head -1)"
+[ -n "$token" ] && [ -n "$fingerprint" ] || { echo "$enrolment"; fail "no enrolment token or fingerprint"; }
+runuser -u landmeter -- landmeter-agent enroll --collector "https://localhost:$grpc_port" \
+    --token "$token" --ca-fingerprint "$fingerprint" --dir /var/lib/landmeter/identity >"$work/enrol.log" 2>&1 \
+    || { cat "$work/enrol.log"; fail "landmeter-agent enroll failed"; }
+check_mode /var/lib/landmeter/identity/agent.key 600 landmeter:landmeter
 sed -i "s#^url = .*#url = \"https://localhost:$grpc_port\"#" /etc/landmeter/agent.toml
 cat >>/etc/landmeter/agent.toml <<TOML
 
