@@ -21,6 +21,7 @@ pub mod azure;
 pub mod changes;
 pub mod custody;
 pub mod exit;
+pub mod gcp;
 pub mod indicators;
 pub mod kinds;
 pub mod lockin;
@@ -397,7 +398,9 @@ impl Interpreter {
                 key_store,
                 client_side_declared,
             };
-            if kinds::is_object_storage(store.kind()) {
+            if gcp::is_gcs_bucket(store) {
+                gcp::decide(&input)
+            } else if kinds::is_object_storage(store.kind()) {
                 custody::decide(&input)
             } else {
                 kinds::decide(a, &input)
@@ -517,6 +520,21 @@ impl Interpreter {
                 };
                 t.cross_account = t.account != account;
                 copies.push(t);
+            }
+        }
+        // The members of a predefined Cloud Storage dual-region each hold the data.
+        if gcp::is_gcs_bucket(store) {
+            for member in gcp::predefined_dual_region(&store.region) {
+                if copies.iter().any(|t| t.region.eq_ignore_ascii_case(member)) {
+                    continue;
+                }
+                copies.push(ReplicationTarget {
+                    bucket: store.name.clone(),
+                    account: account.to_owned(),
+                    region: (*member).to_owned(),
+                    copy_kind: landmeter_proto::CopyKind::MultiRegion.label().to_owned(),
+                    ..ReplicationTarget::default()
+                });
             }
         }
         // Copies that name this store as their source and sit in another region (a
