@@ -345,11 +345,10 @@ fn google_error(status: StatusCode, canonical: &str, message: &str) -> Response 
 
 async fn handle(shared: &Shared, req: hyper::Request<Incoming>) -> Response {
     let path = req.uri().path().to_owned();
-    let query: BTreeMap<String, String> = url::form_urlencoded::parse(
-        req.uri().query().unwrap_or_default().as_bytes(),
-    )
-    .into_owned()
-    .collect();
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let method = req.method().clone();
     let authorized = req
         .headers()
@@ -385,7 +384,11 @@ async fn handle(shared: &Shared, req: hyper::Request<Incoming>) -> Response {
     } else {
         (
             "not-found",
-            google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no route {path}")),
+            google_error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!("no route {path}"),
+            ),
         )
     };
     *shared
@@ -528,7 +531,11 @@ fn crypto_key(name: &str) -> Response {
         .filter_map(|b| b.key)
         .find(|k| k.name == name)
     else {
-        return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("{name} not found."));
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("{name} not found."),
+        );
     };
     if k.denied {
         return google_error(
@@ -556,7 +563,8 @@ fn crypto_key(name: &str) -> Response {
         primary["externalProtectionLevelOptions"] = json!({"externalKeyUri": k.external_key_uri});
     }
     if k.level == "EXTERNAL_VPC" {
-        primary["externalProtectionLevelOptions"] = json!({"ekmConnectionKeyPath": "v0/keys/lm-key-2"});
+        primary["externalProtectionLevelOptions"] =
+            json!({"ekmConnectionKeyPath": "v0/keys/lm-key-2"});
     }
     let mut body = json!({
         "name": name,
@@ -581,7 +589,11 @@ fn time_series(path: &str, query: &BTreeMap<String, String>) -> Response {
     let filter = query.get("filter").cloned().unwrap_or_default();
     let bytes = filter.contains("storage/total_bytes");
     if !bytes && !filter.contains("storage/object_count") {
-        return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "unknown metric");
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "unknown metric",
+        );
     }
     let metric = if bytes {
         "storage.googleapis.com/storage/total_bytes"
@@ -609,7 +621,10 @@ fn time_series(path: &str, query: &BTreeMap<String, String>) -> Response {
             })
         })
         .collect();
-    json_response(StatusCode::OK, &json!({"timeSeries": series, "unit": if bytes { "By" } else { "1" }}))
+    json_response(
+        StatusCode::OK,
+        &json!({"timeSeries": series, "unit": if bytes { "By" } else { "1" }}),
+    )
 }
 
 /// How to find fake-gcs-server: `LANDMETER_FAKE_GCS_SERVER`, else
@@ -642,7 +657,14 @@ impl FakeGcs {
         let log = TempDir::new("landmeter-fake-gcs")?;
         let log_file = std::fs::File::create(log.path().join("fake-gcs.log"))?;
         let child = std::process::Command::new(&bin)
-            .args(["-scheme", "http", "-host", "127.0.0.1", "-backend", "memory"])
+            .args([
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-backend",
+                "memory",
+            ])
             .args(["-port", &port.to_string(), "-location", location])
             .args(["-log-level", "warn"])
             .stdin(std::process::Stdio::null())
@@ -671,7 +693,10 @@ impl FakeGcs {
     /// `buckets.insert` with `body` as the bucket resource; returns what the emulator kept.
     pub async fn create_bucket(&self, project: &str, body: &Value) -> anyhow::Result<Value> {
         let response = reqwest::Client::new()
-            .post(format!("{}/storage/v1/b?project={project}", self.endpoint()))
+            .post(format!(
+                "{}/storage/v1/b?project={project}",
+                self.endpoint()
+            ))
             .json(body)
             .send()
             .await?

@@ -90,8 +90,8 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
     }
     if enc.key_ref.is_empty() {
         d.level = Custody::Provider;
-        d.reason = "no default Cloud KMS key: Google default encryption, Google holds the key"
-            .to_owned();
+        d.reason =
+            "no default Cloud KMS key: Google default encryption, Google holds the key".to_owned();
         return d;
     }
     decide_key(input, enc, d)
@@ -141,10 +141,9 @@ pub fn decide_key(
             Custody::Hyok,
             "Cloud EKM key: material held by an external key manager outside Google",
         ),
-        _ if !key.import_job.is_empty() => (
-            Custody::Byok,
-            "Cloud KMS key with imported material (BYOK)",
-        ),
+        _ if !key.import_job.is_empty() => {
+            (Custody::Byok, "Cloud KMS key with imported material (BYOK)")
+        }
         "HSM_SINGLE_TENANT" => (
             Custody::DedicatedHsm,
             "Cloud KMS key in a single-tenant Cloud HSM instance",
@@ -188,7 +187,10 @@ fn key_modifiers(key: &Key, d: &mut CustodyDecision) {
         "EXTERNAL_VPC" => d.modifiers.push(if key.key_backend.is_empty() {
             "external key manager over a VPC (EKM connection not reported)".to_owned()
         } else {
-            format!("external key manager over a VPC: EKM connection {}", key.key_backend)
+            format!(
+                "external key manager over a VPC: EKM connection {}",
+                key.key_backend
+            )
         }),
         _ => {}
     }
@@ -197,20 +199,24 @@ fn key_modifiers(key: &Key, d: &mut CustodyDecision) {
             .push(format!("single-tenant HSM instance {}", key.key_backend));
     }
     if !key.key_state.is_empty() && key.key_state != "ENABLED" {
-        d.modifiers.push(format!("key version state {}", key.key_state));
+        d.modifiers
+            .push(format!("key version state {}", key.key_state));
     }
 }
 
 fn location_modifiers(input: &CustodyInput<'_>, d: &mut CustodyDecision) {
     if !d.key_owner_account.is_empty() && d.key_owner_account != input.store_account {
-        d.modifiers
-            .push(format!("key owned by another project: {}", d.key_owner_account));
+        d.modifiers.push(format!(
+            "key owned by another project: {}",
+            d.key_owner_account
+        ));
     }
     if d.key_region == "global" {
         d.modifiers
             .push("key ring location global: not pinned to a region".to_owned());
     } else if !d.key_region.is_empty() && !d.key_region.eq_ignore_ascii_case(input.store_region) {
-        d.modifiers.push(format!("key in location {}", d.key_region));
+        d.modifiers
+            .push(format!("key in location {}", d.key_region));
     }
 }
 
@@ -302,7 +308,9 @@ mod tests {
             (
                 vpc,
                 Custody::Hyok,
-                vec!["external key manager over a VPC: EKM connection projects/p-1/locations/europe-west4/ekmConnections/c"],
+                vec![
+                    "external key manager over a VPC: EKM connection projects/p-1/locations/europe-west4/ekmConnections/c",
+                ],
             ),
             (key("QUANTUM"), Custody::Unknown, vec![]),
         ];
@@ -310,7 +318,10 @@ mod tests {
             let d = decide(&input(&e, KeyEvidence::Described(&k)));
             assert_eq!(d.level, level, "{k:?}: {}", d.reason);
             assert_eq!(d.modifiers, modifiers, "{k:?}");
-            assert_eq!((d.key_owner_account.as_str(), d.key_region.as_str()), ("p-1", "europe-west4"));
+            assert_eq!(
+                (d.key_owner_account.as_str(), d.key_region.as_str()),
+                ("p-1", "europe-west4")
+            );
         }
     }
 
@@ -331,7 +342,10 @@ mod tests {
         assert_eq!(d.level, Custody::Unknown);
         assert!(d.reason.contains("PERMISSION_DENIED"), "{}", d.reason);
         assert_eq!(d.key_arn, KEY, "the version is not part of the key");
-        assert_eq!(d.key_region, "europe-west4", "the key's place is known from its name");
+        assert_eq!(
+            d.key_region, "europe-west4",
+            "the key's place is known from its name"
+        );
         let global = enc("projects/other/locations/global/keyRings/r/cryptoKeys/k");
         let d = decide(&input(&global, KeyEvidence::NotObserved));
         assert_eq!(d.level, Custody::Unknown);
@@ -346,7 +360,10 @@ mod tests {
 
     #[test]
     fn predefined_dual_regions_name_their_members() {
-        assert_eq!(predefined_dual_region("eur4"), ["europe-north1", "europe-west4"]);
+        assert_eq!(
+            predefined_dual_region("eur4"),
+            ["europe-north1", "europe-west4"]
+        );
         assert_eq!(predefined_dual_region("EU"), [] as [&str; 0]);
     }
 }

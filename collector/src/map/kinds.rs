@@ -16,8 +16,8 @@ use landmeter_proto::v1::{EncryptionState, Sharing, StoreKind, StoreView};
 
 use super::AccountFacts;
 use super::azure;
-use super::gcp;
 use super::custody::{self, CustodyDecision, CustodyInput};
+use super::gcp;
 
 /// Buckets, storage accounts and containers: the kinds with rules of their own (S3 default
 /// encryption, Azure Storage key sources). A store whose kind is not known is read as one

@@ -270,7 +270,7 @@ impl Interpreter {
                 v.country = r.country.clone();
                 v.eu = r.eu;
                 v.location_unverified = r.unverified();
-                jurisdictions.insert(r.country.clone());
+                insert_country(&mut jurisdictions, &r.country);
                 all_eu &= r.eu;
             }
             None => {
@@ -441,7 +441,7 @@ impl Interpreter {
         {
             match self.tables.region(provider, key_region) {
                 Some(r) => {
-                    jurisdictions.insert(r.country.clone());
+                    insert_country(&mut jurisdictions, &r.country);
                     all_eu &= r.eu;
                 }
                 None => {
@@ -556,7 +556,7 @@ impl Interpreter {
                 Some(r) => {
                     t.country = r.country.clone();
                     t.eu = r.eu;
-                    jurisdictions.insert(r.country.clone());
+                    insert_country(&mut jurisdictions, &r.country);
                     all_eu &= r.eu;
                     if !r.eu {
                         v.replicated_outside_eu = true;
@@ -648,6 +648,14 @@ impl Interpreter {
         v.jurisdictions = jurisdictions.into_iter().collect();
         indicators::apply(&mut v, &self.tables);
         v
+    }
+}
+
+/// A region's country as a jurisdiction; a multi-country location (a multi- or dual-region
+/// whose row names no single country) adds none: its members' countries speak for it.
+fn insert_country(jurisdictions: &mut BTreeSet<String>, country: &str) {
+    if !country.is_empty() {
+        jurisdictions.insert(country.to_owned());
     }
 }
 

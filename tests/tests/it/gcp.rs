@@ -88,9 +88,16 @@ fn check(stores: &[StoreView], name: &str) -> StoreView {
 async fn gcp_no_default_key_is_google_managed() -> anyhow::Result<()> {
     let (_server, _c, stores) = scan().await?;
     let v = check(&stores, "lm-gcs-default");
-    assert!(v.custody_reason.contains("Google default encryption"), "{}", v.custody_reason);
+    assert!(
+        v.custody_reason.contains("Google default encryption"),
+        "{}",
+        v.custody_reason
+    );
     assert!(v.key_arn.is_empty());
-    assert_eq!(v.process, "burgerzaken", "labels carry the process as AWS tags do");
+    assert_eq!(
+        v.process, "burgerzaken",
+        "labels carry the process as AWS tags do"
+    );
     Ok(())
 }
 
@@ -102,7 +109,10 @@ async fn gcp_software_key_is_customer_managed() -> anyhow::Result<()> {
         v.key_arn,
         "projects/lm-eu-project/locations/europe-west4/keyRings/lm-ring/cryptoKeys/software"
     );
-    assert_eq!((v.key_owner_account.as_str(), v.key_region.as_str()), (PROJECT, "europe-west4"));
+    assert_eq!(
+        (v.key_owner_account.as_str(), v.key_region.as_str()),
+        (PROJECT, "europe-west4")
+    );
     Ok(())
 }
 
@@ -134,9 +144,17 @@ async fn gcp_external_keys_are_hyok_with_their_key_manager() -> anyhow::Result<(
     let internet = check(&stores, "lm-gcs-ekm");
     // The key ring's location is a jurisdiction of the store.
     assert_eq!(internet.key_region, "europe");
-    assert!(internet.jurisdictions.iter().any(|j| j == "EU"), "{:?}", internet.jurisdictions);
+    assert!(
+        internet.jurisdictions.iter().any(|j| j == "EU"),
+        "{:?}",
+        internet.jurisdictions
+    );
     let vpc = check(&stores, "lm-gcs-ekm-vpc");
-    assert!(vpc.custody_modifiers[0].ends_with("ekmConnections/lm-ekm"), "{:?}", vpc.custody_modifiers);
+    assert!(
+        vpc.custody_modifiers[0].ends_with("ekmConnections/lm-ekm"),
+        "{:?}",
+        vpc.custody_modifiers
+    );
     Ok(())
 }
 
@@ -184,7 +202,11 @@ async fn gcp_dual_region_with_a_member_outside_the_eu_is_outside_the_eu_for_its_
         .find(|t| t.region == "EUROPE-WEST6")
         .expect("the Zurich member");
     assert_eq!((zurich.country.as_str(), zurich.eu), ("CH", false));
-    assert!(ch.jurisdictions.iter().any(|j| j == "CH"), "{:?}", ch.jurisdictions);
+    assert!(
+        ch.jurisdictions.iter().any(|j| j == "CH"),
+        "{:?}",
+        ch.jurisdictions
+    );
     assert_ne!(ch.jurisdiction, "EU+US-CLOUD-ACT");
     // Both members in the EU: not outside.
     let eu = check(&stores, "lm-gcs-dual-eu");
@@ -196,7 +218,11 @@ async fn gcp_dual_region_with_a_member_outside_the_eu_is_outside_the_eu_for_its_
 async fn gcp_predefined_dual_regions_keep_copies_in_their_members() -> anyhow::Result<()> {
     let (_server, _c, stores) = scan().await?;
     let eur4 = check(&stores, "lm-gcs-eur4");
-    let mut countries: Vec<&str> = eur4.replication.iter().map(|t| t.country.as_str()).collect();
+    let mut countries: Vec<&str> = eur4
+        .replication
+        .iter()
+        .map(|t| t.country.as_str())
+        .collect();
     countries.sort_unstable();
     assert_eq!(countries, ["FI", "NL"]);
     check(&stores, "lm-gcs-eur5");
@@ -227,7 +253,11 @@ async fn gcp_estate_reaches_the_map() -> anyhow::Result<()> {
             }
             None => {
                 assert_eq!(v.bytes, None, "{}: no datapoint is unknown, not 0", b.name);
-                assert!(v.unknowns.iter().any(|u| u.dimension == "size"), "{}", b.name);
+                assert!(
+                    v.unknowns.iter().any(|u| u.dimension == "size"),
+                    "{}",
+                    b.name
+                );
             }
         }
     }
@@ -259,11 +289,20 @@ async fn gcp_estate_reaches_the_map() -> anyhow::Result<()> {
 
     let pages = GCP_ESTATE.len().div_ceil(4) as u64;
     assert_eq!(server.count("buckets.list"), pages, "{:?}", server.counts());
-    assert_eq!(server.count("token"), 1, "one token, cached: {:?}", server.counts());
+    assert_eq!(
+        server.count("token"),
+        1,
+        "one token, cached: {:?}",
+        server.counts()
+    );
     assert_eq!(server.count("unauthorized"), 0, "{:?}", server.counts());
     let keys = GCP_ESTATE.iter().filter(|b| b.key.is_some()).count() as u64;
     assert_eq!(server.count("cryptoKeys.get"), keys, "one read per key");
-    assert_eq!(server.count("timeSeries.list"), 2, "two listings per project, not per bucket");
+    assert_eq!(
+        server.count("timeSeries.list"),
+        2,
+        "two listings per project, not per bucket"
+    );
     Ok(())
 }
 
@@ -289,10 +328,16 @@ async fn fake_gcs_server_buckets_reach_the_map() -> anyhow::Result<()> {
             }),
         )
         .await?;
-    assert_eq!(kept["location"], "EUROPE-WEST4", "fake-gcs ignores the location: {kept}");
+    assert_eq!(
+        kept["location"], "EUROPE-WEST4",
+        "fake-gcs ignores the location: {kept}"
+    );
     assert_eq!(kept["locationType"], "region", "{kept}");
     for dropped in ["customPlacementConfig", "labels", "encryption"] {
-        assert!(kept.get(dropped).is_none(), "fake-gcs now keeps {dropped}: {kept}");
+        assert!(
+            kept.get(dropped).is_none(),
+            "fake-gcs now keeps {dropped}: {kept}"
+        );
     }
     gcs.create_bucket(PROJECT, &serde_json::json!({"name": "lm-fake-plain"}))
         .await?;
@@ -314,8 +359,15 @@ async fn fake_gcs_server_buckets_reach_the_map() -> anyhow::Result<()> {
         assert_eq!(v.region, "EUROPE-WEST4");
         assert_eq!((v.country.as_str(), v.eu), ("NL", true));
         assert_eq!(v.custody(), Custody::Provider, "{}", v.custody_reason);
-        assert_eq!(v.bytes, None, "no Monitoring datapoint for the emulator's buckets");
+        assert_eq!(
+            v.bytes, None,
+            "no Monitoring datapoint for the emulator's buckets"
+        );
     }
-    assert_eq!(server.count("buckets.list"), 0, "the listing went to the emulator");
+    assert_eq!(
+        server.count("buckets.list"),
+        0,
+        "the listing went to the emulator"
+    );
     Ok(())
 }

@@ -153,8 +153,8 @@ impl TokenSource {
             })
             .or_else(|| {
                 let home = std::env::var_os("HOME")?;
-                let path = PathBuf::from(home)
-                    .join(".config/gcloud/application_default_credentials.json");
+                let path =
+                    PathBuf::from(home).join(".config/gcloud/application_default_credentials.json");
                 path.is_file().then_some(path)
             });
         if let Some(path) = file {
@@ -305,7 +305,10 @@ impl TokenSource {
             return Err(format!(
                 "{}: token endpoint answered {status}: {}",
                 self.description,
-                String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
             ));
         }
         let t: TokenResponse = serde_json::from_slice(&body)

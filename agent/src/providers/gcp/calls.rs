@@ -67,15 +67,16 @@ pub(crate) mod policy_tests {
     #[test]
     fn shipped_role_matches_the_call_registry() {
         let granted = shipped_role_permissions();
-        assert_eq!(granted, registry_permissions(), "role and call registry differ");
+        assert_eq!(
+            granted,
+            registry_permissions(),
+            "role and call registry differ"
+        );
         for p in &granted {
             // `service.resource.verb`, and the verb reads metadata: no object data
             // (storage.objects.get), no key use (cloudkms.cryptoKeyVersions.useToDecrypt).
             let verb = p.rsplit('.').next().unwrap_or_default();
-            assert!(
-                matches!(verb, "get" | "list"),
-                "not a read permission: {p}"
-            );
+            assert!(matches!(verb, "get" | "list"), "not a read permission: {p}");
             assert!(!p.contains('*'), "wildcard permission {p}");
             assert!(!p.starts_with("storage.objects."), "object data: {p}");
         }

@@ -131,9 +131,9 @@ impl GcpConfig {
         for p in &self.projects {
             // Project ids: 6 to 30 lowercase letters, digits and hyphens (Resource Manager).
             if p.is_empty()
-                || !p
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == ':')
+                || !p.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == ':'
+                })
             {
                 return Err(format!("gcp.projects entry {p:?} is not a project id"));
             }
@@ -178,7 +178,10 @@ mod tests {
                 "[gcp]\nenabled = true\nkms_endpoint = \"ftp://x\"\n",
                 "gcp.kms_endpoint",
             ),
-            ("[gcp]\nenabled = true\nconcurrency = 0\n", "gcp.concurrency"),
+            (
+                "[gcp]\nenabled = true\nconcurrency = 0\n",
+                "gcp.concurrency",
+            ),
             (
                 "[gcp]\nenabled = true\nprojects = [\"Bad Project\"]\n",
                 "gcp.projects",

@@ -152,7 +152,9 @@ struct BucketSize {
 
 impl Project<'_> {
     async fn push(&self, subject: &str, call: &Call, body: fact::Body) -> Result<(), SinkClosed> {
-        self.sink.push(new_fact(self.id, subject, call.name, body)).await
+        self.sink
+            .push(new_fact(self.id, subject, call.name, body))
+            .await
     }
 
     async fn gap(&self, subject: &str, call: &Call, f: &CallFailure) -> Result<(), SinkClosed> {
@@ -165,7 +167,11 @@ impl Project<'_> {
         let url = match GcpRest::url(
             &self.config.storage_endpoint,
             "/storage/v1/b",
-            &[("project", self.id), ("maxResults", "1000"), ("projection", "noAcl")],
+            &[
+                ("project", self.id),
+                ("maxResults", "1000"),
+                ("projection", "noAcl"),
+            ],
         ) {
             Ok(u) => u,
             Err(f) => return self.incomplete(f).await,
@@ -473,7 +479,9 @@ fn key_fact(k: &rest::CryptoKey) -> Key {
     } else {
         primary.protection_level.clone()
     };
-    let external = primary.external_protection_level_options.unwrap_or_default();
+    let external = primary
+        .external_protection_level_options
+        .unwrap_or_default();
     Key {
         arn: k.name.clone(),
         key_account: project,
@@ -535,8 +543,14 @@ mod tests {
         let key = key_fact(&k);
         assert_eq!(key.origin, "EXTERNAL_VPC");
         assert_eq!(key.external_key_uri, "v0/keys/k1");
-        assert_eq!(key.key_backend, "projects/p/locations/europe/ekmConnections/c");
-        assert_eq!((key.key_account.as_str(), key.region.as_str()), ("p", "europe"));
+        assert_eq!(
+            key.key_backend,
+            "projects/p/locations/europe/ekmConnections/c"
+        );
+        assert_eq!(
+            (key.key_account.as_str(), key.region.as_str()),
+            ("p", "europe")
+        );
         let k: rest::CryptoKey = serde_json::from_value(serde_json::json!({
             "name": "projects/p/locations/europe-west3/keyRings/r/cryptoKeys/k",
             "primary": {"state": "ENABLED", "protectionLevel": "HSM",
@@ -557,7 +571,11 @@ mod tests {
         }))
         .expect("parses");
         let r = data_locations(&b);
-        let regions: Vec<&str> = r.rules.iter().map(|r| r.destination_region.as_str()).collect();
+        let regions: Vec<&str> = r
+            .rules
+            .iter()
+            .map(|r| r.destination_region.as_str())
+            .collect();
         assert_eq!(regions, ["EUROPE-WEST1", "EUROPE-WEST6"]);
         let lock = retention(&b);
         assert!(lock.enabled);

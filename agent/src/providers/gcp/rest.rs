@@ -32,12 +32,14 @@ impl GcpRest {
 
     /// `base` + `path` with query pairs.
     pub fn url(base: &str, path: &str, query: &[(&str, &str)]) -> Result<url::Url, CallFailure> {
-        let mut url = url::Url::parse(&format!("{}{path}", base.trim_end_matches('/')))
-            .map_err(|e| CallFailure {
-                code: Some("InvalidEndpoint".into()),
-                message: format!("{base}{path}: {e}"),
-                status: None,
-                timeout: false,
+        let mut url =
+            url::Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).map_err(|e| {
+                CallFailure {
+                    code: Some("InvalidEndpoint".into()),
+                    message: format!("{base}{path}: {e}"),
+                    status: None,
+                    timeout: false,
+                }
             })?;
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
@@ -63,7 +65,10 @@ impl GcpRest {
                 .get(url.clone())
                 .bearer_auth(&token)
                 .header("accept", "application/json")
-                .header("user-agent", concat!("landmeter-agent/", env!("CARGO_PKG_VERSION")))
+                .header(
+                    "user-agent",
+                    concat!("landmeter-agent/", env!("CARGO_PKG_VERSION")),
+                )
                 .send()
                 .await;
             let response = match sent {
@@ -200,9 +205,12 @@ pub fn failure_of(status: u16, body: &[u8]) -> CallFailure {
         .and_then(|e| e.error);
     match parsed {
         Some(e) => CallFailure {
-            code: Some(e.status)
-                .filter(|s| !s.is_empty())
-                .or_else(|| e.errors.into_iter().map(|i| i.reason).find(|r| !r.is_empty())),
+            code: Some(e.status).filter(|s| !s.is_empty()).or_else(|| {
+                e.errors
+                    .into_iter()
+                    .map(|i| i.reason)
+                    .find(|r| !r.is_empty())
+            }),
             message: e.message,
             status: Some(status),
             timeout: false,
@@ -380,11 +388,12 @@ pub struct TypedValue {
 
 impl TypedValue {
     pub fn as_f64(&self) -> Option<f64> {
-        self.double_value.or_else(|| match self.int64_value.as_ref()? {
-            serde_json::Value::String(s) => s.parse().ok(),
-            serde_json::Value::Number(n) => n.as_f64(),
-            _ => None,
-        })
+        self.double_value
+            .or_else(|| match self.int64_value.as_ref()? {
+                serde_json::Value::String(s) => s.parse().ok(),
+                serde_json::Value::Number(n) => n.as_f64(),
+                _ => None,
+            })
     }
 }
 
@@ -420,8 +429,19 @@ mod tests {
             "labels": {"data-classification": "confidential"}, "storageClass": "NEARLINE"
         }))
         .expect("parses");
-        assert_eq!(b.retention_policy.as_ref().and_then(RetentionPolicy::seconds), Some(2_592_000));
-        assert_eq!(b.custom_placement_config.expect("placement").data_locations.len(), 2);
+        assert_eq!(
+            b.retention_policy
+                .as_ref()
+                .and_then(RetentionPolicy::seconds),
+            Some(2_592_000)
+        );
+        assert_eq!(
+            b.custom_placement_config
+                .expect("placement")
+                .data_locations
+                .len(),
+            2
+        );
         let k: CryptoKey = serde_json::from_value(serde_json::json!({
             "name": "projects/p/locations/europe/keyRings/r/cryptoKeys/k",
             "primary": {"name": "…/cryptoKeyVersions/1", "state": "ENABLED", "protectionLevel": "EXTERNAL",
@@ -432,7 +452,9 @@ mod tests {
         let p = k.primary.expect("primary");
         assert_eq!(p.protection_level, "EXTERNAL");
         assert_eq!(
-            p.external_protection_level_options.expect("options").external_key_uri,
+            p.external_protection_level_options
+                .expect("options")
+                .external_key_uri,
             "https://ekm.example.eu/v0/keys/k1"
         );
     }
