@@ -48,6 +48,16 @@
 //! | `LANDMETER_AGENT_AZURE_BLOB_ENDPOINT` | `azure.blob_endpoint` (empty string clears it) |
 //! | `LANDMETER_AGENT_AZURE_CA_FILE` | `azure.ca_file` (empty string clears it) |
 //! | `LANDMETER_AGENT_AZURE_KINDS` | `azure.kinds` (comma-separated; empty lists none) |
+//! | `LANDMETER_AGENT_GCP_ENABLED` | `gcp.enabled` (`true`/`false`) |
+//! | `LANDMETER_AGENT_GCP_PROJECTS` | `gcp.projects` (comma-separated) |
+//! | `LANDMETER_AGENT_GCP_STORAGE_ENDPOINT` | `gcp.storage_endpoint` |
+//! | `LANDMETER_AGENT_GCP_KMS_ENDPOINT` | `gcp.kms_endpoint` |
+//! | `LANDMETER_AGENT_GCP_MONITORING_ENDPOINT` | `gcp.monitoring_endpoint` |
+//! | `LANDMETER_AGENT_GCP_TOKEN_ENDPOINT` | `gcp.token_endpoint` (empty string clears it) |
+//! | `LANDMETER_AGENT_GCP_METADATA_ENDPOINT` | `gcp.metadata_endpoint` |
+//! | `LANDMETER_AGENT_GCP_METADATA` | `gcp.metadata` (`true`/`false`) |
+//! | `LANDMETER_AGENT_GCP_CA_FILE` | `gcp.ca_file` (empty string clears it) |
+//! | `LANDMETER_AGENT_GCP_CREDENTIALS_FILE` | `gcp.credentials_file` (empty string clears it) |
 //!
 //! `LANDMETER_AGENT_CONFIG` names the file (read by the command line, not here). Any other
 //! `LANDMETER_AGENT_*` variable is an error, like an unknown key in the file.
@@ -58,6 +68,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::providers::aws::config::{AwsAccount, AwsConfig};
 pub use crate::providers::azure::config::{AzureAccountKey, AzureConfig};
+pub use crate::providers::gcp::config::GcpConfig;
 
 /// Prefix of every environment variable the agent reads.
 pub const ENV_PREFIX: &str = "LANDMETER_AGENT_";
@@ -104,6 +115,9 @@ pub struct Config {
     /// The Azure estate to survey (`enabled = true`); scanned in the same scan as AWS when
     /// `[aws] enabled = true` is given too.
     pub azure: AzureConfig,
+    /// The Google Cloud estate to survey (`enabled = true`); scanned in the same scan as the
+    /// other enabled clouds.
+    pub gcp: GcpConfig,
     /// When `landmeter-agent run` scans.
     pub schedule: ScheduleConfig,
     /// Where batches wait for the collector's acknowledgement.
@@ -246,6 +260,7 @@ impl Default for Config {
             collector: CollectorConfig::default(),
             aws: AwsConfig::default(),
             azure: AzureConfig::default(),
+            gcp: GcpConfig::default(),
             schedule: ScheduleConfig::default(),
             spool: SpoolConfig::default(),
             metrics: MetricsConfig::default(),
@@ -407,6 +422,10 @@ impl Config {
                         .map_err(|reason| invalid(&reason))?
                         || self
                             .azure
+                            .apply_env(key, value.clone())
+                            .map_err(|reason| invalid(&reason))?
+                        || self
+                            .gcp
                             .apply_env(key, value)
                             .map_err(|reason| invalid(&reason))?;
                     if !ours {
@@ -525,9 +544,15 @@ impl Config {
         {
             return bad(reason);
         }
-        if !self.aws_enabled() && !self.azure.enabled {
+        if self.gcp.enabled
+            && let Err(reason) = self.gcp.validate()
+        {
+            return bad(reason);
+        }
+        if !self.aws_enabled() && !self.azure.enabled && !self.gcp.enabled {
             return bad(
-                "nothing to scan: [aws] enabled = false and [azure] is not enabled".to_owned(),
+                "nothing to scan: [aws] enabled = false and neither [azure] nor [gcp] is enabled"
+                    .to_owned(),
             );
         }
         Ok(())
@@ -538,7 +563,9 @@ impl Config {
     /// Whether AWS is scanned: `[aws] enabled` when given, else only when no other cloud is
     /// (the meaning of configurations from before several clouds per agent).
     pub fn aws_enabled(&self) -> bool {
-        self.aws.enabled.unwrap_or(!self.azure.enabled)
+        self.aws
+            .enabled
+            .unwrap_or(!self.azure.enabled && !self.gcp.enabled)
     }
 }
 

@@ -304,9 +304,10 @@ impl Drop for ArmServer {
     }
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost; returns the server config and
+/// A CA and a server certificate for 127.0.0.1 and localhost (also the GCP test server's);
+/// returns the server config and
 /// the CA's PEM.
-fn tls_config() -> anyhow::Result<(rustls::ServerConfig, String)> {
+pub(crate) fn tls_config() -> anyhow::Result<(rustls::ServerConfig, String)> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;

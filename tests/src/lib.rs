@@ -16,6 +16,9 @@
 //!   MySQL, Cosmos DB, vaults, file shares) and the subscription's paired regions.
 //! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
 //! - [`browser`]: headless chromium through chromedriver (WebDriver), for the UI tests.
+//! - [`gcp_server`]: a local HTTPS server playing Google Cloud (OAuth2 token endpoint, Cloud
+//!   Storage, Cloud KMS, Cloud Monitoring), with the GCP estate as a table
+//!   ([`gcp_server::GCP_ESTATE`]).
 //! - [`multi_cloud`]: one agent configuration with `[aws]` and `[azure]` both enabled.
 //!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
@@ -29,6 +32,7 @@ pub mod azurite;
 pub mod browser;
 pub mod estate;
 pub mod fault_proxy;
+pub mod gcp_server;
 pub mod multi_cloud;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -786,11 +790,22 @@ pub(crate) fn agent_with_args(
 }
 
 /// Runs `landmeter-agent scan --config <config>` (an Azure configuration, e.g. from
-/// [`arm_server::ArmServer::agent_config`]) reporting to `collector`, with no Azure or AWS
-/// variables from the host.
+/// [`arm_server::ArmServer::agent_config`]) reporting to `collector`, with no Azure, Google
+/// or AWS variables from the host.
 pub async fn run_agent_azure(collector: &str, config: &Path) -> anyhow::Result<AgentRun> {
+    run_agent_config(collector, config, "azure").await
+}
+
+/// Runs `landmeter-agent scan --config <config>` (a Google Cloud configuration, e.g. from
+/// [`gcp_server::GcpServer::agent_config`]) reporting to `collector`, with no Google, Azure
+/// or AWS variables from the host and an empty home (no gcloud credentials file).
+pub async fn run_agent_gcp(collector: &str, config: &Path) -> anyhow::Result<AgentRun> {
+    run_agent_config(collector, config, "gcp").await
+}
+
+async fn run_agent_config(collector: &str, config: &Path, what: &str) -> anyhow::Result<AgentRun> {
     let bin = workspace_bin("landmeter-agent")?;
-    let home = TempDir::new("landmeter-agent-azure")?;
+    let home = TempDir::new(&format!("landmeter-agent-{what}"))?;
     let mut cmd = Command::new(&bin);
     cmd.arg("scan")
         .arg("--config")
@@ -798,7 +813,10 @@ pub async fn run_agent_azure(collector: &str, config: &Path) -> anyhow::Result<A
         .args(["--collector", collector]);
     scrub_env(&mut cmd);
     for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("AZURE_") || k.to_string_lossy().starts_with("IDENTITY_")
+        let k_text = k.to_string_lossy();
+        if ["AZURE_", "IDENTITY_", "GOOGLE_", "CLOUDSDK_", "GCE_"]
+            .iter()
+            .any(|p| k_text.starts_with(p))
         {
             cmd.env_remove(k);
         }
@@ -808,7 +826,7 @@ pub async fn run_agent_azure(collector: &str, config: &Path) -> anyhow::Result<A
     cmd.kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
         .await
-        .context("landmeter-agent scan (azure) did not finish within 180 s")?
+        .with_context(|| format!("landmeter-agent scan ({what}) did not finish within 180 s"))?
         .with_context(|| format!("run {}", bin.display()))?;
     Ok(AgentRun {
         status: out.status,

@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 
 use landmeter_proto::v1::{AccountCoverage, Fact, FactTopic, Gap, GapKind, fact};
 
@@ -104,7 +105,7 @@ pub enum ProvidersError {
     NoneEnabled,
 }
 
-/// The providers the configuration enables, in scan order (AWS, then Azure).
+/// The providers the configuration enables, in scan order (AWS, Azure, Google Cloud).
 pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersError> {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
     if config.aws_enabled() {
@@ -118,6 +119,12 @@ pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersEr
         providers.push(Box::new(azure::AzureProvider::new(config.azure.clone())));
         #[cfg(not(feature = "azure"))]
         return Err(ProvidersError::NotCompiled { section: "azure" });
+    }
+    if config.gcp.enabled {
+        #[cfg(feature = "gcp")]
+        providers.push(Box::new(gcp::GcpProvider::new(config.gcp.clone())));
+        #[cfg(not(feature = "gcp"))]
+        return Err(ProvidersError::NotCompiled { section: "gcp" });
     }
     if providers.is_empty() {
         return Err(ProvidersError::NoneEnabled);
@@ -133,6 +140,9 @@ pub fn capabilities() -> Vec<String> {
     }
     if cfg!(feature = "azure") {
         caps.push("provider.azure".to_owned());
+    }
+    if cfg!(feature = "gcp") {
+        caps.push("provider.gcp".to_owned());
     }
     caps
 }
@@ -217,7 +227,10 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "AuthorizationFailed"
         | "AuthenticationFailed"
         | "InvalidAuthenticationToken"
-        | "CredentialUnavailable" => GapKind::AccessDenied,
+        | "CredentialUnavailable"
+        | "PERMISSION_DENIED"
+        | "UNAUTHENTICATED"
+        | "forbidden" => GapKind::AccessDenied,
         "SlowDown"
         | "Throttling"
         | "ThrottlingException"
@@ -233,12 +246,16 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "BandwidthLimitExceeded"
         | "EC2ThrottledException"
         | "TooManyRequests"
-        | "ServerBusy" => GapKind::Throttled,
+        | "ServerBusy"
+        | "RESOURCE_EXHAUSTED"
+        | "UNAVAILABLE"
+        | "rateLimitExceeded" => GapKind::Throttled,
         "NotImplemented"
         | "UnsupportedOperation"
         | "UnsupportedOperationException"
-        | "NotSupported" => GapKind::NotImplemented,
-        "RequestTimeout" | "RequestTimeoutException" => GapKind::Timeout,
+        | "NotSupported"
+        | "UNIMPLEMENTED" => GapKind::NotImplemented,
+        "RequestTimeout" | "RequestTimeoutException" | "DEADLINE_EXCEEDED" => GapKind::Timeout,
         "InternalError"
         | "InternalFailure"
         | "InternalServerError"
@@ -253,7 +270,9 @@ fn classify_code(code: &str) -> Option<GapKind> {
         | "SubscriptionNotFound"
         | "VaultNotFound"
         | "KeyNotFound"
-        | "ContainerNotFound" => GapKind::NotFound,
+        | "ContainerNotFound"
+        | "NOT_FOUND"
+        | "notFound" => GapKind::NotFound,
         _ if code.starts_with("NoSuch")
             || code.ends_with("NotFound")
             || code.ends_with("NotFoundException")
@@ -310,6 +329,7 @@ mod tests {
             ("", &["aws"]),
             ("[aws]\nprovider = \"ovhcloud\"\n", &["ovhcloud"]),
             ("[azure]\nenabled = true\n", &["microsoft-azure"]),
+            ("[gcp]\nenabled = true\n", &["google-cloud"]),
             (
                 "[aws]\nenabled = true\n[azure]\nenabled = true\n",
                 &["aws", "microsoft-azure"],

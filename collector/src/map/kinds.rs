@@ -17,6 +17,7 @@ use landmeter_proto::v1::{EncryptionState, Sharing, StoreKind, StoreView};
 use super::AccountFacts;
 use super::azure;
 use super::custody::{self, CustodyDecision, CustodyInput};
+use super::gcp;
 
 /// Buckets, storage accounts and containers: the kinds with rules of their own (S3 default
 /// encryption, Azure Storage key sources). A store whose kind is not known is read as one
@@ -72,6 +73,9 @@ pub(super) fn decide(a: &AccountFacts<'_>, input: &CustodyInput<'_>) -> CustodyD
             }
         );
         return d;
+    }
+    if gcp::is_kms_key_name(&enc.key_ref) {
+        return gcp::decide_key(input, enc, d);
     }
     if enc.key_ref.starts_with("https://") {
         return azure::decide_key_uri(a, input.store_account, input.store_region, enc, d);

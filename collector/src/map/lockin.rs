@@ -12,7 +12,7 @@ use landmeter_proto::v1::{Retention, Size, StorageClassBytes, StoreView};
 
 /// Part of the interpretation fingerprint: bump when these rules change, so stored facts
 /// are re-interpreted at the collector's next start.
-pub const RULES_VERSION: u32 = 1;
+pub const RULES_VERSION: u32 = 2;
 
 /// Days per year when S3 gives a default retention in years.
 const DAYS_PER_YEAR: i64 = 365;
@@ -75,6 +75,22 @@ pub fn s3_class(storage_type: &str) -> ClassInfo {
     }
 }
 
+/// The class of a Cloud Storage storage class (`gcs:<STORAGE_CLASS>` as the agent keys a
+/// bucket's bytes; cloud.google.com/storage/docs/storage-classes): every class is read
+/// online, Nearline, Coldline and Archive charge per GB retrieved and have minimum storage
+/// durations of 30, 90 and 365 days.
+pub fn gcs_class(storage_class: &str) -> ClassInfo {
+    match storage_class.to_ascii_uppercase().as_str() {
+        "STANDARD" | "MULTI_REGIONAL" | "REGIONAL" | "DURABLE_REDUCED_AVAILABILITY" => {
+            info("standard", false, false, 0)
+        }
+        "NEARLINE" => info("infrequent-access", false, true, 30),
+        "COLDLINE" => info("cold", false, true, 90),
+        "ARCHIVE" => info("archive-online", false, true, 365),
+        _ => info("other", false, false, 0),
+    }
+}
+
 /// The class of Azure blob capacity in an access tier.
 pub fn azure_tier_class(access_tier: &str) -> ClassInfo {
     match access_tier.to_ascii_lowercase().as_str() {
@@ -106,7 +122,9 @@ pub fn apply(
         let mut types: Vec<(&String, &i64)> = size.bytes_by_storage_type.iter().collect();
         types.sort();
         for (storage_type, bytes) in types {
-            let c = if access_tier.is_empty() {
+            let c = if let Some(class) = storage_type.strip_prefix("gcs:") {
+                gcs_class(class)
+            } else if access_tier.is_empty() {
                 s3_class(storage_type)
             } else if let Some(tier) = storage_type.strip_prefix("BlobCapacity:") {
                 azure_tier_class(tier)
@@ -148,9 +166,11 @@ pub fn apply(
 }
 
 /// A lock the owner cannot shorten: COMPLIANCE mode (not even the root user can delete
-/// locked versions before retention ends) or a legal hold someone must lift.
+/// locked versions before retention ends), a locked Cloud Storage retention policy (bucket
+/// lock: the period can be neither reduced nor removed) or a legal hold someone must lift.
 pub fn cannot_be_shortened(v: &StoreView) -> bool {
-    (v.object_lock && v.object_lock_mode == "COMPLIANCE") || v.legal_hold
+    (v.object_lock && matches!(v.object_lock_mode.as_str(), "COMPLIANCE" | "LOCKED"))
+        || v.legal_hold
 }
 
 #[cfg(test)]

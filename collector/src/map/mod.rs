@@ -21,6 +21,7 @@ pub mod azure;
 pub mod changes;
 pub mod custody;
 pub mod exit;
+pub mod gcp;
 pub mod indicators;
 pub mod kinds;
 pub mod lockin;
@@ -269,7 +270,7 @@ impl Interpreter {
                 v.country = r.country.clone();
                 v.eu = r.eu;
                 v.location_unverified = r.unverified();
-                jurisdictions.insert(r.country.clone());
+                insert_country(&mut jurisdictions, &r.country);
                 all_eu &= r.eu;
             }
             None => {
@@ -397,7 +398,9 @@ impl Interpreter {
                 key_store,
                 client_side_declared,
             };
-            if kinds::is_object_storage(store.kind()) {
+            if gcp::is_gcs_bucket(store) {
+                gcp::decide(&input)
+            } else if kinds::is_object_storage(store.kind()) {
                 custody::decide(&input)
             } else {
                 kinds::decide(a, &input)
@@ -438,7 +441,7 @@ impl Interpreter {
         {
             match self.tables.region(provider, key_region) {
                 Some(r) => {
-                    jurisdictions.insert(r.country.clone());
+                    insert_country(&mut jurisdictions, &r.country);
                     all_eu &= r.eu;
                 }
                 None => {
@@ -526,6 +529,21 @@ impl Interpreter {
                 copies.push(t);
             }
         }
+        // The members of a predefined Cloud Storage dual-region each hold the data.
+        if gcp::is_gcs_bucket(store) {
+            for member in gcp::predefined_dual_region(&store.region) {
+                if copies.iter().any(|t| t.region.eq_ignore_ascii_case(member)) {
+                    continue;
+                }
+                copies.push(ReplicationTarget {
+                    bucket: store.name.clone(),
+                    account: account.to_owned(),
+                    region: (*member).to_owned(),
+                    copy_kind: landmeter_proto::CopyKind::MultiRegion.label().to_owned(),
+                    ..ReplicationTarget::default()
+                });
+            }
+        }
         // Copies that name this store as their source and sit in another region (a
         // snapshot copied away, a replica that only knows its primary).
         for copy in a.copies_of.get(subject).into_iter().flatten() {
@@ -545,7 +563,7 @@ impl Interpreter {
                 Some(r) => {
                     t.country = r.country.clone();
                     t.eu = r.eu;
-                    jurisdictions.insert(r.country.clone());
+                    insert_country(&mut jurisdictions, &r.country);
                     all_eu &= r.eu;
                     if !r.eu {
                         v.replicated_outside_eu = true;
@@ -637,6 +655,14 @@ impl Interpreter {
         v.jurisdictions = jurisdictions.into_iter().collect();
         indicators::apply(&mut v, &self.tables);
         v
+    }
+}
+
+/// A region's country as a jurisdiction; a multi-country location (a multi- or dual-region
+/// whose row names no single country) adds none: its members' countries speak for it.
+fn insert_country(jurisdictions: &mut BTreeSet<String>, country: &str) {
+    if !country.is_empty() {
+        jurisdictions.insert(country.to_owned());
     }
 }
 

@@ -192,8 +192,21 @@ impl ReferenceTables {
     /// Looks a region up for a declared provider (`aws`, `microsoft-azure`, `ovhcloud`, ...).
     pub fn region(&self, provider: &str, code: &str) -> Option<&Region> {
         let table_provider = regions_table_provider(provider);
+        let found = self
+            .regions
+            .get(&(table_provider.to_owned(), code.to_owned()));
+        if found.is_some() || table_provider != "gcp" {
+            return found;
+        }
+        // Cloud Storage spells regions in capitals ("EUROPE-WEST4"), Cloud KMS its
+        // multi-regions in lower case ("europe"); the table holds regions in lower case under
+        // `gcp` and multi- and dual-regions in capitals under `gcp-gcs`.
         self.regions
-            .get(&(table_provider.to_owned(), code.to_owned()))
+            .get(&("gcp".to_owned(), code.to_ascii_lowercase()))
+            .or_else(|| {
+                self.regions
+                    .get(&("gcp-gcs".to_owned(), code.to_ascii_uppercase()))
+            })
     }
 
     pub fn provider(&self, provider: &str) -> Option<&ProviderInfo> {

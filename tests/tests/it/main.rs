@@ -20,6 +20,9 @@
 //! - `azure`: the Azure provider against an HTTPS ARM test server and Azurite.
 //! - `azure_kinds`: the other Azure store kinds (disks, snapshots, databases, vaults, file
 //!   shares) against the ARM test server: facts, the map, requests, a denied listing.
+//! - `gcp`: the Google Cloud provider against an HTTPS test server (token endpoint, Cloud
+//!   Storage, Cloud KMS, Cloud Monitoring) and fake-gcs-server: one scan per protection level
+//!   and location type.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
 //! - `demo`: the demo binary (`scripts/demo.sh --exit`) prints every store kind and exits 0.
@@ -34,6 +37,7 @@ mod azure_kinds;
 mod demo;
 mod enrol;
 mod faults;
+mod gcp;
 mod key_stores;
 mod lockin;
 mod map;
