@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the demo need beside Rust: moto (the AWS emulator)
-# in <repo>/.venv, and Azurite (the Azure Storage emulator, Node 20) in <repo>/.tools.
+# in <repo>/.venv, Azurite (the Azure Storage emulator, Node 20) and s3rver (an S3 server
+# for the S3-compatible providers) in <repo>/.tools.
 # Idempotent: does nothing for a tool whose pinned version is already there.
 set -euo pipefail
 
@@ -45,6 +46,26 @@ else
 fi
 test -x "$azurite_bin" || { echo "error: $azurite_bin missing after install" >&2; exit 1; }
 echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZURITE)"
+
+# s3rver: a real S3 server (Node, npm) for the S3-compatible providers' tests. It answers
+# NotImplemented (HTTP 501) for every bucket-configuration call (location, encryption, tagging,
+# replication, object lock), as the European S3-compatible clouds do for calls they lack, and
+# lists buckets without BucketRegion. Chosen over s3s-fs (crates.io): same behaviour, but an
+# npm install of seconds beside Azurite instead of compiling the s3s crate on every fresh
+# machine (ARCHITECTURE.md, tests).
+s3rver_version="3.7.1"
+s3rver_bin="$tools/node_modules/.bin/s3rver"
+installed="$(cd "$tools" 2>/dev/null && node -p 'require("s3rver/package.json").version' 2>/dev/null || true)"
+if [ "$installed" = "$s3rver_version" ] && [ -x "$s3rver_bin" ]; then
+    echo "s3rver $installed already in $tools"
+else
+    command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install s3rver" >&2; exit 1; }
+    echo "installing s3rver@$s3rver_version into $tools"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "s3rver@$s3rver_version"
+fi
+test -x "$s3rver_bin" || { echo "error: $s3rver_bin missing after install" >&2; exit 1; }
+echo "s3rver: $s3rver_bin (the tests find it there, or set LANDMETER_S3RVER)"
 
 # Chromium and chromedriver (Debian packages) for the headless-browser UI tests.
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then

@@ -17,6 +17,8 @@
 //! - [`azurite`]: Azurite (the Azure Blob emulator) and container seeding.
 //! - [`browser`]: headless chromium through chromedriver (WebDriver), for the UI tests.
 //! - [`multi_cloud`]: one agent configuration with `[aws]` and `[azure]` both enabled.
+//! - [`s3_compatible`]: s3rver (a real S3 server lacking the bucket-configuration calls) and
+//!   agent runs with `[[s3_compatible]]` entries.
 //!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
@@ -30,6 +32,7 @@ pub mod browser;
 pub mod estate;
 pub mod fault_proxy;
 pub mod multi_cloud;
+pub mod s3_compatible;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod azure;
+pub mod s3_compatible;
 
 use landmeter_proto::v1::{AccountCoverage, Fact, FactTopic, Gap, GapKind, fact};
 
@@ -104,7 +105,8 @@ pub enum ProvidersError {
     NoneEnabled,
 }
 
-/// The providers the configuration enables, in scan order (AWS, then Azure).
+/// The providers the configuration enables, in scan order (AWS, the S3-compatible entries,
+/// then Azure).
 pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersError> {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
     if config.aws_enabled() {
@@ -112,6 +114,15 @@ pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersEr
         providers.push(Box::new(aws::AwsProvider::new(config.aws.clone())));
         #[cfg(not(feature = "aws"))]
         return Err(ProvidersError::NotCompiled { section: "aws" });
+    }
+    for entry in &config.s3_compatible {
+        #[cfg(feature = "aws")]
+        providers.push(Box::new(aws::S3CompatibleProvider::new(entry.clone())));
+        #[cfg(not(feature = "aws"))]
+        {
+            let _ = entry;
+            return Err(ProvidersError::NotCompiled { section: "aws" });
+        }
     }
     if config.azure.enabled {
         #[cfg(feature = "azure")]
@@ -130,6 +141,7 @@ pub fn capabilities() -> Vec<String> {
     let mut caps = Vec::new();
     if cfg!(feature = "aws") {
         caps.push("provider.aws".to_owned());
+        caps.push("provider.s3-compatible".to_owned());
     }
     if cfg!(feature = "azure") {
         caps.push("provider.azure".to_owned());

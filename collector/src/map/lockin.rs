@@ -12,7 +12,7 @@ use landmeter_proto::v1::{Retention, Size, StorageClassBytes, StoreView};
 
 /// Part of the interpretation fingerprint: bump when these rules change, so stored facts
 /// are re-interpreted at the collector's next start.
-pub const RULES_VERSION: u32 = 1;
+pub const RULES_VERSION: u32 = 2;
 
 /// Days per year when S3 gives a default retention in years.
 const DAYS_PER_YEAR: i64 = 365;
