@@ -31,21 +31,27 @@ fi
 test -x "$venv/bin/moto_server" || { echo "error: $venv/bin/moto_server missing after install" >&2; exit 1; }
 echo "moto_server: $venv/bin/moto_server (the tests find it there, or set LANDMETER_MOTO_SERVER)"
 
-# Azurite: the Blob data-plane emulator for the Azure tests (ARM is played by a test server).
-azurite_version="3.35.0"
 tools="$root/.tools"
-azurite_bin="$tools/node_modules/.bin/azurite-blob"
-installed="$(cd "$tools" 2>/dev/null && node -p 'require("azurite/package.json").version' 2>/dev/null || true)"
-if [ "$installed" = "$azurite_version" ] && [ -x "$azurite_bin" ]; then
-    echo "azurite $installed already in $tools"
-else
-    command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install azurite" >&2; exit 1; }
-    echo "installing azurite@$azurite_version into $tools"
-    mkdir -p "$tools"
-    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "azurite@$azurite_version"
-fi
-test -x "$azurite_bin" || { echo "error: $azurite_bin missing after install" >&2; exit 1; }
-echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZURITE)"
+
+# Installs npm package $1 at version $2 into $tools unless it is there; $3 is the binary
+# it must provide, $4 the variable the tests read instead.
+npm_tool() {
+    local package="$1" version="$2" bin="$tools/node_modules/.bin/$3" variable="$4" installed
+    installed="$(cd "$tools" 2>/dev/null && node -p "require(\"$package/package.json\").version" 2>/dev/null || true)"
+    if [ "$installed" = "$version" ] && [ -x "$bin" ]; then
+        echo "$package $installed already in $tools"
+    else
+        command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install $package" >&2; exit 1; }
+        echo "installing $package@$version into $tools"
+        mkdir -p "$tools"
+        npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "$package@$version"
+    fi
+    test -x "$bin" || { echo "error: $bin missing after install" >&2; exit 1; }
+    echo "$3: $bin (the tests find it there, or set $variable)"
+}
+
+# Azurite: the Blob data-plane emulator for the Azure tests (ARM is played by a test server).
+npm_tool azurite 3.35.0 azurite-blob LANDMETER_AZURITE
 
 # s3rver: a real S3 server (Node, npm) for the S3-compatible providers' tests. It answers
 # NotImplemented (HTTP 501) for every bucket-configuration call (location, encryption, tagging,
@@ -53,19 +59,7 @@ echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZUR
 # lists buckets without BucketRegion. Chosen over s3s-fs (crates.io): same behaviour, but an
 # npm install of seconds beside Azurite instead of compiling the s3s crate on every fresh
 # machine (ARCHITECTURE.md, tests).
-s3rver_version="3.7.1"
-s3rver_bin="$tools/node_modules/.bin/s3rver"
-installed="$(cd "$tools" 2>/dev/null && node -p 'require("s3rver/package.json").version' 2>/dev/null || true)"
-if [ "$installed" = "$s3rver_version" ] && [ -x "$s3rver_bin" ]; then
-    echo "s3rver $installed already in $tools"
-else
-    command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install s3rver" >&2; exit 1; }
-    echo "installing s3rver@$s3rver_version into $tools"
-    mkdir -p "$tools"
-    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "s3rver@$s3rver_version"
-fi
-test -x "$s3rver_bin" || { echo "error: $s3rver_bin missing after install" >&2; exit 1; }
-echo "s3rver: $s3rver_bin (the tests find it there, or set LANDMETER_S3RVER)"
+npm_tool s3rver 3.7.1 s3rver LANDMETER_S3RVER
 
 # Chromium and chromedriver (Debian packages) for the headless-browser UI tests.
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then

@@ -118,7 +118,9 @@ impl v1::StoreView {
 
     /// Why `dimension` does not apply to this store (its provider lacks the call), when so.
     pub fn not_applicable(&self, dimension: &str) -> Option<&v1::NotApplicable> {
-        self.not_applicable.iter().find(|n| n.dimension == dimension)
+        self.not_applicable
+            .iter()
+            .find(|n| n.dimension == dimension)
     }
 
     /// The store's size is unknown: no bytes, and not because they are counted elsewhere (an

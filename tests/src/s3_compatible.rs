@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
@@ -82,20 +82,7 @@ impl S3rver {
                 child,
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let up = loop {
-                if process.check_running().is_err() {
-                    break false;
-                }
-                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break true;
-                }
-                if Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            };
-            if up {
+            if crate::wait_for_port(&mut process, addr, Duration::from_secs(30)) {
                 return Ok(S3rver {
                     addr,
                     _process: process,

@@ -326,6 +326,17 @@ mod tests {
                 "[aws]\nenabled = true\n[azure]\nenabled = true\n",
                 &["aws", "microsoft-azure"],
             ),
+            // Each [[s3_compatible]] entry is a provider of its own; AWS only when asked.
+            (
+                "[[s3_compatible]]\nprovider = \"ovhcloud\"\nregions = [{ region = \"gra\" }]\n\
+                 [[s3_compatible]]\nprovider = \"exoscale\"\naccount = \"exo-1\"\nregions = [{ region = \"ch-gva-2\" }]\n",
+                &["ovhcloud", "exoscale"],
+            ),
+            (
+                "[aws]\nenabled = true\n[azure]\nenabled = true\n\
+                 [[s3_compatible]]\nprovider = \"scaleway\"\nregions = [{ region = \"fr-par\" }]\n",
+                &["aws", "scaleway", "microsoft-azure"],
+            ),
         ];
         for (text, expected) in cases {
             let config = Config::from_toml(text).expect("parses");
@@ -350,6 +361,18 @@ mod tests {
         assert_eq!(providers[0].configured_accounts(), ["222222222222"]);
         let caller = configured(&Config::default()).expect("providers");
         assert_eq!(caller[0].configured_accounts(), ["aws"]);
+        let eu = Config::from_toml(
+            "[[s3_compatible]]\nprovider = \"exoscale\"\naccount = \"exo-1\"\nregions = [{ region = \"ch-gva-2\" }]\n",
+        )
+        .expect("parses");
+        let providers = configured(&eu).expect("providers");
+        assert_eq!(providers[0].configured_accounts(), ["exo-1"]);
+        assert!(
+            providers[0]
+                .calls()
+                .iter()
+                .all(|c| c.name.starts_with("s3:") || c.name == "cloudwatch:GetMetricData")
+        );
     }
 
     #[test]

@@ -441,35 +441,52 @@ credentials_file = "/etc/landmeter/ionos"
         assert_eq!(
             ovh.endpoints(),
             [
-                ("gra".to_owned(), "https://s3.gra.io.cloud.ovh.net".to_owned()),
+                (
+                    "gra".to_owned(),
+                    "https://s3.gra.io.cloud.ovh.net".to_owned()
+                ),
                 ("bhs".to_owned(), "http://127.0.0.1:9000".to_owned()),
             ]
         );
         let ionos = &config.s3_compatible[1];
-        assert_eq!((ionos.account(), ionos.concurrency, ionos.object_lock), ("ionos", 8, true));
+        assert_eq!(
+            (ionos.account(), ionos.concurrency, ionos.object_lock),
+            ("ionos", 8, true)
+        );
         assert_eq!(
             ionos.endpoints()[0].1,
             "https://s3.eu-central-1.ionoscloud.com"
         );
         // The configuration names variables, never keys; its rendering says no more.
         let text = config.to_toml();
-        assert!(text.contains("OVH_SECRET") && text.contains("[[s3_compatible]]"), "{text}");
+        assert!(
+            text.contains("OVH_SECRET") && text.contains("[[s3_compatible]]"),
+            "{text}"
+        );
         assert_eq!(Config::from_toml(&text).expect("round trip"), config);
     }
 
     #[test]
     fn bad_entries_are_refused_with_the_reason() {
-        let base = "[[s3_compatible]]\nprovider = \"scaleway\"\nregions = [{ region = \"fr-par\" }]\n";
+        let base =
+            "[[s3_compatible]]\nprovider = \"scaleway\"\nregions = [{ region = \"fr-par\" }]\n";
         let keys = "access_key_id_env = \"A\"\nsecret_access_key_env = \"B\"\n";
         for (text, expect) in [
             (base.to_owned(), "give either"),
-            (format!("{base}{keys}credentials_file = \"/x\"\n"), "give either"),
             (
-                format!("[[s3_compatible]]\nprovider = \"aws\"\nregions = [{{ region = \"x\" }}]\n{keys}"),
+                format!("{base}{keys}credentials_file = \"/x\"\n"),
+                "give either",
+            ),
+            (
+                format!(
+                    "[[s3_compatible]]\nprovider = \"aws\"\nregions = [{{ region = \"x\" }}]\n{keys}"
+                ),
                 "its own section",
             ),
             (
-                format!("[[s3_compatible]]\nprovider = \"acme\"\nregions = [{{ region = \"x\" }}]\n{keys}"),
+                format!(
+                    "[[s3_compatible]]\nprovider = \"acme\"\nregions = [{{ region = \"x\" }}]\n{keys}"
+                ),
                 "needs an endpoint",
             ),
             (
@@ -497,7 +514,10 @@ credentials_file = "/etc/landmeter/ionos"
     fn personas_say_what_is_not_implemented() {
         let hetzner = persona("hetzner");
         assert!(hetzner.lacks(calls::GET_BUCKET_REPLICATION));
-        assert!(!hetzner.lacks(calls::GET_OBJECT_LOCK), "Hetzner has object lock");
+        assert!(
+            !hetzner.lacks(calls::GET_OBJECT_LOCK),
+            "Hetzner has object lock"
+        );
         assert_eq!(
             hetzner.endpoint("fsn1").as_deref(),
             Some("https://fsn1.your-objectstorage.com")

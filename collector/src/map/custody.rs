@@ -5,8 +5,7 @@
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
-    Encryption, EncryptionState, Gap, Key, KeyStore, S3Encryption, Unsupported,
-    encryption::Detail,
+    Encryption, EncryptionState, Gap, Key, KeyStore, S3Encryption, Unsupported, encryption::Detail,
 };
 
 use super::reference::DefaultEncryption;
@@ -819,7 +818,7 @@ mod tests {
                 store_region: REGION,
                 encryption: Some(e),
                 encryption_gap: None,
-            encryption_unsupported: None,
+                encryption_unsupported: None,
                 key: KeyEvidence::Described(&k),
                 key_store: None,
                 client_side_declared: false,
@@ -876,7 +875,7 @@ mod tests {
                     store_region: REGION,
                     encryption: Some(&e),
                     encryption_gap: None,
-            encryption_unsupported: None,
+                    encryption_unsupported: None,
                     key: KeyEvidence::NotObserved,
                     key_store: None,
                     client_side_declared: false,

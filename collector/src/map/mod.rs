@@ -505,7 +505,8 @@ impl Interpreter {
             }
         } else if !a.replication.contains_key(subject)
             && !a.gaps.contains_key(&(subject, FactTopic::Replication))
-            && a.unsupported.contains_key(&(subject, FactTopic::Replication))
+            && a.unsupported
+                .contains_key(&(subject, FactTopic::Replication))
         {
             // The provider has no bucket replication: nothing to read, nothing unknown (the
             // dimension is listed as not applicable below).
@@ -604,18 +605,17 @@ impl Interpreter {
         } else if store.kind() != StoreKind::Container {
             // A container's bytes are counted in its storage account's capacity: not a
             // second unknown.
-            v.unknowns
-                .push(
-                    match (
-                        a.gaps.get(&(subject, FactTopic::Size)),
-                        a.unsupported.get(&(subject, FactTopic::Size)),
-                    ) {
-                        (Some(g), _) => unknown_from_gap(dimension::SIZE, g),
-                        // No source of sizes at this provider: unknown, and why.
-                        (None, Some(u)) => unknown_because(dimension::SIZE, u.message.clone()),
-                        (None, None) => unknown_because(dimension::SIZE, "no size datapoint"),
-                    },
-                );
+            v.unknowns.push(
+                match (
+                    a.gaps.get(&(subject, FactTopic::Size)),
+                    a.unsupported.get(&(subject, FactTopic::Size)),
+                ) {
+                    (Some(g), _) => unknown_from_gap(dimension::SIZE, g),
+                    // No source of sizes at this provider: unknown, and why.
+                    (None, Some(u)) => unknown_because(dimension::SIZE, u.message.clone()),
+                    (None, None) => unknown_because(dimension::SIZE, "no size datapoint"),
+                },
+            );
         }
 
         // Who else can restore it (snapshots).
@@ -1131,7 +1131,9 @@ mod tests {
                     call: call.into(),
                     topic: topic as i32,
                     code: "NotImplemented".into(),
-                    message: "A parameter you provided implies functionality that is not implemented".into(),
+                    message:
+                        "A parameter you provided implies functionality that is not implemented"
+                            .into(),
                     http_status: 501,
                 }),
             )
@@ -1162,20 +1164,35 @@ mod tests {
             }),
         ));
         // The same call denied is a gap: unknown, not "not applicable".
-        facts.push(failed("denied", "GetBucketReplication", FactTopic::Replication));
+        facts.push(failed(
+            "denied",
+            "GetBucketReplication",
+            FactTopic::Replication,
+        ));
         let views = interpreter().interpret_account("t1", "acct", &facts, &|_, _| None);
         let view = |name: &str| views.iter().find(|v| v.name == name).expect(name);
 
         let exo = view("exo");
         assert_eq!((exo.country.as_str(), exo.eu), ("CH", false));
         assert_eq!(exo.custody(), Custody::Provider, "{}", exo.custody_reason);
-        assert!(exo.custody_reason.contains("does not implement GetBucketEncryption"));
-        let mut dims: Vec<&str> = exo.not_applicable.iter().map(|n| n.dimension.as_str()).collect();
+        assert!(
+            exo.custody_reason
+                .contains("does not implement GetBucketEncryption")
+        );
+        let mut dims: Vec<&str> = exo
+            .not_applicable
+            .iter()
+            .map(|n| n.dimension.as_str())
+            .collect();
         dims.sort_unstable();
         let mut all = landmeter_proto::not_applicable::ALL.to_vec();
         all.sort_unstable();
         assert_eq!(dims, all);
-        for dim in [dimension::REPLICATION, dimension::CLASSIFICATION, dimension::CUSTODY] {
+        for dim in [
+            dimension::REPLICATION,
+            dimension::CLASSIFICATION,
+            dimension::CUSTODY,
+        ] {
             assert!(!exo.is_unknown(dim), "{dim}: {:?}", exo.unknowns);
         }
         assert!(!exo.object_lock_unknown && !exo.object_lock);
@@ -1191,7 +1208,10 @@ mod tests {
         assert_eq!((ovh.country.as_str(), ovh.eu), ("CA", false));
         assert_eq!(ovh.custody(), Custody::Unknown);
         assert!(ovh.is_unknown(dimension::CUSTODY));
-        assert!(ovh.not_applicable(landmeter_proto::not_applicable::ENCRYPTION_CONFIGURATION).is_some());
+        assert!(
+            ovh.not_applicable(landmeter_proto::not_applicable::ENCRYPTION_CONFIGURATION)
+                .is_some()
+        );
 
         let denied = view("denied");
         assert!(denied.is_unknown(dimension::REPLICATION));

@@ -167,7 +167,12 @@ secret_access_key_env = "E2E_SCW_SECRET"
     );
 
     let stores = collector.map().await?.all_stores().await?;
-    assert_eq!(stores.len(), 4, "{:?}", stores.iter().map(|s| &s.id).collect::<Vec<_>>());
+    assert_eq!(
+        stores.len(),
+        4,
+        "{:?}",
+        stores.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
 
     // (bucket, provider, account, region, country, EU, custody, CLOUD Act, jurisdiction)
     #[rustfmt::skip]
@@ -194,11 +199,23 @@ secret_access_key_env = "E2E_SCW_SECRET"
         assert_eq!(v.jurisdiction, *jurisdiction, "{name}: {:?}", v.unknowns);
         // No metrics service: the size is unknown, and the reason says so.
         let size = v.unknown(dimension::SIZE).context("size unknown")?;
-        assert!(size.reason.contains("no CloudWatch") || size.reason.contains("no metrics"), "{name}: {}", size.reason);
+        assert!(
+            size.reason.contains("no CloudWatch") || size.reason.contains("no metrics"),
+            "{name}: {}",
+            size.reason
+        );
         assert!(v.bytes.is_none(), "{name}");
     }
-    assert!(find(&stores, OVH_BUCKET).provider_parent.starts_with("OVH Groupe"));
-    assert!(find(&stores, EXO_BUCKET).custody_reason.contains("does not implement s3:GetBucketEncryption"));
+    assert!(
+        find(&stores, OVH_BUCKET)
+            .provider_parent
+            .starts_with("OVH Groupe")
+    );
+    assert!(
+        find(&stores, EXO_BUCKET)
+            .custody_reason
+            .contains("does not implement s3:GetBucketEncryption")
+    );
 
     // Not applicable: listed, not unknown, not "no".
     let all_four = dims(not_applicable::ALL.iter().map(|d| (*d).to_owned()));
@@ -210,11 +227,22 @@ secret_access_key_env = "E2E_SCW_SECRET"
             "{name}: {:?}",
             v.not_applicable
         );
-        for dim in [dimension::REPLICATION, dimension::CLASSIFICATION, dimension::PROCESS] {
-            assert!(!v.is_unknown(dim), "{name}: {dim} is not applicable, not unknown: {:?}", v.unknowns);
+        for dim in [
+            dimension::REPLICATION,
+            dimension::CLASSIFICATION,
+            dimension::PROCESS,
+        ] {
+            assert!(
+                !v.is_unknown(dim),
+                "{name}: {dim} is not applicable, not unknown: {:?}",
+                v.unknowns
+            );
         }
         assert!(!v.object_lock_unknown && !v.object_lock, "{name}");
-        assert!(v.replication.is_empty() && !v.replicated_outside_eu, "{name}");
+        assert!(
+            v.replication.is_empty() && !v.replicated_outside_eu,
+            "{name}"
+        );
         assert_eq!(v.classification, "unclassified", "{name}");
     }
     // Asked and answered NotImplemented, or documented and not asked.
@@ -227,12 +255,14 @@ secret_access_key_env = "E2E_SCW_SECRET"
     );
     let hz = find(&stores, HETZNER_BUCKET);
     assert_eq!(
-        hz.not_applicable(not_applicable::TAGS).map(|n| n.code.as_str()),
+        hz.not_applicable(not_applicable::TAGS)
+            .map(|n| n.code.as_str()),
         Some(""),
         "Hetzner documents no bucket tagging: not asked"
     );
     assert_eq!(
-        hz.not_applicable(not_applicable::OBJECT_LOCK).map(|n| n.code.as_str()),
+        hz.not_applicable(not_applicable::OBJECT_LOCK)
+            .map(|n| n.code.as_str()),
         Some("NotImplemented"),
         "Hetzner has object lock: asked"
     );
@@ -250,10 +280,18 @@ secret_access_key_env = "E2E_SCW_SECRET"
     assert!(scw.not_applicable.is_empty(), "{:?}", scw.not_applicable);
     assert_eq!(scw.classification, "BBN2");
     assert!(!scw.object_lock_unknown && !scw.is_unknown(dimension::REPLICATION));
-    assert!(scw.custody_reason.contains("SSE-S3 (AES256)"), "{}", scw.custody_reason);
+    assert!(
+        scw.custody_reason.contains("SSE-S3 (AES256)"),
+        "{}",
+        scw.custody_reason
+    );
 
     // The facts: Unsupported with the raw answer, and not one gap.
-    let detail = collector.map().await?.get_store(&find(&stores, OVH_BUCKET).id).await?;
+    let detail = collector
+        .map()
+        .await?
+        .get_store(&find(&stores, OVH_BUCKET).id)
+        .await?;
     let facts: Vec<Fact> = detail.facts.into_iter().filter_map(|p| p.fact).collect();
     let unsupported: BTreeMap<String, (String, u32)> = facts
         .iter()

@@ -93,7 +93,10 @@ impl<'a> AccountScan<'a> {
         failed: &CallFailure,
     ) -> Result<(), SinkClosed> {
         match &self.settings.compatible {
-            Some(c) if c.persona.unsupported_answer(failed.code.as_deref(), failed.status) => {
+            Some(c)
+                if c.persona
+                    .unsupported_answer(failed.code.as_deref(), failed.status) =>
+            {
                 self.unsupported(subject, call, failed).await
             }
             _ => self.gap(subject, call, failed).await,

@@ -120,7 +120,9 @@ impl AccountScan<'_> {
         bucket: &str,
     ) -> Result<(), SinkClosed> {
         if !self.settings.object_lock
-            || self.documented_absent(bucket, calls::GET_OBJECT_LOCK).await?
+            || self
+                .documented_absent(bucket, calls::GET_OBJECT_LOCK)
+                .await?
         {
             return Ok(());
         }

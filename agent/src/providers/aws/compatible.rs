@@ -18,11 +18,14 @@ use crate::providers::s3_compatible::{S3_COMPATIBLE_CALLS, S3CompatibleConfig};
 use crate::providers::{Call, CallFailure, PlanError, Provider, new_fact};
 use crate::sink::{FactSink, SinkClosed};
 
-/// Where the keys come from, once read (never logged: `Credentials` redacts its Debug).
-#[derive(Debug, Clone)]
-enum Keys {
-    Static(Credentials),
-    File(SharedCredentialsProvider),
+/// The keys, once read. Never logged: its Debug shows neither the secret nor the key id.
+#[derive(Clone)]
+struct Keys(Credentials);
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(redacted)")
+    }
 }
 
 /// One S3-compatible provider account.
@@ -39,10 +42,7 @@ impl S3CompatibleProvider {
     }
 
     async fn sdk(&self, keys: &Keys, region: &str, endpoint: &str) -> SdkConfig {
-        let credentials = match keys {
-            Keys::Static(c) => SharedCredentialsProvider::new(c.clone()),
-            Keys::File(p) => p.clone(),
-        };
+        let credentials = SharedCredentialsProvider::new(keys.0.clone());
         loader()
             .region(Region::new(region.to_owned()))
             .endpoint_url(endpoint)
@@ -70,7 +70,7 @@ fn read_keys(config: &S3CompatibleConfig) -> Result<Keys, PlanError> {
                 })
         };
         let (id, secret) = (read(id_var)?, read(secret_var)?);
-        return Ok(Keys::Static(Credentials::new(
+        return Ok(Keys(Credentials::new(
             id,
             secret,
             None,
@@ -85,27 +85,64 @@ fn read_keys(config: &S3CompatibleConfig) -> Result<Keys, PlanError> {
             config.account()
         )));
     };
-    if !file.is_file() {
-        return Err(PlanError::setup(format!(
-            "{} account {}: credentials file {} does not exist",
+    let text = std::fs::read_to_string(file).map_err(|err| {
+        PlanError::setup(format!(
+            "{} account {}: cannot read credentials file {}: {err}",
             config.provider,
             config.account(),
             file.display()
-        )));
+        ))
+    })?;
+    let profile = config.credentials_profile.as_deref().unwrap_or("default");
+    let (id, secret, token) = profile_keys(&text, profile).ok_or_else(|| {
+        PlanError::setup(format!(
+            "{} account {}: credentials file {} has no profile [{profile}] with aws_access_key_id and aws_secret_access_key",
+            config.provider,
+            config.account(),
+            file.display()
+        ))
+    })?;
+    Ok(Keys(Credentials::new(
+        id,
+        secret,
+        token,
+        None,
+        "landmeter-s3-compatible-file",
+    )))
+}
+
+/// The keys of `profile` in a file of the AWS shared-credentials format (INI: `[name]`, then
+/// `aws_access_key_id = ...`, `aws_secret_access_key = ...`, optionally
+/// `aws_session_token = ...`). Read here rather than by aws-config's profile provider, which
+/// logs the access key id.
+fn profile_keys(text: &str, profile: &str) -> Option<(String, String, Option<String>)> {
+    let (mut id, mut secret, mut token) = (None, None, None);
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            inside =
+                name == profile || name.strip_prefix("profile ").map(str::trim) == Some(profile);
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !inside {
+            continue;
+        }
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        match key.trim() {
+            "aws_access_key_id" => id = value,
+            "aws_secret_access_key" => secret = value,
+            "aws_session_token" => token = value,
+            _ => {}
+        }
     }
-    // aws-config names the profile-file types only through these deprecated aliases (the
-    // types live in aws-runtime, not a dependency of ours).
-    #[allow(deprecated)]
-    use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
-    #[allow(deprecated)]
-    let files = ProfileFiles::builder()
-        .with_file(ProfileFileKind::Credentials, file)
-        .build();
-    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .profile_files(files)
-        .profile_name(config.credentials_profile.as_deref().unwrap_or("default"))
-        .build();
-    Ok(Keys::File(SharedCredentialsProvider::new(provider)))
+    Some((id?, secret?, token))
 }
 
 #[async_trait::async_trait(?Send)]
@@ -210,5 +247,25 @@ fn listing_failed(account: &str, region: &str, failed: &CallFailure) -> AccountC
         stores_seen: 0,
         gaps: 1,
         reason: format!("s3:ListBuckets at {region} failed: {failed}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_is_read_from_a_shared_credentials_file() {
+        let text = "# keys\n[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n\n[profile exo]\naws_access_key_id=A2\naws_secret_access_key = S2\naws_session_token = T2\n[empty]\naws_access_key_id = A3\n";
+        assert_eq!(
+            profile_keys(text, "default"),
+            Some(("A1".into(), "S1".into(), None))
+        );
+        assert_eq!(
+            profile_keys(text, "exo"),
+            Some(("A2".into(), "S2".into(), Some("T2".into())))
+        );
+        assert_eq!(profile_keys(text, "empty"), None, "no secret");
+        assert_eq!(profile_keys(text, "missing"), None);
     }
 }

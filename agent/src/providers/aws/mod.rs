@@ -60,12 +60,12 @@ mod sizes;
 
 pub use calls::AWS_CALLS;
 #[cfg(feature = "aws")]
+pub use compatible::S3CompatibleProvider;
+#[cfg(feature = "aws")]
 pub use listing::{
     REGION_FROM_GET_BUCKET_LOCATION, REGION_FROM_HEAD_BUCKET, REGION_FROM_LIST_BUCKETS,
     REGION_FROM_REGION_LISTING,
 };
-#[cfg(feature = "aws")]
-pub use compatible::S3CompatibleProvider;
 #[cfg(feature = "aws")]
 pub use provider::{AwsError, AwsProvider};
 #[cfg(feature = "aws")]

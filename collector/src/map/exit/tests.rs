@@ -140,16 +140,36 @@ fn every_priced_provider_is_a_target_with_s3_notes_and_key_manager_support() {
     sorted.sort_unstable();
     assert_eq!(names, sorted);
     for target in &x.targets {
-        assert!(!target.s3_api.is_empty(), "{} has S3 API notes", target.provider);
+        assert!(
+            !target.s3_api.is_empty(),
+            "{} has S3 API notes",
+            target.provider
+        );
     }
-    let hetzner = x.targets.iter().find(|t| t.provider == "hetzner").expect("hetzner");
+    let hetzner = x
+        .targets
+        .iter()
+        .find(|t| t.provider == "hetzner")
+        .expect("hetzner");
     assert_eq!(hetzner.external_key_manager, ExternalKeyManager::No);
-    assert!(hetzner.s3_api.contains("no replication"), "{}", hetzner.s3_api);
-    let google = x.targets.iter().find(|t| t.provider == "google-cloud").expect("gcp");
+    assert!(
+        hetzner.s3_api.contains("no replication"),
+        "{}",
+        hetzner.s3_api
+    );
+    let google = x
+        .targets
+        .iter()
+        .find(|t| t.provider == "google-cloud")
+        .expect("gcp");
     assert_eq!(google.external_key_manager, ExternalKeyManager::Yes);
     assert!(google.s3_api.starts_with("not S3"), "{}", google.s3_api);
     // The chosen target's notes are the scenario's.
-    assert!(x.keys.target.s3_api.contains("ovh"), "{}", x.keys.target.s3_api);
+    assert!(
+        x.keys.target.s3_api.contains("ovh"),
+        "{}",
+        x.keys.target.s3_api
+    );
 }
 
 #[test]
