@@ -36,6 +36,20 @@ const EXO_BUCKET: &str = "exo-gva-records";
 const HETZNER_BUCKET: &str = "hz-fsn-backups";
 const SCW_BUCKET: &str = "scw-par-data";
 
+/// One store's truth: (bucket, provider, account, region, country, EU, custody, CLOUD Act,
+/// jurisdiction).
+type Expect = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    Custody,
+    &'static str,
+    &'static str,
+);
+
 fn find<'a>(stores: &'a [StoreView], name: &str) -> &'a StoreView {
     stores.iter().find(|s| s.name == name).unwrap_or_else(|| {
         panic!(
@@ -176,7 +190,7 @@ secret_access_key_env = "E2E_SCW_SECRET"
 
     // (bucket, provider, account, region, country, EU, custody, CLOUD Act, jurisdiction)
     #[rustfmt::skip]
-    let expect: &[(&str, &str, &str, &str, &str, bool, Custody, &str, &str)] = &[
+    let expect: &[Expect] = &[
         (OVH_BUCKET, "ovhcloud", "ovh-project-e2e", "bhs", "CA", false, Custody::Unknown, "no", "non-EU"),
         (EXO_BUCKET, "exoscale", "exo-org-e2e", "ch-gva-2", "CH", false, Custody::Provider, "no", "non-EU"),
         // Who runs Hetzner's US locations is unverified: CLOUD Act exposure unclear.
