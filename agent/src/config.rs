@@ -8,7 +8,8 @@
 //! `[metrics]`) and composes the provider sections, which live beside their providers
 //! (`providers/aws/config.rs`, `providers/azure/config.rs`) with their variables and checks.
 //! Every enabled cloud is covered by the same scan: `[aws]` is on unless `[azure]` is enabled
-//! (then `[aws] enabled = true` adds it); `[aws] enabled = false` turns it off.
+//! or an `[[s3_compatible]]` entry is given (then `[aws] enabled = true` adds it);
+//! `[aws] enabled = false` turns it off.
 //!
 //! The configuration holds no secrets: cloud credentials come from the provider's own chain
 //! (for AWS: environment, profile, web identity, instance or container role).
@@ -69,6 +70,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::providers::aws::config::{AwsAccount, AwsConfig};
 pub use crate::providers::azure::config::{AzureAccountKey, AzureConfig};
 pub use crate::providers::gcp::config::GcpConfig;
+pub use crate::providers::s3_compatible::S3CompatibleConfig;
 
 /// Prefix of every environment variable the agent reads.
 pub const ENV_PREFIX: &str = "LANDMETER_AGENT_";
@@ -124,6 +126,10 @@ pub struct Config {
     pub spool: SpoolConfig,
     /// The Prometheus `/metrics` endpoint.
     pub metrics: MetricsConfig,
+    /// European S3-compatible clouds, one entry per provider account
+    /// (`providers/s3_compatible.rs`); scanned in the same scan as the other clouds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub s3_compatible: Vec<S3CompatibleConfig>,
 }
 
 /// When the service (`landmeter-agent run`) scans. Besides these times it scans at once when
@@ -264,6 +270,7 @@ impl Default for Config {
             schedule: ScheduleConfig::default(),
             spool: SpoolConfig::default(),
             metrics: MetricsConfig::default(),
+            s3_compatible: Vec::new(),
         }
     }
 }
@@ -549,10 +556,16 @@ impl Config {
         {
             return bad(reason);
         }
-        if !self.aws_enabled() && !self.azure.enabled && !self.gcp.enabled {
+        if let Err(reason) = crate::providers::s3_compatible::validate_all(&self.s3_compatible) {
+            return bad(reason);
+        }
+        if !self.aws_enabled()
+            && !self.azure.enabled
+            && !self.gcp.enabled
+            && self.s3_compatible.is_empty()
+        {
             return bad(
-                "nothing to scan: [aws] enabled = false and neither [azure] nor [gcp] is enabled"
-                    .to_owned(),
+                "nothing to scan: [aws] enabled = false, neither [azure] nor [gcp] is enabled and no [[s3_compatible]] is given".to_owned(),
             );
         }
         Ok(())
@@ -565,7 +578,7 @@ impl Config {
     pub fn aws_enabled(&self) -> bool {
         self.aws
             .enabled
-            .unwrap_or(!self.azure.enabled && !self.gcp.enabled)
+            .unwrap_or(!self.azure.enabled && !self.gcp.enabled && self.s3_compatible.is_empty())
     }
 }
 

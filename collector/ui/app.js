@@ -413,11 +413,16 @@ async function store(r) {
       h("section", { class: "card warn", "data-testid": "store-unknowns" }, h("h2", {}, "Not known — and why"),
         h("ul", {}, s.unknowns.map((u) => h("li", { "data-testid": `store-unknown-${u.dimension}` },
           h("b", {}, u.dimension), ": ", u.reason)))),
+    // Not applicable: the provider lacks the call. Neither unknown nor "no".
+    (s.not_applicable || []).length === 0 ? null :
+      h("section", { class: "card", "data-testid": "store-not-applicable" }, h("h2", {}, "Not applicable at this provider"),
+        h("ul", {}, s.not_applicable.map((n) => h("li", { "data-testid": `store-not-applicable-${n.dimension}` },
+          h("b", {}, n.dimension), ": ", n.reason)))),
     copiesCard(s, tenant),
     h("div", { class: "split" },
       h("section", { class: "card" }, h("h2", {}, "Interpretation"),
         h("table", { class: "kv", "data-testid": "store-view" }, h("tbody", {},
-          Object.entries(s).filter(([k]) => !/indicator/.test(k) && k !== "unknowns").map(([k, v]) =>
+          Object.entries(s).filter(([k]) => !/indicator/.test(k) && k !== "unknowns" && k !== "not_applicable").map(([k, v]) =>
             h("tr", { "data-testid": `store-field-${k}` }, h("th", {}, k), h("td", {}, /_ms$/.test(k) && v ? when(v) : value(v, k))))))),
       h("section", { class: "card" }, h("h2", {}, "Indicators"),
         h("p", { class: "muted" }, "indicator computed from observed facts, not an official SEAL"),

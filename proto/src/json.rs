@@ -84,6 +84,11 @@ pub fn fact(f: &Fact) -> Value {
             "setting",
             json!({"name": s.name, "region": s.region, "value": s.value}),
         ),
+        Some(Body::Unsupported(u)) => (
+            "unsupported",
+            json!({"call": u.call, "topic": u.topic().as_str_name(), "code": u.code,
+                   "message": u.message, "http_status": u.http_status}),
+        ),
         Some(Body::Gap(g)) => (
             "gap",
             json!({"kind": GapKind::try_from(g.kind).map_or("GAP_KIND_UNSPECIFIED", |k| k.as_str_name()),
@@ -162,6 +167,17 @@ pub fn store_view(v: &StoreView) -> Value {
                     .iter()
                     .map(|u| json!({"dimension": u.dimension, "reason": u.reason,
                         "call": u.call, "code": u.code, "message": u.message}))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        // Not applicable is neither unknown nor "no": the provider lacks the call.
+        (
+            "not_applicable",
+            json!(
+                v.not_applicable
+                    .iter()
+                    .map(|n| json!({"dimension": n.dimension, "reason": n.reason,
+                        "call": n.call, "code": n.code}))
                     .collect::<Vec<_>>()
             ),
         ),

@@ -80,6 +80,32 @@ pub mod dimension {
     ];
 }
 
+/// `NotApplicable.dimension` values: what a store's provider does not offer (the call that
+/// would tell it is not implemented there). Not unknown and not "no" (map.proto).
+pub mod not_applicable {
+    use crate::v1::FactTopic;
+
+    pub const REPLICATION: &str = "replication";
+    pub const OBJECT_LOCK: &str = "object-lock";
+    pub const TAGS: &str = "tags";
+    pub const ENCRYPTION_CONFIGURATION: &str = "encryption-configuration";
+
+    pub const ALL: [&str; 4] = [REPLICATION, OBJECT_LOCK, TAGS, ENCRYPTION_CONFIGURATION];
+
+    /// The dimension an unsupported call of `topic` leaves not applicable; `None` for a topic
+    /// whose absence does not make a dimension inapplicable (a size without a source stays
+    /// unknown).
+    pub fn of_topic(topic: FactTopic) -> Option<&'static str> {
+        match topic {
+            FactTopic::Replication => Some(REPLICATION),
+            FactTopic::Retention => Some(OBJECT_LOCK),
+            FactTopic::Tags => Some(TAGS),
+            FactTopic::Encryption => Some(ENCRYPTION_CONFIGURATION),
+            _ => None,
+        }
+    }
+}
+
 impl v1::StoreView {
     /// Why `dimension` is unknown, when it is.
     pub fn unknown(&self, dimension: &str) -> Option<&v1::Unknown> {
@@ -88,6 +114,13 @@ impl v1::StoreView {
 
     pub fn is_unknown(&self, dimension: &str) -> bool {
         self.unknown(dimension).is_some()
+    }
+
+    /// Why `dimension` does not apply to this store (its provider lacks the call), when so.
+    pub fn not_applicable(&self, dimension: &str) -> Option<&v1::NotApplicable> {
+        self.not_applicable
+            .iter()
+            .find(|n| n.dimension == dimension)
     }
 
     /// The store's size is unknown: no bytes, and not because they are counted elsewhere (an

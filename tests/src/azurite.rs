@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use azure_core::credentials::Secret;
@@ -86,20 +86,7 @@ impl Azurite {
                 child,
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let up = loop {
-                if process.check_running().is_err() {
-                    break false;
-                }
-                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    break true;
-                }
-                if Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            };
-            if up {
+            if crate::wait_for_port(&mut process, addr, Duration::from_secs(30)) {
                 return Ok(Azurite {
                     addr,
                     _process: process,

@@ -20,6 +20,8 @@
 //!   Storage, Cloud KMS, Cloud Monitoring), with the GCP estate as a table
 //!   ([`gcp_server::GCP_ESTATE`]).
 //! - [`multi_cloud`]: one agent configuration with `[aws]` and `[azure]` both enabled.
+//! - [`s3_compatible`]: s3rver (a real S3 server lacking the bucket-configuration calls) and
+//!   agent runs with `[[s3_compatible]]` entries.
 //!
 //! Nothing here reaches a cloud: static credentials, explicit endpoints, instance metadata
 //! disabled, empty AWS config files.
@@ -34,6 +36,7 @@ pub mod estate;
 pub mod fault_proxy;
 pub mod gcp_server;
 pub mod multi_cloud;
+pub mod s3_compatible;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -287,6 +290,24 @@ impl Moto {
 fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Waits until `addr` accepts a TCP connection; false when `process` exits first or
+/// `timeout` passes.
+pub(crate) fn wait_for_port(process: &mut Process, addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if process.check_running().is_err() {
+            return false;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until `addr` answers an HTTP request (any status).

@@ -14,6 +14,7 @@
 pub mod aws;
 pub mod azure;
 pub mod gcp;
+pub mod s3_compatible;
 
 use landmeter_proto::v1::{AccountCoverage, Fact, FactTopic, Gap, GapKind, fact};
 
@@ -105,7 +106,8 @@ pub enum ProvidersError {
     NoneEnabled,
 }
 
-/// The providers the configuration enables, in scan order (AWS, Azure, Google Cloud).
+/// The providers the configuration enables, in scan order (AWS, the S3-compatible entries,
+/// Azure, Google Cloud).
 pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersError> {
     let mut providers: Vec<Box<dyn Provider>> = Vec::new();
     if config.aws_enabled() {
@@ -113,6 +115,15 @@ pub fn configured(config: &Config) -> Result<Vec<Box<dyn Provider>>, ProvidersEr
         providers.push(Box::new(aws::AwsProvider::new(config.aws.clone())));
         #[cfg(not(feature = "aws"))]
         return Err(ProvidersError::NotCompiled { section: "aws" });
+    }
+    for entry in &config.s3_compatible {
+        #[cfg(feature = "aws")]
+        providers.push(Box::new(aws::S3CompatibleProvider::new(entry.clone())));
+        #[cfg(not(feature = "aws"))]
+        {
+            let _ = entry;
+            return Err(ProvidersError::NotCompiled { section: "aws" });
+        }
     }
     if config.azure.enabled {
         #[cfg(feature = "azure")]
@@ -137,6 +148,7 @@ pub fn capabilities() -> Vec<String> {
     let mut caps = Vec::new();
     if cfg!(feature = "aws") {
         caps.push("provider.aws".to_owned());
+        caps.push("provider.s3-compatible".to_owned());
     }
     if cfg!(feature = "azure") {
         caps.push("provider.azure".to_owned());
@@ -334,6 +346,17 @@ mod tests {
                 "[aws]\nenabled = true\n[azure]\nenabled = true\n",
                 &["aws", "microsoft-azure"],
             ),
+            // Each [[s3_compatible]] entry is a provider of its own; AWS only when asked.
+            (
+                "[[s3_compatible]]\nprovider = \"ovhcloud\"\nregions = [{ region = \"gra\" }]\n\
+                 [[s3_compatible]]\nprovider = \"exoscale\"\naccount = \"exo-1\"\nregions = [{ region = \"ch-gva-2\" }]\n",
+                &["ovhcloud", "exoscale"],
+            ),
+            (
+                "[aws]\nenabled = true\n[azure]\nenabled = true\n\
+                 [[s3_compatible]]\nprovider = \"scaleway\"\nregions = [{ region = \"fr-par\" }]\n",
+                &["aws", "scaleway", "microsoft-azure"],
+            ),
         ];
         for (text, expected) in cases {
             let config = Config::from_toml(text).expect("parses");
@@ -358,6 +381,18 @@ mod tests {
         assert_eq!(providers[0].configured_accounts(), ["222222222222"]);
         let caller = configured(&Config::default()).expect("providers");
         assert_eq!(caller[0].configured_accounts(), ["aws"]);
+        let eu = Config::from_toml(
+            "[[s3_compatible]]\nprovider = \"exoscale\"\naccount = \"exo-1\"\nregions = [{ region = \"ch-gva-2\" }]\n",
+        )
+        .expect("parses");
+        let providers = configured(&eu).expect("providers");
+        assert_eq!(providers[0].configured_accounts(), ["exo-1"]);
+        assert!(
+            providers[0]
+                .calls()
+                .iter()
+                .all(|c| c.name.starts_with("s3:") || c.name == "cloudwatch:GetMetricData")
+        );
     }
 
     #[test]

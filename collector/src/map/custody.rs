@@ -5,7 +5,7 @@
 
 use landmeter_proto::Custody;
 use landmeter_proto::v1::{
-    Encryption, EncryptionState, Gap, Key, KeyStore, S3Encryption, encryption::Detail,
+    Encryption, EncryptionState, Gap, Key, KeyStore, S3Encryption, Unsupported, encryption::Detail,
 };
 
 use super::reference::DefaultEncryption;
@@ -29,6 +29,9 @@ pub struct CustodyInput<'a> {
     pub store_region: &'a str,
     pub encryption: Option<&'a Encryption>,
     pub encryption_gap: Option<&'a Gap>,
+    /// The provider does not implement the encryption-configuration call (an S3-compatible
+    /// cloud's NotImplemented): not a gap, and not "no encryption".
+    pub encryption_unsupported: Option<&'a Unsupported>,
     pub key: KeyEvidence<'a>,
     pub key_store: Option<&'a KeyStore>,
     /// A tag declares client-side encryption (no API can see it).
@@ -72,6 +75,9 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
         return d;
     }
     let Some(enc) = input.encryption else {
+        if let Some(u) = input.encryption_unsupported {
+            return decide_without_encryption_api(input, u, d);
+        }
         d.level = Custody::Unknown;
         d.reason = "no default-encryption answer observed".into();
         return d;
@@ -139,6 +145,17 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
             d.reason = "SSE-S3 (AES256): provider-held key".into();
             d
         }
+        "aws:kms" | "aws:kms:dsse" if !is_aws(input.provider) && !enc.key_ref.is_empty() => {
+            // An S3-compatible cloud's SSE-KMS (Scaleway Key Manager, OTC KMS): a customer
+            // key in the provider's multi-tenant KMS, which the agent does not describe
+            // (KEY-CUSTODY.md section 4: C1).
+            d.level = Custody::CustomerManaged;
+            d.reason = format!(
+                "{} with key {}: a customer key in {}'s own KMS",
+                enc.algorithm, enc.key_ref, input.provider
+            );
+            d
+        }
         "aws:kms" | "aws:kms:dsse" => decide_kms(input, enc, d),
         other => {
             d.level = Custody::Unknown;
@@ -146,6 +163,38 @@ pub fn decide(input: &CustodyInput<'_>) -> CustodyDecision {
             d
         }
     }
+}
+
+/// A provider that has no encryption-configuration call: what its documented default says
+/// (providers table), else unknown. Never "none": nothing was observed to be unencrypted.
+fn decide_without_encryption_api(
+    input: &CustodyInput<'_>,
+    u: &Unsupported,
+    mut d: CustodyDecision,
+) -> CustodyDecision {
+    let answer = if u.code.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", u.code)
+    };
+    let provider = input.provider;
+    (d.level, d.reason) = match input.encrypts_by_default {
+        DefaultEncryption::Yes => (
+            Custody::Provider,
+            format!(
+                "{provider} does not implement {}{answer}; it encrypts every object at rest with its own key (providers table)",
+                u.call
+            ),
+        ),
+        DefaultEncryption::No | DefaultEncryption::Unknown => (
+            Custody::Unknown,
+            format!(
+                "{provider} does not implement {}{answer}, and does not document encryption of every object by default: the bucket's encryption cannot be read",
+                u.call
+            ),
+        ),
+    };
+    d
 }
 
 pub(super) fn decide_kms(
@@ -315,6 +364,11 @@ fn client_key_mode(input: &CustodyInput<'_>) -> String {
     }
 }
 
+/// The AWS partitions' providers, whose `aws:kms` keys are AWS KMS keys.
+fn is_aws(provider: &str) -> bool {
+    matches!(provider, "aws" | "aws-european-sovereign-cloud")
+}
+
 /// `alias/aws/s3` or `arn:aws:kms:eu-west-1:111122223333:alias/aws/s3`: the `alias/aws/`
 /// prefix is reserved for AWS-managed keys.
 pub fn is_aws_managed_alias(r: &str) -> bool {
@@ -472,6 +526,7 @@ mod tests {
             store_region: REGION,
             encryption: e.as_ref(),
             encryption_gap: gap.as_ref(),
+            encryption_unsupported: None,
             key,
             key_store: ks.as_ref(),
             client_side_declared: false,
@@ -480,6 +535,41 @@ mod tests {
         assert_eq!(d.level, expect_level, "reason: {}", d.reason);
         assert_eq!(d.modifiers, expect_modifiers, "reason: {}", d.reason);
         assert!(!d.reason.is_empty());
+    }
+
+    /// An S3-compatible cloud's SSE-KMS names a key of its own KMS, which no agent
+    /// describes: customer-managed (KEY-CUSTODY.md section 4), never an AWS KMS lookup. Its
+    /// AES256 is the provider's key (OVH SSE-OMK, Scaleway SSE-ONE).
+    #[test]
+    fn s3_compatible_sse_kms_is_a_customer_key_in_the_providers_kms() {
+        check(
+            "scaleway",
+            Some(enc("aws:kms", "0f2c-scw-key")),
+            None,
+            None,
+            None,
+            Custody::CustomerManaged,
+            &[],
+        );
+        check(
+            "ovhcloud",
+            Some(enc("AES256", "")),
+            None,
+            None,
+            None,
+            Custody::Provider,
+            &[],
+        );
+        // AWS's own aws:kms with an undescribed key stays unknown.
+        check(
+            "aws",
+            Some(enc("aws:kms", "0f2c-scw-key")),
+            None,
+            None,
+            None,
+            Custody::Unknown,
+            &[],
+        );
     }
 
     #[test]
@@ -682,6 +772,7 @@ mod tests {
             store_region: REGION,
             encryption: Some(&e),
             encryption_gap: None,
+            encryption_unsupported: None,
             key: KeyEvidence::Failed(&gap),
             key_store: None,
             client_side_declared: false,
@@ -727,6 +818,7 @@ mod tests {
                 store_region: REGION,
                 encryption: Some(e),
                 encryption_gap: None,
+                encryption_unsupported: None,
                 key: KeyEvidence::Described(&k),
                 key_store: None,
                 client_side_declared: false,
@@ -783,6 +875,7 @@ mod tests {
                     store_region: REGION,
                     encryption: Some(&e),
                     encryption_gap: None,
+                    encryption_unsupported: None,
                     key: KeyEvidence::NotObserved,
                     key_store: None,
                     client_side_declared: false,

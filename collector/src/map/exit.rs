@@ -20,7 +20,8 @@ use time::Date;
 pub use egress::{DataActFigure, DataActPhase, EgressFigures};
 pub use keys::{KeyFate, KeyGroup, KeysAtExit};
 pub use prices::{
-    EXCHANGE_RATES_CSV, KEY_MANAGERS_CSV, PRICES_CSV, Price, PriceTable, PriceTableError,
+    EXCHANGE_RATES_CSV, ExitTarget, KEY_MANAGERS_CSV, PRICES_CSV, Price, PriceTable,
+    PriceTableError,
 };
 
 /// "Move everything of provider X (or of a filter) to alternative Y", on a date.
@@ -53,6 +54,9 @@ pub struct ExitScenario {
     /// Lock-in features found among the stores that move.
     pub lock_in: LockIn,
     pub data_act_note: String,
+    /// Every provider of the price table but the one left, as a target: its S3 API notes and
+    /// whether it supports an external key manager (for HYOK data).
+    pub targets: Vec<ExitTarget>,
 }
 
 /// "Lock-in features found": what makes leaving slower or dearer than copying bytes.
@@ -176,6 +180,11 @@ pub fn exit_scenario(
         replication_edges: moving.iter().map(|s| s.replication.len()).sum(),
         lock_in: lock_in(&moving),
         data_act_note: prices.data_act_note.clone(),
+        targets: prices
+            .targets()
+            .into_iter()
+            .filter(|t| t.provider != from)
+            .collect(),
         source_price: source,
         target_price: target,
     }

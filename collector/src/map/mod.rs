@@ -31,8 +31,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use landmeter_proto::v1::{
-    Encryption, Fact, FactTopic, Gap, Key, KeyStore, ReplicationTarget, Retention, Sharing, Size,
-    StoreKind, StoreView, Tag, Unknown, fact::Body,
+    Encryption, Fact, FactTopic, Gap, Key, KeyStore, NotApplicable, ReplicationTarget, Retention,
+    Sharing, Size, StoreKind, StoreView, Tag, Unknown, Unsupported, fact::Body,
 };
 use landmeter_proto::{Custody, compat, dimension};
 
@@ -83,6 +83,20 @@ fn unknown_from_gap(dim: &str, gap: &Gap) -> Unknown {
     }
 }
 
+/// A dimension the store's provider does not offer.
+fn not_applicable(provider: &str, dim: &str, u: &Unsupported) -> NotApplicable {
+    let mut reason = format!("{provider} does not implement {}", u.call);
+    if !u.code.is_empty() {
+        reason.push_str(&format!(" ({})", u.code));
+    }
+    NotApplicable {
+        dimension: dim.to_owned(),
+        reason,
+        call: u.call.clone(),
+        code: u.code.clone(),
+    }
+}
+
 /// An unknown dimension for a reason other than a failed call.
 fn unknown_because(dim: &str, reason: impl Into<String>) -> Unknown {
     Unknown {
@@ -119,6 +133,8 @@ struct AccountFacts<'a> {
     key_stores: HashMap<&'a str, &'a KeyStore>,
     /// Failed calls by (subject, the dimension they leave unknown).
     gaps: HashMap<(&'a str, FactTopic), &'a Gap>,
+    /// Calls the provider does not implement, by (subject, the dimension they would tell).
+    unsupported: HashMap<(&'a str, FactTopic), &'a Unsupported>,
 }
 
 impl<'a> AccountFacts<'a> {
@@ -165,6 +181,9 @@ impl<'a> AccountFacts<'a> {
                 Some(Body::Setting(_)) => {}
                 Some(Body::Gap(g)) => {
                     a.gaps.insert((subject, g.topic()), g);
+                }
+                Some(Body::Unsupported(u)) => {
+                    a.unsupported.insert((subject, u.topic()), u);
                 }
                 None => {}
             }
@@ -394,6 +413,10 @@ impl Interpreter {
                 store_region: &store.region,
                 encryption,
                 encryption_gap: a.gaps.get(&(subject, FactTopic::Encryption)).copied(),
+                encryption_unsupported: a
+                    .unsupported
+                    .get(&(subject, FactTopic::Encryption))
+                    .copied(),
                 key,
                 key_store,
                 client_side_declared,
@@ -483,6 +506,13 @@ impl Interpreter {
                     ..ReplicationTarget::default()
                 });
             }
+        } else if !a.replication.contains_key(subject)
+            && !a.gaps.contains_key(&(subject, FactTopic::Replication))
+            && a.unsupported
+                .contains_key(&(subject, FactTopic::Replication))
+        {
+            // The provider has no bucket replication: nothing to read, nothing unknown (the
+            // dimension is listed as not applicable below).
         } else if let Some(g) = (!a.replication.contains_key(subject))
             .then(|| a.gaps.get(&(subject, FactTopic::Replication)))
             .flatten()
@@ -600,11 +630,17 @@ impl Interpreter {
         } else if store.kind() != StoreKind::Container {
             // A container's bytes are counted in its storage account's capacity: not a
             // second unknown.
-            v.unknowns
-                .push(match a.gaps.get(&(subject, FactTopic::Size)) {
-                    Some(g) => unknown_from_gap(dimension::SIZE, g),
-                    None => unknown_because(dimension::SIZE, "no size datapoint"),
-                });
+            v.unknowns.push(
+                match (
+                    a.gaps.get(&(subject, FactTopic::Size)),
+                    a.unsupported.get(&(subject, FactTopic::Size)),
+                ) {
+                    (Some(g), _) => unknown_from_gap(dimension::SIZE, g),
+                    // No source of sizes at this provider: unknown, and why.
+                    (None, Some(u)) => unknown_because(dimension::SIZE, u.message.clone()),
+                    (None, None) => unknown_because(dimension::SIZE, "no size datapoint"),
+                },
+            );
         }
 
         // Who else can restore it (snapshots).
@@ -636,7 +672,10 @@ impl Interpreter {
                     store.kind() == StoreKind::Container,
                 )
             } else {
-                ("", true)
+                // A provider without object lock leaves nothing unknown.
+                let unsupported = retention.is_none()
+                    && a.unsupported.contains_key(&(subject, FactTopic::Retention));
+                ("", !unsupported)
             };
             lockin::apply(&mut v, size, access_tier, retention, lock_expected);
         } else {
@@ -649,6 +688,30 @@ impl Interpreter {
             );
             // Nothing of these kinds sits in an archive class that must be restored first.
             v.archive_bytes = v.bytes.map(|_| 0);
+        }
+
+        // What the provider does not offer: listed, neither unknown nor "no". A dimension the
+        // agent read after all (an answer or a gap of the same subject) is not listed.
+        for topic in [
+            FactTopic::Encryption,
+            FactTopic::Tags,
+            FactTopic::Replication,
+            FactTopic::Retention,
+        ] {
+            let answered = match topic {
+                FactTopic::Encryption => a.encryption.contains_key(subject),
+                FactTopic::Tags => a.tags.contains_key(subject),
+                FactTopic::Replication => a.replication.contains_key(subject),
+                _ => retention.is_some(),
+            };
+            if let (false, None, Some(u), Some(dim)) = (
+                answered,
+                a.gaps.get(&(subject, topic)),
+                a.unsupported.get(&(subject, topic)),
+                landmeter_proto::not_applicable::of_topic(topic),
+            ) {
+                v.not_applicable.push(not_applicable(provider, dim, u));
+            }
         }
 
         v.jurisdiction = jurisdiction_label(location_known, all_eu, &v.cloud_act);
@@ -1076,5 +1139,115 @@ mod tests {
         assert_eq!(v.country, "");
         assert_eq!(v.jurisdiction, "unknown+US-CLOUD-ACT");
         assert_eq!(v.custody(), Custody::Unknown);
+    }
+
+    /// A call the provider does not implement is "not applicable": listed as such, never an
+    /// unknown (no gap) and never "no"; a gap of the same call stays unknown.
+    #[test]
+    fn unsupported_calls_are_not_applicable_not_unknown_and_not_no() {
+        let store = |name: &str, provider: &str, region: &str| {
+            fact(
+                name,
+                Body::Store(Store {
+                    provider: provider.into(),
+                    name: name.into(),
+                    region: region.into(),
+                    kind: StoreKind::Bucket as i32,
+                    ..Store::default()
+                }),
+            )
+        };
+        let unsupported = |subject: &str, call: &str, topic: FactTopic| {
+            fact(
+                subject,
+                Body::Unsupported(Unsupported {
+                    call: call.into(),
+                    topic: topic as i32,
+                    code: "NotImplemented".into(),
+                    message:
+                        "A parameter you provided implies functionality that is not implemented"
+                            .into(),
+                    http_status: 501,
+                }),
+            )
+        };
+        let calls = [
+            ("GetBucketEncryption", FactTopic::Encryption),
+            ("GetBucketTagging", FactTopic::Tags),
+            ("GetBucketReplication", FactTopic::Replication),
+            ("GetObjectLockConfiguration", FactTopic::Retention),
+        ];
+        let mut facts = vec![
+            store("exo", "exoscale", "ch-gva-2"),
+            store("ovh", "ovhcloud", "bhs"),
+            store("denied", "ovhcloud", "gra"),
+        ];
+        for subject in ["exo", "ovh"] {
+            for (call, topic) in calls {
+                facts.push(unsupported(subject, call, topic));
+            }
+        }
+        facts.push(fact(
+            "exo",
+            Body::Unsupported(Unsupported {
+                call: "GetMetricData".into(),
+                topic: FactTopic::Size as i32,
+                message: "no metrics service: size unknown".into(),
+                ..Unsupported::default()
+            }),
+        ));
+        // The same call denied is a gap: unknown, not "not applicable".
+        facts.push(failed(
+            "denied",
+            "GetBucketReplication",
+            FactTopic::Replication,
+        ));
+        let views = interpreter().interpret_account("t1", "acct", &facts, &|_, _| None);
+        let view = |name: &str| views.iter().find(|v| v.name == name).expect(name);
+
+        let exo = view("exo");
+        assert_eq!((exo.country.as_str(), exo.eu), ("CH", false));
+        assert_eq!(exo.custody(), Custody::Provider, "{}", exo.custody_reason);
+        assert!(
+            exo.custody_reason
+                .contains("does not implement GetBucketEncryption")
+        );
+        let mut dims: Vec<&str> = exo
+            .not_applicable
+            .iter()
+            .map(|n| n.dimension.as_str())
+            .collect();
+        dims.sort_unstable();
+        let mut all = landmeter_proto::not_applicable::ALL.to_vec();
+        all.sort_unstable();
+        assert_eq!(dims, all);
+        for dim in [
+            dimension::REPLICATION,
+            dimension::CLASSIFICATION,
+            dimension::CUSTODY,
+        ] {
+            assert!(!exo.is_unknown(dim), "{dim}: {:?}", exo.unknowns);
+        }
+        assert!(!exo.object_lock_unknown && !exo.object_lock);
+        assert_eq!(exo.classification, UNCLASSIFIED);
+        assert_eq!(exo.jurisdiction, "non-EU");
+        assert_eq!(
+            exo.unknown(dimension::SIZE).map(|u| u.reason.as_str()),
+            Some("no metrics service: size unknown")
+        );
+
+        // OVHcloud encrypts only when asked: without the call, custody is unknown, not none.
+        let ovh = view("ovh");
+        assert_eq!((ovh.country.as_str(), ovh.eu), ("CA", false));
+        assert_eq!(ovh.custody(), Custody::Unknown);
+        assert!(ovh.is_unknown(dimension::CUSTODY));
+        assert!(
+            ovh.not_applicable(landmeter_proto::not_applicable::ENCRYPTION_CONFIGURATION)
+                .is_some()
+        );
+
+        let denied = view("denied");
+        assert!(denied.is_unknown(dimension::REPLICATION));
+        assert!(denied.not_applicable.is_empty());
     }
 }

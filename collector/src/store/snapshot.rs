@@ -99,6 +99,7 @@ pub fn fact_kind(fact: &Fact) -> std::borrow::Cow<'static, str> {
         Some(Body::Sharing(_)) => "sharing".into(),
         Some(Body::Setting(_)) => "setting".into(),
         Some(Body::Gap(g)) => format!("gap:{}", g.call).into(),
+        Some(Body::Unsupported(u)) => format!("unsupported:{}", u.call).into(),
         None => "empty".into(),
     }
 }

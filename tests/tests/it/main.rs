@@ -25,6 +25,9 @@
 //!   and location type.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
+//! - `s3_compatible`: four European providers (`[[s3_compatible]]`) against s3rver and moto
+//!   in one scan: country, EU flag, custody, CLOUD Act; calls a provider lacks are "not
+//!   applicable", neither gaps nor "no".
 //! - `demo`: the demo binary (`scripts/demo.sh --exit`) prints every store kind and exits 0.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
 //!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
@@ -43,6 +46,7 @@ mod lockin;
 mod map;
 mod multi_cloud;
 mod proxy;
+mod s3_compatible;
 mod several_collectors;
 mod tls;
 mod ui;

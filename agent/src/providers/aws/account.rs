@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{Region, SdkConfig};
 use futures::{StreamExt, stream};
-use landmeter_proto::v1::{AccountCoverage, Encryption, fact};
+use landmeter_proto::v1::{AccountCoverage, Encryption, Unsupported, fact};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::calls;
@@ -84,6 +84,75 @@ impl<'a> AccountScan<'a> {
             .await
     }
 
+    /// Records a failed call: as not applicable when an S3-compatible provider answered that
+    /// it does not implement it, else as a gap.
+    pub(super) async fn failed(
+        &self,
+        subject: &str,
+        call: &Call,
+        failed: &CallFailure,
+    ) -> Result<(), SinkClosed> {
+        match &self.settings.compatible {
+            Some(c)
+                if c.persona
+                    .unsupported_answer(failed.code.as_deref(), failed.status) =>
+            {
+                self.unsupported(subject, call, failed).await
+            }
+            _ => self.gap(subject, call, failed).await,
+        }
+    }
+
+    /// Records that the provider does not implement `call`: an `Unsupported` fact, not a gap.
+    pub(super) async fn unsupported(
+        &self,
+        subject: &str,
+        call: &Call,
+        answer: &CallFailure,
+    ) -> Result<(), SinkClosed> {
+        tracing::debug!(account = %self.account, subject, call = call.name, answer = %answer, "not implemented by the provider: not applicable");
+        self.emit(
+            subject,
+            call,
+            fact::Body::Unsupported(Unsupported {
+                call: call.name.to_owned(),
+                topic: call.topic as i32,
+                code: answer.code.clone().unwrap_or_default(),
+                message: answer.message.clone(),
+                http_status: answer.status.map(u32::from).unwrap_or_default(),
+            }),
+        )
+        .await
+    }
+
+    /// For an S3-compatible provider whose persona documents `call` as absent: records it
+    /// as not applicable and returns true (the call is not made).
+    pub(super) async fn documented_absent(
+        &self,
+        subject: &str,
+        call: &Call,
+    ) -> Result<bool, SinkClosed> {
+        let Some(c) = self
+            .settings
+            .compatible
+            .as_ref()
+            .filter(|c| c.persona.lacks(call))
+        else {
+            return Ok(false);
+        };
+        let answer = CallFailure {
+            message: format!(
+                "{} documents no {} ({}): not asked",
+                c.persona.provider,
+                crate::providers::s3_compatible::feature(call),
+                c.persona.source
+            ),
+            ..CallFailure::default()
+        };
+        self.unsupported(subject, call, &answer).await?;
+        Ok(true)
+    }
+
     /// Records a failed call as a gap fact; its topic comes from the registry entry.
     pub(super) async fn gap(
         &self,
@@ -105,8 +174,13 @@ impl<'a> AccountScan<'a> {
         }
     }
 
-    /// An S3 client for `region`, one per region.
+    /// An S3 client for `region`, one per region. An S3-compatible endpoint serves one
+    /// region: its clients all sign for it.
     pub(super) fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let region = match &self.settings.compatible {
+            Some(c) => c.endpoint_region.as_str(),
+            None => region,
+        };
         let mut clients = self
             .s3_clients
             .lock()
@@ -140,8 +214,24 @@ impl<'a> AccountScan<'a> {
     /// Buckets, then the other kinds per region, then the keys of both, then the encryption
     /// facts carrying the key ARNs.
     pub(super) async fn scan(&self) -> Result<AccountCoverage, SinkClosed> {
-        let (buckets, bucket_stores, late_sizes, listing_failure) = match self.list_buckets().await
-        {
+        let listed = self.list_buckets().await;
+        self.scan_after_listing(listed).await
+    }
+
+    /// [`AccountScan::scan`] of buckets already listed (an S3-compatible provider's, listed
+    /// per region endpoint).
+    pub(super) async fn scan_listed(
+        &self,
+        listed: Vec<Listed>,
+    ) -> Result<AccountCoverage, SinkClosed> {
+        self.scan_after_listing(Ok(listed)).await
+    }
+
+    async fn scan_after_listing(
+        &self,
+        listed: Result<Vec<Listed>, CallFailure>,
+    ) -> Result<AccountCoverage, SinkClosed> {
+        let (buckets, bucket_stores, late_sizes, listing_failure) = match listed {
             Ok(listed) => {
                 let (buckets, late) = self.scan_buckets(listed).await?;
                 let n = buckets.len() as u64;
@@ -221,7 +311,8 @@ impl<'a> AccountScan<'a> {
         self.sink.stores_found(listed.len() as u64);
         let mut listed = listed;
         let unresolved = listed.iter().filter(|b| b.region.is_none()).count();
-        if unresolved > LISTING_REGIONS.len() {
+        // Not at an S3-compatible endpoint: the AWS regions mean nothing there.
+        if unresolved > LISTING_REGIONS.len() && self.settings.compatible.is_none() {
             // Cheaper than a HeadBucket per bucket (moto and some S3-compatible services
             // send no BucketRegion; AWS does on paginated listings).
             if let Some(found) = self.regions_by_listing().await {

@@ -55,7 +55,17 @@ impl AccountScan<'_> {
         tags?;
         lock?;
         let mut key_refs = replica_refs?;
-        if let Some(key_ref) = encryption
+        if let Some(c) = &self.settings.compatible {
+            // No KMS to describe keys at an S3-compatible provider (the collector reads an
+            // SSE-KMS key id as the provider's own KMS), and no metrics service for sizes.
+            key_refs.clear();
+            let answer = crate::providers::CallFailure {
+                message: c.persona.sizes.to_owned(),
+                ..crate::providers::CallFailure::default()
+            };
+            self.unsupported(&name, calls::GET_METRIC_DATA, &answer)
+                .await?;
+        } else if let Some(key_ref) = encryption
             .as_ref()
             .map(|e| &e.key_ref)
             .filter(|k| !k.is_empty())
@@ -72,6 +82,12 @@ impl AccountScan<'_> {
     }
 
     async fn tags(&self, client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), SinkClosed> {
+        if self
+            .documented_absent(bucket, calls::GET_BUCKET_TAGGING)
+            .await?
+        {
+            return Ok(());
+        }
         let tags = match client.get_bucket_tagging().bucket(bucket).send().await {
             Ok(out) => out
                 .tag_set()
@@ -84,7 +100,7 @@ impl AccountScan<'_> {
             Err(err) if err.code() == Some(NO_TAGS_CODE) => Vec::new(),
             Err(err) => {
                 return self
-                    .gap(bucket, calls::GET_BUCKET_TAGGING, &failure(&err))
+                    .failed(bucket, calls::GET_BUCKET_TAGGING, &failure(&err))
                     .await;
             }
         };
@@ -103,7 +119,11 @@ impl AccountScan<'_> {
         client: &aws_sdk_s3::Client,
         bucket: &str,
     ) -> Result<(), SinkClosed> {
-        if !self.settings.object_lock {
+        if !self.settings.object_lock
+            || self
+                .documented_absent(bucket, calls::GET_OBJECT_LOCK)
+                .await?
+        {
             return Ok(());
         }
         let retention = match client
@@ -116,7 +136,7 @@ impl AccountScan<'_> {
             Err(err) if err.code() == Some(NO_OBJECT_LOCK_CODE) => Retention::default(),
             Err(err) => {
                 return self
-                    .gap(bucket, calls::GET_OBJECT_LOCK, &failure(&err))
+                    .failed(bucket, calls::GET_OBJECT_LOCK, &failure(&err))
                     .await;
             }
         };
@@ -136,11 +156,17 @@ impl AccountScan<'_> {
         bucket: &str,
         bucket_region: &str,
     ) -> Result<Vec<(String, String)>, SinkClosed> {
+        if self
+            .documented_absent(bucket, calls::GET_BUCKET_REPLICATION)
+            .await?
+        {
+            return Ok(Vec::new());
+        }
         let config = match client.get_bucket_replication().bucket(bucket).send().await {
             Ok(out) => out.replication_configuration().cloned(),
             Err(err) if err.code() == Some(NO_REPLICATION_CODE) => None,
             Err(err) => {
-                self.gap(bucket, calls::GET_BUCKET_REPLICATION, &failure(&err))
+                self.failed(bucket, calls::GET_BUCKET_REPLICATION, &failure(&err))
                     .await?;
                 return Ok(Vec::new());
             }

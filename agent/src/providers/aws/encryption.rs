@@ -23,6 +23,12 @@ impl AccountScan<'_> {
         client: &aws_sdk_s3::Client,
         bucket: &str,
     ) -> Result<Option<Encryption>, SinkClosed> {
+        if self
+            .documented_absent(bucket, calls::GET_BUCKET_ENCRYPTION)
+            .await?
+        {
+            return Ok(None);
+        }
         match client.get_bucket_encryption().bucket(bucket).send().await {
             Ok(out) => {
                 let rules = out
@@ -37,7 +43,7 @@ impl AccountScan<'_> {
                 ..Encryption::default()
             })),
             Err(err) => {
-                self.gap(bucket, calls::GET_BUCKET_ENCRYPTION, &failure(&err))
+                self.failed(bucket, calls::GET_BUCKET_ENCRYPTION, &failure(&err))
                     .await?;
                 Ok(None)
             }

@@ -177,8 +177,30 @@ impl AccountScan<'_> {
 
     /// `HeadBucket` (its `x-amz-bucket-region` header, also on 301 and 403 answers), then
     /// `GetBucketLocation` for services that send no header. The error is HeadBucket's.
+    /// At an S3-compatible endpoint: `GetBucketLocation`, else the endpoint's region.
     async fn lookup_region(&self, bucket: &str) -> RegionAnswer {
         let client = self.s3(&self.settings.home_region);
+        if let Some(c) = &self.settings.compatible {
+            let constraint = match client.get_bucket_location().bucket(bucket).send().await {
+                Ok(out) => out
+                    .location_constraint()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+                Err(err) => {
+                    // The endpoint that listed it is where it is (NotImplemented at many).
+                    tracing::debug!(bucket, call = calls::GET_BUCKET_LOCATION.name, error = %failure(&err), "no location answer, using the endpoint's region");
+                    String::new()
+                }
+            };
+            return Ok(if constraint.is_empty() {
+                (
+                    c.endpoint_region.clone(),
+                    crate::providers::s3_compatible::REGION_FROM_ENDPOINT,
+                )
+            } else {
+                (constraint, REGION_FROM_GET_BUCKET_LOCATION)
+            });
+        }
         let head_failure = match client.head_bucket().bucket(bucket).send().await {
             Ok(out) => match out.bucket_region().filter(|r| !r.is_empty()) {
                 Some(region) => return Ok((region.to_owned(), REGION_FROM_HEAD_BUCKET)),

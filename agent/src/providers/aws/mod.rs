@@ -26,6 +26,8 @@
 //! - `provider.rs`: [`AwsProvider`], planning (STS, roles, the Organization).
 //! - `sdk.rs`: SDK configuration (retries, timeouts, endpoint) and SDK error -> `CallFailure`.
 //! - `account.rs`: one account's scan, in the order above.
+//! - `compatible.rs`: [`S3CompatibleProvider`], one `[[s3_compatible]]` entry scanned with
+//!   this code under its provider's persona (`providers/s3_compatible.rs`).
 //! - `listing.rs`: `ListBuckets` and bucket regions; `buckets.rs`: the per-bucket calls
 //!   (store, tags, replication, object lock); `encryption.rs`: `GetBucketEncryption` and the
 //!   `Encryption` fact; `sizes.rs`: CloudWatch; `keys.rs`: KMS keys and custom key stores.
@@ -39,6 +41,8 @@ mod onboarding_tests;
 mod account;
 #[cfg(feature = "aws")]
 mod buckets;
+#[cfg(feature = "aws")]
+mod compatible;
 #[cfg(feature = "aws")]
 mod encryption;
 #[cfg(feature = "aws")]
@@ -55,6 +59,8 @@ mod sdk;
 mod sizes;
 
 pub use calls::AWS_CALLS;
+#[cfg(feature = "aws")]
+pub use compatible::S3CompatibleProvider;
 #[cfg(feature = "aws")]
 pub use listing::{
     REGION_FROM_GET_BUCKET_LOCATION, REGION_FROM_HEAD_BUCKET, REGION_FROM_LIST_BUCKETS,

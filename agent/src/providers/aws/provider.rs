@@ -74,6 +74,17 @@ pub(super) struct Settings {
     pub(super) kinds: Vec<StoreKind>,
     /// Regions the kinds are scanned in; empty: the enabled regions.
     pub(super) regions: Vec<String>,
+    /// Set when the endpoint is an S3-compatible cloud's (`[[s3_compatible]]`).
+    pub(super) compatible: Option<Compatible>,
+}
+
+/// What an S3-compatible scan does differently from AWS (`s3_compatible.rs`).
+#[derive(Debug, Clone)]
+pub(super) struct Compatible {
+    pub(super) persona: &'static crate::providers::s3_compatible::Persona,
+    /// The region of the endpoint the scan talks to: the signing region of every call and
+    /// the region of a bucket the provider places nowhere else.
+    pub(super) endpoint_region: String,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +188,7 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
             .filter_map(|k| super::kinds::kind_of(k))
             .collect(),
         regions: config.regions.clone(),
+        compatible: None,
     };
 
     let identity = aws_sdk_sts::Client::new(&base)

@@ -25,8 +25,16 @@ const MAX_ATTEMPTS: u32 = 10;
 pub(super) async fn load_sdk_config(config: &AwsConfig) -> SdkConfig {
     let region =
         RegionProviderChain::default_provider().or_else(Region::new(config.home_region.clone()));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
+    let mut loader = loader().region(region);
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    loader.load().await
+}
+
+/// The SDK's loader with the agent's retries and timeouts.
+pub(super) fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
@@ -34,11 +42,7 @@ pub(super) async fn load_sdk_config(config: &AwsConfig) -> SdkConfig {
                 .operation_attempt_timeout(Duration::from_secs(60))
                 .operation_timeout(Duration::from_secs(300))
                 .build(),
-        );
-    if let Some(url) = &config.endpoint_url {
-        loader = loader.endpoint_url(url.clone());
-    }
-    loader.load().await
+        )
 }
 
 /// Turns an SDK error into a provider-neutral [`CallFailure`].

@@ -92,6 +92,14 @@ pub fn document(x: &ExitScenario) -> Value {
         "replication_edges": x.replication_edges,
         "lock_in": lock_in_json(&x.lock_in),
         "data_act_note": x.data_act_note,
+        "target_s3_api": x.keys.target.s3_api,
+        "targets": x.targets.iter().map(|t| json!({
+            "provider": t.provider,
+            "storage_price_known": t.storage_price_known,
+            "currency": t.currency,
+            "external_key_manager": t.external_key_manager.label(),
+            "s3_api": t.s3_api,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -340,6 +348,14 @@ fn table(x: &ExitScenario) -> String {
                 k.target.source
             ),
         ),
+        (
+            "S3 API at the target",
+            if k.target.s3_api.is_empty() {
+                "not researched".to_owned()
+            } else {
+                k.target.s3_api.clone()
+            },
+        ),
         ("stores without a key", k.stores_without_key().to_string()),
         (
             "stores of unknown custody (apart)",
@@ -355,6 +371,25 @@ fn table(x: &ExitScenario) -> String {
     ];
     let mut lines: Vec<String> = rows.iter().map(|(k, v)| format!("{k:>40}: {v}")).collect();
     lines.extend(super::lock_in_lines(&x.lock_in));
+    lines.push(format!("{:>40}:", "other targets (external key manager)"));
+    for t in &x.targets {
+        lines.push(format!(
+            "{:>40}  {} ({}{}): {}",
+            "",
+            t.provider,
+            t.external_key_manager.label(),
+            if t.storage_price_known {
+                ""
+            } else {
+                "; no storage price"
+            },
+            if t.s3_api.is_empty() {
+                "S3 API not researched"
+            } else {
+                &t.s3_api
+            }
+        ));
+    }
     lines.join("\n")
 }
 

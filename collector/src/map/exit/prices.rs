@@ -133,6 +133,20 @@ pub struct KeyManagerSupport {
     pub how: String,
     pub status: String,
     pub source: String,
+    /// How the provider's storage API compares with S3 (key-managers.csv `s3_api`): what an
+    /// exit to it keeps of S3 tooling and bucket configuration. Empty when not researched.
+    pub s3_api: String,
+}
+
+/// A provider the exit scenario can target: every provider of the price table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExitTarget {
+    pub provider: String,
+    /// The table has an object-storage list price for it.
+    pub storage_price_known: bool,
+    pub currency: String,
+    pub external_key_manager: ExternalKeyManager,
+    pub s3_api: String,
 }
 
 /// 1 EUR = `per_eur` units of `currency`, on `date`.
@@ -217,6 +231,8 @@ struct KeyManagerRow {
     how: String,
     status: String,
     source: String,
+    #[serde(default)]
+    s3_api: String,
 }
 
 #[derive(Deserialize)]
@@ -423,6 +439,7 @@ impl PriceTable {
                     how: row.how,
                     status: row.status,
                     source: row.source,
+                    s3_api: row.s3_api,
                 },
             );
         }
@@ -461,6 +478,27 @@ impl PriceTable {
             "" | "unknown" | "bucket" | "storage-account" | "container" => self.price(provider),
             _ => self.by_kind.get(&(provider.to_owned(), kind.to_owned())),
         }
+    }
+
+    /// Every provider of the price table as an exit target (sorted), with its S3 API notes
+    /// and whether it can keep keys in an external key manager.
+    pub fn targets(&self) -> Vec<ExitTarget> {
+        let mut targets: Vec<ExitTarget> = self
+            .by_provider
+            .iter()
+            .map(|(provider, price)| {
+                let keys = self.key_manager(provider);
+                ExitTarget {
+                    provider: provider.clone(),
+                    storage_price_known: price.storage_per_gb_month.is_some(),
+                    currency: price.currency.clone(),
+                    external_key_manager: keys.external_key_manager,
+                    s3_api: keys.s3_api,
+                }
+            })
+            .collect();
+        targets.sort_by(|a, b| a.provider.cmp(&b.provider));
+        targets
     }
 
     /// Whether `provider` can keep keys outside it; unknown when the table does not list it.

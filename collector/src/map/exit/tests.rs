@@ -106,6 +106,72 @@ fn the_key_manager_table_marks_the_european_targets_without_one() {
     );
 }
 
+/// Every provider of the price table is offered as a target, with its S3 API notes and its
+/// external key manager support; the provider left is not among them.
+#[test]
+fn every_priced_provider_is_a_target_with_s3_notes_and_key_manager_support() {
+    let t = prices();
+    let x = exit_scenario(
+        &[store("aws", Some(1_000), Custody::Hyok, "k")],
+        "aws",
+        "ovhcloud",
+        100.0,
+        &t,
+        date!(2026 - 12 - 06),
+    );
+    let names: Vec<&str> = x.targets.iter().map(|t| t.provider.as_str()).collect();
+    for p in [
+        "aws-european-sovereign-cloud",
+        "exoscale",
+        "google-cloud",
+        "hetzner",
+        "ionos",
+        "microsoft-azure",
+        "open-telekom-cloud",
+        "ovhcloud",
+        "scaleway",
+        "stackit",
+    ] {
+        assert!(names.contains(&p), "{p} not offered: {names:?}");
+    }
+    assert!(!names.contains(&"aws"), "the provider left is no target");
+    assert!(!names.contains(&"eu-data-act"), "a rule, not a provider");
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+    for target in &x.targets {
+        assert!(
+            !target.s3_api.is_empty(),
+            "{} has S3 API notes",
+            target.provider
+        );
+    }
+    let hetzner = x
+        .targets
+        .iter()
+        .find(|t| t.provider == "hetzner")
+        .expect("hetzner");
+    assert_eq!(hetzner.external_key_manager, ExternalKeyManager::No);
+    assert!(
+        hetzner.s3_api.contains("no replication"),
+        "{}",
+        hetzner.s3_api
+    );
+    let google = x
+        .targets
+        .iter()
+        .find(|t| t.provider == "google-cloud")
+        .expect("gcp");
+    assert_eq!(google.external_key_manager, ExternalKeyManager::Yes);
+    assert!(google.s3_api.starts_with("not S3"), "{}", google.s3_api);
+    // The chosen target's notes are the scenario's.
+    assert!(
+        x.keys.target.s3_api.contains("ovh"),
+        "{}",
+        x.keys.target.s3_api
+    );
+}
+
 #[test]
 fn a_conversion_names_its_rate_and_date() {
     let t = prices();
