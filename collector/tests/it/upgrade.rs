@@ -84,7 +84,7 @@ fn a_map_written_at_schema_11_migrates_and_keeps_stores_tokens_and_audit() {
             (
                 v.tenant.clone(),
                 v.id.clone(),
-                v.custody.clone(),
+                v.custody().label().to_owned(),
                 v.country.clone(),
             )
         })
