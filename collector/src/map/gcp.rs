@@ -256,6 +256,7 @@ mod tests {
             store_region: "EUROPE-WEST4",
             encryption: Some(e),
             encryption_gap: None,
+            encryption_unsupported: None,
             key,
             key_store: None,
             client_side_declared: false,
