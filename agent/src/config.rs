@@ -655,7 +655,10 @@ pub(crate) mod tests {
             &config.collector.cert_file,
             &config.collector.key_file,
         ] {
-            assert!(Path::new(file.as_deref().unwrap()).starts_with(state), "{file:?}");
+            assert!(
+                Path::new(file.as_deref().unwrap()).starts_with(state),
+                "{file:?}"
+            );
         }
     }
 

@@ -176,7 +176,10 @@ pub fn read_bearer_token(path: &std::path::Path) -> Result<Arc<str>, String> {
         .map_err(|e| format!("metrics.bearer_token_file {}: {e}", path.display()))?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(format!("metrics.bearer_token_file {} is empty", path.display()));
+        return Err(format!(
+            "metrics.bearer_token_file {} is empty",
+            path.display()
+        ));
     }
     Ok(Arc::from(token))
 }
@@ -301,8 +304,14 @@ mod tests {
             send.send_request(req).await.unwrap().status()
         };
         assert_eq!(get("/metrics", None).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(get("/metrics", Some("Bearer wrong")).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(get("/metrics", Some("Bearer scrape-me")).await, StatusCode::OK);
+        assert_eq!(
+            get("/metrics", Some("Bearer wrong")).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get("/metrics", Some("Bearer scrape-me")).await,
+            StatusCode::OK
+        );
         assert_eq!(get("/live", None).await, StatusCode::OK);
         server.abort();
     }

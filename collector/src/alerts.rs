@@ -68,9 +68,8 @@ impl AlertRule {
         let Some(path) = &self.secret_file else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!("alert {}: secret_file {}: {e}", self.name, path.display())
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("alert {}: secret_file {}: {e}", self.name, path.display()))?;
         let secret = text.trim();
         if secret.is_empty() {
             return Err(format!(
@@ -92,10 +91,7 @@ pub fn signature(secret: &[u8], unix_secs: u64, body: &[u8]) -> String {
     ctx.update(unix_secs.to_string().as_bytes());
     ctx.update(b".");
     ctx.update(body);
-    format!(
-        "t={unix_secs},v1={}",
-        crate::pki::hex(ctx.sign().as_ref())
-    )
+    format!("t={unix_secs},v1={}", crate::pki::hex(ctx.sign().as_ref()))
 }
 
 /// The bytes and content type one rule posts for one event.
@@ -116,7 +112,10 @@ fn payload(rule: &AlertRule, condition: Condition, event: &ChangeEvent) -> (Vec<
                 i128::from(event.at_ms) * 1_000_000,
             )
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
             (
                 serde_json::json!({
                     "specversion": "1.0",

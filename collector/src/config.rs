@@ -165,12 +165,13 @@ impl CollectorConfig {
                             })?;
                 }
                 "LANDMETER_HTTP_LISTEN" => {
-                    cfg.http_listen = Some(value.parse().map_err(
-                        |e: std::net::AddrParseError| ConfigError::Env {
-                            name: name.clone(),
-                            message: e.to_string(),
-                        },
-                    )?);
+                    cfg.http_listen =
+                        Some(value.parse().map_err(|e: std::net::AddrParseError| {
+                            ConfigError::Env {
+                                name: name.clone(),
+                                message: e.to_string(),
+                            }
+                        })?);
                 }
                 "LANDMETER_DATABASE" => cfg.database = value.clone(),
                 "LANDMETER_DEFAULT_TENANT" => cfg.default_tenant = value.clone(),
@@ -329,8 +330,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let empty = dir.join("empty");
         std::fs::write(&empty, " \n").unwrap();
-        let mut cfg = CollectorConfig::default();
-        cfg.insecure_plaintext = true;
+        let mut cfg = CollectorConfig {
+            insecure_plaintext: true,
+            ..CollectorConfig::default()
+        };
         for (file, expected) in [
             (dir.join("missing"), "secret_file"),
             (empty.clone(), "is empty"),
@@ -342,7 +345,10 @@ mod tests {
                 ..Default::default()
             }];
             let err = cfg.validate().expect_err("refused").to_string();
-            assert!(err.contains(expected) && err.contains("alert signed"), "{err}");
+            assert!(
+                err.contains(expected) && err.contains("alert signed"),
+                "{err}"
+            );
         }
         std::fs::write(&empty, "secret").unwrap();
         cfg.alerts[0].secret_file = Some(empty);
@@ -364,8 +370,18 @@ mod tests {
 
         let pg_url = "postgres://landmeter@db.example.nl:5432/landmeter";
         for (file, env, database, migrate) in [
-            ("collector-statefulset-sqlite.yaml", None, "/var/lib/landmeter/landmeter.db", true),
-            ("collector-deployment-postgres.yaml", Some(pg_url), pg_url, false),
+            (
+                "collector-statefulset-sqlite.yaml",
+                None,
+                "/var/lib/landmeter/landmeter.db",
+                true,
+            ),
+            (
+                "collector-deployment-postgres.yaml",
+                Some(pg_url),
+                pg_url,
+                false,
+            ),
         ] {
             let text = std::fs::read_to_string(deploy.join("kubernetes").join(file)).unwrap();
             let toml_text: String = text
@@ -385,7 +401,10 @@ mod tests {
             assert_eq!(cfg.database, database, "{file}");
             assert_eq!(cfg.migrate, migrate, "{file}");
             // Kubelet probes reach the pod's address: the HTTP listener must carry TLS.
-            assert!(cfg.http_tls.is_some(), "{file}: plaintext HTTP beyond loopback");
+            assert!(
+                cfg.http_tls.is_some(),
+                "{file}: plaintext HTTP beyond loopback"
+            );
         }
     }
 }

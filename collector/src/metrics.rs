@@ -151,14 +151,25 @@ pub fn render_staleness(scans: &[crate::store::ScanCoverage], now_ms: i64) -> St
          # HELP landmeter_agent_last_scan_coverage_gaps Coverage gaps the agent's latest ended scan left.\n",
     );
     for ((tenant, agent), a) in &agents {
-        let labels = format!("{{tenant=\"{}\",agent=\"{}\"}}", escape(tenant), escape(agent));
+        let labels = format!(
+            "{{tenant=\"{}\",agent=\"{}\"}}",
+            escape(tenant),
+            escape(agent)
+        );
         let seconds = a.last_complete_ms.map_or("+Inf".to_owned(), |ended| {
             format!("{:.3}", (now_ms - ended).max(0) as f64 / 1000.0)
         });
-        age.push_str(&format!("landmeter_agent_last_complete_scan_age_seconds{labels} {seconds}\n"));
+        age.push_str(&format!(
+            "landmeter_agent_last_complete_scan_age_seconds{labels} {seconds}\n"
+        ));
         if let Some((ok, n)) = a.latest {
-            complete.push_str(&format!("landmeter_agent_last_scan_complete{labels} {}\n", u8::from(ok)));
-            gaps.push_str(&format!("landmeter_agent_last_scan_coverage_gaps{labels} {n}\n"));
+            complete.push_str(&format!(
+                "landmeter_agent_last_scan_complete{labels} {}\n",
+                u8::from(ok)
+            ));
+            gaps.push_str(&format!(
+                "landmeter_agent_last_scan_coverage_gaps{labels} {n}\n"
+            ));
         }
     }
     format!("{age}{complete}{gaps}")

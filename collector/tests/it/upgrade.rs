@@ -59,7 +59,11 @@ fn a_map_written_at_schema_11_migrates_and_keeps_stores_tokens_and_audit() {
         (version.parse::<usize>().expect("number"), stores, audit)
     };
     assert_eq!(old_version, FIXTURE_SCHEMA);
-    assert!(old_stores.len() > 50, "the fixture holds the demo's map: {}", old_stores.len());
+    assert!(
+        old_stores.len() > 50,
+        "the fixture holds the demo's map: {}",
+        old_stores.len()
+    );
 
     // A collector told not to migrate refuses it when this build's schema is newer, and
     // says how far behind it is; it opens it as is when nothing changed since.
@@ -89,7 +93,10 @@ fn a_map_written_at_schema_11_migrates_and_keeps_stores_tokens_and_audit() {
             )
         })
         .collect();
-    assert_eq!(now, old_stores, "the map after the upgrade is the map before it");
+    assert_eq!(
+        now, old_stores,
+        "the map after the upgrade is the map before it"
+    );
 
     let token = std::fs::read_to_string(fixture("map-schema-11.token")).expect("token");
     let record = upgraded
