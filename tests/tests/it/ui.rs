@@ -591,5 +591,8 @@ fn a_missing_chromium_fails_and_says_how_to_install_it() {
     let missing = std::path::Path::new("/nonexistent/chromium");
     let err = landmeter_e2e::browser::check_installed(missing, missing)
         .expect_err("a missing chromium must fail, not skip");
-    assert!(format!("{err}").contains("scripts/setup-browser.sh"), "{err}");
+    assert!(
+        format!("{err}").contains("scripts/setup-browser.sh"),
+        "{err}"
+    );
 }
