@@ -95,6 +95,34 @@ pub trait Provider: Send + Sync {
     async fn scan(&self, account: &str, sink: &FactSink) -> Result<AccountCoverage, SinkClosed>;
 }
 
+/// Why a REST-based provider (Azure, Google Cloud) could not be set up: a file its
+/// configuration names could not be read, or what it holds is not usable.
+#[cfg(any(feature = "azure", feature = "gcp"))]
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads a file a provider's configuration names (CA bundle, credentials), naming it on error.
+#[cfg(any(feature = "azure", feature = "gcp"))]
+pub(crate) fn read_setup_file(
+    what: &'static str,
+    path: &std::path::Path,
+) -> Result<String, SetupError> {
+    std::fs::read_to_string(path).map_err(|source| SetupError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// Why the configured providers cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvidersError {

@@ -9,7 +9,6 @@
 //!   calls to accounts where the operator chose an account key (Azurite, or customers who
 //!   use keys); [`SasPolicy`] appends an account SAS instead.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,26 +24,8 @@ use azure_identity::{
 
 use super::config::AzureConfig;
 
-/// Why the Azure provider could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("cannot read {what} {path}: {source}")]
-    Read {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn read_file(what: &'static str, path: &Path) -> Result<String, SetupError> {
-    std::fs::read_to_string(path).map_err(|source| SetupError::Read {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
-}
+pub use crate::providers::SetupError;
+use crate::providers::read_setup_file as read_file;
 
 /// The HTTP client every Azure pipeline uses: azure_core's defaults (timeouts, no redirects,
 /// no automatic decompression) plus the operator's CA bundle.

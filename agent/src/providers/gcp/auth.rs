@@ -10,7 +10,7 @@
 //!   (OAuth2 JWT bearer grant, RFC 7523); an authorized-user file is exchanged by its refresh
 //!   token. Tokens are cached until a minute before they expire.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -25,26 +25,8 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// Why the Google Cloud provider could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("cannot read {what} {path}: {source}")]
-    Read {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn read_file(what: &'static str, path: &Path) -> Result<String, SetupError> {
-    std::fs::read_to_string(path).map_err(|source| SetupError::Read {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
-}
+pub use crate::providers::SetupError;
+use crate::providers::read_setup_file as read_file;
 
 /// The HTTP client every Google call uses: timeouts, no redirects, the operator's CA bundle.
 pub fn transport(config: &GcpConfig) -> Result<reqwest::Client, SetupError> {
