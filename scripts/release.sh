@@ -10,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 cargo_deb_version="3.8.0"
-cyclonedx_version="0.5.7"
+cyclonedx_version="0.5.9"
 [ "$(cargo deb --version 2>/dev/null)" = "$cargo_deb_version" ] \
     || cargo install --locked --quiet "cargo-deb@$cargo_deb_version"
 cargo cyclonedx --version 2>/dev/null | grep -q "$cyclonedx_version" \
@@ -28,11 +28,12 @@ cargo deb --no-build -p landmeter-collector -o "$dist/"
 cargo deb --no-build -p landmeter-agent --profile release-small -o "$dist/"
 cp "$target/release/landmeter" "$target/release-small/landmeter-agent" "$dist/"
 
+# One SBOM per workspace member, written beside each Cargo.toml; the shipped two are kept.
+cargo cyclonedx --format json --spec-version 1.5 --override-filename sbom.cdx
 for crate in collector agent; do
-    cargo cyclonedx --manifest-path "$crate/Cargo.toml" --format json --spec-version 1.5 \
-        --override-filename "landmeter-$crate.cdx"
-    mv "$crate/landmeter-$crate.cdx.json" "$dist/"
+    mv "$crate/sbom.cdx.json" "$dist/landmeter-$crate.cdx.json"
 done
+rm -f -- */sbom.cdx.json
 
 agent_bytes="$(stat -c %s "$dist/landmeter-agent")"
 echo "agent binary: $agent_bytes bytes ($((agent_bytes / 1024 / 1024)) MiB; target 15 MB)"
