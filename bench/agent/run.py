@@ -478,7 +478,7 @@ KIND_ROWS = [
     ("efs", "file-system", "EFS file systems",
      ["DescribeFileSystems", "DescribeReplicationConfigurations"]),
     ("backup", "backup-vault", "AWS Backup vaults",
-     ["ListBackupVaults", "ListBackupPlans", "GetBackupPlan"]),
+     ["ListBackupVaults", "ListBackupPlans", "GetBackupPlan", "ListRecoveryPointsByBackupVault"]),
     ("logs", "log-group", "CloudWatch Logs log groups", ["DescribeLogGroups"]),
 ]
 # Requests shared by the kinds: the keys their stores name (ListAliases per region of a key,
@@ -493,6 +493,7 @@ REST_OPERATIONS = {
     "backup GET /backup-vaults": "ListBackupVaults",
     "backup GET /backup/plans": "ListBackupPlans",
     "backup GET /backup/plans/{id}": "GetBackupPlan",
+    "backup GET /backup-vaults/{id}/recovery-points": "ListRecoveryPointsByBackupVault",
 }
 
 
