@@ -17,35 +17,7 @@ struct Cli {
     log_format: Option<LogFormat>,
 }
 
-/// How logs are written to stderr (`--log-format`, `LANDMETER_LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// One JSON object a line (the default when stderr is not a terminal: files, journald).
-    Json,
-    /// Lines for people; colours only on a terminal.
-    Text,
-}
-
-/// Logs to stderr in `format` (JSON when not given and stderr is not a terminal); never ANSI
-/// colour codes into a file or pipe.
-fn init_logging(format: Option<LogFormat>) {
-    use std::io::IsTerminal as _;
-    let terminal = std::io::stderr().is_terminal();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_ansi(terminal);
-    match format.unwrap_or(if terminal {
-        LogFormat::Text
-    } else {
-        LogFormat::Json
-    }) {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
+use landmeter_telemetry::LogFormat;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -129,7 +101,7 @@ enum Output {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let _telemetry = landmeter_telemetry::init("landmeter-agent", cli.log_format);
     match cli.command {
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref(), std::env::vars(), &Overrides::default())

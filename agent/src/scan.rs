@@ -9,6 +9,7 @@
 //! cloud's accounts one after another (each with its own store concurrency).
 
 use futures::future::join_all;
+use tracing::Instrument as _;
 use landmeter_proto::v1::{AccountCoverage, fact};
 
 use crate::config::Config;
@@ -120,6 +121,11 @@ pub async fn plan_providers(
 
 /// Scans every planned account into `sink` (dropped at the end, which tells the consumer
 /// that no more facts come) and returns the coverage per account, in plan order.
+#[tracing::instrument(
+    name = "scan",
+    skip_all,
+    fields(scan_id = %plan.scan_id, providers = %plan.providers.join(","), accounts = plan.accounts.len())
+)]
 pub async fn run(plan: ScanPlan, sink: FactSink) -> Result<Vec<AccountCoverage>, ScanError> {
     let per_cloud = join_all(plan.clouds.iter().map(|cloud| run_cloud(cloud, &sink))).await;
     let mut coverage = Vec::with_capacity(plan.accounts.len());
@@ -158,7 +164,8 @@ async fn run_cloud(
         return Ok(coverage);
     }
     for account in &cloud.accounts {
-        coverage.push(cloud.provider.scan(account, sink).await?);
+        let span = tracing::info_span!("scan_account", provider = cloud.provider.id(), account = %account);
+        coverage.push(cloud.provider.scan(account, sink).instrument(span).await?);
     }
     Ok(coverage)
 }

@@ -365,6 +365,11 @@ impl Session {
         }
     }
 
+    #[tracing::instrument(
+        name = "ingest_batch",
+        skip_all,
+        fields(tenant = %self.peer.tenant, scan_id = %batch.scan_id, seq = batch.seq, facts = batch.facts.len())
+    )]
     async fn batch(&mut self, batch: FactsBatch) -> CollectorMessage {
         let (scan_id, seq) = (batch.scan_id.clone(), batch.seq);
         let Some(agent) = self.agent.clone() else {
@@ -437,6 +442,11 @@ impl Session {
         }
     }
 
+    #[tracing::instrument(
+        name = "scan_end",
+        skip_all,
+        fields(tenant = %self.peer.tenant, scan_id = %end.scan_id, accounts = end.coverage.len())
+    )]
     async fn end(&mut self, end: ScanEnd) -> CollectorMessage {
         let scan_id = end.scan_id.clone();
         let Some(agent) = self.agent.clone() else {

@@ -302,6 +302,16 @@ pub async fn run_with_http(
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let router = tonic::transport::Server::builder()
+        // One span per call (an ingest stream, a query): the root of its trace when traces
+        // are exported; the operator's role and tenant are recorded once authenticated.
+        .trace_fn(|req| {
+            tracing::info_span!(
+                "grpc",
+                rpc = %req.uri().path(),
+                role = tracing::field::Empty,
+                tenant = tracing::field::Empty,
+            )
+        })
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_service(ingest)

@@ -484,8 +484,10 @@ async function changes(r) {
 
 async function coverage(r) {
   const tenant = r.params.get("tenant") || "";
-  const d = await api(`/v1/coverage${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ""}`);
+  const q = tenant ? `?tenant=${encodeURIComponent(tenant)}` : "";
+  const [d, st] = await Promise.all([api(`/v1/coverage${q}`), api(`/v1/settings${q}`)]);
   const scans = d.scans || [];
+  const settings = st.settings || [];
   const form = h("form", { class: "filters" },
     h("label", { for: "cov-tenant" }, "Tenant", h("input", { id: "cov-tenant", name: "tenant", value: tenant })),
     h("button", { type: "submit", class: "primary" }, "Show"));
@@ -494,6 +496,15 @@ async function coverage(r) {
     h("h1", {}, "Coverage"),
     h("p", { class: "note" }, "Not seen is not “not there”: a call that failed leaves a gap, and the stores behind it may exist. An incomplete scan never marks stores gone."),
     form,
+    settings.length === 0 ? null : h("section", { class: "card", "data-testid": "settings" },
+      h("h2", {}, "Account settings"),
+      h("p", { class: "note" }, "Settings decide how new stores are made (EBS encryption by default and its key per region), even where no store exists yet."),
+      h("table", { class: "gaps" },
+        h("thead", {}, h("tr", {}, ["account", "region", "setting", "value", "meaning"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, settings.map((x) => h("tr", { "data-testid": `setting-${slug(x.name)}-${slug(x.region)}` },
+          h("td", {}, x.account), h("td", {}, x.region), h("td", {}, x.name),
+          h("td", {}, x.known ? h("code", {}, x.value) : h("span", { class: "badge unknown" }, "unknown")),
+          h("td", {}, x.concern ? h("span", { class: "badge j-non-eu" }, "concern") : null, " ", x.known ? x.meaning : x.unknown_reason)))))),
     scans.length === 0 ? h("p", { class: "muted" }, "no scans yet") : null,
     scans.map((s) => h("section", { class: "card", "data-testid": `scan-${slug(s.scan_id)}` },
       h("h2", {}, `${s.provider} scan ${s.scan_id} `, s.complete ? h("span", { class: "badge ok" }, "complete") : h("span", { class: "badge j-non-eu" }, "incomplete")),

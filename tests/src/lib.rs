@@ -36,6 +36,7 @@ pub mod estate;
 pub mod fault_proxy;
 pub mod gcp_server;
 pub mod multi_cloud;
+pub mod otlp_receiver;
 pub mod s3_compatible;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -350,6 +351,8 @@ pub struct Collector {
     token: String,
     /// Serving mutual TLS (`--tls-cert` given): the URL is https.
     tls: bool,
+    /// Environment variables the collector process gets (also after a restart).
+    env: Vec<(String, String)>,
 }
 
 impl Collector {
@@ -370,7 +373,23 @@ impl Collector {
         listen: &str,
         extra: &[&str],
     ) -> anyhow::Result<Collector> {
-        let (addr, process, token, tls) = Self::launch(dir.path(), db, listen, extra)?;
+        Self::start_with_env(dir, db, listen, extra, &[])
+    }
+
+    /// [`Collector::start_with`] with environment variables for the collector process (e.g.
+    /// the OpenTelemetry exporter's).
+    pub fn start_with_env(
+        dir: TempDir,
+        db: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Collector> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (addr, process, token, tls) = Self::launch(dir.path(), db, listen, extra, &env)?;
         Ok(Collector {
             addr,
             dir,
@@ -379,6 +398,7 @@ impl Collector {
             process,
             token,
             tls,
+            env,
         })
     }
 
@@ -388,6 +408,7 @@ impl Collector {
         db: &Path,
         listen: &str,
         extra: &[&str],
+        env: &[(String, String)],
     ) -> anyhow::Result<(SocketAddr, Process, String, bool)> {
         let bin = workspace_bin("landmeter")?;
         let mut create = Command::new(&bin);
@@ -428,6 +449,7 @@ impl Collector {
             .stdout(Stdio::piped())
             .stderr(log.try_clone()?);
         scrub_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
@@ -485,7 +507,13 @@ impl Collector {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            match Self::launch(self.dir.path(), &self.db, &self.addr.to_string(), &extra) {
+            match Self::launch(
+                self.dir.path(),
+                &self.db,
+                &self.addr.to_string(),
+                &extra,
+                &self.env,
+            ) {
                 Ok((addr, process, token, tls)) => {
                     self.addr = addr;
                     self.process = process;

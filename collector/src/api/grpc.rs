@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use landmeter_proto::v1::{
     ChangeEvent, GetStoreRequest, GetStoreResponse, ListChangesRequest, ListChangesResponse,
-    ListStoresRequest, ListStoresResponse, RequestScanRequest, RequestScanResponse, StoreFilter,
+    ListSettingsRequest, ListSettingsResponse, ListStoresRequest, ListStoresResponse, RequestScanRequest, RequestScanResponse, StoreFilter,
     SummaryRequest, SummaryResponse, WatchRequest, map_service_server::MapService,
 };
 
@@ -103,8 +103,15 @@ impl MapApi {
                     })
             }
         };
-        if let Err(refused) = &found {
-            self.audit_refusal(method, refused.message()).await?;
+        match &found {
+            Ok(who) => {
+                let span = tracing::Span::current();
+                span.record("role", who.role.name());
+                if let Some(t) = &who.tenant {
+                    span.record("tenant", t.as_str());
+                }
+            }
+            Err(refused) => self.audit_refusal(method, refused.message()).await?,
         }
         found
     }
@@ -150,12 +157,24 @@ impl MapApi {
         may: impl FnOnce(&Principal) -> Result<(), Status>,
         f: impl FnOnce(&dyn MapStore, &Scope) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
-        let who = self.authenticate(&request, method).await?;
-        let (scope, narrowed) = self.scope_of(&who, &request);
-        let result = match may(&who) {
-            Ok(()) => self.blocking(move |s| f(s, &scope?)).await,
-            Err(refused) => Err(refused),
-        };
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "query",
+            method,
+            role = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+        );
+        let (who, narrowed, result) = async {
+            let who = self.authenticate(&request, method).await?;
+            let (scope, narrowed) = self.scope_of(&who, &request);
+            let result = match may(&who) {
+                Ok(()) => self.blocking(move |s| f(s, &scope?)).await,
+                Err(refused) => Err(refused),
+            };
+            Ok::<_, Status>((who, narrowed, result))
+        }
+        .instrument(span)
+        .await?;
         self.audit(&who, method, described + &narrowed, &result, rows)
             .await?;
         result
@@ -396,6 +415,30 @@ impl MapService for MapApi {
         request: Request<landmeter_proto::v1::EvidenceRequest>,
     ) -> Result<Response<landmeter_proto::v1::EvidenceResponse>, Status> {
         super::documents::evidence(self, request).await
+    }
+
+    async fn list_settings(
+        &self,
+        request: Request<ListSettingsRequest>,
+    ) -> Result<Response<ListSettingsResponse>, Status> {
+        let who = self.authenticate(&request, "ListSettings").await?;
+        let (scope, narrowed) = self.scope_of(&who, &request);
+        let req = request.into_inner();
+        let described = format!("tenant={:?}{narrowed}", req.tenant);
+        let result = self
+            .blocking(move |s| {
+                let scope = scope?;
+                // A misspelt tenant is an error listing the known ones, never an empty list.
+                let tenant = match req.tenant.as_str() {
+                    "" => None,
+                    t => Some(crate::api::names::tenant_with_scans(s, &scope, t)?),
+                };
+                super::insight::settings_rows(s, &scope, tenant.as_deref())
+            })
+            .await;
+        self.audit(&who, "ListSettings", described, &result, |r| r.len() as u64)
+            .await?;
+        Ok(Response::new(ListSettingsResponse { settings: result? }))
     }
 
     type WatchStream =

@@ -50,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/dashboard", get(dashboard))
         .route("/v1/graph", get(graph))
         .route("/v1/coverage", get(coverage))
+        .route("/v1/settings", get(settings))
         .route("/v1/names", get(names))
         .route("/v1/costs", get(costs))
         .route("/v1/exit", get(exit))
@@ -497,6 +498,23 @@ async fn coverage(
         "Coverage",
         |v| v["scans"].as_array().map_or(0, |n| n.len() as u64),
         move |store, scope| insight::coverage(store, scope, None),
+    )
+    .await
+}
+
+/// `GET /v1/settings`: account and region settings (EBS encryption by default, its key).
+async fn settings(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    insight_document(
+        &s,
+        &headers,
+        &pairs,
+        "Settings",
+        |v| v["settings"].as_array().map_or(0, |n| n.len() as u64),
+        insight::settings,
     )
     .await
 }

@@ -650,6 +650,36 @@ pub fn coverage(
     })).collect::<Vec<_>>()}))
 }
 
+/// Account and region settings, interpreted: the rows of `ListSettings` and `/v1/settings`.
+pub fn settings_rows(
+    store: &dyn MapStore,
+    scope: &Scope,
+    tenant: Option<&str>,
+) -> Result<Vec<landmeter_proto::v1::AccountSetting>, StoreError> {
+    let facts = store.settings(scope, tenant)?;
+    Ok(crate::map::settings::interpret(
+        facts.iter().map(|f| (f.tenant.as_str(), &f.fact)),
+    ))
+}
+
+/// `GET /v1/settings`: account and region settings (EBS encryption by default and its key),
+/// with `unknown` counting the settings whose read failed.
+pub fn settings(store: &dyn MapStore, scope: &Scope) -> Result<Value, StoreError> {
+    let rows = settings_rows(store, scope, None)?;
+    let unknown = rows.iter().filter(|r| !r.known).count();
+    let concerns = rows.iter().filter(|r| r.concern).count();
+    Ok(json!({
+        "settings": rows.iter().map(|r| json!({
+            "tenant": r.tenant, "account": r.account, "region": r.region, "name": r.name,
+            "known": r.known, "value": if r.known { json!(r.value) } else { Value::Null },
+            "unknown_reason": r.unknown_reason, "meaning": r.meaning, "concern": r.concern,
+            "api_call": r.api_call, "observed_at_ms": r.observed_at_ms,
+        })).collect::<Vec<_>>(),
+        "unknown": unknown,
+        "concerns": concerns,
+    }))
+}
+
 /// What `/v1/costs` groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CostsBy {

@@ -357,6 +357,80 @@ pub fn changes(events: &[ChangeEvent], format: Format) -> String {
     }
 }
 
+/// Account and region settings: one line per setting, the value or why it is unknown.
+pub fn settings(rows: &[landmeter_proto::v1::AccountSetting], format: Format) -> String {
+    let value = |r: &landmeter_proto::v1::AccountSetting| {
+        if r.known {
+            r.value.clone()
+        } else {
+            format!("unknown ({})", r.unknown_reason)
+        }
+    };
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "tenant": r.tenant, "account": r.account, "region": r.region,
+                        "name": r.name, "known": r.known,
+                        "value": if r.known { serde_json::json!(r.value) } else { serde_json::Value::Null },
+                        "unknown_reason": r.unknown_reason, "meaning": r.meaning,
+                        "concern": r.concern, "api_call": r.api_call,
+                        "observed_at_ms": r.observed_at_ms,
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record([
+                "tenant", "account", "region", "setting", "known", "value", "concern", "meaning",
+            ]);
+            for r in rows {
+                let _ = w.write_record([
+                    r.tenant.as_str(),
+                    &r.account,
+                    &r.region,
+                    &r.name,
+                    if r.known { "true" } else { "false" },
+                    &value(r),
+                    if r.concern { "true" } else { "false" },
+                    &r.meaning,
+                ]);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            t.set_header(["tenant", "account", "region", "setting", "value", "meaning"]);
+            for r in rows {
+                let meaning = if r.concern {
+                    format!("CONCERN: {}", r.meaning)
+                } else {
+                    r.meaning.clone()
+                };
+                t.add_row([
+                    r.tenant.clone(),
+                    r.account.clone(),
+                    r.region.clone(),
+                    r.name.clone(),
+                    value(r),
+                    meaning,
+                ]);
+            }
+            let unknown = rows.iter().filter(|r| !r.known).count();
+            let concerns = rows.iter().filter(|r| r.concern).count();
+            format!(
+                "{t}\n{} settings, {concerns} of concern, {unknown} unknown",
+                rows.len()
+            )
+        }
+    }
+}
+
 /// One store with every fact and where it came from.
 pub fn store_detail(r: &GetStoreResponse, format: Format) -> String {
     let facts: Vec<serde_json::Value> = r

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use landmeter_proto::v1::map_service_client::MapServiceClient;
 use landmeter_proto::v1::{
-    GetStoreRequest, ListChangesRequest, ListStoresRequest, RequestScanRequest, SummaryRequest,
+    GetStoreRequest, ListChangesRequest, ListSettingsRequest, ListStoresRequest, RequestScanRequest, SummaryRequest,
 };
 
 use crate::api::filter::FilterArgs;
@@ -38,13 +38,7 @@ pub struct Cli {
 }
 
 /// How logs are written to stderr (`--log-format`, `LANDMETER_LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object a line (the default when stderr is not a terminal: files, journald).
-    Json,
-    /// Lines for people; colours only on a terminal.
-    Text,
-}
+pub use landmeter_telemetry::LogFormat;
 
 /// What `landmeter graph` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -114,6 +108,17 @@ pub enum Command {
         /// Store id as listed (`provider:account:name`).
         id: String,
         /// The store's tenant: needed when the id exists in several tenants you can read.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Account and region settings the agents read (EBS encryption by default and its default
+    /// key per region), with what each means; exits 3 when one could not be read.
+    Settings {
+        #[command(flatten)]
+        conn: Connection,
+        /// One tenant (default: every tenant you may read).
         #[arg(long)]
         tenant: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
@@ -579,6 +584,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!("{}", render::store_detail(&r, format));
+            Ok(())
+        }
+        Command::Settings {
+            conn,
+            tenant,
+            format,
+        } => {
+            let rows = client(&conn)
+                .await?
+                .list_settings(ListSettingsRequest {
+                    tenant: tenant.unwrap_or_default(),
+                })
+                .await?
+                .into_inner()
+                .settings;
+            println!("{}", render::settings(&rows, format));
+            let unknown = rows.iter().filter(|r| !r.known).count();
+            if unknown > 0 {
+                return Err(Incomplete(format!(
+                    "{unknown} of {} settings could not be read: the answer is incomplete",
+                    rows.len()
+                ))
+                .into());
+            }
             Ok(())
         }
         Command::Changes {

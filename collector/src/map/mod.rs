@@ -8,6 +8,7 @@
 //! - [`changes`]: what changed between two views of a store; in-memory watch filters.
 //! - [`azure`]: Azure storage accounts and containers (custody from key source and key
 //!   host, geo-redundant SKUs as replication, containers inheriting from their account).
+//! - [`settings`]: account and region settings (EBS encryption by default) in words.
 //! - this module: joins one account's facts per store and derives location, jurisdiction
 //!   exposure, replication, classification, process and size.
 //!
@@ -26,6 +27,7 @@ pub mod indicators;
 pub mod kinds;
 pub mod lockin;
 pub mod reference;
+pub mod settings;
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};

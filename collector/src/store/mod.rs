@@ -480,6 +480,47 @@ pub struct ScanCoverage {
     pub gaps_truncated: bool,
 }
 
+/// A stored answer about an account or region setting: a `Setting` fact, or the gap fact of
+/// a setting's read (topic `FACT_TOPIC_SETTING`). Interpreted by `map::settings`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingFact {
+    pub tenant: String,
+    pub fact: landmeter_proto::v1::Fact,
+}
+
+/// Most setting answers one `settings` call returns (a few per region and account).
+pub const MAX_SETTING_FACTS: usize = 100_000;
+
+/// Which tenant a settings query reads: `Ok(None)` when the scope allows nothing of what was
+/// asked (a tenant role naming another tenant), `Ok(Some(None))` for every tenant.
+pub(crate) fn settings_tenant<'a>(
+    scope: &'a Scope,
+    tenant: Option<&'a str>,
+) -> Result<Option<Option<&'a str>>, StoreError> {
+    match (scope, tenant) {
+        (Scope::Pool { .. }, _) => Err(StoreError::Forbidden(
+            "the pool role reads aggregates only".into(),
+        )),
+        (Scope::Tenant(own), Some(t)) if t != own => Ok(None),
+        (Scope::Tenant(own), _) => Ok(Some(Some(own.as_str()))),
+        (Scope::AllTenants, t) => Ok(Some(t)),
+    }
+}
+
+/// A stored fact body as a [`SettingFact`] when it is a setting or the gap of a setting's
+/// read; `None` for every other gap.
+pub(crate) fn setting_fact(tenant: String, body: &[u8]) -> Result<Option<SettingFact>, StoreError> {
+    use landmeter_proto::v1::{FactTopic, fact::Body};
+    use prost::Message;
+    let fact = landmeter_proto::v1::Fact::decode(body)?;
+    let keep = match &fact.body {
+        Some(Body::Setting(_)) => true,
+        Some(Body::Gap(g)) => g.topic() == FactTopic::Setting,
+        _ => false,
+    };
+    Ok(keep.then_some(SettingFact { tenant, fact }))
+}
+
 /// One account's coverage line as the scan's end reported it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccountCoverageRecord {
@@ -628,6 +669,11 @@ pub trait InsightStore {
         tenant: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ScanCoverage>, StoreError>;
+
+    /// The stored answers about account and region settings (newest per subject and call,
+    /// as the facts table keeps them), optionally of one tenant, at most
+    /// [`MAX_SETTING_FACTS`]. Refused for the pool role (settings identify accounts).
+    fn settings(&self, scope: &Scope, tenant: Option<&str>) -> Result<Vec<SettingFact>, StoreError>;
 
     /// Summary rows keyed by dimensions of the stored views, one list per dimension, with
     /// the same scope and filter rules as [`QueryStore::summary`] (the pool sees only rows over

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use serde_json::{Value, json};
 use landmeter_e2e::aws_gaps;
 use landmeter_e2e::aws_kinds_estate::{self, EU, KindsEstate, US};
 use landmeter_e2e::browser::{get_json, http_addr};
@@ -633,6 +634,36 @@ async fn aws_kinds_gap_calls_answer_in_documented_shapes() -> anyhow::Result<()>
             ),
         ])
     );
+    // The settings page says what they mean: off by default in the US is a concern, the
+    // EU's default key is the customer's; the CLI lists them and exits 0 (all known).
+    let shown = get_json(&base, "/v1/settings?tenant=default", collector.token()).await?;
+    let rows = shown["settings"].as_array().context("settings")?;
+    let row = |name: &str, region: &str| {
+        rows.iter()
+            .find(|r| {
+                r["account"] == landmeter_e2e::estate::MAIN_ACCOUNT
+                    && r["name"] == name
+                    && r["region"] == region
+            })
+            .unwrap_or_else(|| panic!("no {name}@{region}: {shown}"))
+    };
+    assert_eq!(row("ebs-encryption-by-default", US)["concern"], true);
+    assert_eq!(row("ebs-encryption-by-default", EU)["concern"], false);
+    let key = row("ebs-default-kms-key", EU);
+    assert!(
+        key["meaning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("customer managed"),
+        "{key}"
+    );
+    assert_eq!(shown["unknown"], 0);
+    let (code, table) = collector.cli_status(&["settings", "--tenant", "default"])?;
+    assert_eq!(code, 0, "{table}");
+    assert!(
+        table.contains("CONCERN: new EBS volumes in this region are unencrypted"),
+        "{table}"
+    );
     let coverage = get_json(&base, "/v1/coverage", collector.token()).await?;
     let gaps = coverage["scans"][0]["gaps"].as_array().context("gaps")?;
     let gap_calls: Vec<&str> = gaps.iter().filter_map(|g| g["call"].as_str()).collect();
@@ -676,6 +707,15 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
             .respond(Fault::json_error(
                 "AccessDeniedException",
                 "User is not authorized to perform: dynamodb:DescribeContinuousBackups",
+            )),
+        Rule::any()
+            .operation("ec2:GetEbsEncryptionByDefault")
+            .region(US)
+            // The EC2 Query protocol's error shape.
+            .respond(Answer::new(
+                hyper::StatusCode::FORBIDDEN,
+                "text/xml;charset=UTF-8",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>e2e</RequestID></Response>",
             )),
     ];
     // The rest as documented (the denials come first and win).
@@ -761,6 +801,35 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
                 && g["code"] == "AccessDenied"),
         "{latest}"
     );
+
+    // The US region's encryption-by-default could not be read: unknown with the call and
+    // error, never "off" (no concern); the CLI says the answer is incomplete (exit 3).
+    let shown = get_json(&base, "/v1/settings?tenant=default", collector.token()).await?;
+    let us = shown["settings"]
+        .as_array()
+        .context("settings")?
+        .iter()
+        .find(|r| {
+            r["account"] == landmeter_e2e::estate::MAIN_ACCOUNT
+                && r["name"] == "ebs-encryption-by-default"
+                && r["region"] == US
+        })
+        .with_context(|| format!("no US setting: {shown}"))?;
+    assert_eq!(
+        (&us["known"], &us["value"], &us["concern"]),
+        (&json!(false), &Value::Null, &json!(false)),
+        "{us}"
+    );
+    assert!(
+        us["unknown_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ec2:GetEbsEncryptionByDefault failed: UnauthorizedOperation"),
+        "{us}"
+    );
+    let (code, table) = collector.cli_status(&["settings"])?;
+    assert_eq!(code, 3, "an unread setting makes the answer incomplete: {table}");
+    assert!(table.contains("unknown (ec2:GetEbsEncryptionByDefault failed"), "{table}");
 
     // The other answers still reach the map.
     assert!(find(&stores, &e.table_cmk).replicated_outside_eu);

@@ -25,6 +25,8 @@
 //!   and location type.
 //! - `multi_cloud`: one agent with `[aws]` and `[azure]` both enabled: one scan, one map;
 //!   a cloud whose credentials fail is incomplete coverage beside the other's stores.
+//! - `telemetry`: traces over OTLP to a receiver (agent scan, collector ingest and queries);
+//!   an unreachable endpoint loses spans, not scans.
 //! - `s3_compatible`: four European providers (`[[s3_compatible]]`) against s3rver and moto
 //!   in one scan: country, EU flag, custody, CLOUD Act; calls a provider lacks are "not
 //!   applicable", neither gaps nor "no".
@@ -48,6 +50,7 @@ mod multi_cloud;
 mod proxy;
 mod s3_compatible;
 mod several_collectors;
+mod telemetry;
 mod tls;
 mod ui;
 

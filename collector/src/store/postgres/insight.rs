@@ -10,7 +10,8 @@ use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
 use super::queries::Where;
 use super::{PostgresStore, view_from_row};
 use crate::store::{
-    AccountCoverageRecord, GapRecord, InsightStore, ScanCoverage, Scope, StoreError, ViewDimension,
+    AccountCoverageRecord, GapRecord, InsightStore, MAX_SETTING_FACTS, ScanCoverage, Scope,
+    SettingFact, StoreError, ViewDimension, setting_fact, settings_tenant,
 };
 
 // Most gaps listed per scan: the one limit both backends cut `ScanCoverage::gaps` at.
@@ -121,6 +122,31 @@ impl InsightStore for PostgresStore {
                 }
             }
             out.push(scan);
+        }
+        Ok(out)
+    }
+
+    fn settings(&self, scope: &Scope, tenant: Option<&str>) -> Result<Vec<SettingFact>, StoreError> {
+        let Some(tenant) = settings_tenant(scope, tenant)? else {
+            return Ok(Vec::new());
+        };
+        let rows = self.query(
+            "SELECT tenant, body FROM facts
+             WHERE ($1::text IS NULL OR tenant = $1) AND kind = 'setting'
+             UNION ALL
+             SELECT tenant, body FROM facts
+             WHERE ($1::text IS NULL OR tenant = $1) AND kind LIKE 'gap:%'",
+            &[&tenant],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let body: &[u8] = row.try_get(1)?;
+            if let Some(fact) = setting_fact(row.try_get(0)?, body)? {
+                out.push(fact);
+                if out.len() >= MAX_SETTING_FACTS {
+                    break;
+                }
+            }
         }
         Ok(out)
     }

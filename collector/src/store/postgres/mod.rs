@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0010_unknowns.sql"),
     include_str!("../../../migrations/postgres/0011_scan_requests.sql"),
     include_str!("../../../migrations/postgres/0012_enrolment.sql"),
+    include_str!("../../../migrations/postgres/0013_settings.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization

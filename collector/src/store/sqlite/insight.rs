@@ -11,7 +11,8 @@ use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
 use super::queries::Where;
 use super::{SqliteStore, view_from_row};
 use crate::store::{
-    AccountCoverageRecord, GapRecord, InsightStore, ScanCoverage, Scope, StoreError, ViewDimension,
+    AccountCoverageRecord, GapRecord, InsightStore, MAX_SETTING_FACTS, ScanCoverage, Scope,
+    SettingFact, StoreError, ViewDimension, setting_fact, settings_tenant,
 };
 
 /// Most gaps listed per scan; `ScanCoverage::gaps` is cut there (a scan of an account
@@ -135,6 +136,37 @@ impl InsightStore for SqliteStore {
                     }
                 }
                 out.push(scan);
+            }
+            Ok(out)
+        })
+    }
+
+    fn settings(&self, scope: &Scope, tenant: Option<&str>) -> Result<Vec<SettingFact>, StoreError> {
+        let Some(tenant) = settings_tenant(scope, tenant)? else {
+            return Ok(Vec::new());
+        };
+        self.read(|c| {
+            // Two partial indexes: the setting facts, and the gap facts (of which only those
+            // of a setting's read are kept, decided by their topic).
+            let mut stmt = c.prepare_cached(
+                "SELECT tenant, body FROM facts INDEXED BY facts_settings
+                 WHERE (?1 IS NULL OR tenant = ?1) AND kind = 'setting'
+                 UNION ALL
+                 SELECT tenant, body FROM facts INDEXED BY facts_gaps_by_scan
+                 WHERE (?1 IS NULL OR tenant = ?1) AND kind LIKE 'gap:%'",
+            )?;
+            let rows = stmt.query_map(params![tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (tenant, body) = row?;
+                if let Some(fact) = setting_fact(tenant, &body)? {
+                    out.push(fact);
+                    if out.len() >= MAX_SETTING_FACTS {
+                        break;
+                    }
+                }
             }
             Ok(out)
         })

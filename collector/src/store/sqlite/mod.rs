@@ -66,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0010_unknowns.sql"),
     include_str!("../../../migrations/0011_scan_requests.sql"),
     include_str!("../../../migrations/0012_enrolment.sql"),
+    include_str!("../../../migrations/0013_settings.sql"),
 ];
 
 pub struct SqliteStore {

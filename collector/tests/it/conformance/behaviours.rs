@@ -1271,3 +1271,116 @@ pub fn a_failed_listing_of_a_kind_marks_none_of_that_kind_gone(open: Open) {
     present.sort();
     assert_eq!(present, ["db-eu", "vol-eu"]);
 }
+
+fn setting(account: &str, name: &str, region: &str, value: &str) -> Fact {
+    Fact {
+        account: account.into(),
+        subject: format!("{name}@{region}"),
+        api_call: "ec2:GetEbsEncryptionByDefault".into(),
+        observed_at_ms: 1,
+        body: Some(Body::Setting(landmeter_proto::v1::Setting {
+            name: name.into(),
+            region: region.into(),
+            value: value.into(),
+        })),
+    }
+}
+
+/// Account and region settings are listed per tenant with their newest answer: a failed read
+/// of a setting is listed (as its gap), other gaps are not; a later scan's answer replaces a
+/// failed one; a tenant sees only its own; the pool role is refused.
+pub fn settings_are_listed_per_tenant_with_their_newest_answer(open: Open) {
+    use landmeter_proto::FactTopic;
+    let b = Bench::new(open);
+    let ebs = "ebs-encryption-by-default";
+    b.begin("t", AGENT, "s1", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s1",
+        1,
+        vec![
+            setting("acct", ebs, "eu-west-1", "false"),
+            denied(
+                "acct",
+                &format!("{ebs}@eu-central-1"),
+                "ec2:GetEbsEncryptionByDefault",
+                FactTopic::Setting,
+            ),
+            // A bucket's denied encryption read is a coverage gap, not a setting.
+            denied(
+                "acct",
+                "some-bucket",
+                "s3:GetBucketEncryption",
+                FactTopic::Encryption,
+            ),
+        ],
+    )
+    .expect("batch");
+    b.end("t", AGENT, "s1", "acct", 1, true, 10).expect("end");
+    b.begin("u", AGENT, "s2", "other").expect("begin");
+    b.batch(
+        "u",
+        AGENT,
+        "s2",
+        1,
+        vec![setting("other", ebs, "us-east-1", "true")],
+    )
+    .expect("batch");
+    b.end("u", AGENT, "s2", "other", 1, true, 11).expect("end");
+
+    let subjects = |scope: &Scope, tenant: Option<&str>| -> Vec<(String, String, bool)> {
+        let mut out: Vec<_> = b
+            .store
+            .settings(scope, tenant)
+            .expect("settings")
+            .into_iter()
+            .map(|s| {
+                let known = matches!(s.fact.body, Some(Body::Setting(_)));
+                (s.tenant, s.fact.subject, known)
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(
+        subjects(&Scope::AllTenants, Some("t")),
+        vec![
+            ("t".into(), format!("{ebs}@eu-central-1"), false),
+            ("t".into(), format!("{ebs}@eu-west-1"), true),
+        ]
+    );
+    assert_eq!(subjects(&Scope::AllTenants, None).len(), 3);
+    assert_eq!(
+        subjects(&Scope::Tenant("u".into()), None),
+        vec![("u".into(), format!("{ebs}@us-east-1"), true)]
+    );
+    // A tenant role naming another tenant reads nothing of it.
+    assert!(subjects(&Scope::Tenant("u".into()), Some("t")).is_empty());
+    assert!(matches!(
+        b.store.settings(&Scope::Pool { min_tenants: 1 }, None),
+        Err(StoreError::Forbidden(_))
+    ));
+
+    // The next scan reads the denied region: its answer replaces the gap.
+    b.begin("t", AGENT, "s3", "acct").expect("begin");
+    b.batch(
+        "t",
+        AGENT,
+        "s3",
+        1,
+        vec![
+            setting("acct", ebs, "eu-west-1", "false"),
+            setting("acct", ebs, "eu-central-1", "true"),
+        ],
+    )
+    .expect("batch");
+    b.end("t", AGENT, "s3", "acct", 1, true, 12).expect("end");
+    assert_eq!(
+        subjects(&Scope::AllTenants, Some("t")),
+        vec![
+            ("t".into(), format!("{ebs}@eu-central-1"), true),
+            ("t".into(), format!("{ebs}@eu-west-1"), true),
+        ]
+    );
+}

@@ -61,6 +61,7 @@ macro_rules! all_behaviours {
                 unknowns_are_never_no_in_filters_and_summaries,
                 a_failed_listing_of_a_part_marks_nothing_under_it_gone,
                 a_failed_listing_of_a_kind_marks_none_of_that_kind_gone,
+                settings_are_listed_per_tenant_with_their_newest_answer,
             ]
         );
     };

@@ -485,7 +485,7 @@ fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
             .map(|t| t.join().expect("opened"))
             .collect()
     });
-    assert_eq!(store::migrate(db.url()).expect("version"), 12);
+    assert_eq!(store::migrate(db.url()).expect("version"), 13);
     // One schema, usable through every one of them.
     begin(stores[0].as_ref(), "s1", "acct");
     assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);
