@@ -9,8 +9,8 @@
 //! cloud's accounts one after another (each with its own store concurrency).
 
 use futures::future::join_all;
-use tracing::Instrument as _;
 use landmeter_proto::v1::{AccountCoverage, fact};
+use tracing::Instrument as _;
 
 use crate::config::Config;
 use crate::providers::{self, PlanError, Provider, ProvidersError, new_fact};
@@ -164,7 +164,8 @@ async fn run_cloud(
         return Ok(coverage);
     }
     for account in &cloud.accounts {
-        let span = tracing::info_span!("scan_account", provider = cloud.provider.id(), account = %account);
+        let span =
+            tracing::info_span!("scan_account", provider = cloud.provider.id(), account = %account);
         coverage.push(cloud.provider.scan(account, sink).instrument(span).await?);
     }
     Ok(coverage)

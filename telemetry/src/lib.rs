@@ -153,10 +153,7 @@ mod tests {
             "an empty variable configures nothing"
         );
         assert_eq!(
-            OtlpSettings::from_env(vars(&[(
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                "http://otel:4317"
-            )])),
+            OtlpSettings::from_env(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317")])),
             Some(OtlpSettings {
                 endpoint: "http://otel:4317".into()
             })

@@ -6,8 +6,9 @@ use tonic::{Request, Response, Status};
 
 use landmeter_proto::v1::{
     ChangeEvent, GetStoreRequest, GetStoreResponse, ListChangesRequest, ListChangesResponse,
-    ListSettingsRequest, ListSettingsResponse, ListStoresRequest, ListStoresResponse, RequestScanRequest, RequestScanResponse, StoreFilter,
-    SummaryRequest, SummaryResponse, WatchRequest, map_service_server::MapService,
+    ListSettingsRequest, ListSettingsResponse, ListStoresRequest, ListStoresResponse,
+    RequestScanRequest, RequestScanResponse, StoreFilter, SummaryRequest, SummaryResponse,
+    WatchRequest, map_service_server::MapService,
 };
 
 use crate::auth::Principal;

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use landmeter_proto::v1::map_service_client::MapServiceClient;
 use landmeter_proto::v1::{
-    GetStoreRequest, ListChangesRequest, ListSettingsRequest, ListStoresRequest, RequestScanRequest, SummaryRequest,
+    GetStoreRequest, ListChangesRequest, ListSettingsRequest, ListStoresRequest,
+    RequestScanRequest, SummaryRequest,
 };
 
 use crate::api::filter::FilterArgs;

@@ -16,7 +16,8 @@ pub fn interpret<'a>(facts: impl IntoIterator<Item = (&'a str, &'a Fact)>) -> Ve
         .filter_map(|(tenant, fact)| row(tenant, fact))
         .collect();
     out.sort_by(|a, b| {
-        (&a.tenant, &a.account, &a.region, &a.name).cmp(&(&b.tenant, &b.account, &b.region, &b.name))
+        (&a.tenant, &a.account, &a.region, &a.name)
+            .cmp(&(&b.tenant, &b.account, &b.region, &b.name))
     });
     // A subject answered and failed by two calls keeps both (each says something); the same
     // name from two facts of one subject cannot happen: the facts table keeps one per call.
@@ -140,7 +141,11 @@ mod tests {
         assert!(rows[0].known && !rows[0].concern);
         assert_eq!(rows[1].region, "eu-west-1");
         assert!(rows[1].known && rows[1].concern);
-        assert!(rows[1].meaning.contains("unencrypted"), "{}", rows[1].meaning);
+        assert!(
+            rows[1].meaning.contains("unencrypted"),
+            "{}",
+            rows[1].meaning
+        );
     }
 
     #[test]
@@ -158,8 +163,16 @@ mod tests {
             "arn:aws:kms:us-east-1:111122223333:key/1234",
         );
         let rows = interpret([("t", &managed), ("t", &customer)]);
-        assert!(rows[0].meaning.contains("custody provider"), "{}", rows[0].meaning);
-        assert!(rows[1].meaning.contains("customer managed"), "{}", rows[1].meaning);
+        assert!(
+            rows[0].meaning.contains("custody provider"),
+            "{}",
+            rows[0].meaning
+        );
+        assert!(
+            rows[1].meaning.contains("customer managed"),
+            "{}",
+            rows[1].meaning
+        );
         assert!(rows[1].meaning.contains("key/1234"));
     }
 
@@ -187,7 +200,11 @@ mod tests {
             (EBS_ENCRYPTION_BY_DEFAULT, "eu-west-1")
         );
         assert!(!r.known && !r.concern && r.value.is_empty());
-        assert!(r.unknown_reason.contains("UnauthorizedOperation"), "{}", r.unknown_reason);
+        assert!(
+            r.unknown_reason.contains("UnauthorizedOperation"),
+            "{}",
+            r.unknown_reason
+        );
         assert!(r.meaning.starts_with("unknown"));
     }
 }

@@ -673,7 +673,8 @@ pub trait InsightStore {
     /// The stored answers about account and region settings (newest per subject and call,
     /// as the facts table keeps them), optionally of one tenant, at most
     /// [`MAX_SETTING_FACTS`]. Refused for the pool role (settings identify accounts).
-    fn settings(&self, scope: &Scope, tenant: Option<&str>) -> Result<Vec<SettingFact>, StoreError>;
+    fn settings(&self, scope: &Scope, tenant: Option<&str>)
+    -> Result<Vec<SettingFact>, StoreError>;
 
     /// Summary rows keyed by dimensions of the stored views, one list per dimension, with
     /// the same scope and filter rules as [`QueryStore::summary`] (the pool sees only rows over

@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
 use landmeter_e2e::aws_gaps;
 use landmeter_e2e::aws_kinds_estate::{self, EU, KindsEstate, US};
 use landmeter_e2e::browser::{get_json, http_addr};
@@ -29,6 +28,7 @@ use landmeter_e2e::fault_proxy::{Answer, Fault, FaultProxy, Rule};
 use landmeter_e2e::{Collector, Moto, TempDir, run_agent_with_env};
 use landmeter_proto::Custody;
 use landmeter_proto::v1::StoreView;
+use serde_json::{Value, json};
 
 /// Every kind (the harness scans buckets only unless told).
 const KINDS: (&str, &str) = (
@@ -828,8 +828,14 @@ async fn aws_kinds_denied_gap_calls_are_unknown_never_none() -> anyhow::Result<(
         "{us}"
     );
     let (code, table) = collector.cli_status(&["settings"])?;
-    assert_eq!(code, 3, "an unread setting makes the answer incomplete: {table}");
-    assert!(table.contains("unknown (ec2:GetEbsEncryptionByDefault failed"), "{table}");
+    assert_eq!(
+        code, 3,
+        "an unread setting makes the answer incomplete: {table}"
+    );
+    assert!(
+        table.contains("unknown (ec2:GetEbsEncryptionByDefault failed"),
+        "{table}"
+    );
 
     // The other answers still reach the map.
     assert!(find(&stores, &e.table_cmk).replicated_outside_eu);

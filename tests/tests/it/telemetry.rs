@@ -41,15 +41,19 @@ async fn scans_ingest_and_queries_are_traced_over_otlp() -> anyhow::Result<()> {
     assert!(listed.contains("\"id\""), "{listed}");
 
     let spans = receiver
-        .wait_for("agent scan, collector ingest and query spans", Duration::from_secs(20), |s| {
-            !named(s, "landmeter-agent", "scan").is_empty()
-                && !named(s, "landmeter-collector", "scan_end").is_empty()
-                && s.iter().any(|x| {
-                    x.service == "landmeter-collector"
-                        && x.name == "grpc"
-                        && x.attribute("rpc") == Some("/landmeter.v1.MapService/ListStores")
-                })
-        })
+        .wait_for(
+            "agent scan, collector ingest and query spans",
+            Duration::from_secs(20),
+            |s| {
+                !named(s, "landmeter-agent", "scan").is_empty()
+                    && !named(s, "landmeter-collector", "scan_end").is_empty()
+                    && s.iter().any(|x| {
+                        x.service == "landmeter-collector"
+                            && x.name == "grpc"
+                            && x.attribute("rpc") == Some("/landmeter.v1.MapService/ListStores")
+                    })
+            },
+        )
         .await?;
 
     // The agent's scan: one span with the scan id it logged, one child per account.
@@ -63,8 +67,9 @@ async fn scans_ingest_and_queries_are_traced_over_otlp() -> anyhow::Result<()> {
     let accounts = named(&spans, "landmeter-agent", "scan_account");
     assert!(!accounts.is_empty());
     assert!(
-        accounts.iter().all(|a| a.trace_id == scan[0].trace_id
-            && a.attribute("provider") == Some("aws")),
+        accounts
+            .iter()
+            .all(|a| a.trace_id == scan[0].trace_id && a.attribute("provider") == Some("aws")),
         "{accounts:?}"
     );
 

@@ -126,7 +126,11 @@ impl InsightStore for PostgresStore {
         Ok(out)
     }
 
-    fn settings(&self, scope: &Scope, tenant: Option<&str>) -> Result<Vec<SettingFact>, StoreError> {
+    fn settings(
+        &self,
+        scope: &Scope,
+        tenant: Option<&str>,
+    ) -> Result<Vec<SettingFact>, StoreError> {
         let Some(tenant) = settings_tenant(scope, tenant)? else {
             return Ok(Vec::new());
         };
