@@ -38,6 +38,7 @@ pub mod gcp_server;
 pub mod multi_cloud;
 pub mod otlp_receiver;
 pub mod s3_compatible;
+pub mod wave1_collector;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};

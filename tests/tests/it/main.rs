@@ -30,6 +30,8 @@
 //! - `s3_compatible`: four European providers (`[[s3_compatible]]`) against s3rver and moto
 //!   in one scan: country, EU flag, custody, CLOUD Act; calls a provider lacks are "not
 //!   applicable", neither gaps nor "no".
+//! - `wire_compat`: the current agent against a collector that speaks only the wave-1 wire
+//!   contract (proto/compat/wave1): it delivers the buckets as wave 1 reads them.
 //! - `demo`: the demo binary (`scripts/demo.sh --exit`) prints every store kind and exits 0.
 //! - `faults`: the collector killed and restarted mid-scan, the agent killed mid-scan and
 //!   resumed from its spool, 30% of cloud calls throttled; the agent service (`run`).
@@ -53,6 +55,7 @@ mod several_collectors;
 mod telemetry;
 mod tls;
 mod ui;
+mod wire_compat;
 
 use landmeter_e2e::estate::Account::{Main as M, Second as S};
 use landmeter_e2e::estate::Encryption::*;
