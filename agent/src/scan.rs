@@ -177,7 +177,6 @@ async fn run_cloud(
     while let Some(account) = scans.next().await {
         coverage.push(account?);
     }
-    drop(scans);
     provider.scan_finished();
     Ok(coverage)
 }
