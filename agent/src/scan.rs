@@ -6,9 +6,11 @@
 //! whose planning fails (credentials, its account listing) does not stop the others: its
 //! accounts are reported incomplete with the reason. Only when every cloud fails does the
 //! scan fail. [`run`] scans the clouds side by side (each has its own API quotas), and each
-//! cloud's accounts one after another (each with its own store concurrency).
+//! cloud's accounts as many at once as the provider allows
+//! ([`Provider::accounts_in_parallel`]), their coverage kept in plan order.
 
 use futures::future::join_all;
+use futures::{StreamExt as _, stream};
 use landmeter_proto::v1::{AccountCoverage, fact};
 use tracing::Instrument as _;
 
@@ -163,11 +165,19 @@ async fn run_cloud(
         }
         return Ok(coverage);
     }
-    for account in &cloud.accounts {
-        let span =
-            tracing::info_span!("scan_account", provider = cloud.provider.id(), account = %account);
-        coverage.push(cloud.provider.scan(account, sink).instrument(span).await?);
+    let provider = &cloud.provider;
+    // `buffered`, not unordered: coverage comes back in plan order whatever finishes first.
+    let mut scans = stream::iter(&cloud.accounts)
+        .map(|account| {
+            let span =
+                tracing::info_span!("scan_account", provider = provider.id(), account = %account);
+            provider.scan(account, sink).instrument(span)
+        })
+        .buffered(provider.accounts_in_parallel().max(1));
+    while let Some(account) = scans.next().await {
+        coverage.push(account?);
     }
+    provider.scan_finished();
     Ok(coverage)
 }
 

@@ -52,6 +52,8 @@ TIME_BUDGET_LIMITS = {
     ("ministack", "custodian"): 1000,
 }
 CEILING_CONCURRENCY = 16
+# The agent's `[aws] requests_in_flight` default (agent/src/providers/aws/config.rs).
+AGENT_DEFAULT_IN_FLIGHT = 32
 CEILING_SECONDS = 6.0
 
 
@@ -117,8 +119,14 @@ def version_of(kind):
 
 
 class Proxy:
-    def __init__(self, upstream_port):
-        self.proc = subprocess.Popen([PROXY, "proxy", "--upstream", f"127.0.0.1:{upstream_port}"],
+    def __init__(self, upstream_port, delay_ms=0, jitter_ms=0, throttle_percent=0.0):
+        """The counting proxy; `delay_ms` + uniform 0..`jitter_ms` held per request (the
+        latency model: a cloud API's round trip, which an emulator on loopback lacks);
+        `throttle_percent` of the requests answered with the service's throttling error."""
+        self.delay_ms = delay_ms
+        self.proc = subprocess.Popen([PROXY, "proxy", "--upstream", f"127.0.0.1:{upstream_port}",
+                                      "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+                                      "--throttle-percent", str(throttle_percent)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ports = json.loads(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{ports['port']}"
@@ -189,11 +197,13 @@ def measure_ceiling(emu, names):
         check=True, capture_output=True, text=True).stdout)
 
 
-def agent_config(path, endpoint, concurrency, extra):
+def agent_config(path, endpoint, concurrency, extra, in_flight=None):
     with open(path, "w") as f:
         f.write("[aws]\n")
         f.write(f'endpoint_url = "{endpoint}"\n')
         f.write(f"concurrency = {concurrency}\n")
+        if in_flight:
+            f.write(f"requests_in_flight = {in_flight}\n")
         for line in extra:
             f.write(line + "\n")
 
@@ -201,7 +211,7 @@ def agent_config(path, endpoint, concurrency, extra):
 def run_agent(variant, endpoint, workdir, args):
     name, extra = variant
     cfg = os.path.join(workdir, f"agent-{name}.toml")
-    agent_config(cfg, endpoint, args.agent_concurrency, extra)
+    agent_config(cfg, endpoint, args.agent_concurrency, extra, args.agent_in_flight)
     out = os.path.join(workdir, f"agent-{name}.json")
     env = tool_env(endpoint, workdir)
     env["RUST_LOG"] = "warn"
@@ -353,12 +363,31 @@ def main():
     ap.add_argument("--all", action="store_true",
                     help="run every tool at every size (no time-budget limits; ~40 minutes)")
     ap.add_argument("--agent-concurrency", type=int, default=16)
+    ap.add_argument("--agent-in-flight", type=int, default=None,
+                    help="the agent's requests_in_flight (its global budget); default: the "
+                         "agent's own default (32)")
     ap.add_argument("--json", default=os.path.join(BENCH, "agent-results.json"))
     ap.add_argument("--workdir", default=os.path.join(BENCH, "work"))
-    ap.add_argument("--scenario", choices=("buckets", "kinds"), default="buckets")
+    ap.add_argument("--scenario", choices=("buckets", "kinds", "org"), default="buckets")
+    ap.add_argument("--org-accounts", type=int, default=50,
+                    help="org scenario: accounts, each reached by AssumeRole")
+    ap.add_argument("--org-buckets", type=int, default=100,
+                    help="org scenario: buckets per account")
     ap.add_argument("--kinds-count", type=int, default=50,
                     help="kinds scenario: stores seeded of each kind")
+    ap.add_argument("--delays", default="0",
+                    help="latency model: milliseconds the proxy holds each request, one run of "
+                         "every tool per value (e.g. 0,25)")
+    ap.add_argument("--jitter-ms", type=int, default=0,
+                    help="latency model: uniform extra 0..J ms per request (with --delays)")
+    ap.add_argument("--throttle-percent", type=float, default=0.0,
+                    help="the proxy answers this share of requests with the service's "
+                         "throttling error (SlowDown, ThrottlingException, ...)")
     args = ap.parse_args()
+    if args.scenario == "org":
+        if args.json == ap.get_default("json"):
+            args.json = os.path.join(BENCH, "agent-org-results.json")
+        return org_main(args)
     if args.scenario == "kinds":
         if args.json == ap.get_default("json"):
             args.json = os.path.join(BENCH, "agent-kinds-results.json")
@@ -373,7 +402,10 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(workdir)
         emu = Emulator(kind, workdir)
-        proxy = Proxy(emu.port)
+        delays = [int(d) for d in args.delays.split(",")]
+        proxies = {d: Proxy(emu.port, d, args.jitter_ms if d else 0, args.throttle_percent)
+                   for d in delays}
+        proxy = proxies[delays[0]]
         truth_path = os.path.join(workdir, "truth.json")
         try:
             seeded = 0
@@ -396,16 +428,18 @@ def main():
                 log(f"{kind} {size}: ceiling {ceiling['per_second']:.0f} req/s {ceiling['by_status']}")
                 results.append({"emulator": kind, "version": emu.version, "size": size,
                                 "tool": "ceiling", **ceiling})
-                for tool in tools:
+                for delay, tool in [(d, t) for d in delays for t in tools]:
+                    proxy = proxies[delay]
                     limit = TIME_BUDGET_LIMITS.get((kind, tool))
                     if limit and size > limit and not args.all:
                         results.append({"emulator": kind, "size": size, "tool": tool,
+                                        "delay_ms": delay,
                                         "skip": f"not run above {limit:,} buckets on {kind} "
                                                 "(time budget; `--all` runs it)"})
                         continue
                     proxy.counts(reset=True)
                     emu_cpu = emu.cpu()
-                    log(f"{kind} {size}: {tool} ...")
+                    log(f"{kind} {size} {delay} ms: {tool} ...")
                     if tool == "agent":
                         m = run_agent(AGENT_LIKE_PEERS, proxy.url, workdir, args)
                     elif tool == "agent-default":
@@ -422,6 +456,8 @@ def main():
                         m["emulator_cpu_s"] = emu.cpu() - emu_cpu
                         counts = proxy.counts()
                         m["requests"] = counts["requests"]
+                        m["peak_in_flight"] = counts.get("peak_in_flight", 0)
+                        m["throttled"] = counts.get("throttled", 0)
                         m["by_op"] = counts["by_op"]
                         base = "agent" if tool.startswith("agent") else tool
                         m["right"] = check(m.pop("answer", None), truth, COVERS[base])
@@ -430,7 +466,7 @@ def main():
                         log(f"{kind} {size}: {tool} {m['wall_s']:.1f}s cpu {m['cpu_s']:.1f}s "
                             f"(emulator {m['emulator_cpu_s']:.1f}s) "
                             f"rss {m['rss_mib']:.0f}MiB {m['requests']} req; {m['right']}")
-                        if tool == "agent" and kind == "moto":
+                        if tool == "agent" and kind == "moto" and delay == 0:
                             # The ceiling ratio: the agent straight to the emulator, as the
                             # ceiling client is measured (the proxy's relay is not the agent's
                             # time), twice, each run followed by another ceiling measurement:
@@ -447,13 +483,99 @@ def main():
                             log(f"{kind} {size}: agent direct {m['wall_direct_s']} s; ceilings "
                                 f"{[round(c) for c in m['ceilings']]} req/s; {m['right_direct']}")
                     results.append({"emulator": kind, "size": size, "tool": tool, "keys": keys,
-                                    "buckets": len(truth), **m})
+                                    "buckets": len(truth), "delay_ms": delay,
+                                    "budget": budget_of(tool, args), **m})
         finally:
-            proxy.stop()
+            for p in proxies.values():
+                p.stop()
             emu.stop()
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     print(table(results))
+
+
+# ---------------------------------------------------------------- organisation (--scenario org)
+
+
+def org_main(args):
+    """`--org-accounts` accounts of `--org-buckets` buckets in one moto, the agent assuming a
+    role into each (`[[aws.accounts]]`, as an Organization's accounts are reached), buckets
+    only (`kinds = []`, `sizes = false`: moto's CloudWatch costs about a second of emulator
+    time per call), at every `--delays` value."""
+    workdir = os.path.join(args.workdir, "org")
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    emu = Emulator("moto", workdir)
+    truth_path = os.path.join(workdir, "truth.json")
+    results = []
+    try:
+        log(f"moto: seeding {args.org_accounts} accounts x {args.org_buckets} buckets")
+        t0 = time.monotonic()
+        subprocess.run([VENV_PY, os.path.join(HERE, "seed.py"), "--org", str(args.org_accounts),
+                        "--endpoint", emu.url, "--count", str(args.org_buckets),
+                        "--truth", truth_path], check=True)
+        log(f"moto: seeded in {time.monotonic() - t0:.0f}s")
+        with open(truth_path) as f:
+            truth_doc = json.load(f)
+        truth = truth_doc["buckets"]
+        extra = ["include_caller_account = false", "kinds = []", "sizes = false"]
+        for account in truth_doc["accounts"]:
+            extra += ["[[aws.accounts]]",
+                      f'role_arn = "arn:aws:iam::{account}:role/landmeter-read"']
+        for delay in [int(d) for d in args.delays.split(",")]:
+            proxy = Proxy(emu.port, delay, args.jitter_ms if delay else 0, args.throttle_percent)
+            try:
+                emu_cpu = emu.cpu()
+                log(f"moto org {delay} ms: agent ...")
+                # The [aws] keys first: the account tables close the section.
+                cfg = os.path.join(workdir, f"agent-org-{delay}.toml")
+                agent_config(cfg, proxy.url, args.agent_concurrency, extra, args.agent_in_flight)
+                out = os.path.join(workdir, f"agent-org-{delay}.json")
+                env = tool_env(proxy.url, workdir)
+                env["RUST_LOG"] = "warn"
+                m = measure([AGENT, "scan", "--config", cfg, "--output", "json"], env, out)
+                m["emulator_cpu_s"] = emu.cpu() - emu_cpu
+                counts = proxy.counts()
+                m.update(requests=counts["requests"], peak_in_flight=counts.get("peak_in_flight", 0),
+                         throttled=counts.get("throttled", 0), by_op=counts["by_op"])
+                answer = parse_agent(out) if m["rc"] == 0 else None
+                m["right"] = check(answer, truth, ("region", "algorithm"))
+                if m["rc"] != 0:
+                    log("agent failed:", m["stderr_tail"])
+                results.append({"scenario": "org", "accounts": args.org_accounts,
+                                "buckets": len(truth), "delay_ms": delay,
+                                "budget": budget_of("agent", args), "tool": "agent", **m})
+                log(f"moto org {delay} ms: {m['wall_s']:.1f}s rss {m['rss_mib']:.0f}MiB "
+                    f"{m['requests']} req (peak {m['peak_in_flight']} in flight); {m['right']}")
+            finally:
+                proxy.stop()
+    finally:
+        emu.stop()
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    print(org_table(results))
+
+
+def org_table(results):
+    lines = [
+        "| accounts x buckets | delay ms | wall s | CPU s | peak RSS MiB | requests | requests / bucket | "
+        "in flight: budget / peak at proxy | wall / (requests x delay / in flight) | moto CPU s | "
+        "answer right (region, algorithm) | target (issue 19) | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        limit = limit_ratio(r)
+        target, verdict = "", ""
+        if limit:
+            target = f"<= 1.5x: {limit[1]:.2f}x"
+            verdict = "pass" if limit[1] <= 1.5 else "**MISS**"
+        lines.append(
+            f"| {r['accounts']} x {r['buckets'] // r['accounts']} | {r['delay_ms']} | "
+            f"{fnum(r['wall_s'])} | {fnum(r['cpu_s'])} | {fnum(r['rss_mib'], 0)} | {r['requests']:,} | "
+            f"{r['requests'] / r['buckets']:.2f} | {r.get('budget') or '-'} / {r['peak_in_flight']} | "
+            f"{f'{limit[1]:.2f}x' if limit else ''} | {fnum(r['emulator_cpu_s'])} | {r['right']} | "
+            f"{target} | {verdict} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- store kinds (--scenario kinds)
@@ -665,31 +787,54 @@ TOOL_NAMES = {
 }
 
 
+def budget_of(tool, args):
+    """Requests the tool may have in flight, as configured: the agent's budget
+    (`requests_in_flight`), 1 for the sequential script; None when the tool does not say
+    (the peak seen at the proxy stands in)."""
+    if tool.startswith("agent"):
+        return args.agent_in_flight or AGENT_DEFAULT_IN_FLIGHT
+    if tool == "boto3":
+        return 1
+    return None
+
+
+def limit_ratio(r):
+    """(in flight used, wall / (requests x delay / in flight)), or None at 0 ms: the latency
+    bound of a tool that keeps its budget full all the time."""
+    if not r.get("delay_ms"):
+        return None
+    in_flight = r.get("budget") or r.get("peak_in_flight") or 1
+    bound = r["requests"] * r["delay_ms"] / 1000.0 / in_flight
+    return in_flight, r["wall_s"] / bound
+
+
 def table(results):
     ceil = {(r["emulator"], r["size"]): r for r in results if r["tool"] == "ceiling"}
-    by = {(r["emulator"], r["size"], r["tool"]): r for r in results}
+    by = {(r["emulator"], r["size"], r["tool"], r.get("delay_ms", 0)): r for r in results}
     lines = [
-        "| emulator | buckets | tool | wall s | CPU s | peak RSS MiB | requests / bucket | "
-        "emulator CPU s | answer right (fields checked) | target (issue 6) | result |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| emulator | buckets | delay ms | tool | wall s | CPU s | peak RSS MiB | requests / bucket | "
+        "in flight: budget / peak at proxy | wall / (requests x delay / in flight) | "
+        "emulator CPU s | answer right (fields checked) | target | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         key = (r["emulator"], r["size"])
+        delay = r.get("delay_ms", 0)
         if r["tool"] == "ceiling":
-            lines.append(f"| {r['emulator']} {r.get('version', '')} | {r['size']:,} | emulator ceiling: "
+            lines.append(f"| {r['emulator']} {r.get('version', '')} | {r['size']:,} | 0 | emulator ceiling: "
                          f"raw GetBucketEncryption loop, {r['concurrency']} connections | | | | "
-                         f"{fnum(r['per_second'], 0)} requests/s | | | | |")
+                         f"{fnum(r['per_second'], 0)} requests/s | | | | | | |")
             continue
         name = TOOL_NAMES.get(r["tool"], r["tool"])
         if "skip" in r:
-            lines.append(f"| {r['emulator']} | {r['size']:,} | {name} | {r['skip']} | | | | | | | |")
+            lines.append(f"| {r['emulator']} | {r['size']:,} | {delay} | {name} | {r['skip']} | | | | | | | | | |")
             continue
         per_bucket = r["requests"] / r["buckets"]
         base = "agent" if r["tool"].startswith("agent") else r["tool"]
         covers = ", ".join(f.replace("_arn", " ARN").replace("_ref", " reference")
                            for f in COVERS[base])
         targets, verdicts = [], []
-        if r["tool"] == "agent":
+        if r["tool"] == "agent" and delay == 0:
             c = ceil.get(key)
             if c and r["emulator"] == "moto":
                 proxied = r["wall_s"] / (r["requests"] / c["per_second"])
@@ -710,8 +855,9 @@ def table(results):
                 else:
                     targets.append(f"wall <= 1.25x requests / ceiling: {proxied:.2f}x")
                     verdicts.append(proxied <= 1.25)
+        if r["tool"] == "agent" and delay == 0:
             for peer, factor in (("prowler", 10), ("boto3", 3)):
-                p = by.get((r["emulator"], r["size"], peer))
+                p = by.get((r["emulator"], r["size"], peer, delay))
                 graded = r["emulator"] == "ministack" and r["size"] == 5000
                 if p and "skip" not in p and p.get("rc") == 0:
                     ratio = p["wall_s"] / r["wall_s"]
@@ -730,10 +876,27 @@ def table(results):
                 verdicts.append(per_bucket <= limit)
                 targets.append(f"peak RSS < 30 MB: {r['rss_mib'] * 1.048576:.1f} MB")
                 verdicts.append(r["rss_mib"] * 1.048576 < 30)
+        if r["tool"] == "agent-default" and delay >= 20:
+            # Issue 19's targets at a cloud's round trip, default configuration.
+            for peer, factor in (("boto3", 30), ("prowler", 25)):
+                p = by.get((r["emulator"], r["size"], peer, delay))
+                if p and "skip" not in p and p.get("rc") == 0:
+                    ratio = p["wall_s"] / r["wall_s"]
+                    targets.append(f"{peer} wall / agent wall >= {factor}x: {ratio:.1f}x")
+                    verdicts.append(ratio >= factor)
+                else:
+                    targets.append(f"{peer} wall / agent wall >= {factor}x: no {peer} figure")
+            targets.append(f"peak RSS < 30 MB: {r['rss_mib'] * 1.048576:.1f} MB")
+            verdicts.append(r["rss_mib"] * 1.048576 < 30)
+            targets.append(f"requests / bucket <= 4.2: {per_bucket:.2f}")
+            verdicts.append(per_bucket <= 4.2)
         result = ", ".join("pass" if v else "**MISS**" for v in verdicts)
+        limit = limit_ratio(r)
+        flight = f"{r.get('budget') or '-'} / {r.get('peak_in_flight', '-')}"
         lines.append(
-            f"| {r['emulator']} | {r['size']:,} | {name} | {fnum(r['wall_s'])} | "
-            f"{fnum(r['cpu_s'])} | {fnum(r['rss_mib'], 0)} | {per_bucket:.2f} | "
+            f"| {r['emulator']} | {r['size']:,} | {delay} | {name} | {fnum(r['wall_s'])} | "
+            f"{fnum(r['cpu_s'])} | {fnum(r['rss_mib'], 0)} | {per_bucket:.2f} | {flight} | "
+            f"{f'{limit[1]:.2f}x' if limit else ''} | "
             f"{fnum(r.get('emulator_cpu_s', 0))} | {r['right']} ({covers}) | "
             f"{'; '.join(targets)} | {result} |")
     return "\n".join(lines)

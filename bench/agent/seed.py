@@ -14,8 +14,15 @@ them, point-in-time recovery on a third), EBS volumes and their snapshots, EFS
 file systems, Backup vaults, log groups), store i in eu-west-1 or us-east-1 (i % 2), two in
 three under a customer managed key of its region, tags on 70 %; moto only (see KindSeeder).
 
+With --org ACCOUNTS, instead: an Organization-scale estate of ACCOUNTS accounts of COUNT
+buckets each (moto serves every account: the seeder assumes a role into each, as the agent
+does). Account k is 100000000000 + k; its bucket i is `lm-org-KK-IIII` in one of the 8
+regions, AES256 on every other bucket (the rest never configured), tags on 70 %; no keys
+and no replication, so the scan's requests per bucket are the same in every account.
+
 Usage: seed.py --endpoint URL --count N [--start M] --truth FILE
        seed.py --kinds --endpoint URL --count N --truth FILE
+       seed.py --org ACCOUNTS --endpoint URL --count N --truth FILE
 """
 
 import argparse
@@ -384,6 +391,58 @@ def seed_kinds(args):
           file=sys.stderr)
 
 
+# ---------------------------------------------------------------- organisation (--org)
+
+ORG_FIRST_ACCOUNT = 100000000000
+
+
+def org_account(k):
+    return str(ORG_FIRST_ACCOUNT + k)
+
+
+def org_clients(endpoint, account):
+    """S3 clients per region acting in `account` (moto maps an assumed role's temporary
+    credentials to the role's account)."""
+    sts = client("sts", endpoint, "us-east-1")
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/landmeter-seed",
+                        RoleSessionName="lm-bench-seed")["Credentials"]
+    return {r: boto3.client("s3", endpoint_url=endpoint, region_name=r,
+                            aws_access_key_id=c["AccessKeyId"],
+                            aws_secret_access_key=c["SecretAccessKey"],
+                            aws_session_token=c["SessionToken"], config=CFG)
+            for r in REGIONS}
+
+
+def seed_org_bucket(k, i, clients):
+    name = f"lm-org-{k:02d}-{i:04d}"
+    region = REGIONS[(i * 7 + k) % len(REGIONS)]
+    s3 = clients[region]
+    args = {"Bucket": name}
+    if region != "us-east-1":
+        args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**args)
+    enc = "AES256" if i % 2 == 0 else ""
+    if enc:
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": enc}}]})
+    if (i * 2654435761 + k) % 10 < 7:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+            {"Key": "classification", "Value": "internal"}]})
+    return {"account": org_account(k), "name": name, "region": region, "algorithm": enc,
+            "key_arn": ""}
+
+
+def seed_org(args):
+    rows = []
+    with ThreadPoolExecutor(args.threads) as pool:
+        for k in range(args.org):
+            clients = org_clients(args.endpoint, org_account(k))
+            rows.extend(pool.map(lambda i: seed_org_bucket(k, i, clients), range(args.count)))
+    with open(args.truth, "w") as f:
+        json.dump({"buckets": rows, "accounts": [org_account(k) for k in range(args.org)]}, f)
+    print(f"seeded {args.org} accounts x {args.count} buckets", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -393,9 +452,14 @@ def main():
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--kinds", action="store_true",
                     help="seed COUNT stores of each AWS store kind (not buckets) in 2 regions")
+    ap.add_argument("--org", type=int, default=0,
+                    help="seed ORG accounts of COUNT buckets each (assumed roles in moto)")
     args = ap.parse_args()
     if args.kinds:
         seed_kinds(args)
+        return
+    if args.org:
+        seed_org(args)
         return
 
     keys = ensure_keys(args.endpoint, args.truth + ".keys.json")

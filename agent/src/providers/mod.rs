@@ -93,6 +93,15 @@ pub trait Provider: Send + Sync {
     /// Scans one enumerated account into `sink` and returns its coverage. A failed call is a
     /// gap fact; only a closed sink stops it.
     async fn scan(&self, account: &str, sink: &FactSink) -> Result<AccountCoverage, SinkClosed>;
+
+    /// Accounts scanned at once. Default one at a time: a provider whose calls share one
+    /// bound of requests in flight (AWS: `budget.rs`) may overlap them.
+    fn accounts_in_parallel(&self) -> usize {
+        1
+    }
+
+    /// Called once after every account was scanned (a summary to log).
+    fn scan_finished(&self) {}
 }
 
 /// Why a REST-based provider (Azure, Google Cloud) could not be set up: a file its

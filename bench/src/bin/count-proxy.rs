@@ -4,6 +4,11 @@
 //!   requests, in total and per operation. A second, control port answers any request with
 //!   the counts as JSON (`GET /reset` zeroes them after answering). Bytes are forwarded
 //!   unchanged; only request heads are parsed, to find where one request ends.
+//!   `--delay-ms D --jitter-ms J` is the latency model: every request is held D ms, plus a
+//!   uniform 0..=J ms, before it is forwarded (a cloud API's round trip from a data centre,
+//!   which an emulator on loopback does not have); the counts then also say how many
+//!   requests were in flight at most (`peak_in_flight`), the tool's parallelism as seen on
+//!   the wire.
 //! - `count-proxy ceiling`: the emulator ceiling, a minimal raw client that sends
 //!   `GetBucketEncryption` requests over keep-alive connections as fast as the emulator
 //!   answers them, and prints requests per second as JSON.
@@ -30,6 +35,17 @@ enum Cli {
     Proxy {
         #[arg(long)]
         upstream: String,
+        /// Fixed delay added to every request before it is forwarded, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Uniform random extra delay per request, 0 to this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        jitter_ms: u64,
+        /// Answer this share of requests (0-100, deterministic per request number) with
+        /// the service's throttling error instead of forwarding them (S3 `SlowDown`, EC2
+        /// `RequestLimitExceeded`, JSON `ThrottlingException`, query `Throttling`).
+        #[arg(long, default_value_t = 0.0)]
+        throttle_percent: f64,
     },
     /// Raw GetBucketEncryption loop against `target`; prints JSON with requests per second.
     Ceiling {
@@ -58,7 +74,19 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli {
-            Cli::Proxy { upstream } => proxy(upstream).await,
+            Cli::Proxy {
+                upstream,
+                delay_ms,
+                jitter_ms,
+                throttle_percent,
+            } => {
+                let latency = Latency {
+                    delay: Duration::from_millis(delay_ms),
+                    jitter_ms,
+                    throttle: throttle_percent.clamp(0.0, 100.0) / 100.0,
+                };
+                proxy(upstream, latency).await
+            }
             Cli::Ceiling {
                 target,
                 buckets,
@@ -70,14 +98,66 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// The latency model: each request waits `delay` plus a uniform `0..=jitter_ms` ms; a share
+/// `throttle` of them is then answered with a throttling error.
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    delay: Duration,
+    jitter_ms: u64,
+    throttle: f64,
+}
+
+/// splitmix64: a well-spread hash of a request number (repeatable runs, no random crate).
+fn mix(n: u64, salt: u64) -> u64 {
+    let mut z = n.wrapping_add(salt).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Latency {
+    /// Whether the `n`-th request is answered "throttled".
+    fn throttles(&self, n: u64) -> bool {
+        self.throttle > 0.0
+            && ((mix(n, 0x7468_726f_7474_6c65) % 1_000_000) as f64) < self.throttle * 1e6
+    }
+
+    /// The hold of the `n`-th request: the jitter from a hash of `n` (splitmix64), so a run
+    /// is repeatable and needs no random-number crate.
+    fn hold(&self, n: u64) -> Duration {
+        if self.jitter_ms == 0 {
+            return self.delay;
+        }
+        let micros = mix(n, 0) % (self.jitter_ms * 1000 + 1);
+        self.delay + Duration::from_micros(micros)
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     total: AtomicU64,
+    /// Requests received and not yet answered (held by the latency model included).
+    in_flight: AtomicU64,
+    /// The most requests in flight at once since the last reset.
+    peak_in_flight: AtomicU64,
+    /// Requests answered with a throttling error by the proxy itself.
+    throttled: AtomicU64,
     /// Operation -> (requests, milliseconds from request sent to first response byte).
     by_op: Mutex<BTreeMap<String, (u64, f64)>>,
 }
 
 impl Counts {
+    /// A request arrived: in flight until [`Counts::done`]. Returns its sequence number.
+    fn arrived(&self) -> u64 {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        self.total.load(Ordering::Relaxed)
+    }
+
+    fn done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
     fn add(&self, op: &str) {
         self.total.fetch_add(1, Ordering::Relaxed);
         let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
@@ -98,17 +178,31 @@ impl Counts {
 
     fn json_and_maybe_reset(&self, reset: bool) -> String {
         let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
-        let body = serde_like_json(self.total.load(Ordering::Relaxed), &ops);
+        let body = serde_like_json(
+            self.total.load(Ordering::Relaxed),
+            self.peak_in_flight.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+            &ops,
+        );
         if reset {
             self.total.store(0, Ordering::Relaxed);
+            self.throttled.store(0, Ordering::Relaxed);
+            self.peak_in_flight
+                .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
             ops.clear();
         }
         body
     }
 }
 
-/// `{"requests":N,"by_op":{"op":{"n":n,"ms":ms},...}}` (operation names are ASCII).
-fn serde_like_json(total: u64, ops: &BTreeMap<String, (u64, f64)>) -> String {
+/// `{"requests":N,"peak_in_flight":P,"throttled":T,"by_op":{"op":{"n":n,"ms":ms},...}}`
+/// (operation names are ASCII).
+fn serde_like_json(
+    total: u64,
+    peak: u64,
+    throttled: u64,
+    ops: &BTreeMap<String, (u64, f64)>,
+) -> String {
     let ops: Vec<String> = ops
         .iter()
         .map(|(op, (n, ms))| {
@@ -118,10 +212,13 @@ fn serde_like_json(total: u64, ops: &BTreeMap<String, (u64, f64)>) -> String {
             )
         })
         .collect();
-    format!("{{\"requests\":{total},\"by_op\":{{{}}}}}", ops.join(","))
+    format!(
+        "{{\"requests\":{total},\"peak_in_flight\":{peak},\"throttled\":{throttled},\"by_op\":{{{}}}}}",
+        ops.join(",")
+    )
 }
 
-async fn proxy(upstream: String) -> anyhow::Result<()> {
+async fn proxy(upstream: String, latency: Latency) -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let control = TcpListener::bind("127.0.0.1:0").await?;
     println!(
@@ -154,7 +251,7 @@ async fn proxy(upstream: String) -> anyhow::Result<()> {
         let counts = Arc::clone(&counts);
         let upstream = upstream.clone();
         tokio::spawn(async move {
-            if let Err(err) = relay(client, &upstream, &counts).await {
+            if let Err(err) = relay(client, &upstream, &counts, latency).await {
                 eprintln!("count-proxy: connection ended: {err:#}");
             }
         });
@@ -163,14 +260,22 @@ async fn proxy(upstream: String) -> anyhow::Result<()> {
 
 /// One client connection: requests are parsed and forwarded upstream, responses copied back
 /// verbatim. When either side closes, both close.
-async fn relay(client: TcpStream, upstream: &str, counts: &Counts) -> anyhow::Result<()> {
+async fn relay(
+    client: TcpStream,
+    upstream: &str,
+    counts: &Counts,
+    latency: Latency,
+) -> anyhow::Result<()> {
     client.set_nodelay(true)?;
     let server = TcpStream::connect(upstream)
         .await
         .with_context(|| format!("connect {upstream}"))?;
     server.set_nodelay(true)?;
-    let (client_read, mut client_write) = client.into_split();
+    let (client_read, client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
+    // Shared: the proxy answers throttled requests itself, between the server's answers
+    // (no client pipelines, so they never interleave with one).
+    let client_write = tokio::sync::Mutex::new(client_write);
     // The request waiting for its answer: no client pipelines, so the next bytes from the
     // server start its response.
     let pending: Mutex<Option<(String, Instant)>> = Mutex::new(None);
@@ -184,17 +289,31 @@ async fn relay(client: TcpStream, upstream: &str, counts: &Counts) -> anyhow::Re
             let answered = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some((op, sent)) = answered {
                 counts.answered(&op, sent.elapsed());
+                counts.done();
             }
-            if client_write.write_all(&buf[..n]).await.is_err() {
+            if client_write
+                .lock()
+                .await
+                .write_all(&buf[..n])
+                .await
+                .is_err()
+            {
                 break;
             }
         }
-        let _ = client_write.shutdown().await;
+        let _ = client_write.lock().await.shutdown().await;
     };
     let requests = async {
         let mut reader = BufReader::with_capacity(64 * 1024, client_read);
         while let Some(head) = read_head(&mut reader).await? {
             let info = RequestInfo::parse(&head);
+            // Held before anything is forwarded: the emulator sees the request only after
+            // the modelled round trip, and the client waits for its answer that much longer.
+            let n = counts.arrived();
+            let hold = latency.hold(n);
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
             // Pending is set before the request leaves, so its answer cannot come first.
             let sent = |op: String| {
                 counts.add(&op);
@@ -207,9 +326,17 @@ async fn relay(client: TcpStream, upstream: &str, counts: &Counts) -> anyhow::Re
                     server_write.write_all(&head).await?;
                     tokio::io::copy(&mut (&mut reader).take(n), &mut server_write).await?;
                 }
-                BodyLen::Fixed(n) => {
-                    let mut body = Vec::with_capacity(n.min(1 << 20) as usize);
-                    (&mut reader).take(n).read_to_end(&mut body).await?;
+                BodyLen::Fixed(len) => {
+                    let mut body = Vec::with_capacity(len.min(1 << 20) as usize);
+                    (&mut reader).take(len).read_to_end(&mut body).await?;
+                    if latency.throttles(n) && info.method != "HEAD" {
+                        counts.add(&info.operation(&body));
+                        counts.throttled.fetch_add(1, Ordering::Relaxed);
+                        counts.done();
+                        let answer = throttling_answer(&info, &body);
+                        client_write.lock().await.write_all(&answer).await?;
+                        continue;
+                    }
                     sent(info.operation(&body));
                     server_write.write_all(&head).await?;
                     server_write.write_all(&body).await?;
@@ -228,6 +355,48 @@ async fn relay(client: TcpStream, upstream: &str, counts: &Counts) -> anyhow::Re
         () = responses => Ok(()),
         r = requests => r,
     }
+}
+
+/// The service's own throttling error for a request, as a whole HTTP/1.1 response.
+fn throttling_answer(info: &RequestInfo, body: &[u8]) -> Vec<u8> {
+    let form = String::from_utf8_lossy(body);
+    let (status, content_type, extra, text) = match info.service.as_deref() {
+        Some("s3") => (
+            "503 Slow Down",
+            "application/xml",
+            "",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LMBENCH</RequestId></Error>".to_owned(),
+        ),
+        Some("ec2") => (
+            "503 Service Unavailable",
+            "text/xml;charset=UTF-8",
+            "",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>LMBENCH</RequestID></Response>".to_owned(),
+        ),
+        _ if info.amz_target.is_some() => (
+            "400 Bad Request",
+            "application/x-amz-json-1.1",
+            "x-amzn-ErrorType: ThrottlingException\r\n",
+            "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}".to_owned(),
+        ),
+        _ if form.contains("Action=") || info.target.contains("Action=") => (
+            "400 Bad Request",
+            "text/xml",
+            "",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>LMBENCH</RequestId></ErrorResponse>".to_owned(),
+        ),
+        _ => (
+            "429 Too Many Requests",
+            "application/json",
+            "x-amzn-ErrorType: ThrottlingException\r\n",
+            "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}".to_owned(),
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+    .into_bytes()
 }
 
 /// Reads one message head (through the blank line); `None` at a clean end of stream.
@@ -558,6 +727,38 @@ mod tests {
             "{line} HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n{extra}\r\n"
         );
         RequestInfo::parse(head.as_bytes()).operation(body.as_bytes())
+    }
+
+    #[test]
+    fn latency_holds_the_delay_plus_bounded_jitter() {
+        let fixed = Latency {
+            delay: Duration::from_millis(25),
+            jitter_ms: 0,
+            throttle: 0.0,
+        };
+        assert!(!(0..1000).any(|n| fixed.throttles(n)));
+        assert_eq!(fixed.hold(7), Duration::from_millis(25));
+        let jittered = Latency {
+            delay: Duration::from_millis(25),
+            jitter_ms: 10,
+            throttle: 0.3,
+        };
+        // 30 % throttled, spread over the requests.
+        let throttled = (0..10_000).filter(|&n| jittered.throttles(n)).count();
+        assert!((2_700..3_300).contains(&throttled), "{throttled}");
+        let holds: Vec<Duration> = (0..1000).map(|n| jittered.hold(n)).collect();
+        assert!(
+            holds
+                .iter()
+                .all(|h| (Duration::from_millis(25)..=Duration::from_millis(35)).contains(h))
+        );
+        // Spread over the range, not one value; and the same request number, the same hold.
+        let mean = holds.iter().sum::<Duration>() / 1000;
+        assert!(
+            (Duration::from_millis(28)..Duration::from_millis(32)).contains(&mean),
+            "{mean:?}"
+        );
+        assert_eq!(jittered.hold(3), jittered.hold(3));
     }
 
     #[test]

@@ -261,8 +261,19 @@ async fn thirty_percent_throttling_slows_the_scan_but_the_map_is_right() -> anyh
         .respond(Fault::kms_throttling());
     let rules = vec![slow_down.clone(), throttling.clone()];
     let scene = Scene::start(move |_| Some(rules)).await?;
-    scene.scan().await?;
+    let run = scene.scan_run().await?;
+    // Nothing lost: every store with every dimension, as without throttling.
     assert_map(&scene, &HashMap::new(), "30% of S3 and KMS calls throttled").await?;
+    // The agent backed off: its request budget cut the requests in flight to both services
+    // (the summary line per throttled service and region, `budget.rs`).
+    for service in ["s3", "kms"] {
+        let cut = run.stderr.lines().any(|line| {
+            line.contains("throttled: requests in flight")
+                && line.contains(&format!("service={service} "))
+                && !line.contains("cuts=0")
+        });
+        assert!(cut, "no back-off logged for {service}:\n{}", run.stderr);
+    }
     let proxy = scene.proxy.as_ref().expect("proxy");
     let (s3_calls, kms_calls): (u64, u64) = proxy.counts().iter().fold((0, 0), |acc, (op, n)| {
         if op.starts_with("s3:") {

@@ -48,11 +48,15 @@ impl Scene {
     }
 
     pub(crate) async fn scan(&self) -> anyhow::Result<()> {
+        self.scan_run().await.map(drop)
+    }
+
+    /// [`Scene::scan`], returning the agent's run (its log on stderr).
+    pub(crate) async fn scan_run(&self) -> anyhow::Result<landmeter_e2e::AgentRun> {
         run_agent(&self.collector.url(), &self.endpoint(), &[])
             .await?
             .success()
-            .map_err(|e| e.context(format!("collector log:\n{}", self.collector.log())))?;
-        Ok(())
+            .map_err(|e| e.context(format!("collector log:\n{}", self.collector.log())))
     }
 
     async fn map(&self) -> anyhow::Result<MapClient> {

@@ -231,19 +231,50 @@ impl<'a> AccountScan<'a> {
         &self,
         listed: Result<Vec<Listed>, CallFailure>,
     ) -> Result<AccountCoverage, SinkClosed> {
-        let (buckets, bucket_stores, late_sizes, listing_failure) = match listed {
-            Ok(listed) => {
-                let (buckets, late) = self.scan_buckets(listed).await?;
-                let n = buckets.len() as u64;
-                (buckets, n, late, None)
-            }
-            Err(failed) => {
-                tracing::error!(account = %self.account, error = %failed, "cannot list buckets");
-                self.gap(&self.account, calls::LIST_BUCKETS, &failed)
-                    .await?;
-                (Vec::new(), 0, false, Some(failed))
-            }
+        // The other kinds run beside the buckets (their listings are round trips of their
+        // own, all under the one request budget); the buckets' regions reach them only if
+        // the enabled regions cannot be listed.
+        let (regions_tx, regions_rx) = tokio::sync::watch::channel(None::<BTreeSet<String>>);
+        let buckets_part = async {
+            // Owned here: dropped if this part stops early, which ends the kinds' wait.
+            let regions_tx = regions_tx;
+            let outcome = match listed {
+                Ok(listed) => {
+                    let (buckets, late) = self.scan_buckets(listed).await?;
+                    let n = buckets.len() as u64;
+                    (buckets, n, late, None)
+                }
+                Err(failed) => {
+                    tracing::error!(account = %self.account, error = %failed, "cannot list buckets");
+                    self.gap(&self.account, calls::LIST_BUCKETS, &failed)
+                        .await?;
+                    (Vec::new(), 0, false, Some(failed))
+                }
+            };
+            let bucket_regions: BTreeSet<String> = outcome
+                .0
+                .iter()
+                .filter(|b| !b.region.is_empty())
+                .map(|b| b.region.clone())
+                .collect();
+            // No receiver left (the kinds did not need them) is fine.
+            let _ = regions_tx.send(Some(bucket_regions));
+            Ok::<_, SinkClosed>(outcome)
         };
+        let kinds_part = async {
+            let mut rx = regions_rx;
+            let bucket_regions = async move {
+                match rx.wait_for(Option::is_some).await {
+                    Ok(regions) => regions.clone().unwrap_or_default(),
+                    // The buckets' part stopped (sink closed): no regions.
+                    Err(_) => BTreeSet::new(),
+                }
+            };
+            self.scan_kinds(bucket_regions).await
+        };
+        let (buckets_part, kinds) = tokio::join!(buckets_part, kinds_part);
+        let (buckets, bucket_stores, late_sizes, listing_failure) = buckets_part?;
+        let kinds = kinds?;
 
         let late_sizes = async {
             if !late_sizes {
@@ -255,24 +286,17 @@ impl<'a> AccountScan<'a> {
                 .collect();
             self.sizes(&pairs).await
         };
-        let kinds_and_keys = async {
-            let bucket_regions: BTreeSet<String> = buckets
-                .iter()
-                .filter(|b| !b.region.is_empty())
-                .map(|b| b.region.clone())
-                .collect();
-            let kinds = self.scan_kinds(&bucket_regions).await?;
+        let keys = async {
             let mut key_refs: Vec<(String, String)> = buckets
                 .iter()
                 .flat_map(|b| b.key_refs.iter().cloned())
                 .collect();
             key_refs.extend(kinds.key_refs());
-            let resolved = self.resolve_keys(&key_refs).await?;
-            Ok::<_, SinkClosed>((kinds, resolved))
+            self.resolve_keys(&key_refs).await
         };
-        let (sizes, kinds_and_keys) = tokio::join!(late_sizes, kinds_and_keys);
+        let (sizes, resolved) = tokio::join!(late_sizes, keys);
         sizes?;
-        let (kinds, resolved) = kinds_and_keys?;
+        let resolved = resolved?;
 
         for bucket in buckets {
             let Some(mut encryption) = bucket.encryption.map(|boxed| *boxed) else {

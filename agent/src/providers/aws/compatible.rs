@@ -11,6 +11,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use landmeter_proto::v1::{AccountCoverage, fact};
 
 use super::account::AccountScan;
+use super::budget::RequestBudget;
 use super::calls;
 use super::provider::{Compatible, Settings};
 use super::sdk::loader;
@@ -43,7 +44,10 @@ impl S3CompatibleProvider {
 
     async fn sdk(&self, keys: &Keys, region: &str, endpoint: &str) -> SdkConfig {
         let credentials = SharedCredentialsProvider::new(keys.0.clone());
-        loader()
+        // As many requests in flight as before the budget: every bucket's four calls
+        // (encryption, tags, replication, object lock) at `concurrency` buckets at once.
+        let budget = RequestBudget::new(self.config.concurrency.max(1) * 4);
+        loader(&budget)
             .region(Region::new(region.to_owned()))
             .endpoint_url(endpoint)
             .credentials_provider(credentials)

@@ -30,6 +30,12 @@ pub struct AwsConfig {
     pub home_region: String,
     /// Buckets examined concurrently per account (1 to 256). Default 16.
     pub concurrency: usize,
+    /// Requests in flight at most across the whole AWS scan: every account, region and
+    /// service shares this budget (1 to 256). Below it, each service in each region backs
+    /// off on throttling and recovers (additive increase, multiplicative decrease). Default 32.
+    pub requests_in_flight: usize,
+    /// Accounts scanned at once (an Organization's, the roles'), 1 to 64. Default 4.
+    pub accounts_in_parallel: usize,
     /// Scan the account of the credential chain itself. Default true.
     pub include_caller_account: bool,
     /// Also scan every active account of the AWS Organization (`organizations:ListAccounts`,
@@ -65,6 +71,16 @@ pub struct AwsConfig {
     pub regions: Vec<String>,
 }
 
+/// Requests in flight across a whole AWS scan, by default: at a cloud's 20-60 ms a request,
+/// 500-1,600 requests a second, under S3's and KMS's per-account rates, while CloudWatch,
+/// EC2 or Organizations throttling is met by the per-service limit.
+pub const DEFAULT_REQUESTS_IN_FLIGHT: usize = 32;
+/// Accounts scanned at once, by default: enough to keep the budget full while one account
+/// waits for its role or its listing, few enough that their bucket states stay small.
+pub const DEFAULT_ACCOUNTS_IN_PARALLEL: usize = 4;
+/// Upper bound of `accounts_in_parallel`.
+pub const MAX_ACCOUNTS_IN_PARALLEL: usize = 64;
+
 /// The role the onboarding templates create in every account (`deploy/onboarding/aws`).
 pub const DEFAULT_ORGANIZATION_ROLE_NAME: &str = "landmeter-read";
 
@@ -98,6 +114,8 @@ impl Default for AwsConfig {
             endpoint_url: None,
             home_region: "us-east-1".to_owned(),
             concurrency: 16,
+            requests_in_flight: DEFAULT_REQUESTS_IN_FLIGHT,
+            accounts_in_parallel: DEFAULT_ACCOUNTS_IN_PARALLEL,
             include_caller_account: true,
             organization: false,
             organization_role_name: DEFAULT_ORGANIZATION_ROLE_NAME.to_owned(),
@@ -124,6 +142,18 @@ impl AwsConfig {
             "HOME_REGION" => self.home_region = value,
             "CONCURRENCY" => {
                 self.concurrency = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "expected a positive integer")?
+            }
+            "REQUESTS_IN_FLIGHT" => {
+                self.requests_in_flight = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "expected a positive integer")?
+            }
+            "ACCOUNTS_IN_PARALLEL" => {
+                self.accounts_in_parallel = value
                     .trim()
                     .parse()
                     .map_err(|_| "expected a positive integer")?
@@ -172,6 +202,18 @@ impl AwsConfig {
             return Err(format!(
                 "aws.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
                 self.concurrency
+            ));
+        }
+        if self.requests_in_flight == 0 || self.requests_in_flight > MAX_CONCURRENCY {
+            return Err(format!(
+                "aws.requests_in_flight {} must be between 1 and {MAX_CONCURRENCY}",
+                self.requests_in_flight
+            ));
+        }
+        if self.accounts_in_parallel == 0 || self.accounts_in_parallel > MAX_ACCOUNTS_IN_PARALLEL {
+            return Err(format!(
+                "aws.accounts_in_parallel {} must be between 1 and {MAX_ACCOUNTS_IN_PARALLEL}",
+                self.accounts_in_parallel
             ));
         }
         for kind in &self.kinds {
@@ -260,6 +302,46 @@ mod tests {
     use super::*;
     use crate::config::tests::env;
     use crate::config::{Config, Overrides};
+
+    #[test]
+    fn the_request_budget_and_parallel_accounts_have_defaults_and_bounds() {
+        let default = AwsConfig::default();
+        assert_eq!(
+            (default.requests_in_flight, default.accounts_in_parallel),
+            (32, 4)
+        );
+        let file = Config::from_toml("[aws]\nrequests_in_flight = 8\naccounts_in_parallel = 2\n")
+            .expect("parses");
+        assert_eq!(
+            (file.aws.requests_in_flight, file.aws.accounts_in_parallel),
+            (8, 2)
+        );
+        let config = Config::load(
+            None,
+            env(&[
+                ("LANDMETER_AGENT_REQUESTS_IN_FLIGHT", "64"),
+                ("LANDMETER_AGENT_ACCOUNTS_IN_PARALLEL", "16"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(
+            (
+                config.aws.requests_in_flight,
+                config.aws.accounts_in_parallel
+            ),
+            (64, 16)
+        );
+        for bad in [
+            "requests_in_flight = 0",
+            "requests_in_flight = 100000",
+            "accounts_in_parallel = 0",
+            "accounts_in_parallel = 65",
+        ] {
+            let config = Config::from_toml(&format!("[aws]\n{bad}\n")).expect("parses");
+            assert!(config.validate().is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn sizes_are_on_by_default_and_can_be_switched_off() {

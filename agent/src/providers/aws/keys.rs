@@ -37,8 +37,14 @@ impl AccountScan<'_> {
 
         let regions: BTreeSet<&str> = refs.iter().map(|(region, _)| region.as_str()).collect();
         let mut aliases: HashMap<String, AliasTable> = HashMap::new();
-        for region in regions {
-            match self.list_aliases(region).await {
+        // The regions' listings at once (each is a round trip; the request budget bounds them).
+        let listed: Vec<(&str, Result<AliasTable, CallFailure>)> = stream::iter(regions)
+            .map(|region| async move { (region, self.list_aliases(region).await) })
+            .buffered(self.settings.concurrency)
+            .collect()
+            .await;
+        for (region, answer) in listed {
+            match answer {
                 Ok(table) => {
                     aliases.insert(region.to_owned(), table);
                 }

@@ -151,7 +151,9 @@ impl AccountScan<'_> {
                     }
                 }
             })
-            .buffer_unordered(self.settings.concurrency)
+            // Every region at once: each is one round trip, and the request budget
+            // (`budget.rs`) bounds what is in flight.
+            .buffer_unordered(LISTING_REGIONS.len())
             .collect()
             .await;
         let found = regions_from_listings(answers);

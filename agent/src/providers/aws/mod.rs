@@ -42,6 +42,8 @@ mod account;
 #[cfg(feature = "aws")]
 mod buckets;
 #[cfg(feature = "aws")]
+mod budget;
+#[cfg(feature = "aws")]
 mod compatible;
 #[cfg(feature = "aws")]
 mod encryption;

@@ -2,13 +2,14 @@
 //! scan of one planned account, as the [`Provider`] trait asks.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use landmeter_proto::v1::{AccountCoverage, Fact, StoreKind, fact};
 
 use super::account::AccountScan;
+use super::budget::RequestBudget;
 use super::calls;
 use super::config::AwsConfig;
 use super::sdk::{failure, load_sdk_config};
@@ -57,6 +58,8 @@ struct AwsPlan {
     /// Facts observed while planning (a failed Organization listing), by account; pushed
     /// when that account is scanned.
     pending: Mutex<Vec<Fact>>,
+    /// The requests in flight of every call of this scan (`base`'s HTTP client holds it).
+    budget: Arc<RequestBudget>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,11 +169,22 @@ impl Provider for AwsProvider {
         }
         scan_target(plan, target, sink).await
     }
+
+    fn accounts_in_parallel(&self) -> usize {
+        self.config.accounts_in_parallel
+    }
+
+    fn scan_finished(&self) {
+        if let Some(plan) = &self.plan {
+            plan.budget.log_summary(&self.config.provider);
+        }
+    }
 }
 
 /// Loads the SDK configuration and decides which accounts to scan.
 async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
-    let base = load_sdk_config(config).await;
+    let budget = RequestBudget::new(config.requests_in_flight);
+    let base = load_sdk_config(config, &budget).await;
     let home_region = base
         .region()
         .map(|r| r.as_ref().to_owned())
@@ -276,6 +290,7 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
         base,
         targets,
         pending: Mutex::new(pending),
+        budget,
     })
 }
 

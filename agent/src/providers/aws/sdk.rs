@@ -1,6 +1,7 @@
 //! The SDK's configuration (retries, timeouts, endpoint) and the one translation of an SDK
 //! error into a provider-neutral [`CallFailure`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
@@ -12,6 +13,7 @@ use aws_sdk_s3::config::interceptors::InterceptorContext;
 use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+use super::budget::RequestBudget;
 use super::config::AwsConfig;
 use crate::providers::CallFailure;
 
@@ -22,20 +24,32 @@ use crate::providers::CallFailure;
 /// (token bucket) only loses tokens for calls that fail every attempt.
 const MAX_ATTEMPTS: u32 = 10;
 
-pub(super) async fn load_sdk_config(config: &AwsConfig) -> SdkConfig {
+/// The first retry waits up to this long (then doubling, jittered, up to 20 s). Not the SDK's
+/// 1 s: the request budget's per-service limit is what slows a throttled scan down
+/// (`budget.rs`); with a 1 s base every throttled call also sat idle for 20-40 round trips
+/// of a cloud API, and a 30 %-throttled scan took several times as long as it needed.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(super) async fn load_sdk_config(config: &AwsConfig, budget: &Arc<RequestBudget>) -> SdkConfig {
     let region =
         RegionProviderChain::default_provider().or_else(Region::new(config.home_region.clone()));
-    let mut loader = loader().region(region);
+    let mut loader = loader(budget).region(region);
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url.clone());
     }
     loader.load().await
 }
 
-/// The SDK's loader with the agent's retries and timeouts.
-pub(super) fn loader() -> aws_config::ConfigLoader {
+/// The SDK's loader with the agent's retries and timeouts, its HTTP client behind `budget`
+/// (every client made from the configuration shares it: `budget.rs`).
+pub(super) fn loader(budget: &Arc<RequestBudget>) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .http_client(budget.client())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(INITIAL_BACKOFF),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))

@@ -122,10 +122,10 @@ impl KindsOutcome {
 
 impl AccountScan<'_> {
     /// Scans the configured kinds in every region to cover; `bucket_regions` are the
-    /// fallback when the enabled regions cannot be listed.
+    /// fallback when the enabled regions cannot be listed (awaited only then).
     pub(super) async fn scan_kinds(
         &self,
-        bucket_regions: &BTreeSet<String>,
+        bucket_regions: impl Future<Output = BTreeSet<String>>,
     ) -> Result<KindsOutcome, SinkClosed> {
         if self.settings.kinds.is_empty() {
             return Ok(KindsOutcome::default());

@@ -15,9 +15,12 @@ use crate::sink::SinkClosed;
 const NOT_OPTED_IN: &str = "not-opted-in";
 
 impl AccountScan<'_> {
+    /// The regions to scan the kinds in. `bucket_regions` (the buckets' regions, known once
+    /// they are examined) is awaited only when the enabled regions cannot be listed, so the
+    /// kinds need not wait for the buckets otherwise.
     pub(super) async fn kind_regions(
         &self,
-        bucket_regions: &BTreeSet<String>,
+        bucket_regions: impl Future<Output = BTreeSet<String>>,
     ) -> Result<Vec<String>, SinkClosed> {
         if !self.settings.regions.is_empty() {
             return Ok(self.settings.regions.clone());
@@ -47,7 +50,7 @@ impl AccountScan<'_> {
                     self.gap(&listing_part(*kind, ""), calls::DESCRIBE_REGIONS, &failed)
                         .await?;
                 }
-                let mut regions = bucket_regions.clone();
+                let mut regions = bucket_regions.await;
                 regions.insert(self.settings.home_region.clone());
                 Ok(regions.into_iter().collect())
             }
