@@ -54,6 +54,9 @@
 //! | `LANDMETER_AGENT_GCP_STORAGE_ENDPOINT` | `gcp.storage_endpoint` |
 //! | `LANDMETER_AGENT_GCP_KMS_ENDPOINT` | `gcp.kms_endpoint` |
 //! | `LANDMETER_AGENT_GCP_MONITORING_ENDPOINT` | `gcp.monitoring_endpoint` |
+//! | `LANDMETER_AGENT_GCP_SQLADMIN_ENDPOINT` | `gcp.sqladmin_endpoint` |
+//! | `LANDMETER_AGENT_GCP_COMPUTE_ENDPOINT` | `gcp.compute_endpoint` |
+//! | `LANDMETER_AGENT_GCP_KINDS` | `gcp.kinds` (comma-separated; empty: buckets only) |
 //! | `LANDMETER_AGENT_GCP_TOKEN_ENDPOINT` | `gcp.token_endpoint` (empty string clears it) |
 //! | `LANDMETER_AGENT_GCP_METADATA_ENDPOINT` | `gcp.metadata_endpoint` |
 //! | `LANDMETER_AGENT_GCP_METADATA` | `gcp.metadata` (`true`/`false`) |

@@ -273,12 +273,19 @@ impl GcpServer {
         self.counts().get(route).copied().unwrap_or(0)
     }
 
-    /// The `[gcp]` section that scans this server: every endpoint here, the service-account
-    /// key file, this server's CA, the metadata server off.
+    /// The `[gcp]` section that scans this server's buckets: every endpoint here, the
+    /// service-account key file, this server's CA, the metadata server off, no other kinds.
     pub fn gcp_section(&self) -> String {
+        format!("{}kinds = []\n", self.gcp_section_with_kinds())
+    }
+
+    /// [`GcpServer::gcp_section`] with every store kind (Cloud SQL, disks, snapshots:
+    /// `sql_instances`, `disks`, `snapshots` below).
+    pub fn gcp_section_with_kinds(&self) -> String {
         format!(
             "[gcp]\nenabled = true\nprojects = [\"{PROJECT}\"]\nstorage_endpoint = \"{ep}\"\n\
              kms_endpoint = \"{ep}\"\nmonitoring_endpoint = \"{ep}\"\n\
+             sqladmin_endpoint = \"{ep}\"\ncompute_endpoint = \"{ep}\"\n\
              metadata_endpoint = \"http://127.0.0.1:9\"\nmetadata = false\n\
              ca_file = \"{ca}\"\ncredentials_file = \"{key}\"\nconcurrency = 4\n",
             ep = self.endpoint(),
@@ -374,6 +381,30 @@ async fn handle(shared: &Shared, req: hyper::Request<Incoming>) -> Response {
         )
     } else if method == Method::GET && path == "/storage/v1/b" {
         ("buckets.list", buckets(&query))
+    } else if method == Method::GET
+        && path.starts_with("/v1/projects/")
+        && path.ends_with("/instances")
+    {
+        (
+            "instances.list",
+            kinds_listing(&path, "/instances", sql_instances),
+        )
+    } else if method == Method::GET
+        && path.starts_with("/compute/v1/projects/")
+        && path.ends_with("/aggregated/disks")
+    {
+        (
+            "disks.aggregatedList",
+            kinds_listing(&path, "/aggregated/disks", disks),
+        )
+    } else if method == Method::GET
+        && path.starts_with("/compute/v1/projects/")
+        && path.ends_with("/global/snapshots")
+    {
+        (
+            "snapshots.list",
+            kinds_listing(&path, "/global/snapshots", snapshots),
+        )
     } else if method == Method::GET && path.starts_with("/v1/projects/") {
         ("cryptoKeys.get", crypto_key(&path["/v1/".len()..]))
     } else if method == Method::GET
@@ -529,6 +560,7 @@ fn crypto_key(name: &str) -> Response {
     let Some(k) = GCP_ESTATE
         .iter()
         .filter_map(|b| b.key)
+        .chain(KIND_KEYS.iter().copied())
         .find(|k| k.name == name)
     else {
         return google_error(
@@ -703,4 +735,219 @@ impl FakeGcs {
             .error_for_status()?;
         Ok(response.json().await?)
     }
+}
+
+// The other store kinds: Cloud SQL instances (Cloud SQL Admin API v1 `DatabaseInstance`),
+// Persistent Disks (Compute `Disk`, aggregated by zone and region) and snapshots (Compute
+// `Snapshot`), in the official REST reference shapes. The truth is in `tests/it/gcp.rs`.
+
+/// A project whose Cloud SQL and Compute listings answer 403 PERMISSION_DENIED (its bucket
+/// listing is empty).
+pub const DENIED_KINDS_PROJECT: &str = "lm-denied-project";
+/// The key of the Cloud SQL read replica in Iowa (HSM) and of the US snapshot (software).
+pub const SQL_US_KEY: &str =
+    "projects/lm-eu-project/locations/us-central1/keyRings/lm-ring-us/cryptoKeys/sql-us";
+pub const SNAPSHOT_US_KEY: &str =
+    "projects/lm-eu-project/locations/us/keyRings/lm-ring-us/cryptoKeys/snap-us";
+const KIND_KEYS: &[GcpKey] = &[key(SQL_US_KEY, "HSM"), key(SNAPSHOT_US_KEY, "SOFTWARE")];
+const COMPUTE: &str = "https://www.googleapis.com/compute/v1/projects/lm-eu-project";
+
+/// The listing of `project` for a kinds route: the estate for [`PROJECT`], 403 for
+/// [`DENIED_KINDS_PROJECT`], empty otherwise.
+fn kinds_listing(path: &str, suffix: &str, estate: fn() -> Value) -> Response {
+    let project = path
+        .trim_end_matches(suffix)
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if project == DENIED_KINDS_PROJECT {
+        let permission = match suffix {
+            "/instances" => "cloudsql.instances.list",
+            "/aggregated/disks" => "compute.disks.list",
+            _ => "compute.snapshots.list",
+        };
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            &format!("Required '{permission}' permission for 'projects/{project}'"),
+        );
+    }
+    if project != PROJECT {
+        return json_response(StatusCode::OK, &json!({}));
+    }
+    json_response(StatusCode::OK, &estate())
+}
+
+/// `instances.list`: a CMEK primary in Eemshaven with a read replica in Iowa, a
+/// Google-managed MySQL in Frankfurt whose backups are kept in the US multi-region, and an
+/// instance whose key the agent may not read.
+fn sql_instances() -> Value {
+    let instance = |name: &str, version: &str, region: &str, extra: Value| {
+        let mut v = json!({
+            "kind": "sql#instance",
+            "name": name,
+            "project": PROJECT,
+            "databaseVersion": version,
+            "region": region,
+            "gceZone": format!("{region}-a"),
+            "state": "RUNNABLE",
+            "backendType": "SECOND_GEN",
+            "instanceType": "CLOUD_SQL_INSTANCE",
+            "connectionName": format!("{PROJECT}:{region}:{name}"),
+            "createTime": "2026-03-01T10:00:00.000Z",
+            "selfLink": format!("https://sqladmin.googleapis.com/v1/projects/{PROJECT}/instances/{name}"),
+            "settings": {
+                "kind": "sql#settings",
+                "tier": "db-custom-2-7680",
+                "dataDiskSizeGb": "100",
+                "dataDiskType": "PD_SSD",
+                "availabilityType": "ZONAL",
+                "backupConfiguration": {"kind": "sql#backupConfiguration", "enabled": true, "startTime": "02:00"},
+            },
+        });
+        if let (Some(target), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in extra {
+                if k == "settings" {
+                    if let (Some(settings), Some(more)) =
+                        (target["settings"].as_object_mut(), x.as_object())
+                    {
+                        for (sk, sv) in more {
+                            settings.insert(sk.clone(), sv.clone());
+                        }
+                    }
+                } else {
+                    target.insert(k.clone(), x.clone());
+                }
+            }
+        }
+        v
+    };
+    let cmek = |key: &str| json!({"kind": "sql#diskEncryptionConfiguration", "kmsKeyName": key});
+    json!({
+        "kind": "sql#instancesList",
+        "items": [
+            instance("lm-sql-payroll", "POSTGRES_15", "europe-west4", json!({
+                "replicaNames": ["lm-sql-payroll-us"],
+                "diskEncryptionConfiguration": cmek("projects/lm-eu-project/locations/europe-west4/keyRings/lm-ring/cryptoKeys/software"),
+                "diskEncryptionStatus": {"kind": "sql#diskEncryptionStatus", "kmsKeyVersionName": "projects/lm-eu-project/locations/europe-west4/keyRings/lm-ring/cryptoKeys/software/cryptoKeyVersions/1"},
+                "settings": {
+                    "userLabels": {"classification": "bbn3", "process": "salarisadministratie"},
+                    "backupConfiguration": {"kind": "sql#backupConfiguration", "enabled": true, "location": "europe-west4"},
+                },
+            })),
+            instance("lm-sql-payroll-us", "POSTGRES_15", "us-central1", json!({
+                "instanceType": "READ_REPLICA_INSTANCE",
+                "masterInstanceName": format!("{PROJECT}:lm-sql-payroll"),
+                "diskEncryptionConfiguration": cmek(SQL_US_KEY),
+                "settings": {"backupConfiguration": {"kind": "sql#backupConfiguration", "enabled": false}},
+            })),
+            instance("lm-sql-cases", "MYSQL_8_0", "europe-west3", json!({
+                "settings": {
+                    "dataDiskSizeGb": "250",
+                    "backupConfiguration": {"kind": "sql#backupConfiguration", "enabled": true, "location": "us"},
+                },
+            })),
+            instance("lm-sql-secret", "SQLSERVER_2022_STANDARD", "europe-west4", json!({
+                "diskEncryptionConfiguration": cmek("projects/lm-eu-project/locations/europe-west4/keyRings/lm-ring/cryptoKeys/secret"),
+            })),
+        ],
+    })
+}
+
+/// `disks.aggregatedList`: a Google-managed boot disk in Eemshaven, a single-tenant-HSM
+/// keyed disk in Frankfurt (its key named with a version, as Compute reports it), a
+/// regional disk in Belgium, and a zone without disks (a `warning`).
+fn disks() -> Value {
+    let disk = |name: &str, scope: &str, size: &str, extra: Value| {
+        let mut v = json!({
+            "kind": "compute#disk",
+            "id": "4611686018427387904",
+            "creationTimestamp": "2026-03-01T02:00:00.000-08:00",
+            "name": name,
+            "sizeGb": size,
+            "status": "READY",
+            "selfLink": format!("{COMPUTE}/{scope}/disks/{name}"),
+            "type": format!("{COMPUTE}/{scope}/diskTypes/pd-balanced"),
+            "physicalBlockSizeBytes": "4096",
+        });
+        let (field, url) = if let Some(zone) = scope.strip_prefix("zones/") {
+            ("zone", format!("{COMPUTE}/zones/{zone}"))
+        } else {
+            ("region", format!("{COMPUTE}/{scope}"))
+        };
+        v[field] = json!(url);
+        if let (Some(target), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in extra {
+                target.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    };
+    json!({
+        "kind": "compute#diskAggregatedList",
+        "id": format!("projects/{PROJECT}/aggregated/disks"),
+        "items": {
+            "zones/europe-west4-a": {"disks": [
+                disk("lm-pd-boot", "zones/europe-west4-a", "50", json!({"labels": {"classification": "bbn2"}})),
+            ]},
+            "zones/europe-west3-b": {"disks": [
+                disk("lm-pd-records", "zones/europe-west3-b", "500", json!({
+                    "diskEncryptionKey": {"kmsKeyName": "projects/lm-eu-project/locations/europe-west3/keyRings/lm-ring/cryptoKeys/sthsm/cryptoKeyVersions/1"},
+                })),
+            ]},
+            "regions/europe-west1": {"disks": [
+                disk("lm-pd-regional", "regions/europe-west1", "200", json!({
+                    "replicaZones": [format!("{COMPUTE}/zones/europe-west1-b"), format!("{COMPUTE}/zones/europe-west1-c")],
+                })),
+            ]},
+            "zones/us-east1-b": {"warning": {
+                "code": "NO_RESULTS_ON_PAGE",
+                "message": "There are no results for scope 'zones/us-east1-b' on this page.",
+                "data": [{"key": "scope", "value": "zones/us-east1-b"}],
+            }},
+        },
+        "selfLink": format!("{COMPUTE}/aggregated/disks"),
+    })
+}
+
+/// `snapshots.list`: the boot disk's snapshot in its own region, the Frankfurt disk's in
+/// the US multi-region (a copy outside the EU, under a US key), the regional disk's in the
+/// EU multi-region.
+fn snapshots() -> Value {
+    let snapshot = |name: &str, source: &str, location: &str, bytes: &str, extra: Value| {
+        let mut v = json!({
+            "kind": "compute#snapshot",
+            "id": "1152921504606846976",
+            "creationTimestamp": "2026-03-02T02:00:00.000-08:00",
+            "name": name,
+            "status": "READY",
+            "sourceDisk": format!("{COMPUTE}/{source}"),
+            "sourceDiskId": "4611686018427387904",
+            "diskSizeGb": "50",
+            "storageBytes": bytes,
+            "storageBytesStatus": "UP_TO_DATE",
+            "storageLocations": [location],
+            "snapshotType": "STANDARD",
+            "selfLink": format!("{COMPUTE}/global/snapshots/{name}"),
+        });
+        if let (Some(target), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in extra {
+                target.insert(k.clone(), x.clone());
+            }
+        }
+        v
+    };
+    json!({
+        "kind": "compute#snapshotList",
+        "id": format!("projects/{PROJECT}/global/snapshots"),
+        "items": [
+            snapshot("lm-snap-boot", "zones/europe-west4-a/disks/lm-pd-boot", "europe-west4", "2147483648", json!({})),
+            snapshot("lm-snap-records-us", "zones/europe-west3-b/disks/lm-pd-records", "us", "53687091200", json!({
+                "diskSizeGb": "500",
+                "snapshotEncryptionKey": {"kmsKeyName": format!("{SNAPSHOT_US_KEY}/cryptoKeyVersions/1")},
+            })),
+            snapshot("lm-snap-regional-eu", "regions/europe-west1/disks/lm-pd-regional", "eu", "1073741824", json!({"diskSizeGb": "200"})),
+        ],
+        "selfLink": format!("{COMPUTE}/global/snapshots"),
+    })
 }

@@ -1,10 +1,13 @@
 //! The demo: moto with a seeded municipal estate (buckets, and every other AWS store kind:
 //! databases, tables, volumes, snapshots, file systems, backup vaults, log groups), an Azure
 //! estate (a local HTTPS server playing Azure Resource Manager with storage accounts and
-//! every other Azure store kind, and Azurite for the Blob containers), a collector, one agent
-//! scan of both clouds, the map.
+//! every other Azure store kind, and Azurite for the Blob containers), a Google Cloud project
+//! (fake-gcs-server for its buckets, the GCP test server for the token, Cloud KMS, Cloud
+//! Monitoring and, where no emulator exists, Cloud SQL instances, disks and snapshots), two European S3-compatible providers (OVHcloud and Exoscale, each an s3rver
+//! persona), a collector, one agent scan of all five, the map.
 //!
-//! `scripts/demo.sh` runs it after installing moto and Azurite and building the workspace. It
+//! `scripts/demo.sh` runs it after installing moto, Azurite, fake-gcs-server and s3rver
+//! (`scripts/setup.sh`) and building the workspace. It
 //! prints `landmeter summary --by provider,country,custody`, `summary --by
 //! kind,country,custody` and `landmeter stores`, then keeps the collector
 //! (and moto) serving until Ctrl-C, so the CLI and the web UI (its URL, with an admin token in
@@ -18,12 +21,15 @@ use landmeter_e2e::arm_server::ArmServer;
 use landmeter_e2e::aws_kinds_estate;
 use landmeter_e2e::azurite::{self, Azurite};
 use landmeter_e2e::estate::{self, Aws};
+use landmeter_e2e::multi_cloud::{DEMO_GCS_BUCKETS, EuropeanClouds, GoogleCloud};
 use landmeter_e2e::{
     AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud, run_cli, run_cli_listing, workspace_root,
 };
 
 #[derive(Debug, Parser)]
-#[command(about = "landmeter demo: a seeded moto estate, a collector and one agent scan")]
+#[command(
+    about = "landmeter demo: seeded AWS, Azure, Google Cloud and European estates, a collector and one agent scan"
+)]
 struct Args {
     /// Address the collector listens on.
     #[arg(long, default_value = "127.0.0.1:7400")]
@@ -102,10 +108,26 @@ async fn main() -> anyhow::Result<()> {
     let arm = ArmServer::start_with_azurite_and_kinds(azurite.as_ref().map(Azurite::blob_endpoint))
         .await?;
     eprintln!("Azure Resource Manager test server on {}", arm.endpoint());
+    // Google Cloud: fake-gcs-server's buckets when installed, else the test server's own.
+    let gcp = match GoogleCloud::with_emulated_buckets(DEMO_GCS_BUCKETS).await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("fake-gcs-server unavailable, the GCP test server lists the buckets: {e:#}");
+            GoogleCloud::start().await?
+        }
+    };
+    eprintln!(
+        "Google Cloud: buckets on {}, token, Cloud KMS and Monitoring on {}",
+        gcp.storage_endpoint(),
+        gcp.server.endpoint()
+    );
+    let europe = EuropeanClouds::start().context("s3rver (run scripts/setup.sh)")?;
+    eprintln!("OVHcloud and Exoscale personas on s3rver");
 
-    // One agent, one scan, both clouds: the AWS accounts (the credential chain's and the
-    // second account by role) and every Azure subscription the ARM server serves. The AWS
-    // kinds are listed in the estate's two regions, not in all of moto's 38.
+    // One agent, one scan, five clouds: the AWS accounts (the credential chain's and the
+    // second account by role), every Azure subscription the ARM server serves, the GCP
+    // project and the two European providers' accounts. The AWS kinds are listed in the
+    // estate's two regions, not in all of moto's 38.
     let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), None)?;
     let mut text = std::fs::read_to_string(&config)?;
     text.push_str(&format!(
@@ -118,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .success()?;
     eprintln!(
-        "agent scan done (aws and microsoft-azure in one scan)\n{}",
+        "agent scan done (aws, microsoft-azure, google-cloud, ovhcloud and exoscale in one scan)\n{}",
         run.stderr.lines().last().unwrap_or_default()
     );
 
@@ -164,6 +186,8 @@ async fn main() -> anyhow::Result<()> {
     );
     tokio::signal::ctrl_c().await?;
     drop(collector);
+    drop(europe);
+    drop(gcp);
     drop(arm);
     drop(azurite);
     drop(moto);

@@ -1,6 +1,7 @@
 //! The README's first command: `scripts/demo.sh --exit` runs the demo binary, which must
-//! print the map of every store kind on both clouds and exit 0 (an incomplete answer,
-//! expected on this estate, is printed, not a failure).
+//! print the map of every store kind on AWS and Azure beside a Google Cloud project and two
+//! European providers, and exit 0 (an incomplete answer, expected on this estate, is
+//! printed, not a failure).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use anyhow::{Context as _, ensure};
 use landmeter_e2e::TempDir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_prints_every_store_kind_of_both_clouds() -> anyhow::Result<()> {
+async fn the_demo_prints_every_store_kind_and_every_provider() -> anyhow::Result<()> {
     let dir = TempDir::new("landmeter-demo-test")?;
     let db = dir.path().join("map.db").display().to_string();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_landmeter-demo"));
@@ -31,6 +32,34 @@ async fn the_demo_prints_every_store_kind_of_both_clouds() -> anyhow::Result<()>
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    // The summary by provider: AWS and Azure, the GCP project, OVHcloud in Gravelines (FR)
+    // and Exoscale in Geneva (CH, outside the EU), each in its country.
+    let by_provider = stdout
+        .split("--by provider,country,custody")
+        .nth(1)
+        .and_then(|rest| rest.split("--by kind,country,custody").next())
+        .context("the demo prints the summary by provider")?;
+    let rows: Vec<Vec<&str>> = by_provider
+        .lines()
+        .map(|l| {
+            l.trim_matches(|c: char| c == '│' || c.is_whitespace())
+                .split_whitespace()
+                .collect()
+        })
+        .collect();
+    for (provider, country) in [
+        ("aws", "IE"),
+        ("microsoft-azure", "NL"),
+        ("google-cloud", "NL"),
+        ("ovhcloud", "FR"),
+        ("exoscale", "CH"),
+    ] {
+        ensure!(
+            rows.iter()
+                .any(|r| r.first() == Some(&provider) && r.get(1) == Some(&country)),
+            "no {provider} row in {country} in the summary by provider:\n{by_provider}"
+        );
+    }
     let by_kind = stdout
         .split("--by kind,country,custody")
         .nth(1)
@@ -80,7 +109,7 @@ fn the_demo_setup_never_calls_apt_or_sudo() -> anyhow::Result<()> {
         for forbidden in ["apt-get", "apt ", "sudo", "chromium", "dnf ", "brew "] {
             ensure!(
                 !commands.contains(forbidden),
-                "{script} runs `{forbidden}`: the demo must install only moto and Azurite"
+                "{script} runs `{forbidden}`: the demo must install only moto, Azurite, fake-gcs-server and s3rver"
             );
         }
         ensure!(

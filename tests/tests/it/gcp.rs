@@ -2,11 +2,14 @@
 //! OAuth2 token endpoint, Cloud Storage, Cloud KMS and Cloud Monitoring (official reference
 //! shapes), and against fake-gcs-server (the Cloud Storage emulator) for the bucket listing;
 //! facts through the collector into the map. One test per protection level and per location
-//! type, each on its own scan of [`GCP_ESTATE`].
+//! type, each on its own scan of [`GCP_ESTATE`]; one per store kind (Cloud SQL, Persistent
+//! Disks, snapshots) against the server's Cloud SQL Admin and Compute listings.
+
+use std::collections::BTreeSet;
 
 use landmeter_e2e::gcp_server::{
-    DENIED_KEY_BUCKET, FakeGcs, GCP_ESTATE, GcpBucket, GcpServer, KEY_PROJECT, LOCKED_BUCKET,
-    NO_SIZE_BUCKET, PROJECT,
+    DENIED_KEY_BUCKET, DENIED_KINDS_PROJECT, FakeGcs, GCP_ESTATE, GcpBucket, GcpServer,
+    KEY_PROJECT, LOCKED_BUCKET, NO_SIZE_BUCKET, PROJECT,
 };
 use landmeter_e2e::{Collector, run_agent_gcp};
 use landmeter_proto::Custody;
@@ -369,5 +372,264 @@ async fn fake_gcs_server_buckets_reach_the_map() -> anyhow::Result<()> {
         0,
         "the listing went to the emulator"
     );
+    Ok(())
+}
+
+// The other store kinds: Cloud SQL instances, Persistent Disks and snapshots, from the GCP
+// test server's Cloud SQL Admin and Compute listings (no emulator exists), one scan with
+// `[gcp] kinds` at its default (all).
+
+/// Scans the estate with every kind; `projects` replaces the configured project list.
+async fn scan_kinds(projects: &[&str]) -> anyhow::Result<(GcpServer, Collector, Vec<StoreView>)> {
+    let server = GcpServer::start().await?;
+    let dir = landmeter_e2e::TempDir::new("landmeter-collector-gcp-kinds")?;
+    let db = dir.path().join("map.db");
+    let collector =
+        Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
+    let section = server.gcp_section_with_kinds().replace(
+        &format!("projects = [\"{PROJECT}\"]"),
+        &format!("projects = {projects:?}"),
+    );
+    let config = server.agent_config(&collector.url())?;
+    let text = std::fs::read_to_string(&config)?;
+    let head = text.split("[gcp]").next().unwrap_or_default().to_owned();
+    std::fs::write(&config, format!("{head}{section}"))?;
+    run_agent_gcp(&collector.url(), &config).await?.success()?;
+    let stores = collector.map().await?.all_stores().await?;
+    Ok((server, collector, stores))
+}
+
+fn kind_store<'a>(stores: &'a [StoreView], subject: &str) -> &'a StoreView {
+    let name = format!("projects/{PROJECT}/{subject}");
+    find(stores, &name)
+}
+
+/// (place, custody) of a kind's store, with its kind label.
+fn place(v: &StoreView, kind: &str, region: &str, country: &str, eu: bool, custody: Custody) {
+    assert_eq!(v.kind, kind, "{}", v.name);
+    assert_eq!(v.provider, "google-cloud", "{}", v.name);
+    assert_eq!(v.region, region, "{}", v.name);
+    assert_eq!((v.country.as_str(), v.eu), (country, eu), "{}", v.name);
+    assert_eq!(v.custody(), custody, "{}: {}", v.name, v.custody_reason);
+}
+
+type CopyRow = (String, String, bool, String);
+
+/// A copy as (region, country, EU, copy kind).
+fn copy(region: &str, country: &str, eu: bool, kind: &str) -> CopyRow {
+    (region.into(), country.into(), eu, kind.into())
+}
+
+fn copies(v: &StoreView) -> Vec<CopyRow> {
+    let mut c: Vec<_> = v
+        .replication
+        .iter()
+        .map(|t| {
+            (
+                t.region.clone(),
+                t.country.clone(),
+                t.eu,
+                t.copy_kind.clone(),
+            )
+        })
+        .collect();
+    c.sort();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_cloud_sql_instances_with_cmek_replicas_and_backups_elsewhere() -> anyhow::Result<()> {
+    let (server, _c, stores) = scan_kinds(&[PROJECT]).await?;
+    // CMEK (software key): customer-managed, its read replica in Iowa a copy outside the EU;
+    // backups kept in its own region are not another place.
+    let payroll = kind_store(&stores, "instances/lm-sql-payroll");
+    place(
+        payroll,
+        "database",
+        "europe-west4",
+        "NL",
+        true,
+        Custody::CustomerManaged,
+    );
+    assert_eq!(
+        payroll.key_arn,
+        "projects/lm-eu-project/locations/europe-west4/keyRings/lm-ring/cryptoKeys/software"
+    );
+    assert_eq!(
+        copies(payroll),
+        [copy("us-central1", "US", false, "read-replica")]
+    );
+    assert!(payroll.replicated_outside_eu);
+    assert_eq!(payroll.classification, "bbn3");
+    assert_eq!(payroll.allocated_bytes, Some(100 << 30));
+    // The replica: HSM key in its own region, pointing back at its primary.
+    let replica = kind_store(&stores, "instances/lm-sql-payroll-us");
+    place(
+        replica,
+        "database",
+        "us-central1",
+        "US",
+        false,
+        Custody::CustomerManaged,
+    );
+    assert!(
+        replica
+            .custody_modifiers
+            .iter()
+            .any(|m| m.starts_with("HSM-backed key")),
+        "{:?}",
+        replica.custody_modifiers
+    );
+    assert_eq!(replica.copy_of, payroll.name);
+    // Google-managed, backups in the US multi-region: a backup copy outside the EU.
+    let cases = kind_store(&stores, "instances/lm-sql-cases");
+    place(
+        cases,
+        "database",
+        "europe-west3",
+        "DE",
+        true,
+        Custody::Provider,
+    );
+    assert_eq!(cases.engine, "MYSQL_8_0");
+    assert_eq!(copies(cases), [copy("us", "US", false, "backup-copy")]);
+    assert!(cases.replicated_outside_eu);
+    // A key the agent may not read: unknown with the reason, never Google-managed.
+    let secret = kind_store(&stores, "instances/lm-sql-secret");
+    place(
+        secret,
+        "database",
+        "europe-west4",
+        "NL",
+        true,
+        Custody::Unknown,
+    );
+    assert!(
+        secret.custody_reason.contains("PERMISSION_DENIED"),
+        "{}",
+        secret.custody_reason
+    );
+    assert_eq!(server.count("instances.list"), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_persistent_disks_and_snapshots_with_their_keys_and_copies() -> anyhow::Result<()> {
+    let (server, _c, stores) = scan_kinds(&[PROJECT]).await?;
+    let boot = kind_store(&stores, "zones/europe-west4-a/disks/lm-pd-boot");
+    place(
+        boot,
+        "volume",
+        "europe-west4",
+        "NL",
+        true,
+        Custody::Provider,
+    );
+    assert_eq!(boot.allocated_bytes, Some(50 << 30));
+    assert_eq!(boot.classification, "bbn2");
+    // Its snapshot in the same region is a store of its own, not another place of the disk.
+    assert!(boot.replication.is_empty(), "{:?}", boot.replication);
+    let boot_snap = kind_store(&stores, "global/snapshots/lm-snap-boot");
+    place(
+        boot_snap,
+        "snapshot",
+        "europe-west4",
+        "NL",
+        true,
+        Custody::Provider,
+    );
+    assert_eq!(boot_snap.copy_of, boot.name);
+    assert_eq!(boot_snap.bytes, Some(2_147_483_648));
+
+    // A single-tenant Cloud HSM key named with its version: dedicated-hsm; its snapshot in the
+    // US multi-region under a US key is a copy outside the EU.
+    let records = kind_store(&stores, "zones/europe-west3-b/disks/lm-pd-records");
+    place(
+        records,
+        "volume",
+        "europe-west3",
+        "DE",
+        true,
+        Custody::DedicatedHsm,
+    );
+    assert_eq!(
+        records.key_arn,
+        "projects/lm-eu-project/locations/europe-west3/keyRings/lm-ring/cryptoKeys/sthsm"
+    );
+    assert_eq!(copies(records), [copy("us", "US", false, "snapshot")]);
+    assert!(records.replicated_outside_eu);
+    let us = kind_store(&stores, "global/snapshots/lm-snap-records-us");
+    place(us, "snapshot", "us", "US", false, Custody::CustomerManaged);
+
+    // A regional disk in Belgium; its snapshot in the EU multi-region stays in the EU.
+    let regional = kind_store(&stores, "regions/europe-west1/disks/lm-pd-regional");
+    place(
+        regional,
+        "volume",
+        "europe-west1",
+        "BE",
+        true,
+        Custody::Provider,
+    );
+    assert_eq!(copies(regional), [copy("eu", "EU", true, "snapshot")]);
+    assert!(!regional.replicated_outside_eu);
+    let eu = kind_store(&stores, "global/snapshots/lm-snap-regional-eu");
+    place(eu, "snapshot", "eu", "EU", true, Custody::Provider);
+
+    // One listing each; each key read once for all the stores naming it.
+    assert_eq!(server.count("disks.aggregatedList"), 1);
+    assert_eq!(server.count("snapshots.list"), 1);
+    let bucket_keys: BTreeSet<&str> = GCP_ESTATE
+        .iter()
+        .filter_map(|b| b.key.map(|k| k.name))
+        .collect();
+    // The bucket keys plus the replica's and the US snapshot's.
+    assert_eq!(
+        server.count("cryptoKeys.get"),
+        bucket_keys.len() as u64 + 2,
+        "{:?}",
+        server.counts()
+    );
+    Ok(())
+}
+
+/// A denied Cloud SQL or Compute listing is a coverage gap on that kind, never "no
+/// databases": the project stays complete (its buckets were listed), each kind's listing
+/// gap names the call and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_denied_kind_listings_are_coverage_gaps() -> anyhow::Result<()> {
+    let (_server, collector, stores) = scan_kinds(&[PROJECT, DENIED_KINDS_PROJECT]).await?;
+    assert!(stores.iter().all(|s| s.account == PROJECT));
+    let base = format!(
+        "http://{}",
+        landmeter_e2e::browser::http_addr(&collector, std::time::Duration::from_secs(10))?
+    );
+    let coverage =
+        landmeter_e2e::browser::get_json(&base, "/v1/coverage", collector.token()).await?;
+    let scan = &coverage["scans"][0];
+    let gaps: Vec<(String, String, String)> = scan["gaps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["account"] == DENIED_KINDS_PROJECT)
+        .map(|g| {
+            (
+                g["subject"].as_str().unwrap_or_default().to_owned(),
+                g["call"].as_str().unwrap_or_default().to_owned(),
+                g.to_string(),
+            )
+        })
+        .collect();
+    for (subject, call) in [
+        ("database", "sqladmin:instances.list"),
+        ("volume", "compute:disks.aggregatedList"),
+        ("snapshot", "compute:snapshots.list"),
+    ] {
+        let gap = gaps
+            .iter()
+            .find(|(s, c, _)| s == subject && c == call)
+            .unwrap_or_else(|| panic!("no {call} gap on {subject}: {gaps:?}"));
+        assert!(gap.2.contains("PERMISSION_DENIED"), "{}", gap.2);
+    }
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! One agent, two clouds: a configuration with `[aws]` (moto) and `[azure]` (the ARM test
+//! One agent, several clouds: a configuration with `[aws]` (moto) and `[azure]` (the ARM test
 //! server and Azurite) both enabled runs one scan, one scan id, and both clouds' stores land
 //! in one collector's map; a cloud whose credentials fail (either one) is incomplete
-//! coverage while the other is still scanned.
+//! coverage while the other is still scanned. With `[gcp]` (the GCP test server) and two
+//! `[[s3_compatible]]` European providers (s3rver personas) added, every store of the five
+//! is in the map with its country, EU flag, custody and copies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,7 +16,10 @@ use landmeter_e2e::azurite::Azurite;
 use landmeter_e2e::browser::{get_json, http_addr};
 use landmeter_e2e::estate::{self, Aws, MAIN_ACCOUNT, SECOND_ACCOUNT};
 use landmeter_e2e::fault_proxy::{Answer, FaultProxy, Rule};
+use landmeter_e2e::gcp_server::{GCP_ESTATE, PROJECT};
+use landmeter_e2e::multi_cloud::{EUROPEAN_PERSONAS, EuropeanClouds, GoogleCloud};
 use landmeter_e2e::{AGENT_ROLE_ARN, Collector, Moto, TempDir, multi_cloud};
+use landmeter_proto::Custody;
 use landmeter_proto::v1::fact::Body;
 use landmeter_proto::v1::{Fact, FactTopic, StoreKind, StoreView, encryption};
 use serde_json::Value;
@@ -360,5 +365,150 @@ async fn failing_aws_credentials_leave_the_azure_scan_and_incomplete_aws_coverag
             .any(|g| g["account"] == SECOND_ACCOUNT && g["call"] == "sts:GetCallerIdentity"),
         "{gaps:?}"
     );
+    Ok(())
+}
+
+/// The "Must show": one configuration with AWS, Azure, Google Cloud and two European
+/// providers (OVHcloud in France, Exoscale in Switzerland); one scan; every store of the five
+/// in the map with the right country, EU flag, custody and copies, each provider's accounts
+/// covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_azure_gcp_and_two_european_providers_in_one_scan_reach_one_map() -> anyhow::Result<()>
+{
+    let arm = ArmServer::start(None).await?;
+    let moto = moto_with_buckets().await?;
+    let gcp = GoogleCloud::start().await?;
+    let europe = EuropeanClouds::start()?;
+    let collector = collector()?;
+    let config = multi_cloud::config(&arm, &collector.url(), &moto.endpoint(), None)?;
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&gcp.section());
+    text.push_str(&europe.section());
+    std::fs::write(&config, text)?;
+    multi_cloud::run_agent(&collector.url(), &config)
+        .await?
+        .success()
+        .map_err(|e| e.context(format!("collector log:\n{}", collector.log())))?;
+
+    let stores = collector.map().await?.all_stores().await?;
+    let european: usize = EUROPEAN_PERSONAS.iter().map(|p| p.buckets.len()).sum();
+    assert_eq!(
+        stores.len(),
+        AWS_ROWS.len() + AZURE_ESTATE.len() + GCP_ESTATE.len() + european,
+        "{:?}",
+        stores.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    let regions = |v: &StoreView| {
+        let mut r: Vec<String> = v.replication.iter().map(|t| t.region.clone()).collect();
+        r.sort();
+        r
+    };
+    // AWS: the moto rows (no replication among them).
+    for row in &ESTATE[AWS_ROWS] {
+        let v = find(&stores, row.name);
+        assert_eq!(v.provider, "aws");
+        let e = &row.expect;
+        assert_eq!(
+            (v.country.as_str(), v.eu),
+            (e.country, e.eu),
+            "{}",
+            row.name
+        );
+        assert_eq!(v.custody(), e.custody, "{}: {}", row.name, v.custody_reason);
+        assert_eq!(
+            v.replicated_outside_eu, e.replicated_outside_eu,
+            "{}",
+            row.name
+        );
+        assert!(
+            v.replication.is_empty(),
+            "{}: {:?}",
+            row.name,
+            v.replication
+        );
+    }
+    // Azure: a geo-redundant account's copy is its paired region.
+    for a in AZURE_ESTATE {
+        let v = find(&stores, a.name);
+        assert_eq!(v.provider, "microsoft-azure");
+        let e = &a.expect;
+        assert_eq!((v.country.as_str(), v.eu), (e.country, e.eu), "{}", a.name);
+        assert_eq!(v.custody(), e.custody, "{}: {}", a.name, v.custody_reason);
+        assert_eq!(
+            v.replicated_outside_eu, e.replicated_outside_eu,
+            "{}",
+            a.name
+        );
+        let copies: Vec<(&str, &str, bool)> = v
+            .replication
+            .iter()
+            .map(|t| (t.region.as_str(), t.country.as_str(), t.eu))
+            .collect();
+        assert_eq!(
+            copies,
+            e.secondary.into_iter().collect::<Vec<_>>(),
+            "{}",
+            a.name
+        );
+    }
+    // Google Cloud: every protection level and location type; dual-region members are copies.
+    for b in GCP_ESTATE {
+        let v = find(&stores, b.name);
+        assert_eq!(v.id, format!("google-cloud:{PROJECT}:{}", b.name));
+        let e = &b.expect;
+        assert_eq!((v.country.as_str(), v.eu), (e.country, e.eu), "{}", b.name);
+        assert_eq!(v.custody(), e.custody, "{}: {}", b.name, v.custody_reason);
+        assert_eq!(regions(v), e.copies, "{}", b.name);
+        assert_eq!(
+            v.replicated_outside_eu, e.replicated_outside_eu,
+            "{}",
+            b.name
+        );
+    }
+    // The European providers: OVHcloud Gravelines is in the EU, Exoscale Geneva is not; OVHcloud
+    // encrypts only when asked and s3rver cannot say (unknown, never none), Exoscale always does.
+    for p in EUROPEAN_PERSONAS {
+        let (country, eu, custody) = match p.provider {
+            "ovhcloud" => ("FR", true, Custody::Unknown),
+            "exoscale" => ("CH", false, Custody::Provider),
+            other => panic!("no expectation for {other}"),
+        };
+        for name in p.buckets {
+            let v = find(&stores, name);
+            assert_eq!(v.id, format!("{}:{}:{name}", p.provider, p.account));
+            assert_eq!(
+                (v.region.as_str(), v.country.as_str(), v.eu),
+                (p.region, country, eu),
+                "{name}"
+            );
+            assert_eq!(v.custody(), custody, "{name}: {}", v.custody_reason);
+            assert!(
+                v.replication.is_empty() && !v.replicated_outside_eu,
+                "{name}"
+            );
+            assert!(!v.provider_parent.is_empty(), "{name}: providers.csv");
+        }
+    }
+
+    // One scan, every provider's accounts in its coverage.
+    let scan_ids: BTreeSet<&str> = stores.iter().map(|s| s.last_scan_id.as_str()).collect();
+    assert_eq!(scan_ids.len(), 1, "{scan_ids:?}");
+    let scans = scans(&collector).await?;
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let complete: BTreeMap<String, bool> = coverage_of(&scans[0])
+        .into_iter()
+        .map(|(a, (c, _))| (a, c))
+        .collect();
+    let mut expected = BTreeMap::from([
+        (MAIN_ACCOUNT.to_owned(), true),
+        (SUB_MAIN.to_owned(), true),
+        (SUB_US.to_owned(), true),
+        (SUB_DENIED.to_owned(), false),
+        (PROJECT.to_owned(), true),
+    ]);
+    for p in EUROPEAN_PERSONAS {
+        expected.insert(p.account.to_owned(), true);
+    }
+    assert_eq!(complete, expected, "{}", scans[0]);
     Ok(())
 }

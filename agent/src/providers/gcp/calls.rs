@@ -8,7 +8,14 @@ use landmeter_proto::v1::FactTopic;
 use crate::providers::Call;
 
 /// Every call this provider makes.
-pub const GCP_CALLS: &[&Call] = &[LIST_BUCKETS, GET_CRYPTO_KEY, LIST_TIME_SERIES];
+pub const GCP_CALLS: &[&Call] = &[
+    LIST_BUCKETS,
+    GET_CRYPTO_KEY,
+    LIST_TIME_SERIES,
+    LIST_SQL_INSTANCES,
+    LIST_DISKS,
+    LIST_SNAPSHOTS,
+];
 
 /// `GET /storage/v1/b?project=P`: every bucket with its location, location type, data
 /// locations, default KMS key, labels, storage class and retention policy. Only a failed
@@ -31,6 +38,29 @@ pub const LIST_TIME_SERIES: &Call = &Call {
     name: "monitoring:timeSeries.list",
     topic: FactTopic::Size,
     permissions: &["monitoring.timeSeries.list"],
+};
+
+/// Cloud SQL Admin `GET /v1/projects/P/instances`: every instance with its region, CMEK
+/// (`diskEncryptionConfiguration`), disk size, primary (`masterInstanceName`) and backup
+/// location. A failure leaves the project's databases unknown.
+pub const LIST_SQL_INSTANCES: &Call = &Call {
+    name: "sqladmin:instances.list",
+    topic: FactTopic::Listing,
+    permissions: &["cloudsql.instances.list"],
+};
+/// Compute `GET /compute/v1/projects/P/aggregated/disks`: every zonal and regional Persistent
+/// Disk with its size and CMEK (`diskEncryptionKey.kmsKeyName`).
+pub const LIST_DISKS: &Call = &Call {
+    name: "compute:disks.aggregatedList",
+    topic: FactTopic::Listing,
+    permissions: &["compute.disks.list"],
+};
+/// Compute `GET /compute/v1/projects/P/global/snapshots`: every snapshot with its storage
+/// location, source disk, stored bytes and CMEK.
+pub const LIST_SNAPSHOTS: &Call = &Call {
+    name: "compute:snapshots.list",
+    topic: FactTopic::Listing,
+    permissions: &["compute.snapshots.list"],
 };
 
 #[cfg(test)]

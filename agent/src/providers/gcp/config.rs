@@ -28,6 +28,14 @@ pub struct GcpConfig {
     pub kms_endpoint: String,
     /// Cloud Monitoring API base. Default `https://monitoring.googleapis.com`.
     pub monitoring_endpoint: String,
+    /// Cloud SQL Admin API base. Default `https://sqladmin.googleapis.com`.
+    pub sqladmin_endpoint: String,
+    /// Compute Engine API base (disks, snapshots). Default `https://compute.googleapis.com`.
+    pub compute_endpoint: String,
+    /// Store kinds listed beside buckets (which are always listed), per project: `database`
+    /// (Cloud SQL instances), `volume` (Persistent Disks), `snapshot` (disk snapshots).
+    /// Default: all of them; `[]` lists buckets only.
+    pub kinds: Vec<String>,
     /// OAuth2 token endpoint for service-account and authorized-user credentials. Default:
     /// the credentials file's `token_uri`, else `https://oauth2.googleapis.com/token`.
     pub token_endpoint: Option<String>,
@@ -58,6 +66,9 @@ impl Default for GcpConfig {
             storage_endpoint: "https://storage.googleapis.com".to_owned(),
             kms_endpoint: "https://cloudkms.googleapis.com".to_owned(),
             monitoring_endpoint: "https://monitoring.googleapis.com".to_owned(),
+            sqladmin_endpoint: "https://sqladmin.googleapis.com".to_owned(),
+            compute_endpoint: "https://compute.googleapis.com".to_owned(),
+            kinds: super::GCP_KINDS.iter().map(|k| (*k).to_owned()).collect(),
             token_endpoint: None,
             metadata_endpoint: "http://metadata.google.internal".to_owned(),
             metadata: true,
@@ -87,6 +98,16 @@ impl GcpConfig {
             "GCP_STORAGE_ENDPOINT" => self.storage_endpoint = value,
             "GCP_KMS_ENDPOINT" => self.kms_endpoint = value,
             "GCP_MONITORING_ENDPOINT" => self.monitoring_endpoint = value,
+            "GCP_SQLADMIN_ENDPOINT" => self.sqladmin_endpoint = value,
+            "GCP_COMPUTE_ENDPOINT" => self.compute_endpoint = value,
+            "GCP_KINDS" => {
+                self.kinds = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
             "GCP_TOKEN_ENDPOINT" => self.token_endpoint = Some(value).filter(|v| !v.is_empty()),
             "GCP_METADATA_ENDPOINT" => self.metadata_endpoint = value,
             "GCP_CA_FILE" => self.ca_file = path(value),
@@ -113,6 +134,8 @@ impl GcpConfig {
             ("gcp.storage_endpoint", Some(&self.storage_endpoint)),
             ("gcp.kms_endpoint", Some(&self.kms_endpoint)),
             ("gcp.monitoring_endpoint", Some(&self.monitoring_endpoint)),
+            ("gcp.sqladmin_endpoint", Some(&self.sqladmin_endpoint)),
+            ("gcp.compute_endpoint", Some(&self.compute_endpoint)),
             ("gcp.metadata_endpoint", Some(&self.metadata_endpoint)),
             ("gcp.token_endpoint", self.token_endpoint.as_ref()),
         ] {
@@ -127,6 +150,14 @@ impl GcpConfig {
                 "gcp.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
                 self.concurrency
             ));
+        }
+        for k in &self.kinds {
+            if !super::GCP_KINDS.contains(&k.as_str()) {
+                return Err(format!(
+                    "gcp.kinds entry {k:?} is not one of {}",
+                    super::GCP_KINDS.join(", ")
+                ));
+            }
         }
         for p in &self.projects {
             // Project ids: 6 to 30 lowercase letters, digits and hyphens (Resource Manager).
@@ -166,6 +197,11 @@ mod tests {
         assert_eq!(config.gcp.kms_endpoint, "https://127.0.0.1:9/");
         assert!(!config.gcp.metadata);
         assert_eq!(config.gcp.provider, "google-cloud");
+        assert_eq!(
+            config.gcp.kinds,
+            ["database", "volume", "snapshot"],
+            "every kind by default"
+        );
         let text = "[gcp]\nenabled = true\nprojects = [\"p-1\"]\ncredentials_file = \"/x/key.json\"\ntoken_endpoint = \"https://127.0.0.1:1/token\"\n";
         let config = Config::from_toml(text).expect("parses");
         config.validate().expect("valid");
@@ -186,6 +222,7 @@ mod tests {
                 "[gcp]\nenabled = true\nprojects = [\"Bad Project\"]\n",
                 "gcp.projects",
             ),
+            ("[gcp]\nenabled = true\nkinds = [\"disk\"]\n", "gcp.kinds"),
         ] {
             let err = Config::from_toml(text)
                 .expect("parses")

@@ -16,8 +16,11 @@
 //!    default encryption, or the default KMS key), `Replication` (the data locations of a
 //!    dual-region or custom placement, each a copy), `Retention` (retention policy, locked or
 //!    not) and `Size`.
-//! 4. Each default KMS key once per project: `cryptoKeys.get`, whose primary version gives the
-//!    protection level, import job and external key URI. A denied read is a `Key` gap.
+//! 4. The other store kinds (`[gcp] kinds`, `kinds.rs`): Cloud SQL instances, Persistent
+//!    Disks and snapshots, one listing each; a failed listing is a gap on that kind.
+//! 5. Each KMS key a bucket, instance, disk or snapshot names, once per project:
+//!    `cryptoKeys.get`, whose primary version gives the protection level, import job and
+//!    external key URI. A denied read is a `Key` gap.
 //!
 //! The agent reports; the collector decides custody (`collector/src/map/gcp.rs`), countries
 //! and copies.
@@ -26,13 +29,19 @@
 //! - [`config`]: the `[gcp]` section; [`calls`]: the registry of calls (topic, IAM permissions).
 //! - [`auth`]: transport and the credential chain (service-account JWT, authorized user,
 //!   metadata server); [`rest`]: the REST client (retries, errors, paging) and the API shapes.
-//! - `provider.rs`: [`GcpProvider`], its planning and one project's scan.
+//! - `provider.rs`: [`GcpProvider`], its planning and one project's scan; [`kinds`]: the Cloud
+//!   SQL, Persistent Disk and snapshot shapes and their facts.
 
 pub mod calls;
 pub mod config;
 
+/// The `[gcp] kinds` values (store kinds beside buckets), in the order a scan walks them.
+pub const GCP_KINDS: &[&str] = &["database", "volume", "snapshot"];
+
 #[cfg(feature = "gcp")]
 pub mod auth;
+#[cfg(feature = "gcp")]
+pub mod kinds;
 #[cfg(feature = "gcp")]
 mod provider;
 #[cfg(feature = "gcp")]

@@ -14,6 +14,7 @@ use landmeter_proto::v1::{
 use super::auth::{self, TokenSource};
 use super::calls;
 use super::config::GcpConfig;
+use super::kinds;
 use super::rest::{self, GcpRest};
 use crate::providers::{Call, CallFailure, PlanError, Provider, new_fact};
 use crate::sink::{FactSink, SinkClosed};
@@ -194,20 +195,25 @@ impl Project<'_> {
         for r in results {
             r?;
         }
-        // Each key once per project, after its buckets.
-        let keys: BTreeSet<String> = buckets
+        // Key name -> the references naming it (a disk's names a version).
+        let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for k in buckets
             .iter()
             .filter_map(|b| b.encryption.as_ref())
-            .map(|e| e.default_kms_key_name.clone())
+            .map(|e| e.default_kms_key_name.as_str())
             .filter(|k| !k.is_empty())
-            .collect();
-        for k in keys {
-            self.describe_key(&k).await?;
+        {
+            keys.entry(key_name(k)).or_default().insert(k.to_owned());
+        }
+        let others = self.other_kinds(&mut keys).await?;
+        // Each key once per project, after the stores naming it.
+        for (name, refs) in keys {
+            self.describe_key(&name, refs.into_iter().collect()).await?;
         }
         Ok(AccountCoverage {
             account: self.id.to_owned(),
             complete: true,
-            stores_seen: buckets.len() as u64,
+            stores_seen: buckets.len() as u64 + others,
             gaps: self.gaps.load(Ordering::Relaxed),
             reason: String::new(),
         })
@@ -363,10 +369,106 @@ impl Project<'_> {
         Ok(out)
     }
 
+    /// Cloud SQL instances, Persistent Disks and snapshots as `[gcp] kinds` asks: one
+    /// listing each; a failed listing is a gap on that kind (its stores unknown, never
+    /// gone), the items it gave before failing are still reported. Adds the keys they name
+    /// to `keys`; returns the stores seen.
+    async fn other_kinds(
+        &self,
+        keys: &mut BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<u64, SinkClosed> {
+        let enabled = |k: &str| self.config.kinds.iter().any(|c| c == k);
+        let provider = self.config.provider.as_str();
+        let created = |t: &Option<String>| t.as_deref().and_then(parse_time_ms).unwrap_or_default();
+        let mut stores: Vec<kinds::StoreFacts> = Vec::new();
+        if enabled("database") {
+            let call = calls::LIST_SQL_INSTANCES;
+            let (items, failure) = match kinds::sql_url(&self.config.sqladmin_endpoint, self.id) {
+                Ok(url) => self.rest.list::<kinds::SqlInstance>(url, "items").await,
+                Err(f) => (Vec::new(), Some(f)),
+            };
+            if let Some(f) = failure {
+                self.listing_gap(StoreKind::Database, call, &f).await?;
+            }
+            stores.extend(
+                items
+                    .iter()
+                    .map(|i| kinds::sql_facts(provider, self.id, i, created(&i.create_time))),
+            );
+        }
+        let mut disk_regions: HashMap<String, String> = HashMap::new();
+        if enabled("volume") {
+            let (disks, failure) = match kinds::disks_url(&self.config.compute_endpoint, self.id) {
+                Ok(url) => self.rest.list_with(url, kinds::aggregated_disks).await,
+                Err(f) => (Vec::new(), Some(f)),
+            };
+            if let Some(f) = failure {
+                self.listing_gap(StoreKind::Volume, calls::LIST_DISKS, &f)
+                    .await?;
+            }
+            for d in &disks {
+                disk_regions.insert(d.subject(self.id), d.region().0);
+                stores.push(kinds::disk_facts(
+                    provider,
+                    self.id,
+                    d,
+                    created(&d.creation_timestamp),
+                ));
+            }
+        }
+        if enabled("snapshot") {
+            let (snapshots, failure) =
+                match kinds::snapshots_url(&self.config.compute_endpoint, self.id) {
+                    Ok(url) => self.rest.list::<kinds::Snapshot>(url, "items").await,
+                    Err(f) => (Vec::new(), Some(f)),
+                };
+            if let Some(f) = failure {
+                self.listing_gap(StoreKind::Snapshot, calls::LIST_SNAPSHOTS, &f)
+                    .await?;
+            }
+            stores.extend(snapshots.iter().map(|s| {
+                kinds::snapshot_facts(
+                    provider,
+                    self.id,
+                    s,
+                    created(&s.creation_timestamp),
+                    &disk_regions,
+                )
+            }));
+        }
+        self.sink.stores_found(stores.len() as u64);
+        for facts in &stores {
+            for (subject, call, body) in facts {
+                if let fact::Body::Encryption(e) = body
+                    && !e.key_ref.is_empty()
+                {
+                    keys.entry(e.resolved_key_arn.clone())
+                        .or_default()
+                        .insert(e.key_ref.clone());
+                }
+                self.push(subject, call, body.clone()).await?;
+            }
+            self.sink.store_done();
+        }
+        Ok(stores.len() as u64)
+    }
+
+    /// A failed listing of one kind: a gap on `listing_part(kind, "")`, so the collector
+    /// marks none of that kind gone and says why they are unknown.
+    async fn listing_gap(
+        &self,
+        kind: StoreKind,
+        call: &Call,
+        f: &CallFailure,
+    ) -> Result<(), SinkClosed> {
+        self.gap(&landmeter_proto::listing_part(kind, ""), call, f)
+            .await
+    }
+
     /// Reads one Cloud KMS key (`cryptoKeys.get`); the fact's subject and `arn` are the
-    /// key's resource name.
-    async fn describe_key(&self, key_ref: &str) -> Result<(), SinkClosed> {
-        let name = key_name(key_ref);
+    /// key's resource name, `requested_refs` the references the stores gave.
+    async fn describe_key(&self, name: &str, refs: Vec<String>) -> Result<(), SinkClosed> {
+        let name = name.to_owned();
         let call = calls::GET_CRYPTO_KEY;
         let url = match GcpRest::url(&self.config.kms_endpoint, &format!("/v1/{name}"), &[]) {
             Ok(u) => u,
@@ -375,7 +477,7 @@ impl Project<'_> {
         match self.rest.get::<rest::CryptoKey>(url).await {
             Ok(k) => {
                 let mut key = key_fact(&k);
-                key.requested_refs = vec![key_ref.to_owned()];
+                key.requested_refs = refs;
                 self.push(&name, call, fact::Body::Key(key)).await
             }
             Err(f) => self.gap(&name, call, &f).await,

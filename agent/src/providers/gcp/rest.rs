@@ -125,7 +125,22 @@ impl GcpRest {
         first: url::Url,
         items_field: &'static str,
     ) -> (Vec<T>, Option<CallFailure>) {
-        let mut items = Vec::new();
+        self.list_with(first, |page| match page.get(items_field) {
+            Some(list) => serde_json::from_value::<Vec<T>>(list.clone())
+                .map_err(|e| format!("cannot parse {items_field}: {e}")),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    /// [`GcpRest::list`] with the page's items taken by `items` (an aggregated listing keys
+    /// them by zone and region).
+    pub async fn list_with<T>(
+        &self,
+        first: url::Url,
+        items: impl Fn(&serde_json::Map<String, serde_json::Value>) -> Result<Vec<T>, String>,
+    ) -> (Vec<T>, Option<CallFailure>) {
+        let mut all = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut url = first.clone();
@@ -134,22 +149,20 @@ impl GcpRest {
             }
             let page: serde_json::Map<String, serde_json::Value> = match self.get(url).await {
                 Ok(p) => p,
-                Err(f) => return (items, Some(f)),
+                Err(f) => return (all, Some(f)),
             };
-            if let Some(list) = page.get(items_field) {
-                match serde_json::from_value::<Vec<T>>(list.clone()) {
-                    Ok(mut page_items) => items.append(&mut page_items),
-                    Err(e) => {
-                        return (
-                            items,
-                            Some(CallFailure {
-                                code: Some("InvalidResponse".into()),
-                                message: format!("cannot parse {items_field}: {e}"),
-                                status: None,
-                                timeout: false,
-                            }),
-                        );
-                    }
+            match items(&page) {
+                Ok(mut page_items) => all.append(&mut page_items),
+                Err(message) => {
+                    return (
+                        all,
+                        Some(CallFailure {
+                            code: Some("InvalidResponse".into()),
+                            message,
+                            status: None,
+                            timeout: false,
+                        }),
+                    );
                 }
             }
             token = page
@@ -158,11 +171,11 @@ impl GcpRest {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
             if token.is_none() {
-                return (items, None);
+                return (all, None);
             }
         }
         (
-            items,
+            all,
             Some(CallFailure {
                 code: Some("TooManyPages".into()),
                 message: format!("nextPageToken did not end after {MAX_PAGES} pages"),
