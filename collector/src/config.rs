@@ -99,6 +99,11 @@ pub struct CollectorConfig {
     /// (`serve --no-migrate`): refuse a database behind this build's schema instead, for
     /// operators who migrate explicitly (`landmeter db migrate`) before a rollout.
     pub migrate: bool,
+    /// The language of what people read from this collector by default: the board report
+    /// (`report --lang` overrides it), the web UI's first choice. `"nl"` or `"en"` (default).
+    pub language: crate::i18n::Lang,
+    /// The IANA time zone dates and times are shown in (default `Europe/Amsterdam`).
+    pub time_zone: String,
 }
 
 impl Default for CollectorConfig {
@@ -123,6 +128,8 @@ impl Default for CollectorConfig {
             providers_table: None,
             durability: crate::store::Durability::default(),
             migrate: true,
+            language: crate::i18n::Lang::En,
+            time_zone: crate::i18n::DEFAULT_TIME_ZONE.to_owned(),
         }
     }
 }
@@ -177,6 +184,17 @@ impl CollectorConfig {
                 "LANDMETER_DEFAULT_TENANT" => cfg.default_tenant = value.clone(),
                 "LANDMETER_CLASSIFICATION_TAGS" => cfg.classification_tags = list(),
                 "LANDMETER_PROCESS_TAGS" => cfg.process_tags = list(),
+                // The same variable the CLI reads for its own messages.
+                "LANDMETER_LANG" => {
+                    cfg.language =
+                        value
+                            .parse()
+                            .map_err(|e: crate::i18n::UnknownLang| ConfigError::Env {
+                                name: name.clone(),
+                                message: e.to_string(),
+                            })?;
+                }
+                "LANDMETER_TIME_ZONE" => cfg.time_zone = value.clone(),
                 _ => {}
             }
         }
@@ -189,6 +207,7 @@ impl CollectorConfig {
         if let Some(e) = self.alerts.iter().find_map(|r| r.secret().err()) {
             return Err(ConfigError::Invalid(e));
         }
+        self.locale()?;
         match (&self.tls, self.insecure_plaintext) {
             (Some(_), true) => Err(ConfigError::Invalid(
                 "tls and insecure_plaintext are both set: choose one".into(),
@@ -208,6 +227,12 @@ impl CollectorConfig {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The configured language and time zone (an unknown zone is an error, never UTC).
+    pub fn locale(&self) -> Result<crate::i18n::Locale, ConfigError> {
+        crate::i18n::Locale::new(self.language, &self.time_zone)
+            .map_err(|e| ConfigError::Invalid(format!("time_zone: {e}")))
     }
 
     pub fn tag_conventions(&self) -> TagConventions {
@@ -261,6 +286,49 @@ mod tests {
             err.starts_with("environment variable LANDMETER_LISTEN"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn language_and_time_zone_from_file_and_env() {
+        let dir = std::env::temp_dir().join(format!("landmeter-cfg-lang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let file = dir.join("collector.toml");
+        let cfg = CollectorConfig::default();
+        assert_eq!(
+            cfg.language,
+            crate::i18n::Lang::En,
+            "English unless configured"
+        );
+        assert_eq!(cfg.time_zone, "Europe/Amsterdam");
+        std::fs::write(&file, "language = \"nl\"\ntime_zone = \"UTC\"\n").expect("write");
+        let cfg = CollectorConfig::load(Some(&file), []).expect("load");
+        assert_eq!(cfg.language, crate::i18n::Lang::Nl);
+        assert_eq!(cfg.locale().expect("zone").zone.iana_name(), Some("UTC"));
+        let cfg = CollectorConfig::load(
+            Some(&file),
+            [("LANDMETER_LANG".to_owned(), "en-GB".to_owned())],
+        )
+        .expect("load");
+        assert_eq!(cfg.language, crate::i18n::Lang::En, "env over file");
+        let err = CollectorConfig::load(None, [("LANDMETER_LANG".to_owned(), "fr".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LANDMETER_LANG") && err.contains("nl or en"),
+            "{err}"
+        );
+        std::fs::write(&file, "language = \"de\"\n").expect("write");
+        let err = CollectorConfig::load(Some(&file), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nl or en"), "{err}");
+        let cfg = CollectorConfig {
+            insecure_plaintext: true,
+            time_zone: "Europe/Amsterdamm".into(),
+            ..CollectorConfig::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("Europe/Amsterdamm"), "{err}");
     }
 
     #[test]
@@ -319,6 +387,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.example.toml");
         let cfg = CollectorConfig::load(Some(&path), []).expect("example config loads");
         assert_eq!(cfg.default_tenant, "gemeente-example");
+        assert_eq!(cfg.language, crate::i18n::Lang::Nl);
         assert!(cfg.tls.is_some());
         cfg.validate().expect("the example is valid");
     }

@@ -21,6 +21,7 @@
 //! - [`pki`]: the collector CA: agent certificates binding tenant and agent, server certificates.
 //! - [`status`]: the one mapping from store errors to gRPC and HTTP statuses.
 //! - [`clock`]: the wall clock in Unix ms, one place.
+//! - [`i18n`]: languages (Fluent catalogues in `locales/`), numbers, dates in a time zone.
 //! - [`cli`]: the operator command line (`serve`, queries, `ca`, `agent`, `token`, `audit`).
 //! - [`report`]: the board report (HTML, PDF); [`evidence`]: the auditors' evidence bundle.
 
@@ -35,6 +36,7 @@ pub mod enrol;
 pub mod events;
 pub mod evidence;
 pub mod https;
+pub mod i18n;
 pub mod ingest;
 pub mod map;
 pub mod metrics;

@@ -205,12 +205,15 @@ pub async fn run_with_http(
                 hub: watch_hub.clone(),
                 metrics: Arc::clone(&metrics),
                 pool_min_tenants: cfg.pool_min_tenants,
-                map: Arc::new(MapApi::new(
-                    Arc::clone(&store),
-                    cfg.pool_min_tenants,
-                    watch_hub.clone(),
-                    connected.clone(),
-                )),
+                map: Arc::new(
+                    MapApi::new(
+                        Arc::clone(&store),
+                        cfg.pool_min_tenants,
+                        watch_hub.clone(),
+                        connected.clone(),
+                    )
+                    .with_locale(cfg.locale().unwrap_or_default()),
+                ),
                 stopping: stopped.clone(),
                 secure_cookies: cfg.http_tls.is_some(),
             });
@@ -294,12 +297,10 @@ pub async fn run_with_http(
         }
         None => None,
     };
-    let map = MapServiceServer::new(MapApi::new(
-        store,
-        cfg.pool_min_tenants,
-        watch_hub,
-        connected,
-    ))
+    let map = MapServiceServer::new(
+        MapApi::new(store, cfg.pool_min_tenants, watch_hub, connected)
+            .with_locale(cfg.locale().unwrap_or_default()),
+    )
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let router = tonic::transport::Server::builder()
         // One span per call (an ingest stream, a query): the root of its trace when traces

@@ -22,12 +22,40 @@ pub fn http_status(code: Code) -> u16 {
 
 use crate::store::StoreError;
 
+/// Binary metadata of an `InvalidArgument` about names (JSON: `what`, `given`, `known`, or
+/// `tenant`, `known` for a tenant without scans), so a client can say it in its own language.
+pub const NAME_ERROR_METADATA: &str = "landmeter-name-error-bin";
+
+fn with_name_error(mut status: Status, detail: serde_json::Value) -> Status {
+    if let Ok(bytes) = serde_json::to_vec(&detail) {
+        status.metadata_mut().insert_bin(
+            NAME_ERROR_METADATA,
+            tonic::metadata::MetadataValue::from_bytes(&bytes),
+        );
+    }
+    status
+}
+
 pub fn to_status(e: StoreError) -> Status {
     match e {
-        StoreError::UnknownField(_)
-        | StoreError::BadPageToken
-        | StoreError::UnknownName { .. }
-        | StoreError::NoScans { .. } => Status::invalid_argument(e.to_string()),
+        StoreError::UnknownName {
+            what,
+            ref given,
+            ref known,
+        } => {
+            let detail = serde_json::json!({"what": what, "given": given, "known": known});
+            with_name_error(Status::invalid_argument(e.to_string()), detail)
+        }
+        StoreError::NoScans {
+            ref tenant,
+            ref known,
+        } => {
+            let detail = serde_json::json!({"tenant": tenant, "known": known});
+            with_name_error(Status::invalid_argument(e.to_string()), detail)
+        }
+        StoreError::UnknownField(_) | StoreError::BadPageToken => {
+            Status::invalid_argument(e.to_string())
+        }
         StoreError::UnknownScan(_) => Status::not_found(e.to_string()),
         StoreError::ScanOwnedElsewhere { .. } => Status::permission_denied(e.to_string()),
         StoreError::MissingBatches { .. } => Status::failed_precondition(e.to_string()),

@@ -34,6 +34,37 @@ function show(...children) {
 
 const UNKNOWN = "unknown";
 
+// ---- language -----------------------------------------------------------------------------
+// The words come from the collector's Fluent catalogues (collector/locales/*/ui.ftl), served
+// as JSON. The choice is remembered in localStorage, else the collector's configured language.
+
+const LANG_KEY = "landmeter.lang";
+let messages = {};
+
+/** The message `key` in the chosen language, else the English `fallback`. */
+export function t(key, fallback) {
+  return messages[key] || fallback;
+}
+
+function storedLang() {
+  try { return localStorage.getItem(LANG_KEY); } catch { return null; }
+}
+
+async function loadLanguage(lang) {
+  const r = await fetch(`/ui/locales/${encodeURIComponent(lang || "default")}.json`, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const cat = await r.json();
+  messages = cat.messages || {};
+  document.documentElement.lang = cat.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    if (messages[el.dataset.i18n]) el.textContent = messages[el.dataset.i18n];
+  }
+  for (const el of document.querySelectorAll("[data-i18n-label]")) {
+    if (messages[el.dataset.i18nLabel]) el.setAttribute("aria-label", messages[el.dataset.i18nLabel]);
+  }
+  document.getElementById("lang").value = cat.lang;
+}
+
 /** A figure that may be unknown: never rendered as 0. `data-value` keeps the raw number. */
 function num(value, testid, format = (x) => String(x)) {
   const known = value !== null && value !== undefined;
@@ -81,7 +112,7 @@ async function api(path) {
 }
 
 function errorBox(e) {
-  return h("p", { class: "error", role: "alert", "data-testid": "error" }, `Could not load: ${e.message}`);
+  return h("p", { class: "error", role: "alert", "data-testid": "error" }, `${t("ui-could-not-load", "Could not load:")} ${e.message}`);
 }
 
 // ---- routing ------------------------------------------------------------------------------
@@ -112,7 +143,7 @@ async function render() {
   }
   const views = { dashboard, map, stores, store, changes, coverage, exit };
   const fn = views[r.name] || dashboard;
-  show(h("p", { class: "muted" }, "Loading…"));
+  show(h("p", { class: "muted" }, t("ui-loading", "Loading…")));
   try {
     await fn(r);
   } catch (e) {
@@ -249,11 +280,11 @@ async function dashboard(r) {
     }));
   const banner = (d.incomplete_coverage || []).length === 0 ? null :
     h("div", { class: "card warn", role: "status", "data-testid": "coverage-banner" },
-      h("b", {}, "Incomplete coverage: "), "figures leave out what could not be read. ",
+      h("b", {}, t("ui-incomplete-coverage", "Incomplete coverage:"), " "), t("ui-incomplete-coverage-note", "figures leave out what could not be read."), " ",
       h("ul", {}, d.incomplete_coverage.map((c) => h("li", {}, `${c.tenant} / ${c.account}: ${c.reason || "incomplete"}`))),
       h("a", { href: "#/coverage" }, "Coverage"));
   show(
-    h("h1", {}, "Sovereignty dashboard ", h("span", { class: "badge", "data-testid": "dash-scope" }, d.scope)),
+    h("h1", {}, t("ui-title-dashboard", "Sovereignty dashboard"), " ", h("span", { class: "badge", "data-testid": "dash-scope" }, d.scope)),
     banner,
     headline,
     filterForm("dashboard", r.params),
@@ -309,7 +340,7 @@ async function map(r) {
   };
   const wrap = h("div", { class: "graph-wrap" });
   show(
-    h("h1", {}, "Dependency map"),
+    h("h1", {}, t("ui-title-map", "Dependency map")),
     filterForm("map", r.params),
     h("p", { "data-testid": "graph-summary" },
       `${g.nodes.length} nodes, ${g.edges.length} edges`, g.aggregated ? " — stores aggregated per account, region and custody; click a group to expand it" : "",
@@ -348,7 +379,7 @@ async function stores(r) {
     h("span", { "data-testid": "stores-count" }, `${list.length} stores on this page`),
     res.next_page_token ? h("button", { type: "button", "data-testid": "next-page", onclick: () => { page.set("page_token", res.next_page_token); go("stores", page); } }, "Next page →") : null);
   show(
-    h("h1", {}, "Stores"),
+    h("h1", {}, t("ui-title-stores", "Stores")),
     filterForm("stores", r.params),
     pager,
     h("table", { "data-testid": "stores-table" },
@@ -458,7 +489,7 @@ async function changes(r) {
   const status = h("span", { "data-testid": "changes-live" }, "connecting…");
   const count = h("span", { "data-testid": "changes-count" }, String(list.length));
   show(
-    h("h1", {}, "Changes ", h("span", { class: "badge" }, count)),
+    h("h1", {}, t("ui-title-changes", "Changes"), " ", h("span", { class: "badge" }, count)),
     h("p", {}, "History of what changed between scans; new scans appear here as they land (", status, ")."),
     h("table", { "data-testid": "changes-table" },
       h("thead", {}, h("tr", {}, ["id", "at", "tenant", "store", "kind", "what changed", "scan"].map((t) => h("th", {}, t)))),
@@ -493,7 +524,7 @@ async function coverage(r) {
     h("button", { type: "submit", class: "primary" }, "Show"));
   form.addEventListener("submit", (ev) => { ev.preventDefault(); const p = new URLSearchParams(); const t = form.elements.tenant.value; if (t) p.set("tenant", t); go("coverage", p); });
   show(
-    h("h1", {}, "Coverage"),
+    h("h1", {}, t("ui-title-coverage", "Coverage")),
     h("p", { class: "note" }, "Not seen is not “not there”: a call that failed leaves a gap, and the stores behind it may exist. An incomplete scan never marks stores gone."),
     form,
     settings.length === 0 ? null : h("section", { class: "card", "data-testid": "settings" },
@@ -566,7 +597,7 @@ async function exit(r) {
     result = kvTable(x || {}, "exit", { "data-testid": "exit-result" });
   }
   show(
-    h("h1", {}, "Exit scenario"),
+    h("h1", {}, t("ui-title-exit", "Exit scenario")),
     h("p", {}, "Move everything of one provider (narrowed by the filters) to an alternative: bytes and objects to move, egress cost, transfer time, keys to re-create, replication to cut, lock-in features."),
     form, filterForm("exit", p, [], ["from", "to", "bandwidth_mbps", "on"]), links,
     result || h("p", { class: "muted" }, "Choose the providers and compute; the answer includes the EU Data Act's switching-charge rules."));
@@ -597,18 +628,24 @@ function signedIn() {
 }
 
 async function start() {
+  try { await loadLanguage(storedLang()); } catch { /* the English words in the page stay */ }
+  document.getElementById("lang").addEventListener("change", async (ev) => {
+    try { localStorage.setItem(LANG_KEY, ev.target.value); } catch { /* not remembered */ }
+    await loadLanguage(ev.target.value);
+    if (document.getElementById("login").hidden) render();
+  });
   // The demo prints `/ui/#token=...`: read it once, trade it for the cookie, drop it from the URL.
   const m = location.hash.match(/^#token=([^&]+)/);
   if (m) {
     const ok = await openSession(decodeURIComponent(m[1]));
     history.replaceState(null, "", `${location.pathname}#/dashboard`);
-    if (!ok) { showLogin(); document.getElementById("login-error").textContent = "That token is not valid."; return; }
+    if (!ok) { showLogin(); document.getElementById("login-error").textContent = t("ui-token-invalid", "That token is not valid."); return; }
   }
   document.getElementById("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const input = document.getElementById("login-token");
     if (await openSession(input.value.trim())) { input.value = ""; signedIn(); render(); }
-    else document.getElementById("login-error").textContent = "That token is not valid.";
+    else document.getElementById("login-error").textContent = t("ui-token-invalid", "That token is not valid.");
   });
   document.getElementById("logout").addEventListener("click", async () => {
     await fetch("/ui/logout", { method: "POST", credentials: "same-origin" });

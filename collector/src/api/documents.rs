@@ -37,9 +37,17 @@ async fn issue_as(
     req: BoardReportRequest,
 ) -> Result<Issued, Status> {
     let described = format!(
-        "tenant={:?} exit_to={:?} bandwidth_mbps={}",
-        req.tenant, req.exit_to, req.bandwidth_mbps
+        "tenant={:?} exit_to={:?} bandwidth_mbps={} lang={:?}",
+        req.tenant, req.exit_to, req.bandwidth_mbps, req.lang
     );
+    // The language asked for, else the collector's; the zone is the collector's.
+    let mut locale = api.locale().clone();
+    if !req.lang.trim().is_empty() {
+        locale.lang = req
+            .lang
+            .parse()
+            .map_err(|e: crate::i18n::UnknownLang| Status::invalid_argument(e.to_string()))?;
+    }
     let (method, keep) = if req.issue {
         ("BoardReportIssue", Keep::Issue)
     } else {
@@ -81,6 +89,7 @@ async fn issue_as(
                 req.bandwidth_mbps,
                 now_ms(),
                 keep,
+                &locale,
             )
         },
     )
@@ -101,7 +110,7 @@ fn json_error(code: StatusCode, message: &str) -> Response {
     (code, axum::Json(serde_json::json!({"error": message}))).into_response()
 }
 
-/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N]`: a preview,
+/// `GET /v1/report?tenant=T&format=html|pdf[&exit_to=P][&bandwidth_mbps=N][&lang=nl|en]`: a preview,
 /// which keeps nothing.
 pub async fn http_report(
     State(s): State<HttpState>,
@@ -155,6 +164,7 @@ async fn report(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),
         issue,
+        lang: param(&pairs, "lang").unwrap_or_default().to_owned(),
     };
     let issued = match issue_as(&s.map, super::http::authorized(&headers, ()), req).await {
         Ok(i) => i,

@@ -26,6 +26,8 @@ pub struct MapApi {
     pool_min_tenants: u32,
     hub: ChangeHub,
     connected: crate::agents::ConnectedAgents,
+    /// The configured language and time zone: a report's default (`BoardReportRequest.lang`).
+    locale: crate::i18n::Locale,
 }
 
 /// Most change events one `ListChanges` answer (or one replay step of `Watch`) carries.
@@ -43,7 +45,18 @@ impl MapApi {
             pool_min_tenants,
             hub,
             connected,
+            locale: crate::i18n::Locale::default(),
         }
+    }
+
+    /// The collector's configured language and time zone.
+    pub fn with_locale(mut self, locale: crate::i18n::Locale) -> Self {
+        self.locale = locale;
+        self
+    }
+
+    pub fn locale(&self) -> &crate::i18n::Locale {
+        &self.locale
     }
 
     async fn blocking<T: Send + 'static>(

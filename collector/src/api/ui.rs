@@ -79,6 +79,7 @@ pub fn router() -> Router<HttpState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(index))
         .route("/ui/assets/{name}", get(asset))
+        .route("/ui/locales/{file}", get(locale))
         .route("/ui/session", post(session))
         .route("/ui/logout", post(logout))
 }
@@ -89,6 +90,42 @@ async fn index(headers: HeaderMap) -> Response {
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     serve(&name, &headers)
+}
+
+/// `GET /ui/locales/<lang>.json` (`nl`, `en`, or `default`: the collector's configured
+/// `language`): the UI's words from the same Fluent catalogues as the report and the CLI
+/// (`ui-` messages), the language they are in and the collector's default. Public like the
+/// assets: it holds no data.
+async fn locale(State(s): State<HttpState>, Path(file): Path<String>) -> Response {
+    let configured = s.map.locale().lang;
+    let Some(name) = file.strip_suffix(".json") else {
+        return (StatusCode::NOT_FOUND, "no such catalogue").into_response();
+    };
+    let lang = if name == "default" {
+        configured
+    } else {
+        match name.parse::<crate::i18n::Lang>() {
+            Ok(l) => l,
+            Err(e) => return json_error(StatusCode::NOT_FOUND, &e.to_string()),
+        }
+    };
+    let messages: serde_json::Map<String, serde_json::Value> =
+        crate::i18n::messages_with_prefix(lang, "ui-")
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        axum::Json(serde_json::json!({
+            "lang": lang.code(),
+            "default": configured.code(),
+            "messages": messages,
+        })),
+    )
+        .into_response()
 }
 
 fn serve(name: &str, headers: &HeaderMap) -> Response {

@@ -36,6 +36,11 @@ pub struct Cli {
     /// Log format on stderr: json or text (default: json unless stderr is a terminal).
     #[arg(long, global = true, value_enum, env = "LANDMETER_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Language of messages and of `report`: nl or en (nl-NL accepted). Default: `language`
+    /// of the collector config in LANDMETER_CONFIG, else English; a report then follows the
+    /// collector's configuration.
+    #[arg(long, global = true, env = "LANDMETER_LANG", value_parser = parse_lang)]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 /// How logs are written to stderr (`--log-format`, `LANDMETER_LOG_FORMAT`).
@@ -494,8 +499,92 @@ impl std::fmt::Display for Incomplete {
 
 impl std::error::Error for Incomplete {}
 
+/// Runs one command; its errors for people in the language of `--lang` (or
+/// `LANDMETER_LANG`, or the collector config's `language`).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let lang = message_lang(cli.lang);
+    let report_lang = cli.lang;
+    run_in(cli.command, lang, report_lang)
+        .await
+        .map_err(|e| localized(e, lang))
+}
+
+/// The language of messages: the flag or `LANDMETER_LANG`, else the `language` of the
+/// collector config named by `LANDMETER_CONFIG` (when it reads), else English.
+fn message_lang(flag: Option<crate::i18n::Lang>) -> crate::i18n::Lang {
+    flag.or_else(|| {
+        let path = std::env::var_os("LANDMETER_CONFIG")?;
+        CollectorConfig::load(Some(std::path::Path::new(&path)), std::iter::empty())
+            .ok()
+            .map(|c| c.language)
+    })
+    .unwrap_or_default()
+}
+
+/// A wrong name (from the collector's status metadata or this process's own check) said in
+/// `lang`; other errors as they are. English keeps the original text, which scripts match.
+fn localized(e: anyhow::Error, lang: crate::i18n::Lang) -> anyhow::Error {
+    use crate::i18n::{Lang, t, ta};
+    if lang == Lang::En {
+        return e;
+    }
+    let detail: Option<serde_json::Value> = if let Some(s) = e.downcast_ref::<tonic::Status>() {
+        s.metadata()
+            .get_bin(crate::status::NAME_ERROR_METADATA)
+            .and_then(|v| v.to_bytes().ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    } else {
+        match e.downcast_ref::<crate::store::StoreError>() {
+            Some(crate::store::StoreError::UnknownName { what, given, known }) => {
+                Some(serde_json::json!({"what": what, "given": given, "known": known}))
+            }
+            Some(crate::store::StoreError::NoScans { tenant, known }) => {
+                Some(serde_json::json!({"tenant": tenant, "known": known}))
+            }
+            _ => None,
+        }
+    };
+    let Some(d) = detail else { return e };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let known = d["known"]
+        .as_array()
+        .map(|k| k.iter().map(text).collect::<Vec<_>>().join(", "))
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| t(lang, "cli-none"));
+    let message = if let Some(tenant) = d.get("tenant") {
+        ta(
+            lang,
+            "cli-no-scans",
+            &[("tenant", text(tenant).into()), ("known", known.into())],
+        )
+    } else {
+        let what = text(&d["what"]);
+        let key = format!("cli-what-{what}");
+        let shown = if crate::i18n::keys(lang).contains(&key) {
+            t(lang, &key)
+        } else {
+            what
+        };
+        ta(
+            lang,
+            "cli-unknown-name",
+            &[
+                ("what", shown.into()),
+                ("given", text(&d["given"]).into()),
+                ("known", known.into()),
+            ],
+        )
+    };
+    anyhow::Error::msg(message)
+}
+
+async fn run_in(
+    command: Command,
+    lang: crate::i18n::Lang,
+    report_lang: Option<crate::i18n::Lang>,
+) -> anyhow::Result<()> {
+    use crate::i18n::ta;
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::CheckConfig { config } => {
             let mut cfg = load_config(config.as_deref())?;
@@ -534,9 +623,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .count();
             if unread > 0 {
-                return Err(Incomplete(format!(
-                    "{unread} of {} stores have a dimension that could not be read (see `unknowns`, or --unknown ...): the answer is incomplete",
-                    all.len()
+                return Err(Incomplete(ta(
+                    lang,
+                    "cli-incomplete-stores",
+                    &[
+                        ("unread", unread.to_string().into()),
+                        ("total", all.len().to_string().into()),
+                    ],
                 ))
                 .into());
             }
@@ -603,9 +696,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", render::settings(&rows, format));
             let unknown = rows.iter().filter(|r| !r.known).count();
             if unknown > 0 {
-                return Err(Incomplete(format!(
-                    "{unknown} of {} settings could not be read: the answer is incomplete",
-                    rows.len()
+                return Err(Incomplete(ta(
+                    lang,
+                    "cli-incomplete-settings",
+                    &[
+                        ("unknown", unknown.to_string().into()),
+                        ("total", rows.len().to_string().into()),
+                    ],
                 ))
                 .into());
             }
@@ -740,6 +837,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     exit_to,
                     bandwidth_mbps,
                     issue,
+                    lang: report_lang.map(|l| l.code().to_owned()).unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -751,9 +849,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             write_out(out.as_deref(), &bytes)?;
             if issue {
-                eprintln!("report #{} issued", r.report_id);
+                eprintln!(
+                    "{}",
+                    ta(
+                        lang,
+                        "cli-report-issued",
+                        &[("id", r.report_id.to_string().into())]
+                    )
+                );
             } else {
-                eprintln!("report preview (nothing kept; --issue keeps it for the next trend)");
+                eprintln!("{}", ta(lang, "cli-report-preview", &[]));
             }
             Ok(())
         }
@@ -905,3 +1010,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// `--lang`: nl, en, or a tag such as nl-NL.
+fn parse_lang(s: &str) -> Result<crate::i18n::Lang, String> {
+    s.parse()
+        .map_err(|e: crate::i18n::UnknownLang| e.to_string())
+}

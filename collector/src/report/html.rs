@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::figures::{Eur, ExitEur, Figures, RiskKind, Row};
+use crate::i18n::{Arg, Locale};
 use crate::map::exit::ExitScenario;
 
 /// Risk rows printed (all kinds counted; the rest are in the evidence bundle).
@@ -77,74 +78,85 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Bytes in decimal units for people (the exact figure is in the `data-bytes` attribute).
+/// Bytes in decimal units for people, in English (the exact figure is in the `data-bytes`
+/// attribute); [`Locale::bytes`] in the report's language.
 pub fn human_bytes(b: i64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
+    Locale::new(crate::i18n::Lang::En, "UTC")
+        .unwrap_or_default()
+        .bytes(b)
+}
+
+/// A plain-text message, escaped for HTML.
+fn tx(l: &Locale, key: &str) -> String {
+    esc(&l.t(key))
+}
+
+/// A plain-text message with arguments, escaped for HTML.
+fn txa(l: &Locale, key: &str, args: &[(&str, Arg)]) -> String {
+    esc(&l.ta(key, args))
+}
+
+/// A `-html` message: the catalogue's own markup kept, every argument already HTML (the
+/// caller escapes what it passes).
+fn html_msg(l: &Locale, key: &str, args: &[(&str, Arg)]) -> String {
+    l.ta(key, args)
+}
+
+/// A decimal as the table writes it (`1.1172`), with the language's decimal separator.
+fn decimal_text(l: &Locale, text: &str) -> String {
+    match l.lang {
+        crate::i18n::Lang::Nl => text.replace('.', ","),
+        crate::i18n::Lang::En => text.to_owned(),
     }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
 }
 
-/// UTC time for people, from Unix ms.
-pub fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-/// The UTC day, from Unix ms.
-pub fn day(ms: i64) -> String {
-    when(ms).get(..10).unwrap_or_default().to_owned()
-}
-
-fn pct(part: u64, whole: u64) -> String {
+fn pct(l: &Locale, part: u64, whole: u64) -> String {
     if whole == 0 {
         "–".to_owned()
     } else {
-        format!("{:.0} %", part as f64 * 100.0 / whole as f64)
+        l.percent(part as f64 / whole as f64)
     }
 }
 
-fn pct_bytes(part: i64, whole: i64) -> String {
+fn pct_bytes(l: &Locale, part: i64, whole: i64) -> String {
     if whole <= 0 {
         "–".to_owned()
     } else {
-        format!("{:.0} %", part as f64 * 100.0 / whole as f64)
+        l.percent(part as f64 / whole as f64)
     }
 }
 
-fn display_key(dim: &str, key: &str) -> String {
+fn display_key(l: &Locale, dim: &str, key: &str) -> String {
     match (dim, key) {
-        (_, "") => "(unknown)".to_owned(),
-        ("cloud_act", "yes") => "US CLOUD Act".to_owned(),
-        ("cloud_act", "no") => "not under the CLOUD Act".to_owned(),
-        ("cloud_act", "unclear") => "unclear (legal review)".to_owned(),
-        ("sov2" | "sov3", "none") => "none (input unknown)".to_owned(),
-        ("sov2" | "sov3", level) => format!("level {level}"),
+        (_, "") => l.t("report-key-unknown"),
+        ("eu", "EU") => l.t("report-eu-in"),
+        ("eu", "non-EU") => l.t("report-eu-out"),
+        ("cloud_act", "yes") => l.t("report-cloud-act-yes"),
+        ("cloud_act", "no") => l.t("report-cloud-act-no"),
+        ("cloud_act", "unclear") => l.t("report-cloud-act-unclear"),
+        ("sov2" | "sov3", "none") => l.t("report-sov-none"),
+        ("sov2" | "sov3", level) => l.ta("report-sov-level", &[("level", level.into())]),
         _ => key.to_owned(),
     }
 }
 
-fn dim_table(out: &mut String, dim: &str, title: &str, rows: &[Row], total: &Row, limit: usize) {
+fn dim_table(
+    out: &mut String,
+    l: &Locale,
+    dim: &str,
+    title_key: &str,
+    rows: &[Row],
+    total: &Row,
+    limit: usize,
+) {
     let _ = write!(
         out,
-        "<table class=\"dim\" data-dimension=\"{}\"><tr><th>{}</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>size unknown</th></tr>",
+        "<table class=\"dim\" data-dimension=\"{}\"><tr><th>{}</th><th class=n>{}</th><th class=n>{}</th><th class=n>{}</th></tr>",
         esc(dim),
-        esc(title)
+        tx(l, title_key),
+        tx(l, "report-col-stores"),
+        tx(l, "report-col-known-bytes"),
+        tx(l, "report-col-size-unknown"),
     );
     let mut rest = Row::default();
     for (i, r) in rows.iter().enumerate() {
@@ -156,28 +168,34 @@ fn dim_table(out: &mut String, dim: &str, title: &str, rows: &[Row], total: &Row
         }
         let _ = write!(
             out,
-            "<tr data-dim=\"{d}\" data-key=\"{k}\" data-stores=\"{s}\" data-bytes=\"{b}\" data-size-unknown=\"{u}\"><td>{label}</td><td class=\"n nw\">{s} · {sp}</td><td class=\"n nw\">{hb} · {bp}</td><td class=n>{u}</td></tr>",
+            "<tr data-dim=\"{d}\" data-key=\"{k}\" data-stores=\"{s}\" data-bytes=\"{b}\" data-size-unknown=\"{u}\"><td>{label}</td><td class=\"n nw\">{sn} · {sp}</td><td class=\"n nw\">{hb} · {bp}</td><td class=n>{un}</td></tr>",
             d = esc(dim),
             k = esc(&r.key),
             s = r.stores,
             b = r.bytes,
             u = r.stores_size_unknown,
-            label = esc(&display_key(dim, &r.key)),
-            sp = pct(r.stores, total.stores),
-            hb = human_bytes(r.bytes),
-            bp = pct_bytes(r.bytes, total.bytes),
+            sn = l.int(r.stores),
+            un = l.int(r.stores_size_unknown),
+            label = esc(&display_key(l, dim, &r.key)),
+            sp = pct(l, r.stores, total.stores),
+            hb = l.bytes(r.bytes),
+            bp = pct_bytes(l, r.bytes, total.bytes),
         );
     }
     if rest.stores > 0 {
         let _ = write!(
             out,
-            "<tr class=\"other\"><td>other ({} more)</td><td class=\"n nw\">{} · {}</td><td class=\"n nw\">{} · {}</td><td class=n>{}</td></tr>",
-            rows.len() - limit,
-            rest.stores,
-            pct(rest.stores, total.stores),
-            human_bytes(rest.bytes),
-            pct_bytes(rest.bytes, total.bytes),
-            rest.stores_size_unknown
+            "<tr class=\"other\"><td>{}</td><td class=\"n nw\">{} · {}</td><td class=\"n nw\">{} · {}</td><td class=n>{}</td></tr>",
+            txa(
+                l,
+                "report-other-more",
+                &[("n", l.int((rows.len() - limit) as u64).into())]
+            ),
+            l.int(rest.stores),
+            pct(l, rest.stores, total.stores),
+            l.bytes(rest.bytes),
+            pct_bytes(l, rest.bytes, total.bytes),
+            l.int(rest.stores_size_unknown)
         );
     }
     out.push_str("</table>");
@@ -192,51 +210,74 @@ fn figure(id: &str, value: impl std::fmt::Display, shown: &str) -> String {
     )
 }
 
-fn ids(list: &[String]) -> String {
+fn ids(l: &Locale, list: &[String]) -> String {
     let mut s: Vec<String> = list
         .iter()
         .take(MAX_TREND_IDS)
         .map(|i| format!("<span class=id>{}</span>", esc(i)))
         .collect();
     if list.len() > MAX_TREND_IDS {
-        s.push(format!("and {} more", list.len() - MAX_TREND_IDS));
+        s.push(txa(
+            l,
+            "report-and-more",
+            &[("n", l.int((list.len() - MAX_TREND_IDS) as u64).into())],
+        ));
     }
     s.join(", ")
 }
 
 /// A price's date, or "undated" (the table leaves some empty).
-fn dated(p: &crate::map::exit::Price) -> &str {
+fn dated(l: &Locale, p: &crate::map::exit::Price) -> String {
     if p.date.trim().is_empty() {
-        "undated"
+        l.t("report-undated")
     } else {
-        &p.date
+        p.date.clone()
     }
 }
 
 /// A figure in EUR, with the listed amount when it was converted (the rate is named once,
 /// under the section).
-fn eur_text(e: &Eur) -> String {
+fn eur_text(l: &Locale, e: &Eur) -> String {
     match (e.amount, &e.rate, e.listed) {
-        (Some(a), Some(_), Some(listed)) => format!("{a:.2} EUR ({listed:.2} {})", e.currency),
-        (Some(a), _, _) => format!("{a:.2} EUR"),
-        (None, _, Some(listed)) if !e.currency.is_empty() => format!(
-            "unknown in EUR (no exchange rate for {}; listed {listed:.2} {})",
-            e.currency, e.currency
+        (Some(a), Some(_), Some(listed)) => l.ta(
+            "report-eur-listed",
+            &[
+                ("eur", l.eur(a).into()),
+                ("listed", l.number(listed, 2).into()),
+                ("currency", e.currency.as_str().into()),
+            ],
         ),
-        _ => "unknown".to_owned(),
+        (Some(a), _, _) => l.eur(a),
+        (None, _, Some(listed)) if !e.currency.is_empty() => l.ta(
+            "report-eur-no-rate",
+            &[
+                ("listed", l.number(listed, 2).into()),
+                ("currency", e.currency.as_str().into()),
+            ],
+        ),
+        _ => l.t("report-unknown"),
     }
 }
 
 /// "1 EUR = 1.1172 USD on 2026-10-30" for each rate the figures used (the table names the
 /// source: the ECB's reference rates).
-fn rates_used(figures: &[&Eur]) -> String {
+fn rates_used(l: &Locale, figures: &[&Eur]) -> String {
     let rates: std::collections::BTreeSet<String> = figures
         .iter()
         .filter_map(|e| e.rate.as_ref())
-        .map(|r| format!("1 EUR = {} {} on {}", r.per_eur, r.currency, r.date))
+        .map(|r| {
+            l.ta(
+                "report-rate",
+                &[
+                    ("rate", decimal_text(l, &r.per_eur.to_string()).into()),
+                    ("currency", r.currency.as_str().into()),
+                    ("date", r.date.as_str().into()),
+                ],
+            )
+        })
         .collect();
     if rates.is_empty() {
-        "none used".to_owned()
+        l.t("report-rates-none")
     } else {
         rates.into_iter().collect::<Vec<_>>().join("; ")
     }
@@ -247,146 +288,196 @@ fn eur_value(e: &Eur) -> String {
 }
 
 /// The exit section: every money figure in EUR with the rate it was converted at.
-fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
+fn exit_section(o: &mut String, l: &Locale, x: &ExitScenario, eur: &ExitEur) {
     let e = &x.egress;
     let k = &x.keys;
-    let l = &x.lock_in;
-    let rates = rates_used(&[
-        &eur.egress_list,
-        &eur.egress_known_part,
-        &eur.storage_now,
-        &eur.storage_after,
-    ]);
+    let lk = &x.lock_in;
+    let rates = rates_used(
+        l,
+        &[
+            &eur.egress_list,
+            &eur.egress_known_part,
+            &eur.storage_now,
+            &eur.storage_after,
+        ],
+    );
     let _ = write!(
         o,
-        "<p>Moving everything at <b>{}</b> (the largest provider of this tenant) to <b>{}</b> on {}, in EUR (exchange rate: {}):</p><div class=cols><div><table class=small>",
-        esc(&x.from),
-        esc(&x.to),
-        x.on,
-        esc(&rates)
+        "<p>{}</p><div class=cols><div><table class=small>",
+        html_msg(
+            l,
+            "report-exit-intro-html",
+            &[
+                ("from", esc(&x.from).into()),
+                ("to", esc(&x.to).into()),
+                ("on", esc(&x.on.to_string()).into()),
+                ("rates", esc(&rates).into()),
+            ]
+        )
     );
     let egress_list = match e.list_price {
-        Some(_) => format!(
-            "{} after {} free; {}",
-            eur_text(&eur.egress_list),
-            e.ladder.free_per_month.map_or_else(
-                || "an unknown allowance".to_owned(),
-                |f| format!("{f} {}", e.ladder.unit.label())
-            ),
-            e.ladder
-                .status
-                .split(" (")
-                .next()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("undated")
+        Some(_) => l.ta(
+            "report-egress-after-free",
+            &[
+                ("eur", eur_text(l, &eur.egress_list).into()),
+                (
+                    "allowance",
+                    e.ladder
+                        .free_per_month
+                        .map_or_else(
+                            || l.t("report-unknown-allowance"),
+                            |f| {
+                                format!(
+                                    "{} {}",
+                                    decimal_text(l, &f.to_string()),
+                                    e.ladder.unit.label()
+                                )
+                            },
+                        )
+                        .into(),
+                ),
+                (
+                    "status",
+                    e.ladder
+                        .status
+                        .split(" (")
+                        .next()
+                        .filter(|s| !s.is_empty())
+                        .map_or_else(|| l.t("report-undated"), str::to_owned)
+                        .into(),
+                ),
+            ],
         ),
-        None if x.source_price.is_none() => "unknown (no price in the table)".to_owned(),
-        None => format!(
-            "unknown: {} unsourced (at least {})",
-            e.unsourced_tiers().join(", "),
-            eur_text(&eur.egress_known_part)
+        None if x.source_price.is_none() => l.t("report-no-price-unknown"),
+        None => l.ta(
+            "report-egress-unsourced",
+            &[
+                ("tiers", e.unsourced_tiers().join(", ").into()),
+                ("eur", eur_text(l, &eur.egress_known_part).into()),
+            ],
         ),
     };
     let free_exit = match &e.free_exit {
-        Some(_) => format!(
-            "{} if {} approves (below)",
-            eur_text(&eur.egress_free_exit),
-            x.from
+        Some(_) => l.ta(
+            "report-free-exit-if",
+            &[
+                ("eur", eur_text(l, &eur.egress_free_exit).into()),
+                ("from", x.from.as_str().into()),
+            ],
         ),
-        None => "none published".to_owned(),
+        None => l.t("report-none-published"),
     };
     let data_act = match (e.data_act.amount, e.data_act.upper_bound) {
-        (None, Some(_)) => format!(
-            "at most cost (not published): at most {}",
-            eur_text(&eur.egress_data_act_upper_bound)
+        (None, Some(_)) => l.ta(
+            "report-data-act-upper",
+            &[("eur", eur_text(l, &eur.egress_data_act_upper_bound).into())],
         ),
-        (None, None) => "at most cost (not published)".to_owned(),
+        (None, None) => l.t("report-data-act-unpublished"),
         (Some(_), _) => format!(
             "{} ({})",
-            eur_text(&eur.egress_data_act),
+            eur_text(l, &eur.egress_data_act),
             e.data_act.phase.label()
         ),
     };
-    let storage = format!(
-        "{} now, {} after",
-        eur_text(&eur.storage_now),
-        if x.target_price.is_none() {
-            "unknown".to_owned()
-        } else {
-            eur_text(&eur.storage_after)
-        }
+    let storage = l.ta(
+        "report-storage-now-after",
+        &[
+            ("now", eur_text(l, &eur.storage_now).into()),
+            (
+                "after",
+                if x.target_price.is_none() {
+                    l.t("report-unknown")
+                } else {
+                    eur_text(l, &eur.storage_after)
+                }
+                .into(),
+            ),
+        ],
     );
     let hyok_lost = match (k.hyok(), k.hyok_lost()) {
-        (None, _) => ("0".to_owned(), "none (no HYOK data)".to_owned()),
+        (None, _) => ("0".to_owned(), l.t("report-hyok-none-data")),
         (Some(_), Some(lost)) if lost.stores == 0 => (
             "0".to_owned(),
-            format!("none ({} keeps external keys)", x.to),
+            l.ta("report-hyok-none-kept", &[("to", x.to.as_str().into())]),
         ),
         (Some(_), Some(lost)) => (
             lost.stores.to_string(),
-            format!(
-                "{} stores, {}{} to provider-held keys",
-                lost.stores,
-                human_bytes(lost.bytes),
-                if lost.stores_size_unknown > 0 {
-                    format!(" + {} of unknown size", lost.stores_size_unknown)
-                } else {
-                    String::new()
-                }
+            l.ta(
+                "report-hyok-lost",
+                &[
+                    ("stores", l.int(lost.stores).into()),
+                    ("bytes", l.bytes(lost.bytes).into()),
+                    (
+                        "unknown",
+                        if lost.stores_size_unknown > 0 {
+                            l.ta(
+                                "report-plus-unknown-size",
+                                &[("n", l.int(lost.stores_size_unknown).into())],
+                            )
+                        } else {
+                            String::new()
+                        }
+                        .into(),
+                    ),
+                ],
             ),
         ),
         (Some(g), None) => (
             String::new(),
-            format!(
-                "unknown for {} stores ({}: {})",
-                g.stores,
-                x.to,
-                k.target.external_key_manager.label()
+            l.ta(
+                "report-hyok-unknown",
+                &[
+                    ("stores", l.int(g.stores).into()),
+                    ("to", x.to.as_str().into()),
+                    ("manager", k.target.external_key_manager.label().into()),
+                ],
             ),
         ),
     };
     let unknown = k.custody_unknown();
-    // (data-exit key, label; None: a figure shown within another row, value, shown)
+    // (data-exit key, label key; None: a figure shown within another row, value, shown)
     let rows: [(&str, Option<&str>, String, String); 16] = [
         (
             "stores",
-            Some("Stores"),
+            Some("report-exit-stores"),
             x.stores.to_string(),
-            x.stores.to_string(),
+            l.int(x.stores),
         ),
         (
             "bytes",
-            Some("Known bytes"),
+            Some("report-exit-known-bytes"),
             x.bytes.to_string(),
-            format!(
-                "{}, {} objects (+ {} stores of unknown size)",
-                human_bytes(x.bytes),
-                x.objects,
-                x.stores_without_size
+            l.ta(
+                "report-exit-bytes",
+                &[
+                    ("bytes", l.bytes(x.bytes).into()),
+                    ("objects", l.int(x.objects).into()),
+                    ("unknown", l.int(x.stores_without_size).into()),
+                ],
             ),
         ),
         ("objects", None, x.objects.to_string(), String::new()),
         (
             "egress",
-            Some("Egress, list price"),
+            Some("report-exit-egress"),
             eur_value(&eur.egress_list),
             egress_list,
         ),
         (
             "egress-free-exit",
-            Some("Egress, free exit"),
+            Some("report-exit-egress-free-exit"),
             eur_value(&eur.egress_free_exit),
             free_exit,
         ),
         (
             "egress-data-act",
-            Some("Egress, Data Act"),
+            Some("report-exit-egress-data-act"),
             eur_value(&eur.egress_data_act),
             data_act,
         ),
         (
             "storage-now",
-            Some("Storage a month"),
+            Some("report-exit-storage"),
             eur_value(&eur.storage_now),
             storage,
         ),
@@ -398,35 +489,59 @@ fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
         ),
         (
             "transfer-hours",
-            Some("Transfer time"),
+            Some("report-exit-transfer"),
             format!("{:.3}", x.transfer_hours),
-            format!("{:.1} h at {} Mbit/s", x.transfer_hours, x.bandwidth_mbps),
+            l.ta(
+                "report-exit-transfer-value",
+                &[
+                    ("hours", l.number(x.transfer_hours, 1).into()),
+                    (
+                        "mbps",
+                        decimal_text(l, &x.bandwidth_mbps.to_string()).into(),
+                    ),
+                ],
+            ),
         ),
         (
             "keys",
-            Some("Keys to re-create"),
+            Some("report-exit-keys"),
             k.keys_to_recreate().to_string(),
-            format!(
-                "{} (+ {} stores under provider default keys)",
-                k.keys_to_recreate(),
-                k.recreated_stores_without_key_id()
+            l.ta(
+                "report-exit-keys-value",
+                &[
+                    ("keys", l.int(k.keys_to_recreate() as u64).into()),
+                    (
+                        "stores",
+                        l.int(k.recreated_stores_without_key_id() as u64).into(),
+                    ),
+                ],
             ),
         ),
         (
             "keys-byok",
-            Some("BYOK keys"),
+            Some("report-exit-byok"),
             k.keys_reimport_if_escrowed().to_string(),
-            format!("{}, re-imported if escrowed", k.keys_reimport_if_escrowed()),
+            l.ta(
+                "report-exit-byok-value",
+                &[("keys", l.int(k.keys_reimport_if_escrowed() as u64).into())],
+            ),
         ),
-        ("hyok-lost", Some("HYOK lost"), hyok_lost.0, hyok_lost.1),
+        (
+            "hyok-lost",
+            Some("report-exit-hyok"),
+            hyok_lost.0,
+            hyok_lost.1,
+        ),
         (
             "keys-unknown",
-            Some("Custody unknown"),
+            Some("report-exit-custody-unknown"),
             unknown.map_or(0, |g| g.stores).to_string(),
-            format!(
-                "{} stores, apart (no key: {})",
-                unknown.map_or(0, |g| g.stores),
-                k.stores_without_key()
+            l.ta(
+                "report-exit-custody-unknown-value",
+                &[
+                    ("stores", l.int(unknown.map_or(0, |g| g.stores)).into()),
+                    ("nokey", l.int(k.stores_without_key() as u64).into()),
+                ],
             ),
         ),
         (
@@ -437,23 +552,28 @@ fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
         ),
         (
             "replication",
-            Some("Replication to cut"),
+            Some("report-exit-replication"),
             x.replication_edges.to_string(),
-            x.replication_edges.to_string(),
+            l.int(x.replication_edges as u64),
         ),
         (
             "lock-in",
-            Some("Lock-in"),
-            (l.archive_stores.len() + l.object_lock_stores.len() + l.legal_hold_stores.len())
+            Some("report-exit-lock-in"),
+            (lk.archive_stores.len() + lk.object_lock_stores.len() + lk.legal_hold_stores.len())
                 .to_string(),
-            format!(
-                "archive {} ({} stores), object lock {} ({} COMPLIANCE), legal holds {}, lock unknown {}",
-                human_bytes(l.archive_bytes),
-                l.archive_stores.len(),
-                l.object_lock_stores.len(),
-                l.compliance_stores,
-                l.legal_hold_stores.len(),
-                l.lock_unknown_stores
+            l.ta(
+                "report-exit-lock-in-value",
+                &[
+                    ("archive", l.bytes(lk.archive_bytes).into()),
+                    (
+                        "archive_stores",
+                        l.int(lk.archive_stores.len() as u64).into(),
+                    ),
+                    ("locked", l.int(lk.object_lock_stores.len() as u64).into()),
+                    ("compliance", l.int(lk.compliance_stores as u64).into()),
+                    ("holds", l.int(lk.legal_hold_stores.len() as u64).into()),
+                    ("unknown", l.int(lk.lock_unknown_stores as u64).into()),
+                ],
             ),
         ),
     ];
@@ -467,7 +587,7 @@ fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
                     o,
                     "<tr data-exit=\"{key}\" data-value=\"{}\"><td>{}</td><td>{}</td></tr>",
                     esc(&value),
-                    esc(label),
+                    tx(l, label),
                     esc(&shown)
                 );
             }
@@ -481,17 +601,32 @@ fn exit_section(o: &mut String, x: &ExitScenario, eur: &ExitEur) {
         }
     }
     let free_exit_note = e.free_exit.as_ref().map_or_else(String::new, |p| {
-        format!("{}'s free-exit programme: {}. ", x.from, p.conditions)
+        l.ta(
+            "report-free-exit-note",
+            &[
+                ("from", x.from.as_str().into()),
+                ("conditions", p.conditions.as_str().into()),
+            ],
+        )
     });
     let _ = write!(
         o,
-        "</table></div></div><p class=note>Egress: known bytes billed in one month. {}</p>",
-        esc(&free_exit_note),
+        "</table></div></div><p class=note>{}</p>",
+        txa(l, "report-egress-note", &[("note", free_exit_note.into())]),
     );
 }
 
-/// Renders the report.
+/// Renders the report in English with times in UTC (tests and callers without a locale).
 pub fn render(f: &Figures) -> String {
+    render_in(
+        f,
+        &Locale::new(crate::i18n::Lang::En, "UTC").unwrap_or_default(),
+    )
+}
+
+/// Renders the report in a language, with dates and times in the locale's zone. Machine
+/// readable values (`data-*`) are the same in every language.
+pub fn render_in(f: &Figures, l: &Locale) -> String {
     let p = &f.posture;
     let total = Row {
         key: String::new(),
@@ -506,79 +641,147 @@ pub fn render(f: &Figures) -> String {
     let mut o = String::with_capacity(32 * 1024);
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Data sovereignty report: {t}</title><style>{CSS}</style></head><body data-tenant=\"{t}\" data-report-id=\"{id}\" data-issued-at-ms=\"{at}\">",
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{CSS}</style></head><body data-tenant=\"{t}\" data-report-id=\"{id}\" data-issued-at-ms=\"{at}\" data-lang=\"{lang}\">",
+        lang = l.lang.code(),
+        title = txa(l, "report-title", &[("tenant", f.tenant.as_str().into())]),
         t = esc(&f.tenant),
         id = f.report_id,
         at = f.issued_at_ms
     );
     let _ = write!(
         o,
-        "<h1>Where our data is, and who can reach it</h1><p class=meta>Tenant <b>{}</b> · report #{} issued {} · landmeter {} · figures from {} scan(s), listed under Provenance</p>",
-        esc(&f.tenant),
-        f.report_id,
-        when(f.issued_at_ms),
-        env!("CARGO_PKG_VERSION"),
-        f.scans.len() + f.scans_not_listed.len()
+        "<h1>{}</h1><p class=meta>{}</p>",
+        tx(l, "report-heading"),
+        html_msg(
+            l,
+            "report-meta-html",
+            &[
+                ("tenant", esc(&f.tenant).into()),
+                ("id", f.report_id.to_string().into()),
+                ("issued", esc(&l.datetime(f.issued_at_ms)).into()),
+                ("version", env!("CARGO_PKG_VERSION").into()),
+                (
+                    "scans",
+                    l.int((f.scans.len() + f.scans_not_listed.len()) as u64)
+                        .into()
+                ),
+            ]
+        )
     );
 
     // Posture.
-    o.push_str("<section id=\"posture\"><h2>Posture</h2><div class=kpis>");
     let _ = write!(
         o,
-        "<div class=kpi>Stores<b>{}</b>{} of unknown size</div>",
-        figure("total-stores", p.stores, &p.stores.to_string()),
-        figure(
-            "total-size-unknown",
-            p.stores_size_unknown,
-            &p.stores_size_unknown.to_string()
-        )
+        "<section id=\"posture\"><h2>{}</h2><div class=kpis>",
+        tx(l, "report-posture")
     );
-    let _ = write!(
-        o,
-        "<div class=kpi>Known bytes<b>{}</b>unknown sizes not counted</div>",
-        figure("total-bytes", p.bytes, &human_bytes(p.bytes))
-    );
-    let _ = write!(
-        o,
-        "<div class=kpi>In the EU/EEA<b>{}</b>{} of known bytes</div>",
-        figure("eu-stores", eu.stores, &pct(eu.stores, p.stores)),
-        figure("eu-bytes", eu.bytes, &pct_bytes(eu.bytes, p.bytes))
-    );
-    let _ = write!(
-        o,
-        "<div class=kpi>Under the US CLOUD Act<b>{}</b>{} of known bytes</div>",
-        figure("cloud-act-stores", us.stores, &pct(us.stores, p.stores)),
-        figure("cloud-act-bytes", us.bytes, &pct_bytes(us.bytes, p.bytes))
-    );
-    let _ = write!(
-        o,
-        "<div class=kpi>Classified<b>{}</b>{} stores unclassified</div>",
-        figure(
-            "classified-stores",
-            classified.stores,
-            &classified.stores.to_string()
-        ),
-        figure(
-            "unclassified-stores",
-            p.stores - classified.stores,
-            &(p.stores - classified.stores).to_string()
-        )
-    );
+    let kpi = |key: &str, args: &[(&str, Arg)]| {
+        format!("<div class=kpi>{}</div>", html_msg(l, key, args))
+    };
+    o.push_str(&kpi(
+        "report-kpi-stores-html",
+        &[
+            (
+                "stores",
+                figure("total-stores", p.stores, &l.int(p.stores)).into(),
+            ),
+            (
+                "unknown",
+                figure(
+                    "total-size-unknown",
+                    p.stores_size_unknown,
+                    &l.int(p.stores_size_unknown),
+                )
+                .into(),
+            ),
+        ],
+    ));
+    o.push_str(&kpi(
+        "report-kpi-bytes-html",
+        &[(
+            "bytes",
+            figure("total-bytes", p.bytes, &l.bytes(p.bytes)).into(),
+        )],
+    ));
+    o.push_str(&kpi(
+        "report-kpi-eu-html",
+        &[
+            (
+                "stores",
+                figure("eu-stores", eu.stores, &pct(l, eu.stores, p.stores)).into(),
+            ),
+            (
+                "bytes",
+                figure("eu-bytes", eu.bytes, &pct_bytes(l, eu.bytes, p.bytes)).into(),
+            ),
+        ],
+    ));
+    o.push_str(&kpi(
+        "report-kpi-cloud-act-html",
+        &[
+            (
+                "stores",
+                figure("cloud-act-stores", us.stores, &pct(l, us.stores, p.stores)).into(),
+            ),
+            (
+                "bytes",
+                figure(
+                    "cloud-act-bytes",
+                    us.bytes,
+                    &pct_bytes(l, us.bytes, p.bytes),
+                )
+                .into(),
+            ),
+        ],
+    ));
+    o.push_str(&kpi(
+        "report-kpi-classified-html",
+        &[
+            (
+                "stores",
+                figure(
+                    "classified-stores",
+                    classified.stores,
+                    &l.int(classified.stores),
+                )
+                .into(),
+            ),
+            (
+                "unclassified",
+                figure(
+                    "unclassified-stores",
+                    p.stores - classified.stores,
+                    &l.int(p.stores - classified.stores),
+                )
+                .into(),
+            ),
+        ],
+    ));
     o.push_str("</div><div class=cols><div>");
     let dims = |d: &str| p.dimensions.get(d).cloned().unwrap_or_default();
     dim_table(
         &mut o,
+        l,
         "custody",
-        "Key custody",
+        "report-dim-custody",
         &dims("custody"),
         &total,
         usize::MAX,
     );
-    dim_table(&mut o, "eu", "Location", &dims("eu"), &total, usize::MAX);
     dim_table(
         &mut o,
+        l,
+        "eu",
+        "report-dim-eu",
+        &dims("eu"),
+        &total,
+        usize::MAX,
+    );
+    dim_table(
+        &mut o,
+        l,
         "cloud_act",
-        "Provider parent",
+        "report-dim-cloud-act",
         &dims("cloud_act"),
         &total,
         usize::MAX,
@@ -586,16 +789,18 @@ pub fn render(f: &Figures) -> String {
     o.push_str("</div><div>");
     dim_table(
         &mut o,
+        l,
         "country",
-        "Country",
+        "report-dim-country",
         &dims("country"),
         &total,
         MAX_COUNTRY_ROWS,
     );
     dim_table(
         &mut o,
+        l,
         "classification",
-        "Classification",
+        "report-dim-classification",
         &dims("classification"),
         &total,
         MAX_COUNTRY_ROWS,
@@ -603,8 +808,9 @@ pub fn render(f: &Figures) -> String {
     o.push_str("</div></div><div class=cols><div>");
     dim_table(
         &mut o,
+        l,
         "sov2",
-        "SOV-2 indicator (legal)",
+        "report-dim-sov2",
         &dims("sov2"),
         &total,
         usize::MAX,
@@ -612,52 +818,75 @@ pub fn render(f: &Figures) -> String {
     o.push_str("</div><div>");
     dim_table(
         &mut o,
+        l,
         "sov3",
-        "SOV-3 indicator (data, keys)",
+        "report-dim-sov3",
         &dims("sov3"),
         &total,
         usize::MAX,
     );
-    o.push_str("</div></div><p class=note>SOV-2/SOV-3: indicators computed from observed facts and the reference tables (our heuristic, after the EU Cloud Sovereignty Framework), not an official SEAL level. Custody ladder: none &lt; provider &lt; customer-managed &lt; byok &lt; dedicated-hsm &lt; hyok.</p></section>");
+    let _ = write!(
+        o,
+        "</div></div><p class=note>{}</p></section>",
+        tx(l, "report-sov-note")
+    );
 
     // Trend.
-    o.push_str("<section id=\"trend\"><h2>Since the previous report</h2>");
+    let _ = write!(
+        o,
+        "<section id=\"trend\"><h2>{}</h2>",
+        tx(l, "report-trend")
+    );
     match &f.trend {
-        None => o.push_str("<p data-trend=\"none\">This is the first report for this tenant; the next one will show what changed since it.</p>"),
+        None => {
+            let _ = write!(
+                o,
+                "<p data-trend=\"none\">{}</p>",
+                tx(l, "report-trend-first")
+            );
+        }
         Some(t) => {
             let _ = write!(
                 o,
-                "<p>Compared with the figures kept from report #{} ({}): stores {} → {}, known bytes {} → {}, stores in the EU/EEA {} → {}.</p><p>",
-                t.previous_id,
-                when(t.previous_at_ms),
-                t.stores_before,
-                p.stores,
-                human_bytes(t.bytes_before),
-                human_bytes(p.bytes),
-                t.eu_stores_before,
-                eu.stores
+                "<p>{}</p><p>",
+                txa(
+                    l,
+                    "report-trend-compared",
+                    &[
+                        ("id", t.previous_id.to_string().into()),
+                        ("at", l.datetime(t.previous_at_ms).into()),
+                        ("stores_before", l.int(t.stores_before).into()),
+                        ("stores", l.int(p.stores).into()),
+                        ("bytes_before", l.bytes(t.bytes_before).into()),
+                        ("bytes", l.bytes(p.bytes).into()),
+                        ("eu_before", l.int(t.eu_stores_before).into()),
+                        ("eu", l.int(eu.stores).into()),
+                    ]
+                )
             );
             let mut listed = String::new();
-            for (key, label, list) in [
-                ("new", "New stores", &t.new_stores),
-                ("gone", "Gone stores", &t.gone_stores),
-                ("left-eu", "Moved out of the EU/EEA", &t.left_eu),
-                ("entered-eu", "Moved into the EU/EEA", &t.entered_eu),
-                ("custody-up", "Custody up the ladder", &t.custody_up),
-                ("custody-down", "Custody down the ladder", &t.custody_down),
-                ("custody-unknown", "Custody now unknown", &t.custody_now_unknown),
+            for (key, list) in [
+                ("new", &t.new_stores),
+                ("gone", &t.gone_stores),
+                ("left-eu", &t.left_eu),
+                ("entered-eu", &t.entered_eu),
+                ("custody-up", &t.custody_up),
+                ("custody-down", &t.custody_down),
+                ("custody-unknown", &t.custody_now_unknown),
             ] {
+                let label = tx(l, &format!("report-trend-{key}"));
                 let _ = write!(
                     o,
-                    "<span data-trend=\"{key}\" data-value=\"{n}\">{label}: <b>{n}</b></span>{sep}",
+                    "<span data-trend=\"{key}\" data-value=\"{n}\">{label}: <b>{shown}</b></span>{sep}",
                     n = list.len(),
+                    shown = l.int(list.len() as u64),
                     sep = if key == "custody-unknown" { "" } else { " · " }
                 );
                 if !list.is_empty() {
                     let _ = write!(
                         listed,
                         "<tr><td class=nw>{label}</td><td>{}</td></tr>",
-                        ids(list)
+                        ids(l, list)
                     );
                 }
             }
@@ -670,24 +899,42 @@ pub fn render(f: &Figures) -> String {
     o.push_str("</section>");
 
     // Risks.
-    o.push_str("<section id=\"risks\"><h2>Top risks</h2><p>");
+    let _ = write!(
+        o,
+        "<section id=\"risks\"><h2>{}</h2><p>",
+        tx(l, "report-risks")
+    );
     let counts: Vec<String> = RiskKind::ALL
         .iter()
         .map(|k| {
             let n = f.risks.iter().filter(|r| r.kind == *k).count();
             format!(
-                "<span data-risk-count=\"{}\" data-value=\"{n}\">{}: <b>{n}</b></span>",
+                "<span data-risk-count=\"{}\" data-value=\"{n}\">{}: <b>{}</b></span>",
                 k.id(),
-                esc(k.title())
+                tx(l, &format!("report-risk-{}", k.id())),
+                l.int(n as u64)
             )
         })
         .collect();
     o.push_str(&counts.join(" · "));
     o.push_str("</p>");
     if f.risks.is_empty() {
-        o.push_str("<p>No store has any of these risks.</p>");
+        let _ = write!(o, "<p>{}</p>", tx(l, "report-no-risks"));
     } else {
-        o.push_str("<table class=small><tr><th>risk</th><th>store</th><th>country</th><th>custody</th><th>class</th><th class=n>bytes</th><th>last scan</th><th>seen</th></tr>");
+        o.push_str("<table class=small><tr>");
+        for (col, class) in [
+            ("risk", ""),
+            ("store", ""),
+            ("country", ""),
+            ("custody", ""),
+            ("class", ""),
+            ("bytes", " class=n"),
+            ("last-scan", ""),
+            ("seen", ""),
+        ] {
+            let _ = write!(o, "<th{class}>{}</th>", tx(l, &format!("report-col-{col}")));
+        }
+        o.push_str("</tr>");
         // The most serious rows, but every kind present shows its first rows: a board must
         // see that replication or tags could not be read even beside many provider keys.
         let printed = printed_risks(&f.risks);
@@ -698,16 +945,18 @@ pub fn render(f: &Figures) -> String {
                 k = r.kind.id(),
                 id = esc(&r.store_id),
                 scan = esc(&r.last_scan_id),
-                title = esc(r.kind.short()),
-                country = esc(if r.country.is_empty() {
-                    "(unknown)"
+                title = tx(l, &format!("report-risk-{}-short", r.kind.id())),
+                country = if r.country.is_empty() {
+                    tx(l, "report-key-unknown")
                 } else {
-                    &r.country
-                }),
+                    esc(&r.country)
+                },
                 custody = esc(&r.custody),
                 class = esc(&r.classification),
-                bytes = r.bytes.map_or_else(|| "unknown".to_owned(), human_bytes),
-                seen = day(r.last_seen_ms),
+                bytes = esc(&r
+                    .bytes
+                    .map_or_else(|| l.t("report-unknown"), |b| l.bytes(b))),
+                seen = esc(&l.date(r.last_seen_ms)),
                 // Why, under the risk's name, when it is an unknown (the failed call).
                 detail = if r.detail.is_empty() {
                     String::new()
@@ -723,23 +972,40 @@ pub fn render(f: &Figures) -> String {
         if f.risks.len() > printed.len() {
             let _ = write!(
                 o,
-                "<p class=note>{} more risk rows are not printed: see the evidence bundle (<code>landmeter evidence</code>) or <code>landmeter stores</code> with filters.</p>",
-                f.risks.len() - printed.len()
+                "<p class=note>{}</p>",
+                html_msg(
+                    l,
+                    "report-risks-not-printed-html",
+                    &[("n", l.int((f.risks.len() - printed.len()) as u64).into())]
+                )
             );
         }
     }
     o.push_str("</section>");
 
     // Exit scenario.
-    o.push_str("<section id=\"exit\"><h2>Exit scenario</h2>");
+    let _ = write!(o, "<section id=\"exit\"><h2>{}</h2>", tx(l, "report-exit"));
     match (&f.exit, &f.exit_eur) {
-        (Some(x), Some(eur)) => exit_section(&mut o, x, eur),
-        _ => o.push_str("<p>No stores: nothing to move.</p>"),
+        (Some(x), Some(eur)) => exit_section(&mut o, l, x, eur),
+        _ => {
+            let _ = write!(o, "<p>{}</p>", tx(l, "report-exit-none"));
+        }
     }
     o.push_str("</section>");
 
     // Costs.
-    o.push_str("<section id=\"costs\"><h2>Storage costs (list prices)</h2><table class=small><tr><th>provider</th><th>kind</th><th class=n>stores</th><th class=n>known bytes</th><th class=n>per month (EUR)</th><th>price date</th><th>source</th></tr>");
+    let _ = write!(
+        o,
+        "<section id=\"costs\"><h2>{}</h2><table class=small><tr><th>{}</th><th>{}</th><th class=n>{}</th><th class=n>{}</th><th class=n>{}</th><th>{}</th><th>{}</th></tr>",
+        tx(l, "report-costs"),
+        tx(l, "report-col-provider"),
+        tx(l, "report-col-kind"),
+        tx(l, "report-col-stores"),
+        tx(l, "report-col-known-bytes"),
+        tx(l, "report-col-per-month"),
+        tx(l, "report-col-price-date"),
+        tx(l, "report-col-source"),
+    );
     for c in &f.costs {
         let _ = write!(
             o,
@@ -750,18 +1016,25 @@ pub fn render(f: &Figures) -> String {
                 .monthly
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "unknown".into()),
-            s = c.stores,
-            b = human_bytes(c.bytes),
+            s = l.int(c.stores),
+            b = l.bytes(c.bytes),
             u = if c.stores_size_unknown > 0 {
-                format!(" + {} unknown", c.stores_size_unknown)
+                txa(
+                    l,
+                    "report-plus-unknown",
+                    &[("n", l.int(c.stores_size_unknown).into())],
+                )
             } else {
                 String::new()
             },
             me = eur_value(&c.monthly_eur),
-            money = esc(&eur_text(&c.monthly_eur)),
-            date = esc(c.price.as_ref().map_or("–", dated)),
+            money = esc(&eur_text(l, &c.monthly_eur)),
+            date = esc(&c
+                .price
+                .as_ref()
+                .map_or_else(|| "–".to_owned(), |p| dated(l, p))),
             src = esc(&c.price.as_ref().map_or_else(
-                || "no price in the table".to_owned(),
+                || l.t("report-no-price"),
                 |p| format!("{} ({})", p.source, p.status)
             )),
         );
@@ -769,20 +1042,36 @@ pub fn render(f: &Figures) -> String {
     let monthly: Vec<&Eur> = f.costs.iter().map(|c| &c.monthly_eur).collect();
     let _ = write!(
         o,
-        "</table><p class=note>Unknown prices and unknown sizes are shown as unknown, never as zero. Exchange rate: {}.</p></section>",
-        esc(&rates_used(&monthly))
+        "</table><p class=note>{}</p></section>",
+        txa(
+            l,
+            "report-costs-note",
+            &[("rates", rates_used(l, &monthly).into())]
+        )
     );
 
     // Provenance.
-    o.push_str("<section id=\"provenance\"><h2>Provenance</h2><p class=small>Every figure above is computed from the stores' current views, each interpreted from the facts of its last scan (below).");
+    let _ = write!(
+        o,
+        "<section id=\"provenance\"><h2>{}</h2><p class=small>{}",
+        tx(l, "report-provenance"),
+        tx(l, "report-provenance-intro")
+    );
     if let Some(fp) = &f.interpretation_fingerprint {
         let _ = write!(
             o,
-            " Reference tables fingerprint <span class=id data-fingerprint=\"{0}\">{0}</span>.",
-            esc(fp)
+            " {label} <span class=id data-fingerprint=\"{0}\">{0}</span>.",
+            esc(fp),
+            label = tx(l, "report-fingerprint")
         );
     }
-    o.push_str("</p><table class=small><tr><th>scan</th><th>agent</th><th>provider</th><th>accounts</th><th>started</th><th>ended</th><th>complete</th><th class=n>gaps</th></tr>");
+    o.push_str("</p><table class=small><tr>");
+    for col in [
+        "scan", "agent", "provider", "accounts", "started", "ended", "complete",
+    ] {
+        let _ = write!(o, "<th>{}</th>", tx(l, &format!("report-col-{col}")));
+    }
+    let _ = write!(o, "<th class=n>{}</th></tr>", tx(l, "report-col-gaps"));
     for s in f.scans.iter().take(MAX_SCAN_ROWS) {
         let _ = write!(
             o,
@@ -791,21 +1080,42 @@ pub fn render(f: &Figures) -> String {
             agent = esc(&s.agent),
             prov = esc(&s.provider),
             acc = esc(&s.accounts.join(", ")),
-            start = s.started_at_ms.map(when).unwrap_or_else(|| "–".into()),
-            end = s
+            start = esc(&s
+                .started_at_ms
+                .map(|ms| l.datetime(ms))
+                .unwrap_or_else(|| "–".into())),
+            end = esc(&s
                 .ended_at_ms
-                .map(when)
-                .unwrap_or_else(|| "not ended".into()),
-            complete = if s.complete { "yes" } else { "no" },
-            gaps = s.gaps.len(),
+                .map(|ms| l.datetime(ms))
+                .unwrap_or_else(|| l.t("report-not-ended"))),
+            complete = tx(
+                l,
+                if s.complete {
+                    "common-yes"
+                } else {
+                    "common-no"
+                }
+            ),
+            gaps = l.int(s.gaps.len() as u64),
         );
     }
     o.push_str("</table>");
     if f.scans.len() > MAX_SCAN_ROWS || !f.scans_not_listed.is_empty() {
         let _ = write!(
             o,
-            "<p class=note>{} more scan(s) not printed; every store's scan is in the evidence bundle.</p>",
-            f.scans.len().saturating_sub(MAX_SCAN_ROWS) + f.scans_not_listed.len()
+            "<p class=note>{}</p>",
+            txa(
+                l,
+                "report-scans-not-printed",
+                &[(
+                    "n",
+                    l.int(
+                        (f.scans.len().saturating_sub(MAX_SCAN_ROWS) + f.scans_not_listed.len())
+                            as u64
+                    )
+                    .into()
+                )]
+            )
         );
     }
     o.push_str("</section></body></html>\n");

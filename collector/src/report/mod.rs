@@ -86,6 +86,7 @@ pub fn issue(
     bandwidth_mbps: f64,
     now_ms: i64,
     keep: Keep,
+    locale: &crate::i18n::Locale,
 ) -> Result<Issued, StoreError> {
     let tenant = resolve_tenant(scope, named_tenant)?;
     let stores = tenant_stores(store, &tenant)?;
@@ -142,7 +143,7 @@ pub fn issue(
         now_ms,
     );
     Ok(Issued {
-        html: html::render(&f),
+        html: html::render_in(&f, locale),
         report_id,
         stores: stores.len() as u64,
     })

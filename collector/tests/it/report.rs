@@ -352,6 +352,7 @@ async fn second_report_shows_the_trend_since_the_first() {
             exit_to: "hetzner".into(),
             bandwidth_mbps: 100.0,
             issue: true,
+            ..Default::default()
         })
         .await
         .expect("second report")
@@ -855,4 +856,164 @@ async fn a_missing_converter_is_a_clear_error() {
         "{body}"
     );
     serve.kill().await.expect("stop serve");
+}
+
+/// Issue 18 #5/#6: the report in Dutch when asked (`lang=nl`, `--lang nl`) or when the
+/// collector is configured `language = "nl"`; English stays English; the figures (`data-*`)
+/// are the same in both.
+#[tokio::test]
+async fn report_in_dutch_or_english() {
+    let c = seeded("report-lang").await;
+    let url = |lang: &str| format!("{}/v1/report?tenant=default&lang={lang}", http(&c));
+    let nl = get(&url("nl"), &c.admin_token)
+        .await
+        .text()
+        .await
+        .expect("body");
+    let en = get(&url("en"), &c.admin_token)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(nl.contains("<html lang=\"nl\">"), "{}", &nl[..200]);
+    assert!(nl.contains("Waar onze data staat, en wie erbij kan"));
+    assert!(
+        nl.contains("<h2>Belangrijkste risico's</h2>")
+            || nl.contains("<h2>Belangrijkste risico&#39;s</h2>")
+    );
+    assert!(
+        !nl.contains("Top risks"),
+        "no English heading left in Dutch"
+    );
+    assert!(en.contains("<html lang=\"en\">"));
+    assert!(en.contains("Where our data is, and who can reach it"));
+    assert!(en.contains("<h2>Top risks</h2>"));
+    // The same figures, whatever the language.
+    for id in [
+        "total-stores",
+        "total-bytes",
+        "eu-stores",
+        "cloud-act-stores",
+    ] {
+        assert_eq!(figure(&nl, id), figure(&en, id), "{id}");
+    }
+    // Dates and times in Europe/Amsterdam unless configured: CET or CEST, never UTC.
+    assert!(
+        nl.contains(" CET") || nl.contains(" CEST"),
+        "Amsterdam time"
+    );
+    // An unknown language is a 400 naming the valid ones, not an English report.
+    let resp = get(&url("fr"), &c.admin_token).await;
+    assert_eq!(resp.status(), 400);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("nl or en"), "{body}");
+
+    // The CLI's --lang goes through MapService the same way.
+    let out = crate::harness::temp_dir("report-lang-cli").join("board.html");
+    let cli = <landmeter_collector::cli::Cli as clap::Parser>::try_parse_from([
+        "landmeter",
+        "report",
+        "--server",
+        &c.url,
+        "--token",
+        &c.admin_token,
+        "--tenant",
+        "default",
+        "--lang",
+        "nl",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ])
+    .expect("flags parse");
+    landmeter_collector::cli::run(cli).await.expect("report");
+    let written = std::fs::read_to_string(&out).expect("written");
+    assert!(written.contains("<html lang=\"nl\">"));
+    c.stop().await;
+
+    // A collector configured `language = "nl"`: Dutch without asking, English on request.
+    let c = Collector::start_http("report-lang-default", |cfg| {
+        cfg.language = landmeter_collector::i18n::Lang::Nl;
+        cfg.time_zone = "UTC".into();
+    })
+    .await;
+    scan(&c, "scan-1", facts_of(&ESTATE)).await;
+    let nl = c
+        .map()
+        .await
+        .board_report(BoardReportRequest {
+            tenant: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("report")
+        .into_inner()
+        .html;
+    assert!(nl.contains("<html lang=\"nl\">"));
+    assert!(nl.contains(" UTC"), "the configured zone");
+    let en = c
+        .map()
+        .await
+        .board_report(BoardReportRequest {
+            tenant: "default".into(),
+            lang: "en".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("report")
+        .into_inner()
+        .html;
+    assert!(en.contains("<html lang=\"en\">"));
+    c.stop().await;
+}
+
+/// Issue 18 #5: the CLI's messages for people in Dutch with `--lang nl`: a wrong name lists
+/// the valid ones in Dutch (the collector sends the names as metadata); English unchanged.
+#[tokio::test]
+async fn cli_messages_in_dutch() {
+    let c = seeded("cli-lang").await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["landmeter"];
+        all.extend_from_slice(args);
+        <landmeter_collector::cli::Cli as clap::Parser>::try_parse_from(all).expect("flags parse")
+    };
+    let conn = [
+        "--server",
+        c.url.as_str(),
+        "--token",
+        c.admin_token.as_str(),
+    ];
+    let stores = |lang: &str| {
+        let mut a = vec!["stores"];
+        a.extend_from_slice(&conn);
+        a.extend_from_slice(&["--provider", "AWSX", "--lang", lang]);
+        run(&a)
+    };
+    let nl = landmeter_collector::cli::run(stores("nl"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nl.starts_with("aanbieder \"AWSX\" bestaat niet; bekend: ") && nl.contains("aws"),
+        "{nl}"
+    );
+    let en = format!(
+        "{:#}",
+        landmeter_collector::cli::run(stores("en"))
+            .await
+            .unwrap_err()
+    );
+    assert!(en.contains("unknown provider") && en.contains("AWSX"), "{en}");
+
+    let mut a = vec!["report"];
+    a.extend_from_slice(&conn);
+    a.extend_from_slice(&["--tenant", "gemeente-a", "--lang", "nl-NL"]);
+    let nl = landmeter_collector::cli::run(run(&a))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        nl.contains("organisatie \"gemeente-a\" heeft geen scan") && nl.contains("default"),
+        "{nl}"
+    );
+    c.stop().await;
 }

@@ -596,3 +596,95 @@ fn a_missing_chromium_fails_and_says_how_to_install_it() {
         "{err}"
     );
 }
+
+/// Issue 18 #5: the language switch. The collector's words come from its catalogues
+/// (`/ui/locales/<lang>.json`); choosing Nederlands sets `<html lang="nl">`, Dutch headings and
+/// navigation, and is remembered across a reload (localStorage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_switches_to_dutch_and_remembers_it() -> anyhow::Result<()> {
+    let browser = Browser::start().await?;
+    let dir = TempDir::new("landmeter-ui-lang")?;
+    let db = dir.path().join("map.db");
+    let collector =
+        Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
+    let base = format!("http://{}", http_addr(&collector, WAIT)?);
+    let token = collector.token().to_owned();
+
+    // The catalogues: English by default (no `language` configured), Dutch on request.
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let default: Value = http
+        .get(format!("{base}/ui/locales/default.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        default["lang"] == "en" && default["default"] == "en",
+        "{default}"
+    );
+    let nl: Value = http
+        .get(format!("{base}/ui/locales/nl.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        nl["messages"]["ui-title-coverage"] == "Dekking",
+        "Dutch catalogue: {nl}"
+    );
+    let unknown = http
+        .get(format!("{base}/ui/locales/fr.json"))
+        .send()
+        .await?;
+    ensure!(unknown.status() == 404, "fr: {}", unknown.status());
+
+    browser.goto(&format!("{base}/ui/#token={token}")).await?;
+    rendered(&browser, "dashboard").await?;
+    ensure!(
+        browser
+            .execute("return document.documentElement.lang", vec![])
+            .await?
+            == "en"
+    );
+    browser.goto(&format!("{base}/ui/#/coverage")).await?;
+    rendered(&browser, "coverage").await?;
+    browser
+        .execute(
+            "const s = document.getElementById('lang'); s.value = 'nl'; s.dispatchEvent(new Event('change')); return true;",
+            vec![],
+        )
+        .await?;
+    browser
+        .wait_until(
+            "return document.documentElement.lang === 'nl' && document.querySelector('#view h1')?.textContent === 'Dekking' && document.body.dataset.ready === 'coverage'",
+            WAIT,
+        )
+        .await
+        .context("the coverage view in Dutch")?;
+    let nav = browser
+        .execute(
+            "return document.querySelector('#nav a[data-view=stores]').textContent",
+            vec![],
+        )
+        .await?;
+    ensure!(nav == "Opslagen", "navigation in Dutch: {nav}");
+    browser.screenshot("ui-dutch-coverage").await?;
+
+    // Remembered: a reload stays Dutch.
+    browser.goto(&format!("{base}/ui/#/stores")).await?;
+    browser
+        .execute(
+            "setTimeout(() => location.reload(), 0); return true;",
+            vec![],
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .wait_until(
+            "return document.documentElement.lang === 'nl' && document.querySelector('#view h1')?.textContent === 'Opslagen'",
+            WAIT,
+        )
+        .await
+        .context("still Dutch after a reload")?;
+    Ok(())
+}
