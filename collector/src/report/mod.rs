@@ -78,6 +78,8 @@ pub enum Keep {
 
 /// Gathers and renders one report, recording it when `keep` says so. `scope` is the
 /// caller's; whether the caller may issue is the transport's check.
+// The request's fields, each used once: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn issue(
     store: &dyn MapStore,
     scope: &Scope,
