@@ -1,6 +1,6 @@
 // landmeter web UI: one page, hash routes, no framework. Every text from the API goes
 // through text nodes and attributes, never parsed as HTML, so data cannot become markup.
-import { renderGraph } from "/ui/assets/graph.js";
+import { legend as graphLegend, renderGraph } from "/ui/assets/graph.js";
 
 // ---- DOM helpers --------------------------------------------------------------------------
 
@@ -146,11 +146,49 @@ async function render() {
   show(h("p", { class: "muted" }, t("ui-loading", "Loading…")));
   try {
     await fn(r);
+    signedIn();
   } catch (e) {
-    if (!(e instanceof ApiError && e.status === 401)) show(errorBox(e));
+    if (e instanceof ApiError && e.status === 401) return;
+    show(errorBox(e));
   }
+  announceView();
   document.body.dataset.ready = r.name;
 }
+
+/** A title per view (the heading's own text, without its badges) and focus on the heading,
+ * so a screen reader announces where a navigation landed (WCAG 2.4.2, 2.4.3). */
+function announceView() {
+  const h1 = view().querySelector("h1");
+  const own = h1 ? [...h1.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join("").trim() : "";
+  const name = own || (h1 && h1.textContent.trim()) || (view().querySelector("[role=alert]") ? "Error" : "");
+  document.title = name ? `${name} — landmeter` : "landmeter";
+  if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); } else document.getElementById("main").focus({ preventScroll: true });
+  fitTables();
+}
+
+/** Wide tables scroll inside their own box, never the page (WCAG 1.4.10 at 390 px), and a box
+ * that scrolls can be reached and scrolled from the keyboard (WCAG 2.1.1). */
+function fitTables() {
+  for (const t of view().querySelectorAll("table")) {
+    if (t.parentElement.closest("table, .scroll, .card")) continue;
+    const box = h("div", { class: "scroll" });
+    t.replaceWith(box);
+    box.append(t);
+  }
+  for (const box of view().querySelectorAll(".scroll, .card")) {
+    const scrolls = box.scrollWidth > box.clientWidth + 1;
+    if (scrolls && !box.hasAttribute("tabindex")) {
+      const heading = box.querySelector("h2") || box.closest(".card")?.querySelector("h2");
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", heading ? heading.textContent : "table");
+      box.dataset.scrolls = "";
+    } else if (!scrolls && "scrolls" in box.dataset) {
+      for (const a of ["tabindex", "role", "aria-label", "data-scrolls"]) box.removeAttribute(a);
+    }
+  }
+}
+addEventListener("resize", () => { clearTimeout(fitTables.timer); fitTables.timer = setTimeout(fitTables, 200); });
 
 // ---- filters (the CLI's store filters, same query parameters) ------------------------------
 
@@ -320,33 +358,37 @@ function costTable(costs) {
 async function map(r) {
   const fp = filterParams(r.params);
   const expand = (r.params.get("expand") || "").split(",").filter(Boolean);
+  const group = r.params.get("group") || "";
   const q = new URLSearchParams(fp);
   if (expand.length) q.set("expand", expand.join(","));
+  if (group) q.set("group", group);
   const g = await api(`/v1/graph?${q}`);
-  const legend = h("div", { class: "legend" },
-    [["eu", "EU/EEA"], ["us-parent", "EU, US-parented provider (CLOUD Act)"], ["non-eu", "outside the EU/EEA"], ["unknown", "unknown"]]
-      .map(([k, label]) => h("span", {}, h("span", { class: `swatch sw-${k}` }), label)),
-    h("span", {}, "border width = custody (thicker: customer holds the key)"),
-    h("span", {}, "dashed purple = replication"));
+  // Bundles (an account's groups, when the map is too big) open here, groups at the collector.
+  const open = (r.params.get("open") || "").split(",").filter(Boolean);
   const onNode = (node) => {
-    if (node.kind === "store-group") {
+    if (node.kind === "store-group" || node.kind === "bundle") {
+      const [key, list] = node.kind === "bundle" ? ["open", open] : ["expand", expand];
       const p = new URLSearchParams(r.params);
-      p.set("expand", [...new Set([...expand, node.id])].join(","));
+      p.set(key, [...new Set([...list, node.id])].join(","));
       go("map", p);
     } else if (node.kind === "store") {
       // Within its tenant: a store id two tenants share must not open either one silently.
       location.hash = storeHref(node.id.replace(/^store:/, ""), node.tenant);
     }
   };
+  // Grouping: automatic above 200 stores, or the reader's choice; kept by the filter form.
+  const grouping = h("label", { for: "f-group" }, "Group stores",
+    h("select", { id: "f-group", name: "group" }, [["", "automatic"], ["always", "always"], ["never", "never"]]
+      .map(([v, t]) => h("option", { value: v, selected: v === group }, t))));
   const wrap = h("div", { class: "graph-wrap" });
   show(
     h("h1", {}, t("ui-title-map", "Dependency map")),
-    filterForm("map", r.params),
+    filterForm("map", r.params, [grouping]),
     h("p", { "data-testid": "graph-summary" },
-      `${g.nodes.length} nodes, ${g.edges.length} edges`, g.aggregated ? " — stores aggregated per account, region and custody; click a group to expand it" : "",
-      expand.length ? h("button", { type: "button", onclick: () => { const p = new URLSearchParams(r.params); p.delete("expand"); go("map", p); } }, " Collapse all") : null),
-    legend, wrap);
-  renderGraph(wrap, g, onNode);
+      `${g.nodes.length} nodes, ${g.edges.length} edges`, g.aggregated ? " — stores grouped per account, region, kind and custody; activate a group to show its stores" : "",
+      expand.length || open.length ? [" ", h("button", { type: "button", onclick: () => { const p = new URLSearchParams(r.params); p.delete("expand"); p.delete("open"); go("map", p); } }, "Collapse all")] : null),
+    graphLegend(), wrap);
+  renderGraph(wrap, g, onNode, new Set(open));
 }
 
 // ---- stores -------------------------------------------------------------------------------
@@ -610,6 +652,8 @@ function showLogin() {
   document.getElementById("nav").hidden = true;
   document.getElementById("logout").hidden = true;
   view().replaceChildren();
+  document.title = "Sign in — landmeter";
+  document.body.dataset.ready = "login";
   document.getElementById("login-token").focus();
 }
 
@@ -653,7 +697,8 @@ async function start() {
     showLogin();
   });
   window.addEventListener("hashchange", () => { if (!document.getElementById("login").hidden) return; render(); });
-  signedIn();
+  // The navigation appears with the first answer of the API (render -> signedIn), so the
+  // sign-in page never shows it.
   await render();
 }
 

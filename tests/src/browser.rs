@@ -351,6 +351,68 @@ impl Browser {
             .unwrap_or_default())
     }
 
+    /// Emulates a viewport of `width` x `height` CSS pixels (a phone's when `mobile`: touch,
+    /// no scroll bars taking width), through chromedriver's DevTools passthrough, so the page
+    /// gets exactly that size whatever the headless window's decorations.
+    pub async fn set_viewport(&self, width: u32, height: u32, mobile: bool) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &self.session_path("/goog/cdp/execute"),
+            Some(
+                json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                    "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile,
+                }}),
+            ),
+        )
+        .await
+        .with_context(|| format!("set the viewport to {width}x{height}"))?;
+        Ok(())
+    }
+
+    /// Runs the vendored axe-core (`tests/vendor/axe-core/axe.min.js`) on the page for the WCAG
+    /// 2.0, 2.1 and 2.2 A and AA rules; returns the violations as readable lines (rule, impact,
+    /// help, then each offending element's selector and axe's summary), empty when none.
+    pub async fn axe_violations(&self) -> anyhow::Result<Vec<String>> {
+        static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let injected = self
+            .execute("return typeof window.axe === 'object'", vec![])
+            .await?;
+        if injected != Value::Bool(true) {
+            let src = match AXE.get() {
+                Some(s) => s,
+                None => {
+                    let path = workspace_root().join("tests/vendor/axe-core/axe.min.js");
+                    let s = std::fs::read_to_string(&path)
+                        .with_context(|| format!("read {}", path.display()))?;
+                    AXE.get_or_init(|| s)
+                }
+            };
+            // Evaluated by the driver, not as a <script>: the UI's CSP allows no inline script.
+            self.execute(&format!("{src}\n;return typeof window.axe;"), vec![])
+                .await
+                .context("inject axe-core")?;
+        }
+        self.execute(
+            "window.__axe = null; \
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}, resultTypes: ['violations']}) \
+               .then(r => { window.__axe = r.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` + \
+                 v.nodes.slice(0, 8).map(n => `    ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\\s+/g, ' ')}`).join('\\n')); }) \
+               .catch(e => { window.__axe = ['axe failed: ' + e]; }); return 1",
+            vec![],
+        )
+        .await?;
+        let v = self
+            .wait_until("return window.__axe", Duration::from_secs(60))
+            .await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Saves a PNG of the viewport as `target/ui-artifacts/<name>.png`; returns the path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let v = self

@@ -165,7 +165,7 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Stat
         filter: FilterArgs,
     }
     // `tenant` narrows the caller's scope instead (see `insight::narrow`).
-    const NOT_FILTERS: [&str; 12] = [
+    const NOT_FILTERS: [&str; 13] = [
         "page_token",
         "page_size",
         "by",
@@ -173,6 +173,7 @@ pub fn from_query(pairs: &[(String, String)]) -> Result<StoreFilter, tonic::Stat
         "after_id",
         "tenant",
         "expand",
+        "group",
         "from",
         "to",
         "bandwidth_mbps",

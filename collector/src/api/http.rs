@@ -469,6 +469,22 @@ async fn graph(
         .map(|id| id.trim().to_owned())
         .filter(|id| !id.is_empty())
         .collect();
+    // `group=always` groups a small map too (and `never` a big one): the reader's choice.
+    let group = match pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "group")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("" | "auto") => None,
+        Some("always") => Some(true),
+        Some("never") => Some(false),
+        Some(other) => {
+            return error(tonic::Status::invalid_argument(format!(
+                "group must be one of auto, always, never (not {other:?})"
+            )));
+        }
+    };
     insight_document(
         &s,
         &headers,
@@ -477,10 +493,8 @@ async fn graph(
         |v| v["nodes"].as_array().map_or(0, |n| n.len() as u64),
         move |store, scope| {
             let filter = super::names::check_filter(store, scope, filter)?;
-            Ok(insight::graph(
-                &crate::store::all_stores(store, scope, &filter)?,
-                &expand,
-            ))
+            let stores = crate::store::all_stores(store, scope, &filter)?;
+            Ok(insight::graph_grouped(&stores, &expand, group))
         },
     )
     .await

@@ -464,6 +464,20 @@ pub fn graph(stores: &[StoreView], expand: &BTreeSet<String>) -> Value {
     graph_of(stores, expand, stores.len() > GRAPH_AGGREGATE_ABOVE)
 }
 
+/// [`graph`] with the grouping chosen: `Some(true)` groups whatever the size, `Some(false)`
+/// never, `None` above [`GRAPH_AGGREGATE_ABOVE`] stores.
+pub fn graph_grouped(
+    stores: &[StoreView],
+    expand: &BTreeSet<String>,
+    group: Option<bool>,
+) -> Value {
+    graph_of(
+        stores,
+        expand,
+        group.unwrap_or(stores.len() > GRAPH_AGGREGATE_ABOVE),
+    )
+}
+
 /// Every store as its own node, whatever the size: the export (`landmeter graph`).
 pub fn graph_detailed(stores: &[StoreView]) -> Value {
     graph_of(stores, &BTreeSet::new(), false)
@@ -904,6 +918,17 @@ mod tests {
         let expand = BTreeSet::from(["group:t/a/eu-central-1/store/provider".to_owned()]);
         let g = graph(&many, &expand);
         assert_eq!(g["nodes"].as_array().expect("nodes").len(), 4 + 250);
+        // The reader's choice wins over the size: a small map grouped, a big one not.
+        let g = graph_grouped(&few, &BTreeSet::new(), Some(true));
+        assert_eq!(
+            (
+                g["aggregated"].as_bool(),
+                g["nodes"].as_array().map(Vec::len)
+            ),
+            (Some(true), Some(5))
+        );
+        let g = graph_grouped(&many, &BTreeSet::new(), Some(false));
+        assert_eq!(g["nodes"].as_array().map(Vec::len), Some(4 + 250));
     }
 
     #[test]

@@ -45,6 +45,12 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../ui/graph.js"),
     },
+    // @dagrejs/dagre 3.1.4 (MIT, collector/ui/vendor/dagre.LICENSE): the map's layered layout.
+    Asset {
+        name: "dagre.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../ui/vendor/dagre.esm.js"),
+    },
     Asset {
         name: "app.css",
         content_type: "text/css; charset=utf-8",
@@ -274,7 +280,9 @@ mod tests {
         for a in &ASSETS[1..] {
             if a.name != "favicon.svg" {
                 assert!(
-                    index.contains(&format!("/ui/assets/{}", a.name)) || a.name == "graph.js",
+                    index.contains(&format!("/ui/assets/{}", a.name))
+                        || a.name == "graph.js"
+                        || a.name == "dagre.js",
                     "{} not referenced",
                     a.name
                 );

@@ -686,5 +686,246 @@ async fn the_ui_switches_to_dutch_and_remembers_it() -> anyhow::Result<()> {
         )
         .await
         .context("still Dutch after a reload")?;
+
+/// The viewports every view is checked and photographed at: a laptop and a phone.
+const VIEWPORTS: [(&str, u32, u32, bool); 2] =
+    [("desktop", 1440, 900, false), ("mobile", 390, 844, true)];
+
+/// WCAG 2.2 AA on every view, at 1440x900 and 390x844: axe-core (vendored) finds no violation,
+/// each view has its own title, focus is on the view's heading after navigating to it, the
+/// page never scrolls sideways, and the sign-in page has no navigation. Screenshots of every
+/// view at both sizes go to `target/ui-artifacts/a11y-<view>-<viewport>.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_view_passes_axe_on_desktop_and_phone() -> anyhow::Result<()> {
+    let browser = Browser::start().await?;
+    let moto = Moto::start()?;
+    let aws = Aws::connect(&moto.endpoint()).await?;
+    estate::seed(&aws, estate::DEMO).await?;
+    let dir = TempDir::new("landmeter-ui-a11y")?;
+    let db = dir.path().join("map.db");
+    let collector =
+        Collector::start_with(dir, &db, "127.0.0.1:0", &["--http-listen", "127.0.0.1:0"])?;
+    run_agent(&collector.url(), &moto.endpoint(), &[])
+        .await?
+        .success()?;
+    let base = format!("http://{}", http_addr(&collector, WAIT)?);
+    let token = collector.token().to_owned();
+    let first = get_json(&base, "/v1/stores?page_size=1", &token).await?;
+    let first = &first["stores"][0];
+    let store_href = format!(
+        "#/store/{}?tenant={}",
+        url_escape(first["id"].as_str().context("a store id")?),
+        first["tenant"].as_str().unwrap_or_default()
+    );
+    // (the router's name, the screenshot's name, the route)
+    let views = [
+        ("dashboard", "dashboard", "#/dashboard".to_owned()),
+        ("map", "map", "#/map".to_owned()),
+        ("map", "map-grouped", "#/map?group=always".to_owned()),
+        ("stores", "stores", "#/stores".to_owned()),
+        ("store", "store", store_href),
+        ("changes", "changes", "#/changes".to_owned()),
+        ("coverage", "coverage", "#/coverage".to_owned()),
+        (
+            "exit",
+            "exit",
+            "#/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000&tenant=default".to_owned(),
+        ),
+    ];
+
+    browser.goto(&format!("{base}/ui/#token={token}")).await?;
+    rendered(&browser, "dashboard").await?;
+    let mut problems = Vec::new();
+    for (viewport, width, height, mobile) in VIEWPORTS {
+        browser.set_viewport(width, height, mobile).await?;
+        let mut titles = BTreeMap::new();
+        for (view, shot, href) in &views {
+            // A hash change, as a click on the navigation makes: the document stays.
+            browser
+                .execute(
+                    "location.hash = arguments[0]; return 1",
+                    vec![Value::String(href.clone())],
+                )
+                .await?;
+            rendered(&browser, view).await?;
+            let state = browser
+                .execute(
+                    "const a = document.activeElement; const d = document.documentElement; \
+                     return {title: document.title, focus: a ? a.tagName : null, \
+                             heading: (document.querySelector('#view h1') || {}).textContent || null, \
+                             scroll: d.scrollWidth, width: d.clientWidth}",
+                    vec![],
+                )
+                .await?;
+            let title = state["title"].as_str().unwrap_or_default().to_owned();
+            if !title.ends_with("landmeter") || title == "landmeter" {
+                problems.push(format!("{viewport} {view}: title {title:?} names no view"));
+            }
+            if let Some(other) = titles.insert(title.clone(), *view) {
+                problems.push(format!(
+                    "{viewport}: {view} and {other} share the title {title:?}"
+                ));
+            }
+            if state["focus"] != "H1" {
+                problems.push(format!(
+                    "{viewport} {view}: focus on {} after the view change, not its heading",
+                    state["focus"]
+                ));
+            }
+            if state["scroll"].as_u64() > state["width"].as_u64() {
+                problems.push(format!(
+                    "{viewport} {view}: the page scrolls sideways ({} px wide in {} px)",
+                    state["scroll"], state["width"]
+                ));
+            }
+            for v in browser.axe_violations().await? {
+                problems.push(format!("{viewport} {view}: {v}"));
+            }
+            let shot = browser
+                .screenshot(&format!("a11y-{view}-{viewport}"))
+                .await?;
+            eprintln!("screenshot {}", shown(&shot));
+        }
+    }
+
+    // The map grouped on request: a legend that is true, an arrowhead on every edge, and a
+    // click on a group shows its stores.
+    browser.set_viewport(1440, 900, false).await?;
+    browser
+        .execute(
+            "location.hash = arguments[0]; return 1",
+            vec![Value::String("#/map?group=always".to_owned())],
+        )
+        .await?;
+    rendered(&browser, "map").await?;
+    let grouped = get_json(&base, "/v1/graph?group=always", &token).await?;
+    ensure!(grouped["aggregated"] == true, "group=always: {grouped}");
+    let api_edges = grouped["edges"].as_array().context("edges")?;
+    let api_replication = api_edges
+        .iter()
+        .filter(|e| e["kind"] == "replicates-to")
+        .count();
+    let drawing = browser
+        .execute(
+            "const e = [...document.querySelectorAll('svg.graph path.edge')]; \
+             const legend = document.querySelector('[data-testid=graph-legend]'); \
+             return {edges: e.length, \
+                     arrows: e.filter(p => /^url\\(#arrow/.test(p.getAttribute('marker-end') || '')).length, \
+                     replication: e.filter(p => p.dataset.kind === 'replicates-to' && p.getAttribute('marker-end') === 'url(#arrow-rep)').length, \
+                     markers: document.querySelectorAll('svg.graph marker path').length, \
+                     legend: legend ? legend.textContent : null}",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        drawing["edges"].as_u64() == Some(api_edges.len() as u64)
+            && drawing["arrows"] == drawing["edges"]
+            && drawing["replication"].as_u64() == Some(api_replication as u64)
+            && drawing["markers"].as_u64() >= Some(2),
+        "edges and arrowheads drawn {drawing}, the API has {} edges, {api_replication} replicating",
+        api_edges.len()
+    );
+    ensure!(
+        api_replication > 0,
+        "the demo estate replicates, the grouped map shows none"
+    );
+    let legend = drawing["legend"].as_str().unwrap_or_default();
+    ensure!(
+        legend.contains("replicates to")
+            && legend.contains("outside the EU/EEA")
+            && !legend.contains("border width"),
+        "legend: {legend}"
+    );
+    let group = grouped["nodes"]
+        .as_array()
+        .context("nodes")?
+        .iter()
+        .filter(|n| n["kind"] == "store-group")
+        .max_by_key(|n| n["count"].as_u64())
+        .context("a store group")?;
+    let group_id = group["id"].as_str().context("group id")?;
+    let node = browser
+        .wait_for(&format!("svg [data-node-id=\"{group_id}\"]"), WAIT)
+        .await?;
+    browser.click(&node).await?;
+    browser
+        .wait_until("return location.hash.includes('expand=')", WAIT)
+        .await?;
+    rendered(&browser, "map").await?;
+    let expanded = get_json(
+        &base,
+        &format!("/v1/graph?group=always&expand={}", url_escape(group_id)),
+        &token,
+    )
+    .await?;
+    let stores_api = expanded["nodes"]
+        .as_array()
+        .context("nodes")?
+        .iter()
+        .filter(|n| n["kind"] == "store")
+        .count();
+    let stores_drawn = browser
+        .wait_until(
+            "return document.querySelectorAll('svg [data-kind=store]').length",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        stores_api as u64 == group["count"].as_u64().unwrap_or(0)
+            && stores_drawn.as_u64() == Some(stores_api as u64),
+        "group {group_id} of {} stores expanded: {stores_drawn} drawn, the API {stores_api}",
+        group["count"]
+    );
+    // The search finds a store by part of its name and says how many matched.
+    let search = browser.wait_for("[data-testid=graph-search]", WAIT).await?;
+    browser.type_into(&search, "burgerzaken").await?;
+    let found = browser
+        .wait_until(
+            "const s = document.querySelector('[data-testid=graph-search-status]').textContent; \
+             return /match/.test(s) && document.querySelectorAll('svg .node.match').length > 0 ? s : null",
+            WAIT,
+        )
+        .await?;
+    eprintln!("map search: {found}");
+    let shot = browser.screenshot("map-group-expanded").await?;
+    eprintln!("screenshot {}", shown(&shot));
+
+    // Signed out: the sign-in page, without the navigation, passes too.
+    browser.set_viewport(1440, 900, false).await?;
+    browser
+        .click(&browser.wait_for("#logout", WAIT).await?)
+        .await?;
+    browser
+        .wait_until("return !document.getElementById('login').hidden", WAIT)
+        .await?;
+    for (viewport, width, height, mobile) in VIEWPORTS {
+        browser.set_viewport(width, height, mobile).await?;
+        let nav = browser
+            .execute(
+                "const n = document.getElementById('nav'); return !!n && n.getClientRects().length > 0",
+                vec![],
+            )
+            .await?;
+        if nav != Value::Bool(false) {
+            problems.push(format!("{viewport} sign-in: the navigation is shown"));
+        }
+        let title = browser.execute("return document.title", vec![]).await?;
+        if title.as_str().is_none_or(|t| !t.starts_with("Sign in")) {
+            problems.push(format!("{viewport} sign-in: title {title}"));
+        }
+        for v in browser.axe_violations().await? {
+            problems.push(format!("{viewport} sign-in: {v}"));
+        }
+        let shot = browser
+            .screenshot(&format!("a11y-sign-in-{viewport}"))
+            .await?;
+        eprintln!("screenshot {}", shown(&shot));
+    }
+    ensure!(
+        problems.is_empty(),
+        "{} accessibility problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     Ok(())
 }
