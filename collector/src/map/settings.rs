@@ -189,7 +189,6 @@ mod tests {
                 message: "not allowed".into(),
                 call: "ec2:GetEbsEncryptionByDefault".into(),
                 topic: FactTopic::Setting as i32,
-                ..Default::default()
             })),
         };
         let rows = interpret([("t", &gap)]);

@@ -1002,7 +1002,10 @@ async fn cli_messages_in_dutch() {
             .await
             .unwrap_err()
     );
-    assert!(en.contains("unknown provider") && en.contains("AWSX"), "{en}");
+    assert!(
+        en.contains("unknown provider") && en.contains("AWSX"),
+        "{en}"
+    );
 
     let mut a = vec!["report"];
     a.extend_from_slice(&conn);

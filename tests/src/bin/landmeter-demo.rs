@@ -135,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
         aws_kinds_estate::EU,
         aws_kinds_estate::US
     ));
+    // After the `[aws]` keys above: these sections open tables of their own.
+    text.push_str(&gcp.section_with_kinds());
+    text.push_str(&europe.section());
     std::fs::write(&config, text)?;
     let run = multi_cloud::run_agent_with_aws_kinds(&collector.url(), &config)
         .await?

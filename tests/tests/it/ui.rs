@@ -686,6 +686,8 @@ async fn the_ui_switches_to_dutch_and_remembers_it() -> anyhow::Result<()> {
         )
         .await
         .context("still Dutch after a reload")?;
+    Ok(())
+}
 
 /// The viewports every view is checked and photographed at: a laptop and a phone.
 const VIEWPORTS: [(&str, u32, u32, bool); 2] =

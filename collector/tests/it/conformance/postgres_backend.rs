@@ -393,7 +393,7 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
     assert!(copied.contains("stores: 3 rows"), "{copied}");
     assert!(copied.contains("changes: 4 rows"), "{copied}");
     let migrated = landmeter(&["db", "migrate", "--db", db.url()]).await;
-    assert!(migrated.contains("schema version 12"), "{migrated}");
+    assert!(migrated.contains("schema version 13"), "{migrated}");
 
     let target = Collector::start_in(
         temp_dir("pg-copy-target"),
