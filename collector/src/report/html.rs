@@ -58,7 +58,14 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .note { font-size: 7.5pt; color: #444; }
 .risk-classified-outside-eu td:first-child, .risk-provider-keys-us-parent td:first-child { font-weight: bold; }
 .id { font-family: "DejaVu Sans Mono", monospace; font-size: 7pt; word-break: break-all; }
-section { break-inside: avoid; }
+/* A risk's name wraps in its own column, so a longer name (Dutch) does not squeeze the ids into
+   one character a line. */
+tr[data-risk] td:first-child { white-space: normal; width: 30mm; }
+td.id { min-width: 30mm; }
+/* Sections may run on to the next page (a whole section pushed over leaves a gap and, in the
+   longer Dutch text, a third page); a heading stays with what follows, a row stays whole. */
+h2 { break-after: avoid; }
+tr, .kpis, .kpi { break-inside: avoid; }
 @media screen { body { max-width: 190mm; margin: 8mm auto; } }
 "#;
 

@@ -736,6 +736,19 @@ async fn pdf_report_is_one_or_two_pages() {
     let pages = pdf_pages(&pdf);
     assert!((1..=2).contains(&pages), "{pages} pages");
 
+    // Dutch runs longer than English: the same estate still fits on two pages.
+    let resp = get(
+        &format!("{}/v1/report?tenant=default&format=pdf&lang=nl", http(&c)),
+        &c.admin_token,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let nl = resp.bytes().await.expect("body");
+    std::fs::write(artifacts.join("board-report-large-nl.pdf"), &nl).expect("artifact");
+    assert!(nl.starts_with(b"%PDF-"), "a PDF");
+    let pages = pdf_pages(&nl);
+    assert!((1..=2).contains(&pages), "Dutch: {pages} pages");
+
     // The CLI writes the same through MapService.
     let out = crate::harness::temp_dir("report-pdf-cli").join("board.pdf");
     let cli = <landmeter_collector::cli::Cli as clap::Parser>::try_parse_from([
