@@ -395,15 +395,59 @@ async function map(r) {
 
 const PAGE = 100;
 
+/** The stores table's columns: header, the value to sort and search by, and the cell. */
+const STORE_COLUMNS = [
+  ["name", (s) => s.name],
+  ["tenant", (s) => s.tenant],
+  ["provider", (s) => s.provider],
+  ["account", (s) => s.account],
+  ["region", (s) => s.region],
+  ["country", (s) => s.country || ""],
+  ["jurisdiction", (s) => s.jurisdiction || ""],
+  ["custody", (s) => s.custody],
+  ["replicated outside EU", (s) => replicationLabel(s)],
+  ["classification", (s) => s.classification || "(unclassified)"],
+  ["process", (s) => s.process || ""],
+  ["bytes", (s) => (s.bytes === null || s.bytes === undefined ? -1 : s.bytes)],
+];
+
+/** Whether a copy is outside the EU/EEA: yes, no, or unknown (never "no" for a failed read). */
+function replicationLabel(s) {
+  if (s.replicated_outside_eu === true) return "yes";
+  if (s.replicated_outside_eu === false) return "no";
+  return UNKNOWN;
+}
+
+/** Every store the filter selects, page by page, as CSV (the columns of the table plus id). */
+async function storesCsv(fp) {
+  const head = ["id", ...STORE_COLUMNS.map(([c]) => c)];
+  const lines = [head];
+  let token = "";
+  do {
+    const q = new URLSearchParams(fp);
+    q.set("page_size", "1000");
+    if (token) q.set("page_token", token);
+    const res = await api(`/v1/stores?${q}`);
+    for (const s of res.stores || []) {
+      lines.push([s.id, ...STORE_COLUMNS.map(([c, v]) => (c === "bytes" && v(s) < 0 ? "unknown" : v(s)))]);
+    }
+    token = res.next_page_token || "";
+  } while (token);
+  const cell = (x) => { const t = String(x ?? ""); return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t; };
+  return lines.map((l) => l.map(cell).join(",")).join("\n") + "\n";
+}
+
 async function stores(r) {
   const fp = filterParams(r.params);
   const q = new URLSearchParams(fp);
   q.set("page_size", String(PAGE));
   const token = r.params.get("page_token") || "";
   if (token) q.set("page_token", token);
-  const res = await api(`/v1/stores?${q}`);
+  // The page, and the filter's total from the summary (same filter, every page).
+  const [res, totals] = await Promise.all([api(`/v1/stores?${q}`), api(`/v1/summary?${new URLSearchParams({ ...Object.fromEntries(new URLSearchParams(fp)), by: "tenant" })}`)]);
   const list = res.stores || [];
-  const rows = list.map((s) => {
+  const total = (totals || []).reduce((a, row) => ({ stores: a.stores + (row.stores || 0), bytes: a.bytes + (row.bytes || 0), unsized: a.unsized + (row.stores_without_size || 0) }), { stores: 0, bytes: 0, unsized: 0 });
+  const rowOf = (s) => {
     const open = () => { location.hash = storeHref(s.id, s.tenant); };
     return h("tr", { class: "clickable", "data-testid": `store-row-${slug(s.id)}`, onclick: open },
       h("td", {}, h("a", { href: storeHref(s.id, s.tenant), "data-testid": "store-link" }, s.name)),
@@ -411,10 +455,36 @@ async function stores(r) {
       h("td", {}, s.country || UNKNOWN),
       h("td", {}, jurisdictionBadge(s)),
       h("td", {}, h("span", { class: "badge" }, s.custody)),
+      h("td", { "data-testid": `store-replication-${slug(s.id)}` }, replicationLabel(s)),
       h("td", {}, s.classification || "(unclassified)"), h("td", {}, s.process || ""),
       h("td", { class: "num" }, num(s.bytes, `store-bytes-${slug(s.id)}`, bytes)),
       h("td", {}, s.gone_at_ms ? `gone ${when(s.gone_at_ms)}` : ""));
-  });
+  };
+  // Sorting and searching work on this page (the collector pages by key, not by column).
+  let sortBy = -1, ascending = true, needle = "";
+  const tbody = h("tbody", {});
+  const shown = h("span", { role: "status", "data-testid": "stores-shown" });
+  const heads = STORE_COLUMNS.map(([c], i) => h("th", { class: c === "bytes" ? "num" : "", "aria-sort": "none" },
+    h("button", { type: "button", class: "sort", "data-testid": `sort-${c.replace(/ /g, "-")}`, onclick: () => { ascending = sortBy === i ? !ascending : true; sortBy = i; redraw(); } }, c)));
+  const redraw = () => {
+    let rows = list.filter((s) => !needle || `${s.name} ${s.id} ${s.account} ${s.region}`.toLowerCase().includes(needle));
+    if (sortBy >= 0) {
+      const v = STORE_COLUMNS[sortBy][1];
+      rows = [...rows].sort((a, b) => { const x = v(a), y = v(b); const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y)); return ascending ? c : -c; });
+    }
+    heads.forEach((th, i) => th.setAttribute("aria-sort", i === sortBy ? (ascending ? "ascending" : "descending") : "none"));
+    tbody.replaceChildren(...rows.map(rowOf));
+    shown.textContent = `${rows.length} of ${list.length} stores on this page shown`;
+  };
+  const search = h("input", { type: "search", id: "stores-search", "data-testid": "stores-search", placeholder: "name, id, account, region", oninput: () => { needle = search.value.trim().toLowerCase(); redraw(); } });
+  const exportCsv = h("button", { type: "button", "data-testid": "stores-csv", onclick: async () => {
+    exportCsv.disabled = true;
+    try {
+      const blob = new Blob([await storesCsv(fp)], { type: "text/csv" });
+      const a = h("a", { href: URL.createObjectURL(blob), download: "landmeter-stores.csv" });
+      document.body.append(a); a.click(); a.remove();
+    } finally { exportCsv.disabled = false; }
+  } }, "Export CSV (every page)");
   const page = new URLSearchParams(r.params);
   const pager = h("div", { class: "pager" },
     token ? h("button", { type: "button", onclick: () => history.back() }, "← Previous page") : null,
@@ -423,11 +493,14 @@ async function stores(r) {
   show(
     h("h1", {}, t("ui-title-stores", "Stores")),
     filterForm("stores", r.params),
+    h("p", { "data-testid": "stores-total" }, `${total.stores} stores match the filter, ${bytes(total.bytes)} known`,
+      total.unsized ? `, ${total.unsized} of unknown size` : ""),
+    h("div", { class: "pager" }, h("label", { for: "stores-search" }, "Search this page "), search, shown, exportCsv),
     pager,
     h("table", { "data-testid": "stores-table" },
-      h("thead", {}, h("tr", {}, ["name", "tenant", "provider", "account", "region", "country", "jurisdiction", "custody", "classification", "process", "bytes", ""]
-        .map((t) => h("th", { class: t === "bytes" ? "num" : "" }, t)))),
-      h("tbody", {}, rows)));
+      h("thead", {}, h("tr", {}, heads, h("th", {}, h("span", { class: "sr-only" }, "gone")))),
+      tbody));
+  redraw();
 }
 
 /** The collector's jurisdiction label (`EU`, `EU+US-CLOUD-ACT`, `non-EU…`, `unknown`) as a badge. */

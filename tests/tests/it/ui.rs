@@ -325,6 +325,107 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
         !api_names.is_empty() && names == serde_json::json!(api_names),
         "stores table {names} differs from the API's {api_names:?}"
     );
+    // The total over every page is the summary's for the same filter.
+    let summary = get_json(&base, "/v1/summary?eu=false&by=tenant", &token).await?;
+    let total: i64 = summary
+        .as_array()
+        .context("summary rows")?
+        .iter()
+        .filter_map(|r| r["stores"].as_i64())
+        .sum();
+    let total_text = browser
+        .execute(
+            "return document.querySelector('[data-testid=stores-total]').textContent",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        total > 0
+            && total_text
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{total} stores match"))),
+        "stores total {total_text}, the summary {total}"
+    );
+    // The replication column says yes, no or unknown as the API does.
+    for s in api_stores["stores"].as_array().context("stores")? {
+        let id = s["id"].as_str().context("id")?;
+        let want = match s["replicated_outside_eu"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        let cell = browser
+            .execute(
+                "const c = [...document.querySelectorAll('[data-testid^=store-replication-]')].find(e => e.closest('tr').querySelector('a').getAttribute('href').includes(encodeURIComponent(arguments[0]))); return c ? c.textContent : null",
+                vec![Value::String(id.to_owned())],
+            )
+            .await?;
+        ensure!(cell == want, "{id}: replication {cell}, the API {want}");
+    }
+    // Sorted by bytes, largest first (a second click); searched down to one store.
+    let sort = browser.wait_for("[data-testid=sort-bytes]", WAIT).await?;
+    browser.click(&sort).await?;
+    browser.click(&sort).await?;
+    let largest = api_stores["stores"]
+        .as_array()
+        .context("stores")?
+        .iter()
+        .max_by_key(|s| s["bytes"].as_i64().unwrap_or(-1))
+        .and_then(|s| s["name"].as_str())
+        .context("a store")?
+        .to_owned();
+    let first = browser
+        .execute(
+            "return document.querySelector('[data-testid=store-link]').textContent",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        first == largest.as_str(),
+        "sorted by bytes: first {first}, largest {largest}"
+    );
+    let search = browser
+        .wait_for("[data-testid=stores-search]", WAIT)
+        .await?;
+    browser.type_into(&search, &largest).await?;
+    let needle = largest.to_lowercase();
+    let matching = api_stores["stores"]
+        .as_array()
+        .context("stores")?
+        .iter()
+        .filter(|s| {
+            ["name", "id", "account", "region"]
+                .map(|k| s[k].as_str().unwrap_or_default())
+                .join(" ")
+                .to_lowercase()
+                .contains(&needle)
+        })
+        .count();
+    browser
+        .wait_until(
+            &format!(
+                "return document.querySelectorAll('[data-testid=store-link]').length === {matching}"
+            ),
+            WAIT,
+        )
+        .await
+        .with_context(|| format!("searching {largest}: {matching} rows expected"))?;
+    // CSV of every page: a header and one line per store the filter selects.
+    browser
+        .execute(
+            "window.__csv = null; const make = URL.createObjectURL; URL.createObjectURL = (b) => { b.text().then(t => { window.__csv = t; }); return make(b); }; document.querySelector('[data-testid=stores-csv]').click(); return 1",
+            vec![],
+        )
+        .await?;
+    let csv = browser.wait_until("return window.__csv", WAIT).await?;
+    let csv = csv.as_str().context("csv text")?;
+    ensure!(
+        csv.starts_with("id,name,tenant,provider")
+            && csv.lines().count() as i64 == total + 1
+            && csv.contains(&largest),
+        "CSV export: {} lines for {total} stores:\n{csv}",
+        csv.lines().count()
+    );
 
     // Coverage and the exit scenario render the API's answers.
     browser.goto(&format!("{base}/ui/#/coverage")).await?;
