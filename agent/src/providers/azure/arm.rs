@@ -177,7 +177,7 @@ pub fn failure_of(e: &azure_core::Error) -> CallFailure {
             status, error_code, ..
         } => CallFailure {
             code: error_code.clone(),
-            message: e.to_string(),
+            message: readable(&e.to_string()),
             status: Some(u16::from(*status)),
             timeout: false,
         },
@@ -202,6 +202,33 @@ pub fn failure_of(e: &azure_core::Error) -> CallFailure {
                 timeout,
             }
         }
+    }
+}
+
+/// The storage data plane answers errors as an XML document, which the SDK's error text
+/// carries whole: people read its `<Message>` (the code is reported on its own), not the XML.
+fn readable(text: &str) -> String {
+    let inner = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{tag}>"))? + start;
+        Some(text[start..end].trim())
+    };
+    match (
+        text.find("<?xml").or_else(|| text.find("<Error>")),
+        inner("Message"),
+    ) {
+        (Some(at), Some(message)) => {
+            let head = text[..at].trim_end().trim_end_matches(':').trim_end();
+            // The first line of a storage message is the sentence; the rest are request ids.
+            let message = message.lines().next().unwrap_or(message).trim();
+            if head.is_empty() {
+                message.to_owned()
+            } else {
+                format!("{head}: {message}")
+            }
+        }
+        _ => text.to_owned(),
     }
 }
 
@@ -468,6 +495,22 @@ pub struct MetricValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_storage_error_document_reads_as_its_message() {
+        // As Azurite and Blob storage answer a data-plane call the identity may not make.
+        let text = "403: <?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.\nRequestId:1b2c\nTime:2026-12-06T10:00:00Z</Message></Error>";
+        assert_eq!(
+            readable(text),
+            "403: This request is not authorized to perform this operation using this permission."
+        );
+        // Anything else is left as it is.
+        assert_eq!(readable("403: Forbidden"), "403: Forbidden");
+        assert_eq!(
+            readable("<Error><Code>X</Code></Error>"),
+            "<Error><Code>X</Code></Error>"
+        );
+    }
 
     #[test]
     fn parses_the_documented_cmk_account_shape() {
