@@ -8,10 +8,11 @@ import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ui = join(dirname(fileURLToPath(import.meta.url)), "..", "collector", "ui");
-// graph.js imports dagre by its served path; point it at the vendored file.
+// graph.js imports dagre and i18n.js by their served paths; point them at the files.
 const dir = mkdtempSync(join(tmpdir(), "map-bench-"));
 const src = readFileSync(join(ui, "graph.js"), "utf8")
-  .replace('"/ui/assets/dagre.js"', JSON.stringify(pathToFileURL(join(ui, "vendor", "dagre.esm.js")).href));
+  .replace('"/ui/assets/dagre.js"', JSON.stringify(pathToFileURL(join(ui, "vendor", "dagre.esm.js")).href))
+  .replace('"/ui/assets/i18n.js"', JSON.stringify(pathToFileURL(join(ui, "i18n.js")).href));
 writeFileSync(join(dir, "graph.mjs"), src);
 const { bundle, layout } = await import(pathToFileURL(join(dir, "graph.mjs")).href);
 

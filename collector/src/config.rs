@@ -104,6 +104,17 @@ pub struct CollectorConfig {
     pub language: crate::i18n::Lang,
     /// The IANA time zone dates and times are shown in (default `Europe/Amsterdam`).
     pub time_zone: String,
+    /// Per tenant: `[tenants.gemeente-a] language = "nl"`, the language of that tenant's
+    /// board reports over `language` (a report's `--lang` still wins).
+    pub tenants: std::collections::BTreeMap<String, TenantSettings>,
+}
+
+/// What one tenant reads differently from the collector's defaults.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// The language of the tenant's board reports: `"nl"` or `"en"`.
+    pub language: Option<crate::i18n::Lang>,
 }
 
 impl Default for CollectorConfig {
@@ -130,6 +141,7 @@ impl Default for CollectorConfig {
             migrate: true,
             language: crate::i18n::Lang::En,
             time_zone: crate::i18n::DEFAULT_TIME_ZONE.to_owned(),
+            tenants: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -227,6 +239,14 @@ impl CollectorConfig {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The languages tenants are configured with (`[tenants.<name>] language`).
+    pub fn tenant_languages(&self) -> std::collections::BTreeMap<String, crate::i18n::Lang> {
+        self.tenants
+            .iter()
+            .filter_map(|(tenant, t)| Some((tenant.clone(), t.language?)))
+            .collect()
     }
 
     /// The configured language and time zone (an unknown zone is an error, never UTC).
@@ -388,6 +408,10 @@ mod tests {
         let cfg = CollectorConfig::load(Some(&path), []).expect("example config loads");
         assert_eq!(cfg.default_tenant, "gemeente-example");
         assert_eq!(cfg.language, crate::i18n::Lang::Nl);
+        assert_eq!(
+            cfg.tenant_languages().get("eu-agency-example"),
+            Some(&crate::i18n::Lang::En)
+        );
         assert!(cfg.tls.is_some());
         cfg.validate().expect("the example is valid");
     }

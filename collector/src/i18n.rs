@@ -226,13 +226,19 @@ fn message_ids(text: &str) -> Vec<String> {
 
 /// The messages whose id starts with `prefix`, formatted without arguments: what the web
 /// UI fetches (`GET /ui/locales/<lang>.json`), from the same catalogues as everything else.
+/// A variable has no value here, so Fluent writes it as `{$name}`: the UI fills those in (and
+/// its messages use no selectors, which would fall to their default variant).
 pub fn messages_with_prefix(lang: Lang, prefix: &str) -> Vec<(String, String)> {
+    let b = bundle(lang);
     keys(lang)
         .into_iter()
         .filter(|k| k.starts_with(prefix))
-        .map(|k| {
-            let v = t(lang, &k);
-            (k, v)
+        .filter_map(|k| {
+            let pattern = b.get_message(&k)?.value()?;
+            // The only errors here are the unfilled variables, which are meant.
+            let mut unfilled = Vec::new();
+            let v = b.format_pattern(pattern, None, &mut unfilled).into_owned();
+            Some((k, v))
         })
         .collect()
 }
@@ -422,6 +428,70 @@ mod tests {
             let mut dedup = other.clone();
             dedup.dedup();
             assert_eq!(dedup, other, "{lang}: a key defined twice");
+        }
+    }
+
+    /// The web UI asks for its words as `t("ui-key", "English")`: every such key is in the
+    /// catalogues with that English text (so the page reads the same before and after the
+    /// catalogue arrives), and a variable reaches the page as `{$name}` in both languages.
+    #[test]
+    fn every_word_the_ui_asks_for_is_in_the_catalogues() {
+        let ui = [include_str!("../ui/app.js"), include_str!("../ui/graph.js")].concat();
+        let served: std::collections::BTreeMap<String, String> =
+            messages_with_prefix(Lang::En, "ui-").into_iter().collect();
+        let dutch: std::collections::BTreeMap<String, String> =
+            messages_with_prefix(Lang::Nl, "ui-").into_iter().collect();
+        let mut asked = 0;
+        let mut rest = ui.as_str();
+        while let Some(at) = rest.find("t(\"ui-") {
+            rest = &rest[at + 3..];
+            let Some((key, after)) = rest.split_once('"') else {
+                break;
+            };
+            // Only literal English fallbacks are compared; computed keys are checked below.
+            let Some(fallback) = after
+                .strip_prefix(", \"")
+                .and_then(|f| f.split_once("\"").map(|(f, _)| f))
+            else {
+                continue;
+            };
+            asked += 1;
+            let english = served
+                .get(key)
+                .unwrap_or_else(|| panic!("app.js asks for {key}, which no catalogue has"));
+            let normalise = |s: &str| s.replace("{ $", "{$").replace(" }", "}");
+            assert_eq!(
+                normalise(english),
+                normalise(fallback),
+                "{key}: the catalogue and the UI's English differ"
+            );
+            let placeholders = |s: &str| {
+                let mut v: Vec<String> = s
+                    .split("{$")
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_owned()))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(
+                placeholders(english),
+                placeholders(&dutch[key]),
+                "{key}: the Dutch text fills in other variables"
+            );
+        }
+        assert!(asked > 150, "the UI's words were found: {asked}");
+        // Keys the UI computes from data: headline ids, columns, kinds, custody levels.
+        for key in [
+            "ui-headline-outside-eu",
+            "ui-headline-not-read",
+            "ui-store-col-replicated-outside-EU",
+            "ui-change-gone",
+            "ui-node-key-store",
+            "ui-j-us-parent",
+            "ui-custody-hyok",
+        ] {
+            assert!(served.contains_key(key), "{key} missing");
         }
     }
 

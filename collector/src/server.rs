@@ -212,7 +212,8 @@ pub async fn run_with_http(
                         watch_hub.clone(),
                         connected.clone(),
                     )
-                    .with_locale(cfg.locale().unwrap_or_default()),
+                    .with_locale(cfg.locale().unwrap_or_default())
+                    .with_tenant_languages(cfg.tenant_languages()),
                 ),
                 stopping: stopped.clone(),
                 secure_cookies: cfg.http_tls.is_some(),
@@ -299,7 +300,8 @@ pub async fn run_with_http(
     };
     let map = MapServiceServer::new(
         MapApi::new(store, cfg.pool_min_tenants, watch_hub, connected)
-            .with_locale(cfg.locale().unwrap_or_default()),
+            .with_locale(cfg.locale().unwrap_or_default())
+            .with_tenant_languages(cfg.tenant_languages()),
     )
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let router = tonic::transport::Server::builder()

@@ -7,6 +7,7 @@
 // screen readers and keyboard users.
 
 import dagre from "/ui/assets/dagre.js";
+import { t } from "/ui/assets/i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const NODE_W = 200, NODE_H = 30;
@@ -17,12 +18,19 @@ const KIND_NAMES = {
   tenant: "tenant", account: "account", provider: "provider", region: "region", store: "store",
   "store-group": "store group", bundle: "stores of an account", key: "key", "key-store": "key store",
 };
+/** A node kind's name in the chosen language (`ui-node-<kind>`). */
+const kindName = (kind) => (KIND_NAMES[kind] ? t(`ui-node-${kind}`, KIND_NAMES[kind]) : kind);
 export const JURISDICTIONS = [
   ["eu", "EU/EEA", "circle"],
   ["us-parent", "EU, US-parented provider (CLOUD Act)", "triangle"],
   ["non-eu", "outside the EU/EEA (data or a copy)", "square"],
   ["unknown", "unknown", "diamond"],
 ];
+/** A jurisdiction's words in the chosen language (`ui-j-<key>`). */
+const jurisdictionName = (key) => {
+  const [k, label] = JURISDICTIONS.find(([j]) => j === key) || JURISDICTIONS[3];
+  return t(`ui-j-${k}`, label);
+};
 // Fill and stroke per jurisdiction; the stroke colours reach 4.5:1 on white.
 const COLOURS = {
   eu: ["#e3f3ea", "#1f7045"], "non-eu": ["#f8e1de", "#c0392b"],
@@ -33,6 +41,11 @@ export const CUSTODY = [
   ["customer-managed", "CM", "customer-managed key"], ["byok", "BYOK", "bring your own key"],
   ["dedicated-hsm", "HSM", "dedicated HSM"], ["hyok", "HYOK", "hold your own key"],
 ];
+/** A custody level's words in the chosen language (`ui-custody-<level>`). */
+export const custodyName = (level) => {
+  const found = CUSTODY.find(([k]) => k === level);
+  return found ? t(`ui-custody-${level}`, found[2]) : level;
+};
 const BADGE = Object.fromEntries(CUSTODY.map(([k, b]) => [k, b]));
 
 function el(tag, attrs = {}, text) {
@@ -173,20 +186,20 @@ function defs() {
 export function legend() {
   const item = (svg, text) => html("li", {}, svg, " ", text);
   const small = (w = 14) => el("svg", { width: w, height: 14, viewBox: `0 0 ${w} 14`, "aria-hidden": "true", class: "legend-sym" });
-  const js = JURISDICTIONS.map(([k, label]) => { const s = small(); s.append(symbol(k, 1, 1)); return item(s, label); });
+  const js = JURISDICTIONS.map(([k]) => { const s = small(); s.append(symbol(k, 1, 1)); return item(s, jurisdictionName(k)); });
   const arrow = (cls, marker) => {
     const s = small(36);
     s.append(el("defs", {}), el("path", { d: "M1 7 L34 7", class: `edge ${cls}`, "marker-end": `url(#${marker})` }));
     return s;
   };
   return html("div", { class: "legend", "data-testid": "graph-legend" },
-    html("ul", { "aria-label": "Jurisdiction (shape and colour)" }, js,
-      item(hatched(), "hatched: outside the EU/EEA")),
-    html("ul", { "aria-label": "Edges" },
-      item(arrow("", "arrow"), "belongs to / is in / is encrypted by"),
-      item(arrow("replicates-to", "arrow-rep"), "replicates to (dashed, purple)")),
-    html("p", { class: "muted" }, "Badge: key custody — ", CUSTODY.map(([, b, text]) => `${b} ${text}`).join(", "),
-      ". Rounded nodes are groups: activate one to show its stores."));
+    html("ul", { "aria-label": t("ui-legend-jurisdiction", "Jurisdiction (shape and colour)") }, js,
+      item(hatched(), t("ui-legend-hatched", "hatched: outside the EU/EEA"))),
+    html("ul", { "aria-label": t("ui-legend-edges", "Edges") },
+      item(arrow("", "arrow"), t("ui-legend-edge", "belongs to / is in / is encrypted by")),
+      item(arrow("replicates-to", "arrow-rep"), t("ui-legend-replicates", "replicates to (dashed, purple)"))),
+    html("p", { class: "muted" }, t("ui-legend-badge", "Badge: key custody —"), " ", CUSTODY.map(([k, b]) => `${b} ${custodyName(k)}`).join(", "),
+      ". ", t("ui-legend-groups", "Rounded nodes are groups: activate one to show its stores.")));
 }
 
 function hatched() {
@@ -200,7 +213,7 @@ function hatched() {
  * table alternative; the accounts in `open` (bundle ids) are not bundled. `onNode(node)` on
  * click or Enter on a store, a server group or a bundle. Returns the drawn graph.
  */
-export function renderGraph(container, g, onNode, open = new Set()) {
+export function renderGraph(container, g, onNode, open = new Set(), find = "") {
   const drawn = bundle(g, open);
   const t0 = performance.now();
   const { nodes, edges } = drawn;
@@ -213,7 +226,7 @@ export function renderGraph(container, g, onNode, open = new Set()) {
 
   const svg = el("svg", {
     class: "graph", role: "group", "data-testid": "graph", "data-layout-ms": layoutMs,
-    "aria-label": `dependency map, ${nodes.length} nodes; the same nodes are listed in the table below the map`,
+    "aria-label": t("ui-graph-label", "dependency map, {$n} nodes; the same nodes are listed in the table below the map", { n: nodes.length }),
   });
   svg.append(defs());
   const root = el("g", { class: "viewport" });
@@ -244,8 +257,8 @@ export function renderGraph(container, g, onNode, open = new Set()) {
     const clickable = n.kind === "store" || group;
     const label = nodeLabel(n);
     const shown = n.kind === "store-group" ? `${label}` : label;
-    const kindName = KIND_NAMES[n.kind] || n.kind;
-    const j = (JURISDICTIONS.find(([k]) => k === n.jurisdiction) || JURISDICTIONS[3])[1];
+    const kind = kindName(n.kind);
+    const j = jurisdictionName(n.jurisdiction);
     const bw = badge ? 10 + badge.length * 7 : 0;
     // 7.8 px a character: digits, which ids are full of, are the widest at 12 px.
     const room = Math.floor((NODE_W - 24 - (badge ? bw + 10 : 6)) / 7.8);
@@ -258,9 +271,9 @@ export function renderGraph(container, g, onNode, open = new Set()) {
       "data-node-id": n.id, "data-kind": n.kind, "data-jurisdiction": n.jurisdiction,
       // Every node is announced: a button when it opens something, else an image with its name.
       tabindex: clickable ? 0 : undefined, role: clickable ? "button" : "img",
-      "aria-label": `${drawnText}: ${kindName} ${n.label}${group ? `, ${n.count} stores, activate to show them` : ""}, ${j}${n.custody ? `, key custody ${n.custody}` : ""}`,
+      "aria-label": `${drawnText}: ${kind} ${n.label}${group ? `, ${t("ui-graph-group-label", "{$n} stores, activate to show them", { n: n.count })}` : ""}, ${j}${n.custody ? `, ${t("ui-key-custody", "key custody")} ${custodyName(n.custody)}` : ""}`,
     });
-    node.append(el("title", {}, `${kindName}: ${n.label}\njurisdiction: ${j}${n.custody ? `\nkey custody: ${n.custody}` : ""}${n.count ? `\nstores: ${n.count}` : ""}`));
+    node.append(el("title", {}, `${kind}: ${n.label}\n${t("ui-jurisdiction", "jurisdiction")}: ${j}${n.custody ? `\n${t("ui-key-custody", "key custody")}: ${custodyName(n.custody)}` : ""}${n.count ? `\n${t("ui-col-stores", "stores")}: ${n.count}` : ""}`));
     node.append(el("rect", {
       class: "box", width: NODE_W, height: NODE_H, rx: group ? 12 : 3,
       fill: n.jurisdiction === "non-eu" ? "url(#hatch-non-eu)" : fill, stroke,
@@ -351,7 +364,7 @@ export function renderGraph(container, g, onNode, open = new Set()) {
   svg.addEventListener("pointercancel", stop);
 
   const status = html("span", { class: "muted", role: "status", "data-testid": "graph-search-status" });
-  const search = html("input", { type: "search", id: "graph-search", placeholder: "name, region, key…", autocomplete: "off", "data-testid": "graph-search" });
+  const search = html("input", { type: "search", id: "graph-search", placeholder: t("ui-graph-search-placeholder", "name, region, key…"), autocomplete: "off", "data-testid": "graph-search" });
   let matches = [], at = -1;
   const runSearch = () => {
     const q = search.value.trim().toLowerCase();
@@ -359,7 +372,7 @@ export function renderGraph(container, g, onNode, open = new Set()) {
     at = -1;
     svg.classList.toggle("searching", q !== "");
     for (const [k, e] of nodeEls) e.classList.toggle("match", matches.includes(k));
-    status.textContent = q ? `${matches.length} ${matches.length === 1 ? "match" : "matches"}` : "";
+    status.textContent = q ? (matches.length === 1 ? t("ui-graph-one-match", "1 match") : t("ui-graph-matches", "{$n} matches", { n: matches.length })) : "";
   };
   search.addEventListener("input", runSearch);
   search.addEventListener("keydown", (ev) => {
@@ -371,16 +384,21 @@ export function renderGraph(container, g, onNode, open = new Set()) {
     highlight(matches[at]);
   });
   const controls = html("div", { class: "graph-controls" },
-    html("span", { class: "graph-find" }, html("label", { for: "graph-search" }, "Find on the map "), search, status),
-    html("span", { class: "graph-zoom" }, html("button", { type: "button", "aria-label": "Zoom in", onclick: () => { const [w, h] = size(); zoomAt(1.25, w / 2, h / 2); } }, "+"),
-    html("button", { type: "button", "aria-label": "Zoom out", onclick: () => { const [w, h] = size(); zoomAt(0.8, w / 2, h / 2); } }, "−"),
-    html("button", { type: "button", onclick: fit }, "Fit")));
+    html("span", { class: "graph-find" }, html("label", { for: "graph-search" }, t("ui-graph-find", "Find on the map"), " "), search, status),
+    html("span", { class: "graph-zoom" }, html("button", { type: "button", "aria-label": t("ui-zoom-in", "Zoom in"), onclick: () => { const [w, h] = size(); zoomAt(1.25, w / 2, h / 2); } }, "+"),
+    html("button", { type: "button", "aria-label": t("ui-zoom-out", "Zoom out"), onclick: () => { const [w, h] = size(); zoomAt(0.8, w / 2, h / 2); } }, "−"),
+    html("button", { type: "button", onclick: fit }, t("ui-zoom-fit", "Fit"))));
   const frame = html("div", { class: "graph-frame" }, svg);
   container.replaceChildren(controls, frame, nodeTable(drawn, onNode));
   // Height: the drawing's, within the window.
   svg.setAttribute("height", String(Math.round(Math.max(220, Math.min(window.innerHeight * 0.75, lay.height + 24)))));
   svg.setAttribute("width", "100%");
   start();
+  if (find) {
+    search.value = find;
+    runSearch();
+    if (matches.length) { at = 0; centreOn(matches[0]); }
+  }
   return drawn;
 }
 
@@ -402,15 +420,16 @@ export function nodeTable(g, onNode) {
   const rows = [...nodes].sort((a, b) => order(a) - order(b) || String(a.label).localeCompare(String(b.label))).map((n) => {
     const group = n.kind === "store-group" || n.kind === "bundle";
     const name = n.kind === "store" || group
-      ? html("button", { type: "button", class: "link", onclick: () => onNode(n) }, group ? `${n.label}: show the stores` : n.label)
+      ? html("button", { type: "button", class: "link", onclick: () => onNode(n) }, group ? `${n.label}: ${t("ui-graph-show-stores", "show the stores")}` : n.label)
       : nodeLabel(n);
-    const j = (JURISDICTIONS.find(([k]) => k === n.jurisdiction) || JURISDICTIONS[3])[1];
-    return html("tr", {}, html("td", {}, KIND_NAMES[n.kind] || n.kind), html("td", {}, name), html("td", {}, j),
-      html("td", {}, n.custody || ""), html("td", { class: "num" }, n.count ?? ""), html("td", {}, links.get(n.id).join("; ")));
+    const j = jurisdictionName(n.jurisdiction);
+    return html("tr", {}, html("td", {}, kindName(n.kind)), html("td", {}, name), html("td", {}, j),
+      html("td", {}, n.custody ? custodyName(n.custody) : ""), html("td", { class: "num" }, n.count ?? ""), html("td", {}, links.get(n.id).join("; ")));
   });
   return html("details", { class: "graph-alt" },
-    html("summary", {}, `The map as a table (${nodes.length} nodes)`),
+    html("summary", {}, t("ui-graph-table", "The map as a table ({$n} nodes)", { n: nodes.length })),
     html("div", { class: "scroll" }, html("table", { "data-testid": "graph-table" },
-      html("thead", {}, html("tr", {}, ["kind", "name", "jurisdiction", "custody", "stores", "links"].map((t) => html("th", {}, t)))),
+      html("thead", {}, html("tr", {}, [t("ui-col-kind", "kind"), t("ui-col-name", "name"), t("ui-jurisdiction", "jurisdiction"),
+        t("ui-col-custody", "custody"), t("ui-col-stores", "stores"), t("ui-col-links", "links")].map((c) => html("th", {}, c)))),
       html("tbody", {}, rows))));
 }

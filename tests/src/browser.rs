@@ -297,9 +297,19 @@ impl Browser {
 
     /// Waits until the script (a function body) returns something truthy; returns it.
     pub async fn wait_until(&self, script: &str, timeout: Duration) -> anyhow::Result<Value> {
+        self.wait_until_with(script, vec![], timeout).await
+    }
+
+    /// [`Self::wait_until`] with `arguments` for the script.
+    pub async fn wait_until_with(
+        &self,
+        script: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.execute(script, vec![]).await?;
+            let v = self.execute(script, args.clone()).await?;
             let truthy = match &v {
                 Value::Null => false,
                 Value::Bool(b) => *b,

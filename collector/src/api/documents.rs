@@ -40,14 +40,17 @@ async fn issue_as(
         "tenant={:?} exit_to={:?} bandwidth_mbps={} lang={:?}",
         req.tenant, req.exit_to, req.bandwidth_mbps, req.lang
     );
-    // The language asked for, else the collector's; the zone is the collector's.
+    // The language asked for, else the tenant's, else the collector's; the zone is the
+    // collector's.
     let mut locale = api.locale().clone();
-    if !req.lang.trim().is_empty() {
+    let asked = !req.lang.trim().is_empty();
+    if asked {
         locale.lang = req
             .lang
             .parse()
             .map_err(|e: crate::i18n::UnknownLang| Status::invalid_argument(e.to_string()))?;
     }
+    let tenant_languages = api.tenant_languages();
     let (method, keep) = if req.issue {
         ("BoardReportIssue", Keep::Issue)
     } else {
@@ -81,6 +84,9 @@ async fn issue_as(
                 (_, "") => req.tenant.clone(),
                 (_, named) => super::names::tenant_with_scans(store, scope, named)?,
             };
+            if let Some(lang) = tenant_languages.get(&tenant).filter(|_| !asked) {
+                locale.lang = *lang;
+            }
             issue(
                 store,
                 scope,

@@ -28,6 +28,8 @@ pub struct MapApi {
     connected: crate::agents::ConnectedAgents,
     /// The configured language and time zone: a report's default (`BoardReportRequest.lang`).
     locale: crate::i18n::Locale,
+    /// Tenants whose reports are in another language than the collector's.
+    tenant_languages: Arc<std::collections::BTreeMap<String, crate::i18n::Lang>>,
 }
 
 /// Most change events one `ListChanges` answer (or one replay step of `Watch`) carries.
@@ -46,7 +48,22 @@ impl MapApi {
             hub,
             connected,
             locale: crate::i18n::Locale::default(),
+            tenant_languages: Arc::default(),
         }
+    }
+
+    /// The languages configured per tenant (`[tenants.<name>] language`).
+    pub fn with_tenant_languages(
+        mut self,
+        languages: std::collections::BTreeMap<String, crate::i18n::Lang>,
+    ) -> Self {
+        self.tenant_languages = Arc::new(languages);
+        self
+    }
+
+    /// The languages tenants' documents are in unless a request names one.
+    pub fn tenant_languages(&self) -> Arc<std::collections::BTreeMap<String, crate::i18n::Lang>> {
+        Arc::clone(&self.tenant_languages)
     }
 
     /// The collector's configured language and time zone.

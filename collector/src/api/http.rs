@@ -10,10 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
 use tokio_stream::StreamExt;
-
-use landmeter_proto::v1::StoreFilter;
 
 use crate::api::insight;
 use crate::auth::Credential;
@@ -121,24 +118,32 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct EventsQuery {
-    /// Replay recorded changes after this id first.
-    #[serde(default)]
-    after_id: i64,
-}
-
+/// `GET /v1/events[?after_id=N][&<store filters>]`: recorded changes after `after_id`, then
+/// live ones, of the stores the filter selects (the same filter as `/v1/changes`).
 async fn events(
     State(s): State<HttpState>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    let filter = match super::filter::from_query(&pairs) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let after_id = match param(&pairs, "after_id").map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(id)) => id,
+        Some(Err(_)) => {
+            return error(tonic::Status::invalid_argument(
+                "after_id must be a change id (an integer)",
+            ));
+        }
+    };
     // Browsers' EventSource resends the last id it saw on reconnect.
     let after_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(q.after_id);
+        .unwrap_or(after_id);
     let principal = match s
         .map
         .principal_for(caller_credential(&headers), "Events")
@@ -153,19 +158,29 @@ async fn events(
         let _ = s.map.audit_refusal_of(&principal, "Events", &refused).await;
         return error(refused);
     }
-    // Every read is audited; a stream is audited when it opens (with where it resumes).
-    if let Err(e) = s
-        .map
-        .audit_granted(&principal, "Events", format!("after_id={after_id}"))
-        .await
-    {
+    // `?tenant=` narrows the stream as it narrows every other read (a tenant role's own only).
+    let scope = match crate::api::insight::narrow(&scope, param(&pairs, "tenant")) {
+        Ok(scope) => scope,
+        Err(e) => {
+            let refused = crate::status::to_status(e);
+            let _ = s.map.audit_refusal_of(&principal, "Events", &refused).await;
+            return error(refused);
+        }
+    };
+    // Every read is audited; a stream is audited when it opens (with where it resumes and
+    // what it selects).
+    let mut described = format!("after_id={after_id}");
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "after_id") {
+        described.push_str(&format!(" {k}={v}"));
+    }
+    if let Err(e) = s.map.audit_granted(&principal, "Events", described).await {
         return error(e);
     }
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(crate::api::grpc::forward_changes(
         Arc::clone(&s.store),
         scope,
-        StoreFilter::default(),
+        filter,
         after_id,
         s.hub.subscribe(),
         tx,
@@ -545,7 +560,15 @@ async fn names(
         &pairs,
         "Names",
         |v| v.as_object().map_or(0, |o| o.len() as u64),
-        super::names::known_names,
+        |store, scope| {
+            let mut names = super::names::known_names(store, scope)?;
+            // The exit form's choices: every provider the price table can compute an exit to.
+            let targets: Vec<String> = crate::map::exit::PriceTable::builtin()
+                .map(|p| p.targets().into_iter().map(|t| t.provider).collect())
+                .unwrap_or_default();
+            names["exit_target"] = serde_json::json!(targets);
+            Ok(names)
+        },
     )
     .await
 }

@@ -41,6 +41,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../ui/app.js"),
     },
     Asset {
+        name: "i18n.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../ui/i18n.js"),
+    },
+    Asset {
         name: "graph.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../ui/graph.js"),
@@ -100,8 +105,8 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
 
 /// `GET /ui/locales/<lang>.json` (`nl`, `en`, or `default`: the collector's configured
 /// `language`): the UI's words from the same Fluent catalogues as the report and the CLI
-/// (`ui-` messages), the language they are in and the collector's default. Public like the
-/// assets: it holds no data.
+/// (`ui-` messages; a variable shows as `{$name}`, which the UI fills in), the language they
+/// are in, the collector's default and its time zone. Public like the assets: it holds no data.
 async fn locale(State(s): State<HttpState>, Path(file): Path<String>) -> Response {
     let configured = s.map.locale().lang;
     let Some(name) = file.strip_suffix(".json") else {
@@ -128,6 +133,8 @@ async fn locale(State(s): State<HttpState>, Path(file): Path<String>) -> Respons
         axum::Json(serde_json::json!({
             "lang": lang.code(),
             "default": configured.code(),
+            // Dates and times in the UI are shown in the collector's zone.
+            "time_zone": s.map.locale().zone.iana_name().unwrap_or("UTC"),
             "messages": messages,
         })),
     )
@@ -279,10 +286,13 @@ mod tests {
         assert!(!index.contains("style="), "inline style in index.html");
         for a in &ASSETS[1..] {
             if a.name != "favicon.svg" {
+                // By the page, or imported by one of the modules it loads.
+                let path = format!("/ui/assets/{}", a.name);
                 assert!(
-                    index.contains(&format!("/ui/assets/{}", a.name))
-                        || a.name == "graph.js"
-                        || a.name == "dagre.js",
+                    index.contains(&path)
+                        || ASSETS
+                            .iter()
+                            .any(|b| String::from_utf8_lossy(b.body).contains(&path)),
                     "{} not referenced",
                     a.name
                 );

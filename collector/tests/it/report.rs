@@ -977,6 +977,45 @@ async fn report_in_dutch_or_english() {
         .html;
     assert!(en.contains("<html lang=\"en\">"));
     c.stop().await;
+
+    // An English collector with one tenant configured Dutch: that tenant's report is Dutch
+    // without asking, English when asked; the collector's language stays the others' default.
+    let c = Collector::start_http("report-lang-tenant", |cfg| {
+        cfg.tenants.insert(
+            "default".into(),
+            landmeter_collector::config::TenantSettings {
+                language: Some(landmeter_collector::i18n::Lang::Nl),
+            },
+        );
+    })
+    .await;
+    scan(&c, "scan-1", facts_of(&ESTATE)).await;
+    let report = |lang: &str| {
+        let c = &c;
+        let lang = lang.to_owned();
+        async move {
+            c.map()
+                .await
+                .board_report(BoardReportRequest {
+                    tenant: "default".into(),
+                    lang,
+                    ..Default::default()
+                })
+                .await
+                .expect("report")
+                .into_inner()
+                .html
+        }
+    };
+    assert!(
+        report("").await.contains("<html lang=\"nl\">"),
+        "the tenant's language"
+    );
+    assert!(
+        report("en").await.contains("<html lang=\"en\">"),
+        "asked wins"
+    );
+    c.stop().await;
 }
 
 /// Issue 18 #5: the CLI's messages for people in Dutch with `--lang nl`: a wrong name lists

@@ -283,6 +283,35 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
         name.starts_with(want),
         "store page shows {name:?}, expected {want}"
     );
+    // The page for people: the groups first, the raw facts folded away for auditors.
+    for section in [
+        "where",
+        "keys",
+        "copies",
+        "size",
+        "classification",
+        "lockin",
+        "indicators",
+    ] {
+        browser
+            .wait_for(&format!("[data-testid=store-sec-{section}]"), WAIT)
+            .await
+            .with_context(|| format!("the store page's {section} section"))?;
+    }
+    let folded = browser
+        .execute(
+            "return document.querySelector('[data-testid=store-auditor]').open",
+            vec![],
+        )
+        .await?;
+    ensure!(folded == false, "the auditor section starts folded");
+    browser
+        .click(
+            &browser
+                .wait_for("[data-testid=store-auditor] > summary", WAIT)
+                .await?,
+        )
+        .await?;
     let rows = browser.find_all("[data-testid=fact-row]").await?;
     ensure!(
         rows.len() == facts.len(),
@@ -303,12 +332,88 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
     let shot = browser.screenshot("store").await?;
     eprintln!("screenshot {}", shown(&shot));
 
+    // A replicated store links to its copy's page, and its key to the key on the map.
+    let all = get_json(&base, "/v1/stores?page_size=1000", &token).await?;
+    let replicated = all["stores"]
+        .as_array()
+        .context("stores")?
+        .iter()
+        .find(|s| {
+            s["replication"].as_array().is_some_and(|r| !r.is_empty())
+                && s["key_arn"].as_str().is_some_and(|k| !k.is_empty())
+        })
+        .context("the demo estate has a replicated store under a customer key")?;
+    let copy = &replicated["replication"][0];
+    let replicated_page = format!(
+        "{base}/ui/#/store/{}?tenant={}",
+        url_escape(replicated["id"].as_str().unwrap_or_default()),
+        replicated["tenant"].as_str().unwrap_or_default()
+    );
+    let replicated_name = replicated["name"].as_str().unwrap_or_default().to_owned();
+    let this_store = "return document.body.dataset.ready === 'store' && document.querySelector('[data-testid=store-name]')?.textContent.startsWith(arguments[0]) ? 1 : null";
+    browser.goto(&replicated_page).await?;
+    browser
+        .wait_until_with(
+            this_store,
+            vec![Value::String(replicated_name.clone())],
+            WAIT,
+        )
+        .await?;
+    let href = browser
+        .execute(
+            "return document.querySelector('[data-testid=store-key-link]').getAttribute('href')",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        href.as_str()
+            .is_some_and(|h| h.starts_with("#/map?") && h.contains("find=")),
+        "key link {href}"
+    );
+    browser
+        .click(
+            &browser
+                .wait_for("[data-testid=store-copy-link]", WAIT)
+                .await?,
+        )
+        .await?;
+    let copy_bucket = copy["bucket"].as_str().context("the copy's bucket")?;
+    browser
+        .wait_until_with(
+            this_store,
+            vec![Value::String(copy_bucket.to_owned())],
+            WAIT,
+        )
+        .await
+        .with_context(|| format!("the copy link opens {copy_bucket}"))?;
+    browser.goto(&replicated_page).await?;
+    browser
+        .wait_until_with(this_store, vec![Value::String(replicated_name)], WAIT)
+        .await?;
+    browser
+        .click(
+            &browser
+                .wait_for("[data-testid=store-key-link]", WAIT)
+                .await?,
+        )
+        .await?;
+    rendered(&browser, "map").await?;
+    let found = browser
+        .wait_until(
+            "const s = document.querySelector('[data-testid=graph-search-status]'); \
+             return s && /match/.test(s.textContent) && document.querySelectorAll('svg .node.key.match').length === 1 ? s.textContent : null",
+            WAIT,
+        )
+        .await
+        .context("the map finds the store's key")?;
+    eprintln!("key on the map: {found}");
+
     // Stores table with a filter: the rows are the API's page.
     browser
         .goto(&format!("{base}/ui/#/stores?eu=false"))
         .await?;
     rendered(&browser, "stores").await?;
-    let api_stores = get_json(&base, "/v1/stores?eu=false&page_size=100", &token).await?;
+    let api_stores = get_json(&base, "/v1/stores?eu=false&page_size=1000", &token).await?;
     let api_names: Vec<&str> = api_stores["stores"]
         .as_array()
         .context("stores")?
@@ -438,18 +543,91 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
         scans > 0 && cards == scans,
         "coverage shows {cards} scans, the API {scans}"
     );
+    // The exit form: providers chosen from the map and the price table, computed in one go.
     browser
-        .goto(&format!(
-            "{base}/ui/#/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000&tenant=default"
-        ))
+        .goto(&format!("{base}/ui/#/exit?tenant=default"))
         .await?;
     rendered(&browser, "exit").await?;
+    let choices = browser
+        .execute(
+            "const o = (id) => [...document.querySelectorAll(`#${id} option`)].map(e => e.value).filter(Boolean); \
+             return {from: o('x-from'), to: o('x-to')}",
+            vec![],
+        )
+        .await?;
+    let names = get_json(&base, "/v1/names", &token).await?;
+    ensure!(
+        choices["from"] == names["provider"]
+            && choices["to"].as_array().is_some_and(|t| t.len() > 3)
+            && choices["to"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|p| p == "ovhcloud")),
+        "exit choices {choices}, names {names}"
+    );
+    browser
+        .execute(
+            "document.getElementById('x-from').value = 'aws'; document.getElementById('x-to').value = 'ovhcloud'; return 1",
+            vec![],
+        )
+        .await?;
+    browser
+        .click(
+            &browser
+                .wait_for("[data-testid=exit-form] button[type=submit]", WAIT)
+                .await?,
+        )
+        .await?;
+    browser
+        .wait_until(
+            "return document.body.dataset.ready === 'exit' && document.querySelector('[data-testid=exit-figures]') ? 1 : null",
+            WAIT,
+        )
+        .await
+        .context("the computed exit scenario")?;
     let exit = get_json(
         &base,
-        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000",
+        "/v1/exit?from=aws&to=ovhcloud&bandwidth_mbps=1000&tenant=default",
         &token,
     )
     .await?;
+    let shown_figures = dom_figures(&browser).await?;
+    for (id, want) in [
+        ("exit-fig-stores", &exit["stores"]),
+        ("exit-fig-bytes", &exit["bytes"]),
+        ("exit-fig-hours", &exit["transfer"]["hours"]),
+        ("exit-fig-egress", &exit["egress"]["list_price"]["amount"]),
+        ("exit-fig-keys", &exit["keys"]["keys_to_recreate"]),
+    ] {
+        ensure!(
+            shown_figures.get(id) == Some(&figure(want)),
+            "{id}: UI {:?}, API {want}",
+            shown_figures.get(id)
+        );
+    }
+    // The affected stores are the provider's, as the stores API lists them; every key is listed.
+    let aws_stores = get_json(
+        &base,
+        "/v1/stores?provider=aws&tenant=default&page_size=100",
+        &token,
+    )
+    .await?;
+    let want_stores = aws_stores["stores"].as_array().map_or(0, Vec::len);
+    let shown_stores = browser.find_all("[data-testid=exit-store]").await?.len();
+    ensure!(
+        want_stores > 0 && shown_stores == want_stores,
+        "exit lists {shown_stores} stores, the API {want_stores}"
+    );
+    let want_keys: usize = exit["keys"]["by_custody"]
+        .as_array()
+        .context("by_custody")?
+        .iter()
+        .map(|g| g["key_ids"].as_array().map_or(0, Vec::len))
+        .sum();
+    let shown_keys = browser.find_all("[data-testid=exit-key]").await?.len();
+    ensure!(
+        want_keys > 0 && shown_keys == want_keys,
+        "exit lists {shown_keys} keys, the API {want_keys}"
+    );
     let exit_rows = exit.as_object().map_or(0, serde_json::Map::len);
     let shown_rows = browser
         .find_all("[data-testid=exit-result] > tbody > tr")
@@ -524,6 +702,61 @@ async fn the_ui_shows_the_map_the_api_serves() -> anyhow::Result<()> {
     ensure!(after > before, "no new change rows ({before} -> {after})");
     let shot = browser.screenshot("changes-live").await?;
     eprintln!("screenshot {}", shown(&shot));
+
+    // The history's controls: a kind of change, and a day since which (none from tomorrow).
+    let recorded = get_json(&base, "/v1/changes", &token).await?;
+    let changed = recorded
+        .as_array()
+        .context("changes")?
+        .iter()
+        .filter(|e| e["kind"] == "changed")
+        .count();
+    browser
+        .goto(&format!(
+            "{base}/ui/#/changes?kind=changed&since=2020-01-01"
+        ))
+        .await?;
+    browser
+        .wait_until(
+            "return document.body.dataset.ready === 'changes' && document.getElementById('f-kind')?.value === 'changed' ? 1 : null",
+            WAIT,
+        )
+        .await?;
+    let kinds = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid^=change-row-]')].map(r => r.dataset.kind)",
+            vec![],
+        )
+        .await?;
+    let kinds = kinds.as_array().context("kinds")?;
+    ensure!(
+        changed > 0 && kinds.len() == changed && kinds.iter().all(|k| k == "changed"),
+        "kind=changed shows {kinds:?}, the API has {changed} changed"
+    );
+    let tomorrow = browser
+        .execute(
+            // Two days on: tomorrow in every time zone.
+            "const d = new Date(Date.now() + 2 * 86400000); return d.toISOString().slice(0, 10)",
+            vec![],
+        )
+        .await?;
+    let tomorrow = tomorrow.as_str().context("a day")?.to_owned();
+    browser
+        .goto(&format!("{base}/ui/#/changes?since={tomorrow}"))
+        .await?;
+    browser
+        .wait_until(
+            "return document.body.dataset.ready === 'changes' && document.querySelector('[data-testid=changes-none]') ? 1 : null",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        browser
+            .find_all("[data-testid^=change-row-]")
+            .await?
+            .is_empty(),
+        "changes since {tomorrow} should be none"
+    );
     Ok(())
 }
 
@@ -769,6 +1002,17 @@ async fn the_ui_switches_to_dutch_and_remembers_it() -> anyhow::Result<()> {
         )
         .await?;
     ensure!(nav == "Opslagen", "navigation in Dutch: {nav}");
+    // The view's own words too, from the catalogue: its note and its button.
+    let body = browser
+        .execute(
+            "return {note: document.querySelector('#view .note')?.textContent, button: document.querySelector('#view form button')?.textContent}",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        body["note"] == nl["messages"]["ui-coverage-note"] && body["button"] == "Tonen",
+        "the coverage view's words in Dutch: {body}"
+    );
     browser.screenshot("ui-dutch-coverage").await?;
 
     // Remembered: a reload stays Dutch.

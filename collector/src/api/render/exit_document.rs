@@ -110,7 +110,8 @@ fn keys_json(k: &KeysAtExit) -> Value {
         .map(|g| {
             json!({"custody": g.custody.label(), "fate": g.fate.code(), "fate_text": g.fate.label(),
                 "stores": g.stores, "bytes": g.bytes, "stores_size_unknown": g.stores_size_unknown,
-                "distinct_keys": g.keys.len(), "stores_without_key_id": g.stores_without_key_id})
+                "distinct_keys": g.keys.len(), "key_ids": g.keys,
+                "stores_without_key_id": g.stores_without_key_id})
         })
         .collect();
     let unknown = k.custody_unknown();
