@@ -617,13 +617,13 @@ async function store(r) {
     row("country", t("ui-field-country", "Country"), s.country),
     row("eu", t("ui-field-eu", "In the EU/EEA"), yesNo(s.eu, "eu")),
     s.location_unverified ? row("location_unverified", t("ui-field-location-unverified", "Location"), t("ui-location-unverified", "as configured, not confirmed by the provider")) : null,
-    row("jurisdiction", t("ui-jurisdiction", "jurisdiction"), jurisdictionBadge(s)),
+    row("jurisdiction", t("ui-field-jurisdiction", "Jurisdiction"), jurisdictionBadge(s)),
     row("jurisdictions", t("ui-field-jurisdictions", "Jurisdictions (data, copies, keys)"), s.jurisdictions),
     row("cloud_act_exposed", t("ui-field-cloud-act", "Under the US CLOUD Act"), s.legal_review ? t("ui-legal-review", "unclear: legal review") : yesNo(s.cloud_act_exposed, "cloud_act_exposed")),
   ].filter(Boolean));
   const keyId = s.key_arn || s.key_store_id || "";
   const keys = section("keys", t("ui-sec-keys", "Keys"), [
-    row("custody", t("ui-col-custody", "custody"), h("span", {}, h("span", { class: "badge" }, custodyName(s.custody)), " ", s.custody_reason || "")),
+    row("custody", t("ui-field-custody", "Custody"), h("span", {}, h("span", { class: "badge" }, custodyName(s.custody)), " ", s.custody_reason || "")),
     (s.custody_modifiers || []).length ? row("custody_modifiers", t("ui-field-custody-modifiers", "Modifiers"), s.custody_modifiers) : null,
     row("key_arn", t("ui-field-key", "Key"), s.key_arn
       ? h("a", { href: mapFind(s.key_arn, s.tenant), "data-testid": "store-key-link", title: t("ui-key-on-map", "the key on the map, with every store it encrypts") }, s.key_arn)
@@ -635,7 +635,7 @@ async function store(r) {
   ].filter(Boolean), keyId ? null : h("p", { class: "muted" }, t("ui-no-key-id", "No key of the customer's is named: the provider holds the key, or it could not be read.")));
   const size = section("size", t("ui-sec-size", "Size"), [
     row("kind", t("ui-field-kind", "Kind"), [s.kind, s.engine].filter(Boolean).join(" · ")),
-    row("bytes", t("ui-col-bytes", "bytes"), num(s.bytes, "store-bytes", bytes)),
+    row("bytes", t("ui-field-bytes", "Bytes"), num(s.bytes, "store-bytes", bytes)),
     row("objects", t("ui-field-objects", "Objects"), num(s.objects, "store-objects")),
     s.allocated_bytes !== null && s.allocated_bytes !== undefined ? row("allocated_bytes", t("ui-field-allocated", "Allocated"), bytes(s.allocated_bytes)) : null,
     s.size_basis ? row("size_basis", t("ui-field-size-basis", "Size measured as"), s.size_basis) : null,

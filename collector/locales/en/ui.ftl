@@ -302,3 +302,6 @@ ui-custody-dedicated-hsm = dedicated HSM
 ui-custody-hyok = hold your own key
 ui-unknown = unknown
 ui-indicators-note = SOV-2/SOV-3 indicators computed from observed facts and the reference tables (landmeter's heuristic after the EU Cloud Sovereignty Framework, section 1.4 caps): not an official SEAL level and not legal advice; stores with an unknown location or custody have no indicator.
+ui-field-jurisdiction = Jurisdiction
+ui-field-custody = Custody
+ui-field-bytes = Bytes

@@ -302,3 +302,6 @@ ui-custody-dedicated-hsm = eigen HSM bij de aanbieder
 ui-custody-hyok = sleutel buiten de aanbieder (HYOK)
 ui-unknown = onbekend
 ui-indicators-note = SOV-2/SOV-3-indicatoren berekend uit waargenomen feiten en de referentietabellen (de heuristiek van landmeter naar de plafonds van het EU Cloud Sovereignty Framework, paragraaf 1.4): geen officieel SEAL-niveau en geen juridisch advies; opslagen met een onbekende locatie of onbekend sleutelbeheer hebben geen indicator.
+ui-field-jurisdiction = Jurisdictie
+ui-field-custody = Sleutelbeheer
+ui-field-bytes = Bytes
