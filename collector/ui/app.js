@@ -433,8 +433,6 @@ function replicationLabel(s) {
   return UNKNOWN;
 }
 
-/** `replicationLabel` in the chosen language. */
-const replicationText = (s) => choiceLabel({ yes: "true", no: "false" }[replicationLabel(s)] || UNKNOWN);
 
 /** Every store the filter selects, page by page, as CSV (the columns of the table plus id). */
 async function storesCsv(fp) {
@@ -473,7 +471,7 @@ async function stores(r) {
       h("td", {}, s.country || unknownText()),
       h("td", {}, jurisdictionBadge(s)),
       h("td", {}, h("span", { class: "badge", title: custodyName(s.custody) }, s.custody)),
-      h("td", { "data-testid": `store-replication-${slug(s.id)}`, "data-value": replicationLabel(s) }, replicationText(s)),
+      h("td", { "data-testid": `store-replication-${slug(s.id)}`, "data-value": replicationLabel(s) }, yesNo(s.replicated_outside_eu, "replicated_outside_eu")),
       h("td", {}, s.classification || t("ui-unclassified", "(unclassified)")), h("td", {}, s.process || ""),
       h("td", { class: "num" }, num(s.bytes, `store-bytes-${slug(s.id)}`, bytes)),
       h("td", {}, s.gone_at_ms ? t("ui-gone-at", "gone {$at}", { at: when(s.gone_at_ms) }) : ""));

@@ -482,11 +482,12 @@ impl MapService for MapApi {
         let who = self.authenticate(&request, "Watch").await?;
         let scope = who.scope(self.pool_min_tenants);
         let req = request.into_inner();
-        let allowed: Result<(), Status> = match scope {
+        let store = Arc::clone(&self.store);
+        let allowed: Result<StoreFilter, Status> = match scope {
             Scope::Pool { .. } => Err(Status::permission_denied(
                 "the pool role reads aggregates only",
             )),
-            _ => Ok(()),
+            _ => checked_filter(&store, &scope, req.filter.unwrap_or_default()).await,
         };
         self.audit(
             &who,
@@ -496,12 +497,10 @@ impl MapService for MapApi {
             |_| 0,
         )
         .await?;
-        allowed?;
+        let filter = allowed?;
         // Subscribe before replaying, so nothing committed in between is missed.
         let live = self.hub.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let store = Arc::clone(&self.store);
-        let filter = req.filter.unwrap_or_default();
         tokio::spawn(forward_changes(
             store,
             scope,
@@ -518,6 +517,22 @@ impl MapService for MapApi {
 
 /// Replays recorded changes after `after_id`, then forwards live ones; after falling behind
 /// the live channel it catches up from the database. Ends when the watcher goes away.
+/// `filter` with its names made canonical, or the error listing the known ones: a stream of
+/// changes to a misspelt provider would otherwise stay silent forever.
+pub(crate) async fn checked_filter(
+    store: &Arc<dyn MapStore>,
+    scope: &Scope,
+    filter: StoreFilter,
+) -> Result<StoreFilter, Status> {
+    let (store, scope) = (Arc::clone(store), scope.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::api::names::check_filter(store.as_ref(), &scope, filter)
+    })
+    .await
+    .map_err(|_| Status::internal("name check failed"))?
+    .map_err(to_status)
+}
+
 pub(crate) async fn forward_changes(
     store: Arc<dyn MapStore>,
     scope: Scope,

@@ -176,6 +176,10 @@ async fn events(
     if let Err(e) = s.map.audit_granted(&principal, "Events", described).await {
         return error(e);
     }
+    let filter = match crate::api::grpc::checked_filter(&s.store, &scope, filter).await {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(crate::api::grpc::forward_changes(
         Arc::clone(&s.store),
@@ -554,18 +558,21 @@ async fn names(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    // An unreadable price table is an error, never an empty list of exit targets.
+    let prices = match prices() {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
     insight_document(
         &s,
         &headers,
         &pairs,
         "Names",
         |v| v.as_object().map_or(0, |o| o.len() as u64),
-        |store, scope| {
+        move |store, scope| {
             let mut names = super::names::known_names(store, scope)?;
             // The exit form's choices: every provider the price table can compute an exit to.
-            let targets: Vec<String> = crate::map::exit::PriceTable::builtin()
-                .map(|p| p.targets().into_iter().map(|t| t.provider).collect())
-                .unwrap_or_default();
+            let targets: Vec<String> = prices.targets().into_iter().map(|t| t.provider).collect();
             names["exit_target"] = serde_json::json!(targets);
             Ok(names)
         },

@@ -634,6 +634,16 @@ async fn server_sent_events_health_and_metrics_over_http() {
         .await
         .expect("events");
     assert_eq!(unauthenticated.status(), 401);
+    // A misspelt name in the stream's filter is a 400 naming the known ones, not silence.
+    let misspelt = client
+        .get(format!("{http}/v1/events?provider=awz"))
+        .bearer_auth(&c.admin_token)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(misspelt.status(), 400);
+    let body = misspelt.text().await.expect("body");
+    assert!(body.contains("awz"), "{body}");
 
     let mut events = client
         .get(format!("{http}/v1/events"))
