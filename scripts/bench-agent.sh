@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Agent-versus-peers benchmark, one command from a clean checkout: installs the emulators and
 # the peers (moto via scripts/setup.sh into .venv; ministack, Prowler and Cloud Custodian each
-# into their own virtualenv under .bench/), builds release, seeds 1,000 and 5,000-bucket
-# estates into moto and ministack, runs the landmeter agent, a sequential boto3 script,
+# into their own virtualenv under .bench/), builds release and the agent as shipped
+# (release-small), seeds 1,000 and 5,000-bucket estates into moto and ministack, runs the
+# landmeter agent, a sequential boto3 script,
 # Prowler and Cloud Custodian against a counting proxy in front of each emulator, prints one
 # table and writes it, with the command, the machine and the date, into bench/README.md
 # (between the agent-results markers). See bench/README.md, "Agent scan".
@@ -55,6 +56,8 @@ done
 
 if [ "$build" = 1 ]; then
     cargo build --workspace --release --bins >&2
+    # The agent measured is the shipped one (bench/agent/run.py --agent-profile).
+    cargo build --locked --profile release-small -p landmeter-agent >&2
 fi
 
 args=()

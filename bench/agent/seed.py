@@ -432,12 +432,31 @@ def seed_org_bucket(k, i, clients):
             "key_arn": ""}
 
 
+def implicit_algorithm(s3, bucket):
+    """The default encryption the service reports for `bucket`, never configured: "" on moto
+    (no configuration, AWS before 2023), AES256 on ministack (AWS since 2023-01-05)."""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ServerSideEncryptionConfigurationNotFoundError":
+            raise
+        return ""
+    return rules["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+
+
 def seed_org(args):
     rows = []
     with ThreadPoolExecutor(args.threads) as pool:
         for k in range(args.org):
             clients = org_clients(args.endpoint, org_account(k))
             rows.extend(pool.map(lambda i: seed_org_bucket(k, i, clients), range(args.count)))
+    # What the service reports for a bucket never configured (see `main`): the truth.
+    plain = next(r for r in rows if not r["algorithm"])
+    implicit = implicit_algorithm(org_clients(args.endpoint, plain["account"])[plain["region"]],
+                                  plain["name"])
+    for r in rows:
+        r["algorithm"] = r["algorithm"] or implicit
     with open(args.truth, "w") as f:
         json.dump({"buckets": rows, "accounts": [org_account(k) for k in range(args.org)]}, f)
     print(f"seeded {args.org} accounts x {args.count} buckets", file=sys.stderr)
@@ -478,14 +497,7 @@ def main():
     # A bucket never configured: moto answers "no configuration" (AWS before 2023), ministack
     # answers SSE-S3 (AWS since 2023-01-05). The truth is what the service reports.
     unconfigured = next(r for r in rows if r["seeded_plain"])
-    try:
-        rules = clients[unconfigured["region"]].get_bucket_encryption(Bucket=unconfigured["name"])
-        implicit = rules["ServerSideEncryptionConfiguration"]["Rules"][0][
-            "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ServerSideEncryptionConfigurationNotFoundError":
-            raise
-        implicit = ""
+    implicit = implicit_algorithm(clients[unconfigured["region"]], unconfigured["name"])
     for r in rows:
         if r.pop("seeded_plain", False):
             r["algorithm"] = implicit

@@ -15,6 +15,12 @@
 //! unthrottled answers. The SDK still retries the throttled call itself (ten attempts,
 //! `sdk.rs`); the limit makes the retries, and everyone else's calls to that service in that
 //! region, come slower instead of failing again.
+//!
+//! The limit never goes below an eighth of the budget ([`floor`]; 4 of the default 32).
+//! Throttling that does not ease as the rate drops (a share of requests refused whatever
+//! the rate) would otherwise cut every window and hold the limit at one or two: measured
+//! with 30 % of answers throttled at 25 ms, the scan took 2.3x its unthrottled time. Below
+//! the floor the SDK's exponential backoff between attempts is what slows a caller down.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,7 +102,7 @@ impl RequestBudget {
         Arc::clone(
             limits
                 .entry((service.to_owned(), region.to_owned()))
-                .or_insert_with(|| Arc::new(Aimd::new(self.max))),
+                .or_insert_with(|| Arc::new(Aimd::new(self.max, floor(self.max)))),
         )
     }
 
@@ -160,6 +166,12 @@ pub struct ThrottledLimit {
     pub limit: f64,
 }
 
+/// The lowest limit per service and region for a budget of `max`: an eighth of it, at
+/// least 1.
+fn floor(max: usize) -> usize {
+    (max / 8).max(1)
+}
+
 /// Additive increase, multiplicative decrease of the requests in flight to one service in
 /// one region.
 #[derive(Debug)]
@@ -167,6 +179,7 @@ struct Aimd {
     state: Mutex<AimdState>,
     freed: Notify,
     max: f64,
+    floor: f64,
 }
 
 #[derive(Debug)]
@@ -182,8 +195,8 @@ struct AimdState {
 }
 
 impl Aimd {
-    fn new(max: usize) -> Aimd {
-        let max = max as f64;
+    fn new(max: usize, floor: usize) -> Aimd {
+        let (max, floor) = (max as f64, floor.clamp(1, max.max(1)) as f64);
         Aimd {
             state: Mutex::new(AimdState {
                 limit: max,
@@ -195,6 +208,7 @@ impl Aimd {
             }),
             freed: Notify::new(),
             max,
+            floor,
         }
     }
 
@@ -207,7 +221,7 @@ impl Aimd {
             freed.as_mut().enable();
             {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if (state.in_flight as f64) < state.limit.floor().max(1.0) {
+                if (state.in_flight as f64) < state.limit.floor() {
                     state.in_flight += 1;
                     return AimdPermit {
                         aimd: Arc::clone(self),
@@ -225,7 +239,7 @@ impl Aimd {
         if throttled {
             state.throttled += 1;
             if epoch == state.epoch {
-                state.limit = (state.limit / 2.0).max(1.0);
+                state.limit = (state.limit / 2.0).max(self.floor);
                 state.epoch += 1;
                 state.cuts += 1;
                 state.lowest = state.lowest.min(state.limit);
@@ -394,7 +408,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_limit_halves_once_per_window_and_grows_back() {
-        let aimd = Arc::new(Aimd::new(16));
+        let aimd = Arc::new(Aimd::new(16, 2));
         // 16 requests in flight; all answered "throttled": one cut, not 16.
         let permits: Vec<AimdPermit> =
             futures::future::join_all((0..16).map(|_| aimd.acquire())).await;
@@ -424,6 +438,15 @@ mod tests {
         drop(held);
         let p = aimd.acquire().await;
         drop(p);
+
+        // Throttled however slowly it goes: never below the floor.
+        for _ in 0..5 {
+            let p = aimd.acquire().await;
+            aimd.answered(p.epoch, true);
+        }
+        assert_eq!(state(&aimd).0, 2.0);
+        assert_eq!(floor(32), 4);
+        assert_eq!(floor(4), 1);
 
         // Answers without throttling grow it back to the whole budget, never beyond.
         for _ in 0..1000 {

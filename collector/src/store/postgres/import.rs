@@ -169,13 +169,7 @@ impl PostgresStore {
             let mut text = String::with_capacity(CHUNK + 4096);
             let mut n = 0u64;
             while let Some(row) = rows.next()? {
-                for i in 0..width {
-                    if i > 0 {
-                        text.push('\t');
-                    }
-                    copy_value(&mut text, row.get_ref(i)?);
-                }
-                text.push('\n');
+                copy_text_row(&mut text, row, width)?;
                 n += 1;
                 if text.len() >= CHUNK {
                     let chunk = Bytes::from(std::mem::take(&mut text));
@@ -207,6 +201,31 @@ impl PostgresStore {
         self.block(tx.commit())?;
         Ok(counts)
     }
+}
+
+/// The SQLite SELECT and the PostgreSQL columns of a table as `db copy` moves it (the
+/// benchmark's raw-COPY reference renders the same rows the same way).
+pub fn copy_table(name: &str) -> Option<(&'static str, &'static str)> {
+    TABLES
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| (t.select, t.columns))
+}
+
+/// Appends one row of a [`copy_table`] SELECT to `out` as a line of COPY's text format.
+pub fn copy_text_row(
+    out: &mut String,
+    row: &rusqlite::Row<'_>,
+    width: usize,
+) -> rusqlite::Result<()> {
+    for i in 0..width {
+        if i > 0 {
+            out.push('\t');
+        }
+        copy_value(out, row.get_ref(i)?);
+    }
+    out.push('\n');
+    Ok(())
 }
 
 /// One value in COPY's text format: `\N` for NULL, bytea as escaped hex, text escaped.

@@ -19,6 +19,7 @@
 //!   requests any collector on the database commits (a change's NOTIFY is sent by [`ingest`]
 //!   in its transaction); the scan requests' rows and deliveries.
 //! - [`import`]: a whole map copied in from a SQLite file (`landmeter db copy`), with COPY.
+//! - [`counts`]: the summary counts the triggers of migration 0014 keep, folded now and then.
 
 use std::future::Future;
 
@@ -31,6 +32,7 @@ use landmeter_proto::v1::StoreView;
 
 use super::{BackendError, Durability, StoreError};
 
+mod counts;
 mod import;
 mod ingest;
 mod insight;
@@ -38,7 +40,7 @@ mod listen;
 pub use listen::LISTENER_APPLICATION_NAME;
 mod queries;
 mod reports;
-pub use import::CopyCounts;
+pub use import::{CopyCounts, copy_table, copy_text_row};
 pub mod tls;
 mod trust;
 
@@ -63,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0011_scan_requests.sql"),
     include_str!("../../../migrations/postgres/0012_enrolment.sql"),
     include_str!("../../../migrations/postgres/0013_settings.sql"),
+    include_str!("../../../migrations/postgres/0014_store_counts.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization
@@ -105,6 +108,17 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
+/// Adds `n` to `counter`; true (and the counter back at 0) once it reached `threshold`, for
+/// one caller only.
+fn passed(counter: &std::sync::atomic::AtomicU64, n: u64, threshold: u64) -> bool {
+    use std::sync::atomic::Ordering;
+    let total = counter.fetch_add(n, Ordering::Relaxed) + n;
+    total >= threshold
+        && counter
+            .compare_exchange(total, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// A SQLSTATE (five characters of 0-9A-Z) as one number: read in base 36.
 pub fn fold_sqlstate(state: &str) -> i32 {
     i32::from_str_radix(state, 36).unwrap_or(-1)
@@ -127,6 +141,8 @@ pub struct PostgresStore {
     runtime: Option<tokio::runtime::Runtime>,
     /// Stores written since this process last refreshed the planner's statistics.
     written_since_analyze: std::sync::atomic::AtomicU64,
+    /// Scan ends since this process last folded the summary counts' deltas.
+    scan_ends_since_fold: std::sync::atomic::AtomicU64,
 }
 
 /// Stores written after which the planner's statistics of `stores` are refreshed. Without
@@ -185,6 +201,7 @@ impl PostgresStore {
             listener: std::sync::Mutex::new(None),
             runtime: Some(runtime),
             written_since_analyze: std::sync::atomic::AtomicU64::new(0),
+            scan_ends_since_fold: std::sync::atomic::AtomicU64::new(0),
         };
         match migrations {
             super::Migrations::Apply => store.migrate()?,
@@ -201,20 +218,14 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Counts stores written; past [`ANALYZE_AFTER_STORES`] refreshes the statistics of
-    /// `stores` in the background (ANALYZE samples; it takes no lock that blocks writers).
+    /// Called after every scan end with the stores it wrote. Past [`ANALYZE_AFTER_STORES`]
+    /// stores, refreshes the statistics of `stores` in the background (ANALYZE samples; it
+    /// takes no lock that blocks writers); every [`counts::FOLD_AFTER_SCAN_ENDS`] scan ends,
+    /// folds the summary counts' deltas.
     fn note_written(&self, stores: u64) {
-        use std::sync::atomic::Ordering;
-        let total = self
-            .written_since_analyze
-            .fetch_add(stores, Ordering::Relaxed)
-            + stores;
-        if total < ANALYZE_AFTER_STORES
-            || self
-                .written_since_analyze
-                .compare_exchange(total, 0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+        let analyze = passed(&self.written_since_analyze, stores, ANALYZE_AFTER_STORES);
+        let fold = passed(&self.scan_ends_since_fold, 1, counts::FOLD_AFTER_SCAN_ENDS);
+        if !analyze && !fold {
             return;
         }
         let Some(runtime) = self.runtime.as_ref() else {
@@ -223,14 +234,21 @@ impl PostgresStore {
         let pool = self.pool.clone();
         runtime.spawn(async move {
             let result = match pool.get().await {
-                Ok(client) => client
-                    .batch_execute("ANALYZE stores")
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(client) => {
+                    let mut result = Ok(());
+                    if fold {
+                        result = counts::fold(&client).await.map(|_| ());
+                    }
+                    if analyze && result.is_ok() {
+                        result = client.batch_execute("ANALYZE stores").await;
+                    }
+                    result.map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             };
             if let Err(e) = result {
-                tracing::debug!(error = %e, "refreshing the statistics of stores failed");
+                // The next scan ends try again; summaries are exact meanwhile.
+                tracing::debug!(error = %e, "folding the summary counts or ANALYZE failed");
             }
         });
     }

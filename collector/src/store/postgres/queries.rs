@@ -202,23 +202,51 @@ impl QueryStore for PostgresStore {
         }
         let w = Where::new(scope, filter);
         let columns: Vec<&str> = group_by.iter().map(|g| g.sql_key()).collect();
-        let select_keys = if columns.is_empty() {
-            String::new()
-        } else {
-            format!("{}, ", columns.join(", "))
-        };
+        let keys: String = columns.iter().map(|c| format!("{c}, ")).collect();
+        let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
         let group = if columns.is_empty() {
             having
         } else {
-            let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
             format!("GROUP BY {0} {having} ORDER BY {0}", positions.join(", "))
         };
-        let sql = format!(
-            "SELECT {select_keys} COUNT(*), COALESCE(SUM(bytes), 0)::int8,
-                    COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
-             FROM stores WHERE {} {group}",
-            w.sql
-        );
+        // The counts (migration 0014) hold every dimension but the account: a summary that
+        // needs no account reads them instead of every store.
+        let by_account = !filter.accounts.is_empty() || group_by.contains(&GroupField::Account);
+        let sql = if by_account {
+            format!(
+                "SELECT {keys} COUNT(*), COALESCE(SUM(bytes), 0)::int8,
+                        COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
+                 FROM stores WHERE {} {group}",
+                w.sql
+            )
+        } else {
+            // Per tenant first, so that a combination whose stores all went nets out (and
+            // counts no tenant for the pool's k).
+            let tenant_position = columns.len() + 1;
+            format!(
+                "SELECT {outer} COALESCE(SUM(n), 0)::int8, COALESCE(SUM(bytes), 0)::int8,
+                        COALESCE(SUM(without_size), 0)::int8
+                 FROM (SELECT {keys} tenant, SUM(n) AS n, SUM(bytes) AS bytes,
+                              SUM(without_size) AS without_size
+                       FROM {COUNTED_STORES} WHERE {}
+                       GROUP BY {inner} HAVING SUM(n) > 0) AS per_tenant {group}",
+                w.sql,
+                outer = (1..=columns.len())
+                    .map(|i| format!("k{i}, "))
+                    .collect::<String>(),
+                keys = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} AS k{}, ", i + 1))
+                    .collect::<String>(),
+                inner = positions
+                    .iter()
+                    .cloned()
+                    .chain([tenant_position.to_string()])
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
         let n = columns.len();
         let rows = self.query(&sql, &w.params())?;
         rows.iter()
@@ -246,6 +274,19 @@ impl QueryStore for PostgresStore {
             .collect())
     }
 }
+
+/// The counts and the deltas not yet folded into them (migration 0014), under the column
+/// names of `stores` that [`Where`] and [`GroupField::sql_key`] use (`gone_at_ms` is NULL for
+/// a present store, as in `stores`).
+const COUNTED_STORES: &str = "(SELECT tenant, provider, region, country, eu, jurisdiction,
+        cloud_act, custody, custody_rank, classification, process, kind, replicated_outside_eu,
+        unknown_dims, CASE WHEN gone THEN 0 END AS gone_at_ms, n, bytes, without_size
+    FROM store_counts
+    UNION ALL
+    SELECT tenant, provider, region, country, eu, jurisdiction, cloud_act, custody,
+        custody_rank, classification, process, kind, replicated_outside_eu, unknown_dims,
+        CASE WHEN gone THEN 0 END, n, bytes, without_size
+    FROM store_count_deltas) AS stores";
 
 /// A value bound to a `$n` placeholder of a [`Where`].
 pub(super) enum Param {

@@ -67,6 +67,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0011_scan_requests.sql"),
     include_str!("../../../migrations/0012_enrolment.sql"),
     include_str!("../../../migrations/0013_settings.sql"),
+    include_str!("../../../migrations/0014_store_counts.sql"),
 ];
 
 pub struct SqliteStore {

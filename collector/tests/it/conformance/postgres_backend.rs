@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use landmeter_collector::store::{
-    self, AccountPlanner, AccountSnapshot, AccountWrites, BatchOutcome, EncodedView, MapStore,
-    PendingChange, Scope,
+    self, AccountPlanner, AccountSnapshot, AccountWrites, BatchOutcome, EncodedView, GroupField,
+    MapStore, PendingChange, Scope,
 };
 use landmeter_proto::v1::{
     AccountCoverage, ChangeEvent, ChangeKind, Fact, FactsBatch, ScanBegin, ScanEnd, Store,
-    StoreView, fact::Body,
+    StoreFilter, StoreView, fact::Body,
 };
 
 use super::database::TestDatabase;
@@ -266,6 +266,86 @@ fn concurrent_batches_and_scan_ends_through_two_collectors_keep_every_fact_and_c
     assert_eq!(ids, (1..=total as i64).collect::<Vec<_>>());
 }
 
+/// Summaries without an account read the counts the triggers of migration 0014 keep: through
+/// stores added, a store gone and a scan that changes nothing, before and after the deltas
+/// are folded, they equal the stores counted one by one, and the summary by account (which
+/// reads `stores` itself).
+#[test]
+fn summaries_from_the_counts_equal_the_stores_before_and_after_a_fold() {
+    let db = TestDatabase::create();
+    let pg = store::postgres::PostgresStore::open(db.url(), Default::default()).expect("open");
+    let s: &dyn MapStore = &pg;
+    let scan = |id: &str, stores: &[(&str, &str)]| {
+        begin(s, id, "acct");
+        let facts = stores
+            .iter()
+            .map(|(name, region)| {
+                let mut f = bucket("acct", name);
+                if let Some(Body::Store(st)) = &mut f.body {
+                    st.region = (*region).into();
+                }
+                f
+            })
+            .collect();
+        s.commit_batch("t", "agent", &batch(id, 1, facts))
+            .expect("batch");
+        s.finish_scan("t", "agent", &end(id, "acct", 1), 10, &Planner::new(id))
+            .expect("end");
+    };
+    scan(
+        "s1",
+        &[("x", "eu-west-3"), ("y", "eu-west-3"), ("z", "us-east-1")],
+    );
+    scan("s2", &[("x", "eu-west-3"), ("z", "us-east-1")]);
+    scan("s3", &[("x", "eu-west-3"), ("z", "us-east-1")]);
+    let summary = |include_gone: bool, by: GroupField| -> Vec<(Vec<String>, u64)> {
+        let filter = StoreFilter {
+            include_gone,
+            ..StoreFilter::default()
+        };
+        s.summary(&Scope::AllTenants, &filter, &[by])
+            .expect("summary")
+            .into_iter()
+            .map(|r| (r.keys, r.stores))
+            .collect()
+    };
+    let counted_one_by_one = |include_gone: bool| -> Vec<(Vec<String>, u64)> {
+        let filter = StoreFilter {
+            include_gone,
+            ..StoreFilter::default()
+        };
+        let mut by_region = std::collections::BTreeMap::<String, u64>::new();
+        for v in store::all_stores(s, &Scope::AllTenants, &filter).expect("list") {
+            *by_region.entry(v.region).or_default() += 1;
+        }
+        by_region.into_iter().map(|(r, n)| (vec![r], n)).collect()
+    };
+    let region = |r: &str, n: u64| (vec![r.to_owned()], n);
+    let check = || {
+        let present = summary(false, GroupField::Region);
+        assert_eq!(present, [region("eu-west-3", 1), region("us-east-1", 1)]);
+        assert_eq!(present, counted_one_by_one(false));
+        let with_gone = summary(true, GroupField::Region);
+        assert_eq!(with_gone, [region("eu-west-3", 2), region("us-east-1", 1)]);
+        assert_eq!(with_gone, counted_one_by_one(true));
+        assert_eq!(
+            summary(false, GroupField::Account),
+            [(vec!["acct".to_owned()], 2)]
+        );
+    };
+    check();
+    assert!(
+        pg.fold_counts().expect("fold") > 0,
+        "the deltas were folded"
+    );
+    assert_eq!(
+        pg.fold_counts().expect("fold again"),
+        0,
+        "nothing left to fold"
+    );
+    check();
+}
+
 #[test]
 fn tls_to_the_database_is_verified() {
     // The machine's server (Debian) serves its snakeoil certificate, issued for localhost.
@@ -393,7 +473,7 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
     assert!(copied.contains("stores: 3 rows"), "{copied}");
     assert!(copied.contains("changes: 4 rows"), "{copied}");
     let migrated = landmeter(&["db", "migrate", "--db", db.url()]).await;
-    assert!(migrated.contains("schema version 13"), "{migrated}");
+    assert!(migrated.contains("schema version 14"), "{migrated}");
 
     let target = Collector::start_in(
         temp_dir("pg-copy-target"),
@@ -485,7 +565,7 @@ fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
             .map(|t| t.join().expect("opened"))
             .collect()
     });
-    assert_eq!(store::migrate(db.url()).expect("version"), 13);
+    assert_eq!(store::migrate(db.url()).expect("version"), 14);
     // One schema, usable through every one of them.
     begin(stores[0].as_ref(), "s1", "acct");
     assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);

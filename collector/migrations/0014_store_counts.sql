@@ -1,0 +1,3 @@
+-- PostgreSQL only (migrations/postgres/0014_store_counts.sql: summaries from counts kept by
+-- triggers). SQLite's summaries read the covering index `stores_by_country_custody`; the
+-- number is kept so both schemas stay at the same migration (`landmeter db copy`).
