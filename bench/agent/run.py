@@ -808,7 +808,8 @@ AGENT_LIKE_PEERS = ("bench", ["object_lock = false", "sizes = false", "kinds = [
 TOOL_NAMES = {
     "agent": "landmeter agent, peers' coverage (object_lock = false, sizes = false, kinds = [])",
     "agent-default": "landmeter agent, default config (+ object lock: 1 request per bucket; "
-                     "+ CloudWatch sizes: ListMetrics and GetMetricData per region)",
+                     "+ CloudWatch sizes: ListMetrics and GetMetricData per region; + the other "
+                     "store kinds' listings in every enabled region)",
     "boto3": "boto3 script (sequential)",
     "prowler": "Prowler, 2 S3 encryption checks",
     "custodian": "Cloud Custodian, bucket-encryption policy",

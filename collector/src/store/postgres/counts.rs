@@ -30,10 +30,18 @@ const FOLD: &str = "WITH moved AS (DELETE FROM store_count_deltas RETURNING *)
 /// Combinations no store has any more.
 const TIDY: &str = "DELETE FROM store_counts WHERE n = 0 AND bytes = 0 AND without_size = 0";
 
+/// Every fold leaves the deltas it moved as dead rows, which a summary's scan of the deltas
+/// reads until a vacuum: measured after a 1M-store ingest, 155,000 dead rows (24 MB) beside
+/// 487 live ones, autovacuum not having come by, and a summary at 10M took 98 ms instead of
+/// a few. The tables are small: the vacuum takes milliseconds.
+const VACUUM: &str = "VACUUM store_count_deltas, store_counts";
+
 /// Folds on a connection of the pool; returns the combinations written.
 pub(super) async fn fold(client: &tokio_postgres::Client) -> Result<u64, tokio_postgres::Error> {
     let written = client.execute(FOLD, &[]).await?;
     client.execute(TIDY, &[]).await?;
+    // Outside a transaction (VACUUM cannot run in one): the simple query protocol.
+    client.batch_execute(VACUUM).await?;
     Ok(written)
 }
 
