@@ -40,7 +40,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== build the packages"
-cargo build --workspace --bins
+# --tests: the feature set scripts/test.sh built with (dev-dependencies' features), so the
+# binaries are already there instead of rebuilt with another tokio.
+cargo build --workspace --bins --tests
 for pkg in landmeter-collector landmeter-agent; do
     cargo deb -p "$pkg" --profile dev --no-build -o "$work/" 2>&1 | grep -v "dev profile is not supported\|debug symbols set\|^ *To enable" || true
 done

@@ -87,8 +87,11 @@ pub fn bin_dir() -> PathBuf {
 /// A workspace binary (`landmeter`, `landmeter-agent`), fresh.
 ///
 /// `cargo test` builds only this crate's binaries, so the first call per process runs
-/// `cargo build --workspace --bins` (a no-op when up to date; cargo holds no lock while tests
-/// run). Set `LANDMETER_E2E_NO_BUILD=1` to use the binaries as they are.
+/// `cargo build --workspace --bins --tests` (a no-op when up to date; cargo holds no lock
+/// while tests run). `--tests` keeps the dev-dependencies' features (tokio's `test-util`) in
+/// the build, as `cargo test` and `scripts/test.sh` have them: without it, cargo resolves
+/// other features for tokio and rebuilds everything above it, about 7 minutes here, only to
+/// run these tests. Set `LANDMETER_E2E_NO_BUILD=1` to use the binaries as they are.
 pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let dir = bin_dir();
@@ -98,14 +101,16 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
         let built = BUILT.get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(&cargo);
-            cmd.args(["build", "--workspace", "--bins"])
+            cmd.args(["build", "--workspace", "--bins", "--tests"])
                 .current_dir(workspace_root());
             if dir.ends_with("release") {
                 cmd.arg("--release");
             }
             match cmd.status() {
                 Ok(s) if s.success() => Ok(()),
-                Ok(s) => Err(format!("`cargo build --workspace --bins` failed: {s}")),
+                Ok(s) => Err(format!(
+                    "`cargo build --workspace --bins --tests` failed: {s}"
+                )),
                 Err(e) => Err(format!("cannot run {cargo}: {e}")),
             }
         });
@@ -115,7 +120,7 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
     }
     if !path.exists() {
         bail!(
-            "{} does not exist even after `cargo build --workspace --bins`",
+            "{} does not exist even after `cargo build --workspace --bins --tests`",
             path.display()
         );
     }
