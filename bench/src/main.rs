@@ -247,44 +247,45 @@ async fn scenarios(
     Ok(table)
 }
 
-/// Runs `psql` on `url` (the bench creates and drops its database with the server's own
-/// client, no driver of its own).
-fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
-    let out = std::process::Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .context("running psql (PostgreSQL's client)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "psql {sql:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-/// The summary by country and custody as one GROUP BY over `stores`, `n` times through
-/// `psql` with its `\timing` (the server's time plus a loopback round trip).
-fn summary_from_every_store(url: &str, n: usize) -> anyhow::Result<Latencies> {
+/// Runs `psql` on `url` (the bench creates and drops its databases, and times its raw
+/// references, with the server's own client, no driver of its own): each command in turn,
+/// stopping at the first error; `single_transaction` wraps them in one. Returns its output.
+fn psql_commands(url: &str, single_transaction: bool, commands: &[&str]) -> anyhow::Result<String> {
     let mut psql = std::process::Command::new("psql");
-    psql.args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", "\\timing on"]);
-    for _ in 0..n {
-        psql.args([
-            "-c",
-            "SELECT country, custody, COUNT(*), COALESCE(SUM(bytes), 0),
-                    COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
-             FROM stores WHERE gone_at_ms IS NULL GROUP BY 1, 2 ORDER BY 1, 2",
-        ]);
+    psql.args([url, "-v", "ON_ERROR_STOP=1", "-q"]);
+    if single_transaction {
+        psql.arg("-1");
+    }
+    for command in commands {
+        psql.args(["-c", command]);
     }
     let out = psql
         .output()
         .context("running psql (PostgreSQL's client)")?;
     anyhow::ensure!(
         out.status.success(),
-        "psql: {}",
+        "psql {:?}: {}",
+        commands.first(),
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    psql_commands(url, false, &[sql]).map(drop)
+}
+
+/// The summary by country and custody as one GROUP BY over `stores`, `n` times through
+/// `psql` with its `\timing` (the server's time plus a loopback round trip).
+fn summary_from_every_store(url: &str, n: usize) -> anyhow::Result<Latencies> {
+    let query = "SELECT country, custody, COUNT(*), COALESCE(SUM(bytes), 0),
+                    COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
+             FROM stores WHERE gone_at_ms IS NULL GROUP BY 1, 2 ORDER BY 1, 2";
+    let mut commands = vec!["\\timing on"];
+    commands.extend(std::iter::repeat_n(query, n));
+    let out = psql_commands(url, false, &commands)?;
     let mut times = Latencies::default();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         // "Time: 1234.567 ms" (and " (00:01.235)" beyond a second)
         if let Some(ms) = line
             .strip_prefix("Time: ")
