@@ -5,7 +5,7 @@
 //! "The same rows": the SQLite reference ([`raw::bulk_insert`], [`Rows::Everything`]) writes
 //! them first (facts, batch markers, scans, the interpreted stores and their "added" change
 //! events, worked out by the collector's own interpreter), and each table is rendered to COPY
-//! text the way `landmeter db copy` sends it ([`copy_text_row`]). Only the `psql` run is
+//! text the way `landmeter db copy` sends it (`CopyTable::copy_text_row`). Only the `psql` run is
 //! timed: its COPYs and the COMMIT. The ingest's per-account bookkeeping rows
 //! (`account_claims`, `account_generations`: one each per 1,000 stores) are left out.
 
@@ -18,7 +18,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 use landmeter_collector::store::Durability;
-use landmeter_collector::store::postgres::{PostgresStore, copy_table, copy_text_row};
+use landmeter_collector::store::postgres::{PostgresStore, copy_table};
 
 use crate::raw::{self, Rows};
 
@@ -48,17 +48,17 @@ pub fn copy_everything(
     {
         let conn = Connection::open(&db)?;
         for name in TABLES {
-            let (select, columns) = copy_table(name).context("a table db copy moves")?;
+            let table = copy_table(name).context("a table db copy moves")?;
             let path = dir.join(format!("{name}.copy"));
             let mut out = BufWriter::new(File::create(&path)?);
-            let mut stmt = conn.prepare(select)?;
+            let mut stmt = conn.prepare(table.select())?;
             let width = stmt.column_count();
             let mut found = stmt.query([])?;
             let mut line = String::new();
             let mut n = 0u64;
             while let Some(row) = found.next()? {
                 line.clear();
-                copy_text_row(&mut line, row, width)?;
+                table.copy_text_row(&mut line, row, width)?;
                 out.write_all(line.as_bytes())?;
                 n += 1;
             }
@@ -68,7 +68,11 @@ pub fn copy_everything(
                 facts = n;
             }
             // `\copy` takes its whole command on one line.
-            let columns = columns.split_whitespace().collect::<Vec<_>>().join(" ");
+            let columns = table
+                .columns()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             files.push((name, columns, path));
         }
     }

@@ -1,4 +1,4 @@
-//! The summary counts (migration 0014): statement triggers on `stores` append deltas, and
+//! The summary counts (migrations 0014 and 0015): statement triggers on `stores` append deltas, and
 //! the backend folds them into `store_counts` now and then, so that the deltas a summary
 //! reads besides the counts stay few. A fold is one statement (one transaction): a summary
 //! sees each delta either in the deltas or in the counts, never in both or neither.
@@ -17,13 +17,13 @@ const FOLD: &str = "WITH moved AS (DELETE FROM store_count_deltas RETURNING *)
     INSERT INTO store_counts AS c
     SELECT tenant, provider, region, country, eu, jurisdiction, cloud_act, custody,
            custody_rank, classification, process, kind, replicated_outside_eu, unknown_dims,
-           gone, SUM(n), SUM(bytes), SUM(without_size)
+           gone, SUM(n), SUM(bytes), SUM(without_size), provider_parent, sov2, sov3
     FROM moved
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21
     ON CONFLICT (tenant, provider, region, country, eu, jurisdiction, cloud_act, custody,
                  custody_rank, classification, process, kind, replicated_outside_eu,
-                 unknown_dims, gone)
+                 unknown_dims, gone, provider_parent, sov2, sov3)
     DO UPDATE SET n = c.n + excluded.n, bytes = c.bytes + excluded.bytes,
                   without_size = c.without_size + excluded.without_size";
 

@@ -9,39 +9,51 @@ use std::path::Path;
 
 use bytes::Bytes;
 use futures::SinkExt;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Type, ValueRef};
+
+use prost::Message;
+
+use landmeter_proto::v1::StoreView;
 
 use super::PostgresStore;
+use super::view_dims::ViewDims;
 use crate::store::{BackendError, StoreError};
 
 /// One table: its SQLite SELECT (in the order rows are copied) and the PostgreSQL columns
 /// the selected values go to, in the same order.
-struct Table {
+pub struct CopyTable {
     name: &'static str,
     select: &'static str,
     columns: &'static str,
+    /// The selected column holding an encoded view, when the PostgreSQL row also has the
+    /// view dimensions (migration 0015) that SQLite does not keep: they are appended to
+    /// each row, read from the view, as `columns` ends with them.
+    view_column: Option<usize>,
 }
 
-const TABLES: &[Table] = &[
-    Table {
+const TABLES: &[CopyTable] = &[
+    CopyTable {
         name: "scans",
         select: "SELECT tenant, scan_id, rowid, agent, provider, accounts, started_at_ms,
                         ended_at_ms, batches, coverage FROM scans ORDER BY rowid",
         columns: "tenant, scan_id, seq, agent, provider, accounts, started_at_ms, ended_at_ms,
                   batches, coverage",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "batches",
         select: "SELECT tenant, scan_id, seq, facts FROM batches",
         columns: "tenant, scan_id, seq, facts",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "facts",
         select: "SELECT tenant, account, subject, kind, scan_id, agent, api_call, observed_at_ms,
                         body FROM facts",
         columns: "tenant, account, subject, kind, scan_id, agent, api_call, observed_at_ms, body",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "stores",
         select: "SELECT tenant, id, provider, account, name, region, country, eu, custody,
                         custody_rank, classification, process, jurisdiction, cloud_act,
@@ -50,67 +62,79 @@ const TABLES: &[Table] = &[
         columns: "tenant, id, provider, account, name, region, country, eu, custody,
                   custody_rank, classification, process, jurisdiction, cloud_act,
                   replicated_outside_eu, bytes, objects, view, first_seen_ms, last_seen_ms,
-                  gone_at_ms, last_scan_id, kind, unknown_dims",
+                  gone_at_ms, last_scan_id, kind, unknown_dims, provider_parent, sov2, sov3",
+        view_column: Some(17),
     },
-    Table {
+    CopyTable {
         name: "account_claims",
         select: "SELECT tenant, account, first_seen_ms FROM account_claims",
         columns: "tenant, account, first_seen_ms",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "account_generations",
         select: "SELECT DISTINCT tenant, account, 1 FROM facts",
         columns: "tenant, account, generation",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "changes",
         select: "SELECT tenant, id, store_id, at_ms, scan_id, event FROM changes ORDER BY id",
         columns: "tenant, id, store_id, at_ms, scan_id, event",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "tokens",
         select: "SELECT id, hash, role, tenant, name, created_at_ms, revoked_at_ms, expires_at_ms
                  FROM tokens ORDER BY id",
         columns: "id, hash, role, tenant, name, created_at_ms, revoked_at_ms, expires_at_ms",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "sessions",
         select: "SELECT id_hash, token_id, created_at_ms, expires_at_ms, ended_at_ms
                  FROM sessions",
         columns: "id_hash, token_id, created_at_ms, expires_at_ms, ended_at_ms",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "revoked_certificates",
         select: "SELECT serial, tenant, agent, revoked_at_ms FROM revoked_certificates",
         columns: "serial, tenant, agent, revoked_at_ms",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "enrolment_tokens",
         select: "SELECT id, hash, tenant, agent, created_at_ms, expires_at_ms, used_at_ms,
                         used_serial FROM enrolment_tokens ORDER BY id",
         columns: "id, hash, tenant, agent, created_at_ms, expires_at_ms, used_at_ms, used_serial",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "agent_certificates",
         select: "SELECT serial, tenant, agent, issued_at_ms, not_after_ms, renewed_from
                  FROM agent_certificates",
         columns: "serial, tenant, agent, issued_at_ms, not_after_ms, renewed_from",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "audit_log",
         select: "SELECT id, at_ms, token_id, role, tenant, method, request, rows, outcome
                  FROM audit_log ORDER BY id",
         columns: "id, at_ms, token_id, role, tenant, method, request, rows, outcome",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "reports",
         select: "SELECT tenant, id, issued_at_ms, figures FROM reports ORDER BY id",
         columns: "tenant, id, issued_at_ms, figures",
+        view_column: None,
     },
-    Table {
+    CopyTable {
         name: "meta",
         select: "SELECT key, value FROM meta WHERE key = 'interpretation'",
         columns: "key, value",
+        view_column: None,
     },
 ];
 
@@ -169,7 +193,7 @@ impl PostgresStore {
             let mut text = String::with_capacity(CHUNK + 4096);
             let mut n = 0u64;
             while let Some(row) = rows.next()? {
-                copy_text_row(&mut text, row, width)?;
+                table.copy_text_row(&mut text, row, width)?;
                 n += 1;
                 if text.len() >= CHUNK {
                     let chunk = Bytes::from(std::mem::take(&mut text));
@@ -203,29 +227,56 @@ impl PostgresStore {
     }
 }
 
-/// The SQLite SELECT and the PostgreSQL columns of a table as `db copy` moves it (the
-/// benchmark's raw-COPY reference renders the same rows the same way).
-pub fn copy_table(name: &str) -> Option<(&'static str, &'static str)> {
-    TABLES
-        .iter()
-        .find(|t| t.name == name)
-        .map(|t| (t.select, t.columns))
+/// A table as `db copy` moves it (the benchmark's raw-COPY reference renders the same rows
+/// the same way).
+pub fn copy_table(name: &str) -> Option<&'static CopyTable> {
+    TABLES.iter().find(|t| t.name == name)
 }
 
-/// Appends one row of a [`copy_table`] SELECT to `out` as a line of COPY's text format.
-pub fn copy_text_row(
-    out: &mut String,
-    row: &rusqlite::Row<'_>,
-    width: usize,
-) -> rusqlite::Result<()> {
-    for i in 0..width {
-        if i > 0 {
-            out.push('\t');
-        }
-        copy_value(out, row.get_ref(i)?);
+impl CopyTable {
+    /// The SQLite SELECT, in copy order.
+    pub fn select(&self) -> &'static str {
+        self.select
     }
-    out.push('\n');
-    Ok(())
+
+    /// The PostgreSQL columns a COPY of [`CopyTable::copy_text_row`]'s lines fills.
+    pub fn columns(&self) -> &'static str {
+        self.columns
+    }
+
+    /// Appends one row of the table's SELECT (`width` columns) to `out` as a line of COPY's
+    /// text format, with the view dimensions read from its view where the table has them.
+    pub fn copy_text_row(
+        &self,
+        out: &mut String,
+        row: &rusqlite::Row<'_>,
+        width: usize,
+    ) -> Result<(), StoreError> {
+        for i in 0..width {
+            if i > 0 {
+                out.push('\t');
+            }
+            copy_value(out, row.get_ref(i)?);
+        }
+        if let Some(column) = self.view_column {
+            let body = row.get_ref(column)?.as_blob().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(column, Type::Blob, Box::new(e))
+            })?;
+            let view = StoreView::decode(body)?;
+            let dims = ViewDims::of(&view);
+            out.push('\t');
+            copy_value(out, ValueRef::Text(dims.provider_parent.as_bytes()));
+            for level in [dims.sov2, dims.sov3] {
+                out.push('\t');
+                copy_value(
+                    out,
+                    level.map_or(ValueRef::Null, |l| ValueRef::Integer(l.into())),
+                );
+            }
+        }
+        out.push('\n');
+        Ok(())
+    }
 }
 
 /// One value in COPY's text format: `\N` for NULL, bytea as escaped hex, text escaped.

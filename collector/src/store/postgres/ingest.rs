@@ -618,7 +618,7 @@ impl PostgresStore {
                 let sql = format!(
                     "INSERT INTO stores (tenant, id, {VIEW_COLUMNS}, first_seen_ms, last_seen_ms,
                                          gone_at_ms, last_scan_id)
-                     SELECT u.*, $21, $21, NULL, $22 FROM {UNNEST_VIEWS}
+                     SELECT u.*, $24, $24, NULL, $25 FROM {UNNEST_VIEWS}
                      ON CONFLICT (tenant, id) DO UPDATE SET
                        provider = excluded.provider, account = excluded.account,
                        name = excluded.name, region = excluded.region,
@@ -629,7 +629,8 @@ impl PostgresStore {
                        replicated_outside_eu = excluded.replicated_outside_eu,
                        bytes = excluded.bytes, objects = excluded.objects, view = excluded.view,
                        kind = excluded.kind, unknown_dims = excluded.unknown_dims,
-                       last_seen_ms = excluded.last_seen_ms,
+                       provider_parent = excluded.provider_parent, sov2 = excluded.sov2,
+                       sov3 = excluded.sov3, last_seen_ms = excluded.last_seen_ms,
                        gone_at_ms = NULL, last_scan_id = excluded.last_scan_id"
                 );
                 let mut params = columns.params().to_vec();
@@ -655,7 +656,8 @@ impl PostgresStore {
                    process = u.process, jurisdiction = u.jurisdiction, cloud_act = u.cloud_act,
                    replicated_outside_eu = u.replicated_outside_eu, bytes = u.bytes,
                    objects = u.objects, view = u.view, kind = u.kind,
-                   unknown_dims = u.unknown_dims
+                   unknown_dims = u.unknown_dims, provider_parent = u.provider_parent,
+                   sov2 = u.sov2, sov3 = u.sov3
                  FROM {UNNEST_VIEWS}
                  WHERE s.tenant = u.tenant AND s.id = u.id"
             );

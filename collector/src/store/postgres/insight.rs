@@ -2,13 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use futures::TryStreamExt;
 use prost::Message;
 
 use landmeter_proto::v1::{Fact, StoreFilter, SummaryRow, fact::Body};
 
-use super::queries::Where;
-use super::{PostgresStore, view_from_row};
+use super::PostgresStore;
 use crate::store::{
     AccountCoverageRecord, GapRecord, InsightStore, MAX_SETTING_FACTS, ScanCoverage, Scope,
     SettingFact, StoreError, ViewDimension, setting_fact, settings_tenant,
@@ -168,25 +166,17 @@ impl InsightStore for PostgresStore {
                 "the pool role cannot group or filter by tenant or account".into(),
             ));
         }
-        let w = Where::new(scope, filter);
-        let sql = format!(
-            "SELECT tenant, view, first_seen_ms, last_seen_ms, gone_at_ms, last_scan_id
-             FROM stores WHERE {}",
-            w.sql
-        );
-        let mut groups = crate::store::ViewGroups::new(dimensions);
-        let client = self.client()?;
-        // Streamed: every selected view is decoded once, never all held at once.
-        self.block(async {
-            let stmt = client.prepare_cached(&sql).await?;
-            let rows = client.query_raw(&stmt, w.params()).await?;
-            futures::pin_mut!(rows);
-            while let Some(row) = rows.try_next().await? {
-                let tenant: String = row.try_get(0)?;
-                groups.add(&tenant, &view_from_row(&row)?);
-            }
-            Ok::<_, StoreError>(())
-        })?;
-        Ok(groups.rows(scope))
+        // From the columns migration 0015 added: the counts hold them as dimensions.
+        dimensions
+            .iter()
+            .map(|d| {
+                let key = match d {
+                    ViewDimension::ProviderParent => "provider_parent",
+                    ViewDimension::Sov2 => "COALESCE(sov2::text, 'unknown') COLLATE \"C\"",
+                    ViewDimension::Sov3 => "COALESCE(sov3::text, 'unknown') COLLATE \"C\"",
+                };
+                self.summary_rows(scope, filter, &[key], false)
+            })
+            .collect()
     }
 }

@@ -20,6 +20,8 @@
 //!   in its transaction); the scan requests' rows and deliveries.
 //! - [`import`]: a whole map copied in from a SQLite file (`landmeter db copy`), with COPY.
 //! - [`counts`]: the summary counts the triggers of migration 0014 keep, folded now and then.
+//! - [`view_dims`]: the dashboard's view dimensions as columns (migration 0015), written with
+//!   every store and filled in from the encoded views by the migration and `db copy`.
 
 use std::future::Future;
 
@@ -40,9 +42,10 @@ mod listen;
 pub use listen::LISTENER_APPLICATION_NAME;
 mod queries;
 mod reports;
-pub use import::{CopyCounts, copy_table, copy_text_row};
+pub use import::{CopyCounts, CopyTable, copy_table};
 pub mod tls;
 mod trust;
+mod view_dims;
 
 /// Connections per collector process: scan ends (a snapshot and a writer each), batches and
 /// operators' reads at once, and far below a server's default limit of 100 with several
@@ -66,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0012_enrolment.sql"),
     include_str!("../../../migrations/postgres/0013_settings.sql"),
     include_str!("../../../migrations/postgres/0014_store_counts.sql"),
+    include_str!("../../../migrations/postgres/0015_view_dimensions.sql"),
 ];
 
 /// SQLSTATEs after which a whole transaction is worth running again: a serialization
@@ -334,6 +338,10 @@ impl PostgresStore {
                 return Ok(());
             };
             self.block(tx.batch_execute(sql))?;
+            if version + 1 == view_dims::MIGRATION {
+                let filled = self.block(view_dims::backfill(&tx))?;
+                tracing::info!(stores = filled, "filled in the view dimensions (postgres)");
+            }
             self.block(tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -375,7 +383,7 @@ impl Drop for PostgresStore {
 /// Columns of `stores` holding the interpretation, in the order [`ViewColumns`] binds them.
 const VIEW_COLUMNS: &str = "provider, account, name, region, country, eu, custody, custody_rank,
     classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects, view,
-    kind, unknown_dims";
+    kind, unknown_dims, provider_parent, sov2, sov3";
 
 /// Views to write, one array per column: bound as `unnest($n::type[], ...)` so a whole write
 /// set is one statement.
@@ -401,16 +409,19 @@ struct ViewColumns<'a> {
     view: Vec<&'a [u8]>,
     kind: Vec<&'a str>,
     unknown_dims: Vec<String>,
+    provider_parent: Vec<&'a str>,
+    sov2: Vec<Option<i16>>,
+    sov3: Vec<Option<i16>>,
 }
 
 /// The `unnest(...)` of [`ViewColumns::params`], as `u(tenant, id, <VIEW_COLUMNS>)`.
 const UNNEST_VIEWS: &str = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
     $6::text[], $7::text[], $8::bool[], $9::text[], $10::int4[], $11::text[], $12::text[],
     $13::text[], $14::text[], $15::bool[], $16::int8[], $17::int8[], $18::bytea[], $19::text[],
-    $20::text[])
+    $20::text[], $21::text[], $22::int2[], $23::int2[])
     AS u(tenant, id, provider, account, name, region, country, eu, custody, custody_rank,
          classification, process, jurisdiction, cloud_act, replicated_outside_eu, bytes, objects,
-         view, kind, unknown_dims)";
+         view, kind, unknown_dims, provider_parent, sov2, sov3)";
 
 impl<'a> ViewColumns<'a> {
     fn push(&mut self, view: &'a StoreView, bytes: &'a [u8]) {
@@ -435,14 +446,18 @@ impl<'a> ViewColumns<'a> {
         self.view.push(bytes);
         self.kind.push(&view.kind);
         self.unknown_dims.push(crate::store::unknown_dims(view));
+        let dims = view_dims::ViewDims::of(view);
+        self.provider_parent.push(dims.provider_parent);
+        self.sov2.push(dims.sov2);
+        self.sov3.push(dims.sov3);
     }
 
     fn is_empty(&self) -> bool {
         self.id.is_empty()
     }
 
-    /// Parameters $1..$20 of [`UNNEST_VIEWS`].
-    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+    /// Parameters $1..$23 of [`UNNEST_VIEWS`].
+    fn params(&self) -> [&(dyn ToSql + Sync); 23] {
         [
             &self.tenant,
             &self.id,
@@ -464,6 +479,9 @@ impl<'a> ViewColumns<'a> {
             &self.view,
             &self.kind,
             &self.unknown_dims,
+            &self.provider_parent,
+            &self.sov2,
+            &self.sov3,
         ]
     }
 }

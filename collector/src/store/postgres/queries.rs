@@ -186,13 +186,48 @@ impl QueryStore for PostgresStore {
         filter: &StoreFilter,
         group_by: &[GroupField],
     ) -> Result<Vec<SummaryRow>, StoreError> {
-        let mut having = String::new();
-        if let Scope::Pool { min_tenants } = scope {
-            if group_by
+        if let Scope::Pool { .. } = scope
+            && group_by
                 .iter()
                 .any(|g| matches!(g, GroupField::Tenant | GroupField::Account))
-                || !filter.accounts.is_empty()
-            {
+        {
+            return Err(StoreError::Forbidden(
+                "the pool role cannot group or filter by tenant or account".into(),
+            ));
+        }
+        let keys: Vec<&str> = group_by.iter().map(|g| g.sql_key()).collect();
+        self.summary_rows(
+            scope,
+            filter,
+            &keys,
+            group_by.contains(&GroupField::Account),
+        )
+    }
+
+    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query(OTHER_CLAIMANTS, &[&account, &tenant])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+impl PostgresStore {
+    /// Summary rows keyed by the SQL expressions `keys` (over the columns of `stores`), with
+    /// the scope's rules: the pool may not filter by account, and sees only rows over at
+    /// least k tenants. Read from the summary counts unless the account is needed
+    /// (`by_account`, or a filter on accounts), which only `stores` has.
+    pub(super) fn summary_rows(
+        &self,
+        scope: &Scope,
+        filter: &StoreFilter,
+        keys: &[&str],
+        by_account: bool,
+    ) -> Result<Vec<SummaryRow>, StoreError> {
+        let mut having = String::new();
+        if let Scope::Pool { min_tenants } = scope {
+            if !filter.accounts.is_empty() {
                 return Err(StoreError::Forbidden(
                     "the pool role cannot group or filter by tenant or account".into(),
                 ));
@@ -201,28 +236,26 @@ impl QueryStore for PostgresStore {
             having = format!("HAVING COUNT(DISTINCT tenant) >= {min_tenants}");
         }
         let w = Where::new(scope, filter);
-        let columns: Vec<&str> = group_by.iter().map(|g| g.sql_key()).collect();
-        let keys: String = columns.iter().map(|c| format!("{c}, ")).collect();
-        let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
-        let group = if columns.is_empty() {
+        let n = keys.len();
+        let positions: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let group = if keys.is_empty() {
             having
         } else {
             format!("GROUP BY {0} {having} ORDER BY {0}", positions.join(", "))
         };
-        // The counts (migration 0014) hold every dimension but the account: a summary that
-        // needs no account reads them instead of every store.
-        let by_account = !filter.accounts.is_empty() || group_by.contains(&GroupField::Account);
-        let sql = if by_account {
+        // The counts (migrations 0014, 0015) hold every dimension but the account: a summary
+        // that needs no account reads them instead of every store.
+        let sql = if by_account || !filter.accounts.is_empty() {
             format!(
                 "SELECT {keys} COUNT(*), COALESCE(SUM(bytes), 0)::int8,
                         COUNT(*) FILTER (WHERE bytes IS NULL AND unknown_dims LIKE '%,size,%')
                  FROM stores WHERE {} {group}",
-                w.sql
+                w.sql,
+                keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
             )
         } else {
             // Per tenant first, so that a combination whose stores all went nets out (and
             // counts no tenant for the pool's k).
-            let tenant_position = columns.len() + 1;
             format!(
                 "SELECT {outer} COALESCE(SUM(n), 0)::int8, COALESCE(SUM(bytes), 0)::int8,
                         COALESCE(SUM(without_size), 0)::int8
@@ -231,23 +264,20 @@ impl QueryStore for PostgresStore {
                        FROM {COUNTED_STORES} WHERE {}
                        GROUP BY {inner} HAVING SUM(n) > 0) AS per_tenant {group}",
                 w.sql,
-                outer = (1..=columns.len())
-                    .map(|i| format!("k{i}, "))
-                    .collect::<String>(),
-                keys = columns
+                outer = (1..=n).map(|i| format!("k{i}, ")).collect::<String>(),
+                keys = keys
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| format!("{c} AS k{}, ", i + 1))
+                    .map(|(i, k)| format!("{k} AS k{}, ", i + 1))
                     .collect::<String>(),
                 inner = positions
                     .iter()
                     .cloned()
-                    .chain([tenant_position.to_string()])
+                    .chain([(n + 1).to_string()])
                     .collect::<Vec<_>>()
                     .join(", "),
             )
         };
-        let n = columns.len();
         let rows = self.query(&sql, &w.params())?;
         rows.iter()
             .map(|r| {
@@ -265,27 +295,22 @@ impl QueryStore for PostgresStore {
             })
             .collect()
     }
-
-    fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .query(OTHER_CLAIMANTS, &[&account, &tenant])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
-    }
 }
 
-/// The counts and the deltas not yet folded into them (migration 0014), under the column
-/// names of `stores` that [`Where`] and [`GroupField::sql_key`] use (`gone_at_ms` is NULL for
-/// a present store, as in `stores`).
-const COUNTED_STORES: &str = "(SELECT tenant, provider, region, country, eu, jurisdiction,
-        cloud_act, custody, custody_rank, classification, process, kind, replicated_outside_eu,
-        unknown_dims, CASE WHEN gone THEN 0 END AS gone_at_ms, n, bytes, without_size
+/// The counts and the deltas not yet folded into them (migrations 0014 and 0015), under the
+/// column names of `stores` that [`Where`], [`GroupField::sql_key`] and the view dimensions
+/// use (`gone_at_ms` is NULL for a present store and an indicator NULL when unknown, as in
+/// `stores`).
+pub(super) const COUNTED_STORES: &str = "(SELECT tenant, provider, region, country, eu,
+        jurisdiction, cloud_act, custody, custody_rank, classification, process, kind,
+        replicated_outside_eu, unknown_dims, CASE WHEN gone THEN 0 END AS gone_at_ms, n, bytes,
+        without_size, provider_parent, NULLIF(sov2, -1) AS sov2, NULLIF(sov3, -1) AS sov3
     FROM store_counts
     UNION ALL
     SELECT tenant, provider, region, country, eu, jurisdiction, cloud_act, custody,
         custody_rank, classification, process, kind, replicated_outside_eu, unknown_dims,
-        CASE WHEN gone THEN 0 END, n, bytes, without_size
+        CASE WHEN gone THEN 0 END, n, bytes, without_size, provider_parent, NULLIF(sov2, -1),
+        NULLIF(sov3, -1)
     FROM store_count_deltas) AS stores";
 
 /// A value bound to a `$n` placeholder of a [`Where`].

@@ -68,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0012_enrolment.sql"),
     include_str!("../../../migrations/0013_settings.sql"),
     include_str!("../../../migrations/0014_store_counts.sql"),
+    include_str!("../../../migrations/0015_view_dimensions.sql"),
 ];
 
 pub struct SqliteStore {

@@ -1384,3 +1384,116 @@ pub fn settings_are_listed_per_tenant_with_their_newest_answer(open: Open) {
         ]
     );
 }
+
+/// The dashboard's tables by provider parent and by the SOV-2 and SOV-3 indicators equal
+/// the selected views grouped one by one (the backend may read them from anywhere: the
+/// PostgreSQL one reads its counts): present and gone stores, an indicator that is unknown,
+/// a tenant's scope, a filter, and the pool's k.
+pub fn summaries_by_view_equal_the_views_grouped_one_by_one(open: Open) {
+    use landmeter_collector::store::{ViewDimension, ViewGroups};
+    let b = Bench::new(open);
+    // An unknown region: no country, so no indicator (never a level).
+    b.scan(
+        "a",
+        "s1",
+        "acct-a",
+        &[
+            ("a1", "eu-west-1"),
+            ("a2", "us-east-1"),
+            ("a3", "xx-nowhere-9"),
+        ],
+        10,
+    );
+    b.scan(
+        "a",
+        "s2",
+        "acct-a",
+        &[("a1", "eu-west-1"), ("a3", "xx-nowhere-9")],
+        20,
+    );
+    b.scan(
+        "b",
+        "s1",
+        "acct-b",
+        &[("b1", "eu-west-1"), ("b2", "eu-central-1")],
+        10,
+    );
+    b.begin("c", AGENT, "s1", "sub-1").expect("begin");
+    b.batch("c", AGENT, "s1", 1, vec![azure_store("sa", "")])
+        .expect("batch");
+    b.end("c", AGENT, "s1", "sub-1", 1, true, 10).expect("end");
+
+    let dims = [
+        ViewDimension::ProviderParent,
+        ViewDimension::Sov2,
+        ViewDimension::Sov3,
+    ];
+    let grouped_one_by_one = |listed_as: &Scope, scope: &Scope, filter: &StoreFilter| {
+        let mut groups = ViewGroups::new(&dims);
+        for v in b.list(listed_as, filter) {
+            groups.add(&v.tenant, &v);
+        }
+        groups.rows(scope)
+    };
+    let eu_only = StoreFilter {
+        eu: Some(true),
+        ..StoreFilter::default()
+    };
+    let pool = Scope::Pool { min_tenants: 2 };
+    for (scope, filter) in [
+        (Scope::AllTenants, StoreFilter::default()),
+        (Scope::AllTenants, all_stores_incl_gone()),
+        (Scope::AllTenants, eu_only.clone()),
+        (Scope::Tenant("a".into()), StoreFilter::default()),
+        (pool.clone(), StoreFilter::default()),
+    ] {
+        let got = b
+            .store
+            .summary_by_view(&scope, &filter, &dims)
+            .expect("summary by view");
+        let listed_as = match &scope {
+            Scope::Pool { .. } => Scope::AllTenants,
+            other => other.clone(),
+        };
+        assert_eq!(
+            got,
+            grouped_one_by_one(&listed_as, &scope, &filter),
+            "{scope:?} {filter:?}"
+        );
+    }
+    // What the rows say, not only that both ways agree.
+    let all = b
+        .store
+        .summary_by_view(&Scope::AllTenants, &StoreFilter::default(), &dims)
+        .expect("summary by view");
+    let total =
+        |rows: &[landmeter_proto::v1::SummaryRow]| rows.iter().map(|r| r.stores).sum::<u64>();
+    for rows in &all {
+        assert_eq!(total(rows), 5, "a1, a3, b1, b2, sa: {rows:?}");
+    }
+    assert_eq!(
+        all[0].len(),
+        2,
+        "two parents (AWS's and Azure's): {:?}",
+        all[0]
+    );
+    for rows in &all[1..] {
+        // a3 (no known region), and sa when its encryption is not known.
+        assert!(
+            rows.iter().any(|r| r.keys[0] == "unknown" && r.stores >= 1)
+                && rows.iter().any(|r| r.keys[0] != "unknown"),
+            "a level, and no indicator for the store in no known region: {rows:?}"
+        );
+    }
+    let pooled = b
+        .store
+        .summary_by_view(&pool, &StoreFilter::default(), &dims)
+        .expect("pool");
+    let parents: Vec<u64> = pooled[0].iter().map(|r| r.stores).collect();
+    assert_eq!(
+        parents,
+        [4],
+        "only AWS's parent is over two tenants (a1, a3, b1, b2; Azure's has c alone): {:?}",
+        pooled[0]
+    );
+}

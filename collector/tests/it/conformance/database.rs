@@ -43,6 +43,11 @@ impl TestDatabase {
         &self.name
     }
 
+    /// Runs `sql` in this database (e.g. to put it back the way an older build left it).
+    pub fn execute(&self, sql: &str) {
+        admin_execute(&self.url, sql);
+    }
+
     /// Runs `sql` as the server's admin (e.g. to end another connection).
     pub fn admin_execute(&self, sql: &str) {
         admin_execute(&self.admin, sql);

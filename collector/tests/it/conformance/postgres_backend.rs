@@ -346,6 +346,70 @@ fn summaries_from_the_counts_equal_the_stores_before_and_after_a_fold() {
     check();
 }
 
+/// Migration 0015 on a map with stores: the view dimensions (provider parent, SOV-2, SOV-3),
+/// which only the encoded views held before, are filled in from them, and the dashboard's
+/// tables read from the counts are what they were before the columns were emptied.
+#[test]
+fn the_view_dimensions_migration_fills_in_the_stores_already_there() {
+    use landmeter_collector::store::ViewDimension;
+    let db = TestDatabase::create();
+    let interpreter = landmeter_collector::server::build_interpreter(&Default::default())
+        .expect("interpreter")
+        .0;
+    let dims = [
+        ViewDimension::ProviderParent,
+        ViewDimension::Sov2,
+        ViewDimension::Sov3,
+    ];
+    let by_view = |s: &dyn MapStore| {
+        s.summary_by_view(&Scope::AllTenants, &StoreFilter::default(), &dims)
+            .expect("summary by view")
+    };
+    let filled = {
+        let s = open(&db);
+        begin(s.as_ref(), "s1", "acct");
+        let facts = [
+            ("eu", "eu-west-3"),
+            ("us", "us-east-1"),
+            ("nowhere", "xx-nowhere-9"),
+        ]
+        .iter()
+        .flat_map(|(name, region)| crate::harness::bucket_in("acct", name, region, &[]))
+        .collect();
+        s.commit_batch("t", "agent", &batch("s1", 1, facts))
+            .expect("batch");
+        landmeter_collector::scan_end::finish_scan(
+            s.as_ref(),
+            &interpreter,
+            "t",
+            "agent",
+            &end("s1", "acct", 1),
+            10,
+        )
+        .expect("end");
+        by_view(s.as_ref())
+    };
+    assert!(
+        filled[0].iter().all(|r| !r.keys[0].is_empty()) && filled[0].len() == 1,
+        "one parent, named: {:?}",
+        filled[0]
+    );
+    assert!(
+        filled[2].iter().any(|r| r.keys[0] != "unknown"),
+        "a level: {:?}",
+        filled[2]
+    );
+    // The database as the build before 0015 would leave it: no values in the columns (the
+    // triggers move the counts with them) and the schema one migration back.
+    db.execute("UPDATE stores SET provider_parent = '', sov2 = NULL, sov3 = NULL");
+    let emptied = by_view(open(&db).as_ref());
+    assert_ne!(emptied, filled, "the columns emptied: {emptied:?}");
+    db.execute("UPDATE meta SET value = '14' WHERE key = 'schema_version'");
+    let refilled = by_view(open(&db).as_ref());
+    assert_eq!(refilled, filled, "filled in by the migration");
+    assert_eq!(store::migrate(db.url()).expect("version"), 15);
+}
+
 #[test]
 fn tls_to_the_database_is_verified() {
     // The machine's server (Debian) serves its snakeoil certificate, issued for localhost.
@@ -434,6 +498,7 @@ async fn landmeter(args: &[&str]) -> String {
 async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() {
     use crate::harness::{ACCOUNT, Collector, bucket, temp_dir};
     use landmeter_collector::config::CollectorConfig;
+    use landmeter_collector::store::ViewDimension;
     use landmeter_proto::v1::collector_message::Msg;
 
     // A SQLite map made through a collector, as in production: two scans, one store gone.
@@ -473,7 +538,7 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
     assert!(copied.contains("stores: 3 rows"), "{copied}");
     assert!(copied.contains("changes: 4 rows"), "{copied}");
     let migrated = landmeter(&["db", "migrate", "--db", db.url()]).await;
-    assert!(migrated.contains("schema version 14"), "{migrated}");
+    assert!(migrated.contains("schema version 15"), "{migrated}");
 
     let target = Collector::start_in(
         temp_dir("pg-copy-target"),
@@ -513,6 +578,30 @@ async fn a_map_copied_from_sqlite_is_served_the_same_and_ingest_goes_on_there() 
         }
     };
     assert_eq!(changes_json(&source).await, changes_json(&target).await);
+    // The dashboard's tables by parent and indicator: PostgreSQL reads them from columns the
+    // copy fills in from the views (SQLite has no such columns).
+    let dims = [
+        ViewDimension::ProviderParent,
+        ViewDimension::Sov2,
+        ViewDimension::Sov3,
+    ];
+    let by_view = |c: &Collector| {
+        let filter = StoreFilter {
+            include_gone: true,
+            ..StoreFilter::default()
+        };
+        c.store
+            .summary_by_view(&Scope::AllTenants, &filter, &dims)
+            .expect("summary by view")
+    };
+    let from_source = by_view(&source);
+    assert!(
+        from_source[0]
+            .iter()
+            .all(|r| !r.keys[0].is_empty() && r.stores == 3),
+        "{from_source:?}"
+    );
+    assert_eq!(from_source, by_view(&target));
 
     // The copy is a live map: the next scan goes to PostgreSQL, its change ids after the
     // copied ones.
@@ -565,7 +654,7 @@ fn collectors_starting_at_once_on_a_new_database_migrate_it_once() {
             .map(|t| t.join().expect("opened"))
             .collect()
     });
-    assert_eq!(store::migrate(db.url()).expect("version"), 14);
+    assert_eq!(store::migrate(db.url()).expect("version"), 15);
     // One schema, usable through every one of them.
     begin(stores[0].as_ref(), "s1", "acct");
     assert_eq!(stores[3].last_seq("t", "s1").expect("seq"), 0);

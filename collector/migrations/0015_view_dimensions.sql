@@ -1,0 +1,4 @@
+-- PostgreSQL only (migrations/postgres/0015_view_dimensions.sql: the dashboard's view
+-- dimensions as columns and counts). SQLite's dashboard decodes the views it selects, fast
+-- enough at the million stores one file is for; the number is kept so both schemas stay at
+-- the same migration (`landmeter db copy`).
