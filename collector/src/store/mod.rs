@@ -579,8 +579,9 @@ pub fn unknown_dims(view: &StoreView) -> String {
     out
 }
 
-/// Summary rows per view dimension, accumulated view by view: what every backend's
-/// `summary_by_view` does once it has streamed the selected views.
+/// Summary rows per view dimension, accumulated view by view: SQLite's `summary_by_view`
+/// once it has streamed the selected views, and the conformance suite's reference for any
+/// backend that reads them from elsewhere (PostgreSQL: its counts).
 pub struct ViewGroups<'a> {
     dimensions: &'a [ViewDimension],
     groups: Vec<std::collections::BTreeMap<String, ViewAcc>>,
