@@ -767,6 +767,70 @@ pub trait QueryStore: Send + Sync {
 
     /// Tenants (other than the caller) that also reported these accounts.
     fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Every present store of every tenant, grouped by tenant and by its keys in
+    /// `dimensions`: what the pool's release is computed from (`api::disclosure`). Not for a
+    /// caller's scope (it names tenants); the release that uses it publishes none. By
+    /// default every store is read and its keys worked out from its view; a backend with
+    /// the dimensions as columns groups them itself.
+    fn tenant_cells(&self, dimensions: &[Dimension]) -> Result<Vec<TenantCell>, StoreError> {
+        /// Stores per page while reading them all.
+        const PAGE: usize = 1_000;
+        let mut cells: std::collections::BTreeMap<(String, Vec<String>), TenantCell> =
+            Default::default();
+        let mut token = String::new();
+        loop {
+            let (page, next) =
+                self.list_stores(&Scope::AllTenants, &StoreFilter::default(), PAGE, &token)?;
+            for view in &page {
+                let keys: Vec<String> = dimensions.iter().map(|d| d.key(view)).collect();
+                let cell = cells.entry((view.tenant.clone(), keys)).or_insert_with_key(
+                    |(tenant, keys)| TenantCell {
+                        tenant: tenant.clone(),
+                        keys: keys.clone(),
+                        ..TenantCell::default()
+                    },
+                );
+                cell.stores += 1;
+                cell.bytes += view.bytes.unwrap_or(0);
+                cell.stores_without_size += u64::from(view.size_unknown());
+            }
+            if next.is_empty() {
+                return Ok(cells.into_values().collect());
+            }
+            token = next;
+        }
+    }
+}
+
+/// A dimension a store is counted by: a column of the map (a [`GroupField`]) or a field of
+/// the stored view (a [`ViewDimension`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Field(GroupField),
+    View(ViewDimension),
+}
+
+impl Dimension {
+    /// The row key of `view` in this dimension's table.
+    pub fn key(self, view: &StoreView) -> String {
+        match self {
+            Dimension::Field(f) => f.key(view),
+            Dimension::View(d) => d.key(view),
+        }
+    }
+}
+
+/// A tenant's present stores with one combination of keys, and their figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantCell {
+    pub tenant: String,
+    /// One key per dimension asked for, in that order.
+    pub keys: Vec<String>,
+    pub stores: u64,
+    /// Known bytes (a store of unknown size adds nothing here).
+    pub bytes: i64,
+    pub stores_without_size: u64,
 }
 
 /// Operator tokens (hashes only), revoked agent certificates and the audit log.

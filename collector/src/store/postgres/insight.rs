@@ -169,14 +169,7 @@ impl InsightStore for PostgresStore {
         // From the columns migration 0015 added: the counts hold them as dimensions.
         dimensions
             .iter()
-            .map(|d| {
-                let key = match d {
-                    ViewDimension::ProviderParent => "provider_parent",
-                    ViewDimension::Sov2 => "COALESCE(sov2::text, 'unknown') COLLATE \"C\"",
-                    ViewDimension::Sov3 => "COALESCE(sov3::text, 'unknown') COLLATE \"C\"",
-                };
-                self.summary_rows(scope, filter, &[key], false)
-            })
+            .map(|d| self.summary_rows(scope, filter, &[super::queries::view_sql_key(*d)], false))
             .collect()
     }
 }

@@ -10,7 +10,9 @@ use landmeter_proto::v1::{
 };
 
 use super::{OTHER_CLAIMANTS, PostgresStore, view_from_row};
-use crate::store::{GroupField, QueryStore, Scope, StoreError};
+use crate::store::{
+    Dimension, GroupField, QueryStore, Scope, StoreError, TenantCell, ViewDimension,
+};
 
 /// Changes read per round trip while filtering them for a watcher.
 const CHANGES_CHUNK: i64 = 1_000;
@@ -204,6 +206,46 @@ impl QueryStore for PostgresStore {
         )
     }
 
+    /// From the counts (migrations 0014, 0015): every dimension of the pool's release is a
+    /// column of them, so no view is read.
+    fn tenant_cells(&self, dimensions: &[Dimension]) -> Result<Vec<TenantCell>, StoreError> {
+        let keys: Vec<&str> = dimensions
+            .iter()
+            .map(|d| match d {
+                Dimension::Field(f) => f.sql_key(),
+                Dimension::View(v) => view_sql_key(*v),
+            })
+            .collect();
+        let n = keys.len();
+        let w = Where::new(&Scope::AllTenants, &StoreFilter::default());
+        let sql = format!(
+            "SELECT tenant, {} SUM(n)::int8, SUM(bytes)::int8, SUM(without_size)::int8
+             FROM {COUNTED_STORES} WHERE {} GROUP BY {} HAVING SUM(n) > 0",
+            keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
+            w.sql,
+            (1..=n + 1)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        self.query(&sql, &w.params())?
+            .iter()
+            .map(|r| {
+                let mut keys = Vec::with_capacity(n);
+                for i in 1..=n {
+                    keys.push(r.try_get::<_, Option<String>>(i)?.unwrap_or_default());
+                }
+                Ok(TenantCell {
+                    tenant: r.try_get(0)?,
+                    keys,
+                    stores: r.try_get::<_, i64>(n + 1)? as u64,
+                    bytes: r.try_get(n + 2)?,
+                    stores_without_size: r.try_get::<_, i64>(n + 3)? as u64,
+                })
+            })
+            .collect()
+    }
+
     fn other_claimants(&self, tenant: &str, account: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .query(OTHER_CLAIMANTS, &[&account, &tenant])?
@@ -294,6 +336,16 @@ impl PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+/// The SQL key of a view dimension over the columns migration 0015 added (the same keys as
+/// [`ViewDimension::key`]: an indicator with no level is "unknown").
+pub(super) fn view_sql_key(dimension: ViewDimension) -> &'static str {
+    match dimension {
+        ViewDimension::ProviderParent => "provider_parent",
+        ViewDimension::Sov2 => "COALESCE(sov2::text, 'unknown') COLLATE \"C\"",
+        ViewDimension::Sov3 => "COALESCE(sov3::text, 'unknown') COLLATE \"C\"",
     }
 }
 

@@ -1385,14 +1385,9 @@ pub fn settings_are_listed_per_tenant_with_their_newest_answer(open: Open) {
     );
 }
 
-/// The dashboard's tables by provider parent and by the SOV-2 and SOV-3 indicators equal
-/// the selected views grouped one by one (the backend may read them from anywhere: the
-/// PostgreSQL one reads its counts): present and gone stores, an indicator that is unknown,
-/// a tenant's scope, a filter, and the pool's k.
-pub fn summaries_by_view_equal_the_views_grouped_one_by_one(open: Open) {
-    use landmeter_collector::store::{ViewDimension, ViewGroups};
-    let b = Bench::new(open);
-    // An unknown region: no country, so no indicator (never a level).
+/// Tenant a: a1 (Ireland), a2 (gone), a3 (no known region: no country, so no indicator);
+/// tenant b: b1 (Ireland), b2 (Germany); tenant c: an Azure storage account.
+fn three_tenants_with_a_gone_store_and_an_unknown_region(b: &Bench) {
     b.scan(
         "a",
         "s1",
@@ -1422,6 +1417,16 @@ pub fn summaries_by_view_equal_the_views_grouped_one_by_one(open: Open) {
     b.batch("c", AGENT, "s1", 1, vec![azure_store("sa", "")])
         .expect("batch");
     b.end("c", AGENT, "s1", "sub-1", 1, true, 10).expect("end");
+}
+
+/// The dashboard's tables by provider parent and by the SOV-2 and SOV-3 indicators equal
+/// the selected views grouped one by one (the backend may read them from anywhere: the
+/// PostgreSQL one reads its counts): present and gone stores, an indicator that is unknown,
+/// a tenant's scope, a filter, and the pool's k.
+pub fn summaries_by_view_equal_the_views_grouped_one_by_one(open: Open) {
+    use landmeter_collector::store::{ViewDimension, ViewGroups};
+    let b = Bench::new(open);
+    three_tenants_with_a_gone_store_and_an_unknown_region(&b);
 
     let dims = [
         ViewDimension::ProviderParent,
@@ -1496,4 +1501,43 @@ pub fn summaries_by_view_equal_the_views_grouped_one_by_one(open: Open) {
         "only AWS's parent is over two tenants (a1, a3, b1, b2; Azure's has c alone): {:?}",
         pooled[0]
     );
+}
+
+/// What the pool's release is computed from: every present store per tenant and
+/// combination of the release's fifteen dimensions equals the listed views grouped one by
+/// one with each dimension's key (the backend may group them itself: PostgreSQL reads its
+/// counts), and the release made from them says what the stores say.
+pub fn tenant_cells_equal_the_views_grouped_one_by_one(open: Open) {
+    use landmeter_collector::api::disclosure::{self, TABLES};
+    use landmeter_collector::store::TenantCell;
+    use std::collections::BTreeMap;
+    let b = Bench::new(open);
+    three_tenants_with_a_gone_store_and_an_unknown_region(&b);
+    let dimensions = TABLES.map(|(_, d)| d);
+    let mut got = b.store.tenant_cells(&dimensions).expect("cells");
+    got.sort_by(|x, y| (&x.tenant, &x.keys).cmp(&(&y.tenant, &y.keys)));
+    let mut grouped: BTreeMap<(String, Vec<String>), TenantCell> = BTreeMap::new();
+    for v in b.list(&Scope::AllTenants, &StoreFilter::default()) {
+        let keys: Vec<String> = dimensions.iter().map(|d| d.key(&v)).collect();
+        let cell = grouped
+            .entry((v.tenant.clone(), keys.clone()))
+            .or_insert_with(|| TenantCell {
+                tenant: v.tenant.clone(),
+                keys,
+                ..TenantCell::default()
+            });
+        cell.stores += 1;
+        cell.bytes += v.bytes.unwrap_or(0);
+        cell.stores_without_size += u64::from(v.size_unknown());
+    }
+    let expected: Vec<TenantCell> = grouped.into_values().collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        got.iter().map(|c| c.stores).sum::<u64>(),
+        5,
+        "a1, a3, b1, b2 and sa; a2 is gone: {got:?}"
+    );
+    let release = disclosure::release(b.store.as_ref(), 2).expect("release");
+    let total = release.total.expect("three tenants, k = 2");
+    assert_eq!(total.stores, 5);
 }

@@ -63,6 +63,7 @@ macro_rules! all_behaviours {
                 a_failed_listing_of_a_kind_marks_none_of_that_kind_gone,
                 settings_are_listed_per_tenant_with_their_newest_answer,
                 summaries_by_view_equal_the_views_grouped_one_by_one,
+                tenant_cells_equal_the_views_grouped_one_by_one,
             ]
         );
     };
