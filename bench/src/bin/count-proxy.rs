@@ -8,7 +8,9 @@
 //!   uniform 0..=J ms, before it is forwarded (a cloud API's round trip from a data centre,
 //!   which an emulator on loopback does not have); the counts then also say how many
 //!   requests were in flight at most (`peak_in_flight`), the tool's parallelism as seen on
-//!   the wire.
+//!   the wire. `GET /reset?trace=PATH` also starts a trace: one line per answered request,
+//!   `arrived_ms forwarded_ms answered_ms operation` (milliseconds since that reset), which
+//!   `bench/agent/trace.py` turns into where a tool's wall time went.
 //! - `count-proxy ceiling`: the emulator ceiling, a minimal raw client that sends
 //!   `GetBucketEncryption` requests over keep-alive connections as fast as the emulator
 //!   answers them, and prints requests per second as JSON.
@@ -144,6 +146,16 @@ struct Counts {
     throttled: AtomicU64,
     /// Operation -> (requests, milliseconds from request sent to first response byte).
     by_op: Mutex<BTreeMap<String, (u64, f64)>>,
+    /// The trace file started by the last `/reset?trace=PATH`, with its time zero.
+    trace: Mutex<Option<(std::fs::File, Instant)>>,
+}
+
+/// One request's times, for the trace.
+#[derive(Clone)]
+struct Pending {
+    op: String,
+    arrived: Instant,
+    sent: Instant,
 }
 
 impl Counts {
@@ -169,11 +181,46 @@ impl Counts {
         }
     }
 
-    fn answered(&self, op: &str, waited: Duration) {
-        let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = ops.get_mut(op) {
-            entry.1 += waited.as_secs_f64() * 1000.0;
+    fn answered(&self, request: &Pending) {
+        let now = Instant::now();
+        {
+            let mut ops = self.by_op.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = ops.get_mut(&request.op) {
+                entry.1 += (now - request.sent).as_secs_f64() * 1000.0;
+            }
         }
+        let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((file, zero)) = trace.as_mut() {
+            let ms = |t: Instant| t.saturating_duration_since(*zero).as_secs_f64() * 1000.0;
+            use std::io::Write;
+            // A lost trace line is a bench diagnostic lost, not a wrong count.
+            let _ = writeln!(
+                file,
+                "{:.3} {:.3} {:.3} {}",
+                ms(request.arrived),
+                ms(request.sent),
+                ms(now),
+                request.op
+            );
+        }
+    }
+
+    /// `/reset?trace=PATH`: trace into PATH (truncated) from now on; a plain `/reset` stops
+    /// tracing.
+    fn restart_trace(&self, request_line: &str) -> anyhow::Result<()> {
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.split_once("trace="))
+            .map(|(_, path)| path.split('&').next().unwrap_or(path).to_owned());
+        let file = match path {
+            Some(path) => {
+                Some(std::fs::File::create(&path).with_context(|| format!("trace {path}"))?)
+            }
+            None => None,
+        };
+        *self.trace.lock().unwrap_or_else(|p| p.into_inner()) = file.map(|f| (f, Instant::now()));
+        Ok(())
     }
 
     fn json_and_maybe_reset(&self, reset: bool) -> String {
@@ -237,7 +284,11 @@ async fn proxy(upstream: String, latency: Latency) -> anyhow::Result<()> {
                 if reader.read_line(&mut line).await.is_err() {
                     return;
                 }
-                let body = counts.json_and_maybe_reset(line.contains("/reset"));
+                let reset = line.contains("/reset");
+                if reset && let Err(err) = counts.restart_trace(&line) {
+                    eprintln!("count-proxy: {err:#}");
+                }
+                let body = counts.json_and_maybe_reset(reset);
                 let answer = format!(
                     "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
@@ -278,7 +329,7 @@ async fn relay(
     let client_write = tokio::sync::Mutex::new(client_write);
     // The request waiting for its answer: no client pipelines, so the next bytes from the
     // server start its response.
-    let pending: Mutex<Option<(String, Instant)>> = Mutex::new(None);
+    let pending: Mutex<Option<Pending>> = Mutex::new(None);
     let responses = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -287,8 +338,8 @@ async fn relay(
                 Ok(n) => n,
             };
             let answered = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some((op, sent)) = answered {
-                counts.answered(&op, sent.elapsed());
+            if let Some(request) = answered {
+                counts.answered(&request);
                 counts.done();
             }
             if client_write
@@ -307,6 +358,7 @@ async fn relay(
         let mut reader = BufReader::with_capacity(64 * 1024, client_read);
         while let Some(head) = read_head(&mut reader).await? {
             let info = RequestInfo::parse(&head);
+            let arrived = Instant::now();
             // Held before anything is forwarded: the emulator sees the request only after
             // the modelled round trip, and the client waits for its answer that much longer.
             let n = counts.arrived();
@@ -317,7 +369,11 @@ async fn relay(
             // Pending is set before the request leaves, so its answer cannot come first.
             let sent = |op: String| {
                 counts.add(&op);
-                *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, Instant::now()));
+                *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(Pending {
+                    op,
+                    arrived,
+                    sent: Instant::now(),
+                });
             };
             match info.body {
                 BodyLen::Fixed(n) if info.expect_continue => {

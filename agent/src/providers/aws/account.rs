@@ -1,17 +1,20 @@
-//! One account's scan: the listing, then every bucket (`concurrency` at a time), sizes and
-//! keys, then the encryption facts carrying the key ARNs they resolved to.
+//! One account's scan: the listing, then every bucket (`concurrency` at a time) beside the
+//! other store kinds, with the keys the buckets name asked ahead; then sizes and the key
+//! facts, then the encryption facts carrying the key ARNs they resolved to.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_config::{Region, SdkConfig};
+use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, stream};
 use landmeter_proto::v1::{AccountCoverage, Encryption, Unsupported, fact};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::calls;
 use super::encryption::with_s3_detail;
+use super::keys::KmsAnswers;
 use super::listing::{LISTING_REGIONS, REGION_FROM_REGION_LISTING, RegionAnswer};
 use super::provider::Settings;
 use crate::providers::{Call, CallFailure, new_fact};
@@ -52,6 +55,8 @@ pub(super) struct AccountScan<'a> {
     /// Bounds the per-store calls of the other kinds (the listings are bounded by their
     /// own stream): `concurrency` in flight.
     pub(super) permits: Semaphore,
+    /// KMS's answers, asked ahead while the buckets are examined.
+    pub(super) kms_answers: KmsAnswers,
 }
 
 impl<'a> AccountScan<'a> {
@@ -70,6 +75,7 @@ impl<'a> AccountScan<'a> {
             s3_clients: Mutex::new(HashMap::new()),
             regions: Mutex::new(HashMap::new()),
             permits: Semaphore::new(settings.concurrency),
+            kms_answers: KmsAnswers::default(),
         }
     }
 
@@ -235,12 +241,16 @@ impl<'a> AccountScan<'a> {
         // own, all under the one request budget); the buckets' regions reach them only if
         // the enabled regions cannot be listed.
         let (regions_tx, regions_rx) = tokio::sync::watch::channel(None::<BTreeSet<String>>);
+        // Key references as the buckets name them, for the KMS questions asked ahead.
+        let (keys_tx, keys_rx) = futures::channel::mpsc::unbounded::<(String, String)>();
         let buckets_part = async {
-            // Owned here: dropped if this part stops early, which ends the kinds' wait.
+            // Owned here: dropped if this part stops early, which ends the kinds' wait and
+            // the keys' prefetch.
             let regions_tx = regions_tx;
+            let keys_tx = keys_tx;
             let outcome = match listed {
                 Ok(listed) => {
-                    let (buckets, late) = self.scan_buckets(listed).await?;
+                    let (buckets, late) = self.scan_buckets(listed, &keys_tx).await?;
                     let n = buckets.len() as u64;
                     (buckets, n, late, None)
                 }
@@ -272,7 +282,13 @@ impl<'a> AccountScan<'a> {
             };
             self.scan_kinds(bucket_regions).await
         };
-        let (buckets_part, kinds) = tokio::join!(buckets_part, kinds_part);
+        // Bounded like the rest (`concurrency` references at a time); ends when the buckets'
+        // part drops its sender.
+        let keys_ahead = keys_rx
+            .map(|(raw, context)| async move { self.prefetch_key(&raw, &context).await })
+            .buffer_unordered(self.settings.concurrency)
+            .for_each(|()| async {});
+        let (buckets_part, kinds, ()) = tokio::join!(buckets_part, kinds_part, keys_ahead);
         let (buckets, bucket_stores, late_sizes, listing_failure) = buckets_part?;
         let kinds = kinds?;
 
@@ -331,7 +347,12 @@ impl<'a> AccountScan<'a> {
 
     /// Examines every listed bucket; returns them, and whether their sizes are still to be
     /// read (the listing did not give every region, so sizes wait for the examination).
-    async fn scan_buckets(&self, listed: Vec<Listed>) -> Result<(Vec<Bucket>, bool), SinkClosed> {
+    /// Each new key reference a bucket names goes to `keys_ahead` as soon as it is examined.
+    async fn scan_buckets(
+        &self,
+        listed: Vec<Listed>,
+        keys_ahead: &UnboundedSender<(String, String)>,
+    ) -> Result<(Vec<Bucket>, bool), SinkClosed> {
         self.sink.stores_found(listed.len() as u64);
         let mut listed = listed;
         let unresolved = listed.iter().filter(|b| b.region.is_none()).count();
@@ -379,8 +400,18 @@ impl<'a> AccountScan<'a> {
             let mut examined = stream::iter(listed)
                 .map(|bucket| self.examine(bucket))
                 .buffer_unordered(self.settings.concurrency);
+            // An estate names few keys: each is sent ahead once.
+            let mut sent: HashSet<(String, String)> = HashSet::new();
             while let Some(bucket) = examined.next().await {
-                buckets.push(bucket?);
+                let bucket = bucket?;
+                for key_ref in &bucket.key_refs {
+                    if !sent.contains(key_ref) {
+                        sent.insert(key_ref.clone());
+                        // No receiver: the prefetch is over, `resolve_keys` asks itself.
+                        let _ = keys_ahead.unbounded_send(key_ref.clone());
+                    }
+                }
+                buckets.push(bucket);
             }
             Ok::<_, SinkClosed>(buckets)
         };

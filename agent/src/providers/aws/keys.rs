@@ -1,10 +1,15 @@
 //! KMS: every distinct key reference resolved once (`ListAliases` per region, `DescribeKey`
-//! per key), and the custom key stores (CloudHSM, external) behind the keys.
+//! per key), and the custom key stores (CloudHSM, external) behind the keys. The questions
+//! are asked as soon as a bucket names a key (`prefetch_key`, beside the other buckets'
+//! calls); the facts and gaps are recorded after the last store, from the same answers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
+use aws_sdk_kms::types::KeyMetadata;
 use futures::{StreamExt, stream};
 use landmeter_proto::v1::{Key, KeyStore, fact};
+use tokio::sync::OnceCell;
 
 use super::account::AccountScan;
 use super::calls;
@@ -36,10 +41,11 @@ impl AccountScan<'_> {
         }
 
         let regions: BTreeSet<&str> = refs.iter().map(|(region, _)| region.as_str()).collect();
-        let mut aliases: HashMap<String, AliasTable> = HashMap::new();
-        // The regions' listings at once (each is a round trip; the request budget bounds them).
-        let listed: Vec<(&str, Result<AliasTable, CallFailure>)> = stream::iter(regions)
-            .map(|region| async move { (region, self.list_aliases(region).await) })
+        let mut aliases: HashMap<String, Arc<AliasTable>> = HashMap::new();
+        // The regions' listings at once (each is a round trip; the request budget bounds
+        // them), or their answers already fetched ahead.
+        let listed: Vec<(&str, Result<Arc<AliasTable>, CallFailure>)> = stream::iter(regions)
+            .map(|region| async move { (region, self.alias_table(region).await) })
             .buffered(self.settings.concurrency)
             .collect()
             .await;
@@ -53,35 +59,14 @@ impl AccountScan<'_> {
         }
 
         // Group refs by the key they name, as far as can be told before DescribeKey.
-        let mut groups: BTreeMap<(String, String, String), KeyGroup> = BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, KeyGroup> = BTreeMap::new();
         for (region, raw) in &refs {
-            let table = aliases.get(region);
-            let (account, ident, describe_id) = match KeyRef::parse(raw) {
-                KeyRef::KeyArn {
-                    account, key_id, ..
-                } => (account.to_owned(), key_id.to_owned(), raw.clone()),
-                KeyRef::KeyId(id) => (self.account.clone(), id.to_owned(), id.to_owned()),
-                KeyRef::AliasName(alias) => match table.and_then(|t| t.target.get(alias)) {
-                    Some(target) => (self.account.clone(), target.clone(), target.clone()),
-                    None => (self.account.clone(), raw.clone(), raw.clone()),
-                },
-                KeyRef::AliasArn { account, alias, .. } => {
-                    match table
-                        .and_then(|t| t.target.get(alias))
-                        .filter(|_| account == self.account)
-                    {
-                        Some(target) => (self.account.clone(), target.clone(), target.clone()),
-                        None => (account.to_owned(), raw.clone(), raw.clone()),
-                    }
-                }
-            };
-            let group = groups
-                .entry((region.clone(), account, ident))
-                .or_insert_with(|| KeyGroup {
-                    region: region.clone(),
-                    describe_id: describe_id.clone(),
-                    refs: BTreeSet::new(),
-                });
+            let (key, describe_id) = self.key_group(region, raw, aliases.get(region).map(|t| &**t));
+            let group = groups.entry(key).or_insert_with(|| KeyGroup {
+                region: region.clone(),
+                describe_id,
+                refs: BTreeSet::new(),
+            });
             // Prefer describing by ARN: it also works across accounts.
             if raw.starts_with("arn:") && !group.describe_id.starts_with("arn:") {
                 group.describe_id.clone_from(raw);
@@ -89,24 +74,9 @@ impl AccountScan<'_> {
             group.refs.insert(raw.clone());
         }
 
-        let described: Vec<(
-            KeyGroup,
-            Result<aws_sdk_kms::types::KeyMetadata, CallFailure>,
-        )> = stream::iter(groups.into_values())
-            .map(|group| async move {
-                let answer = self
-                    .kms(&group.region)
-                    .describe_key()
-                    .key_id(&group.describe_id)
-                    .send()
-                    .await;
-                let result = match answer {
-                    Ok(out) => out.key_metadata().cloned().ok_or_else(|| CallFailure {
-                        message: "DescribeKey answered without KeyMetadata".to_owned(),
-                        ..CallFailure::default()
-                    }),
-                    Err(err) => Err(failure(&err)),
-                };
+        let described: Vec<(KeyGroup, Result<KeyMetadata, CallFailure>)> = stream::iter(groups)
+            .map(|(key, group)| async move {
+                let result = self.describe(key, &group.region, &group.describe_id).await;
                 (group, result)
             })
             .buffer_unordered(self.settings.concurrency)
@@ -114,8 +84,7 @@ impl AccountScan<'_> {
             .await;
 
         // Merge by ARN: two references may turn out to name the same key.
-        let mut keys: BTreeMap<String, (aws_sdk_kms::types::KeyMetadata, BTreeSet<String>)> =
-            BTreeMap::new();
+        let mut keys: BTreeMap<String, (KeyMetadata, BTreeSet<String>)> = BTreeMap::new();
         let mut resolved = HashMap::new();
         for (group, result) in described {
             match result {
@@ -152,6 +121,86 @@ impl AccountScan<'_> {
             self.key_stores(&region).await?;
         }
         Ok(resolved)
+    }
+
+    /// Asks KMS about one key reference as soon as a store names it (its region's aliases,
+    /// then its description), so the keys' round trips overlap the stores' instead of
+    /// following the last of them. Only fills [`KmsAnswers`]: `resolve_keys` records the
+    /// gaps and facts, once, from the same answers.
+    pub(super) async fn prefetch_key(&self, raw: &str, context: &str) {
+        let region = KeyRef::parse(raw).region().unwrap_or(context).to_owned();
+        if region.is_empty() {
+            return;
+        }
+        let table = self.alias_table(&region).await.ok();
+        let (key, describe_id) = self.key_group(&region, raw, table.as_deref());
+        // A failure is kept in the cell and recorded by `resolve_keys`.
+        let _ = self.describe(key, &region, &describe_id).await;
+    }
+
+    /// The key a reference names as far as can be told before DescribeKey (region, account,
+    /// key id or the raw reference), and the id to describe it by.
+    fn key_group(&self, region: &str, raw: &str, table: Option<&AliasTable>) -> (GroupKey, String) {
+        let (account, ident, describe_id) = match KeyRef::parse(raw) {
+            KeyRef::KeyArn {
+                account, key_id, ..
+            } => (account.to_owned(), key_id.to_owned(), raw.to_owned()),
+            KeyRef::KeyId(id) => (self.account.clone(), id.to_owned(), id.to_owned()),
+            KeyRef::AliasName(alias) => match table.and_then(|t| t.target.get(alias)) {
+                Some(target) => (self.account.clone(), target.clone(), target.clone()),
+                None => (self.account.clone(), raw.to_owned(), raw.to_owned()),
+            },
+            KeyRef::AliasArn { account, alias, .. } => {
+                match table
+                    .and_then(|t| t.target.get(alias))
+                    .filter(|_| account == self.account)
+                {
+                    Some(target) => (self.account.clone(), target.clone(), target.clone()),
+                    None => (account.to_owned(), raw.to_owned(), raw.to_owned()),
+                }
+            }
+        };
+        ((region.to_owned(), account, ident), describe_id)
+    }
+
+    /// `region`'s aliases, listed at most once per scan.
+    async fn alias_table(&self, region: &str) -> Result<Arc<AliasTable>, CallFailure> {
+        let cell = Arc::clone(
+            lock(&self.kms_answers.aliases)
+                .entry(region.to_owned())
+                .or_default(),
+        );
+        cell.get_or_init(|| async { self.list_aliases(region).await.map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    /// The description of the key `key` groups, asked at most once per scan (by the first
+    /// `describe_id` that asks).
+    async fn describe(
+        &self,
+        key: GroupKey,
+        region: &str,
+        describe_id: &str,
+    ) -> Result<KeyMetadata, CallFailure> {
+        let cell = Arc::clone(lock(&self.kms_answers.described).entry(key).or_default());
+        cell.get_or_init(|| async {
+            match self
+                .kms(region)
+                .describe_key()
+                .key_id(describe_id)
+                .send()
+                .await
+            {
+                Ok(out) => out.key_metadata().cloned().ok_or_else(|| CallFailure {
+                    message: "DescribeKey answered without KeyMetadata".to_owned(),
+                    ..CallFailure::default()
+                }),
+                Err(err) => Err(failure(&err)),
+            }
+        })
+        .await
+        .clone()
     }
 
     async fn list_aliases(&self, region: &str) -> Result<AliasTable, CallFailure> {
@@ -234,6 +283,25 @@ impl AccountScan<'_> {
     }
 }
 
+/// What KMS answered during one account's scan, each question asked once: a region's
+/// aliases, a key group's description. Failures are kept too, so a gap is recorded once.
+#[derive(Debug, Default)]
+pub(super) struct KmsAnswers {
+    aliases: Mutex<HashMap<String, Answer<Arc<AliasTable>>>>,
+    described: Mutex<HashMap<GroupKey, Answer<KeyMetadata>>>,
+}
+
+type Answer<T> = Arc<OnceCell<Result<T, CallFailure>>>;
+
+/// (region, account, key id or raw reference): the key a reference names.
+type GroupKey = (String, String, String);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Aliases of one region: alias name -> target key id, and key id -> alias names.
 #[derive(Debug, Default)]
 struct AliasTable {
@@ -250,9 +318,9 @@ struct KeyGroup {
 
 fn key_fact(
     arn: &str,
-    meta: &aws_sdk_kms::types::KeyMetadata,
+    meta: &KeyMetadata,
     requested_refs: BTreeSet<String>,
-    aliases: &HashMap<String, AliasTable>,
+    aliases: &HashMap<String, Arc<AliasTable>>,
 ) -> Key {
     let parsed = Arn::parse(arn);
     let region = parsed.map(|a| a.region.to_owned()).unwrap_or_default();
@@ -333,7 +401,7 @@ mod tests {
 
     #[test]
     fn key_fact_collects_aliases_and_refs() {
-        use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState, OriginType};
+        use aws_sdk_kms::types::{KeyManagerType, KeyState, OriginType};
         let arn = "arn:aws:kms:eu-west-1:111122223333:key/k-1";
         let meta = KeyMetadata::builder()
             .key_id("k-1")
@@ -354,7 +422,7 @@ mod tests {
             .entry("k-1".to_owned())
             .or_default()
             .insert("alias/data".to_owned());
-        aliases.insert("eu-west-1".to_owned(), table);
+        aliases.insert("eu-west-1".to_owned(), Arc::new(table));
         let refs = BTreeSet::from(["alias/data".to_owned(), "k-1".to_owned(), arn.to_owned()]);
         let key = key_fact(arn, &meta, refs, &aliases);
         assert_eq!(key.region, "eu-west-1");

@@ -20,7 +20,7 @@ use landmeter_proto::v1::{
 use super::super::account::AccountScan;
 use super::super::calls;
 use super::super::sdk::failure;
-use super::{KindsOutcome, configured, millis, stored};
+use super::{KindsOutcome, configured, millis, stored, when};
 use crate::providers::CallFailure;
 use crate::sink::SinkClosed;
 
@@ -30,8 +30,12 @@ impl AccountScan<'_> {
     pub(super) async fn dynamodb(&self, region: &str) -> Result<KindsOutcome, SinkClosed> {
         let client = self.dynamodb_client(region);
         let mut out = KindsOutcome::default();
-        if self.wants(StoreKind::Table) {
-            match list_tables(&client).await {
+        let (tables, backups) = tokio::join!(
+            when(self.wants(StoreKind::Table), list_tables(&client)),
+            when(self.wants(StoreKind::Snapshot), list_backups(&client)),
+        );
+        if let Some(tables) = tables {
+            match tables {
                 Ok(names) => {
                     self.sink.stores_found(names.len() as u64);
                     let client = &client;
@@ -48,8 +52,8 @@ impl AccountScan<'_> {
                 }
             }
         }
-        if self.wants(StoreKind::Snapshot) {
-            match list_backups(&client).await {
+        if let Some(backups) = backups {
+            match backups {
                 Ok(backups) => {
                     // A backup has its table's key: the encryption its table's describe gave.
                     let keys: HashMap<&str, &Encryption> = out

@@ -11,7 +11,7 @@ use landmeter_proto::v1::{CopyKind, FactTopic, Setting, StoreKind, fact};
 use super::super::account::AccountScan;
 use super::super::calls;
 use super::super::sdk::failure;
-use super::{KindsOutcome, allocated_gib, configured, disabled, millis};
+use super::{KindsOutcome, allocated_gib, configured, disabled, millis, when};
 use crate::providers::{Call, CallFailure};
 use crate::sink::SinkClosed;
 
@@ -27,9 +27,18 @@ impl AccountScan<'_> {
         // Volume ids of this region: a snapshot's VolumeId names a store only when listed
         // (a copy's VolumeId is arbitrary).
         let mut volumes_here: Option<HashSet<String>> = None;
-        if self.wants(StoreKind::Volume) {
-            self.ebs_settings(&client, region).await?;
-            match list_volumes(&client).await {
+        let volumes = self.wants(StoreKind::Volume);
+        let (settings, volume_list, snapshot_list) = tokio::join!(
+            when(volumes, self.ebs_settings(&client, region)),
+            when(volumes, list_volumes(&client)),
+            when(
+                self.wants(StoreKind::Snapshot),
+                list_snapshots(&client, &self.account)
+            ),
+        );
+        settings.transpose()?;
+        if let Some(volume_list) = volume_list {
+            match volume_list {
                 Ok(volumes) => {
                     self.sink.stores_found(volumes.len() as u64);
                     volumes_here = Some(
@@ -48,8 +57,8 @@ impl AccountScan<'_> {
                 }
             }
         }
-        if self.wants(StoreKind::Snapshot) {
-            match list_snapshots(&client, &self.account).await {
+        if let Some(snapshot_list) = snapshot_list {
+            match snapshot_list {
                 Ok(snapshots) => {
                     // Asked for this account's only; kept only if they say so.
                     let own: Vec<&Snapshot> = snapshots

@@ -6,7 +6,9 @@
 //! (region, service), `concurrency` at a time, each with its own SDK client for its region;
 //! the per-store calls inside a task share the scan's permits. A failed listing of one kind
 //! in one region is a gap on `listing_part(kind, region)`, so the collector marks none of
-//! that kind there gone. Encryption facts wait until the keys they name are described
+//! that kind there gone. A task asks its region's listings at once (RDS's four, EBS's
+//! settings and two listings, DynamoDB's two): they are independent, and at a cloud's round
+//! trip a chain of four listings per region was the scan's longest path. Encryption facts wait until the keys they name are described
 //! (`account.rs`), as for buckets, and then carry the resolved key ARN.
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,6 +34,12 @@ mod efs;
 mod logs;
 mod rds;
 mod regions;
+
+/// `listing` awaited when `wanted`: one of a region's listings asked at once with the others
+/// (`tokio::join!`), each only for the kinds configured.
+async fn when<T>(wanted: bool, listing: impl Future<Output = T>) -> Option<T> {
+    if wanted { Some(listing.await) } else { None }
+}
 
 /// The store kind of a `[aws] kinds` value.
 pub(super) fn kind_of(label: &str) -> Option<StoreKind> {

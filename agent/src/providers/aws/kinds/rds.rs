@@ -16,7 +16,7 @@ use landmeter_proto::v1::{CopyKind, Encryption, FactTopic, Retention, Sharing, S
 use super::super::account::AccountScan;
 use super::super::calls;
 use super::super::sdk::failure;
-use super::{KindsOutcome, allocated_gib, arn_region, configured, disabled, millis};
+use super::{KindsOutcome, allocated_gib, arn_region, configured, disabled, millis, when};
 use crate::providers::{Call, CallFailure};
 use crate::sink::SinkClosed;
 
@@ -31,8 +31,16 @@ impl AccountScan<'_> {
         // Identifiers of this region's instances and clusters: a snapshot names its source
         // by identifier, which means a store here only when one of them has it.
         let mut sources: Option<HashSet<String>> = None;
-        if self.wants(StoreKind::Database) {
-            match list_instances(&client).await {
+        let databases = self.wants(StoreKind::Database);
+        let snapshots = self.wants(StoreKind::Snapshot);
+        let (instances, clusters, snapshot_list, automated) = tokio::join!(
+            when(databases, list_instances(&client)),
+            when(databases, list_clusters(&client)),
+            when(snapshots, list_snapshots(&client)),
+            when(snapshots, list_automated_backups(&client)),
+        );
+        if let Some(instances) = instances {
+            match instances {
                 Ok(instances) => {
                     let mut ids = HashSet::new();
                     let stores: Vec<&DbInstance> = instances
@@ -58,7 +66,9 @@ impl AccountScan<'_> {
                     .await?
                 }
             }
-            match list_clusters(&client).await {
+        }
+        if let Some(clusters) = clusters {
+            match clusters {
                 Ok(clusters) => {
                     self.sink.stores_found(clusters.len() as u64);
                     // Asked only where a cluster belongs to a global database.
@@ -85,8 +95,8 @@ impl AccountScan<'_> {
                 }
             }
         }
-        if self.wants(StoreKind::Snapshot) {
-            match list_snapshots(&client).await {
+        if let Some(snapshot_list) = snapshot_list {
+            match snapshot_list {
                 Ok(snapshots) => {
                     self.sink.stores_found(snapshots.len() as u64);
                     let client = &client;
@@ -108,7 +118,9 @@ impl AccountScan<'_> {
                     .await?
                 }
             }
-            match list_automated_backups(&client).await {
+        }
+        if let Some(automated) = automated {
+            match automated {
                 Ok(backups) => {
                     // This region's own automated backups belong to their instance; those
                     // replicated here from another region are copies kept here.
