@@ -398,6 +398,10 @@ def main():
     ap.add_argument("--throttle-percent", type=float, default=0.0,
                     help="the proxy answers this share of requests with the service's "
                          "throttling error (SlowDown, ThrottlingException, ...)")
+    ap.add_argument("--throttled-share", type=float, default=30.0,
+                    help="percent of requests the proxy answers throttled for the "
+                         "`agent-throttled` tool (the default configuration, judged against "
+                         "agent-default's wall in the same run)")
     ap.add_argument("--trace", default=None,
                     help="a directory: trace every request of each tool's run into "
                          "<emulator>-<size>-<tool>-<delay>ms.trace there (bench/agent/trace.py "
@@ -436,6 +440,10 @@ def main():
         delays = [int(d) for d in args.delays.split(",")]
         proxies = {d: Proxy(emu.port, d, args.jitter_ms if d else 0, args.throttle_percent)
                    for d in delays}
+        # The throttled variant of the default configuration goes through proxies of its own
+        # (same delay), so its unthrottled twin is measured in the same run.
+        throttled = ({d: Proxy(emu.port, d, args.jitter_ms if d else 0, args.throttled_share)
+                      for d in delays} if "agent-throttled" in args.tools.split(",") else {})
         proxy = proxies[delays[0]]
         truth_path = os.path.join(workdir, "truth.json")
         try:
@@ -469,7 +477,7 @@ def main():
                 results.append({"emulator": kind, "version": emu.version, "size": size,
                                 "tool": "ceiling", **ceiling})
                 for delay, tool in [(d, t) for d in delays for t in tools]:
-                    proxy = proxies[delay]
+                    proxy = throttled[delay] if tool == "agent-throttled" else proxies[delay]
                     limit = TIME_BUDGET_LIMITS.get((kind, tool))
                     if limit and size > limit and not args.all:
                         results.append({"emulator": kind, "size": size, "tool": tool,
@@ -484,7 +492,7 @@ def main():
                     log(f"{kind} {size} {delay} ms: {tool} ...")
                     if tool == "agent":
                         m = run_agent(AGENT_LIKE_PEERS, proxy.url, workdir, args)
-                    elif tool == "agent-default":
+                    elif tool in ("agent-default", "agent-throttled"):
                         m = run_agent(("default", []), proxy.url, workdir, args)
                     elif tool == "boto3":
                         m = run_boto3(proxy.url, workdir, args)
@@ -528,7 +536,7 @@ def main():
                                     "buckets": len(truth), "delay_ms": delay,
                                     "budget": budget_of(tool, args), **m})
         finally:
-            for p in proxies.values():
+            for p in [*proxies.values(), *throttled.values()]:
                 p.stop()
             emu.stop()
     with open(args.json, "w") as f:
@@ -837,6 +845,8 @@ TOOL_NAMES = {
     "agent-default": "landmeter agent, default config (+ object lock: 1 request per bucket; "
                      "+ CloudWatch sizes: ListMetrics and GetMetricData per region; + the other "
                      "store kinds' listings in every enabled region)",
+    "agent-throttled": "landmeter agent, default config, a share of requests answered "
+                       "\"throttled\" by the proxy (`--throttled-share`, default 30 %)",
     "boto3": "boto3 script (sequential)",
     "prowler": "Prowler, 2 S3 encryption checks",
     "custodian": "Cloud Custodian, bucket-encryption policy",
@@ -954,6 +964,19 @@ def table(results):
                            f"(all {per_bucket:.2f}, of which the other kinds' listings "
                            f"{kinds:,} requests)")
             verdicts.append(own <= 4.2)
+        if r["tool"] == "agent-throttled" and delay >= 20:
+            # Issue 19: under throttling the scan completes, loses nothing, and takes at most
+            # twice the unthrottled scan's time.
+            twin = by.get((r["emulator"], r["size"], "agent-default", delay))
+            if twin and "skip" not in twin and twin.get("rc") == 0:
+                ratio = r["wall_s"] / twin["wall_s"]
+                targets.append(f"{r['throttled']:,} answers throttled; wall / unthrottled "
+                               f"wall ({fnum(twin['wall_s'])} s) <= 2x: {ratio:.2f}x; "
+                               f"answer right")
+                verdicts.append(ratio <= 2 and r["right"] == "yes" and r["rc"] == 0)
+            else:
+                targets.append("wall / unthrottled wall <= 2x: no agent-default figure")
+                verdicts.append(False)
         result = ", ".join("pass" if v else "**MISS**" for v in verdicts)
         limit = limit_ratio(r)
         flight = f"{r.get('budget') or '-'} / {r.get('peak_in_flight', '-')}"

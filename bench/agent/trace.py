@@ -7,8 +7,8 @@ the tool's run started at the proxy. Prints, for each trace file given:
 - the mean time a request spent held (the modelled round trip), waiting in the emulator's
   queue and being served (the emulator serves one request at a time, so a request's service
   starts when it is forwarded or when the one before it was answered, whichever is later);
-- the share of the span with fewer than `--budget` requests in flight (the tool not keeping
-  its budget busy), and the mean number in flight;
+- the mean number of requests in flight, and the share of the span with fewer than half of
+  `--budget` in flight (the tool leaving its budget idle: start, phase barriers, tail);
 - a timeline in `--step` ms slices: requests in flight on average and the operations that
   arrived in the slice.
 
@@ -50,7 +50,7 @@ def summarise(path, budget, step):
     events = sorted([(r[0], 1) for r in rows] + [(r[2], -1) for r in rows])
     level, last, below, area = 0, start, 0.0, 0.0
     for t, d in events:
-        if level < budget:
+        if 2 * level < budget:
             below += t - last
         area += level * (t - last)
         level += d
@@ -59,8 +59,8 @@ def summarise(path, budget, step):
     print(f"  {len(rows)} requests over {span:.0f} ms (first arrival at {start:.0f} ms)")
     print(f"  per request: held {held:.1f} ms, emulator queue {sum(waits) / len(rows):.1f} ms, "
           f"served {sum(serves) / len(rows):.2f} ms")
-    print(f"  in flight: mean {area / span:.1f}; below {budget} for {below:.0f} ms "
-          f"({100 * below / span:.0f} % of the span)")
+    print(f"  in flight: mean {area / span:.1f} of {budget}; below {budget / 2:g} for "
+          f"{below:.0f} ms ({100 * below / span:.0f} % of the span)")
     slices = collections.defaultdict(lambda: [0.0, collections.Counter()])
     for arrived, _, answered, op in rows:
         slices[int((arrived - start) // step)][1][op] += 1

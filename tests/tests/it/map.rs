@@ -1,6 +1,7 @@
 //! The whole chain: seeded moto -> `landmeter-agent scan` -> `landmeter serve` -> MapService.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use landmeter_e2e::estate::{self, Aws, Truth};
 use landmeter_e2e::fault_proxy::{Fault, FaultProxy, Rule, today};
@@ -294,6 +295,7 @@ async fn map_matches_the_estate_on_stock_moto() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn map_is_the_same_with_todays_aws_answers() -> anyhow::Result<()> {
     // Today's AWS: BucketRegion in paginated ListBuckets, AES256 for unconfigured buckets.
+    let kms_asked: Arc<Mutex<Vec<String>>> = Arc::default();
     let scene = Scene::start(|truth| {
         let regions: HashMap<String, String> = truth
             .iter()
@@ -302,6 +304,8 @@ async fn map_is_the_same_with_todays_aws_answers() -> anyhow::Result<()> {
         Some(vec![
             today::list_buckets_with_region(move |b| regions.get(b).cloned()),
             today::unconfigured_encryption_is_aes256(),
+            record(&kms_asked, Rule::kms("DescribeKey")),
+            record(&kms_asked, Rule::kms("ListAliases")),
         ])
     })
     .await?;
@@ -313,7 +317,43 @@ async fn map_is_the_same_with_todays_aws_answers() -> anyhow::Result<()> {
         counts.get("s3:ListBuckets").copied().unwrap_or(0) > 0,
         "the agent never listed buckets through the proxy: {counts:?}"
     );
+    // The keys are asked ahead, while the buckets are examined, and again looked up when
+    // the facts are written: each question still reaches KMS once per account's scan.
+    let asked = kms_asked.lock().expect("recorder poisoned").clone();
+    let mut seen = std::collections::HashSet::new();
+    let twice: Vec<&String> = asked.iter().filter(|q| !seen.insert(*q)).collect();
+    assert!(twice.is_empty(), "asked more than once: {twice:?}");
+    assert!(
+        asked.iter().any(|q| q.contains("DescribeKey"))
+            && asked.iter().any(|q| q.contains("ListAliases")),
+        "{asked:?}"
+    );
     Ok(())
+}
+
+/// `rule` passing answers through unchanged, recording each question it matches as
+/// "access key, region, target, body" (the access key tells the account apart).
+fn record(asked: &Arc<Mutex<Vec<String>>>, rule: Rule) -> Rule {
+    let asked = Arc::clone(asked);
+    rule.rewrite(move |req, answer| {
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let access_key = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default();
+        asked.lock().expect("recorder poisoned").push(format!(
+            "{access_key} {} {} {}",
+            req.region(),
+            req.target(),
+            String::from_utf8_lossy(&req.body)
+        ));
+        answer
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,9 +12,9 @@
 //! answer says the caller is throttled (HTTP 429, 503 as S3's `SlowDown` and EC2's
 //! `RequestLimitExceeded`, or a throttling error code in a 400), at most once per window of
 //! requests sent before the previous cut, and grows back by one request per limit's worth of
-//! unthrottled answers. The SDK still retries the throttled call itself (ten attempts,
-//! `sdk.rs`); the limit makes the retries, and everyone else's calls to that service in that
-//! region, come slower instead of failing again.
+//! unthrottled answers. The SDK still retries the throttled call itself (twenty attempts,
+//! each wait at most 1 s, `sdk.rs`); the limit makes the retries, and everyone else's calls
+//! to that service in that region, come slower instead of failing again.
 //!
 //! The limit never goes below an eighth of the budget ([`floor`]; 4 of the default 32).
 //! Throttling that does not ease as the rate drops (a share of requests refused whatever

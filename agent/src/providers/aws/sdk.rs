@@ -17,18 +17,30 @@ use super::budget::RequestBudget;
 use super::config::AwsConfig;
 use crate::providers::CallFailure;
 
-/// Attempts per call, including the first, with the SDK's standard (jittered, exponential,
-/// capped at 20 s) backoff. Ten, not the SDK's three: under sustained throttling (S3 SlowDown,
-/// KMS ThrottlingException) a scan must slow down, not turn every throttled call into a gap;
-/// at 30% of calls throttled, ten attempts all fail for one call in ~170,000. The retry quota
-/// (token bucket) only loses tokens for calls that fail every attempt.
-const MAX_ATTEMPTS: u32 = 10;
+/// Attempts per call, including the first, with the SDK's standard (jittered, exponential)
+/// backoff from [`INITIAL_BACKOFF`] capped at [`MAX_BACKOFF`]. Twenty, not the SDK's three:
+/// under sustained throttling (S3 SlowDown, KMS ThrottlingException) a scan must slow down,
+/// not turn every throttled call into a gap; twenty attempts keep a call trying for about
+/// eight seconds, and at 30% of calls throttled all twenty fail for one call in 3 x 10^10.
+/// The retry quota (token bucket) only loses tokens for calls that fail every attempt.
+const MAX_ATTEMPTS: u32 = 20;
 
-/// The first retry waits up to this long (then doubling, jittered, up to 20 s). Not the SDK's
-/// 1 s: the request budget's per-service limit is what slows a throttled scan down
-/// (`budget.rs`); with a 1 s base every throttled call also sat idle for 20-40 round trips
-/// of a cloud API, and a 30 %-throttled scan took several times as long as it needed.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// The first retry waits up to this long, about one round trip of a cloud API (then
+/// doubling, jittered). Not the SDK's 1 s: the request budget's per-service limit, which
+/// every attempt passes, is what slows a throttled scan down (`budget.rs`), and a longer
+/// wait only idles. A bucket's four calls go together, so a bucket waits for its slowest:
+/// at 30 % of answers throttled three buckets in four have a throttled call, and with a
+/// 100 ms base the buckets examined at once spent most of their time waiting, with half the
+/// budget idle (300 buckets at 25 ms: 3.8-3.9 s against 1.6-1.7 s unthrottled; with 25 ms,
+/// 2.5-2.8 s, bench/README.md).
+const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
+
+/// The longest wait before one attempt. Not the SDK's 20 s, for the same reason, and
+/// because the callers waiting are bounded (`concurrency`): with 20 s, the few calls of a
+/// scan throttled five or six times in a row (at 30 % throttled, one call in about 400)
+/// slept up to 3-6 s each and alone set the scan's end: 300 buckets at 25 ms took 5.2-8.9 s
+/// instead of 1.6 s.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(super) async fn load_sdk_config(config: &AwsConfig, budget: &Arc<RequestBudget>) -> SdkConfig {
     let region =
@@ -48,7 +60,8 @@ pub(super) fn loader(budget: &Arc<RequestBudget>) -> aws_config::ConfigLoader {
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(MAX_ATTEMPTS)
-                .with_initial_backoff(INITIAL_BACKOFF),
+                .with_initial_backoff(INITIAL_BACKOFF)
+                .with_max_backoff(MAX_BACKOFF),
         )
         .timeout_config(
             TimeoutConfig::builder()
