@@ -8,8 +8,9 @@
 //! in one region is a gap on `listing_part(kind, region)`, so the collector marks none of
 //! that kind there gone. A task asks its region's listings at once (RDS's four, EBS's
 //! settings and two listings, DynamoDB's two): they are independent, and at a cloud's round
-//! trip a chain of four listings per region was the scan's longest path. Encryption facts wait until the keys they name are described
-//! (`account.rs`), as for buckets, and then carry the resolved key ARN.
+//! trip a chain of four listings per region was the scan's longest path. Encryption facts
+//! wait until the keys they name are described (`account.rs`), as for buckets, and then
+//! carry the resolved key ARN.
 
 use std::collections::{BTreeSet, HashMap};
 
