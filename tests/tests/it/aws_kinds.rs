@@ -17,6 +17,7 @@
 //! logs are not asserted (moto reports 0).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -96,13 +97,21 @@ async fn seeded() -> anyhow::Result<(Moto, KindsEstate)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_kinds_facts_follow_the_api() -> anyhow::Result<()> {
     let (moto, e) = seeded().await?;
-    let proxy = FaultProxy::start(moto.addr(), Vec::new()).await?;
+    // The kinds' keys are asked ahead, as each region's listing ends, and looked up again
+    // when the facts are written: each question still reaches KMS once per account.
+    let kms_asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let rules = vec![
+        crate::map::record(&kms_asked, Rule::kms("DescribeKey")),
+        crate::map::record(&kms_asked, Rule::kms("ListAliases")),
+    ];
+    let proxy = FaultProxy::start(moto.addr(), rules).await?;
     let collector = Collector::start()?;
     run_agent_with_env(&collector.url(), &proxy.endpoint(), &[], &[KINDS, REGIONS])
         .await?
         .success()
         .map_err(|err| err.context(format!("collector log:\n{}", collector.log())))?;
     let stores = collector.map().await?.all_stores().await?;
+    crate::map::assert_kms_asked_once(&kms_asked);
 
     // Custody per store from the neutral encryption fields and the key's description.
     for (name, kind, region, custody) in [

@@ -193,13 +193,7 @@ impl<'a> AccountScan<'a> {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients
             .entry(region.to_owned())
-            .or_insert_with(|| {
-                let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
-                    .region(Region::new(region.to_owned()))
-                    .force_path_style(self.settings.endpoint.is_some())
-                    .build();
-                aws_sdk_s3::Client::from_conf(conf)
-            })
+            .or_insert_with(|| s3_client(&self.sdk, region, self.settings.endpoint.is_some()))
             .clone()
     }
 
@@ -233,7 +227,9 @@ impl<'a> AccountScan<'a> {
         self.scan_after_listing(Ok(listed)).await
     }
 
-    async fn scan_after_listing(
+    /// [`AccountScan::scan`] after a listing already asked (or failed), the caller's own
+    /// asked beside `GetCallerIdentity`.
+    pub(super) async fn scan_after_listing(
         &self,
         listed: Result<Vec<Listed>, CallFailure>,
     ) -> Result<AccountCoverage, SinkClosed> {
@@ -243,6 +239,8 @@ impl<'a> AccountScan<'a> {
         let (regions_tx, regions_rx) = tokio::sync::watch::channel(None::<BTreeSet<String>>);
         // Key references as the buckets name them, for the KMS questions asked ahead.
         let (keys_tx, keys_rx) = futures::channel::mpsc::unbounded::<(String, String)>();
+        // The kinds hand theirs over as each region's listing ends.
+        let kinds_keys_tx = keys_tx.clone();
         let buckets_part = async {
             // Owned here: dropped if this part stops early, which ends the kinds' wait and
             // the keys' prefetch.
@@ -272,6 +270,7 @@ impl<'a> AccountScan<'a> {
             Ok::<_, SinkClosed>(outcome)
         };
         let kinds_part = async {
+            let keys_tx = kinds_keys_tx;
             let mut rx = regions_rx;
             let bucket_regions = async move {
                 match rx.wait_for(Option::is_some).await {
@@ -280,10 +279,10 @@ impl<'a> AccountScan<'a> {
                     Err(_) => BTreeSet::new(),
                 }
             };
-            self.scan_kinds(bucket_regions).await
+            self.scan_kinds(bucket_regions, &keys_tx).await
         };
         // Bounded like the rest (`concurrency` references at a time); ends when the buckets'
-        // part drops its sender.
+        // and the kinds' parts have dropped their senders.
         let keys_ahead = keys_rx
             .map(|(raw, context)| async move { self.prefetch_key(&raw, &context).await })
             .buffer_unordered(self.settings.concurrency)
@@ -432,4 +431,14 @@ impl<'a> AccountScan<'a> {
         early_sizes?;
         Ok((buckets, listed_regions.is_none() && self.settings.sizes))
     }
+}
+
+/// An S3 client of `sdk` for `region`; path-style addressing at a configured endpoint
+/// (emulators and S3-compatible clouds do not all resolve bucket subdomains).
+pub(super) fn s3_client(sdk: &SdkConfig, region: &str, path_style: bool) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .region(Region::new(region.to_owned()))
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }

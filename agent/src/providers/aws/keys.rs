@@ -1,7 +1,8 @@
 //! KMS: every distinct key reference resolved once (`ListAliases` per region, `DescribeKey`
 //! per key), and the custom key stores (CloudHSM, external) behind the keys. The questions
-//! are asked as soon as a bucket names a key (`prefetch_key`, beside the other buckets'
-//! calls); the facts and gaps are recorded after the last store, from the same answers.
+//! are asked as soon as a store names a key (`prefetch_key`: a bucket as it is examined,
+//! the other kinds as each region's listing ends, beside the other stores' calls); the facts
+//! and gaps are recorded after the last store, from the same answers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

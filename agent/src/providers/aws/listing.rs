@@ -66,60 +66,74 @@ const LIST_BUCKETS_PAGE: i32 = 10_000;
 
 pub(super) type RegionAnswer = Result<(String, &'static str), CallFailure>;
 
-impl AccountScan<'_> {
-    /// Every bucket of the account, sorted by name.
-    pub(super) async fn list_buckets(&self) -> Result<Vec<Listed>, CallFailure> {
-        let client = self.s3(&self.settings.home_region);
-        let mut buckets: BTreeMap<String, Listed> = BTreeMap::new();
-        let mut token: Option<String> = None;
-        let mut tokens_seen = HashSet::new();
-        loop {
-            let page = client
-                .list_buckets()
-                .max_buckets(LIST_BUCKETS_PAGE)
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-                .map_err(|err| failure(&err))?;
-            let page_len = page.buckets().len();
-            for bucket in page.buckets().iter().filter_map(listed_bucket) {
-                buckets.insert(bucket.name.clone(), bucket);
-            }
-            match page.continuation_token().filter(|t| !t.is_empty()) {
-                Some(next) if tokens_seen.insert(next.to_owned()) => token = Some(next.to_owned()),
-                Some(_) => {
-                    tracing::warn!(account = %self.account, "listbuckets repeated a continuation token, listing unpaginated");
-                    self.list_buckets_unpaginated(&client, &mut buckets).await?;
-                    break;
-                }
-                None if page_len >= LIST_BUCKETS_PAGE as usize => {
-                    // A full page without a token: the service truncated without a way to
-                    // continue (moto). One unpaginated call returns everything.
-                    tracing::info!(account = %self.account, page_len, "listbuckets truncated without a continuation token, listing unpaginated");
-                    self.list_buckets_unpaginated(&client, &mut buckets).await?;
-                    break;
-                }
-                None => break,
-            }
-        }
-        Ok(buckets.into_values().collect())
-    }
-
-    async fn list_buckets_unpaginated(
-        &self,
-        client: &aws_sdk_s3::Client,
-        buckets: &mut BTreeMap<String, Listed>,
-    ) -> Result<(), CallFailure> {
-        let all = client
+/// Every bucket `client`'s credentials own, sorted by name. `account` names them in logs
+/// (the caller's listing starts before STS has said whose it is).
+pub(super) async fn list_all_buckets(
+    client: &aws_sdk_s3::Client,
+    account: &str,
+) -> Result<Vec<Listed>, CallFailure> {
+    let mut buckets: BTreeMap<String, Listed> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    let mut tokens_seen = HashSet::new();
+    loop {
+        let page = client
             .list_buckets()
+            .max_buckets(LIST_BUCKETS_PAGE)
+            .set_continuation_token(token.clone())
             .send()
             .await
             .map_err(|err| failure(&err))?;
-        for bucket in all.buckets().iter().filter_map(listed_bucket) {
-            // Keep the paginated entry: it may carry BucketRegion.
-            buckets.entry(bucket.name.clone()).or_insert(bucket);
+        let page_len = page.buckets().len();
+        for bucket in page.buckets().iter().filter_map(listed_bucket) {
+            buckets.insert(bucket.name.clone(), bucket);
         }
-        Ok(())
+        match page.continuation_token().filter(|t| !t.is_empty()) {
+            Some(next) if tokens_seen.insert(next.to_owned()) => token = Some(next.to_owned()),
+            Some(_) => {
+                tracing::warn!(
+                    account,
+                    "listbuckets repeated a continuation token, listing unpaginated"
+                );
+                list_buckets_unpaginated(client, &mut buckets).await?;
+                break;
+            }
+            None if page_len >= LIST_BUCKETS_PAGE as usize => {
+                // A full page without a token: the service truncated without a way to
+                // continue (moto). One unpaginated call returns everything.
+                tracing::info!(
+                    account,
+                    page_len,
+                    "listbuckets truncated without a continuation token, listing unpaginated"
+                );
+                list_buckets_unpaginated(client, &mut buckets).await?;
+                break;
+            }
+            None => break,
+        }
+    }
+    Ok(buckets.into_values().collect())
+}
+
+async fn list_buckets_unpaginated(
+    client: &aws_sdk_s3::Client,
+    buckets: &mut BTreeMap<String, Listed>,
+) -> Result<(), CallFailure> {
+    let all = client
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|err| failure(&err))?;
+    for bucket in all.buckets().iter().filter_map(listed_bucket) {
+        // Keep the paginated entry: it may carry BucketRegion.
+        buckets.entry(bucket.name.clone()).or_insert(bucket);
+    }
+    Ok(())
+}
+
+impl AccountScan<'_> {
+    /// Every bucket of the account, sorted by name.
+    pub(super) async fn list_buckets(&self) -> Result<Vec<Listed>, CallFailure> {
+        list_all_buckets(&self.s3(&self.settings.home_region), &self.account).await
     }
 
     /// Bucket -> region from one `ListBuckets?bucket-region=R` per region in

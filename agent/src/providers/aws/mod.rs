@@ -8,15 +8,18 @@
 //!
 //! 1. `ListBuckets` (paginated, `max-buckets`), falling back to one unpaginated call when a
 //!    page is full but carries no continuation token (moto does that). A failure here is the
-//!    only thing that makes an account incomplete.
+//!    only thing that makes an account incomplete. The caller's own listing is asked by
+//!    `enumerate`, beside `GetCallerIdentity` (it needs only the credentials), and handed to
+//!    its account's scan.
 //! 2. Per bucket, `concurrency` at a time: the region (`BucketRegion` from the listing, else
 //!    `HeadBucket`, else `GetBucketLocation`), a `Store` fact, then `GetBucketEncryption`,
 //!    `GetBucketTagging`, `GetBucketReplication` and (unless `object_lock = false`)
 //!    `GetObjectLockConfiguration` against a client in the bucket's region.
 //! 3. CloudWatch `ListMetrics` per region (which storage-type series exist), then
 //!    `GetMetricData`, 500 queries a call, for `Size` facts; and KMS
-//!    resolution (`ListAliases` once per region, `DescribeKey` once per key,
-//!    `DescribeCustomKeyStores` once per region that has keys in custom key stores).
+//!    resolution (`ListAliases` once per region, `DescribeKey` once per key, both asked as
+//!    soon as a store names the key; `DescribeCustomKeyStores` once per region that has
+//!    keys in custom key stores).
 //! 4. `Encryption` facts last, carrying the ARN each key reference resolved to.
 //!
 //! Every failed call becomes a `Gap` fact; nothing but a closed sink stops a scan.

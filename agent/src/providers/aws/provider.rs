@@ -8,10 +8,11 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use landmeter_proto::v1::{AccountCoverage, Fact, StoreKind, fact};
 
-use super::account::AccountScan;
+use super::account::{AccountScan, Listed, s3_client};
 use super::budget::RequestBudget;
 use super::calls;
 use super::config::AwsConfig;
+use super::listing::list_all_buckets;
 use super::sdk::{failure, load_sdk_config};
 use crate::arn::Arn;
 use crate::providers::{Call, CallFailure, PlanError, Provider, new_fact};
@@ -58,6 +59,8 @@ struct AwsPlan {
     /// Facts observed while planning (a failed Organization listing), by account; pushed
     /// when that account is scanned.
     pending: Mutex<Vec<Fact>>,
+    /// The caller's bucket listing, asked while planning; taken by its account's scan.
+    caller_listing: Mutex<Option<Result<Vec<Listed>, CallFailure>>>,
     /// The requests in flight of every call of this scan (`base`'s HTTP client holds it).
     budget: Arc<RequestBudget>,
 }
@@ -205,11 +208,21 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
         compatible: None,
     };
 
-    let identity = aws_sdk_sts::Client::new(&base)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|err| AwsError::CallerIdentity(failure(&err)))?;
+    // The caller's own buckets are listed beside the question of whose they are: the
+    // listing needs only the credentials, and at a cloud's round trip it is the first step
+    // of the scan's longest path. Dropped unused when STS fails.
+    let caller_listing = async {
+        if !config.include_caller_account {
+            return None;
+        }
+        let client = s3_client(&base, &settings.home_region, settings.endpoint.is_some());
+        Some(list_all_buckets(&client, "the credential chain's").await)
+    };
+    let (identity, caller_listing) = tokio::join!(
+        aws_sdk_sts::Client::new(&base).get_caller_identity().send(),
+        caller_listing
+    );
+    let identity = identity.map_err(|err| AwsError::CallerIdentity(failure(&err)))?;
     let caller_account = identity
         .account()
         .filter(|a| !a.is_empty())
@@ -290,6 +303,7 @@ async fn plan(config: &AwsConfig) -> Result<AwsPlan, AwsError> {
         base,
         targets,
         pending: Mutex::new(pending),
+        caller_listing: Mutex::new(caller_listing),
         budget,
     })
 }
@@ -328,7 +342,18 @@ async fn scan_target(
         },
     };
     let scan = AccountScan::new(target.account.clone(), &plan.settings, sdk, sink);
-    let coverage = scan.scan().await?;
+    let listed = match target.access {
+        Access::Caller => plan
+            .caller_listing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take(),
+        Access::Role { .. } => None,
+    };
+    let coverage = match listed {
+        Some(listed) => scan.scan_after_listing(listed).await?,
+        None => scan.scan().await?,
+    };
     tracing::info!(
         account = %coverage.account,
         complete = coverage.complete,

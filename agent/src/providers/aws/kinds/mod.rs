@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_config::Region;
+use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, stream};
 use landmeter_proto::listing_part;
 use landmeter_proto::v1::{
@@ -131,10 +132,13 @@ impl KindsOutcome {
 
 impl AccountScan<'_> {
     /// Scans the configured kinds in every region to cover; `bucket_regions` are the
-    /// fallback when the enabled regions cannot be listed (awaited only then).
+    /// fallback when the enabled regions cannot be listed (awaited only then). The key
+    /// references of each finished (region, service) go to `keys_ahead`, so their KMS
+    /// questions overlap the other regions' listings instead of following the last one.
     pub(super) async fn scan_kinds(
         &self,
         bucket_regions: impl Future<Output = BTreeSet<String>>,
+        keys_ahead: &UnboundedSender<(String, String)>,
     ) -> Result<KindsOutcome, SinkClosed> {
         if self.settings.kinds.is_empty() {
             return Ok(KindsOutcome::default());
@@ -163,7 +167,12 @@ impl AccountScan<'_> {
             })
             .buffer_unordered(self.settings.concurrency);
         while let Some(part) = done.next().await {
-            outcome.merge(part?);
+            let part = part?;
+            for key_ref in part.key_refs() {
+                // No receiver (the buckets' part stopped early) only loses the head start.
+                let _ = keys_ahead.unbounded_send(key_ref);
+            }
+            outcome.merge(part);
         }
         Ok(outcome)
     }
