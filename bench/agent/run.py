@@ -125,14 +125,17 @@ def version_of(kind):
 
 
 class Proxy:
-    def __init__(self, upstream_port, delay_ms=0, jitter_ms=0, throttle_percent=0.0):
+    def __init__(self, upstream_port, delay_ms=0, jitter_ms=0, throttle_percent=0.0,
+                 throttle_rate=0.0):
         """The counting proxy; `delay_ms` + uniform 0..`jitter_ms` held per request (the
         latency model: a cloud API's round trip, which an emulator on loopback lacks);
-        `throttle_percent` of the requests answered with the service's throttling error."""
+        `throttle_percent` of the requests answered with the service's throttling error, and
+        (`throttle_rate`) those above that many per second per region and service."""
         self.delay_ms = delay_ms
         self.proc = subprocess.Popen([PROXY, "proxy", "--upstream", f"127.0.0.1:{upstream_port}",
                                       "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
-                                      "--throttle-percent", str(throttle_percent)],
+                                      "--throttle-percent", str(throttle_percent),
+                                      "--throttle-rate", str(throttle_rate)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ports = json.loads(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{ports['port']}"
@@ -402,6 +405,10 @@ def main():
     ap.add_argument("--throttle-percent", type=float, default=0.0,
                     help="the proxy answers this share of requests with the service's "
                          "throttling error (SlowDown, ThrottlingException, ...)")
+    ap.add_argument("--throttle-rate", type=float, default=0.0,
+                    help="rate-based throttling, as a cloud applies it: the proxy answers "
+                         "requests above this many per second per region and service with "
+                         "the service's throttling error (0: off)")
     ap.add_argument("--throttled-share", type=float, default=30.0,
                     help="percent of requests the proxy answers throttled for the "
                          "`agent-throttled` tool (the default configuration, judged against "
@@ -442,7 +449,8 @@ def main():
         os.makedirs(workdir)
         emu = Emulator(kind, workdir)
         delays = [int(d) for d in args.delays.split(",")]
-        proxies = {d: Proxy(emu.port, d, args.jitter_ms if d else 0, args.throttle_percent)
+        proxies = {d: Proxy(emu.port, d, args.jitter_ms if d else 0, args.throttle_percent,
+                            args.throttle_rate)
                    for d in delays}
         # The throttled variant of the default configuration goes through proxies of its own
         # (same delay), so its unthrottled twin is measured in the same run.

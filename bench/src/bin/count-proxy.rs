@@ -18,7 +18,7 @@
 //! Plain tokio sockets, no HTTP library: the proxy must not be the bottleneck it measures,
 //! and it must forward whatever each tool sends (chunked bodies, `Expect: 100-continue`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +48,12 @@ enum Cli {
         /// `RequestLimitExceeded`, JSON `ThrottlingException`, query `Throttling`).
         #[arg(long, default_value_t = 0.0)]
         throttle_percent: f64,
+        /// Rate-based throttling, as a cloud applies it: requests above this many per second
+        /// per region and service (the SigV4 credential scope) are answered with the
+        /// service's throttling error. A token bucket per scope, holding a tenth of a
+        /// second's worth (at least one). 0: off.
+        #[arg(long, default_value_t = 0.0)]
+        throttle_rate: f64,
     },
     /// Raw GetBucketEncryption loop against `target`; prints JSON with requests per second.
     Ceiling {
@@ -81,13 +87,14 @@ fn main() -> anyhow::Result<()> {
                 delay_ms,
                 jitter_ms,
                 throttle_percent,
+                throttle_rate,
             } => {
                 let latency = Latency {
                     delay: Duration::from_millis(delay_ms),
                     jitter_ms,
                     throttle: throttle_percent.clamp(0.0, 100.0) / 100.0,
                 };
-                proxy(upstream, latency).await
+                proxy(upstream, latency, RateLimit::new(throttle_rate)).await
             }
             Cli::Ceiling {
                 target,
@@ -107,6 +114,44 @@ struct Latency {
     delay: Duration,
     jitter_ms: u64,
     throttle: f64,
+}
+
+/// Rate-based throttling: a token bucket per credential scope (region and service), filled
+/// at `rate` per second up to `burst`.
+#[derive(Debug)]
+struct RateLimit {
+    rate: f64,
+    burst: f64,
+    /// Scope -> (tokens, when they were counted).
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimit {
+    fn new(rate: f64) -> RateLimit {
+        RateLimit {
+            rate: rate.max(0.0),
+            burst: (rate / 10.0).max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a request of `scope` arriving `now` is within the rate (and takes a token).
+    fn admits(&self, scope: &str, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, counted) = buckets.entry(scope.to_owned()).or_insert((self.burst, now));
+        let refill = now.saturating_duration_since(*counted).as_secs_f64() * self.rate;
+        *tokens = (*tokens + refill).min(self.burst);
+        *counted = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// splitmix64: a well-spread hash of a request number (repeatable runs, no random crate).
@@ -265,7 +310,8 @@ fn serde_like_json(
     )
 }
 
-async fn proxy(upstream: String, latency: Latency) -> anyhow::Result<()> {
+async fn proxy(upstream: String, latency: Latency, rate: RateLimit) -> anyhow::Result<()> {
+    let rate = Arc::new(rate);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let control = TcpListener::bind("127.0.0.1:0").await?;
     println!(
@@ -300,9 +346,10 @@ async fn proxy(upstream: String, latency: Latency) -> anyhow::Result<()> {
     loop {
         let (client, _) = listener.accept().await?;
         let counts = Arc::clone(&counts);
+        let rate = Arc::clone(&rate);
         let upstream = upstream.clone();
         tokio::spawn(async move {
-            if let Err(err) = relay(client, &upstream, &counts, latency).await {
+            if let Err(err) = relay(client, &upstream, &counts, latency, &rate).await {
                 eprintln!("count-proxy: connection ended: {err:#}");
             }
         });
@@ -316,6 +363,7 @@ async fn relay(
     upstream: &str,
     counts: &Counts,
     latency: Latency,
+    rate: &RateLimit,
 ) -> anyhow::Result<()> {
     client.set_nodelay(true)?;
     let server = TcpStream::connect(upstream)
@@ -385,7 +433,10 @@ async fn relay(
                 BodyLen::Fixed(len) => {
                     let mut body = Vec::with_capacity(len.min(1 << 20) as usize);
                     (&mut reader).take(len).read_to_end(&mut body).await?;
-                    if latency.throttles(n) && info.method != "HEAD" {
+                    // Judged when the request reaches the "service", after its hold.
+                    let refused = latency.throttles(n)
+                        || !rate.admits(info.scope.as_deref().unwrap_or(""), Instant::now());
+                    if refused && info.method != "HEAD" {
                         counts.add(&info.operation(&body));
                         counts.throttled.fetch_add(1, Ordering::Relaxed);
                         counts.done();
@@ -525,6 +576,8 @@ struct RequestInfo {
     amz_target: Option<String>,
     /// The service of the SigV4 credential scope (`Credential=AKID/date/region/service/...`).
     service: Option<String>,
+    /// `region/service` of the credential scope: what a rate limit applies to.
+    scope: Option<String>,
     body: BodyLen,
     expect_continue: bool,
 }
@@ -539,6 +592,7 @@ impl RequestInfo {
         let mut body = BodyLen::Fixed(0);
         let mut amz_target = None;
         let mut service = None;
+        let mut scope = None;
         let mut expect_continue = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
@@ -554,10 +608,15 @@ impl RequestInfo {
             } else if name.eq_ignore_ascii_case("x-amz-target") {
                 amz_target = Some(value.to_owned());
             } else if name.eq_ignore_ascii_case("authorization") {
-                service = value
+                let credential: Vec<&str> = value
                     .split_once("Credential=")
-                    .and_then(|(_, c)| c.split(['/', ',']).nth(3))
-                    .map(str::to_owned);
+                    .map(|(_, c)| c.split(['/', ',']).take(4).collect())
+                    .unwrap_or_default();
+                service = credential.get(3).map(|s| (*s).to_owned());
+                scope = credential
+                    .get(2)
+                    .zip(credential.get(3))
+                    .map(|(region, service)| format!("{region}/{service}"));
             } else if name.eq_ignore_ascii_case("expect") {
                 expect_continue = value.eq_ignore_ascii_case("100-continue");
             }
@@ -567,6 +626,7 @@ impl RequestInfo {
             target,
             amz_target,
             service,
+            scope,
             body,
             expect_continue,
         }
@@ -783,6 +843,33 @@ mod tests {
             "{line} HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n{extra}\r\n"
         );
         RequestInfo::parse(head.as_bytes()).operation(body.as_bytes())
+    }
+
+    #[test]
+    fn rate_limit_admits_a_burst_then_the_rate_per_scope() {
+        let limit = RateLimit::new(100.0);
+        let t0 = Instant::now();
+        // A tenth of a second's worth at once, then nothing until tokens come back.
+        let admitted = (0..20).filter(|_| limit.admits("eu-west-1/s3", t0)).count();
+        assert_eq!(admitted, 10);
+        // 50 ms later: five more at 100 per second.
+        let t1 = t0 + Duration::from_millis(50);
+        let admitted = (0..20).filter(|_| limit.admits("eu-west-1/s3", t1)).count();
+        assert_eq!(admitted, 5);
+        // Another region, another service: buckets of their own.
+        assert!(limit.admits("us-east-1/s3", t1));
+        assert!(limit.admits("eu-west-1/kms", t1));
+        // Off: everything passes.
+        let off = RateLimit::new(0.0);
+        assert!((0..1000).all(|_| off.admits("eu-west-1/s3", t0)));
+    }
+
+    #[test]
+    fn scope_is_region_and_service_of_the_credential() {
+        let head = "GET /b?encryption HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n";
+        let info = RequestInfo::parse(head.as_bytes());
+        assert_eq!(info.scope.as_deref(), Some("eu-west-1/s3"));
+        assert_eq!(info.service.as_deref(), Some("s3"));
     }
 
     #[test]
