@@ -59,7 +59,7 @@ TIME_BUDGET_LIMITS = {
 }
 CEILING_CONCURRENCY = 16
 # The agent's `[aws] requests_in_flight` default (agent/src/providers/aws/config.rs).
-AGENT_DEFAULT_IN_FLIGHT = 32
+AGENT_DEFAULT_IN_FLIGHT = 48
 CEILING_SECONDS = 6.0
 
 
@@ -387,7 +387,7 @@ def main():
     ap.add_argument("--agent-concurrency", type=int, default=16)
     ap.add_argument("--agent-in-flight", type=int, default=None,
                     help="the agent's requests_in_flight (its global budget); default: the "
-                         "agent's own default (32)")
+                         "agent's own default (48)")
     ap.add_argument("--json", default=os.path.join(BENCH, "agent-results.json"))
     ap.add_argument("--workdir", default=os.path.join(BENCH, "work"))
     ap.add_argument("--scenario", choices=("buckets", "kinds", "org"), default="buckets")
