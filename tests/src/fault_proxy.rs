@@ -53,35 +53,35 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
-    /// The SigV4 service of the request (`s3`, `kms`, `sts`, `monitoring`), from the
-    /// credential scope of the `Authorization` header; empty when unsigned.
-    pub fn service(&self) -> String {
-        let Some(auth) = self
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return String::new();
-        };
-        // AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/s3/aws4_request, ...
-        auth.split("Credential=")
-            .nth(1)
-            .and_then(|c| c.split([',', ' ']).next())
-            .and_then(|scope| scope.split('/').nth(3))
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// The SigV4 region of the request, from the credential scope; empty when unsigned.
-    pub fn region(&self) -> String {
+    /// Part `n` of the SigV4 credential scope of the `Authorization` header
+    /// (`AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/s3/aws4_request, ...`: 0 the
+    /// access key, 2 the region, 3 the service); empty when unsigned.
+    fn credential_part(&self, n: usize) -> String {
         self.headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|auth| auth.split("Credential=").nth(1))
             .and_then(|c| c.split([',', ' ']).next())
-            .and_then(|scope| scope.split('/').nth(2))
+            .and_then(|scope| scope.split('/').nth(n))
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The SigV4 service of the request (`s3`, `kms`, `sts`, `monitoring`); empty when
+    /// unsigned.
+    pub fn service(&self) -> String {
+        self.credential_part(3)
+    }
+
+    /// The SigV4 region of the request; empty when unsigned.
+    pub fn region(&self) -> String {
+        self.credential_part(2)
+    }
+
+    /// The access key that signed the request (it tells the accounts apart); empty when
+    /// unsigned.
+    pub fn access_key(&self) -> String {
+        self.credential_part(0)
     }
 
     /// The path-style S3 bucket: the first path segment, if any.

@@ -347,18 +347,9 @@ pub(crate) fn assert_kms_asked_once(kms_asked: &Mutex<Vec<String>>) {
 pub(crate) fn record(asked: &Arc<Mutex<Vec<String>>>, rule: Rule) -> Rule {
     let asked = Arc::clone(asked);
     rule.rewrite(move |req, answer| {
-        let auth = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let access_key = auth
-            .split("Credential=")
-            .nth(1)
-            .and_then(|c| c.split('/').next())
-            .unwrap_or_default();
         asked.lock().expect("recorder poisoned").push(format!(
-            "{access_key} {} {} {}",
+            "{} {} {} {}",
+            req.access_key(),
             req.region(),
             req.target(),
             String::from_utf8_lossy(&req.body)
