@@ -231,9 +231,19 @@ def run_agent(variant, endpoint, workdir, args):
     agent_config(cfg, endpoint, args.agent_concurrency, extra, args.agent_in_flight)
     out = os.path.join(workdir, f"agent-{name}.json")
     env = tool_env(endpoint, workdir)
-    env["RUST_LOG"] = "warn"
+    # Warnings, and the request budget's one line per throttled service and region.
+    env["RUST_LOG"] = "warn,landmeter_agent::providers::aws::budget=info"
     m = measure([AGENT, "scan", "--config", cfg, "--output", "json"], env, out)
     m["answer"] = parse_agent(out) if m["rc"] == 0 else None
+    for line in m["stderr_tail"].splitlines():
+        if "throttled: requests in flight" in line:
+            try:
+                f = json.loads(line)["fields"]
+            except (ValueError, KeyError):
+                continue
+            log(f"agent {name}: throttled {f['service']} {f['region']}: "
+                + " ".join(f"{k}={f[k]}" for k in ("throttled", "cuts", "undone", "background",
+                                                    "lowest", "limit") if k in f))
     return m
 
 

@@ -8,25 +8,17 @@
 //! sleeps between retries. Memory then stays bounded by the budget however many accounts,
 //! buckets or regions are scanned at once.
 //!
-//! The limit per (service, region) is AIMD: it starts at the whole budget, halves when an
-//! answer says the caller is throttled (HTTP 429, 503 as S3's `SlowDown` and EC2's
-//! `RequestLimitExceeded`, or a throttling error code in a 400), at most once per window of
-//! requests sent before the previous cut, and grows back by one request per limit's worth of
-//! unthrottled answers. The SDK still retries the throttled call itself (twenty attempts,
-//! each wait at most 1 s, `sdk.rs`); the limit makes the retries, and everyone else's calls
-//! to that service in that region, come slower instead of failing again.
-//!
-//! The limit goes down to one request in flight ([`MIN_LIMIT`]). A cloud throttles by rate
-//! (requests per second per account, region and API), and at 25 ms a round trip even four
-//! requests in flight offer about 150 a second: against a limit of 30 a second per region
-//! and service (the bench proxy's `--throttle-rate`), the earlier floor of an eighth of the
-//! budget (4 of 32) kept offering more than the limit, and 60-80 of 300 buckets' encryption
-//! stayed unknown after twenty attempts; with a floor of one every answer came, at the
-//! limit's own pace. The price is paid under throttling that does not ease as the rate drops
-//! (a share of requests refused whatever the rate): the limit then sits at one per service
-//! and region whatever the budget; with 30 % refused at 25 ms, 300 buckets take about 3 s
-//! (2.2x the unthrottled time at a budget of 32, 2.5-3x at 48, instead of 1.6-1.9x with the
-//! old floor). Respecting a tenant's quota comes first (DESIGN.md section 2).
+//! The limit per (service, region) is AIMD with every cut put to the test
+//! (`adaptive_limit.rs`): it starts at the whole budget, halves when an answer says the
+//! caller is throttled (HTTP 429, 503 as S3's `SlowDown` and EC2's `RequestLimitExceeded`, or
+//! a throttling error code in a 400), down to one request in flight, and grows back; a cut
+//! that does not let more answers through is undone. The SDK still retries the throttled
+//! call itself (twenty attempts, `sdk.rs`); the limit makes the retries, and everyone else's
+//! calls to that service in that region, come slower instead of failing again. A throttled
+//! answer the limit judges background (refused whatever the rate) is given
+//! `x-amz-retry-after: 0`, so its retry does not sleep the exponential backoff: at 30 %
+//! refused, the unluckiest of 1,600 calls is refused six times in a row, and its backoff
+//! alone (about 0.8 s) set the scan's end.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +33,9 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::adaptive_limit::{AdaptiveLimit, MIN_LIMIT};
 
 /// Error codes that mean "slow down" across the AWS protocols (REST-XML `<Code>`, query
 /// `<Code>`, JSON `__type` and `x-amzn-ErrorType`).
@@ -55,6 +49,10 @@ const THROTTLING_CODES: &[&str] = &[
     "BandwidthLimitExceeded",
 ];
 
+/// The AWS header for a server's retry delay, in milliseconds.
+const RETRY_AFTER: &str = "x-amz-retry-after";
+const RETRY_AT_ONCE_MS: &str = "0";
+
 /// An error body longer than this is not read for a throttling code (error bodies are a few
 /// hundred bytes; a large 400 is something else and stays untouched).
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -64,7 +62,7 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 pub struct RequestBudget {
     global: Arc<Semaphore>,
     max: usize,
-    limits: Mutex<HashMap<(String, String), Arc<Aimd>>>,
+    limits: Mutex<HashMap<(String, String), Arc<AdaptiveLimit>>>,
     throttled: AtomicU64,
     sent: AtomicU64,
 }
@@ -103,12 +101,12 @@ impl RequestBudget {
         })
     }
 
-    fn limit_for(&self, service: &str, region: &str) -> Arc<Aimd> {
+    fn limit_for(&self, service: &str, region: &str) -> Arc<AdaptiveLimit> {
         let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(
             limits
                 .entry((service.to_owned(), region.to_owned()))
-                .or_insert_with(|| Arc::new(Aimd::new(self.max, MIN_LIMIT))),
+                .or_insert_with(|| Arc::new(AdaptiveLimit::new(self.max, MIN_LIMIT))),
         )
     }
 
@@ -126,13 +124,15 @@ impl RequestBudget {
         let limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<ThrottledLimit> = limits
             .iter()
-            .filter_map(|((service, region), aimd)| {
-                let state = aimd.state.lock().unwrap_or_else(|p| p.into_inner());
+            .filter_map(|((service, region), limit)| {
+                let state = limit.lock();
                 (state.throttled > 0).then(|| ThrottledLimit {
                     service: service.clone(),
                     region: region.clone(),
                     throttled: state.throttled,
                     cuts: state.cuts,
+                    undone: state.undone,
+                    background: state.background(),
                     lowest: state.lowest,
                     limit: state.limit,
                 })
@@ -152,6 +152,8 @@ impl RequestBudget {
                 region = %t.region,
                 throttled = t.throttled,
                 cuts = t.cuts,
+                undone = t.undone,
+                background = %t.background.map_or("none".to_owned(), |b| format!("{b:.2}")),
                 lowest = t.lowest,
                 limit = t.limit,
                 "throttled: requests in flight to this service and region were cut, then grew back"
@@ -168,105 +170,12 @@ pub struct ThrottledLimit {
     pub region: String,
     pub throttled: u64,
     pub cuts: u64,
+    /// Cuts undone because they did not raise the share of answers that came through.
+    pub undone: u64,
+    /// The share of answers throttled whatever the rate, when one was seen.
+    pub background: Option<f64>,
     pub lowest: f64,
     pub limit: f64,
-}
-
-/// The lowest limit per service and region, whatever the budget: one request in flight,
-/// so a low rate limit can be met (module comment).
-const MIN_LIMIT: usize = 1;
-
-/// Additive increase, multiplicative decrease of the requests in flight to one service in
-/// one region.
-#[derive(Debug)]
-struct Aimd {
-    state: Mutex<AimdState>,
-    freed: Notify,
-    max: f64,
-    floor: f64,
-}
-
-#[derive(Debug)]
-struct AimdState {
-    limit: f64,
-    in_flight: usize,
-    /// Bumped at every cut; a throttled answer to a request sent before the last cut does
-    /// not cut again (its window was already halved).
-    epoch: u64,
-    throttled: u64,
-    cuts: u64,
-    lowest: f64,
-}
-
-impl Aimd {
-    fn new(max: usize, floor: usize) -> Aimd {
-        let (max, floor) = (max as f64, floor.clamp(1, max.max(1)) as f64);
-        Aimd {
-            state: Mutex::new(AimdState {
-                limit: max,
-                in_flight: 0,
-                epoch: 0,
-                throttled: 0,
-                cuts: 0,
-                lowest: max,
-            }),
-            freed: Notify::new(),
-            max,
-            floor,
-        }
-    }
-
-    async fn acquire(self: &Arc<Self>) -> AimdPermit {
-        loop {
-            // Registered before the check, so a release between the check and the wait
-            // still wakes this waiter.
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if (state.in_flight as f64) < state.limit.floor() {
-                    state.in_flight += 1;
-                    return AimdPermit {
-                        aimd: Arc::clone(self),
-                        epoch: state.epoch,
-                    };
-                }
-            }
-            freed.await;
-        }
-    }
-
-    /// Applies an answer's verdict.
-    fn answered(&self, epoch: u64, throttled: bool) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if throttled {
-            state.throttled += 1;
-            if epoch == state.epoch {
-                state.limit = (state.limit / 2.0).max(self.floor);
-                state.epoch += 1;
-                state.cuts += 1;
-                state.lowest = state.lowest.min(state.limit);
-            }
-        } else if state.limit < self.max {
-            state.limit = (state.limit + 1.0 / state.limit).min(self.max);
-        }
-    }
-}
-
-struct AimdPermit {
-    aimd: Arc<Aimd>,
-    epoch: u64,
-}
-
-impl Drop for AimdPermit {
-    fn drop(&mut self) {
-        {
-            let mut state = self.aimd.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.in_flight -= 1;
-        }
-        self.aimd.freed.notify_waiters();
-    }
 }
 
 /// The SDK's HTTP client behind the budget.
@@ -305,8 +214,7 @@ impl HttpConnector for BudgetedConnector {
                 .get("authorization")
                 .and_then(credential_scope)
                 .unwrap_or(("", ""));
-            let aimd = budget.limit_for(service, region);
-            let slot = aimd.acquire().await;
+            let slot = budget.limit_for(service, region).acquire().await;
             let _permit: OwnedSemaphorePermit = Arc::clone(&budget.global)
                 .acquire_owned()
                 .await
@@ -317,7 +225,12 @@ impl HttpConnector for BudgetedConnector {
             if throttled {
                 budget.throttled.fetch_add(1, Ordering::Relaxed);
             }
-            aimd.answered(slot.epoch, throttled);
+            if slot.answered(throttled) {
+                // Refused whatever the rate: the retry need not wait (the limit, which it
+                // passes again, sets the pace). The SDK takes a server's retry delay from
+                // this header (standard retries, `sdk.rs`).
+                response.headers_mut().insert(RETRY_AFTER, RETRY_AT_ONCE_MS);
+            }
             Ok::<_, ConnectorError>(response)
         })
     }
@@ -408,53 +321,5 @@ mod tests {
         ] {
             assert!(!has_throttling_code(body.as_bytes()), "{body}");
         }
-    }
-
-    #[tokio::test]
-    async fn the_limit_halves_once_per_window_and_grows_back() {
-        let aimd = Arc::new(Aimd::new(16, 2));
-        // 16 requests in flight; all answered "throttled": one cut, not 16.
-        let permits: Vec<AimdPermit> =
-            futures::future::join_all((0..16).map(|_| aimd.acquire())).await;
-        for p in &permits {
-            aimd.answered(p.epoch, true);
-        }
-        drop(permits);
-        let state = |a: &Aimd| {
-            let s = a.state.lock().unwrap();
-            (s.limit, s.cuts, s.throttled, s.in_flight)
-        };
-        assert_eq!(state(&aimd), (8.0, 1, 16, 0));
-
-        // Requests sent after the cut that are throttled cut again.
-        let p = aimd.acquire().await;
-        aimd.answered(p.epoch, true);
-        drop(p);
-        assert_eq!(state(&aimd).0, 4.0);
-
-        // Only 4 in flight now: the fifth waits until one is released.
-        let held: Vec<AimdPermit> = futures::future::join_all((0..4).map(|_| aimd.acquire())).await;
-        let fifth = tokio::time::timeout(std::time::Duration::from_millis(50), aimd.acquire());
-        assert!(
-            fifth.await.is_err(),
-            "a fifth request went out at a limit of 4"
-        );
-        drop(held);
-        let p = aimd.acquire().await;
-        drop(p);
-
-        // Throttled however slowly it goes: never below the floor.
-        for _ in 0..5 {
-            let p = aimd.acquire().await;
-            aimd.answered(p.epoch, true);
-        }
-        assert_eq!(state(&aimd).0, 2.0);
-
-        // Answers without throttling grow it back to the whole budget, never beyond.
-        for _ in 0..1000 {
-            let p = aimd.acquire().await;
-            aimd.answered(p.epoch, false);
-        }
-        assert_eq!(state(&aimd).0, 16.0);
     }
 }

@@ -42,9 +42,9 @@ mod onboarding_tests;
 
 #[cfg(feature = "aws")]
 mod account;
+mod adaptive_limit;
 #[cfg(feature = "aws")]
 mod buckets;
-#[cfg(feature = "aws")]
 mod budget;
 #[cfg(feature = "aws")]
 mod compatible;

@@ -12,6 +12,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::InterceptorContext;
 use aws_sdk_s3::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_types::retry::RetrySpec;
 
 use super::budget::RequestBudget;
 use super::config::AwsConfig;
@@ -59,6 +60,11 @@ pub(super) fn loader(budget: &Arc<RequestBudget>) -> aws_config::ConfigLoader {
         .http_client(budget.client())
         .retry_config(
             RetryConfig::standard()
+                // Retry behaviour 2.0 (the default unless `AWS_NEW_RETRIES_2026` is set) takes a
+                // server's `x-amz-retry-after` as the wait; 2.1 only lengthens the backoff with
+                // it. The request budget sets it to 0 for throttling that does not follow the
+                // rate (`budget.rs`), so the behaviour is pinned.
+                .with_retry_spec(RetrySpec::v2_0())
                 .with_max_attempts(MAX_ATTEMPTS)
                 .with_initial_backoff(INITIAL_BACKOFF)
                 .with_max_backoff(MAX_BACKOFF),
