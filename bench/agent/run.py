@@ -180,7 +180,7 @@ def measure(cmd, env, stdout_path=None, timeout=1800):
     if stdout_path:
         out.close()
     err.seek(0)
-    tail = err.read().decode(errors="replace")[-2000:]
+    tail = err.read().decode(errors="replace")[-8000:]
     # GNU time prints "Command exited with non-zero status N" first when the tool failed.
     user, sys_, rss_kib = usage_file.read().strip().splitlines()[-1].split()
     usage_file.close()
