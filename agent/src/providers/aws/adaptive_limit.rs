@@ -160,7 +160,7 @@ pub(super) struct LimitState {
     max: f64,
     floor: f64,
     pub(super) limit: f64,
-    pub(super) in_flight: usize,
+    in_flight: usize,
     /// The current window; bumped at every cut and every undoing. A throttled answer to a
     /// request sent in an earlier window does not cut (its window was already halved).
     window: u64,
@@ -174,7 +174,7 @@ pub(super) struct LimitState {
     refused_whatever_the_rate: bool,
     /// Below one request in flight: the time between sends (0: not paced), the next send's
     /// earliest time, and the round trip measured (both in microseconds).
-    pub(super) spacing_us: f64,
+    spacing_us: f64,
     next_send_us: u64,
     round_trip_us: f64,
     pub(super) throttled: u64,
@@ -235,6 +235,8 @@ impl LimitState {
     /// within the background share: refused whatever the rate, so waiting before the retry
     /// would only idle (`budget.rs`).
     pub(super) fn answered(&mut self, sent: Sent, throttled: bool, now_us: u64) -> bool {
+        // From the slot taken to the answer: the wait for the provider's budget counts too,
+        // which only makes pacing start a little slower.
         let round_trip = now_us.saturating_sub(sent.at_us) as f64;
         self.round_trip_us = if self.round_trip_us == 0.0 {
             round_trip
@@ -366,6 +368,8 @@ impl LimitState {
         if undo {
             self.limit = self.limit.max(top);
             self.refused_whatever_the_rate = true;
+            // Pacing answered a rate limit; this throttling does not follow the rate.
+            self.spacing_us = 0.0;
             self.undone += 1;
             self.judging.clear();
             self.next_window();
@@ -379,7 +383,7 @@ impl LimitState {
 /// A [`LimitState`] that requests wait on.
 #[derive(Debug)]
 pub(super) struct AdaptiveLimit {
-    pub(super) state: Mutex<LimitState>,
+    state: Mutex<LimitState>,
     freed: Notify,
     origin: tokio::time::Instant,
 }
@@ -535,6 +539,7 @@ mod tests {
     #[test]
     fn a_cut_that_does_not_raise_the_share_that_comes_through_is_undone() {
         let mut s = cut_from_40(30, 10);
+        s.spacing_us = 50_000.0;
         // At 16-31 in flight, a third throttled again: judged at the eighth answer, the cut
         // did not pay; back to the whole budget, with a third as the background.
         s.levels[level(20)] = Tally {
@@ -545,6 +550,7 @@ mod tests {
         assert_eq!((s.limit, s.undone), (20.0, 0), "judged early: {s:?}");
         s.answered(at(&s, 20), false, 0);
         assert_eq!((s.limit, s.undone), (64.0, 1), "{s:?}");
+        assert_eq!(s.spacing_us, 0.0, "still paced: {s:?}");
         let background = s.background().expect("background");
         assert!((0.25..0.4).contains(&background), "{background}");
         // Throttled at that background again: no cut, and each throttled answer is one to

@@ -18,7 +18,7 @@
 //! answer the limit judges background (refused whatever the rate) is given
 //! `x-amz-retry-after: 0`, so its retry does not sleep the exponential backoff: at 30 %
 //! refused, the unluckiest of 1,600 calls is refused six times in a row, and its backoff
-//! alone (about 0.8 s) set the scan's end.
+//! alone (about 0.8 s, with waits of up to 1 s) set the scan's end.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
